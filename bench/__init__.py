@@ -1,0 +1,1 @@
+"""ewsjf.bench: trace replay and microbenchmarks."""

@@ -1,0 +1,29 @@
+"""The `ewsjf` console command: `ewsjf micro` (microbenchmarks) and `ewsjf bench` (trace replay)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> (module, help). Each module exposes add_arguments(parser) and run(args) -> int.
+_SUBCOMMANDS = {
+    "micro": ("ewsjf.bench.micro", "time EWSJF's hot path against deque FCFS and heapq in one run"),
+    "bench": ("ewsjf.bench.replay_cli", "replay a workload through an engine under several schedulers"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ewsjf", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    modules = {}
+    for name, (module_name, help_text) in _SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        modules[name] = module
+        module.add_arguments(sub.add_parser(name, help=help_text, description=module.__doc__))
+    args = parser.parse_args(argv)
+    return int(modules[args.command].run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

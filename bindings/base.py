@@ -1,0 +1,153 @@
+"""The host API every waiting-queue policy implements, keyed by the engine's request ids.
+
+Modelled on vLLM's RequestQueue: one small interface, each policy a class behind it. Engines (the vLLM
+adapter, the `sim` engine, your own) talk only to this interface, so policies plug in the same way.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Callable, Hashable, Iterable, Iterator
+
+RequestId = Hashable
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    """What a policy knows of one waiting request, validated."""
+
+    request_id: RequestId
+    prompt_tokens: int
+    arrival_time: float
+    priority: int = 0
+    cached_tokens: int = 0
+    predicted_output_tokens: int | None = None
+
+    @property
+    def effective_tokens(self) -> int:
+        """Prompt tokens the engine still has to prefill (the uncached part), at least 1."""
+        return max(1, self.prompt_tokens - self.cached_tokens)
+
+
+def check_request(request_id: RequestId, prompt_tokens: int, arrival_time: float, priority: int,
+                  cached_tokens: int, predicted_output_tokens: int | None) -> None:
+    """Validate one request's fields; raise ValueError/TypeError naming the field and the request."""
+    # Fast path for the common, well-typed call (add() is on the hot path).
+    if (type(prompt_tokens) is int and type(cached_tokens) is int and type(priority) is int
+            and type(arrival_time) is float and predicted_output_tokens is None and request_id is not None
+            and 0 <= cached_tokens <= prompt_tokens and prompt_tokens >= 1 and 0.0 <= arrival_time < math.inf):
+        return
+    if request_id is None:
+        raise ValueError("request id must not be None")
+    try:
+        hash(request_id)
+    except TypeError:
+        raise TypeError(f"request id {request_id!r} is not hashable") from None
+    where = f"request {request_id!r}"
+    if not _is_int(prompt_tokens) or prompt_tokens < 1:
+        raise ValueError(f"{where}: prompt_tokens must be an integer >= 1, got {prompt_tokens!r}")
+    if not _is_int(cached_tokens) or cached_tokens < 0:
+        raise ValueError(f"{where}: cached_tokens must be an integer >= 0, got {cached_tokens!r}")
+    if cached_tokens > prompt_tokens:
+        raise ValueError(f"{where}: cached_tokens ({cached_tokens}) exceeds prompt_tokens ({prompt_tokens})")
+    if not _is_real(arrival_time) or not math.isfinite(arrival_time) or arrival_time < 0:
+        raise ValueError(f"{where}: arrival_time must be a finite number >= 0, got {arrival_time!r}")
+    if not _is_int(priority):
+        raise ValueError(f"{where}: priority must be an integer, got {priority!r}")
+    if predicted_output_tokens is not None and (not _is_int(predicted_output_tokens)
+                                                or predicted_output_tokens < 0):
+        raise ValueError(f"{where}: predicted_output_tokens must be an integer >= 0 or None, "
+                         f"got {predicted_output_tokens!r}")
+
+
+def make_request_info(request_id: RequestId, prompt_tokens: int, arrival_time: float, priority: int = 0,
+                      cached_tokens: int = 0, predicted_output_tokens: int | None = None) -> RequestInfo:
+    """Validated RequestInfo (see check_request)."""
+    check_request(request_id, prompt_tokens, arrival_time, priority, cached_tokens, predicted_output_tokens)
+    return RequestInfo(request_id, int(prompt_tokens), float(arrival_time), int(priority), int(cached_tokens),
+                       None if predicted_output_tokens is None else int(predicted_output_tokens))
+
+
+def check_step_feedback(duration_s: float, prefill_tokens: int, decode_tokens: int) -> None:
+    """Validate observe_step's arguments (shared by every policy)."""
+    if not _is_real(duration_s) or not math.isfinite(duration_s) or duration_s <= 0:
+        raise ValueError(f"observe_step: duration_s must be a finite number > 0, got {duration_s!r}")
+    for name, v in (("prefill_tokens", prefill_tokens), ("decode_tokens", decode_tokens)):
+        if not _is_int(v) or v < 0:
+            raise ValueError(f"observe_step: {name} must be an integer >= 0, got {v!r}")
+
+
+def check_now(now: float) -> float:
+    if not _is_real(now) or not math.isfinite(now):
+        raise ValueError(f"begin_step: now must be a finite number, got {now!r}")
+    return float(now)
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_real(v: object) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+class WaitingQueue(ABC):
+    """Requests waiting for admission, served in the policy's order.
+
+    Contract shared by all policies:
+    - add/prepend of an id already waiting raises KeyError naming it; remove of an unknown id raises
+      KeyError naming it. A call that raises leaves the queue unchanged (remove checks every id first).
+    - peek/pop on an empty queue raise IndexError.
+    - prepend puts a request (typically preempted) back ahead of everything else of its priority class.
+    - begin_step(now) marks the start of an engine step; peek/pop order is computed against that time.
+    - observe_step feeds back what a finished step cost; policies that model cost use it.
+    """
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or time.time
+
+    @abstractmethod
+    def add(self, request_id: RequestId, prompt_tokens: int, arrival_time: float | None = None,
+            priority: int = 0, cached_tokens: int = 0, predicted_output_tokens: int | None = None) -> None: ...
+
+    @abstractmethod
+    def prepend(self, request_id: RequestId, prompt_tokens: int, arrival_time: float | None = None,
+                priority: int = 0, cached_tokens: int = 0,
+                predicted_output_tokens: int | None = None) -> None: ...
+
+    @abstractmethod
+    def remove(self, request_ids: Iterable[RequestId]) -> None: ...
+
+    @abstractmethod
+    def peek(self) -> RequestId: ...
+
+    @abstractmethod
+    def pop(self) -> RequestId: ...
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def __iter__(self) -> Iterator[RequestId]:
+        """Waiting ids in the order they would be popped now."""
+
+    @abstractmethod
+    def __contains__(self, request_id: object) -> bool: ...
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def begin_step(self, now: float | None = None) -> None:
+        """Start of an engine step at `now` (default: the clock)."""
+
+    def observe_step(self, duration_s: float, prefill_tokens: int, decode_tokens: int) -> None:
+        """A step finished: it took duration_s and processed these tokens."""
+        check_step_feedback(duration_s, prefill_tokens, decode_tokens)
+
+    def stats(self) -> dict[str, Any]:
+        return {"policy": type(self).__name__, "waiting": len(self)}

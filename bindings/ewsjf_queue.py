@@ -1,0 +1,248 @@
+"""EWSJFQueue: the EWSJF policy behind the WaitingQueue interface, keyed by the engine's request ids.
+
+Hot-path costs: add/prepend are a few list appends (routing and linking run batched, jitted, at the next
+flush); a step computes the admission order of the next `order_chunk` requests in one jitted call,
+O(queues + chunk); each pop is then O(1) Python. Nothing per step scans the waiting set.
+
+Parameters are swapped by set_config(), safe from any thread: it stores the new config in one attribute;
+the engine thread installs it at its next begin_step (or pop), so the hot path takes no lock.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from ewsjf.bindings.base import (Clock, RequestId, WaitingQueue, check_now, check_request,
+                                 check_step_feedback)
+from ewsjf_core.config import EWSJFConfig
+from ewsjf_core.cost_model import PrefillCostModel
+from ewsjf_core.scoring import pack_params
+from ewsjf_core.selection import REASON_STARVED
+from ewsjf_core.waiting import WaitingSet
+
+# Config fields whose change needs a new partition (the rest only change scoring).
+_PARTITION_FIELDS = ("window", "k0", "alpha", "min_size", "min_rel_range", "max_queues", "band_up",
+                     "band_down", "max_bubbles", "bubble_width", "output_weight")
+
+
+class EWSJFQueue(WaitingQueue):
+    """Waiting requests ordered by EWSJF. Not thread-safe except set_config() and config."""
+
+    def __init__(self, config: EWSJFConfig | None = None, clock: Clock | None = None) -> None:
+        super().__init__(clock)
+        if config is not None and not isinstance(config, EWSJFConfig):
+            raise TypeError(f"config must be an EWSJFConfig, got {type(config).__name__}")
+        self._config = config or EWSJFConfig()
+        self._pending_config: EWSJFConfig | None = None
+        self._set = WaitingSet(self._config)
+        self._cost = PrefillCostModel(self._config)
+        self._params = pack_params(self._config, *self._cost.coefficients[:3])
+        self._slot_of: dict[RequestId, int] = {}
+        self._ids: list[RequestId] = []
+        self._now: float | None = None
+        self._arrivals_since_partition = 0
+        # Current admission order: slots, why each was chosen, its source queue column, and its ids.
+        self._order_slots = np.empty(0, np.int32)
+        self._order_reasons = np.empty(0, np.int8)
+        self._order_sources = np.empty(0, np.int32)
+        self._order_ids: list[RequestId] = []
+        self._order_valid = False
+        self._pos = 0
+        self._last_scores = np.empty(0)
+        self.starvation_promotions = 0
+        self._admitted = np.zeros(self._set.n_queues + 1, np.int64)
+        self.last_source_queue = -1
+
+    # ----- requests in -----
+    def add(self, request_id: RequestId, prompt_tokens: int, arrival_time: float | None = None,
+            priority: int = 0, cached_tokens: int = 0, predicted_output_tokens: int | None = None) -> None:
+        self._enqueue(request_id, prompt_tokens, arrival_time, priority, cached_tokens,
+                      predicted_output_tokens, False)
+        self._arrivals_since_partition += 1
+
+    def prepend(self, request_id: RequestId, prompt_tokens: int, arrival_time: float | None = None,
+                priority: int = 0, cached_tokens: int = 0, predicted_output_tokens: int | None = None) -> None:
+        self._enqueue(request_id, prompt_tokens, arrival_time, priority, cached_tokens,
+                      predicted_output_tokens, True)
+
+    def _enqueue(self, request_id, prompt_tokens, arrival_time, priority, cached_tokens,
+                 predicted_output_tokens, front: bool) -> None:
+        if arrival_time is None:
+            arrival_time = float(self.clock())
+        check_request(request_id, prompt_tokens, arrival_time, priority, cached_tokens, predicted_output_tokens)
+        if request_id in self._slot_of:
+            raise KeyError(f"request {request_id!r} is already waiting")
+        prefill = max(1, prompt_tokens - cached_tokens)
+        size = float(prefill)
+        if predicted_output_tokens:
+            size += self._config.output_weight * predicted_output_tokens
+        row = self._set.class_row(int(priority))
+        slot = self._set.alloc()
+        ids = self._ids
+        if slot >= len(ids):
+            ids.extend([None] * (self._set.capacity - len(ids)))
+        ids[slot] = request_id
+        self._slot_of[request_id] = slot
+        self._set.stage(slot, size, float(prefill), float(arrival_time), row, front)
+        self._order_valid = False
+
+    def remove(self, request_ids: Iterable[RequestId]) -> None:
+        """Remove waiting requests (aborts). All ids are checked before any is removed."""
+        unique = list(dict.fromkeys(request_ids))
+        missing = [rid for rid in unique if rid not in self._slot_of]
+        if missing:
+            raise KeyError(f"request(s) not waiting: {', '.join(map(repr, missing[:5]))}"
+                           + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
+        if not unique:
+            return
+        self._sync()
+        self._set.flush()  # staged requests must be linked before they can be unlinked
+        self._set.discard(np.fromiter((self._slot_of.pop(rid) for rid in unique), np.int32, len(unique)))
+
+    # ----- requests out -----
+    def peek(self) -> RequestId:
+        if not self._order_valid or self._pos >= len(self._order_ids):
+            self._refresh_order()
+        return self._order_ids[self._pos]
+
+    def pop(self) -> RequestId:
+        pos = self._pos
+        if not self._order_valid or pos >= len(self._order_ids):
+            self._refresh_order()
+            pos = 0
+        self._pos = pos + 1
+        request_id = self._order_ids[pos]
+        del self._slot_of[request_id]
+        return request_id
+
+    def __len__(self) -> int:
+        return len(self._slot_of)
+
+    def __contains__(self, request_id: object) -> bool:
+        try:
+            return request_id in self._slot_of
+        except TypeError:
+            return False
+
+    def __iter__(self) -> Iterator[RequestId]:
+        if not self._slot_of:
+            return iter(())
+        self._refresh_order(limit=len(self._slot_of))
+        return iter(list(self._order_ids))
+
+    # ----- steps -----
+    def begin_step(self, now: float | None = None) -> None:
+        self._now = check_now(now) if now is not None else float(self.clock())
+        self._install_pending_config()
+        cfg = self._config
+        self._set.age_bubbles(cfg.bubble_empty_rounds)
+        if cfg.repartition_every and self._arrivals_since_partition >= cfg.repartition_every:
+            self.repartition()
+        self._order_valid = False
+
+    def observe_step(self, duration_s: float, prefill_tokens: int, decode_tokens: int) -> None:
+        check_step_feedback(duration_s, prefill_tokens, decode_tokens)
+        self._cost.observe(duration_s, prefill_tokens, decode_tokens)
+        self._params = pack_params(self._config, *self._cost.coefficients[:3])
+
+    def prefill_cost(self, tokens: float) -> float:
+        """Current C_prefill(tokens) estimate in seconds (floored like the scoring kernel's)."""
+        return max(self._cost.cost(tokens), self._config.min_prefill_cost)
+
+    def repartition(self) -> bool:
+        """Refine-and-Prune over the recent-arrival window and re-route every waiting request.
+
+        Returns False (partition kept) when fewer than min_partition_samples arrivals were recorded.
+        """
+        self._install_pending_config()
+        self._sync()
+        changed = self._set.repartition(self._config)
+        self._arrivals_since_partition = 0
+        if self._admitted.shape[0] != self._set.n_queues + 1:
+            self._admitted = np.zeros(self._set.n_queues + 1, np.int64)
+        return changed
+
+    # ----- parameters -----
+    @property
+    def config(self) -> EWSJFConfig:
+        pending = self._pending_config
+        return pending if pending is not None else self._config
+
+    def set_config(self, config: EWSJFConfig) -> None:
+        """Swap parameters atomically; takes effect at the next step. Safe from any thread."""
+        if not isinstance(config, EWSJFConfig):
+            raise TypeError(f"config must be an EWSJFConfig, got {type(config).__name__}")
+        self._pending_config = config
+
+    def _install_pending_config(self) -> None:
+        new = self._pending_config
+        if new is None:
+            return
+        self._pending_config = None
+        old, self._config = self._config, new
+        self._params = pack_params(new, *self._cost.coefficients[:3])
+        if new.window != old.window:
+            self._set.resize_window(new.window)
+        if any(getattr(new, f) != getattr(old, f) for f in _PARTITION_FIELDS):
+            self.repartition()
+        self._order_valid = False
+
+    # ----- internals -----
+    def _sync(self) -> None:
+        """Hand popped slots back to the WaitingSet and drop the cached order."""
+        pos = self._pos
+        if pos:
+            self._set.discard(self._order_slots[:pos])
+            self.starvation_promotions += int(np.count_nonzero(self._order_reasons[:pos] == REASON_STARVED))
+            sources = self._order_sources[:pos]
+            self._admitted += np.bincount(sources, minlength=self._admitted.shape[0])[:self._admitted.shape[0]]
+            self.last_source_queue = int(sources[-1])
+            self._pos = 0
+        self._order_slots = self._order_slots[:0]
+        self._order_ids = []
+        self._order_valid = False
+
+    def _refresh_order(self, limit: int | None = None) -> None:
+        self._install_pending_config()
+        self._sync()
+        n = len(self._slot_of)
+        if n == 0:
+            raise IndexError("EWSJFQueue is empty")
+        now = self._now if self._now is not None else float(self.clock())
+        k = limit if limit is not None else min(self._config.order_chunk, n)
+        slots, reasons, sources, scores = self._set.order(now, k, self._params)
+        ids = self._ids
+        self._order_slots, self._order_reasons, self._order_sources = slots, reasons, sources
+        self._order_ids = [ids[s] for s in slots.tolist()]
+        self._last_scores = scores
+        self._order_valid = True
+
+    def stats(self) -> dict[str, Any]:
+        """Per-queue depth, bounds, spread, density, last score and admissions; counters; parameters."""
+        self._sync()
+        ws = self._set
+        ws.flush()
+        nq = ws.n_queues
+        depth = ws.depth[:len(ws.row_of_priority) or 1].sum(axis=0)
+        scores = self._last_scores if self._last_scores.shape[0] == nq else np.full(nq, -np.inf)
+        queues = []
+        for q in np.nonzero(ws.q_active)[0].tolist():
+            bubble = q >= ws.max_queues
+            queues.append({
+                "id": q, "bubble": bubble, "lo": float(ws.q_lo[q]) if not bubble else float(ws.q_pos[q]),
+                "hi": float(ws.q_hi[q]) if not bubble else float(ws.q_pos[q]),
+                "mean": float(ws.q_mean[q]), "spread": float(ws.q_spread[q]),
+                "density": float(ws.q_density[q]), "depth": int(depth[q]),
+                "score": float(scores[q]), "admitted": int(self._admitted[q]),
+            })
+        c0, c1, c2, cd = self._cost.coefficients
+        return {
+            "policy": "ewsjf", "waiting": len(self), "queues": queues,
+            "resume_lane_depth": int(depth[nq]), "priority_classes": sorted(ws.row_of_priority),
+            "repartitions": ws.repartitions, "starvation_promotions": self.starvation_promotions,
+            "last_source_queue": self.last_source_queue,
+            "cost_model": {"c0": c0, "c1": c1, "c2": c2, "decode": cd, "steps": self._cost.steps},
+            "params": self._config.to_dict(),
+        }

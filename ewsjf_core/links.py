@@ -1,0 +1,93 @@
+"""Per-queue FIFO lists threaded through slot-indexed next/prev arrays (O(1) link and unlink).
+
+head/tail/depth are [class row, queue column]; the last column of each row is the class's resume lane.
+Queues are kept in arrival order (ties in insertion order), which is plain FIFO whenever requests are
+added in arrival order; the lane is a stack (the last request prepended comes first).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def link_by_arrival(slots: np.ndarray, cls: np.ndarray, qid: np.ndarray, arrival: np.ndarray,
+                    nxt: np.ndarray, prv: np.ndarray, head: np.ndarray, tail: np.ndarray,
+                    depth: np.ndarray) -> None:
+    """Insert each slot into list (cls[s], qid[s]) after the last member that arrived no later.
+
+    Walking back from the tail costs O(1) when arrivals come in order, as they do from engines.
+    """
+    for s in slots:
+        c = cls[s]
+        q = qid[s]
+        t = tail[c, q]
+        while t >= 0 and arrival[t] > arrival[s]:
+            t = prv[t]
+        prv[s] = t
+        if t >= 0:
+            nxt[s] = nxt[t]
+            nxt[t] = s
+        else:
+            nxt[s] = head[c, q]
+            head[c, q] = s
+        if nxt[s] >= 0:
+            prv[nxt[s]] = s
+        else:
+            tail[c, q] = s
+        depth[c, q] += 1
+
+
+@njit(cache=True, nogil=True)
+def push_front(slots: np.ndarray, cls: np.ndarray, qid: np.ndarray, nxt: np.ndarray, prv: np.ndarray,
+               head: np.ndarray, tail: np.ndarray, depth: np.ndarray) -> None:
+    """Put each slot at the front of list (cls[s], qid[s]), in turn (the last one ends up first)."""
+    for s in slots:
+        c = cls[s]
+        q = qid[s]
+        h = head[c, q]
+        prv[s] = -1
+        nxt[s] = h
+        if h >= 0:
+            prv[h] = s
+        else:
+            tail[c, q] = s
+        head[c, q] = s
+        depth[c, q] += 1
+
+
+@njit(cache=True, nogil=True)
+def unlink(slots: np.ndarray, cls: np.ndarray, qid: np.ndarray, nxt: np.ndarray, prv: np.ndarray,
+           head: np.ndarray, tail: np.ndarray, depth: np.ndarray) -> None:
+    for s in slots:
+        c = cls[s]
+        q = qid[s]
+        p = prv[s]
+        n = nxt[s]
+        if p >= 0:
+            nxt[p] = n
+        else:
+            head[c, q] = n
+        if n >= 0:
+            prv[n] = p
+        else:
+            tail[c, q] = p
+        nxt[s] = -1
+        prv[s] = -1
+        depth[c, q] -= 1
+
+
+@njit(cache=True, nogil=True)
+def list_members(head: np.ndarray, nxt: np.ndarray, first_col: int, end_col: int, total: int) -> np.ndarray:
+    """All slots linked in columns [first_col, end_col) of every class row, row by row, in list order."""
+    out = np.empty(total, dtype=np.int32)
+    n = 0
+    for c in range(head.shape[0]):
+        for q in range(first_col, end_col):
+            s = head[c, q]
+            while s >= 0 and n < total:
+                out[n] = s
+                n += 1
+                s = nxt[s]
+    return out[:n]

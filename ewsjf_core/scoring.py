@@ -1,0 +1,77 @@
+"""Density-weighted scoring: one score per non-empty queue, from its head request (hot path, per step).
+
+For queue q of rank i among N active queues (rank 0 = shortest), head request of job size b, effective
+prefill length p and wait W:
+    score(q) = qf * (w_base + w_urg(b_q) * cs + w_fair(b_q) * log(b + 1))
+    qf = (N - i) / (b + 1)                 shorter queues and smaller jobs first
+    cs = W / C_prefill(p)                  urgency: wait relative to the request's own prefill cost
+    w_urg(x) = a_u x + b_u,  w_fair(x) = a_f x + b_f,  x = b_q the queue's mean job size
+C_prefill(p) = c0 + c1 p + c2 p^2 (online fit, floored at min_cost). A bubble queue's b_q is its centre.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ewsjf_core.config import EWSJFConfig
+
+# Layout of the packed parameter vector the kernels read (one array: swapped whole, never mutated live).
+P_W_BASE, P_A_U, P_B_U, P_A_F, P_B_F, P_MAX_WAIT, P_C0, P_C1, P_C2, P_MIN_COST = range(10)
+N_PARAMS = 10
+
+
+def pack_params(config: EWSJFConfig, c0: float, c1: float, c2: float) -> np.ndarray:
+    """The scoring parameters of `config` and the current cost-model coefficients, as the kernels read them."""
+    return np.array([config.w_base, config.a_u, config.b_u, config.a_f, config.b_f, config.max_wait,
+                     c0, c1, c2, config.min_prefill_cost], dtype=np.float64)
+
+
+@njit(cache=True, nogil=True)
+def queue_ranks(q_active: np.ndarray, q_pos: np.ndarray) -> np.ndarray:
+    """Rank of each active queue by position (0 = shortest); -1 for inactive queues."""
+    nq = q_active.shape[0]
+    rank = np.full(nq, -1, dtype=np.int32)
+    for q in range(nq):
+        if q_active[q]:
+            r = 0
+            for o in range(nq):
+                if q_active[o] and (q_pos[o] < q_pos[q] or (q_pos[o] == q_pos[q] and o < q)):
+                    r += 1
+            rank[q] = r
+    return rank
+
+
+@njit(cache=True, nogil=True)
+def prefill_cost(p: float, params: np.ndarray) -> float:
+    c = params[P_C0] + params[P_C1] * p + params[P_C2] * p * p
+    return c if c > params[P_MIN_COST] else params[P_MIN_COST]
+
+
+@njit(cache=True, nogil=True)
+def queue_scores(now: float, heads: np.ndarray, size: np.ndarray, prefill: np.ndarray,
+                 arrival: np.ndarray, q_active: np.ndarray, q_pos: np.ndarray, q_mean: np.ndarray,
+                 params: np.ndarray) -> np.ndarray:
+    """Score of every queue whose head slot is heads[q] (-1: empty queue, scored -inf)."""
+    nq = heads.shape[0]
+    rank = queue_ranks(q_active, q_pos)
+    n_active = 0
+    for q in range(nq):
+        if q_active[q]:
+            n_active += 1
+    scores = np.full(nq, -np.inf)
+    for q in range(nq):
+        h = heads[q]
+        if h < 0:
+            continue
+        b = size[h]
+        wait = now - arrival[h]
+        if wait < 0.0:
+            wait = 0.0
+        qf = (n_active - rank[q]) / (b + 1.0)
+        cs = wait / prefill_cost(prefill[h], params)
+        xq = q_mean[q]
+        w_urg = params[P_A_U] * xq + params[P_B_U]
+        w_fair = params[P_A_F] * xq + params[P_B_F]
+        scores[q] = qf * (params[P_W_BASE] + w_urg * cs + w_fair * np.log(b + 1.0))
+    return scores

@@ -1,0 +1,89 @@
+"""Selection order: which waiting requests the engine should admit next, in order (hot path, per step).
+
+Priority classes are served strictly in urgency order (lower priority value first). Within a class:
+  1. the resume lane: requests put back with prepend (preempted), most recently prepended first;
+  2. starved requests: any request that has waited longer than max_wait, oldest first (across queues);
+  3. the queues by descending score: all of the best queue in FIFO (arrival) order, then backfill from
+     the next-best queue, and so on.
+Each queue is kept in arrival order, so its starved requests are a prefix of it: finding them costs
+O(queues) per promoted request, never a scan of the waiting set. The whole call is
+O(classes * queues + limit * queues_with_starved_heads).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ewsjf_core.scoring import P_MAX_WAIT, queue_scores
+
+REASON_LANE, REASON_STARVED, REASON_SCORED = 0, 1, 2
+
+
+@njit(cache=True, nogil=True)
+def policy_order(now: float, limit: int, class_order: np.ndarray, head: np.ndarray, nxt: np.ndarray,
+                 size: np.ndarray, prefill: np.ndarray, arrival: np.ndarray, q_active: np.ndarray,
+                 q_pos: np.ndarray, q_mean: np.ndarray, params: np.ndarray):
+    """The first `limit` slots in admission order.
+
+    head[c, q] is the first slot of class row c's queue q (-1 if empty); column q == n_queues is the
+    class's resume lane. Returns (slots, reasons, source queue ids, scores of the first non-empty class).
+    """
+    nq = q_active.shape[0]
+    order = np.empty(limit, dtype=np.int32)
+    reason = np.empty(limit, dtype=np.int8)
+    source = np.empty(limit, dtype=np.int32)
+    first_scores = np.full(nq, -np.inf)
+    scored_any = False
+    max_wait = params[P_MAX_WAIT]
+    n = 0
+    cur = np.empty(nq, dtype=np.int32)
+    for c in class_order:
+        if n >= limit:
+            break
+        s = head[c, nq]
+        while s >= 0 and n < limit:
+            order[n] = s
+            reason[n] = REASON_LANE
+            source[n] = nq
+            n += 1
+            s = nxt[s]
+        for q in range(nq):
+            cur[q] = head[c, q]
+        while n < limit:
+            oldest = -1
+            for q in range(nq):
+                h = cur[q]
+                if h >= 0 and now - arrival[h] > max_wait:
+                    if oldest < 0 or arrival[h] < arrival[cur[oldest]]:
+                        oldest = q
+            if oldest < 0:
+                break
+            order[n] = cur[oldest]
+            reason[n] = REASON_STARVED
+            source[n] = oldest
+            n += 1
+            cur[oldest] = nxt[cur[oldest]]
+        if n >= limit:
+            break
+        scores = queue_scores(now, cur, size, prefill, arrival, q_active, q_pos, q_mean, params)
+        if not scored_any:
+            for q in range(nq):
+                if cur[q] >= 0:
+                    scored_any = True
+            if scored_any:
+                first_scores[:] = scores
+        # Best score first; a stable sort sends ties to the lower queue id.
+        by_score = np.argsort(-scores, kind="mergesort")
+        for k in range(nq):
+            q = by_score[k]
+            s = cur[q]
+            while s >= 0 and n < limit:
+                order[n] = s
+                reason[n] = REASON_SCORED
+                source[n] = q
+                n += 1
+                s = nxt[s]
+            if n >= limit:
+                break
+    return order[:n], reason[:n], source[:n], first_scores

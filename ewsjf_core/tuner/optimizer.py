@@ -1,0 +1,79 @@
+"""Bayesian proposal of the next candidate: scikit-optimize `Optimizer` (Gaussian process surrogate,
+expected improvement), driven ask/tell.
+
+`propose` is a pure function of (space, seed, the points already scored with their rewards, the fixed
+seed points): it builds a fresh Optimizer seeded from (seed, number of points told), tells it the history
+and asks once. Hence the tuner is deterministic under a seed, a restart from the saved JSON history
+proposes exactly what the uninterrupted run would have, and the whole step can run in a worker process
+(only plain lists cross the boundary).
+
+Order of proposals: first the fixed `seed_points` (the parameters in force, then the best points of
+earlier windows), then a space-filling design (Latin hypercube) until `n_initial_points` points are
+scored, then GP + EI. skopt minimises, so it is told -reward.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ewsjf_core.tuner.space import ParamSpace
+
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    n_initial_points: int = 4
+    """Points scored before the GP takes over (seed points count towards it)."""
+    acq_func: str = "EI"
+    xi: float = 0.01
+    """Expected-improvement exploration margin (in reward units)."""
+    n_points: int = 2000
+    """Random points the acquisition is evaluated on before L-BFGS polishing (CPU bound: keep modest)."""
+    n_restarts_optimizer: int = 3
+
+    def __post_init__(self) -> None:
+        if self.n_initial_points < 1:
+            raise ValueError("OptimizerSettings.n_initial_points must be >= 1")
+
+
+def _seed_for(seed: int, n_told: int) -> int:
+    # Distinct, reproducible stream per step; fits numpy's 32-bit seed range.
+    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(n_told)]).generate_state(1)[0])
+
+
+def propose(space: ParamSpace, seed: int, xs: Sequence[Sequence[float]], rewards: Sequence[float],
+            seed_points: Sequence[Sequence[float]] = (), settings: OptimizerSettings = OptimizerSettings()
+            ) -> list[float]:
+    """The next point to score, given the points `xs` already scored with `rewards` (same order)."""
+    if len(xs) != len(rewards):
+        raise ValueError(f"propose: {len(xs)} points but {len(rewards)} rewards")
+    told = [space.clip(x) for x in xs]
+    # Fixed seed points first, skipping any already scored.
+    for p in seed_points:
+        p = space.clip(p)
+        if not any(np.allclose(p, t, rtol=1e-9, atol=0.0) for t in told):
+            return p
+    from skopt import Optimizer  # heavy import, only where a proposal is made
+
+    ys = [-float(r) for r in rewards]
+    # The Latin hypercube design is drawn from `seed` alone, so its points do not depend on the history.
+    opt = Optimizer(space.dimensions(), base_estimator="GP", acq_func=settings.acq_func,
+                    n_initial_points=settings.n_initial_points, initial_point_generator="lhs",
+                    acq_optimizer="lbfgs", random_state=int(seed) & 0xFFFFFFFF,
+                    acq_func_kwargs={"xi": settings.xi},
+                    acq_optimizer_kwargs={"n_points": settings.n_points,
+                                          "n_restarts_optimizer": settings.n_restarts_optimizer,
+                                          "n_jobs": 1})
+    if len(told) >= settings.n_initial_points:
+        # GP phase: reseed per step so consecutive asks do not replay the same random stream.
+        opt.rng = np.random.RandomState(_seed_for(seed, len(told)))
+        opt.base_estimator_.random_state = opt.rng.randint(0, np.iinfo(np.int32).max)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if told:
+            opt.tell([list(t) for t in told], ys)
+        x = opt.ask()
+    return space.clip(x)

@@ -1,0 +1,91 @@
+"""Every tuner knob in one place, with its default (also readable from a mapping: YAML, CLI)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ewsjf_core.tuner.optimizer import OptimizerSettings
+from ewsjf_core.tuner.reward import RewardWeights
+
+MODES = ("replay", "live")
+EXECUTORS = ("auto", "thread", "process")
+
+
+@dataclass(frozen=True)
+class TunerSettings:
+    mode: str = "replay"
+    """replay (default): candidates replay the recorded last window through the sim; live: each candidate
+    serves real traffic for `live_trial_s` (the published design; bursty traffic confuses it)."""
+    seed: int = 0
+    weights: RewardWeights = field(default_factory=RewardWeights)
+    optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)
+    trials_per_window: int = 8
+    """Trials scored on one window; the window's winner is applied when they are done."""
+    keep_top: int = 2
+    """Best points of earlier windows re-scored first in a new window (after the parameters in force)."""
+    improve_margin: float = 0.0
+    """Apply a winner only if its reward beats the parameters in force by more than this (same window)."""
+    window_s: float = 120.0
+    """replay: the window is the traffic that arrived in the last window_s seconds (host clock)."""
+    min_window_requests: int = 100
+    """replay: fewer recorded requests than this in the window: wait for more traffic."""
+    max_replay_requests: int = 4000
+    """replay: the most recent requests of the window replayed at most (bounds a trial's CPU)."""
+    live_trial_s: float = 120.0
+    """live: how long each candidate serves before it is scored."""
+    trial_interval_s: float = 0.0
+    """Minimum pause between two trials."""
+    duty_cycle: float = 0.25
+    """At most this fraction of wall time is spent in trials: after a trial of t seconds the tuner
+    sleeps t * (1 - duty_cycle) / duty_cycle (live trials, which mostly wait, are exempt)."""
+    trial_timeout_s: float = 120.0
+    """A trial running longer is abandoned (thread) or killed (process): the last good parameters stay."""
+    executor: str = "auto"
+    """auto: a worker process for replay, a thread for live and synthetic objectives."""
+    worker_nice: int = 10
+    rollback_threshold: float = 0.25
+    """Roll back when the live mean TTFT/C_prefill after a swap exceeds (1 + threshold) x before."""
+    guard_s: float = 60.0
+    """How long the rollback guard watches after a swap (host clock)."""
+    rollback_min_samples: int = 30
+    """Requests with a first token the guard needs on each side before it judges."""
+    max_consecutive_failures: int = 5
+    """The tuner stops (parameters untouched) after this many failed trials in a row."""
+    state_path: str | None = None
+    """JSON file the state is saved to after every trial and resumed from on start."""
+    engine: Mapping[str, Any] = field(default_factory=dict)
+    """replay: keyword arguments of ewsjf_core.sim EngineConfig (token budget, max running, ...)."""
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"TunerSettings.mode must be one of {MODES}, got {self.mode!r}")
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"TunerSettings.executor must be one of {EXECUTORS}, got {self.executor!r}")
+        if not 0 < self.duty_cycle <= 1:
+            raise ValueError("TunerSettings.duty_cycle must be in (0, 1]")
+        for name in ("trials_per_window", "min_window_requests", "max_replay_requests",
+                     "max_consecutive_failures"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TunerSettings.{name} must be >= 1")
+        for name in ("window_s", "live_trial_s", "trial_timeout_s", "guard_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"TunerSettings.{name} must be > 0")
+        if self.trial_interval_s < 0 or self.rollback_threshold < 0 or self.keep_top < 0:
+            raise ValueError("TunerSettings: trial_interval_s, rollback_threshold, keep_top must be >= 0")
+
+    def replace(self, **changes: Any) -> "TunerSettings":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> "TunerSettings":
+        v = dict(values)
+        unknown = sorted(set(v) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise TypeError(f"TunerSettings has no setting(s) {', '.join(unknown)}")
+        if isinstance(v.get("weights"), Mapping):
+            v["weights"] = RewardWeights(**v["weights"])
+        if isinstance(v.get("optimizer"), Mapping):
+            v["optimizer"] = OptimizerSettings(**v["optimizer"])
+        return cls(**v)

@@ -1,0 +1,253 @@
+"""WaitingSet: the one place that owns the waiting requests' arrays (struct of arrays, slot-indexed).
+
+Slots are reused through a free list; capacity doubles when it runs out. New requests are staged in
+Python lists and committed in one batch (route + link, both jitted) at the next flush, which keeps add()
+to a few list appends. Popped and removed slots are unlinked at the next flush as well, then freed.
+Everything here speaks slots; request ids live one layer up, in ewsjf.bindings.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ewsjf_core.config import EWSJFConfig
+from ewsjf_core.links import link_by_arrival, list_members, push_front, unlink
+from ewsjf_core.partition import refine_and_prune
+from ewsjf_core.routing import route_lengths
+from ewsjf_core.selection import policy_order
+
+
+@njit(cache=True, nogil=True)
+def age_bubbles(depth: np.ndarray, n_rows: int, base: int, active: np.ndarray, idle: np.ndarray,
+                max_idle: int) -> int:
+    """Count an empty round for each empty active bubble; retire those idle for max_idle rounds."""
+    alive = 0
+    for j in range(active.shape[0]):
+        if not active[j]:
+            continue
+        occupied = 0
+        for c in range(n_rows):
+            occupied += depth[c, base + j]
+        idle[j] = 0 if occupied > 0 else idle[j] + 1
+        if idle[j] >= max_idle:
+            active[j] = False
+        else:
+            alive += 1
+    return alive
+
+
+class WaitingSet:
+    """Waiting-request metadata plus the queue partition; not thread-safe (the engine thread owns it)."""
+
+    def __init__(self, config: EWSJFConfig, capacity: int = 1024) -> None:
+        self.capacity = 0
+        self.size = np.empty(0)        # job size used for routing and scoring
+        self.prefill = np.empty(0)     # effective prefill tokens (uncached prompt)
+        self.arrival = np.empty(0)
+        self.cls = np.empty(0, np.int32)
+        self.qid = np.empty(0, np.int32)
+        self.nxt = np.empty(0, np.int32)
+        self.prv = np.empty(0, np.int32)
+        self._free: list[int] = []
+        self._grow(capacity)
+        self.n_linked = 0
+        self.row_of_priority: dict[int, int] = {}
+        self.class_order = np.empty(0, np.int32)
+        self._staged_adds: tuple[list, list, list, list, list] = ([], [], [], [], [])
+        self._staged_fronts: tuple[list, list, list, list, list] = ([], [], [], [], [])
+        self._to_unlink: list[np.ndarray] = []
+        self.window = np.zeros(config.window)
+        self.window_count = 0
+        self._window_pos = 0
+        self.repartitions = 0
+        self._layout(config, np.asarray(config.initial_edges), None)
+
+    # ----- slots -----
+    def _grow(self, new_capacity: int) -> None:
+        old = self.capacity
+        for name, fill in (("size", 0.0), ("prefill", 0.0), ("arrival", 0.0), ("cls", 0), ("qid", 0),
+                           ("nxt", -1), ("prv", -1)):
+            arr = getattr(self, name)
+            grown = np.full(new_capacity, fill, dtype=arr.dtype)
+            grown[:old] = arr
+            setattr(self, name, grown)
+        self._free.extend(range(new_capacity - 1, old - 1, -1))
+        self.capacity = new_capacity
+
+    def alloc(self) -> int:
+        if not self._free:
+            self._grow(self.capacity * 2)
+        return self._free.pop()
+
+    def class_row(self, priority: int) -> int:
+        row = self.row_of_priority.get(priority)
+        if row is None:
+            row = len(self.row_of_priority)
+            self.row_of_priority[priority] = row
+            if row >= self.head.shape[0]:
+                self.head, self.tail, self.depth = (
+                    np.vstack([a, np.full((a.shape[0], a.shape[1]), f, a.dtype)])
+                    for a, f in ((self.head, -1), (self.tail, -1), (self.depth, 0)))
+            prios = sorted(self.row_of_priority)
+            self.class_order = np.array([self.row_of_priority[p] for p in prios], np.int32)
+        return row
+
+    def stage(self, slot: int, size: float, prefill: float, arrival: float, row: int, front: bool) -> None:
+        """Record a request for the next flush: into its queue by size, or (front) onto its lane."""
+        lists = self._staged_fronts if front else self._staged_adds
+        lists[0].append(slot)
+        lists[1].append(size)
+        lists[2].append(prefill)
+        lists[3].append(arrival)
+        lists[4].append(row)
+
+    def discard(self, slots: np.ndarray) -> None:
+        """Mark linked slots to unlink (and free) at the next flush."""
+        self._to_unlink.append(np.asarray(slots, dtype=np.int32))
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self._staged_adds[0] or self._staged_fronts[0] or self._to_unlink)
+
+    def flush(self) -> None:
+        """Commit staged changes: unlink and free discarded slots, then route and link staged ones."""
+        if self._to_unlink:
+            gone = np.concatenate(self._to_unlink)
+            self._to_unlink = []
+            unlink(gone, self.cls, self.qid, self.nxt, self.prv, self.head, self.tail, self.depth)
+            self.n_linked -= gone.shape[0]
+            self._free.extend(gone.tolist())
+        for staged, front in ((self._staged_adds, False), (self._staged_fronts, True)):
+            if not staged[0]:
+                continue
+            slots = np.array(staged[0], dtype=np.int32)
+            sizes = np.array(staged[1])
+            self.size[slots] = sizes
+            self.prefill[slots] = staged[2]
+            self.arrival[slots] = staged[3]
+            self.cls[slots] = staged[4]
+            for lst in staged:
+                lst.clear()
+            if front:
+                self.qid[slots] = self.n_queues
+                push_front(slots, self.cls, self.qid, self.nxt, self.prv, self.head, self.tail, self.depth)
+            else:
+                self.qid[slots] = self._route(sizes)
+                link_by_arrival(slots, self.cls, self.qid, self.arrival, self.nxt, self.prv, self.head,
+                                self.tail, self.depth)
+                self._record_window(sizes)
+            self.n_linked += slots.shape[0]
+
+    def _route(self, sizes: np.ndarray) -> np.ndarray:
+        qids = route_lengths(sizes, self.q_lo, self.q_hi, self.n_main, self.band_up, self.band_down,
+                             self.b_center, self.b_active, self.b_idle, self.bubble_width, self.max_queues)
+        nq_main = self.max_queues
+        self.q_active[nq_main:] = self.b_active
+        self.q_pos[nq_main:] = self.b_center
+        self.q_mean[nq_main:] = self.b_center
+        return qids
+
+    def _record_window(self, sizes: np.ndarray) -> None:
+        w = self.window.shape[0]
+        sizes = sizes[-w:]
+        k = sizes.shape[0]
+        end = self._window_pos + k
+        if end <= w:
+            self.window[self._window_pos:end] = sizes
+        else:
+            split = w - self._window_pos
+            self.window[self._window_pos:] = sizes[:split]
+            self.window[:end - w] = sizes[split:]
+        self._window_pos = end % w
+        self.window_count = min(w, self.window_count + k)
+
+    def resize_window(self, new_size: int) -> None:
+        """Keep the most recent min(count, new_size) recorded sizes in a window of new_size."""
+        w = self.window.shape[0]
+        recent = np.roll(self.window, -self._window_pos)[w - self.window_count:]
+        recent = recent[-new_size:]
+        self.window = np.zeros(new_size)
+        self.window[:recent.shape[0]] = recent
+        self.window_count = recent.shape[0]
+        self._window_pos = self.window_count % new_size
+
+    # ----- per step -----
+    def order(self, now: float, limit: int, params: np.ndarray):
+        """The first `limit` slots in admission order (flushes first)."""
+        self.flush()
+        return policy_order(now, limit, self.class_order, self.head, self.nxt, self.size, self.prefill,
+                            self.arrival, self.q_active, self.q_pos, self.q_mean, params)
+
+    def age_bubbles(self, max_idle: int) -> None:
+        if self.b_active.any():
+            age_bubbles(self.depth, len(self.row_of_priority), self.max_queues, self.b_active, self.b_idle,
+                        max_idle)
+            self.q_active[self.max_queues:] = self.b_active
+
+    # ----- partition -----
+    @property
+    def n_queues(self) -> int:
+        """Queue columns (main + bubble); the lane is column n_queues."""
+        return self.max_queues + self.b_active.shape[0]
+
+    def repartition(self, config: EWSJFConfig) -> bool:
+        """Refine-and-Prune over the window, then re-route every queued request (FIFO kept, lanes kept)."""
+        self.flush()
+        if self.window_count < config.min_partition_samples:
+            if (config.max_queues, config.max_bubbles) != (self.max_queues, self.b_active.shape[0]):
+                self._layout(config, self.q_lo[:self.n_main].copy(), self.q_hi[:self.n_main].copy())
+            return False
+        lo, hi, mean, spread, count, density = refine_and_prune(
+            self.window[:self.window_count], config.k0, config.alpha, config.min_size, config.min_rel_range,
+            config.max_queues)
+        self._layout(config, lo, hi, mean, spread, density)
+        self.repartitions += 1
+        return True
+
+    def _layout(self, config: EWSJFConfig, lo: np.ndarray, hi: np.ndarray | None, mean=None, spread=None,
+                density=None) -> None:
+        """Install queues with the given core ranges and re-link every queued request into them."""
+        if hi is None:  # contiguous initial queues: each band ends exactly at the next queue's lower edge
+            hi = np.append(lo[1:] / config.band_up, np.inf)
+        n_main = min(lo.shape[0], config.max_queues)
+        nq = config.max_queues + config.max_bubbles
+        old = getattr(self, "head", None)
+        members = np.empty(0, np.int32)
+        if old is not None:
+            old_nq = self.n_queues
+            members = list_members(old, self.nxt, 0, old_nq, self.n_linked)
+            members = members[np.lexsort((self.arrival[members], self.cls[members]))]
+            lanes = (old[:, old_nq].copy(), self.tail[:, old_nq].copy(), self.depth[:, old_nq].copy())
+            rows = old.shape[0]
+        else:
+            rows = 1
+        self.head = np.full((rows, nq + 1), -1, np.int32)
+        self.tail = np.full((rows, nq + 1), -1, np.int32)
+        self.depth = np.zeros((rows, nq + 1), np.int64)
+        if old is not None:
+            self.head[:, nq], self.tail[:, nq], self.depth[:, nq] = lanes
+            lane_slots = list_members(self.head, self.nxt, nq, nq + 1, self.n_linked)
+            self.qid[lane_slots] = nq
+        self.max_queues, self.n_main = config.max_queues, n_main
+        self.band_up, self.band_down, self.bubble_width = config.band_up, config.band_down, config.bubble_width
+        self.q_lo = np.full(nq, np.inf)
+        self.q_hi = np.full(nq, np.inf)
+        self.q_lo[:n_main], self.q_hi[:n_main] = lo[:n_main], hi[:n_main]
+        finite_hi = np.where(np.isfinite(self.q_hi[:n_main]), self.q_hi[:n_main], 2.0 * self.q_lo[:n_main])
+        self.q_mean = np.zeros(nq)
+        self.q_mean[:n_main] = mean[:n_main] if mean is not None else np.sqrt(self.q_lo[:n_main] * finite_hi)
+        self.q_spread = np.zeros(nq)
+        self.q_density = np.zeros(nq)
+        if spread is not None:
+            self.q_spread[:n_main], self.q_density[:n_main] = spread[:n_main], density[:n_main]
+        self.q_pos = self.q_lo.copy()
+        self.q_active = np.zeros(nq, np.bool_)
+        self.q_active[:n_main] = True
+        self.b_center = np.zeros(config.max_bubbles)
+        self.b_active = np.zeros(config.max_bubbles, np.bool_)
+        self.b_idle = np.zeros(config.max_bubbles, np.int64)
+        if members.shape[0]:
+            self.qid[members] = self._route(self.size[members])
+            link_by_arrival(members, self.cls, self.qid, self.arrival, self.nxt, self.prv, self.head,
+                            self.tail, self.depth)

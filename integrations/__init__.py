@@ -1,0 +1,1 @@
+"""ewsjf.integrations: engine adapters (ewsjf.integrations.vllm)."""
