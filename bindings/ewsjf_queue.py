@@ -72,7 +72,11 @@ class EWSJFQueue(WaitingQueue):
         if arrival_time is None:
             arrival_time = float(self.clock())
         check_request(request_id, prompt_tokens, arrival_time, priority, cached_tokens, predicted_output_tokens)
-        if request_id in self._slot_of:
+        try:
+            waiting = request_id in self._slot_of
+        except TypeError:
+            raise TypeError(f"request id {request_id!r} is not hashable") from None
+        if waiting:
             raise KeyError(f"request {request_id!r} is already waiting")
         prefill = max(1, prompt_tokens - cached_tokens)
         size = float(prefill)
@@ -137,10 +141,10 @@ class EWSJFQueue(WaitingQueue):
         self._now = check_now(now) if now is not None else float(self.clock())
         self._install_pending_config()
         cfg = self._config
+        self._sync()
         self._set.age_bubbles(cfg.bubble_empty_rounds)
         if cfg.repartition_every and self._arrivals_since_partition >= cfg.repartition_every:
             self.repartition()
-        self._order_valid = False
 
     def observe_step(self, duration_s: float, prefill_tokens: int, decode_tokens: int) -> None:
         check_step_feedback(duration_s, prefill_tokens, decode_tokens)

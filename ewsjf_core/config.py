@@ -117,12 +117,16 @@ class EWSJFConfig:
             raise ValueError(
                 f"EWSJFConfig.initial_edges has {len(edges)} queues, more than max_queues={self.max_queues}")
         object.__setattr__(self, "initial_edges", tuple(float(e) for e in edges))
-        for name, bounds in self.tune_bounds.items():
+        bounds_out = {}
+        for name, bounds in dict(self.tune_bounds).items():
             if name not in THETA_FIELDS + ("w_base", "max_queues"):
                 raise ValueError(f"EWSJFConfig.tune_bounds names unknown parameter {name!r}")
-            lo, hi = bounds
+            lo, hi = tuple(bounds) if len(bounds) == 2 else (None, None)
             if not (_is_real(lo) and _is_real(hi) and math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-                raise ValueError(f"EWSJFConfig.tune_bounds[{name!r}] must be finite (low, high), low < high")
+                raise ValueError(f"EWSJFConfig.tune_bounds[{name!r}] must be finite (low, high), low < high, "
+                                 f"got {bounds!r}")
+            bounds_out[name] = (float(lo), float(hi))
+        object.__setattr__(self, "tune_bounds", bounds_out)
 
     def replace(self, **changes: Any) -> "EWSJFConfig":
         """A copy with `changes` applied and validated (unknown names raise TypeError naming them)."""

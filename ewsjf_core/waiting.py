@@ -45,6 +45,7 @@ class WaitingSet:
         self.size = np.empty(0)        # job size used for routing and scoring
         self.prefill = np.empty(0)     # effective prefill tokens (uncached prompt)
         self.arrival = np.empty(0)
+        self.seq = np.empty(0, np.int64)   # insertion order: breaks arrival-time ties in FIFO order
         self.cls = np.empty(0, np.int32)
         self.qid = np.empty(0, np.int32)
         self.nxt = np.empty(0, np.int32)
@@ -52,6 +53,7 @@ class WaitingSet:
         self._free: list[int] = []
         self._grow(capacity)
         self.n_linked = 0
+        self._next_seq = 0
         self.row_of_priority: dict[int, int] = {}
         self.class_order = np.empty(0, np.int32)
         self._staged_adds: tuple[list, list, list, list, list] = ([], [], [], [], [])
@@ -66,7 +68,7 @@ class WaitingSet:
     # ----- slots -----
     def _grow(self, new_capacity: int) -> None:
         old = self.capacity
-        for name, fill in (("size", 0.0), ("prefill", 0.0), ("arrival", 0.0), ("cls", 0), ("qid", 0),
+        for name, fill in (("size", 0.0), ("prefill", 0.0), ("arrival", 0.0), ("seq", 0), ("cls", 0), ("qid", 0),
                            ("nxt", -1), ("prv", -1)):
             arr = getattr(self, name)
             grown = np.full(new_capacity, fill, dtype=arr.dtype)
@@ -127,6 +129,8 @@ class WaitingSet:
             self.prefill[slots] = staged[2]
             self.arrival[slots] = staged[3]
             self.cls[slots] = staged[4]
+            self.seq[slots] = np.arange(self._next_seq, self._next_seq + slots.shape[0])
+            self._next_seq += slots.shape[0]
             for lst in staged:
                 lst.clear()
             if front:
@@ -180,6 +184,8 @@ class WaitingSet:
                             self.arrival, self.q_active, self.q_pos, self.q_mean, params)
 
     def age_bubbles(self, max_idle: int) -> None:
+        """One step's round of bubble aging (flushes first, so depths are current)."""
+        self.flush()
         if self.b_active.any():
             age_bubbles(self.depth, len(self.row_of_priority), self.max_queues, self.b_active, self.b_idle,
                         max_idle)
@@ -217,7 +223,7 @@ class WaitingSet:
         if old is not None:
             old_nq = self.n_queues
             members = list_members(old, self.nxt, 0, old_nq, self.n_linked)
-            members = members[np.lexsort((self.arrival[members], self.cls[members]))]
+            members = members[np.lexsort((self.seq[members], self.arrival[members], self.cls[members]))]
             lanes = (old[:, old_nq].copy(), self.tail[:, old_nq].copy(), self.depth[:, old_nq].copy())
             rows = old.shape[0]
         else:

@@ -49,6 +49,7 @@ class TunerState:
     space: dict[str, list[float]]          # ParamSpace.to_dict()
     history: list[TrialRecord] = field(default_factory=list)
     window: int = 0                        # current window index
+    window_seeds: list[list[float]] | None = None   # the current window's fixed first points
     best_point: list[float] | None = None  # best scored point of the latest window with a winner
     best_reward: float | None = None
     last_good: dict[str, float] | None = None   # tuned fields of the config in force, known good
@@ -67,6 +68,7 @@ class TunerState:
     def to_json(self) -> dict[str, Any]:
         return {"version": STATE_VERSION, "seed": self.seed, "mode": self.mode, "space": self.space,
                 "history": [t.to_json() for t in self.history], "window": self.window,
+                "window_seeds": self.window_seeds,
                 "best_point": self.best_point, "best_reward": _finite_or_none(self.best_reward),
                 "last_good": self.last_good, "applied": self.applied, "rollbacks": self.rollbacks,
                 "failures": self.failures}
@@ -77,7 +79,7 @@ class TunerState:
             raise ValueError(f"tuner state version {d.get('version')!r}, expected {STATE_VERSION}")
         return cls(seed=int(d["seed"]), mode=str(d["mode"]), space=d["space"],
                    history=[TrialRecord.from_json(t) for t in d.get("history", [])],
-                   window=int(d.get("window", 0)), best_point=d.get("best_point"),
+                   window=int(d.get("window", 0)), window_seeds=d.get("window_seeds"), best_point=d.get("best_point"),
                    best_reward=d.get("best_reward"), last_good=d.get("last_good"),
                    applied=int(d.get("applied", 0)), rollbacks=int(d.get("rollbacks", 0)),
                    failures=int(d.get("failures", 0)))

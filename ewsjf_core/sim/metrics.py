@@ -1,0 +1,156 @@
+"""Serving metrics of a `SimResult` (also used for the vLLM engine's results, which share its shape).
+
+Definitions (times in seconds; only completed requests count unless stated):
+- TTFT = first token time - arrival. TPOT = (finish - first token) / (output tokens - 1), requests with at
+  least 2 output tokens. E2E = finish - arrival. Queue wait = first admission - arrival.
+- Length classes by prompt tokens: short <= edges[0] < medium <= edges[1] < long. Default edges: the
+  workload's prompt-length terciles (so each class holds about a third of the requests), printed.
+- Throughput: output tokens (and requests) per second over the makespan, first arrival to last finish.
+  `output_tps_window` counts only tokens emitted while requests were still arriving (first to last
+  arrival): the rate the engine sustains under the offered load, which differs between schedulers under
+  overload even though every request eventually completes.
+- Goodput: completed requests meeting TTFT <= slo_ttft_s and TPOT <= slo_tpot_s, per second of makespan
+  (and as a fraction of all requests).
+- Longest wait: the largest queue wait (arrival to first admission).
+- Jain's fairness index over slowdowns, J = (sum x)^2 / (n sum x^2), x = E2E / the request's latency
+  alone on the idle engine (from the step-time model; 1 = perfectly equal slowdowns).
+- Scheduler CPU: wall microseconds inside the queue's methods per engine step.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+PCTS = (50, 90, 99)
+
+
+def class_edges(prompt_tokens: np.ndarray) -> tuple[int, int]:
+    """Default class edges: the prompt-length terciles (integers, strictly increasing)."""
+    if len(prompt_tokens) == 0:
+        return (1, 2)
+    a, b = np.percentile(prompt_tokens, [100 / 3, 200 / 3])
+    a = int(round(a))
+    b = max(int(round(b)), a + 1)
+    return (a, b)
+
+
+def _stats(x: np.ndarray, scale: float = 1.0) -> dict[str, float | None]:
+    x = x[~np.isnan(x)]
+    if not len(x):
+        return {"mean": None, **{f"p{p}": None for p in PCTS}, "n": 0}
+    ps = np.percentile(x, PCTS)
+    out = {"mean": float(x.mean()) * scale}
+    out.update({f"p{p}": float(v) * scale for p, v in zip(PCTS, ps)})
+    out["n"] = int(len(x))
+    return out
+
+
+def isolated_latency(prompt: np.ndarray, output: np.ndarray, step_time, token_budget: int = 8192) -> np.ndarray:
+    """Latency of each request alone on an idle engine: chunked prefill, then one decode step per token."""
+    out = np.empty(len(prompt))
+    st = step_time.step_time
+    cache: dict[int, float] = {}
+    for i, (p, o) in enumerate(zip(prompt.tolist(), output.tolist())):
+        t = 0.0
+        done = 0
+        while done < p:
+            c = min(token_budget, p - done)
+            t += st(c, c * (done + (c + 1) * 0.5), 0, done, 1)
+            done += c
+        if o > 1:
+            mid = p + o // 2
+            key = mid // 256
+            d = cache.get(key)
+            if d is None:
+                d = cache[key] = st(0, 0.0, 1, key * 256 + 128, 0)
+            t += (o - 1) * d
+        out[i] = t
+    return out
+
+
+def summarize(result, class_edges_: Sequence[int] | None = None, slo_ttft_s: float = 2.0,
+              slo_tpot_s: float = 0.1, step_time=None) -> dict[str, Any]:
+    """Metrics of one replay as a JSON-ready dict (see the module docstring for definitions).
+
+    step_time: the step-time model, for slowdowns (Jain's index); default: result.step_model if present.
+    """
+    w = result.workload
+    arr = w.arrival_s
+    P = w.prompt_tokens
+    O = w.output_tokens
+    edges = tuple(int(e) for e in (class_edges_ or class_edges(P)))
+    if len(edges) != 2 or edges[0] >= edges[1]:
+        raise ValueError(f"class edges must be two increasing lengths, got {edges!r}")
+    done = ~np.isnan(result.finish_s)
+    ttft = result.first_token_s - arr
+    e2e = result.finish_s - arr
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot = np.where(O > 1, (result.finish_s - result.first_token_s) / np.maximum(O - 1, 1), np.nan)
+    wait = result.first_scheduled_s - arr
+    classes = {"short": P <= edges[0], "medium": (P > edges[0]) & (P <= edges[1]), "long": P > edges[1]}
+
+    t0 = float(arr[0]) if len(arr) else 0.0
+    t_end = float(np.nanmax(result.finish_s)) if done.any() else t0
+    makespan = max(t_end - t0, 1e-9)
+    out_tokens = int(O[done].sum())
+    meet = done & (ttft <= slo_ttft_s) & ((tpot <= slo_tpot_s) | np.isnan(tpot))
+
+    log = getattr(result, "step_log", None) or {}
+    window = None
+    if len(arr) > 1 and "emitted" in log and len(log["emitted"]):
+        end = log["start_s"] + log["duration_s"]
+        t_last = float(arr[-1])
+        in_win = end <= t_last
+        if t_last > t0:
+            window = float(log["emitted"][in_win].sum()) / (t_last - t0)
+
+    st = step_time if step_time is not None else getattr(result, "step_model", None)
+    jain = None
+    slowdown = None
+    if st is not None and done.any():
+        ideal = isolated_latency(P[done], O[done], st, result.info.get("token_budget", 8192))
+        x = e2e[done] / ideal
+        jain = float(x.sum() ** 2 / (len(x) * (x * x).sum()))
+        slowdown = _stats(x)
+
+    steps = max(int(result.steps), 1)
+    m: dict[str, Any] = {
+        "requests": int(len(w)), "completed": int(done.sum()), "rejected": int(np.sum(result.rejected)),
+        "class_edges": list(edges),
+        "class_sizes": {k: int(v.sum()) for k, v in classes.items()},
+        "ttft_s": _stats(ttft),
+        "ttft_by_class_s": {k: _stats(ttft[v]) for k, v in classes.items()},
+        "tpot_s": _stats(tpot),
+        "e2e_s": _stats(e2e),
+        "e2e_by_class_s": {k: _stats(e2e[v]) for k, v in classes.items()},
+        "queue_wait_s": _stats(wait),
+        "longest_wait_s": float(np.nanmax(wait)) if np.isfinite(wait).any() else None,
+        "output_tps": out_tokens / makespan,
+        "output_tps_window": window,
+        "request_rps": float(done.sum()) / makespan,
+        "goodput_rps": float(meet.sum()) / makespan,
+        "slo_attainment": float(meet.sum()) / max(len(w), 1),
+        "slo": {"ttft_s": slo_ttft_s, "tpot_s": slo_tpot_s},
+        "jain_slowdown": jain,
+        "slowdown": slowdown,
+        "makespan_s": makespan,
+        "gpu_busy_frac": float(result.busy_s) / makespan,
+        "steps": int(result.steps),
+        "preemptions": int(np.sum(result.preemptions)),
+        "scheduler_us_per_step": result.scheduler_cpu_s / steps * 1e6,
+        "scheduler_cpu_s": float(result.scheduler_cpu_s),
+        "replay_wall_s": float(result.wall_s),
+    }
+    if "prefill_tokens" in log and len(log["prefill_tokens"]):
+        m["mean_batch_tokens"] = float((log["prefill_tokens"] + log["decode_tokens"]).mean())
+        m["mean_running"] = float(log["running"].mean())
+    return m
+
+
+def fmt(v: float | None, digits: int = 2) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{v:.{digits}f}"

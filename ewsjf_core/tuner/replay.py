@@ -1,0 +1,161 @@
+"""Replay mode (the default): every candidate replays the same recorded window through ewsjf_core.sim.
+
+Per window (`prepare`, in the serving process, cheap): snapshot the recorder's last `window_s` seconds
+(at most `max_replay_requests` most recent requests), read the queue's fitted prefill-cost coefficients,
+and package both. Per trial (`evaluate`, usually in the tuner's worker process):
+1. The step-time model is the fitted cost model itself: a step that prefills p tokens and decodes d takes
+   c0 + c1 p + c2 p^2 + cd d seconds (CostModelStepTime), the very model the queue fits from the engine's
+   step feedback. So a replay needs no GPU model, and it follows the hardware the queue is serving on.
+2. A fresh candidate queue (EWSJFQueue by default) gets the candidate config with the fitted coefficients
+   as its cost priors, and its partition is warmed on the recorded window's lengths (added, partitioned,
+   removed), so alpha and max_queues act from the first replayed request as they would live.
+3. simulate() replays the window; stats()["queues"] is sampled every `stats_every` steps for the partition
+   terms; the latency term uses each request's TTFT and C_prefill(effective length).
+All candidates of a window meet exactly the same arrivals, lengths and service model, so they compare
+apples to apples whatever the burstiness of the live traffic.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from ewsjf_core.config import EWSJFConfig
+from ewsjf_core.tuner.reward import RewardWeights, prefill_cost, terms_from
+
+
+@dataclass(frozen=True)
+class CostModelStepTime:
+    """sim step-time model from the fitted cost coefficients (seconds)."""
+    c0: float
+    c1: float
+    c2: float
+    cd: float
+    floor: float = 1e-4
+
+    def step_time(self, prefill_tokens: int, prefill_attn_tokens2: float, decode_tokens: int,
+                  kv_tokens_read: int, prefill_seqs: int = 0) -> float:
+        p = float(prefill_tokens)
+        return max(self.c0 + self.c1 * p + self.c2 * p * p + self.cd * decode_tokens, self.floor)
+
+
+def default_queue_factory(config: EWSJFConfig, clock: Any) -> Any:
+    from ewsjf.bindings.ewsjf_queue import EWSJFQueue  # lazy: core must not import bindings at load time
+    return EWSJFQueue(config, clock=clock)
+
+
+@dataclass
+class ReplayContext:
+    workload: Any                    # ewsjf_core.sim Workload of the window
+    warm_lengths: np.ndarray         # effective lengths that warm the candidate's partition
+    coeffs: tuple[float, float, float, float]
+    engine: Mapping[str, Any]
+    cap: float                       # queue-count cap of the penalty
+    step_time: Any = None            # override of the step-time model (None: the cost model)
+    info: dict = field(default_factory=dict)
+
+
+def replay_window(ctx: ReplayContext, config: EWSJFConfig, queue_factory: Callable = default_queue_factory,
+                  stats_every: int = 25, max_snapshots: int = 400) -> tuple[Any, list, EWSJFConfig]:
+    """Replay ctx's window under `config`: (SimResult, stats()["queues"] snapshots, config used)."""
+    from ewsjf_core.sim.engine import EngineConfig, VirtualClock, simulate
+
+    c0, c1, c2, cd = ctx.coeffs
+    cfg = config.replace(prior_c0=c0, prior_c1=c1, prior_c2=c2, prior_decode=cd)
+    clock = VirtualClock()
+    q = queue_factory(cfg, clock)
+    lengths = np.asarray(ctx.warm_lengths, dtype=np.int64)
+    if lengths.size >= cfg.min_partition_samples and hasattr(q, "repartition"):
+        ids = [("warm", i) for i in range(lengths.size)]
+        for rid, b in zip(ids, lengths.tolist()):
+            q.add(rid, max(int(b), 1), 0.0)
+        q.repartition()
+        q.remove(ids)
+    snaps: list = []
+    every = max(1, int(stats_every))
+
+    def on_step(step: int, start: float, dur: float, pf: int, dec: int) -> None:
+        if step % every == 0 and len(snaps) < max_snapshots and len(q):
+            snaps.append(q.stats()["queues"])
+
+    st = ctx.step_time or CostModelStepTime(c0, c1, c2, cd, cfg.min_prefill_cost)
+    res = simulate(ctx.workload, q, st, EngineConfig(**dict(ctx.engine)), clock=clock, on_step=on_step,
+                   log_steps=False)
+    return res, snaps, cfg
+
+
+class ReplayObjective:
+    stateless = False
+    in_process = False
+    applies_candidate = False
+
+    def __init__(self, weights: RewardWeights = RewardWeights(), short_max_tokens: int = 512,
+                 queue_factory: Callable = default_queue_factory, step_time: Any = None,
+                 stats_every: int = 25) -> None:
+        self.weights = weights
+        self.short_max_tokens = short_max_tokens
+        self.queue_factory = queue_factory
+        self.step_time = step_time
+        self.stats_every = stats_every
+
+    # In the serving process, once per window.
+    def prepare(self, tuner: Any) -> ReplayContext | None:
+        s = tuner.settings
+        now = tuner.clock()
+        snap = tuner.recorder.snapshot(now - s.window_s, now)
+        if len(snap) < s.min_window_requests:
+            return None
+        warm = tuner.recorder.snapshot(None, now).effective_tokens[-tuner.queue.config.window:]
+        if len(snap) > s.max_replay_requests:
+            snap = _tail(snap, s.max_replay_requests)
+        cap = _queue_cap(tuner)
+        return ReplayContext(workload=snap.to_workload(), warm_lengths=warm, coeffs=tuple(tuner._cost()),
+                             engine=dict(s.engine), cap=cap, step_time=self.step_time,
+                             info={"requests": len(snap), "window_start": snap.start_s})
+
+    # Possibly in a worker process, once per trial.
+    def evaluate(self, ctx: ReplayContext, config: EWSJFConfig) -> dict[str, Any]:
+        t0 = time.process_time()
+        res, snaps, cfg = replay_window(ctx, config, self.queue_factory, self.stats_every)
+        return score_replay(res, snaps, ctx, cfg, self.weights, self.short_max_tokens,
+                            cpu_s=time.process_time() - t0)
+
+
+def score_replay(res: Any, snaps: list, ctx: ReplayContext, cfg: EWSJFConfig, weights: RewardWeights,
+                 short_max_tokens: int, cpu_s: float = 0.0) -> dict[str, Any]:
+    wl = res.workload
+    ttft = res.first_token_s - wl.arrival_s
+    b = wl.prompt_tokens
+    c0, c1, c2, _ = ctx.coeffs
+    cost = prefill_cost(b, c0, c1, c2, cfg.min_prefill_cost)
+    terms = terms_from(snaps, ctx.cap, ttft, cost)
+    ok = np.isfinite(ttft)
+    short = ok & (b <= short_max_tokens)
+    metrics = {
+        "ttft_mean_s": float(np.mean(ttft[ok])) if ok.any() else math.nan,
+        "ttft_p99_s": float(np.percentile(ttft[ok], 99)) if ok.any() else math.nan,
+        "short_ttft_mean_s": float(np.mean(ttft[short])) if short.any() else math.nan,
+        "completed": float(np.count_nonzero(ok)), "requests": float(len(wl)),
+        "replay_cpu_s": float(cpu_s), "replay_scheduler_s": float(res.scheduler_cpu_s),
+    }
+    return {"reward": terms.reward(weights), "terms": terms.to_dict(), "metrics": metrics}
+
+
+def _tail(snap: Any, n: int) -> Any:
+    from ewsjf_core.tuner.recorder import WindowSnapshot
+    sl = slice(len(snap) - n, None)
+    return WindowSnapshot(snap.arrival_s[sl], snap.prompt_tokens[sl], snap.cached_tokens[sl],
+                          snap.priority[sl], snap.first_token_s[sl], snap.output_tokens[sl],
+                          float(snap.arrival_s[sl][0]), snap.end_s)
+
+
+def _queue_cap(tuner: Any) -> float:
+    cfg = tuner.queue.config
+    hi = cfg.max_queues
+    if "max_queues" in tuner.space.names:
+        hi = tuner.space.bounds[tuner.space.names.index("max_queues")][1]
+    return float(hi + cfg.max_bubbles)

@@ -1,0 +1,198 @@
+import math
+import threading
+
+import pytest
+
+from ewsjf.bindings import EWSJFConfig, EWSJFQueue
+
+
+class Clock:
+    def __init__(self, t=0.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+def drain(q):
+    out = []
+    while q:
+        out.append(q.pop())
+    return out
+
+
+def test_short_requests_first_then_fifo_within_a_queue():
+    q = EWSJFQueue(clock=Clock(10.0))
+    q.add("long", 5000, arrival_time=1.0)
+    q.add("s1", 50, arrival_time=2.0)
+    q.add("mid", 800, arrival_time=2.5)
+    q.add("s2", 60, arrival_time=3.0)
+    q.begin_step()
+    assert drain(q) == ["s1", "s2", "mid", "long"]
+
+
+def test_priority_classes_are_strict_and_resume_lane_first():
+    q = EWSJFQueue(clock=Clock(10.0))
+    q.add("low-short", 10, arrival_time=0.0, priority=5)
+    q.add("high-long", 6000, arrival_time=9.0, priority=-1)
+    q.add("mid-short", 10, arrival_time=9.0)
+    q.prepend("preempted-long", 6000, arrival_time=8.0)
+    q.prepend("preempted-later", 3000, arrival_time=8.5)
+    q.begin_step()
+    assert drain(q) == ["high-long", "preempted-later", "preempted-long", "mid-short", "low-short"]
+
+
+def test_starvation_bound_serves_oldest_first():
+    clock = Clock(0.0)
+    q = EWSJFQueue(EWSJFConfig(max_wait=5.0), clock=clock)
+    q.add("long-old", 7000, arrival_time=0.0)
+    q.add("mid-old", 900, arrival_time=1.0)
+    for i in range(5):
+        q.add(f"short{i}", 20, arrival_time=8.0 + i)
+    clock.t = 6.5  # long-old has waited 6.5 s > 5 s; mid-old 5.5 s > 5 s
+    q.begin_step()
+    assert [q.pop(), q.pop()] == ["long-old", "mid-old"]
+    assert q.pop() == "short0"
+    assert q.stats()["starvation_promotions"] == 2
+
+
+def test_one_queue_without_aging_is_fcfs():
+    cfg = EWSJFConfig(max_queues=1, initial_edges=(1.0,), max_bubbles=0, a_u=0, b_u=0, a_f=0, b_f=0,
+                      max_wait=math.inf)
+    q = EWSJFQueue(cfg, clock=Clock(100.0))
+    lengths = [5000, 3, 700, 12000, 1, 64, 64, 9000]
+    for i, n in enumerate(lengths):
+        q.add(i, n, arrival_time=float(i))
+    q.begin_step()
+    assert drain(q) == list(range(len(lengths)))
+
+
+def test_pops_beyond_one_order_chunk_and_interleaved_changes():
+    q = EWSJFQueue(EWSJFConfig(order_chunk=4), clock=Clock(1.0))
+    for i in range(20):
+        q.add(i, 1000, arrival_time=0.01 * i)
+    q.begin_step()
+    first = [q.pop() for _ in range(6)]
+    q.remove([10, 11])
+    q.add("new-short", 5, arrival_time=0.5)
+    assert first == list(range(6))
+    assert q.peek() == "new-short" and q.pop() == "new-short"
+    assert drain(q) == [i for i in range(6, 20) if i not in (10, 11)]
+
+
+def test_iter_is_pop_order_and_does_not_consume():
+    q = EWSJFQueue(clock=Clock(5.0))
+    for i, n in enumerate([3000, 20, 400, 20]):
+        q.add(i, n, arrival_time=float(i))
+    q.begin_step()
+    listed = list(q)
+    assert len(q) == 4 and listed == drain(q) and listed[:2] == [1, 3]
+
+
+@pytest.mark.parametrize("kwargs,field", [
+    ({"prompt_tokens": 0}, "prompt_tokens"), ({"prompt_tokens": -3}, "prompt_tokens"),
+    ({"prompt_tokens": 2.5}, "prompt_tokens"), ({"arrival_time": float("nan")}, "arrival_time"),
+    ({"arrival_time": math.inf}, "arrival_time"), ({"cached_tokens": -1}, "cached_tokens"),
+    ({"cached_tokens": 11}, "cached_tokens"), ({"priority": 1.5}, "priority"),
+    ({"predicted_output_tokens": -1}, "predicted_output_tokens"),
+])
+def test_bad_input_names_the_field_and_changes_nothing(kwargs, field):
+    q = EWSJFQueue(clock=Clock(1.0))
+    q.add("a", 10, arrival_time=0.0)
+    q.add("b", 5000, arrival_time=0.0)
+    before = list(q)
+    args = {"request_id": "bad", "prompt_tokens": 10, "arrival_time": 0.5, **kwargs}
+    with pytest.raises(ValueError, match=field):
+        q.add(**args)
+    with pytest.raises(ValueError, match=field):
+        q.prepend(**args)
+    assert "bad" not in q and list(q) == before and len(q) == 2
+
+
+def test_duplicate_and_unknown_ids_raise_and_change_nothing():
+    q = EWSJFQueue(clock=Clock(1.0))
+    q.add("a", 10, arrival_time=0.0)
+    q.add("b", 20, arrival_time=0.0)
+    with pytest.raises(KeyError, match="'a' is already waiting"):
+        q.add("a", 99, arrival_time=0.0)
+    with pytest.raises(KeyError, match="'a' is already waiting"):
+        q.prepend("a", 99, arrival_time=0.0)
+    with pytest.raises(KeyError, match="'zzz'"):
+        q.remove(["b", "zzz"])
+    assert list(q) == ["a", "b"]
+    with pytest.raises(TypeError, match="not hashable"):
+        q.add(["x"], 10, arrival_time=0.0)
+    with pytest.raises(ValueError, match="None"):
+        q.add(None, 10, arrival_time=0.0)
+    assert drain(q) == ["a", "b"]
+    with pytest.raises(IndexError):
+        q.pop()
+    with pytest.raises(IndexError):
+        q.peek()
+
+
+def test_step_feedback_validated_and_fitted():
+    q = EWSJFQueue()
+    with pytest.raises(ValueError, match="duration_s"):
+        q.observe_step(-1.0, 10, 10)
+    with pytest.raises(ValueError, match="prefill_tokens"):
+        q.observe_step(0.1, -5, 10)
+    with pytest.raises(ValueError, match="now"):
+        q.begin_step(float("nan"))
+    for p in range(0, 8000, 50):
+        q.observe_step(0.01 + 2e-4 * p, p, 32)
+    assert q.prefill_cost(4000) == pytest.approx(0.01 + 0.8, rel=0.05)
+    assert q.stats()["cost_model"]["steps"] == 160
+
+
+def test_repartition_moves_every_request_keeping_fifo():
+    clock = Clock(0.0)
+    q = EWSJFQueue(EWSJFConfig(min_partition_samples=10, repartition_every=0), clock=clock)
+    sizes = [30, 4000, 35, 4100, 32, 90, 4050, 95, 33, 93] * 5
+    for i, n in enumerate(sizes):
+        q.add(i, n, arrival_time=float(i))
+    clock.t = 60.0
+    assert q.repartition() is True
+    stats = q.stats()
+    assert stats["repartitions"] == 1 and sum(s["depth"] for s in stats["queues"]) == len(sizes)
+    assert [(s["lo"], s["hi"]) for s in stats["queues"]] == [(30.0, 35.0), (90.0, 95.0), (4000.0, 4100.0)]
+    order = drain(q)
+    assert sorted(order) == list(range(len(sizes)))
+    for lo, hi in ((30, 35), (90, 95), (4000, 4100)):  # FIFO inside each new queue
+        members = [i for i in order if lo <= sizes[i] <= hi]
+        assert members == sorted(members)
+
+
+def test_set_config_from_another_thread_applies_at_next_step():
+    q = EWSJFQueue(clock=Clock(1.0))
+    q.add("a", 10, arrival_time=0.0)
+    new = q.config.replace(w_base=2.0, max_wait=5.0)
+    t = threading.Thread(target=q.set_config, args=(new,))
+    t.start()
+    t.join()
+    assert q.config is new and q.stats()["params"]["w_base"] == 1.0
+    q.begin_step()
+    assert q.stats()["params"]["w_base"] == 2.0 and q.pop() == "a"
+    with pytest.raises(TypeError, match="EWSJFConfig"):
+        q.set_config({"w_base": 3})
+
+
+def test_bubble_queue_opens_for_an_outlier_and_retires_when_idle():
+    cfg = EWSJFConfig(initial_edges=(1.0, 100.0), bubble_empty_rounds=3)
+    q = EWSJFQueue(cfg, clock=Clock(0.0))
+    q.add("x", 10, arrival_time=0.0)
+    assert [s["bubble"] for s in q.stats()["queues"]] == [False, False]
+    # Force holes: a data-driven partition of two tight clusters, then an outlier between them.
+    q2 = EWSJFQueue(EWSJFConfig(min_partition_samples=10, repartition_every=0, bubble_empty_rounds=3),
+                    clock=Clock(0.0))
+    for i in range(40):
+        q2.add(i, 100 if i % 2 else 5000, arrival_time=0.0)
+    q2.repartition()
+    q2.add("outlier", 1000, arrival_time=0.0)
+    bubbles = [s for s in q2.stats()["queues"] if s["bubble"]]
+    assert len(bubbles) == 1 and bubbles[0]["lo"] == 1000.0 and bubbles[0]["depth"] == 1
+    q2.remove(["outlier"])
+    for _ in range(3):
+        q2.begin_step(1.0)
+    assert not [s for s in q2.stats()["queues"] if s["bubble"]]
+    assert len(q2) == 40

@@ -1,0 +1,120 @@
+"""Random operation sequences against EWSJFQueue, checked against a model of what must hold:
+no request lost or duplicated, strict priority classes, resume lane first, the starvation bound, and FIFO
+(arrival order) within each queue. Small chunk and repartition settings force every slow path often."""
+
+import pytest
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from ewsjf.bindings import EWSJFConfig, EWSJFQueue
+
+CONFIGS = [
+    EWSJFConfig(max_wait=3.0, order_chunk=3, repartition_every=7, min_partition_samples=5, min_size=4,
+                max_queues=3, initial_edges=(1.0, 64.0), max_bubbles=2, bubble_empty_rounds=2),
+    EWSJFConfig(max_wait=8.0, order_chunk=2, repartition_every=5, min_partition_samples=5, min_size=3,
+                max_queues=4, initial_edges=(1.0, 64.0), max_bubbles=1, bubble_empty_rounds=1, alpha=2.0),
+]
+SIZES = st.one_of(st.integers(1, 40), st.integers(200, 400), st.integers(3000, 9000), st.integers(1, 20000))
+
+
+class QueueMachine(RuleBasedStateMachine):
+    def __init__(self):
+        super().__init__()
+        self.t = 0.0
+        self.q = EWSJFQueue(CONFIGS[0], clock=lambda: self.t)
+        self.step_now = None
+        self.waiting = {}   # id -> (priority, arrival, insertion seq, lane seq or None, prompt)
+        self.popped = []
+        self.next_id = 0
+        self.seq = 0
+
+    def _new_id(self):
+        self.next_id += 1
+        return f"r{self.next_id}"
+
+    @rule(size=SIZES, priority=st.sampled_from([0, 0, 0, 1, -2]), late=st.sampled_from([0.0, 0.0, 0.5, 4.0]))
+    def add(self, size, priority, late):
+        rid = self._new_id()
+        arrival = max(0.0, self.t - late)
+        self.q.add(rid, size, arrival_time=arrival, priority=priority)
+        self.seq += 1
+        self.waiting[rid] = (priority, arrival, self.seq, None, size)
+
+    @rule(data=st.data(), size=SIZES, priority=st.sampled_from([0, 1]))
+    def prepend(self, data, size, priority):
+        if self.popped and data.draw(st.booleans()):
+            rid = self.popped.pop(data.draw(st.integers(0, len(self.popped) - 1)))
+        else:
+            rid = self._new_id()
+        self.seq += 1
+        self.q.prepend(rid, size, arrival_time=max(0.0, self.t - 1.0), priority=priority)
+        self.waiting[rid] = (priority, max(0.0, self.t - 1.0), self.seq, self.seq, size)
+
+    @rule(data=st.data(), bogus=st.booleans())
+    def remove(self, data, bogus):
+        ids = data.draw(st.lists(st.sampled_from(sorted(self.waiting)), max_size=4)) if self.waiting else []
+        if bogus:
+            with pytest.raises(KeyError, match="nope"):
+                self.q.remove(ids + ["nope"])
+            return
+        self.q.remove(ids)
+        for rid in ids:
+            self.waiting.pop(rid, None)
+
+    @rule(dt=st.sampled_from([0.0, 0.1, 1.0, 5.0]))
+    def begin_step(self, dt):
+        self.t += dt
+        self.q.begin_step()
+        self.step_now = self.t
+
+    @rule()
+    def repartition(self):
+        self.q.repartition()
+
+    @rule(which=st.integers(0, 1))
+    def swap_config(self, which):
+        self.q.set_config(CONFIGS[which])
+
+    @precondition(lambda self: not self.waiting)
+    @rule()
+    def pop_empty(self):
+        with pytest.raises(IndexError):
+            self.q.pop()
+
+    @precondition(lambda self: self.waiting)
+    @rule(n=st.integers(1, 6))
+    def pop(self, n):
+        for _ in range(min(n, len(self.waiting))):
+            rid = self.q.peek()
+            self._check_choice(rid)
+            assert self.q.pop() == rid
+            del self.waiting[rid]
+            self.popped.append(rid)
+
+    def _check_choice(self, rid):
+        prio, arrival, seq, lane, _ = self.waiting[rid]
+        assert prio == min(w[0] for w in self.waiting.values()), "a more urgent class was waiting"
+        same = {k: w for k, w in self.waiting.items() if w[0] == prio}
+        lane_ids = [k for k, w in same.items() if w[3] is not None]
+        if lane_ids:
+            assert rid == max(lane_ids, key=lambda k: same[k][3]), "resume lane is a stack, served first"
+            return
+        now = self.step_now if self.step_now is not None else self.t
+        starved = [w[1] for w in same.values() if now - w[1] > self.q.config.max_wait]
+        if starved:
+            assert now - arrival > self.q.config.max_wait and arrival == min(starved), "starvation bound"
+            return
+        ws = self.q._set  # white box: which queue each request sits in
+        qid = ws.qid[self.q._slot_of[rid]]
+        in_queue = [w for k, w in same.items() if ws.qid[self.q._slot_of[k]] == qid]
+        assert (arrival, seq) == min((w[1], w[2]) for w in in_queue), "FIFO within the queue"
+
+    @invariant()
+    def nothing_lost_or_duplicated(self):
+        assert len(self.q) == len(self.waiting)
+        listed = list(self.q)
+        assert len(listed) == len(set(listed)) and set(listed) == set(self.waiting)
+        assert not (set(self.popped) & set(self.waiting))
+
+
+TestQueueMachine = QueueMachine.TestCase

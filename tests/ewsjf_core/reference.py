@@ -1,0 +1,143 @@
+"""Plain-Python references of the jitted kernels, written for clarity, not speed.
+
+The differential tests check kernel == reference on random inputs. Each reference restates the rule from
+the module docstring it mirrors, independently of the kernel's code.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+
+def sse(xs: list[float]) -> float:
+    if not xs:
+        return 0.0
+    mu = sum(xs) / len(xs)
+    return sum((x - mu) ** 2 for x in xs)
+
+
+def kmeans_cost(sorted_x: list[float], starts: list[int]) -> float:
+    bounds = list(starts) + [len(sorted_x)]
+    return sum(sse(sorted_x[a:b]) for a, b in zip(bounds, bounds[1:]))
+
+
+def kmeans_brute_force(sorted_x: list[float], k: int) -> float:
+    """Minimum k-means cost over every contiguous split of sorted data (exponential: small n only)."""
+    n = len(sorted_x)
+    k = min(k, n)
+    best = math.inf
+    for cuts in itertools.combinations(range(1, n), k - 1):
+        best = min(best, kmeans_cost(sorted_x, [0, *cuts]))
+    return best
+
+
+def snap_to_runs(sorted_x: list[float], starts: list[int]) -> list[int]:
+    out: list[int] = []
+    for c in starts:
+        while c > 0 and sorted_x[c] == sorted_x[c - 1]:
+            c -= 1
+        if not out or c > out[-1]:
+            out.append(c)
+    return out
+
+
+def refine_by_gaps(sorted_x, starts, alpha, min_size, min_rel_range) -> list[int]:
+    n = len(sorted_x)
+    parts = [(s, (starts[i + 1] if i + 1 < len(starts) else n) - 1) for i, s in enumerate(starts)]
+    result = set(starts)
+
+    def refine(s: int, e: int) -> None:
+        xs = sorted_x[s:e + 1]
+        if len(xs) < min_size:
+            return
+        rng = xs[-1] - xs[0]
+        if rng <= 0 or rng < min_rel_range * (sum(xs) / len(xs)):
+            return
+        gaps = [xs[t + 1] - xs[t] for t in range(len(xs) - 1)]
+        g = max(gaps)
+        if g <= alpha * rng / (len(xs) - 1):
+            return
+        t = s + gaps.index(g)  # first largest gap
+        result.add(t + 1)
+        refine(s, t)
+        refine(t + 1, e)
+
+    for s, e in parts:
+        refine(s, e)
+    return sorted(result)
+
+
+def prune_adjacent(sorted_x, starts, max_queues) -> list[int]:
+    cur = list(starts)
+    n = len(sorted_x)
+    while len(cur) > max_queues:
+        def crit(p: int) -> float:
+            s = cur[p]
+            e = (cur[p + 2] if p + 2 < len(cur) else n) - 1
+            xs = sorted_x[s:e + 1]
+            return (xs[-1] - xs[0]) / (sum(xs) / len(xs)) / len(xs)
+        best = min(range(len(cur) - 1), key=crit)  # first minimum, as the kernel
+        del cur[best + 1]
+    return cur
+
+
+def part_stats(sorted_x, starts):
+    n = len(sorted_x)
+    out = []
+    for i, s in enumerate(starts):
+        xs = sorted_x[s:(starts[i + 1] if i + 1 < len(starts) else n)]
+        mu = sum(xs) / len(xs)
+        out.append((xs[0], xs[-1], mu, math.sqrt(sum((x - mu) ** 2 for x in xs) / len(xs)), len(xs),
+                    len(xs) / max(xs[-1] - xs[0], 1.0)))
+    return out
+
+
+def route(x, lo, hi, band_up, band_down, bubbles, max_bubbles, width, base):
+    """Queue id for one size; `bubbles` is a list of centres (None = free slot), updated in place."""
+    i = max((j for j in range(len(lo)) if lo[j] <= x), default=-1)
+    if i < 0:
+        return 0
+    if x <= band_up * hi[i]:
+        return i
+    if i + 1 < len(lo) and x >= band_down * lo[i + 1]:
+        return i + 1
+    fits = [(abs(math.log(x / c)), j) for j, c in enumerate(bubbles)
+            if c is not None and c / (1 + width) <= x <= c * (1 + width)]
+    if fits:
+        return base + min(fits)[1]
+    for j in range(max_bubbles):
+        if bubbles[j] is None:
+            bubbles[j] = x
+            return base + j
+    if i + 1 < len(lo) and math.log(lo[i + 1] / x) < math.log(x / hi[i]):
+        return i + 1
+    return i
+
+
+def score(now, b, p, arrival, rank, n_active, q_mean, w_base, a_u, b_u, a_f, b_f, c0, c1, c2, min_cost):
+    wait = max(0.0, now - arrival)
+    qf = (n_active - rank) / (b + 1.0)
+    cs = wait / max(c0 + c1 * p + c2 * p * p, min_cost)
+    return qf * (w_base + (a_u * q_mean + b_u) * cs + (a_f * q_mean + b_f) * math.log(b + 1.0))
+
+
+def policy_order(now, classes, max_wait, score_of):
+    """classes: per class (most urgent first) a pair (lane, queues); lane is a list of items in lane order;
+    queues maps queue id -> list of items (dicts with 'arrival') in FIFO order. score_of(qid, head) scores a
+    queue by its current head. Returns [(item, reason, qid)]."""
+    out = []
+    for lane, queues in classes:
+        out += [(it, 0, None) for it in lane]
+        queues = {q: list(items) for q, items in queues.items()}
+        while True:
+            starved = [(items[0]["arrival"], q) for q, items in queues.items()
+                       if items and now - items[0]["arrival"] > max_wait]
+            if not starved:
+                break
+            _, q = min(starved)
+            out.append((queues[q].pop(0), 1, q))
+        ranked = sorted((q for q in queues if queues[q]), key=lambda q: (-score_of(q, queues[q][0]), q))
+        for q in ranked:
+            out += [(it, 2, q) for it in queues[q]]
+    return out

@@ -1,0 +1,101 @@
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ewsjf_core.config import EWSJFConfig
+from ewsjf_core.links import link_by_arrival, push_front
+from ewsjf_core.scoring import pack_params, queue_scores
+from ewsjf_core.selection import policy_order
+from tests.ewsjf_core import reference as ref
+
+NQ = 4  # queue columns; column NQ is the lane
+
+
+@st.composite
+def states(draw):
+    n = draw(st.integers(1, 40))
+    n_classes = draw(st.integers(1, 3))
+    reqs = []
+    for s in range(n):
+        reqs.append({
+            "slot": s, "size": float(draw(st.integers(1, 9000))), "prefill": float(draw(st.integers(1, 9000))),
+            "arrival": float(draw(st.integers(0, 100))), "cls": draw(st.integers(0, n_classes - 1)),
+            "qid": draw(st.integers(0, NQ)),  # NQ: in the lane
+        })
+    active = draw(st.lists(st.booleans(), min_size=NQ, max_size=NQ))
+    pos = draw(st.lists(st.floats(1, 9000), min_size=NQ, max_size=NQ))
+    mean = draw(st.lists(st.floats(1, 9000), min_size=NQ, max_size=NQ))
+    cfg = EWSJFConfig(max_wait=draw(st.sampled_from([5.0, 50.0, math.inf])), a_u=draw(st.floats(0, 1e-2)),
+                      b_u=draw(st.floats(0, 3)), a_f=draw(st.floats(0, 1e-3)), b_f=draw(st.floats(0, 1)))
+    for r in reqs:  # a request only sits in an active queue (or the lane)
+        if r["qid"] < NQ and not active[r["qid"]]:
+            r["qid"] = NQ
+    order = draw(st.permutations(range(n_classes)))
+    return reqs, n_classes, np.array(active), np.array(pos), np.array(mean), cfg, list(order)
+
+
+def _arrays(reqs, n_classes):
+    n = len(reqs)
+    size, prefill, arrival = (np.array([r[k] for r in reqs]) for k in ("size", "prefill", "arrival"))
+    cls = np.array([r["cls"] for r in reqs], np.int32)
+    qid = np.array([r["qid"] for r in reqs], np.int32)
+    nxt = np.full(n, -1, np.int32)
+    prv = np.full(n, -1, np.int32)
+    head = np.full((n_classes, NQ + 1), -1, np.int32)
+    tail = head.copy()
+    depth = np.zeros((n_classes, NQ + 1), np.int64)
+    queued = np.array([r["slot"] for r in reqs if r["qid"] < NQ], np.int32)
+    lane = np.array([r["slot"] for r in reqs if r["qid"] == NQ], np.int32)
+    link_by_arrival(queued, cls, qid, arrival, nxt, prv, head, tail, depth)
+    push_front(lane, cls, qid, nxt, prv, head, tail, depth)
+    return size, prefill, arrival, cls, qid, nxt, head, depth
+
+
+@given(states(), st.floats(0, 200))
+def test_policy_order_matches_reference(state, now):
+    reqs, n_classes, active, pos, mean, cfg, class_order = state
+    size, prefill, arrival, cls, qid, nxt, head, depth = _arrays(reqs, n_classes)
+    params = pack_params(cfg, 2e-3, 1e-4, 1e-9)
+    slots, reasons, sources, _ = policy_order(now, len(reqs), np.array(class_order, np.int32), head, nxt, size,
+                                              prefill, arrival, active, pos, mean, params)
+    n_active = int(active.sum())
+    ranks = {q: sum(1 for o in range(NQ) if active[o] and (pos[o] < pos[q] or (pos[o] == pos[q] and o < q)))
+             for q in range(NQ)}
+
+    def score_of(q, r):
+        return ref.score(now, r["size"], r["prefill"], r["arrival"], ranks[q], n_active, mean[q], cfg.w_base,
+                         cfg.a_u, cfg.b_u, cfg.a_f, cfg.b_f, 2e-3, 1e-4, 1e-9, cfg.min_prefill_cost)
+
+    classes = []
+    for c in class_order:
+        lane = [r for r in reversed(reqs) if r["cls"] == c and r["qid"] == NQ]  # last prepended first
+        queues = {q: sorted((r for r in reqs if r["cls"] == c and r["qid"] == q), key=lambda r: (r["arrival"], r["slot"]))
+                  for q in range(NQ)}
+        classes.append((lane, queues))
+    want = ref.policy_order(now, classes, cfg.max_wait, score_of)
+    assert slots.tolist() == [r["slot"] for r, _, _ in want]
+    assert reasons.tolist() == [reason for _, reason, _ in want]
+    assert len(set(slots.tolist())) == len(reqs)
+
+
+def test_scores_match_reference_and_prefer_short_queues():
+    cfg = EWSJFConfig()
+    params = pack_params(cfg, 5e-3, 1e-4, 1e-9)
+    size = np.array([100.0, 4000.0])
+    heads = np.array([0, 1, -1], np.int32)
+    active = np.array([True, True, True])
+    pos = np.array([10.0, 1000.0, 5000.0])
+    mean = np.array([120.0, 3000.0, 6000.0])
+    arrival = np.array([9.0, 0.0])
+    s = queue_scores(10.0, heads, size, size, arrival, active, pos, mean, params)
+    assert s[2] == -np.inf and s[0] > s[1] > 0
+    for q, slot in ((0, 0), (1, 1)):
+        assert s[q] == pytest.approx(ref.score(10.0, size[slot], size[slot], arrival[slot], q, 3, mean[q], cfg.w_base,
+                                               cfg.a_u, cfg.b_u, cfg.a_f, cfg.b_f, 5e-3, 1e-4, 1e-9,
+                                               cfg.min_prefill_cost))
+    # Aging: the long request's score overtakes the short one's once it has waited long enough.
+    s_late = queue_scores(2000.0, heads, size, size, np.array([1999.0, 0.0]), active, pos, mean, params)
+    assert s_late[1] > s_late[0]
