@@ -40,7 +40,7 @@ class EWSJFQueue(WaitingQueue):
         self._cost = PrefillCostModel(self._config)
         self._params = pack_params(self._config, *self._cost.coefficients[:3])
         self._slot_of: dict[RequestId, int] = {}
-        self._ids: list[RequestId] = []
+        self._ids = np.empty(self._set.capacity, dtype=object)  # request id by slot
         self._now: float | None = None
         self._arrivals_since_partition = 0
         # Current admission order: slots, why each was chosen, its source queue column, and its ids.
@@ -48,12 +48,14 @@ class EWSJFQueue(WaitingQueue):
         self._order_reasons = np.empty(0, np.int8)
         self._order_sources = np.empty(0, np.int32)
         self._order_ids: list[RequestId] = []
-        self._order_valid = False
-        self._pos = 0
+        self._pos = 0    # requests of the current order already popped
+        self._limit = 0  # pops allowed from the current order; 0 when it is stale
         self._last_scores = np.empty(0)
-        self.starvation_promotions = 0
+        # (reasons, sources) of popped prefixes, folded into the counters when stats() asks.
+        self._popped_log: list[tuple[np.ndarray, np.ndarray]] = []
+        self._starvation_promotions = 0
         self._admitted = np.zeros(self._set.n_queues + 1, np.int64)
-        self.last_source_queue = -1
+        self._last_source_queue = -1
 
     # ----- requests in -----
     def add(self, request_id: RequestId, prompt_tokens: int, arrival_time: float | None = None,
@@ -84,36 +86,35 @@ class EWSJFQueue(WaitingQueue):
             size += self._config.output_weight * predicted_output_tokens
         row = self._set.class_row(int(priority))
         slot = self._set.alloc()
-        ids = self._ids
-        if slot >= len(ids):
-            ids.extend([None] * (self._set.capacity - len(ids)))
-        ids[slot] = request_id
+        if slot >= self._ids.shape[0]:
+            self._ids = np.concatenate([self._ids, np.empty(self._set.capacity - self._ids.shape[0], object)])
+        self._ids[slot] = request_id
         self._slot_of[request_id] = slot
         self._set.stage(slot, size, float(prefill), float(arrival_time), row, front)
-        self._order_valid = False
+        self._limit = 0
 
     def remove(self, request_ids: Iterable[RequestId]) -> None:
         """Remove waiting requests (aborts). All ids are checked before any is removed."""
-        unique = list(dict.fromkeys(request_ids))
-        missing = [rid for rid in unique if rid not in self._slot_of]
+        slot_of = self._slot_of
+        unique = request_ids if type(request_ids) is tuple and len(request_ids) == 1 \
+            else list(dict.fromkeys(request_ids))
+        missing = [rid for rid in unique if rid not in slot_of]
         if missing:
             raise KeyError(f"request(s) not waiting: {', '.join(map(repr, missing[:5]))}"
                            + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
-        if not unique:
-            return
         self._sync()
-        self._set.flush()  # staged requests must be linked before they can be unlinked
-        self._set.discard(np.fromiter((self._slot_of.pop(rid) for rid in unique), np.int32, len(unique)))
+        self._set.flush_staged()  # a staged request must be linked before it can be unlinked
+        self._set.discard([slot_of.pop(rid) for rid in unique])
 
     # ----- requests out -----
     def peek(self) -> RequestId:
-        if not self._order_valid or self._pos >= len(self._order_ids):
+        if self._pos >= self._limit:
             self._refresh_order()
         return self._order_ids[self._pos]
 
     def pop(self) -> RequestId:
         pos = self._pos
-        if not self._order_valid or pos >= len(self._order_ids):
+        if pos >= self._limit:
             self._refresh_order()
             pos = 0
         self._pos = pos + 1
@@ -134,7 +135,9 @@ class EWSJFQueue(WaitingQueue):
         if not self._slot_of:
             return iter(())
         self._refresh_order(limit=len(self._slot_of))
-        return iter(list(self._order_ids))
+        # Hand the full order over instead of caching it: the hot path's order stays one chunk long.
+        ids, self._order_ids, self._limit = self._order_ids, [], 0
+        return iter(ids)
 
     # ----- steps -----
     def begin_step(self, now: float | None = None) -> None:
@@ -143,6 +146,8 @@ class EWSJFQueue(WaitingQueue):
         cfg = self._config
         self._sync()
         self._set.age_bubbles(cfg.bubble_empty_rounds)
+        if len(self._popped_log) > 64:
+            self._fold_popped_log()
         if cfg.repartition_every and self._arrivals_since_partition >= cfg.repartition_every:
             self.repartition()
 
@@ -165,6 +170,7 @@ class EWSJFQueue(WaitingQueue):
         changed = self._set.repartition(self._config)
         self._arrivals_since_partition = 0
         if self._admitted.shape[0] != self._set.n_queues + 1:
+            self._fold_popped_log()
             self._admitted = np.zeros(self._set.n_queues + 1, np.int64)
         return changed
 
@@ -191,7 +197,7 @@ class EWSJFQueue(WaitingQueue):
             self._set.resize_window(new.window)
         if any(getattr(new, f) != getattr(old, f) for f in _PARTITION_FIELDS):
             self.repartition()
-        self._order_valid = False
+        self._limit = 0
 
     # ----- internals -----
     def _sync(self) -> None:
@@ -199,14 +205,20 @@ class EWSJFQueue(WaitingQueue):
         pos = self._pos
         if pos:
             self._set.discard(self._order_slots[:pos])
-            self.starvation_promotions += int(np.count_nonzero(self._order_reasons[:pos] == REASON_STARVED))
-            sources = self._order_sources[:pos]
-            self._admitted += np.bincount(sources, minlength=self._admitted.shape[0])[:self._admitted.shape[0]]
-            self.last_source_queue = int(sources[-1])
+            self._popped_log.append((self._order_reasons[:pos], self._order_sources[:pos]))
             self._pos = 0
-        self._order_slots = self._order_slots[:0]
-        self._order_ids = []
-        self._order_valid = False
+        self._limit = 0
+
+    def _fold_popped_log(self) -> None:
+        log, self._popped_log = self._popped_log, []
+        if not log:
+            return
+        reasons = np.concatenate([r for r, _ in log])
+        sources = np.concatenate([s for _, s in log])
+        self._starvation_promotions += int(np.count_nonzero(reasons == REASON_STARVED))
+        n = self._admitted.shape[0]
+        self._admitted += np.bincount(sources, minlength=n)[:n]
+        self._last_source_queue = int(sources[-1])
 
     def _refresh_order(self, limit: int | None = None) -> None:
         self._install_pending_config()
@@ -217,15 +229,15 @@ class EWSJFQueue(WaitingQueue):
         now = self._now if self._now is not None else float(self.clock())
         k = limit if limit is not None else min(self._config.order_chunk, n)
         slots, reasons, sources, scores = self._set.order(now, k, self._params)
-        ids = self._ids
         self._order_slots, self._order_reasons, self._order_sources = slots, reasons, sources
-        self._order_ids = [ids[s] for s in slots.tolist()]
+        self._order_ids = self._ids[slots].tolist()
         self._last_scores = scores
-        self._order_valid = True
+        self._limit = len(self._order_ids)
 
     def stats(self) -> dict[str, Any]:
         """Per-queue depth, bounds, spread, density, last score and admissions; counters; parameters."""
         self._sync()
+        self._fold_popped_log()
         ws = self._set
         ws.flush()
         nq = ws.n_queues
@@ -245,8 +257,8 @@ class EWSJFQueue(WaitingQueue):
         return {
             "policy": "ewsjf", "waiting": len(self), "queues": queues,
             "resume_lane_depth": int(depth[nq]), "priority_classes": sorted(ws.row_of_priority),
-            "repartitions": ws.repartitions, "starvation_promotions": self.starvation_promotions,
-            "last_source_queue": self.last_source_queue,
+            "repartitions": ws.repartitions, "starvation_promotions": self._starvation_promotions,
+            "last_source_queue": self._last_source_queue,
             "cost_model": {"c0": c0, "c1": c1, "c2": c2, "decode": cd, "steps": self._cost.steps},
             "params": self._config.to_dict(),
         }

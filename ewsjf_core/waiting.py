@@ -58,7 +58,8 @@ class WaitingSet:
         self.class_order = np.empty(0, np.int32)
         self._staged_adds: tuple[list, list, list, list, list] = ([], [], [], [], [])
         self._staged_fronts: tuple[list, list, list, list, list] = ([], [], [], [], [])
-        self._to_unlink: list[np.ndarray] = []
+        self._to_unlink: list[np.ndarray] = []   # popped prefixes (arrays)
+        self._to_unlink_few: list[int] = []       # single removals (ints)
         self.window = np.zeros(config.window)
         self.window_count = 0
         self._window_pos = 0
@@ -104,22 +105,27 @@ class WaitingSet:
         lists[3].append(arrival)
         lists[4].append(row)
 
-    def discard(self, slots: np.ndarray) -> None:
+    def discard(self, slots: np.ndarray | list[int]) -> None:
         """Mark linked slots to unlink (and free) at the next flush."""
-        self._to_unlink.append(np.asarray(slots, dtype=np.int32))
-
-    @property
-    def dirty(self) -> bool:
-        return bool(self._staged_adds[0] or self._staged_fronts[0] or self._to_unlink)
+        if isinstance(slots, list):
+            self._to_unlink_few.extend(slots)
+        else:
+            self._to_unlink.append(slots)
 
     def flush(self) -> None:
         """Commit staged changes: unlink and free discarded slots, then route and link staged ones."""
-        if self._to_unlink:
-            gone = np.concatenate(self._to_unlink)
+        if self._to_unlink or self._to_unlink_few:
+            parts = self._to_unlink + ([np.array(self._to_unlink_few, np.int32)] if self._to_unlink_few else [])
+            gone = parts[0] if len(parts) == 1 else np.concatenate(parts)
             self._to_unlink = []
+            self._to_unlink_few = []
             unlink(gone, self.cls, self.qid, self.nxt, self.prv, self.head, self.tail, self.depth)
             self.n_linked -= gone.shape[0]
             self._free.extend(gone.tolist())
+        self.flush_staged()
+
+    def flush_staged(self) -> None:
+        """Route and link staged requests (leaves discarded slots for the next flush)."""
         for staged, front in ((self._staged_adds, False), (self._staged_fronts, True)):
             if not staged[0]:
                 continue

@@ -202,6 +202,7 @@ def simulate(workload: Workload, queue, step_time, config: EngineConfig = Engine
     kv_sum = 0                          # sum of decoders' contexts at the current step
     phase_count = [0] * bs              # decoders needing a new block at steps == phase (mod bs)
     finish_at: dict[int, list[int]] = {}
+    peak_used = 0
     used = 0                            # blocks in use (private + prefix cache, referenced or not)
     cache: dict[int, int] = {}          # prefix block id -> references
     lru: OrderedDict[int, None] = OrderedDict()  # unreferenced cached ids, oldest first
@@ -378,16 +379,8 @@ def simulate(workload: Workload, queue, step_time, config: EngineConfig = Engine
                         break
                     c = budget
                 nb = -(-(cached + c) // bs) - hitb * HB
-                if nb > total_blocks - used:
-                    if use_prefix:
-                        evict(nb)
-                    if nb > total_blocks - used:
-                        break
-                t0 = perf()
-                q_pop()
-                qcpu += perf() - t0
-                waiting -= 1
-                if use_prefix and hitb:
+                if hitb:
+                    # Pin the hit blocks first so that eviction cannot take them.
                     hs = hashes[rid][:hitb]
                     for h in hs:
                         r = cache[h]
@@ -396,6 +389,17 @@ def simulate(workload: Workload, queue, step_time, config: EngineConfig = Engine
                         cache[h] = r + 1
                     refs[rid] = hs
                     shared[rid] = hitb * HB
+                if nb > total_blocks - used:
+                    if use_prefix:
+                        evict(nb)
+                    if nb > total_blocks - used:
+                        if hitb:
+                            release_refs(rid)
+                        break
+                t0 = perf()
+                q_pop()
+                qcpu += perf() - t0
+                waiting -= 1
                 if first_sched[rid] != first_sched[rid]:
                     first_sched[rid] = now
                     cached_at_admit[rid] = cached
@@ -412,8 +416,12 @@ def simulate(workload: Workload, queue, step_time, config: EngineConfig = Engine
                 budget -= c
 
         # 5. run the step
+        if used > peak_used:
+            peak_used = used
         n_pf = len(sched)
         if dec_tokens == 0 and n_pf == 0:
+            if done >= n or (not waiting and not running):
+                continue   # all rejected: the loop ends or jumps to the next arrival
             # Nothing fits (only possible with a queue that refuses to hand out work): wait for an arrival.
             if nxt < n:
                 now = max(now, arr[nxt])
@@ -535,4 +543,4 @@ def simulate(workload: Workload, queue, step_time, config: EngineConfig = Engine
               "max_running": cfg.max_running, "chunked_prefill": cfg.chunked_prefill,
               "prefix_caching": use_prefix, "queue": type(queue).__name__,
               "step_time": repr(step_time), "blocks_in_use_at_end": used,
-              "cached_blocks_at_end": len(cache) * HB})
+              "cached_blocks_at_end": len(cache) * HB, "peak_blocks_used": peak_used})

@@ -46,22 +46,13 @@ log = logging.getLogger("ewsjf.tuner")
 
 
 def queue_cost_coefficients(queue: Any) -> tuple[float, float, float, float]:
-    """(c0, c1, c2, cd) of the queue's fitted prefill-cost model; the config's priors when the queue does
-    not expose one (stats()["cost_model"] as a mapping or a 4-sequence, or a `cost_model` attribute)."""
-    model = getattr(queue, "cost_model", None)
-    coeffs = getattr(model, "coefficients", None)
-    if coeffs is not None:
-        return tuple(float(c) for c in coeffs)  # type: ignore[return-value]
-    try:
-        cm = queue.stats().get("cost_model")
-    except Exception:  # noqa: BLE001 - any failure: fall back to priors
-        cm = None
-    if isinstance(cm, dict):
-        keys = ("c0", "c1", "c2", "cd")
-        if all(k in cm for k in keys):
-            return tuple(float(cm[k]) for k in keys)  # type: ignore[return-value]
-    elif isinstance(cm, (list, tuple)) and len(cm) >= 4:
-        return tuple(float(c) for c in cm[:4])  # type: ignore[return-value]
+    """(c0, c1, c2, cd) of the queue's fitted prefill-cost model, read without calling any queue method
+    that is not thread-safe (never stats(), which mutates): the `cost_model` or `_cost` attribute's
+    `coefficients` (EWSJFQueue's PrefillCostModel), else the config's priors."""
+    for name in ("cost_model", "_cost"):
+        coeffs = getattr(getattr(queue, name, None), "coefficients", None)
+        if coeffs is not None:
+            return tuple(float(c) for c in coeffs)  # type: ignore[return-value]
     c = queue.config
     return (c.prior_c0, c.prior_c1, c.prior_c2, c.prior_decode)
 
@@ -294,7 +285,9 @@ class Tuner:
         if n >= self.settings.rollback_min_samples and math.isfinite(base):
             self._guard = _Guard(rec, previous, now, base, n)
         else:
-            self._guard = _Guard(rec, previous, now, math.nan, 0)
+            # Too little recent traffic to judge a swap against: accept it as the new last good.
+            self._guard = None
+            self.state.last_good = self._in_force_mapping()
 
     # ----- rollback guard ------------------------------------------------------------------------------
     def check_guard(self, force: bool = False) -> str | None:

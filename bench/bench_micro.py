@@ -1,0 +1,54 @@
+"""pytest-benchmark microbenchmarks of the hot path (`pytest bench/bench_micro.py`).
+
+The same workload and operations as `ewsjf micro`, timed by pytest-benchmark for its statistics and
+comparison tooling (--benchmark-compare). Figures only: nothing here asserts a speed.
+"""
+
+import pytest
+
+from ewsjf.bench.micro import POLICIES, POPS_PER_STEP, _fill, _Workload
+
+SIZES = (1_000, 100_000)
+
+
+def _queue(policy: str, n: int):
+    w = _Workload(0)
+    q = POLICIES[policy](clock=lambda: w.t)
+    _fill(q, w, n)
+    q.begin_step(w.t)
+    return q, w
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("policy", list(POLICIES))
+def test_step(benchmark, policy, n):
+    """begin_step + popping 256, refilled (untimed) so the waiting set stays at n."""
+    q, w = _queue(policy, n)
+
+    def setup():
+        _fill(q, w, n - len(q))
+        q.begin_step(w.t)
+
+    def step():
+        q.begin_step(w.t)
+        for _ in range(POPS_PER_STEP):
+            q.pop()
+        q.begin_step(w.t)
+
+    benchmark.pedantic(step, setup=setup, rounds=30, warmup_rounds=2)
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("policy", list(POLICIES))
+def test_add_and_remove(benchmark, policy, n):
+    """One add then one remove of the same request, committed (begin_step), at n waiting."""
+    q, w = _queue(policy, n)
+    (rid, length, t), = w.requests(1)
+
+    def add_remove():
+        q.add(rid, length, t)
+        q.begin_step(w.t)
+        q.remove((rid,))
+        q.begin_step(w.t)
+
+    benchmark.pedantic(add_remove, rounds=200, warmup_rounds=5)

@@ -1,0 +1,147 @@
+"""Microbenchmarks of the hot path: EWSJF against a deque FCFS queue and a heapq SJF queue, same run.
+
+For each waiting-set size N: `add` (one request, including the batched route-and-link it triggers at the
+next step), `remove` (one request by id, including its unlink), and `step` (begin_step + popping up to 256
+requests). Every figure is the median over repeats of a batch, in microseconds per operation; the set is
+refilled between repeats so N holds. A step's figure includes unlinking what it popped (EWSJF defers
+that to the next begin_step). EWSJF's re-partition at N waiting (every `repartition_every` arrivals,
+re-routing all of them) is reported on its own, in milliseconds. Ratios to FCFS come from the same run, so a noisy machine shifts all
+columns together. Also reports the one-off JIT compile time (fresh cache) and the cached load time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Callable
+
+import numpy as np
+
+from ewsjf.bindings.base import WaitingQueue
+from ewsjf.bindings.baselines import FCFSQueue, SJFQueue
+from ewsjf.bindings.ewsjf_queue import EWSJFQueue
+
+POLICIES: dict[str, Callable[[], WaitingQueue]] = {
+    "ewsjf": EWSJFQueue, "fcfs-deque": FCFSQueue, "sjf-heapq": SJFQueue}
+SIZES = (100, 1_000, 10_000, 100_000)
+POPS_PER_STEP = 256
+BATCH = 200
+
+
+class _Workload:
+    """Request ids, mixed prompt lengths (short chat, medium, long documents) and increasing arrivals."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.next_id = 0
+        self.t = 0.0
+
+    def requests(self, n: int) -> list[tuple[int, int, float]]:
+        kinds = self.rng.integers(0, 3, n)
+        lengths = np.where(kinds == 0, self.rng.integers(8, 300, n),
+                           np.where(kinds == 1, self.rng.integers(500, 2500, n), self.rng.integers(4000, 16000, n)))
+        out = []
+        for length in lengths.tolist():
+            self.next_id += 1
+            self.t += 1e-3
+            out.append((self.next_id, length, self.t))
+        return out
+
+
+def _fill(q: WaitingQueue, w: _Workload, n: int) -> None:
+    for rid, length, t in w.requests(n):
+        q.add(rid, length, t)
+
+
+def measure(policy: str, n: int, repeats: int, seed: int = 0) -> dict[str, float]:
+    """Median microseconds per add, remove and step for one policy at n waiting requests."""
+    w = _Workload(seed)
+    q = POLICIES[policy](clock=lambda: w.t)
+    _fill(q, w, n)
+    q.begin_step(w.t)
+    adds, removes, steps = [], [], []
+    perf = time.perf_counter
+    for _ in range(repeats):
+        # Each timed segment starts with nothing deferred and ends with its own deferred work done
+        # (EWSJF routes/links adds and unlinks pops/removals at the next begin_step), so no
+        # operation's cost lands in another's figure.
+        batch = w.requests(BATCH)
+        q.begin_step(w.t)
+        t0 = perf()
+        for rid, length, t in batch:
+            q.add(rid, length, t)
+        q.begin_step(w.t)
+        adds.append((perf() - t0) / BATCH)
+
+        waiting = list(q)
+        victims = [waiting[int(i)] for i in w.rng.choice(len(waiting), BATCH, replace=False)]
+        q.begin_step(w.t)
+        t0 = perf()
+        for rid in victims:
+            q.remove((rid,))
+        q.begin_step(w.t)
+        removes.append((perf() - t0) / BATCH)
+
+        pops = min(POPS_PER_STEP, len(q))
+        _fill(q, w, n - len(q))
+        q.begin_step(w.t)
+        t0 = perf()
+        q.begin_step(w.t)
+        for _ in range(pops):
+            q.pop()
+        q.begin_step(w.t)
+        steps.append(perf() - t0)
+        _fill(q, w, n - len(q))
+    t0 = perf()
+    q.repartition() if isinstance(q, EWSJFQueue) else None
+    repartition_ms = (perf() - t0) * 1e3 if isinstance(q, EWSJFQueue) else float("nan")
+    return {"add_us": statistics.median(adds) * 1e6, "remove_us": statistics.median(removes) * 1e6,
+            "step_us": statistics.median(steps) * 1e6, "repartition_ms": repartition_ms}
+
+
+def compile_times() -> dict[str, float]:
+    """Seconds to compile every kernel into an empty cache, then to load them from that cache."""
+    code = "from ewsjf_core.warmup import compile_kernels; print(compile_kernels())"
+    out = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for label in ("compile_cold_s", "load_cached_s"):
+            res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+            out[label] = float(res.stdout.strip().splitlines()[-1])
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="waiting-set sizes, comma-separated")
+    parser.add_argument("--repeats", type=int, default=15, help="batches per figure (median taken)")
+    parser.add_argument("--no-compile", action="store_true", help="skip the JIT compile-time measurement")
+
+
+def run(args: argparse.Namespace) -> int:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    report: dict = {"unit": "microseconds per operation (median)", "pops_per_step": POPS_PER_STEP,
+                    "results": []}
+    if not args.no_compile:
+        report["jit"] = compile_times()
+        print(f"JIT: compile into an empty cache {report['jit']['compile_cold_s']:.2f} s, "
+              f"load from cache {report['jit']['load_cached_s']:.2f} s")
+    print(f"{'waiting':>8} {'policy':<11} {'add':>8} {'remove':>9} {'step':>9} {'step/fcfs':>10} {'repart ms':>10}")
+    for n in sizes:
+        rows = {p: measure(p, n, args.repeats) for p in POLICIES}
+        for p, r in rows.items():
+            r["step_vs_fcfs"] = r["step_us"] / rows["fcfs-deque"]["step_us"]
+            report["results"].append({"waiting": n, "policy": p, **r})
+            print(f"{n:>8} {p:<11} {r['add_us']:>8.2f} {r['remove_us']:>9.2f} {r['step_us']:>9.1f} "
+                  f"{r['step_vs_fcfs']:>9.2f}x {r['repartition_ms']:>10.2f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+        print(f"wrote {args.json}")
+    return 0
