@@ -167,7 +167,8 @@ class EWSJFQueue(WaitingQueue):
         """
         self._install_pending_config()
         self._sync()
-        changed = self._set.repartition(self._config)
+        c0, c1, _, _ = self._cost.coefficients
+        changed = self._set.repartition(self._config, min(max(c0 / max(c1, 1e-12), 1.0), 4096.0))
         self._arrivals_since_partition = 0
         if self._admitted.shape[0] != self._set.n_queues + 1:
             self._fold_popped_log()

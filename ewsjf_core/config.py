@@ -26,8 +26,9 @@ class EWSJFConfig:
     """Refine: split a cluster at its largest gap when that gap exceeds alpha * mean(gap)."""
     min_size: int = 32
     """Refine: a part is split further only if it has at least this many members..."""
-    min_rel_range: float = 0.5
-    """...and its range is at least min_rel_range * its mean."""
+    min_rel_range: float = 0.1
+    """...and its range is at least min_rel_range * its mean (on the log-cost scale of ewsjf_core.partition:
+    0.1 admits parts spanning about a 2x length ratio)."""
     max_queues: int = 8
     """Prune: adjacent parts merge until at most this many queues remain."""
     min_partition_samples: int = 64

@@ -1,16 +1,23 @@
 """Refine-and-Prune: split observed job sizes into performance-homogeneous queues (off the hot path).
 
-1. Coarse: exact 1-D k-means with k0 clusters, by dynamic programming over the sorted sizes. Each DP row
-   is filled by divide and conquer over the monotone split points (O(k n log n)), so the result is the
-   global optimum, not a Lloyd's-iteration local one.
-2. Refine: inside a part, split at the largest gap between consecutive sorted sizes when that gap exceeds
+Sizes are compared by their prefill cost, not their raw length: the partition works on
+v = log(b + b0), b0 = c0 / c1 from the cost model (C_prefill(b) ~ c0 + c1 b = c1 (b + b0)). On this
+scale, 100 vs 200 tokens differ as much as 2000 vs 4000, and prompts shorter than b0 (dominated by the
+fixed cost) count as alike. On raw lengths, k-means spends its clusters on the sparse long tail and puts
+most requests into one wide shortest queue; on v the queues have comparable cost spreads.
+
+1. Coarse: exact 1-D k-means of v with k0 clusters, by dynamic programming over the sorted values. Each DP
+   row is filled by divide and conquer over the monotone split points (O(k n log n)): the global optimum,
+   not a Lloyd's-iteration local one.
+2. Refine: inside a part, split at the largest gap between consecutive sorted values when that gap exceeds
    alpha * mean(gap); recurse while a part has >= min_size members and range >= min_rel_range * mean.
 3. Prune: while more than max_queues parts remain, merge the adjacent pair whose merged group is the most
-   compact and dense, i.e. minimises (range / mean) / count of the merged group. The relative range keeps
-   the criterion scale-free across sizes spanning orders of magnitude; dividing by count makes small,
-   sparse parts (outlier splinters) merge first.
+   compact: the least increase in within-part squared deviation, n1 n2 / (n1 + n2) (mean1 - mean2)^2
+   (Ward's criterion, consistent with the k-means objective). Small splinters cut off by the refine step
+   merge back first; large, well-separated parts stay apart.
 
 Parts never split a run of equal sizes, so every queue's [lo, hi] range is well defined and disjoint.
+Reported statistics (lo, hi, mean, spread, density) are in tokens.
 """
 
 from __future__ import annotations
@@ -159,7 +166,7 @@ def refine_by_gaps(sorted_x: np.ndarray, starts: np.ndarray, alpha: float, min_s
 
 @njit(cache=True, nogil=True)
 def prune_adjacent(sorted_x: np.ndarray, starts: np.ndarray, max_queues: int) -> np.ndarray:
-    """Merge adjacent parts, most compact-and-dense merged pair first, until at most max_queues remain."""
+    """Merge adjacent parts, least Ward cost first, until at most max_queues remain."""
     n = sorted_x.shape[0]
     cur = starts.copy()
     m = cur.shape[0]
@@ -170,13 +177,15 @@ def prune_adjacent(sorted_x: np.ndarray, starts: np.ndarray, max_queues: int) ->
         best = np.inf
         best_p = 0
         for p in range(m - 1):
-            s = cur[p]
-            e = cur[p + 2] - 1 if p + 2 < m else n - 1
-            count = e - s + 1
-            mean = (s1[e + 1] - s1[s]) / count
-            crit = (sorted_x[e] - sorted_x[s]) / mean / count
-            if crit < best:
-                best = crit
+            a = cur[p]
+            b = cur[p + 1]
+            e = cur[p + 2] if p + 2 < m else n
+            na = b - a
+            nb = e - b
+            diff = (s1[b] - s1[a]) / na - (s1[e] - s1[b]) / nb
+            cost = na * nb / (na + nb) * diff * diff
+            if cost < best:
+                best = cost
                 best_p = p
         for p in range(best_p + 1, m - 1):
             cur[p] = cur[p + 1]
@@ -216,15 +225,19 @@ def part_stats(sorted_x: np.ndarray, starts: np.ndarray):
 
 
 @njit(cache=True, nogil=True)
-def refine_and_prune(sizes: np.ndarray, k0: int, alpha: float, min_size: int, min_rel_range: float,
-                     max_queues: int):
-    """The whole partition: sizes (any order, > 0) -> per-queue lo, hi, mean, spread, count, density."""
+def refine_and_prune(sizes: np.ndarray, cost_offset: float, k0: int, alpha: float, min_size: int,
+                     min_rel_range: float, max_queues: int):
+    """The whole partition: sizes (any order, > 0) -> per-queue lo, hi, mean, spread, count, density.
+
+    Clustering runs on log(size + cost_offset); the statistics are in tokens.
+    """
     x = np.sort(sizes)
+    v = np.log(x + cost_offset)
     n_distinct = 1
-    for t in range(1, x.shape[0]):
-        if x[t] != x[t - 1]:
+    for t in range(1, v.shape[0]):
+        if v[t] != v[t - 1]:
             n_distinct += 1
-    starts = _snap_to_runs(x, kmeans_1d_exact(x, min(k0, n_distinct)))
-    starts = _snap_to_runs(x, refine_by_gaps(x, starts, alpha, min_size, min_rel_range))
-    starts = prune_adjacent(x, starts, max_queues)
+    starts = _snap_to_runs(v, kmeans_1d_exact(v, min(k0, n_distinct)))
+    starts = _snap_to_runs(v, refine_by_gaps(v, starts, alpha, min_size, min_rel_range))
+    starts = prune_adjacent(v, starts, max_queues)
     return part_stats(x, starts)

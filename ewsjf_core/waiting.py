@@ -203,15 +203,18 @@ class WaitingSet:
         """Queue columns (main + bubble); the lane is column n_queues."""
         return self.max_queues + self.b_active.shape[0]
 
-    def repartition(self, config: EWSJFConfig) -> bool:
-        """Refine-and-Prune over the window, then re-route every queued request (FIFO kept, lanes kept)."""
+    def repartition(self, config: EWSJFConfig, cost_offset: float) -> bool:
+        """Refine-and-Prune over the window, then re-route every queued request (FIFO kept, lanes kept).
+
+        cost_offset is b0 = c0 / c1 of the prefill-cost model (see ewsjf_core.partition).
+        """
         self.flush()
         if self.window_count < config.min_partition_samples:
             if (config.max_queues, config.max_bubbles) != (self.max_queues, self.b_active.shape[0]):
                 self._layout(config, self.q_lo[:self.n_main].copy(), self.q_hi[:self.n_main].copy())
             return False
         lo, hi, mean, spread, count, density = refine_and_prune(
-            self.window[:self.window_count], config.k0, config.alpha, config.min_size, config.min_rel_range,
+            self.window[:self.window_count], cost_offset, config.k0, config.alpha, config.min_size, config.min_rel_range,
             config.max_queues)
         self._layout(config, lo, hi, mean, spread, density)
         self.repartitions += 1

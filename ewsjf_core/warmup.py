@@ -25,7 +25,7 @@ def compile_kernels() -> float:
     for i, size in enumerate((5.0, 40.0, 900.0, 1e6)):
         ws.stage(ws.alloc(), size, size, float(i), ws.class_row(0), front=(i == 0))
     ws.flush()
-    ws.repartition(cfg)
+    ws.repartition(cfg, 50.0)
     cost = PrefillCostModel(cfg)
     cost.observe(0.01, 100, 10)
     slots, *_ = ws.order(10.0, 4, pack_params(cfg, *cost.coefficients[:3]))

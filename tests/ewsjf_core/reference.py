@@ -69,15 +69,15 @@ def refine_by_gaps(sorted_x, starts, alpha, min_size, min_rel_range) -> list[int
 
 
 def prune_adjacent(sorted_x, starts, max_queues) -> list[int]:
+    """Merge the adjacent pair whose merge adds the least within-part squared deviation (Ward)."""
     cur = list(starts)
     n = len(sorted_x)
     while len(cur) > max_queues:
-        def crit(p: int) -> float:
-            s = cur[p]
-            e = (cur[p + 2] if p + 2 < len(cur) else n) - 1
-            xs = sorted_x[s:e + 1]
-            return (xs[-1] - xs[0]) / (sum(xs) / len(xs)) / len(xs)
-        best = min(range(len(cur) - 1), key=crit)  # first minimum, as the kernel
+        def ward(p: int) -> float:
+            a = sorted_x[cur[p]:cur[p + 1]]
+            b = sorted_x[cur[p + 1]:(cur[p + 2] if p + 2 < len(cur) else n)]
+            return len(a) * len(b) / (len(a) + len(b)) * (sum(a) / len(a) - sum(b) / len(b)) ** 2
+        best = min(range(len(cur) - 1), key=ward)  # first minimum, as the kernel
         del cur[best + 1]
     return cur
 

@@ -47,7 +47,7 @@ def test_prune_matches_reference(xs, max_queues):
 
 @given(sizes_any, st.integers(1, 5), st.floats(1.0, 10.0), st.integers(1, 8))
 def test_refine_and_prune_output_is_consistent(xs, k0, alpha, max_queues):
-    lo, hi, mean, spread, count, density = kp.refine_and_prune(np.array(xs, dtype=float), k0, alpha, 8, 0.5,
+    lo, hi, mean, spread, count, density = kp.refine_and_prune(np.array(xs, dtype=float), 50.0, k0, alpha, 8, 0.1,
                                                                max_queues)
     assert 1 <= len(lo) <= max_queues
     assert count.sum() == len(xs)
