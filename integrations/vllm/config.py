@@ -1,0 +1,156 @@
+"""Configuration of the vLLM integration: EWSJF parameters plus a few integration options.
+
+Sources, later ones overriding earlier ones key by key:
+  1. defaults (EWSJFConfig(), VLLMOptions());
+  2. a YAML or JSON file named by the environment variable EWSJF_CONFIG;
+  3. vLLM's `--additional-config '{"ewsjf": {...}}'` (VllmConfig.additional_config["ewsjf"]);
+  4. keyword arguments given to the scheduler's constructor (programmatic use, the virtual harness).
+Every source has the same shape: EWSJFConfig field names at the top level, and an optional `vllm` mapping
+of VLLMOptions fields, e.g.
+
+    max_wait: 30.0
+    max_queues: 6
+    vllm:
+      log_interval_s: 120
+
+Anything wrong (missing or unparsable file, unknown key, invalid value) raises EWSJFConfigError at scheduler
+construction, i.e. at engine start, naming the source and the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ewsjf_core.config import EWSJFConfig
+
+CONFIG_ENV = "EWSJF_CONFIG"
+ADDITIONAL_CONFIG_KEY = "ewsjf"
+
+
+class EWSJFConfigError(ValueError):
+    """The EWSJF configuration given to the vLLM integration is invalid."""
+
+
+@dataclass(frozen=True)
+class VLLMOptions:
+    """Options of the vLLM adapter itself (not of the EWSJF policy)."""
+
+    prefix_cache_lookup: bool = True
+    """At arrival, look the prompt up in vLLM's prefix cache (a read-only hash lookup per block) and size
+    the job by its uncached part only."""
+    output_prediction: str = "none"
+    """Output-length prediction fed to the queue: "none", or "max_tokens" (the request's max_tokens cap)."""
+    log_interval_s: float = 60.0
+    """Seconds between one-line summaries in the log (0 disables)."""
+    metrics_interval_s: float = 1.0
+    """Seconds between exports of the queue's state to vLLM's /metrics (0 disables)."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.prefix_cache_lookup, bool):
+            raise ValueError(f"vllm.prefix_cache_lookup must be true or false, got {self.prefix_cache_lookup!r}")
+        if self.output_prediction not in ("none", "max_tokens"):
+            raise ValueError(f"vllm.output_prediction must be 'none' or 'max_tokens', "
+                             f"got {self.output_prediction!r}")
+        for name in ("log_interval_s", "metrics_interval_s"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ValueError(f"vllm.{name} must be a number >= 0, got {v!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    config: EWSJFConfig
+    options: VLLMOptions
+    sources: tuple[str, ...]
+    """Where overrides came from, for the startup log line."""
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    """Parse a YAML or JSON file into a mapping (JSON is tried first for .json files)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise EWSJFConfigError(f"cannot read the EWSJF config file {path!r} (from ${CONFIG_ENV}): {e}") from None
+    try:
+        if path.endswith(".json"):
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as e:  # yaml.YAMLError, json.JSONDecodeError
+        raise EWSJFConfigError(f"cannot parse the EWSJF config file {path!r} (from ${CONFIG_ENV}): {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise EWSJFConfigError(f"the EWSJF config file {path!r} must hold a mapping of parameter names to values, "
+                               f"got {type(data).__name__}")
+    return dict(data)
+
+
+def _split(source: str, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    if not isinstance(values, Mapping):
+        raise EWSJFConfigError(f"EWSJF config from {source} must be a mapping, got {type(values).__name__}")
+    core = {str(k): v for k, v in values.items() if k != "vllm"}
+    opts = values.get("vllm", {}) or {}
+    if not isinstance(opts, Mapping):
+        raise EWSJFConfigError(f"EWSJF config from {source}: 'vllm' must be a mapping, got {type(opts).__name__}")
+    return core, {str(k): v for k, v in opts.items()}
+
+
+def load_settings(additional_config: Any = None, overrides: EWSJFConfig | Mapping[str, Any] | None = None,
+                  options: VLLMOptions | Mapping[str, Any] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Merge the configuration sources (see the module docstring); raise EWSJFConfigError if invalid."""
+    env = os.environ if environ is None else environ
+    layers: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    path = env.get(CONFIG_ENV, "")
+    if path:
+        layers.append((f"file {path!r} (${CONFIG_ENV})", *_split(f"file {path!r}", read_config_file(path))))
+    if isinstance(additional_config, Mapping) and additional_config.get(ADDITIONAL_CONFIG_KEY) is not None:
+        src = f"--additional-config {ADDITIONAL_CONFIG_KEY!r}"
+        layers.append((src, *_split(src, additional_config[ADDITIONAL_CONFIG_KEY])))
+
+    base = EWSJFConfig()
+    if isinstance(overrides, EWSJFConfig):
+        base, overrides = overrides, None  # a whole config given in code replaces the defaults
+    if overrides is not None:
+        layers.append(("keyword arguments", *_split("keyword arguments", overrides)))
+    if isinstance(options, VLLMOptions):
+        opt_base, options = options, None
+    else:
+        opt_base = VLLMOptions()
+    if options is not None:
+        layers.append(("keyword arguments (options)", {}, dict(options)))
+
+    core_fields = {f.name for f in dataclasses.fields(EWSJFConfig)}
+    opt_fields = {f.name for f in dataclasses.fields(VLLMOptions)}
+    merged_core: dict[str, Any] = {}
+    merged_opt: dict[str, Any] = {}
+    for source, core, opt in layers:
+        unknown = sorted(set(core) - core_fields)
+        if unknown:
+            raise EWSJFConfigError(f"EWSJF config from {source}: unknown parameter(s) {', '.join(unknown)} "
+                                   f"(EWSJFConfig fields: {', '.join(sorted(core_fields))}; integration options go "
+                                   f"under 'vllm': {', '.join(sorted(opt_fields))})")
+        unknown = sorted(set(opt) - opt_fields)
+        if unknown:
+            raise EWSJFConfigError(f"EWSJF config from {source}: unknown vllm option(s) {', '.join(unknown)} "
+                                   f"(known: {', '.join(sorted(opt_fields))})")
+        merged_core.update(core)
+        merged_opt.update(opt)
+    # Validated once, merged: a combination may be valid even where one layer alone would not be.
+    where = ", ".join(s for s, _, _ in layers) or "defaults"
+    try:
+        config = base.replace(**{k: (tuple(v) if k == "initial_edges" and isinstance(v, (list, tuple)) else v)
+                                 for k, v in merged_core.items()}) if merged_core else base
+        opts = dataclasses.replace(opt_base, **merged_opt) if merged_opt else opt_base
+    except (ValueError, TypeError) as e:
+        raise EWSJFConfigError(f"invalid EWSJF config (from {where}): {e}") from None
+    return Settings(config, opts, tuple(s for s, _, _ in layers))

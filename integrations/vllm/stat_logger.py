@@ -1,0 +1,208 @@
+"""API-process side of EWSJF's /metrics export: a vLLM stat-logger plugin plus a Prometheus collector.
+
+vLLM imports this module in the API-server process (AsyncLLM loads the `vllm.stat_logger_plugins` entry
+points) before it starts the EngineCore. Importing it sets EWSJF_METRICS_DIR (a fresh temporary directory,
+removed at exit) unless already set, so the EngineCore inherits it and its EWSJF scheduler writes snapshots
+there (see metrics.py). The plugin registers one collector on prometheus_client's default REGISTRY, which
+vLLM's /metrics serves in the default single-API-server setup; each scrape reads the latest snapshot of every
+live engine. Series (labels model_name, engine as in vLLM's own, plus queue or name):
+
+  vllm:ewsjf_waiting_requests              requests in the EWSJF waiting queue
+  vllm:ewsjf_resume_lane_depth             preempted/skipped requests waiting to resume
+  vllm:ewsjf_queues                        active queues (bubbles included)
+  vllm:ewsjf_queue_depth{queue}            waiting requests per queue
+  vllm:ewsjf_queue_lower_bound_tokens{queue} / _upper_bound_tokens{queue}   queue bounds (effective tokens)
+  vllm:ewsjf_queue_mean_tokens{queue}      queue mean length b_q
+  vllm:ewsjf_queue_score{queue}            last score of the queue's head
+  vllm:ewsjf_queue_admitted_total{queue}   requests admitted from the queue (the chosen queue, counted)
+  vllm:ewsjf_last_chosen_queue             queue of the last admitted request
+  vllm:ewsjf_starvation_promotions_total   admissions forced by the max_wait starvation bound
+  vllm:ewsjf_repartitions_total            Refine-and-Prune re-partitions
+  vllm:ewsjf_param{name}                   current numeric parameters (theta, w_base, max_wait, ...)
+  vllm:ewsjf_prefill_cost_coefficient{term}  fitted C_prefill model (c0, c1, c2, decode)
+  vllm:ewsjf_snapshot_age_seconds          seconds since the engine's last snapshot
+
+Limitation: with --api-server-count > 1 vLLM serves /metrics from a multiprocess registry this collector is
+not part of; the log summary still reports the same numbers.
+"""
+
+from __future__ import annotations
+
+import atexit
+import glob
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+import time
+from typing import Any, Iterator
+
+from ewsjf.integrations.vllm.metrics import METRICS_DIR_ENV
+
+logger = logging.getLogger("vllm.ewsjf")
+
+
+def _ensure_metrics_dir() -> str:
+    directory = os.environ.get(METRICS_DIR_ENV)
+    if not directory:
+        directory = tempfile.mkdtemp(prefix="ewsjf-metrics-")
+        os.environ[METRICS_DIR_ENV] = directory
+        owner = os.getpid()
+
+        def _cleanup() -> None:
+            if os.getpid() == owner:
+                shutil.rmtree(directory, ignore_errors=True)
+
+        atexit.register(_cleanup)
+    return directory
+
+
+METRICS_DIR = _ensure_metrics_dir()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_snapshots(directory: str | None = None) -> list[dict[str, Any]]:
+    """Latest snapshot of each live engine in `directory` (default: EWSJF_METRICS_DIR)."""
+    directory = directory or os.environ.get(METRICS_DIR_ENV) or METRICS_DIR
+    docs = []
+    for path in sorted(glob.glob(os.path.join(directory, "engine-*.json"))):
+        try:
+            with open(path, encoding="utf-8") as f:
+                doc = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if not _pid_alive(int(doc.get("pid", 0))):
+            continue
+        doc["_mtime"] = os.path.getmtime(path)
+        docs.append(doc)
+    return docs
+
+
+class EWSJFCollector:
+    """prometheus_client custom collector over the engines' snapshots."""
+
+    def __init__(self, directory: str | None = None) -> None:
+        self.directory = directory
+
+    def describe(self) -> list:
+        return []  # no fixed set: the collector is unchecked, names are produced at collect time
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        base = ["model_name", "engine"]
+        g = {
+            "waiting": GaugeMetricFamily("vllm:ewsjf_waiting_requests",
+                                         "Requests waiting in the EWSJF queue.", labels=base),
+            "resume": GaugeMetricFamily("vllm:ewsjf_resume_lane_depth",
+                                        "Preempted or skipped requests waiting to resume.", labels=base),
+            "queues": GaugeMetricFamily("vllm:ewsjf_queues", "Active EWSJF queues (bubbles included).",
+                                        labels=base),
+            "depth": GaugeMetricFamily("vllm:ewsjf_queue_depth", "Waiting requests per EWSJF queue.",
+                                       labels=base + ["queue", "bubble"]),
+            "lo": GaugeMetricFamily("vllm:ewsjf_queue_lower_bound_tokens",
+                                    "Lower bound of the EWSJF queue (effective tokens).", labels=base + ["queue"]),
+            "hi": GaugeMetricFamily("vllm:ewsjf_queue_upper_bound_tokens",
+                                    "Upper bound of the EWSJF queue (effective tokens).", labels=base + ["queue"]),
+            "mean": GaugeMetricFamily("vllm:ewsjf_queue_mean_tokens", "Mean length b_q of the EWSJF queue.",
+                                      labels=base + ["queue"]),
+            "score": GaugeMetricFamily("vllm:ewsjf_queue_score", "Last EWSJF score of the queue's head.",
+                                       labels=base + ["queue"]),
+            "last": GaugeMetricFamily("vllm:ewsjf_last_chosen_queue", "Queue of the last admitted request.",
+                                      labels=base),
+            "param": GaugeMetricFamily("vllm:ewsjf_param", "Current numeric EWSJF parameter.",
+                                       labels=base + ["name"]),
+            "cost": GaugeMetricFamily("vllm:ewsjf_prefill_cost_coefficient",
+                                      "Fitted prefill-cost model C(b) = c0 + c1 b + c2 b^2 (+ decode per token).",
+                                      labels=base + ["term"]),
+            "age": GaugeMetricFamily("vllm:ewsjf_snapshot_age_seconds",
+                                     "Seconds since the engine's last EWSJF snapshot.", labels=base),
+        }
+        c = {
+            "admitted": CounterMetricFamily("vllm:ewsjf_queue_admitted", "Requests admitted from the EWSJF queue.",
+                                            labels=base + ["queue"]),
+            "promo": CounterMetricFamily("vllm:ewsjf_starvation_promotions",
+                                         "Admissions forced by the max_wait starvation bound.", labels=base),
+            "repart": CounterMetricFamily("vllm:ewsjf_repartitions", "Refine-and-Prune re-partitions.",
+                                          labels=base),
+        }
+        now = time.time()
+        for doc in read_snapshots(self.directory):
+            s = doc.get("stats", {})
+            lb = [str(doc.get("model_name", "")), str(doc.get("engine", 0))]
+            g["waiting"].add_metric(lb, float(s.get("waiting", 0)))
+            g["resume"].add_metric(lb, float(s.get("resume_lane_depth", 0)))
+            queues = s.get("queues", [])
+            g["queues"].add_metric(lb, float(len(queues)))
+            for q in queues:
+                ql = lb + [str(q["id"])]
+                g["depth"].add_metric(ql + ["true" if q.get("bubble") else "false"], float(q.get("depth", 0)))
+                g["lo"].add_metric(ql, float(q.get("lo", 0.0)))
+                g["hi"].add_metric(ql, float(q.get("hi", math.inf)))
+                g["mean"].add_metric(ql, float(q.get("mean", 0.0)))
+                score = float(q.get("score", -math.inf))
+                if math.isfinite(score):
+                    g["score"].add_metric(ql, score)
+                c["admitted"].add_metric(ql, float(q.get("admitted", 0)))
+            g["last"].add_metric(lb, float(s.get("last_source_queue", -1)))
+            for name, v in sorted(s.get("params", {}).items()):
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    g["param"].add_metric(lb + [name], float(v))
+            for term in ("c0", "c1", "c2", "decode"):
+                v = s.get("cost_model", {}).get(term)
+                if isinstance(v, (int, float)):
+                    g["cost"].add_metric(lb + [term], float(v))
+            g["age"].add_metric(lb, max(0.0, now - doc["_mtime"]))
+            c["promo"].add_metric(lb, float(s.get("starvation_promotions", 0)))
+            c["repart"].add_metric(lb, float(s.get("repartitions", 0)))
+        yield from g.values()
+        yield from c.values()
+
+
+_REGISTERED = False
+
+
+def register_collector(registry: Any = None) -> None:
+    """Register the collector once on `registry` (default: prometheus_client's REGISTRY)."""
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    from prometheus_client import REGISTRY
+
+    (registry or REGISTRY).register(EWSJFCollector())
+    _REGISTERED = True
+
+
+try:
+    from vllm.v1.metrics.loggers import StatLoggerBase
+except Exception:  # vLLM absent or changed: the plugin must never break the server
+    StatLoggerBase = object  # type: ignore[misc,assignment]
+
+
+class EWSJFStatLogger(StatLoggerBase):  # type: ignore[misc,valid-type]
+    """vLLM stat-logger plugin: registers the EWSJF collector; records nothing per step itself."""
+
+    def __init__(self, vllm_config: Any = None, engine_index: int = 0) -> None:
+        self.engine_index = engine_index
+        try:
+            register_collector()
+        except Exception:
+            logger.warning("EWSJF: cannot register the /metrics collector", exc_info=True)
+
+    def record(self, scheduler_stats: Any, iteration_stats: Any, mm_cache_stats: Any = None,
+               engine_idx: int = 0) -> None:
+        return None
+
+    def log_engine_initialized(self) -> None:
+        return None

