@@ -296,7 +296,7 @@ class VirtualVLLM:
         output = sched.schedule()
         info = self._step_info(output)
         d = float(duration) if duration is not None else float(self.step_time(info))
-        mro = self._fake_output(output)
+        mro = self.fake_output(output)
         new = [r.req_id for r in output.scheduled_new_reqs]
         cached = output.scheduled_cached_reqs
         resumed = [rid for rid in cached.req_ids if rid in cached.resumed_req_ids]
@@ -360,7 +360,8 @@ class VirtualVLLM:
                 n_dec += 1
         return StepInfo(prefill, decode, n_pf, n_dec, kv, attn2, chunks)
 
-    def _fake_output(self, output: Any) -> ModelRunnerOutput:
+    def fake_output(self, output: Any) -> ModelRunnerOutput:
+        """The made-up ModelRunnerOutput for a SchedulerOutput: token id 1 for each request not mid-prefill."""
         requests = self.scheduler.requests
         ids = list(output.num_scheduled_tokens)
         sampled = [[] if requests[rid].is_prefill_chunk else [1] for rid in ids]

@@ -1,0 +1,209 @@
+"""Overhead of EWSJF inside vLLM: vLLM's schedule() with EWSJFScheduler vs vLLM's own FCFS Scheduler.
+
+    .venv/bin/python -m ewsjf.bench.bench_vllm_overhead [--steps 300] [--waiting 1000 10000] [--json out.json]
+    .venv/bin/python -m pytest bench/bench_vllm_overhead.py      # the same, shorter, as pytest-benchmark figures
+
+Both schedulers run in the same process on the virtual vLLM harness (vLLM's real v1 Scheduler, fake model
+outputs, virtual clock), on the same seeded arrival stream, alternating step by step so machine noise hits
+both alike. Steady state: 256 running (max_num_seqs=256), the waiting queue topped up to N before every step
+(1k and 10k), output lengths 16-512 so a few requests finish and are replaced each step, mixed prompt lengths
+(60% 10-100, 30% 200-1000, 10% 1500-4000 tokens), chunked prefill with an 8192-token budget, prefix caching on.
+
+Timed per step: schedule() alone (the target: EWSJF <= 1.05x FCFS), update_from_output(), and the
+add_request() calls of the step's arrivals (EWSJF sizes each by a prefix-cache lookup). Reported: median and
+mean microseconds, and EWSJF/FCFS ratios. The two policies admit different requests, so their running sets,
+and with them vLLM's own per-step work, drift apart; the time spent inside the waiting queue itself (every
+RequestQueue call, plus EWSJF's begin_step/observe_step) is therefore also reported: that difference is the
+overhead EWSJF adds to an identical engine state. Figures only; nothing asserts a speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import random
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+
+RUNNING = 256
+STEP_S = 0.03
+
+
+@dataclass
+class Timings:
+    schedule: list[float] = field(default_factory=list)
+    update: list[float] = field(default_factory=list)
+    add: list[float] = field(default_factory=list)
+    queue: list[float] = field(default_factory=list)
+    admitted: list[int] = field(default_factory=list)
+
+    def summary(self) -> dict[str, float]:
+        out = {}
+        for name in ("schedule", "update", "add"):
+            xs = getattr(self, name)
+            out[f"{name}_median_us"] = statistics.median(xs) * 1e6
+            out[f"{name}_mean_us"] = statistics.fmean(xs) * 1e6
+        out["queue_mean_us"] = statistics.fmean(self.queue) * 1e6
+        out["admitted_per_step"] = statistics.fmean(self.admitted)
+        total = [a + b + c for a, b, c in zip(self.schedule, self.update, self.add)]
+        out["total_median_us"] = statistics.median(total) * 1e6
+        out["total_mean_us"] = statistics.fmean(total) * 1e6
+        return out
+
+
+class Side:
+    """One scheduler on the harness plus its own copy of the arrival stream."""
+
+    def __init__(self, policy: str, waiting: int, seed: int) -> None:
+        from ewsjf.integrations.vllm.virtual import VirtualVLLM
+
+        self.v = VirtualVLLM(policy, num_blocks=90_000, block_size=16, max_num_seqs=RUNNING,
+                             max_num_batched_tokens=8192, max_model_len=8192, enable_prefix_caching=True)
+        self.rng = random.Random(seed)
+        self.target = waiting
+        self.k = 0
+        self.t = Timings()
+        self.queue_time = 0.0
+        self._instrument()
+
+    def _instrument(self) -> None:
+        """Accumulate the time spent inside the waiting queue's methods (and EWSJF's step hooks)."""
+        targets = [(self.v.scheduler.waiting, ("add_request", "pop_request", "peek_request", "prepend_request",
+                                               "prepend_requests", "remove_request", "remove_requests"))]
+        q = getattr(self.v.scheduler, "ewsjf_queue", None)
+        if q is not None:
+            targets.append((q, ("begin_step", "observe_step")))
+        for obj, names in targets:
+            for name in names:
+                setattr(obj, name, self._timed(getattr(obj, name)))
+
+    def _timed(self, fn):
+        perf = time.perf_counter
+
+        def wrapper(*args, **kwargs):
+            t0 = perf()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.queue_time += perf() - t0
+
+        return wrapper
+
+    def _arrival(self) -> None:
+        rng = self.rng
+        x = rng.random()
+        n = rng.randint(10, 100) if x < 0.6 else rng.randint(200, 1000) if x < 0.9 else rng.randint(1500, 4000)
+        self.k += 1
+        self.v.add_request(f"b{self.k}", prompt_tokens=n, output_tokens=rng.randint(16, 512))
+
+    def top_up(self) -> float:
+        s = self.v.scheduler
+        need = self.target - len(s.waiting) - len(s.kv_holding_waiting)
+        t0 = time.perf_counter()
+        for _ in range(max(0, need)):
+            self._arrival()
+        return time.perf_counter() - t0
+
+    def step(self, record: bool) -> None:
+        v, s = self.v, self.v.scheduler
+        self.queue_time = 0.0
+        add = self.top_up()
+        t0 = time.perf_counter()
+        so = s.schedule()
+        t1 = time.perf_counter()
+        mro = v.fake_output(so)
+        v.now += STEP_S
+        t2 = time.perf_counter()
+        s.update_from_output(so, mro)
+        t3 = time.perf_counter()
+        if record:
+            self.t.schedule.append(t1 - t0)
+            self.t.update.append(t3 - t2)
+            self.t.add.append(add)
+            self.t.queue.append(self.queue_time)
+            self.t.admitted.append(len(so.scheduled_new_reqs))
+
+
+def run(waiting: int, steps: int, warmup: int = 60, seed: int = 0) -> dict:
+    sides = {"fcfs": Side("fcfs", waiting, seed), "ewsjf": Side("ewsjf", waiting, seed)}
+    for side in sides.values():  # fill: admit until 256 are running
+        for _ in range(2000):
+            side.step(record=False)
+            if len(side.v.scheduler.running) >= RUNNING:
+                break
+    gc.collect()
+    gc.disable()
+    try:
+        for i in range(warmup + steps):
+            order = ("fcfs", "ewsjf") if i % 2 == 0 else ("ewsjf", "fcfs")
+            for name in order:
+                sides[name].step(record=i >= warmup)
+    finally:
+        gc.enable()
+    res = {"waiting": waiting, "running": RUNNING, "steps": steps}
+    for name, side in sides.items():
+        res[name] = side.t.summary()
+        res[name]["running_at_end"] = len(side.v.scheduler.running)
+        res[name]["waiting_at_end"] = len(side.v.scheduler.waiting)
+    f, e = res["fcfs"], res["ewsjf"]
+    res["ratio_schedule_median"] = e["schedule_median_us"] / f["schedule_median_us"]
+    res["ratio_schedule_mean"] = e["schedule_mean_us"] / f["schedule_mean_us"]
+    res["ratio_total_median"] = e["total_median_us"] / f["total_median_us"]
+    res["ratio_total_mean"] = e["total_mean_us"] / f["total_mean_us"]
+    return res
+
+
+def format_result(r: dict) -> str:
+    f, e = r["fcfs"], r["ewsjf"]
+    lines = [f"running={r['running']} waiting={r['waiting']} steps={r['steps']} (admitted per step: fcfs "
+             f"{f['admitted_per_step']:.2f}, ewsjf {e['admitted_per_step']:.2f})"]
+    for part in ("schedule", "update", "add", "total"):
+        lines.append(f"  {part:9s} median fcfs {f[part + '_median_us']:8.1f} us  ewsjf {e[part + '_median_us']:8.1f} us"
+                     f"  x{e[part + '_median_us'] / f[part + '_median_us']:.3f}   | mean fcfs "
+                     f"{f[part + '_mean_us']:8.1f} us  ewsjf {e[part + '_mean_us']:8.1f} us"
+                     f"  x{e[part + '_mean_us'] / f[part + '_mean_us']:.3f}")
+    lines.append(f"  inside the waiting queue per step (adds, pops, peeks, prepends, removes; EWSJF also begin_step "
+                 f"and observe_step): fcfs {f['queue_mean_us']:.1f} us, ewsjf {e['queue_mean_us']:.1f} us; EWSJF's "
+                 f"extra = {(e['queue_mean_us'] - f['queue_mean_us']) / f['total_mean_us'] * 100:.2f}% of FCFS's "
+                 f"add+schedule+update time")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--waiting", type=int, nargs="+", default=[1000, 10000])
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", help="write the results here")
+    args = ap.parse_args(argv)
+    results = []
+    for n in args.waiting:
+        r = run(n, args.steps, seed=args.seed)
+        print(format_result(r), flush=True)
+        results.append(r)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=2)
+    return 0
+
+
+# --- pytest-benchmark entry (figures only) ---
+try:
+    import pytest
+except ImportError:  # pragma: no cover
+    pytest = None
+
+if pytest is not None:
+    @pytest.mark.parametrize("waiting", [1000, 10000])
+    def test_vllm_schedule_overhead(benchmark, waiting):
+        pytest.importorskip("vllm")
+        result = benchmark.pedantic(run, args=(waiting, 120), kwargs={"warmup": 30}, rounds=1, iterations=1)
+        benchmark.extra_info.update({k: v for k, v in result.items() if k.startswith("ratio")})
+        print("\n" + format_result(result))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
