@@ -257,9 +257,10 @@ class VirtualVLLM:
 
     def preempt(self, request_id: str | None = None) -> str | None:
         """Preempt a running request (default: the last one, vLLM's FCFS victim) as vLLM does when KV runs
-        out. Only between steps, and not in async mode with steps in flight. Returns its id or None."""
+        out, between steps (in async mode with a step in flight, as vLLM's own schedule() may; the in-flight
+        output is then delivered as stale). Returns its id, or None if nothing runs."""
         sched = self.scheduler
-        if not sched.running or self._inflight:
+        if not sched.running:
             return None
         if request_id is None:
             request = sched.running.pop()

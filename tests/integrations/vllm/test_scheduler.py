@@ -10,6 +10,9 @@ from ewsjf.bindings import EWSJFConfig, EWSJFQueue
 from ewsjf.integrations.vllm import AsyncEWSJFScheduler, EWSJFRequestQueue, EWSJFScheduler
 from ewsjf.integrations.vllm.virtual import VirtualVLLM
 
+# Every behaviour is checked for both variants: vLLM's Scheduler and its AsyncScheduler (two steps in flight).
+both = pytest.mark.parametrize("asy", [False, True], ids=["sync", "async"])
+
 
 def test_waiting_is_replaced_and_other_queues_left_alone():
     v = VirtualVLLM("ewsjf")
@@ -26,14 +29,15 @@ def test_auto_async_builds_the_async_variant():
     assert type(v.scheduler) is EWSJFScheduler
 
 
-def test_admission_order_follows_ewsjf():
+@both
+def test_admission_order_follows_ewsjf(asy):
     """All requests fit in one step: vLLM admits them in exactly the standalone EWSJFQueue's pop order."""
     rng = random.Random(7)
     lengths = [rng.choice([rng.randint(3, 60), rng.randint(300, 900), rng.randint(2500, 5000)]) for _ in range(40)]
     t0 = 100.0
     arrivals = sorted(rng.uniform(0, t0) for _ in lengths)
     v = VirtualVLLM("ewsjf", num_blocks=20_000, max_num_seqs=64, max_num_batched_tokens=200_000,
-                    max_model_len=8192, start_time=t0)
+                    max_model_len=8192, start_time=t0, async_scheduling=asy)
     ref = EWSJFQueue(EWSJFConfig(), clock=lambda: t0)
     for i, (n, a) in enumerate(zip(lengths, arrivals)):
         v.add_request(f"r{i}", prompt_tokens=n, output_tokens=2, arrival_time=a)
@@ -50,8 +54,9 @@ def test_admission_order_follows_ewsjf():
     assert all(lengths[int(rid[1:])] < 2500 for rid in expected[:first_long])
 
 
-def test_budget_limited_admission_takes_the_short_queue_first():
-    v = VirtualVLLM("ewsjf", max_num_seqs=4, max_num_batched_tokens=4096)
+@both
+def test_budget_limited_admission_takes_the_short_queue_first(asy):
+    v = VirtualVLLM("ewsjf", max_num_seqs=4, max_num_batched_tokens=4096, async_scheduling=asy)
     for i in range(6):
         v.add_request(f"long{i}", prompt_tokens=3000, output_tokens=3)
     for i in range(6):
@@ -62,17 +67,18 @@ def test_budget_limited_admission_takes_the_short_queue_first():
         v.step()
     assert all(v.first_token_time[f"short{i}"] <= v.first_token_time[f"long{j}"] for i in range(6) for j in range(6))
 
-    f = VirtualVLLM("fcfs", max_num_seqs=4, max_num_batched_tokens=4096)
+    f = VirtualVLLM("fcfs", max_num_seqs=4, max_num_batched_tokens=4096, async_scheduling=asy)
     for i in range(6):
         f.add_request(f"long{i}", prompt_tokens=3000, output_tokens=3)
     assert f.step().new[0] == "long0"
 
 
-def test_prefix_cached_prompt_counts_as_short():
+@both
+def test_prefix_cached_prompt_counts_as_short(asy):
     """A long prompt whose prefix is cached is sized by its uncached part (vLLM's prefix-cache lookup)."""
 
     def run(lookup: bool) -> list[str]:
-        v = VirtualVLLM("ewsjf", max_num_seqs=1, max_num_batched_tokens=8192,
+        v = VirtualVLLM("ewsjf", max_num_seqs=1, max_num_batched_tokens=8192, async_scheduling=asy,
                         scheduler_kwargs={"ewsjf_options": {"prefix_cache_lookup": lookup}})
         v.add_request("warm", prompt_tokens=3000, output_tokens=1, prefix_group=1, prefix_tokens=3000)
         while v.has_unfinished():
@@ -87,8 +93,9 @@ def test_prefix_cached_prompt_counts_as_short():
     assert run(lookup=False) == ["unique", "cached"]
 
 
-def test_prefill_cost_model_is_fed_by_steps():
-    v = VirtualVLLM("ewsjf", step_time=lambda i: 0.004 + 1e-4 * i.prefill_tokens + 3e-4 * i.decode_tokens)
+@both
+def test_prefill_cost_model_is_fed_by_steps(asy):
+    v = VirtualVLLM("ewsjf", async_scheduling=asy, step_time=lambda i: 0.004 + 1e-4 * i.prefill_tokens + 3e-4 * i.decode_tokens)
     rng = random.Random(3)
     for i in range(60):
         v.add_request(f"r{i}", prompt_tokens=rng.randint(10, 3000), output_tokens=rng.randint(1, 20))
@@ -120,24 +127,27 @@ def _drive_same_ops(v: VirtualVLLM, seed: int, n_ops: int, log: list) -> None:
             log.append((r.scheduled, r.new, r.resumed, r.preempted, r.finished))
 
 
-def test_one_queue_without_aging_is_vllm_fcfs(fcfs_like_config):
+@both
+def test_one_queue_without_aging_is_vllm_fcfs(fcfs_like_config, asy):
     """Same operations (arrivals, aborts, forced and KV-pressure preemptions) give the same steps."""
-    kw = dict(num_blocks=300, block_size=16, max_num_seqs=12, max_num_batched_tokens=2048, max_model_len=4096)
+    kw = dict(num_blocks=300, block_size=16, max_num_seqs=12, max_num_batched_tokens=2048, max_model_len=4096,
+              async_scheduling=asy)
     fcfs = VirtualVLLM("fcfs", **kw)
     ewsjf = VirtualVLLM("ewsjf", scheduler_kwargs={"ewsjf_config": fcfs_like_config}, **kw)
     log_f, log_e = [], []
     _drive_same_ops(fcfs, 11, 1500, log_f)
     _drive_same_ops(ewsjf, 11, 1500, log_e)
-    assert fcfs.preemptions > 5  # the scenario does exercise preemption
+    assert fcfs.preemptions > 5  # the scenario does exercise preemption (forced ones only in sync mode)
     for i, (a, b) in enumerate(zip(log_f, log_e)):
         assert a == b, f"diverged at operation {i}: fcfs={a} ewsjf={b}"
     assert len(log_f) == len(log_e)
     assert fcfs.admission_order == ewsjf.admission_order
 
 
-def test_preempted_requests_resume_and_complete():
+@both
+def test_preempted_requests_resume_and_complete(asy):
     v = VirtualVLLM("ewsjf", num_blocks=120, block_size=16, max_num_seqs=16, max_num_batched_tokens=1024,
-                    max_model_len=1900)
+                    max_model_len=1900, async_scheduling=asy)
     want = {}
     for i in range(24):
         want[f"p{i}"] = 150
@@ -155,8 +165,9 @@ def test_preempted_requests_resume_and_complete():
     assert v.output_tokens == want and set(v.finish_time) == set(want)
 
 
-def test_aborted_requests_vanish():
-    v = VirtualVLLM("ewsjf", max_num_seqs=2, max_num_batched_tokens=512)
+@both
+def test_aborted_requests_vanish(asy):
+    v = VirtualVLLM("ewsjf", max_num_seqs=2, max_num_batched_tokens=512, async_scheduling=asy)
     for i in range(8):
         v.add_request(f"a{i}", prompt_tokens=100 + i, output_tokens=30)
     v.step()
