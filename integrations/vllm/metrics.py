@@ -9,6 +9,12 @@ stat-logger plugin in the API process (ewsjf.integrations.vllm.stat_logger, regi
 time. That plugin sets EWSJF_METRICS_DIR when it is imported, which vLLM does before it starts the
 EngineCore, so the engine inherits it: nothing to configure. Without that variable (offline `vllm.LLM`,
 the virtual harness) no file is written; `scheduler.ewsjf_stats()` gives the same data in-process.
+
+Multiprocess mode. When PROMETHEUS_MULTIPROC_DIR is set (vLLM sets it for --api-server-count > 1, an operator
+may set it), vLLM's /metrics serves a MultiProcessCollector registry that a collector in the API process
+cannot join; prometheus_client in the EngineCore then writes its values to that directory too. So in that
+mode the scheduler exports the same series (series.py) itself, as prometheus_client Gauges
+(multiprocess_mode="livemostrecent") and Counters, at the same interval.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from ewsjf.integrations.vllm.config import VLLMOptions
 logger = logging.getLogger("vllm.ewsjf")
 
 METRICS_DIR_ENV = "EWSJF_METRICS_DIR"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def snapshot_path(directory: str, engine_index: int, pid: int) -> str:
@@ -34,12 +41,13 @@ class EngineMetrics:
     """Periodic snapshot writer and log summary, driven from schedule() (no thread)."""
 
     def __init__(self, options: VLLMOptions, clock: Callable[[], float], directory: str | None,
-                 engine_index: int, model_name: str) -> None:
+                 engine_index: int, model_name: str, multiprocess: bool = False) -> None:
         self.directory = directory
+        self.prometheus = PrometheusExporter(model_name, engine_index) if multiprocess else None
         self.engine_index = engine_index
         self.model_name = model_name
         self.pid = os.getpid()
-        self.metrics_interval = options.metrics_interval_s if directory else 0.0
+        self.metrics_interval = options.metrics_interval_s if (directory or multiprocess) else 0.0
         self.log_interval = options.log_interval_s
         start = clock()
         self.next_metrics = start + self.metrics_interval if self.metrics_interval else math.inf
@@ -58,7 +66,8 @@ class EngineMetrics:
             except OSError:
                 logger.warning("EWSJF: cannot create %s=%s; /metrics export disabled", METRICS_DIR_ENV, directory)
                 directory = None
-        if not directory and not options.log_interval_s:
+        multiprocess = bool(os.environ.get(MULTIPROC_ENV)) and options.metrics_interval_s > 0
+        if not directory and not multiprocess and not options.log_interval_s:
             return None
         pc = getattr(vllm_config, "parallel_config", None)
         engine_index = int(getattr(pc, "data_parallel_rank", 0) or 0)
@@ -66,12 +75,19 @@ class EngineMetrics:
         name = getattr(mc, "served_model_name", None) or getattr(mc, "model", "") or ""
         if isinstance(name, (list, tuple)):
             name = name[0] if name else ""
-        return cls(options, clock, directory, engine_index, str(name))
+        return cls(options, clock, directory, engine_index, str(name), multiprocess)
 
     def export(self, stats: dict[str, Any], now: float) -> None:
         if now >= self.next_metrics:
             self.next_metrics = now + self.metrics_interval
-            self._write(stats, now)
+            if self._path is not None:
+                self._write(stats, now)
+            if self.prometheus is not None:
+                try:
+                    self.prometheus.export(stats)
+                except Exception:
+                    logger.warning("EWSJF: multiprocess Prometheus export failed; disabled", exc_info=True)
+                    self.prometheus = None
         if now >= self.next_log:
             self.next_log = now + self.log_interval
             logger.info("%s", summary_line(stats, self._last_logged))
@@ -98,6 +114,48 @@ class EngineMetrics:
                 os.unlink(self._path)
             except OSError:
                 pass
+
+
+class PrometheusExporter:
+    """The series of series.py as prometheus_client metrics of this (EngineCore) process."""
+
+    def __init__(self, model_name: str, engine_index: int) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge
+
+        from ewsjf.integrations.vllm.series import BASE_LABELS, SERIES
+
+        registry = CollectorRegistry()  # private: in multiprocess mode values go to the shared directory anyway
+        self.base = (model_name, str(engine_index))
+        self.metrics: dict[str, Any] = {}
+        for name, ser in SERIES.items():
+            labels = list(BASE_LABELS + ser.labels)
+            if ser.kind == "counter":
+                self.metrics[name] = Counter(name, ser.doc, labels, registry=registry)
+            else:
+                self.metrics[name] = Gauge(name, ser.doc, labels, registry=registry,
+                                           multiprocess_mode="livemostrecent")
+        self.kinds = {name: ser.kind for name, ser in SERIES.items()}
+        self.last: dict[tuple[str, tuple[str, ...]], float] = {}
+
+    def export(self, stats: dict[str, Any]) -> None:
+        from ewsjf.integrations.vllm.series import samples
+
+        seen = set()
+        for name, extra, value in samples(stats):
+            key = (name, extra)
+            seen.add(key)
+            child = self.metrics[name].labels(*self.base, *extra)
+            if self.kinds[name] == "counter":
+                prev = self.last.get(key, 0.0)
+                child.inc(value - prev if value >= prev else value)  # a reset (repartition) restarts the count
+            else:
+                child.set(value)
+            self.last[key] = value
+        for key in [k for k in self.last if k not in seen]:  # a queue that no longer exists
+            name, extra = key
+            if self.kinds[name] == "gauge":
+                self.metrics[name].labels(*self.base, *extra).set(float("nan"))
+            del self.last[key]
 
 
 def _json_default(o: Any) -> Any:

@@ -22,8 +22,9 @@ live engine. Series (labels model_name, engine as in vLLM's own, plus queue or n
   vllm:ewsjf_prefill_cost_coefficient{term}  fitted C_prefill model (c0, c1, c2, decode)
   vllm:ewsjf_snapshot_age_seconds          seconds since the engine's last snapshot
 
-Limitation: with --api-server-count > 1 vLLM serves /metrics from a multiprocess registry this collector is
-not part of; the log summary still reports the same numbers.
+With --api-server-count > 1 (or PROMETHEUS_MULTIPROC_DIR set), vLLM serves /metrics from a multiprocess
+registry this collector is not part of; the engine then exports the same series itself through
+prometheus_client's multiprocess mode (metrics.py). Series definitions: series.py.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ import atexit
 import glob
 import json
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -40,6 +40,7 @@ import time
 from typing import Any, Iterator
 
 from ewsjf.integrations.vllm.metrics import METRICS_DIR_ENV
+from ewsjf.integrations.vllm.series import BASE_LABELS, SERIES, samples
 
 logger = logging.getLogger("vllm.ewsjf")
 
@@ -101,73 +102,20 @@ class EWSJFCollector:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-        base = ["model_name", "engine"]
-        g = {
-            "waiting": GaugeMetricFamily("vllm:ewsjf_waiting_requests",
-                                         "Requests waiting in the EWSJF queue.", labels=base),
-            "resume": GaugeMetricFamily("vllm:ewsjf_resume_lane_depth",
-                                        "Preempted or skipped requests waiting to resume.", labels=base),
-            "queues": GaugeMetricFamily("vllm:ewsjf_queues", "Active EWSJF queues (bubbles included).",
-                                        labels=base),
-            "depth": GaugeMetricFamily("vllm:ewsjf_queue_depth", "Waiting requests per EWSJF queue.",
-                                       labels=base + ["queue", "bubble"]),
-            "lo": GaugeMetricFamily("vllm:ewsjf_queue_lower_bound_tokens",
-                                    "Lower bound of the EWSJF queue (effective tokens).", labels=base + ["queue"]),
-            "hi": GaugeMetricFamily("vllm:ewsjf_queue_upper_bound_tokens",
-                                    "Upper bound of the EWSJF queue (effective tokens).", labels=base + ["queue"]),
-            "mean": GaugeMetricFamily("vllm:ewsjf_queue_mean_tokens", "Mean length b_q of the EWSJF queue.",
-                                      labels=base + ["queue"]),
-            "score": GaugeMetricFamily("vllm:ewsjf_queue_score", "Last EWSJF score of the queue's head.",
-                                       labels=base + ["queue"]),
-            "last": GaugeMetricFamily("vllm:ewsjf_last_chosen_queue", "Queue of the last admitted request.",
-                                      labels=base),
-            "param": GaugeMetricFamily("vllm:ewsjf_param", "Current numeric EWSJF parameter.",
-                                       labels=base + ["name"]),
-            "cost": GaugeMetricFamily("vllm:ewsjf_prefill_cost_coefficient",
-                                      "Fitted prefill-cost model C(b) = c0 + c1 b + c2 b^2 (+ decode per token).",
-                                      labels=base + ["term"]),
-            "age": GaugeMetricFamily("vllm:ewsjf_snapshot_age_seconds",
-                                     "Seconds since the engine's last EWSJF snapshot.", labels=base),
-        }
-        c = {
-            "admitted": CounterMetricFamily("vllm:ewsjf_queue_admitted", "Requests admitted from the EWSJF queue.",
-                                            labels=base + ["queue"]),
-            "promo": CounterMetricFamily("vllm:ewsjf_starvation_promotions",
-                                         "Admissions forced by the max_wait starvation bound.", labels=base),
-            "repart": CounterMetricFamily("vllm:ewsjf_repartitions", "Refine-and-Prune re-partitions.",
-                                          labels=base),
-        }
+        families = {}
+        for name, ser in SERIES.items():
+            cls = CounterMetricFamily if ser.kind == "counter" else GaugeMetricFamily
+            families[name] = cls(name, ser.doc, labels=list(BASE_LABELS + ser.labels))
+        age = GaugeMetricFamily("vllm:ewsjf_snapshot_age_seconds", "Seconds since the engine's last EWSJF snapshot.",
+                                labels=list(BASE_LABELS))
         now = time.time()
         for doc in read_snapshots(self.directory):
-            s = doc.get("stats", {})
-            lb = [str(doc.get("model_name", "")), str(doc.get("engine", 0))]
-            g["waiting"].add_metric(lb, float(s.get("waiting", 0)))
-            g["resume"].add_metric(lb, float(s.get("resume_lane_depth", 0)))
-            queues = s.get("queues", [])
-            g["queues"].add_metric(lb, float(len(queues)))
-            for q in queues:
-                ql = lb + [str(q["id"])]
-                g["depth"].add_metric(ql + ["true" if q.get("bubble") else "false"], float(q.get("depth", 0)))
-                g["lo"].add_metric(ql, float(q.get("lo", 0.0)))
-                g["hi"].add_metric(ql, float(q.get("hi", math.inf)))
-                g["mean"].add_metric(ql, float(q.get("mean", 0.0)))
-                score = float(q.get("score", -math.inf))
-                if math.isfinite(score):
-                    g["score"].add_metric(ql, score)
-                c["admitted"].add_metric(ql, float(q.get("admitted", 0)))
-            g["last"].add_metric(lb, float(s.get("last_source_queue", -1)))
-            for name, v in sorted(s.get("params", {}).items()):
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    g["param"].add_metric(lb + [name], float(v))
-            for term in ("c0", "c1", "c2", "decode"):
-                v = s.get("cost_model", {}).get(term)
-                if isinstance(v, (int, float)):
-                    g["cost"].add_metric(lb + [term], float(v))
-            g["age"].add_metric(lb, max(0.0, now - doc["_mtime"]))
-            c["promo"].add_metric(lb, float(s.get("starvation_promotions", 0)))
-            c["repart"].add_metric(lb, float(s.get("repartitions", 0)))
-        yield from g.values()
-        yield from c.values()
+            base = [str(doc.get("model_name", "")), str(doc.get("engine", 0))]
+            for name, extra, value in samples(doc.get("stats", {})):
+                families[name].add_metric(base + list(extra), value)
+            age.add_metric(base, max(0.0, now - doc["_mtime"]))
+        yield from families.values()
+        yield age
 
 
 _REGISTERED = False

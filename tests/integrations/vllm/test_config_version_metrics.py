@@ -137,3 +137,51 @@ def test_log_summary_is_low_rate(caplog, monkeypatch):
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("EWSJF: waiting=")]
     assert 3 <= len(lines) <= 5
     assert "queues(depth/+admitted)=" in lines[-1] and "C_prefill=" in lines[-1]
+
+
+def test_multiprocess_prometheus_export(tmp_path):
+    """With PROMETHEUS_MULTIPROC_DIR set (vLLM's --api-server-count > 1), the engine exports the series itself."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+
+    mp_dir = tmp_path / "prom"
+    mp_dir.mkdir()
+    script = textwrap.dedent("""
+        import sys
+        from ewsjf.integrations.vllm.virtual import VirtualVLLM
+        v = VirtualVLLM("ewsjf", max_num_seqs=4, scheduler_kwargs={"ewsjf_options": {"metrics_interval_s": 0.05}})
+        for i in range(30):
+            v.add_request(f"m{i}", prompt_tokens=[10, 400, 3000][i % 3], output_tokens=5)
+        while v.has_unfinished():
+            v.step()
+        v.step()
+        assert v.scheduler.ewsjf_metrics.prometheus is not None
+        print("READY", flush=True)
+        sys.stdin.readline()  # stay alive while the parent reads the live gauges
+    """)
+    env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(mp_dir))
+    env.pop("EWSJF_METRICS_DIR", None)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        out = []
+        for line in proc.stdout:
+            out.append(line)
+            if line.startswith("READY"):
+                break
+        assert out and out[-1].startswith("READY"), "".join(out)[-3000:]
+        reg = CollectorRegistry()
+        multiprocess.MultiProcessCollector(reg, path=str(mp_dir))
+        text = generate_latest(reg).decode()
+    finally:
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        proc.wait(timeout=60)
+    for name in ("vllm:ewsjf_waiting_requests", "vllm:ewsjf_queue_depth", "vllm:ewsjf_queue_upper_bound_tokens",
+                 "vllm:ewsjf_queue_admitted_total", "vllm:ewsjf_param", "vllm:ewsjf_repartitions_total"):
+        assert name in text, name
+    admitted = sum(float(m.group(1)) for m in re.finditer(r"^vllm:ewsjf_queue_admitted_total\{.*\} (\S+)$", text, re.M))
+    assert admitted == 30
