@@ -129,6 +129,22 @@ def default_step_time(info: StepInfo) -> float:
     return 0.005 + 6e-5 * info.prefill_tokens + 1.5e-4 * info.decode_tokens + 2e-8 * info.kv_tokens
 
 
+_SHARED_MODEL_DIRS: dict[int, str] = {}
+
+
+def _shared_tiny_llama(max_position_embeddings: int) -> str:
+    """One tiny-Llama folder per process and size, removed at exit (harness instances share it read-only)."""
+    d = _SHARED_MODEL_DIRS.get(max_position_embeddings)
+    if d is None or not os.path.isfile(os.path.join(d, "config.json")):
+        import atexit
+        import shutil
+
+        d = write_tiny_llama(max_position_embeddings=max_position_embeddings)
+        _SHARED_MODEL_DIRS[max_position_embeddings] = d
+        atexit.register(shutil.rmtree, d, True)
+    return d
+
+
 SchedulerSpec = str | type
 
 
@@ -160,7 +176,7 @@ class VirtualVLLM:
         self.async_scheduling = bool(async_scheduling)
         self.step_time = step_time or default_step_time
         self.block_size = block_size
-        self.model_dir = model_dir or write_tiny_llama(max_position_embeddings=max(max_model_len, 2048))
+        self.model_dir = model_dir or _shared_tiny_llama(max(max_model_len, 2048))
         policy = policy or ("priority" if scheduler == "priority" else "fcfs")
         model_config = ModelConfig(model=self.model_dir, skip_tokenizer_init=True, max_model_len=max_model_len,
                                    dtype="float32")
