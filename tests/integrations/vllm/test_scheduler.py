@@ -104,6 +104,8 @@ def test_prefill_cost_model_is_fed_by_steps(asy):
         steps_with_tokens += bool(v.step().scheduled)
     cm = v.scheduler.ewsjf_stats()["cost_model"]
     assert cm["steps"] == steps_with_tokens > 0
+    # durations and prefill/decode token counts reach the model correctly: it recovers the virtual GPU's slope
+    assert 0.6e-4 < cm["c1"] < 1.5e-4, cm
     assert v.scheduler.ewsjf_steps >= steps_with_tokens
 
 
