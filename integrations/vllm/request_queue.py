@@ -4,9 +4,10 @@ vLLM hands the queue `Request` objects; EWSJFQueue works on ids and sizes. The a
 id -> Request map and tells the queue each request's size when it enters:
   prompt_tokens = request.num_tokens (prompt plus any output already generated: a preempted request
                   recomputes both when it resumes);
-  cached_tokens = tokens vLLM will not recompute: request.num_computed_tokens if non-zero, else the
-                  prefix-cache hit found by `cached_tokens_fn` (a read-only lookup), capped at
-                  num_tokens - 1 (vLLM always recomputes the last token).
+  cached_tokens = tokens vLLM will not recompute: request.num_computed_tokens if non-zero, else
+                  request.num_cached_tokens where the vLLM version records it, else the prefix-cache hit
+                  found by `cached_tokens_fn` (a read-only lookup), capped at num_tokens - 1 (vLLM always
+                  recomputes the last token).
 
 Semantics, matched to vLLM 0.32's FCFSRequestQueue where vLLM relies on them:
   - add_request: a new request (vLLM's Scheduler.add_request / _enqueue_waiting_request).
@@ -47,6 +48,9 @@ class EWSJFRequestQueue(RequestQueue):
     def _sizes(self, request: Request) -> tuple[int, int, int | None]:
         num_tokens = request.num_tokens
         cached = request.num_computed_tokens
+        if not cached:
+            # Versions whose Request records a prefix-cache hit (num_cached_tokens, -1 until known) tell us.
+            cached = max(0, getattr(request, "num_cached_tokens", 0) or 0)
         if not cached and self._cached_tokens_fn is not None:
             cached = self._cached_tokens_fn(request)
         cached = max(0, min(cached, num_tokens - 1))
