@@ -104,7 +104,9 @@ class EWSJFQueue(WaitingQueue):
                            + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
         self._sync()
         self._set.flush_staged()  # a staged request must be linked before it can be unlinked
-        self._set.discard([slot_of.pop(rid) for rid in unique])
+        slots = [slot_of.pop(rid) for rid in unique]
+        self._ids[slots] = None
+        self._set.discard(slots)
 
     # ----- requests out -----
     def peek(self) -> RequestId:
@@ -155,6 +157,7 @@ class EWSJFQueue(WaitingQueue):
         check_step_feedback(duration_s, prefill_tokens, decode_tokens)
         self._cost.observe(duration_s, prefill_tokens, decode_tokens)
         self._params = pack_params(self._config, *self._cost.coefficients[:3])
+        self._set.prefill_rate = self._cost.prefill_rate
 
     def prefill_cost(self, tokens: float) -> float:
         """Current C_prefill(tokens) estimate in seconds (floored like the scoring kernel's)."""
@@ -194,6 +197,7 @@ class EWSJFQueue(WaitingQueue):
         self._pending_config = None
         old, self._config = self._config, new
         self._params = pack_params(new, *self._cost.coefficients[:3])
+        self._set.set_deadline_bound(new)
         if new.window != old.window:
             self._set.resize_window(new.window)
         if any(getattr(new, f) != getattr(old, f) for f in _PARTITION_FIELDS):
@@ -205,7 +209,9 @@ class EWSJFQueue(WaitingQueue):
         """Hand popped slots back to the WaitingSet and drop the cached order."""
         pos = self._pos
         if pos:
-            self._set.discard(self._order_slots[:pos])
+            popped = self._order_slots[:pos]
+            self._ids[popped] = None  # drop the references: slots are reused later
+            self._set.discard(popped)
             self._popped_log.append((self._order_reasons[:pos], self._order_sources[:pos]))
             self._pos = 0
         self._limit = 0
@@ -260,6 +266,8 @@ class EWSJFQueue(WaitingQueue):
             "resume_lane_depth": int(depth[nq]), "priority_classes": sorted(ws.row_of_priority),
             "repartitions": ws.repartitions, "starvation_promotions": self._starvation_promotions,
             "last_source_queue": self._last_source_queue,
-            "cost_model": {"c0": c0, "c1": c1, "c2": c2, "decode": cd, "steps": self._cost.steps},
+            "cost_model": {"c0": c0, "c1": c1, "c2": c2, "decode": cd, "steps": self._cost.steps,
+                           "prefill_rate_tps": self._cost.prefill_rate},
+            "fcfs_wait_estimate_s": ws.fcfs_wait_estimate,
             "params": self._config.to_dict(),
         }

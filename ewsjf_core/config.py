@@ -59,7 +59,13 @@ class EWSJFConfig:
     """w_fair(x) = a_f * x + b_f."""
     b_f: float = 0.1
     max_wait: float = 60.0
-    """Starvation bound in seconds: older requests go first, oldest first (math.inf disables)."""
+    """Starvation bound in seconds (math.inf disables): see fcfs_wait_factor for the deadline it sets."""
+    fcfs_wait_factor: float = 1.15
+    """A request's deadline is arrival + max(max_wait, fcfs_wait_factor * the FCFS-equivalent wait when it
+    was committed: waiting prefill tokens / measured prefill rate). Past its deadline it goes first,
+    earliest deadline first. 0 gives the plain bound: arrival + max_wait. Under a sustained overload every
+    request outwaits a fixed max_wait, which would make the bound serve everything oldest-first (FCFS);
+    scaled to the FCFS wait, the bound only catches requests that EWSJF delays beyond what FCFS would."""
     output_weight: float = 1.0
     """Job size = effective prompt length + output_weight * predicted output tokens (when given)."""
     order_chunk: int = 256
@@ -108,6 +114,7 @@ class EWSJFConfig:
                      "prior_c0", "prior_c1", "prior_c2", "prior_decode", "cost_prior_strength"):
             _check_float(self, name, low=0.0)
         _check_float(self, "max_wait", low=0.0, low_inclusive=False, allow_inf=True)
+        _check_float(self, "fcfs_wait_factor", low=0.0)
         _check_float(self, "cost_forgetting", low=0.0, high=1.0, low_inclusive=False, high_inclusive=True)
         _check_float(self, "min_prefill_cost", low=0.0, low_inclusive=False)
         edges = tuple(self.initial_edges)

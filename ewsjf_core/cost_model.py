@@ -6,6 +6,9 @@ We fit (c0, c1, c2, cd) by recursive least squares with exponential forgetting, 
 engine as its load or hardware changes. Features are scaled to thousands of tokens to keep the problem
 well conditioned. Before any feedback, the prior (from the config) is the answer; the prior's weight is
 `cost_prior_strength` steps. Coefficients are clipped at zero when read: a cost never falls with size.
+
+The same feedback gives the engine's prefill throughput (prefill tokens per second of step time, with the
+same forgetting), which turns a backlog of waiting prefill tokens into an FCFS-equivalent wait.
 """
 
 from __future__ import annotations
@@ -51,6 +54,9 @@ class PrefillCostModel:
         self._forgetting = config.cost_forgetting
         self._x = np.empty(4)
         self.steps = 0
+        self._prior_rate = 1.0 / max(config.prior_c1, 1e-12)
+        self._prefill_tokens = 0.0  # decayed sums behind prefill_rate
+        self._step_seconds = 0.0
 
     def observe(self, duration_s: float, prefill_tokens: int, decode_tokens: int) -> None:
         p = prefill_tokens / 1.0e3
@@ -61,6 +67,16 @@ class PrefillCostModel:
         x[3] = decode_tokens / 1.0e3
         rls_update(self._theta, self._cov, x, float(duration_s), self._forgetting)
         self.steps += 1
+        f = self._forgetting
+        self._prefill_tokens = f * self._prefill_tokens + prefill_tokens
+        self._step_seconds = f * self._step_seconds + duration_s
+
+    @property
+    def prefill_rate(self) -> float:
+        """Prefill tokens the engine processes per second of step time (1 / prior_c1 before feedback)."""
+        if self._prefill_tokens <= 0.0:
+            return self._prior_rate
+        return self._prefill_tokens / self._step_seconds
 
     @property
     def coefficients(self) -> tuple[float, float, float, float]:

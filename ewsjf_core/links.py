@@ -1,8 +1,10 @@
 """Per-queue FIFO lists threaded through slot-indexed next/prev arrays (O(1) link and unlink).
 
-head/tail/depth are [class row, queue column]; the last column of each row is the class's resume lane.
-Queues are kept in arrival order (ties in insertion order), which is plain FIFO whenever requests are
-added in arrival order; the lane is a stack (the last request prepended comes first).
+head/tail/depth/work are [class row, queue column]; the last column of each row is the class's resume
+lane. work sums the members' effective prefill tokens (the backlog behind the FCFS-wait estimate).
+Queues are kept in deadline order, ties in insertion order. Deadlines are arrival + a bound that only
+grows in add order, so this is plain FIFO in the order requests were added; the lane is a stack (the
+last request prepended comes first).
 """
 
 from __future__ import annotations
@@ -12,18 +14,18 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def link_by_arrival(slots: np.ndarray, cls: np.ndarray, qid: np.ndarray, arrival: np.ndarray,
-                    nxt: np.ndarray, prv: np.ndarray, head: np.ndarray, tail: np.ndarray,
-                    depth: np.ndarray) -> None:
-    """Insert each slot into list (cls[s], qid[s]) after the last member that arrived no later.
+def link_in_order(slots: np.ndarray, key: np.ndarray, cls: np.ndarray, qid: np.ndarray, prefill: np.ndarray,
+                  nxt: np.ndarray, prv: np.ndarray, head: np.ndarray, tail: np.ndarray, depth: np.ndarray,
+                  work: np.ndarray) -> None:
+    """Insert each slot into list (cls[s], qid[s]) after the last member whose key is no larger.
 
-    Walking back from the tail costs O(1) when arrivals come in order, as they do from engines.
+    Walking back from the tail costs O(1) when keys come in order, as they do from engines.
     """
     for s in slots:
         c = cls[s]
         q = qid[s]
         t = tail[c, q]
-        while t >= 0 and arrival[t] > arrival[s]:
+        while t >= 0 and key[t] > key[s]:
             t = prv[t]
         prv[s] = t
         if t >= 0:
@@ -37,11 +39,12 @@ def link_by_arrival(slots: np.ndarray, cls: np.ndarray, qid: np.ndarray, arrival
         else:
             tail[c, q] = s
         depth[c, q] += 1
+        work[c, q] += prefill[s]
 
 
 @njit(cache=True, nogil=True)
-def push_front(slots: np.ndarray, cls: np.ndarray, qid: np.ndarray, nxt: np.ndarray, prv: np.ndarray,
-               head: np.ndarray, tail: np.ndarray, depth: np.ndarray) -> None:
+def push_front(slots: np.ndarray, cls: np.ndarray, qid: np.ndarray, prefill: np.ndarray, nxt: np.ndarray,
+               prv: np.ndarray, head: np.ndarray, tail: np.ndarray, depth: np.ndarray, work: np.ndarray) -> None:
     """Put each slot at the front of list (cls[s], qid[s]), in turn (the last one ends up first)."""
     for s in slots:
         c = cls[s]
@@ -55,11 +58,12 @@ def push_front(slots: np.ndarray, cls: np.ndarray, qid: np.ndarray, nxt: np.ndar
             tail[c, q] = s
         head[c, q] = s
         depth[c, q] += 1
+        work[c, q] += prefill[s]
 
 
 @njit(cache=True, nogil=True)
-def unlink(slots: np.ndarray, cls: np.ndarray, qid: np.ndarray, nxt: np.ndarray, prv: np.ndarray,
-           head: np.ndarray, tail: np.ndarray, depth: np.ndarray) -> None:
+def unlink(slots: np.ndarray, cls: np.ndarray, qid: np.ndarray, prefill: np.ndarray, nxt: np.ndarray,
+           prv: np.ndarray, head: np.ndarray, tail: np.ndarray, depth: np.ndarray, work: np.ndarray) -> None:
     for s in slots:
         c = cls[s]
         q = qid[s]
@@ -76,6 +80,7 @@ def unlink(slots: np.ndarray, cls: np.ndarray, qid: np.ndarray, nxt: np.ndarray,
         nxt[s] = -1
         prv[s] = -1
         depth[c, q] -= 1
+        work[c, q] -= prefill[s]
 
 
 @njit(cache=True, nogil=True)

@@ -17,13 +17,12 @@ from numba import njit
 from ewsjf_core.config import EWSJFConfig
 
 # Layout of the packed parameter vector the kernels read (one array: swapped whole, never mutated live).
-P_W_BASE, P_A_U, P_B_U, P_A_F, P_B_F, P_MAX_WAIT, P_C0, P_C1, P_C2, P_MIN_COST = range(10)
-N_PARAMS = 10
+P_W_BASE, P_A_U, P_B_U, P_A_F, P_B_F, P_C0, P_C1, P_C2, P_MIN_COST = range(9)
 
 
 def pack_params(config: EWSJFConfig, c0: float, c1: float, c2: float) -> np.ndarray:
     """The scoring parameters of `config` and the current cost-model coefficients, as the kernels read them."""
-    return np.array([config.w_base, config.a_u, config.b_u, config.a_f, config.b_f, config.max_wait,
+    return np.array([config.w_base, config.a_u, config.b_u, config.a_f, config.b_f,
                      c0, c1, c2, config.min_prefill_cost], dtype=np.float64)
 
 

@@ -2,10 +2,12 @@
 
 Priority classes are served strictly in urgency order (lower priority value first). Within a class:
   1. the resume lane: requests put back with prepend (preempted), most recently prepended first;
-  2. starved requests: any request that has waited longer than max_wait, oldest first (across queues);
+  2. starved requests: any request past its deadline, earliest deadline first (across queues). A
+     request's deadline is set when it is committed (see ewsjf_core.waiting): arrival + max_wait, or
+     later when the FCFS-equivalent wait is longer (fcfs_wait_factor);
   3. the queues by descending score: all of the best queue in FIFO (arrival) order, then backfill from
      the next-best queue, and so on.
-Each queue is kept in arrival order, so its starved requests are a prefix of it: finding them costs
+Each queue is kept in deadline order, so its starved requests are a prefix of it: finding them costs
 O(queues) per promoted request, never a scan of the waiting set. The whole call is
 O(classes * queues + limit * queues_with_starved_heads).
 """
@@ -15,15 +17,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ewsjf_core.scoring import P_MAX_WAIT, queue_scores
+from ewsjf_core.scoring import queue_scores
 
 REASON_LANE, REASON_STARVED, REASON_SCORED = 0, 1, 2
 
 
 @njit(cache=True, nogil=True)
 def policy_order(now: float, limit: int, class_order: np.ndarray, head: np.ndarray, nxt: np.ndarray,
-                 size: np.ndarray, prefill: np.ndarray, arrival: np.ndarray, q_active: np.ndarray,
-                 q_pos: np.ndarray, q_mean: np.ndarray, params: np.ndarray):
+                 size: np.ndarray, prefill: np.ndarray, arrival: np.ndarray, deadline: np.ndarray,
+                 q_active: np.ndarray, q_pos: np.ndarray, q_mean: np.ndarray, params: np.ndarray):
     """The first `limit` slots in admission order.
 
     head[c, q] is the first slot of class row c's queue q (-1 if empty); column q == n_queues is the
@@ -35,7 +37,6 @@ def policy_order(now: float, limit: int, class_order: np.ndarray, head: np.ndarr
     source = np.empty(limit, dtype=np.int32)
     first_scores = np.full(nq, -np.inf)
     scored_any = False
-    max_wait = params[P_MAX_WAIT]
     n = 0
     cur = np.empty(nq, dtype=np.int32)
     for c in class_order:
@@ -51,19 +52,19 @@ def policy_order(now: float, limit: int, class_order: np.ndarray, head: np.ndarr
         for q in range(nq):
             cur[q] = head[c, q]
         while n < limit:
-            oldest = -1
+            due = -1
             for q in range(nq):
                 h = cur[q]
-                if h >= 0 and now - arrival[h] > max_wait:
-                    if oldest < 0 or arrival[h] < arrival[cur[oldest]]:
-                        oldest = q
-            if oldest < 0:
+                if h >= 0 and now > deadline[h]:
+                    if due < 0 or deadline[h] < deadline[cur[due]]:
+                        due = q
+            if due < 0:
                 break
-            order[n] = cur[oldest]
+            order[n] = cur[due]
             reason[n] = REASON_STARVED
-            source[n] = oldest
+            source[n] = due
             n += 1
-            cur[oldest] = nxt[cur[oldest]]
+            cur[due] = nxt[cur[due]]
         if n >= limit:
             break
         scores = queue_scores(now, cur, size, prefill, arrival, q_active, q_pos, q_mean, params)

@@ -4,6 +4,14 @@ Slots are reused through a free list; capacity doubles when it runs out. New req
 Python lists and committed in one batch (route + link, both jitted) at the next flush, which keeps add()
 to a few list appends. Popped and removed slots are unlinked at the next flush as well, then freed.
 Everything here speaks slots; request ids live one layer up, in ewsjf.bindings.
+
+Deadlines (the starvation bound) are fixed when a request is committed:
+    deadline = arrival + max(max_wait, fcfs_wait_factor * ahead / prefill_rate)
+where ahead is the effective prefill tokens waiting before it (the backlog plus the earlier members of
+its commit batch) and prefill_rate the engine's measured
+prefill throughput: the wait FCFS would give it, estimated. With fcfs_wait_factor > 0 deadlines are also
+made non-decreasing in commit order (FCFS would serve a later arrival later too), so every queue, kept in
+deadline order, stays FIFO.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ import numpy as np
 from numba import njit
 
 from ewsjf_core.config import EWSJFConfig
-from ewsjf_core.links import link_by_arrival, list_members, push_front, unlink
+from ewsjf_core.links import link_in_order, list_members, push_front, unlink
 from ewsjf_core.partition import refine_and_prune
 from ewsjf_core.routing import route_lengths
 from ewsjf_core.selection import policy_order
@@ -45,7 +53,8 @@ class WaitingSet:
         self.size = np.empty(0)        # job size used for routing and scoring
         self.prefill = np.empty(0)     # effective prefill tokens (uncached prompt)
         self.arrival = np.empty(0)
-        self.seq = np.empty(0, np.int64)   # insertion order: breaks arrival-time ties in FIFO order
+        self.deadline = np.empty(0)        # past it, a request is starved (see module docstring)
+        self.seq = np.empty(0, np.int64)   # insertion order: breaks deadline ties in FIFO order
         self.cls = np.empty(0, np.int32)
         self.qid = np.empty(0, np.int32)
         self.nxt = np.empty(0, np.int32)
@@ -64,12 +73,26 @@ class WaitingSet:
         self.window_count = 0
         self._window_pos = 0
         self.repartitions = 0
+        self.prefill_rate = 1.0 / config.prior_c1 if config.prior_c1 > 0 else 1e4
+        self._last_deadline = -np.inf
+        self.set_deadline_bound(config)
         self._layout(config, np.asarray(config.initial_edges), None)
+
+    def set_deadline_bound(self, config: EWSJFConfig) -> None:
+        """Use config's max_wait and fcfs_wait_factor for requests committed from now on."""
+        self.max_wait = config.max_wait
+        self.fcfs_wait_factor = config.fcfs_wait_factor
+
+    @property
+    def fcfs_wait_estimate(self) -> float:
+        """Seconds FCFS would make a request arriving now wait: waiting prefill tokens / prefill rate."""
+        return float(self.work.sum()) / self.prefill_rate
 
     # ----- slots -----
     def _grow(self, new_capacity: int) -> None:
         old = self.capacity
-        for name, fill in (("size", 0.0), ("prefill", 0.0), ("arrival", 0.0), ("seq", 0), ("cls", 0), ("qid", 0),
+        for name, fill in (("size", 0.0), ("prefill", 0.0), ("arrival", 0.0), ("deadline", 0.0), ("seq", 0),
+                           ("cls", 0), ("qid", 0),
                            ("nxt", -1), ("prv", -1)):
             arr = getattr(self, name)
             grown = np.full(new_capacity, fill, dtype=arr.dtype)
@@ -92,6 +115,7 @@ class WaitingSet:
                 self.head, self.tail, self.depth = (
                     np.vstack([a, np.full((a.shape[0], a.shape[1]), f, a.dtype)])
                     for a, f in ((self.head, -1), (self.tail, -1), (self.depth, 0)))
+                self.work = np.vstack([self.work, np.zeros_like(self.work)])
             prios = sorted(self.row_of_priority)
             self.class_order = np.array([self.row_of_priority[p] for p in prios], np.int32)
         return row
@@ -119,7 +143,8 @@ class WaitingSet:
             gone = parts[0] if len(parts) == 1 else np.concatenate(parts)
             self._to_unlink = []
             self._to_unlink_few = []
-            unlink(gone, self.cls, self.qid, self.nxt, self.prv, self.head, self.tail, self.depth)
+            unlink(gone, self.cls, self.qid, self.prefill, self.nxt, self.prv, self.head, self.tail, self.depth,
+                   self.work)
             self.n_linked -= gone.shape[0]
             self._free.extend(gone.tolist())
         self.flush_staged()
@@ -131,9 +156,11 @@ class WaitingSet:
                 continue
             slots = np.array(staged[0], dtype=np.int32)
             sizes = np.array(staged[1])
+            arrivals = np.array(staged[3])
             self.size[slots] = sizes
             self.prefill[slots] = staged[2]
-            self.arrival[slots] = staged[3]
+            self.arrival[slots] = arrivals
+            self.deadline[slots] = self._deadlines(arrivals, self.prefill[slots])
             self.cls[slots] = staged[4]
             self.seq[slots] = np.arange(self._next_seq, self._next_seq + slots.shape[0])
             self._next_seq += slots.shape[0]
@@ -141,13 +168,28 @@ class WaitingSet:
                 lst.clear()
             if front:
                 self.qid[slots] = self.n_queues
-                push_front(slots, self.cls, self.qid, self.nxt, self.prv, self.head, self.tail, self.depth)
+                push_front(slots, self.cls, self.qid, self.prefill, self.nxt, self.prv, self.head, self.tail,
+                           self.depth, self.work)
             else:
                 self.qid[slots] = self._route(sizes)
-                link_by_arrival(slots, self.cls, self.qid, self.arrival, self.nxt, self.prv, self.head,
-                                self.tail, self.depth)
+                self._link(slots)
                 self._record_window(sizes)
             self.n_linked += slots.shape[0]
+
+    def _deadlines(self, arrivals: np.ndarray, prefill: np.ndarray) -> np.ndarray:
+        """Deadlines of a batch being committed, in commit order (see the module docstring)."""
+        if self.fcfs_wait_factor <= 0.0:
+            return arrivals + self.max_wait
+        # FCFS would serve the waiting backlog and the batch's earlier members first.
+        ahead = float(self.work.sum()) + np.cumsum(prefill) - prefill
+        bound = np.maximum(self.max_wait, self.fcfs_wait_factor * ahead / self.prefill_rate)
+        deadlines = np.maximum.accumulate(np.maximum(arrivals + bound, self._last_deadline))
+        self._last_deadline = deadlines[-1]
+        return deadlines
+
+    def _link(self, slots: np.ndarray) -> None:
+        link_in_order(slots, self.deadline, self.cls, self.qid, self.prefill, self.nxt, self.prv, self.head,
+                      self.tail, self.depth, self.work)
 
     def _route(self, sizes: np.ndarray) -> np.ndarray:
         qids = route_lengths(sizes, self.q_lo, self.q_hi, self.n_main, self.band_up, self.band_down,
@@ -187,7 +229,7 @@ class WaitingSet:
         """The first `limit` slots in admission order (flushes first)."""
         self.flush()
         return policy_order(now, limit, self.class_order, self.head, self.nxt, self.size, self.prefill,
-                            self.arrival, self.q_active, self.q_pos, self.q_mean, params)
+                            self.arrival, self.deadline, self.q_active, self.q_pos, self.q_mean, params)
 
     def age_bubbles(self, max_idle: int) -> None:
         """One step's round of bubble aging (flushes first, so depths are current)."""
@@ -232,16 +274,18 @@ class WaitingSet:
         if old is not None:
             old_nq = self.n_queues
             members = list_members(old, self.nxt, 0, old_nq, self.n_linked)
-            members = members[np.lexsort((self.seq[members], self.arrival[members], self.cls[members]))]
-            lanes = (old[:, old_nq].copy(), self.tail[:, old_nq].copy(), self.depth[:, old_nq].copy())
+            members = members[np.lexsort((self.seq[members], self.deadline[members], self.cls[members]))]
+            lanes = (old[:, old_nq].copy(), self.tail[:, old_nq].copy(), self.depth[:, old_nq].copy(),
+                     self.work[:, old_nq].copy())
             rows = old.shape[0]
         else:
             rows = 1
         self.head = np.full((rows, nq + 1), -1, np.int32)
         self.tail = np.full((rows, nq + 1), -1, np.int32)
         self.depth = np.zeros((rows, nq + 1), np.int64)
+        self.work = np.zeros((rows, nq + 1))
         if old is not None:
-            self.head[:, nq], self.tail[:, nq], self.depth[:, nq] = lanes
+            self.head[:, nq], self.tail[:, nq], self.depth[:, nq], self.work[:, nq] = lanes
             lane_slots = list_members(self.head, self.nxt, nq, nq + 1, self.n_linked)
             self.qid[lane_slots] = nq
         self.max_queues, self.n_main = config.max_queues, n_main
@@ -264,5 +308,4 @@ class WaitingSet:
         self.b_idle = np.zeros(config.max_bubbles, np.int64)
         if members.shape[0]:
             self.qid[members] = self._route(self.size[members])
-            link_by_arrival(members, self.cls, self.qid, self.arrival, self.nxt, self.prv, self.head,
-                            self.tail, self.depth)
+            self._link(members)

@@ -40,6 +40,7 @@ finishes (virtual time t); their time counts as scheduler time too.
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from collections import OrderedDict
@@ -203,6 +204,14 @@ def simulate(workload: Workload, queue, step_time, config: EngineConfig = Engine
     phase_count = [0] * bs              # decoders needing a new block at steps == phase (mod bs)
     finish_at: dict[int, list[int]] = {}
     peak_used = 0
+    # Self prefix cache (prefix_caching without prefix ids): blocks of a preempted request stay cached in the
+    # free queue (FIFO: allocation takes the oldest freed first) until reused. Positions in that queue are
+    # counted: alloc_head = blocks allocated so far, free_tail = end of the queue.
+    self_cache = bool(cfg.prefix_caching and not use_prefix)
+    stash: dict[int, tuple[int, int]] = {}   # rid -> (queue position after its blocks, its full blocks)
+    alloc_head = 0
+    holes: list[tuple[int, int]] = []        # queue positions taken out of the free queue (cache hits)
+    free_tail = total_blocks if total_blocks < (1 << 59) else 0
     used = 0                            # blocks in use (private + prefix cache, referenced or not)
     cache: dict[int, int] = {}          # prefix block id -> references
     lru: OrderedDict[int, None] = OrderedDict()  # unreferenced cached ids, oldest first
@@ -254,8 +263,21 @@ def simulate(workload: Workload, queue, step_time, config: EngineConfig = Engine
         refs[rid] = []
         shared[rid] = 0
 
+    def alloc(k: int) -> None:
+        """Advance the free-queue head by k blocks, skipping positions that left the queue."""
+        nonlocal alloc_head
+        h = alloc_head
+        while holes and holes[0][0] <= h + k:
+            s0, e0 = heapq.heappop(holes)
+            if e0 <= h:
+                continue
+            if s0 > h:
+                k -= s0 - h
+            h = e0
+        alloc_head = h + k
+
     def preempt(victim: int) -> None:
-        nonlocal n_dec, kv_sum, used, waiting, qcpu, done
+        nonlocal n_dec, kv_sum, used, waiting, qcpu, free_tail
         del running[victim]
         if victim in decoding:
             decoding.discard(victim)
@@ -269,9 +291,11 @@ def simulate(workload: Workload, queue, step_time, config: EngineConfig = Engine
             gen[victim] += step - s0
             # After this step's decode blocks were allocated (dec_alloc), the victim holds one more token's.
             blocks = -(-(ctx + dec_alloc) // bs) - shared[victim]
+            kv_tokens = ctx
         else:
             prefilling.remove(victim)
             blocks = held[victim]
+            kv_tokens = computed[victim]
         used -= blocks
         held[victim] = 0
         computed[victim] = 0
@@ -279,6 +303,13 @@ def simulate(workload: Workload, queue, step_time, config: EngineConfig = Engine
         if use_prefix:
             release_refs(victim)
             hit = prefix_hit(victim, P[victim] + gen[victim]) * PREFIX_BLOCK_TOKENS
+        elif self_cache:
+            # Its full blocks stay in the prefix cache until reused (freed tail-first, as vLLM does).
+            full = kv_tokens // bs
+            if full:
+                stash[victim] = (free_tail + blocks, full)
+                hit = min(full, (P[victim] + gen[victim] - 1) // bs) * bs
+        free_tail += blocks
         preempt_count[victim] += 1
         t0 = perf()
         q_prepend(victim, P[victim] + gen[victim], arr[victim], PR[victim], hit,
@@ -318,6 +349,10 @@ def simulate(workload: Workload, queue, step_time, config: EngineConfig = Engine
                 preempted = True
             need = phase_count[ph]
         used += need
+        if holes:
+            alloc(need)
+        else:
+            alloc_head += need
         dec_alloc = 1
         dec_tokens = n_dec
         budget -= dec_tokens
@@ -346,6 +381,10 @@ def simulate(workload: Workload, queue, step_time, config: EngineConfig = Engine
                 if rid not in running:
                     break
             used += nb
+            if holes:
+                alloc(nb)
+            else:
+                alloc_head += nb
             held[rid] += nb
             sched.append((rid, c))
             pf_tokens += c
@@ -373,12 +412,20 @@ def simulate(workload: Workload, queue, step_time, config: EngineConfig = Engine
                     continue
                 hitb = prefix_hit(rid, total) if use_prefix else 0
                 cached = hitb * PREFIX_BLOCK_TOKENS
+                sblk = 0
+                if stash and rid in stash:
+                    # Blocks of this (preempted) request still in the cache: the leading ones not reused since.
+                    endpos, full = stash[rid]
+                    sblk = min(full, endpos - alloc_head, (total - 1) // bs)
+                    if sblk < 0:
+                        sblk = 0
+                    cached = sblk * bs
                 c = total - cached
                 if c > budget:
                     if not chunked:
                         break
                     c = budget
-                nb = -(-(cached + c) // bs) - hitb * HB
+                nb = -(-(cached + c) // bs) - hitb * HB - sblk
                 if hitb:
                     # Pin the hit blocks first so that eviction cannot take them.
                     hs = hashes[rid][:hitb]
@@ -389,13 +436,18 @@ def simulate(workload: Workload, queue, step_time, config: EngineConfig = Engine
                         cache[h] = r + 1
                     refs[rid] = hs
                     shared[rid] = hitb * HB
-                if nb > total_blocks - used:
+                if nb + sblk > total_blocks - used:
                     if use_prefix:
                         evict(nb)
-                    if nb > total_blocks - used:
+                    if nb + sblk > total_blocks - used:
                         if hitb:
                             release_refs(rid)
                         break
+                if stash:
+                    stash.pop(rid, None)
+                    if sblk:
+                        # its surviving blocks leave the free queue: later allocations skip those positions
+                        heapq.heappush(holes, (endpos - sblk, endpos))
                 t0 = perf()
                 q_pop()
                 qcpu += perf() - t0
@@ -407,8 +459,12 @@ def simulate(workload: Workload, queue, step_time, config: EngineConfig = Engine
                 prefilling.append(rid)
                 computed[rid] = cached
                 target[rid] = total
-                held[rid] = nb
-                used += nb
+                held[rid] = nb + sblk
+                used += nb + sblk
+                if holes:
+                    alloc(nb)
+                else:
+                    alloc_head += nb
                 sched.append((rid, c))
                 pf_tokens += c
                 attn2 += c * (cached + (c + 1) * 0.5)
@@ -444,7 +500,9 @@ def simulate(workload: Workload, queue, step_time, config: EngineConfig = Engine
                 n_dec -= 1
                 kv_sum -= ctx
                 phase_count[(s0 - b0) % bs] -= 1
-                used -= -(-ctx // bs) - shared[rid]
+                b = -(-ctx // bs) - shared[rid]
+                used -= b
+                free_tail += b
                 del running[rid]
                 gen[rid] = O[rid]
                 finish[rid] = now
@@ -487,6 +545,7 @@ def simulate(workload: Workload, queue, step_time, config: EngineConfig = Engine
             if g >= O[rid]:
                 del running[rid]
                 used -= held[rid]
+                free_tail += held[rid]
                 held[rid] = 0
                 finish[rid] = now
                 done += 1

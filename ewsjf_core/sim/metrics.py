@@ -15,6 +15,10 @@ Definitions (times in seconds; only completed requests count unless stated):
 - Jain's fairness index over slowdowns, J = (sum x)^2 / (n sum x^2), x = E2E / the request's latency
   alone on the idle engine (from the step-time model; 1 = perfectly equal slowdowns).
 - Scheduler CPU: wall microseconds inside the queue's methods per engine step.
+- gpu_busy_frac: fraction of the makespan with a step running (not a load measure: a few decoders keep it
+  near 1). saturated_frac: fraction of busy time in steps after which requests were left waiting (the
+  engine was full: token budget, max_running or KV cache). mfu_linear: model FLOP utilization of the linear layers (2 * linear params *
+  batch tokens) against the GPU's peak.
 """
 
 from __future__ import annotations
@@ -145,8 +149,16 @@ def summarize(result, class_edges_: Sequence[int] | None = None, slo_ttft_s: flo
         "replay_wall_s": float(result.wall_s),
     }
     if "prefill_tokens" in log and len(log["prefill_tokens"]):
-        m["mean_batch_tokens"] = float((log["prefill_tokens"] + log["decode_tokens"]).mean())
+        tokens = log["prefill_tokens"] + log["decode_tokens"]
+        m["mean_batch_tokens"] = float(tokens.mean())
         m["mean_running"] = float(log["running"].mean())
+        if "waiting" in log:
+            d = log["duration_s"]
+            m["saturated_frac"] = float(d[log["waiting"] > 0].sum() / max(d.sum(), 1e-12))
+        spec, gpu = getattr(st, "model", None), getattr(st, "gpu", None)
+        if spec is not None and gpu is not None and hasattr(spec, "layer_linear_params"):
+            flops = 2.0 * spec.layers * spec.layer_linear_params * float(tokens.sum())
+            m["mfu_linear"] = flops / (gpu.peak_flops * makespan)
     return m
 
 

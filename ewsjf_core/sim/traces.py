@@ -114,7 +114,7 @@ def load_azure(paths: str | os.PathLike | Sequence[str | os.PathLike], name: str
 
 # ------------------------------------------------------------------------------------ arrivals, lengths
 def arrivals(n: int, rate: float, cv: float = 1.0, seed: int = 0) -> np.ndarray:
-    """n arrival times (first at 0... plus one gap) of a renewal process with mean rate `rate` req/s.
+    """n arrival times (the first at 0) of a renewal process with mean rate `rate` req/s.
 
     cv = 1: Poisson (exponential gaps). Otherwise Gamma gaps with shape 1/cv^2 (same mean 1/rate).
     """

@@ -63,6 +63,14 @@ class ThreadExecutor:
 
 
 def _worker_main(conn: Any, nice: int) -> None:
+    # Bounded CPU: one BLAS/OpenMP thread (the GP fit would otherwise take every core), low priority.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = "1"
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(1)
+    except Exception:  # noqa: BLE001 - best effort
+        pass
     if nice:
         try:
             os.nice(nice)

@@ -39,7 +39,8 @@ class LiveObjective:
 
     def score(self, tuner: Any, t0: float, t1: float) -> dict[str, Any]:
         snap = tuner.recorder.snapshot(t0, t1)
-        ok = np.isfinite(snap.first_token_s)
+        # Requests that arrived after the swap (at t0 itself the old parameters may still have served).
+        ok = np.isfinite(snap.first_token_s) & (snap.arrival_s > t0)
         c0, c1, c2, _ = tuner._cost()
         floor = tuner.queue.config.min_prefill_cost
         cost = prefill_cost(snap.effective_tokens[ok], c0, c1, c2, floor)
@@ -47,7 +48,7 @@ class LiveObjective:
         snaps = [q for (t, q) in list(self.samples) if t0 <= t <= t1]
         from ewsjf_core.tuner.replay import _queue_cap
         terms = terms_from(snaps, _queue_cap(tuner), ttft, cost)
-        metrics = {"requests": float(len(snap)), "completed": float(ok.sum()),
+        metrics = {"requests": float(np.count_nonzero(snap.arrival_s > t0)), "completed": float(ok.sum()),
                    "ttft_mean_s": float(np.mean(ttft)) if ok.any() else math.nan}
         if not ok.any():
             raise ValueError(f"live trial saw no request with a first token in [{t0:.3f}, {t1:.3f}]")

@@ -30,7 +30,7 @@ class OptimizerSettings:
     acq_func: str = "EI"
     xi: float = 0.01
     """Expected-improvement exploration margin (in reward units)."""
-    n_points: int = 2000
+    n_points: int = 500
     """Random points the acquisition is evaluated on before L-BFGS polishing (CPU bound: keep modest)."""
     n_restarts_optimizer: int = 3
 

@@ -4,19 +4,19 @@ Per request: arrival time, prompt tokens, cached (prefix-hit) tokens, priority, 
 time and the output length once known. The replay mode turns the last window into a sim Workload;
 the live latency metric (rollback guard, live trials) reads TTFTs from it.
 
-Cost on the hot path: one dict insert per arrival and one dict lookup per first token / finish, under a
-lock that only `snapshot` (the tuner, a few times per trial) contends for. Bounded: at most
-`max_requests` entries, oldest evicted first.
+Cost on the hot path: one dict insert per arrival and one dict lookup per first token / finish, no lock.
+Bounded: at most `max_requests` entries are kept (oldest evicted first, in batches).
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
+from itertools import islice
 from dataclasses import dataclass
 from typing import Hashable
 
 import numpy as np
+
+_NAN = float("nan")
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class WindowSnapshot:
     priority: np.ndarray         # int64
     first_token_s: np.ndarray    # float64, NaN until the first token
     output_tokens: np.ndarray    # int64, -1 until finished
+    finish_s: np.ndarray         # float64, NaN until finished
+    depth_at_arrival: np.ndarray  # float64, requests already waiting when it arrived (NaN: not reported)
     start_s: float
     end_s: float
 
@@ -42,11 +44,20 @@ class WindowSnapshot:
     def ttft_s(self) -> np.ndarray:
         return self.first_token_s - self.arrival_s
 
-    def to_workload(self, default_output_tokens: int = 128, name: str = "recorded-window"):
-        """A sim Workload of this window: arrivals re-based to 0; the prompt replayed is the effective
-        (uncached) part, since the recorded prefix hits cannot be mapped onto the sim's prefix blocks;
-        a request not finished yet gets the median observed output length of the window (or
-        `default_output_tokens` when none finished)."""
+    def to_workload(self, default_output_tokens: int = 128, name: str = "recorded-window",
+                    start: float | None = None):
+        """A sim Workload of this window, arrivals re-based so the window starts at 0.
+
+        - The prompt replayed is the effective (uncached) part: recorded prefix hits cannot be mapped
+          onto the sim's prefix blocks.
+        - A request not finished yet gets the median observed output length of the window (or
+          `default_output_tokens` when none finished).
+        - Backlog (with `start`: requests that arrived before it): they re-arrive at `start`, so the
+          replay meets them all at once as the live engine did (replaying them from their own arrival
+          would let the replay serve them before the window, with none of the traffic that delayed them
+          live). One that had its first token before `start` was running, not waiting: it is replayed as
+          a 1-token prompt with its output still to decode.
+        Returns the Workload; `replay_scored(start)` says which of its requests the reward counts."""
         from ewsjf_core.sim.workload import Workload  # lazy: only the replay mode needs the sim
 
         if len(self) == 0:
@@ -54,61 +65,86 @@ class WindowSnapshot:
         done = self.output_tokens >= 1
         fill = int(np.median(self.output_tokens[done])) if done.any() else int(default_output_tokens)
         out = np.where(done, self.output_tokens, max(fill, 1)).astype(np.int64)
-        t = self.arrival_s - self.arrival_s[0]
-        return Workload(arrival_s=t.astype(np.float64), prompt_tokens=self.effective_tokens.astype(np.int64),
-                        output_tokens=out, priority=self.priority.astype(np.int64), name=name)
+        arr = self.arrival_s.copy()
+        prompt = self.effective_tokens.astype(np.int64)
+        if start is not None:
+            before = arr < start
+            running = before & (self.first_token_s < start)
+            arr[before] = start
+            prompt[running] = 1
+        t = arr - arr.min()
+        return Workload(arrival_s=t.astype(np.float64), prompt_tokens=prompt, output_tokens=out,
+                        priority=self.priority.astype(np.int64), name=name)
+
+    def replay_scored(self, start: float | None = None) -> np.ndarray:
+        """Requests whose replayed TTFT counts: all but the backlog that was already running at start."""
+        if start is None:
+            return np.ones(len(self), dtype=bool)
+        return ~((self.arrival_s < start) & (self.first_token_s < start))
 
 
 class WindowRecorder:
+    """No lock: every hot-path method is a few dict/list operations, each atomic under the GIL, and
+    `snapshot` copies the rows in one C-level call (list(dict.values())). A row mutated while it is being
+    copied shows either its old or its new value, never a torn one."""
+
     def __init__(self, max_requests: int = 20_000) -> None:
         if max_requests < 1:
             raise ValueError("WindowRecorder.max_requests must be >= 1")
         self.max_requests = max_requests
-        # id -> [arrival, prompt, cached, priority, first_token, output]
-        self._rows: OrderedDict[Hashable, list] = OrderedDict()
-        self._lock = threading.Lock()
+        self._slack = max(1, max_requests // 4)
+        # id -> [arrival, prompt, cached, priority, first_token, output, finish, depth at arrival]
+        # (a plain dict keeps insertion order: arrival order)
+        self._rows: dict[Hashable, list] = {}
         self.arrivals = 0
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return min(len(self._rows), self.max_requests)
 
     def on_arrival(self, request_id: Hashable, arrival_time: float, prompt_tokens: int,
-                   cached_tokens: int = 0, priority: int = 0) -> None:
-        with self._lock:
-            rows = self._rows
-            if request_id in rows:     # re-added (e.g. preempted and re-queued): keep the first arrival
-                return
-            rows[request_id] = [float(arrival_time), int(prompt_tokens), int(cached_tokens), int(priority),
-                                float("nan"), -1]
-            self.arrivals += 1
-            if len(rows) > self.max_requests:
-                rows.popitem(last=False)
+                   cached_tokens: int = 0, priority: int = 0, depth: int | None = None) -> None:
+        rows = self._rows
+        if request_id in rows:     # re-added (e.g. preempted and re-queued): keep the first arrival
+            return
+        rows[request_id] = [arrival_time, prompt_tokens, cached_tokens, priority, _NAN, -1, _NAN,
+                            _NAN if depth is None else depth]
+        self.arrivals += 1
+        if len(rows) > self.max_requests + self._slack:
+            # Evict the oldest in one batch: amortised O(1) per arrival.
+            for k in list(islice(rows, len(rows) - self.max_requests)):
+                del rows[k]
 
     def on_first_token(self, request_id: Hashable, t: float) -> None:
-        with self._lock:
-            row = self._rows.get(request_id)
-            if row is not None and row[4] != row[4]:   # NaN: first time only
-                row[4] = float(t)
+        row = self._rows.get(request_id)
+        if row is not None and row[4] != row[4]:   # NaN: first time only
+            row[4] = t
 
     def on_finish(self, request_id: Hashable, output_tokens: int, t: float | None = None) -> None:
-        with self._lock:
-            row = self._rows.get(request_id)
-            if row is not None:
-                row[5] = int(output_tokens)
-                if t is not None and row[4] != row[4] and output_tokens <= 1:
-                    row[4] = float(t)
+        row = self._rows.get(request_id)
+        if row is not None:
+            row[5] = output_tokens
+            if t is not None:
+                row[6] = t
+                if row[4] != row[4] and output_tokens <= 1:
+                    row[4] = t
 
-    def snapshot(self, since: float | None = None, until: float | None = None) -> WindowSnapshot:
-        """Requests that arrived in [since, until] (None: unbounded), sorted by arrival."""
-        with self._lock:
-            rows = list(self._rows.values())
+    def snapshot(self, since: float | None = None, until: float | None = None,
+                 active_at_start: bool = False) -> WindowSnapshot:
+        """Requests that arrived in [since, until] (None: unbounded), sorted by arrival. With
+        active_at_start, also the earlier requests still in the system at `since` (not finished by then,
+        as far as the host reported): the backlog the window's traffic met."""
+        rows = list(self._rows.values())[-self.max_requests:]
         if rows:
             a = np.array(rows, dtype=np.float64)
         else:
-            a = np.empty((0, 6))
+            a = np.empty((0, 8))
         keep = np.ones(len(a), dtype=bool)
         if since is not None:
-            keep &= a[:, 0] >= since
+            inside = a[:, 0] >= since
+            if active_at_start:
+                fin = a[:, 6]
+                inside |= (a[:, 0] < since) & ~(fin <= since)   # NaN finish: still active
+            keep &= inside
         if until is not None:
             keep &= a[:, 0] <= until
         a = a[keep]
@@ -116,6 +152,7 @@ class WindowRecorder:
         return WindowSnapshot(
             arrival_s=a[:, 0].copy(), prompt_tokens=a[:, 1].astype(np.int64),
             cached_tokens=a[:, 2].astype(np.int64), priority=a[:, 3].astype(np.int64),
-            first_token_s=a[:, 4].copy(), output_tokens=a[:, 5].astype(np.int64),
+            first_token_s=a[:, 4].copy(), output_tokens=a[:, 5].astype(np.int64), finish_s=a[:, 6].copy(),
+            depth_at_arrival=a[:, 7].copy(),
             start_s=float(since if since is not None else (a[0, 0] if len(a) else 0.0)),
             end_s=float(until if until is not None else (a[-1, 0] if len(a) else 0.0)))

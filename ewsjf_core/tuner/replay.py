@@ -56,6 +56,8 @@ class ReplayContext:
     engine: Mapping[str, Any]
     cap: float                       # queue-count cap of the penalty
     step_time: Any = None            # override of the step-time model (None: the cost model)
+    n_fresh: int = 0                 # the last n_fresh requests arrived in the window (before: backlog)
+    scored: Any = None               # bool mask: requests the latency term counts (None: all)
     info: dict = field(default_factory=dict)
 
 
@@ -104,18 +106,44 @@ class ReplayObjective:
 
     # In the serving process, once per window.
     def prepare(self, tuner: Any) -> ReplayContext | None:
+        """The window: requests that arrived in the last window_s seconds plus the backlog they met
+        (earlier requests not finished at the window's start, when the host reports finishes), the most
+        recent max_replay_requests of them. None (wait) when it is too small, or when the host reports
+        queue depths and the window's arrivals found fewer than min_window_depth requests waiting on
+        average (no contention: every order serves them alike)."""
         s = tuner.settings
         now = tuner.clock()
-        snap = tuner.recorder.snapshot(now - s.window_s, now)
-        if len(snap) < s.min_window_requests:
+        start = now - s.window_s
+        fresh = tuner.recorder.snapshot(start, now)
+        if len(fresh) < s.min_window_requests:
             return None
-        warm = tuner.recorder.snapshot(None, now).effective_tokens[-tuner.queue.config.window:]
+        coeffs = tuple(tuner._cost())
+        depth = fresh.depth_at_arrival
+        contention = float(np.nanmean(depth)) if np.isfinite(depth).any() else math.nan
+        if math.isfinite(contention) and contention < s.min_window_depth:
+            tuner.skipped_windows = getattr(tuner, "skipped_windows", 0) + 1
+            return None
+        return self.prepare_range(tuner, start, now, info={"mean_depth_at_arrival": contention})
+
+    def prepare_range(self, tuner: Any, start: float, end: float, info: dict | None = None) -> ReplayContext | None:
+        """The replay context of the requests that arrived in [start, end] plus their backlog (no
+        contention check; the rollback guard replays its period with this)."""
+        s = tuner.settings
+        fresh = tuner.recorder.snapshot(start, end)
+        if len(fresh) == 0:
+            return None
+        coeffs = tuple(tuner._cost())
+        reports_finish = bool(np.isfinite(fresh.finish_s).any())
+        snap = tuner.recorder.snapshot(start, end, active_at_start=reports_finish)
         if len(snap) > s.max_replay_requests:
             snap = _tail(snap, s.max_replay_requests)
-        cap = _queue_cap(tuner)
-        return ReplayContext(workload=snap.to_workload(), warm_lengths=warm, coeffs=tuple(tuner._cost()),
-                             engine=dict(s.engine), cap=cap, step_time=self.step_time,
-                             info={"requests": len(snap), "window_start": snap.start_s})
+        warm = tuner.recorder.snapshot(None, end).effective_tokens[-tuner.queue.config.window:]
+        meta = {"requests": len(snap), "backlog": len(snap) - len(fresh), "window_start": start,
+                "window_end": end, **(info or {})}
+        return ReplayContext(workload=snap.to_workload(start=start), warm_lengths=warm, coeffs=coeffs,
+                             engine=dict(s.engine), cap=_queue_cap(tuner), step_time=self.step_time,
+                             n_fresh=min(len(fresh), len(snap)), scored=snap.replay_scored(start),
+                             info=meta)
 
     # Possibly in a worker process, once per trial.
     def evaluate(self, ctx: ReplayContext, config: EWSJFConfig) -> dict[str, Any]:
@@ -132,7 +160,9 @@ def score_replay(res: Any, snaps: list, ctx: ReplayContext, cfg: EWSJFConfig, we
     b = wl.prompt_tokens
     c0, c1, c2, _ = ctx.coeffs
     cost = prefill_cost(b, c0, c1, c2, cfg.min_prefill_cost)
-    terms = terms_from(snaps, ctx.cap, ttft, cost)
+    scored = getattr(ctx, "scored", None)
+    sel = np.ones(len(ttft), dtype=bool) if scored is None else np.asarray(scored, dtype=bool)
+    terms = terms_from(snaps, ctx.cap, ttft[sel], cost[sel])
     ok = np.isfinite(ttft)
     short = ok & (b <= short_max_tokens)
     metrics = {
@@ -142,14 +172,18 @@ def score_replay(res: Any, snaps: list, ctx: ReplayContext, cfg: EWSJFConfig, we
         "completed": float(np.count_nonzero(ok)), "requests": float(len(wl)),
         "replay_cpu_s": float(cpu_s), "replay_scheduler_s": float(res.scheduler_cpu_s),
     }
-    return {"reward": terms.reward(weights), "terms": terms.to_dict(), "metrics": metrics}
+    n = int(getattr(ctx, "n_fresh", 0) or 0)
+    fresh = ttft[len(ttft) - n:] if n else ttft[:0]
+    return {"reward": terms.reward(weights), "terms": terms.to_dict(), "metrics": metrics,
+            "fresh_ttft": fresh.tolist()}
 
 
 def _tail(snap: Any, n: int) -> Any:
     from ewsjf_core.tuner.recorder import WindowSnapshot
     sl = slice(len(snap) - n, None)
     return WindowSnapshot(snap.arrival_s[sl], snap.prompt_tokens[sl], snap.cached_tokens[sl],
-                          snap.priority[sl], snap.first_token_s[sl], snap.output_tokens[sl],
+                          snap.priority[sl], snap.first_token_s[sl], snap.output_tokens[sl], snap.finish_s[sl],
+                          snap.depth_at_arrival[sl],
                           float(snap.arrival_s[sl][0]), snap.end_s)
 
 

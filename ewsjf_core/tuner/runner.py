@@ -76,6 +76,28 @@ class _Guard:
     swapped_at: float
     baseline: float
     baseline_n: int
+    normalized: bool = False      # baseline is a live/replay ratio (replay objectives), not a raw slowdown
+
+
+def calibration(live: Any, replay_ttft: Any, coeffs: tuple, floor: float) -> tuple[float, int]:
+    """(live mean slowdown / replayed mean slowdown, n) over the same requests: `live` a recorder
+    snapshot, `replay_ttft` the replay's TTFTs of the same requests in arrival order (the last ones of
+    each are aligned). Requests without a live first token are left out of both means."""
+    r = np.asarray(replay_ttft, dtype=float)
+    m = min(len(live), r.size)
+    if m == 0:
+        return math.nan, 0
+    r = r[r.size - m:]
+    lt = live.ttft_s[len(live) - m:]
+    b = live.effective_tokens[len(live) - m:]
+    ok = np.isfinite(lt) & np.isfinite(r)
+    if not ok.any():
+        return math.nan, 0
+    cost = prefill_cost(b[ok], coeffs[0], coeffs[1], coeffs[2], floor)
+    den = float(np.mean(np.maximum(r[ok], 0.0) / cost))
+    if den <= 0:
+        return math.nan, 0
+    return float(np.mean(np.maximum(lt[ok], 0.0) / cost)) / den, int(ok.sum())
 
 
 class Tuner:
@@ -101,6 +123,8 @@ class Tuner:
         self._ctx: Any = None
         self._guard: _Guard | None = None
         self._live_pending: tuple | None = None
+        self._next_window_at = -math.inf
+        self._incumbent_replay: tuple | None = None
         self._last_tick_trial = -math.inf
         self._consecutive_failures = 0
         self.stopped_reason = ""
@@ -180,6 +204,10 @@ class Tuner:
                                          + (self.settings.live_trial_s if self.objective.applies_candidate
                                             else 0.0))
                 self._score(rec, out)
+                seeds = self.state.window_seeds
+                if ("fresh_ttft" in out and seeds
+                        and np.allclose(self.space.clip(rec.point), self.space.clip(seeds[0]), rtol=1e-9, atol=0)):
+                    self._incumbent_replay = (out["fresh_ttft"], getattr(self._ctx, "info", {}))
             except Exception as e:  # noqa: BLE001 - any failure keeps the last good parameters
                 self._fail(rec, e)
             return self._end(rec, t0)
@@ -189,6 +217,8 @@ class Tuner:
         if self.stopped_reason:
             return None
         if self._ctx is None:
+            if self.clock() < self._next_window_at:
+                return None
             try:
                 self._ctx = self.objective.prepare(self)
             except Exception as e:  # noqa: BLE001
@@ -258,6 +288,7 @@ class Tuner:
         st = self.state
         ok = [t for t in st.window_trials() if t.status == "ok" and t.reward is not None]
         self._ctx = None
+        self._next_window_at = self.clock() + self.settings.retune_every_s
         seeds = st.window_seeds
         st.window += 1
         st.window_seeds = None
@@ -270,24 +301,49 @@ class Tuner:
         st.best_point, st.best_reward = list(best.point), best.reward
         if best.reward > inc_reward + self.settings.improve_margin:
             self._apply(best)
+        self._incumbent_replay = None
 
     def _apply(self, rec: TrialRecord) -> None:
+        """Swap the winner in and arm the rollback guard. With a replay objective the guard's figure is
+        traffic-normalised: live mean slowdown / replayed mean slowdown of the same requests, before the
+        swap (the window, parameters in force) and after it (the guard period, replayed with the new
+        parameters). It moves when the replay's judgement stops holding live, not when traffic changes."""
         previous = self.queue.config
         cand = self.space.to_config(previous, rec.point)
         now = self.clock()
-        base, n = live_slowdown(self.recorder, now - self.settings.guard_s, now, self._cost(),
-                                previous.min_prefill_cost)
+        coeffs, floor = self._cost(), previous.min_prefill_cost
+        base, n, normalized = math.nan, 0, False
+        inc = self._incumbent_replay
+        if inc is not None and hasattr(self.objective, "prepare_range"):
+            ttft, info = inc
+            live = self.recorder.snapshot(info.get("window_start"), info.get("window_end"))
+            base, n = calibration(live, ttft, coeffs, floor)
+            normalized = True
+        if not normalized:
+            base, n = live_slowdown(self.recorder, now - self.settings.guard_s, now, coeffs, floor)
         self._swap(cand)
         self.state.applied += 1
         rec.metrics["applied"] = 1.0
+        rec.metrics["applied_at"] = float(now)
         log.info("tuner applied trial %d: %s (reward %.4g)", rec.trial, self.space.as_mapping(rec.point),
                  rec.reward)
         if n >= self.settings.rollback_min_samples and math.isfinite(base):
-            self._guard = _Guard(rec, previous, now, base, n)
+            self._guard = _Guard(rec, previous, now, base, n, normalized)
         else:
             # Too little recent traffic to judge a swap against: accept it as the new last good.
             self._guard = None
             self.state.last_good = self._in_force_mapping()
+
+    def _guard_figure(self, g: _Guard, now: float) -> tuple[float, int]:
+        coeffs, floor = self._cost(), self.queue.config.min_prefill_cost
+        if not g.normalized:
+            return live_slowdown(self.recorder, g.swapped_at, None, coeffs, floor)
+        ctx = self.objective.prepare_range(self, g.swapped_at, now)
+        if ctx is None:
+            return math.nan, 0
+        out = self.executor.call(self.objective.evaluate, ctx, self.queue.config,
+                                 timeout=self.settings.trial_timeout_s)
+        return calibration(self.recorder.snapshot(g.swapped_at, now), out["fresh_ttft"], coeffs, floor)
 
     # ----- rollback guard ------------------------------------------------------------------------------
     def check_guard(self, force: bool = False) -> str | None:
@@ -299,8 +355,11 @@ class Tuner:
         now = self.clock()
         if not force and now - g.swapped_at < self.settings.guard_s:
             return None
-        after, n = live_slowdown(self.recorder, g.swapped_at, None, self._cost(),
-                                 self.queue.config.min_prefill_cost)
+        try:
+            after, n = self._guard_figure(g, now)
+        except Exception as e:  # noqa: BLE001 - cannot judge: keep the swap (the replay chose it)
+            log.warning("tuner guard could not judge trial %d: %s", g.record.trial, e)
+            after, n = math.nan, 0
         if n < self.settings.rollback_min_samples and not force:
             if now - g.swapped_at < 4 * self.settings.guard_s:
                 return None            # too little traffic yet: keep watching a while
@@ -311,13 +370,14 @@ class Tuner:
                      and after > g.baseline * (1.0 + self.settings.rollback_threshold))
             g.record.metrics["guard_before"] = g.baseline
             g.record.metrics["guard_after"] = after if math.isfinite(after) else -1.0
+            g.record.metrics["guard_normalized"] = float(g.normalized)
             if worse:
                 self._swap(g.previous)
                 g.record.status = "rolled_back"
                 self.state.rollbacks += 1
                 self.state.best_point, self.state.best_reward = None, None
-                log.warning("tuner rolled back trial %d: live TTFT/C_prefill %.3g -> %.3g", g.record.trial,
-                            g.baseline, after)
+                log.warning("tuner rolled back trial %d: guard figure %.3g -> %.3g (%s)", g.record.trial,
+                            g.baseline, after, "live/replay" if g.normalized else "live TTFT/C_prefill")
                 verdict = "rolled_back"
             else:
                 self.state.last_good = self._in_force_mapping()
@@ -348,11 +408,9 @@ class Tuner:
             return None
         if now - self._last_tick_trial < min_interval:
             return None
+        self._last_tick_trial = now          # an attempt (even one that finds no window) waits min_interval
         if not self.objective.applies_candidate:
-            rec = self.run_trial()
-            if rec is not None:
-                self._last_tick_trial = now
-            return rec
+            return self.run_trial()
         with self._lock:
             begun = self._begin()
             if begun is None:

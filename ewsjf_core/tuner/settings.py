@@ -31,12 +31,20 @@ class TunerSettings:
     """replay: the window is the traffic that arrived in the last window_s seconds (host clock)."""
     min_window_requests: int = 100
     """replay: fewer recorded requests than this in the window: wait for more traffic."""
+    min_window_depth: float = 4.0
+    """replay: a window is tuned on only if its arrivals found at least this many requests already
+    waiting, on average (when the host reports depths; TunedEWSJFQueue does). Without contention every
+    admission order serves the window alike, so its trials could not tell parameters apart: the tuner
+    waits for traffic that exercises the scheduler instead of spending trials on it."""
     max_replay_requests: int = 4000
     """replay: the most recent requests of the window replayed at most (bounds a trial's CPU)."""
     live_trial_s: float = 120.0
     """live: how long each candidate serves before it is scored."""
     trial_interval_s: float = 0.0
     """Minimum pause between two trials."""
+    retune_every_s: float = 300.0
+    """After a window closes, the next window starts this many seconds (host clock) later at the
+    earliest: tuning is a strategic, every-few-minutes activity, not a continuous one."""
     duty_cycle: float = 0.25
     """At most this fraction of wall time is spent in trials: after a trial of t seconds the tuner
     sleeps t * (1 - duty_cycle) / duty_cycle (live trials, which mostly wait, are exempt)."""
@@ -45,7 +53,7 @@ class TunerSettings:
     executor: str = "auto"
     """auto: a worker process for replay, a thread for live and synthetic objectives."""
     worker_nice: int = 10
-    rollback_threshold: float = 0.25
+    rollback_threshold: float = 0.5
     """Roll back when the live mean TTFT/C_prefill after a swap exceeds (1 + threshold) x before."""
     guard_s: float = 60.0
     """How long the rollback guard watches after a swap (host clock)."""
@@ -72,8 +80,8 @@ class TunerSettings:
         for name in ("window_s", "live_trial_s", "trial_timeout_s", "guard_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"TunerSettings.{name} must be > 0")
-        if self.trial_interval_s < 0 or self.rollback_threshold < 0 or self.keep_top < 0:
-            raise ValueError("TunerSettings: trial_interval_s, rollback_threshold, keep_top must be >= 0")
+        if self.retune_every_s < 0 or self.trial_interval_s < 0 or self.rollback_threshold < 0 or self.keep_top < 0:
+            raise ValueError("TunerSettings: retune_every_s, trial_interval_s, rollback_threshold, keep_top must be >= 0")
 
     def replace(self, **changes: Any) -> "TunerSettings":
         return dataclasses.replace(self, **changes)

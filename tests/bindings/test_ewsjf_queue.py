@@ -196,3 +196,34 @@ def test_bubble_queue_opens_for_an_outlier_and_retires_when_idle():
         q2.begin_step(1.0)
     assert not [s for s in q2.stats()["queues"] if s["bubble"]]
     assert len(q2) == 40
+
+
+@pytest.mark.parametrize("factor", [0.0, 1.0])
+def test_deadline_scales_with_the_fcfs_wait_under_backlog(factor):
+    # 1000 prefill tokens/s before feedback; 20 requests of 1000 tokens wait: FCFS would make the next one
+    # wait about 20 s, and each backlog request i about i seconds.
+    clock = Clock(0.0)
+    q = EWSJFQueue(EWSJFConfig(max_wait=2.0, fcfs_wait_factor=factor, prior_c1=1e-3), clock=clock)
+    for i in range(20):
+        q.add(f"backlog{i}", 1000, arrival_time=0.0)
+    q.begin_step(0.0)
+    q.add("long", 6000, arrival_time=0.0)
+    q.begin_step(0.0)
+    assert q.stats()["fcfs_wait_estimate_s"] == pytest.approx(26.0)
+    clock.t = 5.0  # past max_wait for everyone; past the FCFS-scaled deadline only for backlog0..4
+    q.add("short", 10, arrival_time=5.0)
+    q.begin_step()
+    order = drain(q)
+    if factor == 0.0:  # plain bound: all 21 are starved and go oldest first, before the fresh short one
+        assert order[:21] == [f"backlog{i}" for i in range(20)] + ["long"] and order[21] == "short"
+    else:  # scaled: only requests FCFS would already have served are due; then EWSJF's own order
+        assert order[:5] == [f"backlog{i}" for i in range(5)] and order[5] == "short"
+        assert order.index("long") > order.index("backlog19")
+
+
+def test_prefill_rate_follows_feedback():
+    q = EWSJFQueue(EWSJFConfig(prior_c1=1e-4))
+    assert q.stats()["cost_model"]["prefill_rate_tps"] == pytest.approx(1e4)
+    for _ in range(50):
+        q.observe_step(0.5, prefill_tokens=2000, decode_tokens=100)
+    assert q.stats()["cost_model"]["prefill_rate_tps"] == pytest.approx(4000.0)

@@ -1,6 +1,8 @@
 """Random operation sequences against EWSJFQueue, checked against a model of what must hold:
-no request lost or duplicated, strict priority classes, resume lane first, the starvation bound, and FIFO
-(arrival order) within each queue. Small chunk and repartition settings force every slow path often."""
+no request lost or duplicated, strict priority classes, resume lane first, the starvation bound (earliest
+deadline first among requests past their deadline), and FIFO within each queue. Small chunk and
+repartition settings force every slow path often; the configs alternate between the plain bound
+(deadline = arrival + max_wait) and the FCFS-scaled one."""
 
 import pytest
 from hypothesis import strategies as st
@@ -10,9 +12,11 @@ from ewsjf.bindings import EWSJFConfig, EWSJFQueue
 
 CONFIGS = [
     EWSJFConfig(max_wait=3.0, order_chunk=3, repartition_every=7, min_partition_samples=5, min_size=4,
-                max_queues=3, initial_edges=(1.0, 64.0), max_bubbles=2, bubble_empty_rounds=2),
+                max_queues=3, initial_edges=(1.0, 64.0), max_bubbles=2, bubble_empty_rounds=2,
+                fcfs_wait_factor=0.0),
     EWSJFConfig(max_wait=8.0, order_chunk=2, repartition_every=5, min_partition_samples=5, min_size=3,
-                max_queues=4, initial_edges=(1.0, 64.0), max_bubbles=1, bubble_empty_rounds=1, alpha=2.0),
+                max_queues=4, initial_edges=(1.0, 64.0), max_bubbles=1, bubble_empty_rounds=1, alpha=2.0,
+                fcfs_wait_factor=1.5, prior_c1=2e-3),
 ]
 SIZES = st.one_of(st.integers(1, 40), st.integers(200, 400), st.integers(3000, 9000), st.integers(1, 20000))
 
@@ -100,14 +104,16 @@ class QueueMachine(RuleBasedStateMachine):
             assert rid == max(lane_ids, key=lambda k: same[k][3]), "resume lane is a stack, served first"
             return
         now = self.step_now if self.step_now is not None else self.t
-        starved = [w[1] for w in same.values() if now - w[1] > self.q.config.max_wait]
+        ws = self.q._set  # white box: each request's queue and deadline
+        slot_of = self.q._slot_of
+        deadline = {k: ws.deadline[slot_of[k]] for k in same}
+        starved = [deadline[k] for k in same if now > deadline[k]]
         if starved:
-            assert now - arrival > self.q.config.max_wait and arrival == min(starved), "starvation bound"
+            assert now > deadline[rid] and deadline[rid] == min(starved), "earliest deadline first"
             return
-        ws = self.q._set  # white box: which queue each request sits in
-        qid = ws.qid[self.q._slot_of[rid]]
-        in_queue = [w for k, w in same.items() if ws.qid[self.q._slot_of[k]] == qid]
-        assert (arrival, seq) == min((w[1], w[2]) for w in in_queue), "FIFO within the queue"
+        qid = ws.qid[slot_of[rid]]
+        in_queue = [k for k in same if ws.qid[slot_of[k]] == qid]
+        assert (deadline[rid], seq) == min((deadline[k], same[k][2]) for k in in_queue), "FIFO within the queue"
 
     @invariant()
     def nothing_lost_or_duplicated(self):

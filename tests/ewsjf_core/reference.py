@@ -122,17 +122,17 @@ def score(now, b, p, arrival, rank, n_active, q_mean, w_base, a_u, b_u, a_f, b_f
     return qf * (w_base + (a_u * q_mean + b_u) * cs + (a_f * q_mean + b_f) * math.log(b + 1.0))
 
 
-def policy_order(now, classes, max_wait, score_of):
+def policy_order(now, classes, score_of):
     """classes: per class (most urgent first) a pair (lane, queues); lane is a list of items in lane order;
-    queues maps queue id -> list of items (dicts with 'arrival') in FIFO order. score_of(qid, head) scores a
-    queue by its current head. Returns [(item, reason, qid)]."""
+    queues maps queue id -> list of items (dicts with 'deadline') in queue order. score_of(qid, head) scores
+    a queue by its current head. Returns [(item, reason, qid)]."""
     out = []
     for lane, queues in classes:
         out += [(it, 0, None) for it in lane]
         queues = {q: list(items) for q, items in queues.items()}
         while True:
-            starved = [(items[0]["arrival"], q) for q, items in queues.items()
-                       if items and now - items[0]["arrival"] > max_wait]
+            starved = [(items[0]["deadline"], q) for q, items in queues.items()
+                       if items and now > items[0]["deadline"]]
             if not starved:
                 break
             _, q = min(starved)

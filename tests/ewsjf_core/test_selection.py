@@ -1,12 +1,10 @@
-import math
-
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ewsjf_core.config import EWSJFConfig
-from ewsjf_core.links import link_by_arrival, push_front
+from ewsjf_core.links import link_in_order, push_front
 from ewsjf_core.scoring import pack_params, queue_scores
 from ewsjf_core.selection import policy_order
 from tests.ewsjf_core import reference as ref
@@ -22,13 +20,14 @@ def states(draw):
     for s in range(n):
         reqs.append({
             "slot": s, "size": float(draw(st.integers(1, 9000))), "prefill": float(draw(st.integers(1, 9000))),
-            "arrival": float(draw(st.integers(0, 100))), "cls": draw(st.integers(0, n_classes - 1)),
+            "arrival": float(draw(st.integers(0, 100))), "deadline": float(draw(st.integers(0, 200))),
+            "cls": draw(st.integers(0, n_classes - 1)),
             "qid": draw(st.integers(0, NQ)),  # NQ: in the lane
         })
     active = draw(st.lists(st.booleans(), min_size=NQ, max_size=NQ))
     pos = draw(st.lists(st.floats(1, 9000), min_size=NQ, max_size=NQ))
     mean = draw(st.lists(st.floats(1, 9000), min_size=NQ, max_size=NQ))
-    cfg = EWSJFConfig(max_wait=draw(st.sampled_from([5.0, 50.0, math.inf])), a_u=draw(st.floats(0, 1e-2)),
+    cfg = EWSJFConfig(a_u=draw(st.floats(0, 1e-2)),
                       b_u=draw(st.floats(0, 3)), a_f=draw(st.floats(0, 1e-3)), b_f=draw(st.floats(0, 1)))
     for r in reqs:  # a request only sits in an active queue (or the lane)
         if r["qid"] < NQ and not active[r["qid"]]:
@@ -39,7 +38,8 @@ def states(draw):
 
 def _arrays(reqs, n_classes):
     n = len(reqs)
-    size, prefill, arrival = (np.array([r[k] for r in reqs]) for k in ("size", "prefill", "arrival"))
+    size, prefill, arrival, deadline = (np.array([r[k] for r in reqs])
+                                        for k in ("size", "prefill", "arrival", "deadline"))
     cls = np.array([r["cls"] for r in reqs], np.int32)
     qid = np.array([r["qid"] for r in reqs], np.int32)
     nxt = np.full(n, -1, np.int32)
@@ -47,20 +47,25 @@ def _arrays(reqs, n_classes):
     head = np.full((n_classes, NQ + 1), -1, np.int32)
     tail = head.copy()
     depth = np.zeros((n_classes, NQ + 1), np.int64)
+    work = np.zeros((n_classes, NQ + 1))
     queued = np.array([r["slot"] for r in reqs if r["qid"] < NQ], np.int32)
     lane = np.array([r["slot"] for r in reqs if r["qid"] == NQ], np.int32)
-    link_by_arrival(queued, cls, qid, arrival, nxt, prv, head, tail, depth)
-    push_front(lane, cls, qid, nxt, prv, head, tail, depth)
-    return size, prefill, arrival, cls, qid, nxt, head, depth
+    link_in_order(queued, deadline, cls, qid, prefill, nxt, prv, head, tail, depth, work)
+    push_front(lane, cls, qid, prefill, nxt, prv, head, tail, depth, work)
+    for c in range(n_classes):
+        for q in range(NQ + 1):
+            members = [r for r in reqs if r["cls"] == c and r["qid"] == q]
+            assert depth[c, q] == len(members) and work[c, q] == sum(r["prefill"] for r in members)
+    return size, prefill, arrival, deadline, cls, qid, nxt, head
 
 
 @given(states(), st.floats(0, 200))
 def test_policy_order_matches_reference(state, now):
     reqs, n_classes, active, pos, mean, cfg, class_order = state
-    size, prefill, arrival, cls, qid, nxt, head, depth = _arrays(reqs, n_classes)
+    size, prefill, arrival, deadline, cls, qid, nxt, head = _arrays(reqs, n_classes)
     params = pack_params(cfg, 2e-3, 1e-4, 1e-9)
     slots, reasons, sources, _ = policy_order(now, len(reqs), np.array(class_order, np.int32), head, nxt, size,
-                                              prefill, arrival, active, pos, mean, params)
+                                              prefill, arrival, deadline, active, pos, mean, params)
     n_active = int(active.sum())
     ranks = {q: sum(1 for o in range(NQ) if active[o] and (pos[o] < pos[q] or (pos[o] == pos[q] and o < q)))
              for q in range(NQ)}
@@ -72,10 +77,10 @@ def test_policy_order_matches_reference(state, now):
     classes = []
     for c in class_order:
         lane = [r for r in reversed(reqs) if r["cls"] == c and r["qid"] == NQ]  # last prepended first
-        queues = {q: sorted((r for r in reqs if r["cls"] == c and r["qid"] == q), key=lambda r: (r["arrival"], r["slot"]))
-                  for q in range(NQ)}
+        queues = {q: sorted((r for r in reqs if r["cls"] == c and r["qid"] == q),
+                            key=lambda r: (r["deadline"], r["slot"])) for q in range(NQ)}
         classes.append((lane, queues))
-    want = ref.policy_order(now, classes, cfg.max_wait, score_of)
+    want = ref.policy_order(now, classes, score_of)
     assert slots.tolist() == [r["slot"] for r, _, _ in want]
     assert reasons.tolist() == [reason for _, reason, _ in want]
     assert len(set(slots.tolist())) == len(reqs)
