@@ -97,7 +97,11 @@ class EWSJFSchedulerMixin:
         now = self._ewsjf_clock()
         metrics = self.ewsjf_metrics
         if metrics is not None and now >= metrics.next_due:
-            metrics.export(self.ewsjf_stats(), now)
+            try:
+                metrics.export(self.ewsjf_stats(), now)
+            except Exception:  # observability must never take the engine down
+                logger.warning("EWSJF: metrics export failed; disabled", exc_info=True)
+                self.ewsjf_metrics = None
         self.ewsjf_queue.begin_step(now)
         output = super().schedule(*args, **kwargs)  # type: ignore[misc]
         total = output.total_num_scheduled_tokens
