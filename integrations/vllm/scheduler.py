@@ -72,6 +72,11 @@ class EWSJFSchedulerMixin:
         self._ewsjf_last_output = float("-inf")
         self.ewsjf_steps = 0
         self.ewsjf_metrics = EngineMetrics.create(vllm_config, opts, self._ewsjf_clock)
+        async_on = bool(getattr(vllm_config.scheduler_config, "async_scheduling", False))
+        if async_on != isinstance(self, AsyncScheduler):
+            logger.warning("EWSJF: %s runs with async_scheduling=%s; vLLM pairs async scheduling with "
+                           "AsyncScheduler: use ewsjf.integrations.vllm.EWSJFScheduler (it picks the variant)",
+                           type(self).__name__, async_on)
         logger.info("EWSJF scheduler %s active (vLLM %s): %s; overrides from %s", type(self).__name__,
                     check_vllm_version(), _short_config(settings.config),
                     ", ".join(settings.sources) or "none (defaults)")
