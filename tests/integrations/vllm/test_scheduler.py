@@ -244,3 +244,30 @@ def test_long_random_run_loses_and_duplicates_nothing(scheduler, async_schedulin
     assert all(v.output_tokens[rid] == want[rid] for rid in finished)
     stats = v.scheduler.ewsjf_stats()
     assert stats["waiting"] == 0 and stats["repartitions"] >= 1
+
+
+@both
+def test_every_step_admits_in_the_queues_order(asy):
+    """Over a long run with arrivals, aging, repartitions and preemptions, each step's admissions from the
+    waiting queue are exactly the head of EWSJF's order at that step (vLLM never reorders them)."""
+    rng = random.Random(5)
+    v = VirtualVLLM("ewsjf", num_blocks=600, max_num_seqs=16, max_num_batched_tokens=2048, max_model_len=4096,
+                    async_scheduling=asy,
+                    scheduler_kwargs={"ewsjf_config": EWSJFConfig(repartition_every=150, min_partition_samples=32,
+                                                                  max_wait=1.0)})
+    s = v.scheduler
+    checked = 0
+    for i in range(1500):
+        for _ in range(rng.choice([0, 0, 1, 2])):
+            n = rng.choice([rng.randint(1, 60), rng.randint(200, 800), rng.randint(1500, 3500)])
+            v.add_request(f"o{i}_{rng.random():.6f}", prompt_tokens=n, output_tokens=rng.randint(1, 40))
+        s.ewsjf_queue.begin_step(v.now)  # the order as of now (schedule() repeats this begin_step)
+        expected = [r.request_id for r in s.waiting]
+        r = v.step(duration=rng.uniform(0.005, 0.05))
+        admitted = r.new + [rid for rid in r.resumed if rid in expected]
+        if admitted and not r.preempted:
+            head = expected[:len(admitted)]
+            assert set(admitted) == set(head), (i, admitted, head)
+            assert r.new == [rid for rid in head if rid in r.new]
+            checked += 1
+    assert checked > 100 and s.ewsjf_stats()["repartitions"] >= 1
