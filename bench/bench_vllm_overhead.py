@@ -67,6 +67,7 @@ class Side:
         self.k = 0
         self.t = Timings()
         self.queue_time = 0.0
+        self._depth = 0
         self._instrument()
 
     def _instrument(self) -> None:
@@ -74,8 +75,8 @@ class Side:
         targets = [(self.v.scheduler.waiting, ("add_request", "pop_request", "peek_request", "prepend_request",
                                                "prepend_requests", "remove_request", "remove_requests"))]
         q = getattr(self.v.scheduler, "ewsjf_queue", None)
-        if q is not None:
-            targets.append((q, ("begin_step", "observe_step")))
+        if q is not None:  # EWSJF's step hooks: begin_step (lazily, inside the step's first peek/pop) and
+            targets.append((q, ("begin_step", "observe_step")))  # observe_step (batched right before it)
         for obj, names in targets:
             for name in names:
                 setattr(obj, name, self._timed(getattr(obj, name)))
@@ -84,11 +85,15 @@ class Side:
         perf = time.perf_counter
 
         def wrapper(*args, **kwargs):
+            if self._depth:  # nested (begin_step inside the step's first peek): counted by the outer call
+                return fn(*args, **kwargs)
+            self._depth += 1
             t0 = perf()
             try:
                 return fn(*args, **kwargs)
             finally:
                 self.queue_time += perf() - t0
+                self._depth -= 1
 
         return wrapper
 

@@ -45,14 +45,18 @@ class VLLMOptions:
     the job by its uncached part only."""
     output_prediction: str = "none"
     """Output-length prediction fed to the queue: "none", or "max_tokens" (the request's max_tokens cap)."""
+    lazy_begin_step: bool = True
+    """Run EWSJFQueue.begin_step only in steps where vLLM consults the waiting queue (at its first peek/pop;
+    same `now`); false: at the start of every schedule()."""
     log_interval_s: float = 60.0
     """Seconds between one-line summaries in the log (0 disables)."""
     metrics_interval_s: float = 1.0
     """Seconds between exports of the queue's state to vLLM's /metrics (0 disables)."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.prefix_cache_lookup, bool):
-            raise ValueError(f"vllm.prefix_cache_lookup must be true or false, got {self.prefix_cache_lookup!r}")
+        for name in ("prefix_cache_lookup", "lazy_begin_step"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"vllm.{name} must be true or false, got {getattr(self, name)!r}")
         if self.output_prediction not in ("none", "max_tokens"):
             raise ValueError(f"vllm.output_prediction must be 'none' or 'max_tokens', "
                              f"got {self.output_prediction!r}")

@@ -18,6 +18,14 @@ Semantics, matched to vLLM 0.32's FCFSRequestQueue where vLLM relies on them:
   - remove_requests: ignores requests that are not in this queue (vLLM calls it on both self.waiting and
     self.kv_holding_waiting with the same list); remove_request raises ValueError like deque.remove.
   - pop/peek on an empty queue raise IndexError. peek then pop in the same step return the same request.
+  - start_step(now) (called by the scheduler at the start of schedule()): EWSJFQueue.begin_step(now) runs
+    at the step's first peek/pop, so steps in which vLLM never consults the waiting queue (running full,
+    token budget spent on running requests, a preemption) skip it. Nothing in such a step depends on the
+    order; the housekeeping begin_step does (a pending parameter swap, bubble aging, the periodic
+    re-partition) waits for the next admission round: bubbles age per admission round, and requests that
+    arrived meanwhile are committed (their starvation deadline computed, with fcfs_wait_factor > 0 from the
+    prefill rate measured then) at that round rather than at the next step. Set
+    lazy_begin_step = False (option vllm.lazy_begin_step) to run it at the start of every step.
   - __iter__ yields requests in the order they would be popped now.
 vLLM's other queues (kv_holding_waiting, deferred_waiting, running) are left to vLLM.
 """
@@ -43,6 +51,26 @@ class EWSJFRequestQueue(RequestQueue):
         self._requests: dict[str, Request] = {}
         self._cached_tokens_fn = cached_tokens_fn
         self._predict_output = predict_output
+        self._step_now: float | None = None
+        self.lazy_begin_step = True
+        self.before_begin: Callable[[], None] | None = None
+        """Called right before each EWSJFQueue.begin_step (the scheduler feeds its step feedback there)."""
+
+    # --- steps ---
+    def start_step(self, now: float) -> None:
+        """A scheduler step starts at `now`. Lazy (default): EWSJFQueue.begin_step(now) runs at the step's
+        first peek/pop, i.e. only in steps where vLLM consults the waiting queue; otherwise right away."""
+        self._step_now = now
+        if not self.lazy_begin_step:
+            self._begin()
+
+    def _begin(self) -> None:
+        now = self._step_now
+        if now is not None:
+            self._step_now = None
+            if self.before_begin is not None:
+                self.before_begin()
+            self.queue.begin_step(now)
 
     # --- sizing ---
     def _sizes(self, request: Request) -> tuple[int, int, int | None]:
@@ -78,11 +106,15 @@ class EWSJFRequestQueue(RequestQueue):
     def pop_request(self) -> Request:
         if not self._requests:
             raise IndexError("pop from an empty EWSJF queue")
+        if self._step_now is not None:
+            self._begin()
         return self._requests.pop(self.queue.pop())
 
     def peek_request(self) -> Request:
         if not self._requests:
             raise IndexError("peek from an empty EWSJF queue")
+        if self._step_now is not None:
+            self._begin()
         return self._requests[self.queue.peek()]
 
     def remove_request(self, request: Request) -> None:

@@ -8,9 +8,12 @@ What the mixin changes, and nothing else:
     EWSJFQueue): vLLM's admission loop then takes waiting requests in EWSJF order, with its own token
     budget, KV-cache and preemption logic untouched. kv_holding_waiting (requests already holding KV blocks,
     which vLLM drains first), deferred_waiting and running stay vLLM's.
-  - schedule() starts with queue.begin_step(now); the admission order of the step is computed then.
-  - update_from_output() feeds queue.observe_step(duration, prefill_tokens, decode_tokens) for the step
-    whose output it processes. duration = now - max(that step's schedule() time, previous output's time):
+  - schedule() starts the step at now = clock(): queue.begin_step(now) runs when vLLM first consults the
+    waiting queue in that step (see EWSJFRequestQueue.start_step: steps that admit nothing skip it, which
+    keeps EWSJF's per-step cost off steps where the order cannot matter); the admission order is computed then.
+  - update_from_output() records (duration, prefill_tokens, decode_tokens) for the step whose output it
+    processes; they reach queue.observe_step, in order, right before the next begin_step (or stats()),
+    i.e. before the cost model is next used. duration = now - max(that step's schedule() time, previous output's time):
     the execution time in the synchronous engine, and the time between outputs when async scheduling keeps
     two steps in flight; idle gaps never count. Tokens: a request given exactly one token this step is
     counted as a decode, every other scheduled token as prefill (speculative-decoding verify tokens land in
@@ -42,6 +45,7 @@ from ewsjf.integrations.vllm.version import check_vllm_version
 logger = logging.getLogger("vllm.ewsjf")
 
 Clock = Callable[[], float]
+_MAX_PENDING_FEEDBACK = 256  # feed the cost model at least this often even if no step admits anything
 
 
 class EWSJFSchedulerMixin:
@@ -65,11 +69,15 @@ class EWSJFSchedulerMixin:
         predict = _max_tokens if opts.output_prediction == "max_tokens" else None
         old = self.waiting
         self.waiting = EWSJFRequestQueue(self.ewsjf_queue, cached_fn, predict)
+        self.waiting.lazy_begin_step = opts.lazy_begin_step
+        self.waiting.before_begin = self._ewsjf_feed
         for request in old:  # empty after vLLM's constructor; kept for subclasses that pre-fill it
             self.waiting.add_request(request)
         # Steps scheduled and not yet processed: (scheduler_output, schedule time, prefill, decode).
         self._ewsjf_inflight: deque[tuple[Any, float, int, int]] = deque()
         self._ewsjf_last_output = float("-inf")
+        # Step feedback not yet given to the queue: (duration, prefill tokens, decode tokens).
+        self._ewsjf_feedback: list[tuple[float, int, int]] = []
         self.ewsjf_steps = 0
         self.ewsjf_metrics = EngineMetrics.create(vllm_config, opts, self._ewsjf_clock)
         async_on = bool(getattr(vllm_config.scheduler_config, "async_scheduling", False))
@@ -107,7 +115,10 @@ class EWSJFSchedulerMixin:
             except Exception:  # observability must never take the engine down
                 logger.warning("EWSJF: metrics export failed; disabled", exc_info=True)
                 self.ewsjf_metrics = None
-        self.ewsjf_queue.begin_step(now)
+        waiting = self.waiting
+        if waiting.before_begin is None:  # a subclass swapped the adapter in
+            waiting.before_begin = self._ewsjf_feed
+        waiting.start_step(now)  # EWSJFQueue.begin_step(now), lazily at the step's first peek/pop
         output = super().schedule(*args, **kwargs)  # type: ignore[misc]
         total = output.total_num_scheduled_tokens
         if total:
@@ -129,12 +140,30 @@ class EWSJFSchedulerMixin:
                 duration = now - max(started, self._ewsjf_last_output)
                 self._ewsjf_last_output = now
                 if duration > 0:
-                    self.ewsjf_queue.observe_step(duration, prefill, decode)
+                    feedback = self._ewsjf_feedback
+                    feedback.append((duration, prefill, decode))
+                    if len(feedback) >= _MAX_PENDING_FEEDBACK:
+                        self._ewsjf_feed()
         return outputs
+
+    def _ewsjf_feed(self) -> None:
+        """Give the queued step feedback to the cost model (observe_step), oldest first.
+
+        Feedback is queued by update_from_output and fed right before the queue's next begin_step, i.e.
+        before the cost model is next used (admission order, starvation deadlines of new arrivals) and
+        before stats() reads it: the model sees every step, in order, as if fed immediately, while steps
+        that admit nothing do no EWSJF work at all (and the batch runs with warm caches)."""
+        feedback = self._ewsjf_feedback
+        if feedback:
+            self._ewsjf_feedback = []
+            observe = self.ewsjf_queue.observe_step
+            for duration, prefill, decode in feedback:
+                observe(duration, prefill, decode)
 
     # --- observability ---
     def ewsjf_stats(self) -> dict[str, Any]:
         """The queue's stats() plus the adapter's counters (what /metrics and the log summary show)."""
+        self._ewsjf_feed()
         stats = self.ewsjf_queue.stats()
         stats["steps"] = self.ewsjf_steps
         stats["kv_holding_waiting"] = len(self.kv_holding_waiting)  # type: ignore[attr-defined]

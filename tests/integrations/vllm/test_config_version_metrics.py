@@ -39,6 +39,7 @@ def test_file_then_additional_config_then_kwargs(tmp_path, monkeypatch):
     ("no_such_knob: 1\n", r"unknown parameter\(s\) no_such_knob"),
     ("vllm:\n  log_every: 3\n", r"unknown vllm option\(s\) log_every"),
     ("vllm:\n  output_prediction: oracle\n", r"output_prediction"),
+    ("vllm:\n  lazy_begin_step: sometimes\n", r"lazy_begin_step must be true or false"),
     ("max_wait: [1, 2\n", r"cannot parse"),
     ("- 1\n- 2\n", r"must hold a mapping"),
 ])

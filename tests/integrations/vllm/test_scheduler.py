@@ -293,3 +293,25 @@ def test_trace_replay_through_vllm_cuts_short_request_ttft():
         assert all(v.first_token_time[a.request_id] >= a.arrival_time for a in arrivals)
         ttft[policy] = sum(v.first_token_time[r] - v.arrival_time[r] for r in short) / len(short)
     assert ttft["ewsjf"] < 0.5 * ttft["fcfs"], ttft
+
+
+@both
+def test_lazy_begin_step_changes_no_admission(asy):
+    """begin_step deferred to the step's first peek/pop (default) admits exactly as begin_step at the start of
+    every schedule() when its housekeeping (bubbles, periodic re-partition) is off and deadlines do not depend on
+    when a request is committed (fcfs_wait_factor=0: deadline = arrival + max_wait); and it skips steps."""
+    cfg = EWSJFConfig(max_bubbles=0, repartition_every=0, max_wait=0.5, fcfs_wait_factor=0.0)
+    kw = dict(num_blocks=300, max_num_seqs=12, max_num_batched_tokens=2048, max_model_len=4096, async_scheduling=asy)
+    runs = {}
+    for lazy in (True, False):
+        v = VirtualVLLM("ewsjf", scheduler_kwargs={"ewsjf_config": cfg, "ewsjf_options": {"lazy_begin_step": lazy}},
+                        **kw)
+        calls = []
+        orig = v.scheduler.ewsjf_queue.begin_step
+        v.scheduler.ewsjf_queue.begin_step = lambda now=None, _o=orig: (calls.append(now), _o(now))[1]
+        log = []
+        _drive_same_ops(v, 4, 1200, log)
+        runs[lazy] = (log, v.admission_order, len(calls), v.steps)
+    assert runs[True][0] == runs[False][0] and runs[True][1] == runs[False][1]
+    assert runs[False][2] == runs[False][3]            # eager: once per step
+    assert 0 < runs[True][2] < runs[False][2]          # lazy: only in steps that consult the waiting queue
