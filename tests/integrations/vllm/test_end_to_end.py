@@ -162,4 +162,6 @@ def test_vllm_serve_with_scheduler_cls_and_metrics(tmp_path):
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=30)
         log.close()
-    assert "EWSJF scheduler EWSJFScheduler active" in open(tmp_path / "serve.log").read()
+    text = open(tmp_path / "serve.log").read()
+    assert "EWSJF scheduler EWSJFScheduler active" in text and "max_wait=30s" in text
+    assert "EWSJF: waiting=" in text  # the low-rate log summary (log_interval_s: 1 in the config file)
