@@ -75,6 +75,9 @@ def make_request_info(request_id: RequestId, prompt_tokens: int, arrival_time: f
 
 def check_step_feedback(duration_s: float, prefill_tokens: int, decode_tokens: int) -> None:
     """Validate observe_step's arguments (shared by every policy)."""
+    if (type(duration_s) is float and type(prefill_tokens) is int and type(decode_tokens) is int
+            and 0.0 < duration_s < math.inf and prefill_tokens >= 0 and decode_tokens >= 0):
+        return
     if not _is_real(duration_s) or not math.isfinite(duration_s) or duration_s <= 0:
         raise ValueError(f"observe_step: duration_s must be a finite number > 0, got {duration_s!r}")
     for name, v in (("prefill_tokens", prefill_tokens), ("decode_tokens", decode_tokens)):

@@ -45,6 +45,35 @@ def age_bubbles(depth: np.ndarray, n_rows: int, base: int, active: np.ndarray, i
     return alive
 
 
+@njit(cache=True, nogil=True)
+def commit_fields(slots: np.ndarray, sizes: np.ndarray, prefills: np.ndarray, arrivals: np.ndarray,
+                  rows: np.ndarray, first_seq: int, size: np.ndarray, prefill: np.ndarray, arrival: np.ndarray,
+                  cls: np.ndarray, seq: np.ndarray, deadline: np.ndarray, work: np.ndarray, prefill_rate: float,
+                  max_wait: float, fcfs_wait_factor: float, last_deadline: float) -> float:
+    """Write a commit batch's fields and deadlines (module docstring); returns the running last deadline."""
+    ahead = 0.0
+    if fcfs_wait_factor > 0.0:
+        for v in work.ravel():
+            ahead += v
+    for i in range(slots.shape[0]):
+        s = slots[i]
+        size[s] = sizes[i]
+        prefill[s] = prefills[i]
+        arrival[s] = arrivals[i]
+        cls[s] = rows[i]
+        seq[s] = first_seq + i
+        if fcfs_wait_factor > 0.0:
+            d = arrivals[i] + max(max_wait, fcfs_wait_factor * ahead / prefill_rate)
+            if d < last_deadline:
+                d = last_deadline  # FCFS would serve a later commit later too
+            last_deadline = d
+            ahead += prefills[i]  # the batch's earlier members are ahead of the later ones
+        else:
+            d = arrivals[i] + max_wait
+        deadline[s] = d
+    return last_deadline
+
+
 class WaitingSet:
     """Waiting-request metadata plus the queue partition; not thread-safe (the engine thread owns it)."""
 
@@ -156,13 +185,10 @@ class WaitingSet:
                 continue
             slots = np.array(staged[0], dtype=np.int32)
             sizes = np.array(staged[1])
-            arrivals = np.array(staged[3])
-            self.size[slots] = sizes
-            self.prefill[slots] = staged[2]
-            self.arrival[slots] = arrivals
-            self.deadline[slots] = self._deadlines(arrivals, self.prefill[slots])
-            self.cls[slots] = staged[4]
-            self.seq[slots] = np.arange(self._next_seq, self._next_seq + slots.shape[0])
+            self._last_deadline = commit_fields(
+                slots, sizes, np.array(staged[2]), np.array(staged[3]), np.array(staged[4], np.int32),
+                self._next_seq, self.size, self.prefill, self.arrival, self.cls, self.seq, self.deadline,
+                self.work, self.prefill_rate, self.max_wait, self.fcfs_wait_factor, self._last_deadline)
             self._next_seq += slots.shape[0]
             for lst in staged:
                 lst.clear()
@@ -175,17 +201,6 @@ class WaitingSet:
                 self._link(slots)
                 self._record_window(sizes)
             self.n_linked += slots.shape[0]
-
-    def _deadlines(self, arrivals: np.ndarray, prefill: np.ndarray) -> np.ndarray:
-        """Deadlines of a batch being committed, in commit order (see the module docstring)."""
-        if self.fcfs_wait_factor <= 0.0:
-            return arrivals + self.max_wait
-        # FCFS would serve the waiting backlog and the batch's earlier members first.
-        ahead = float(self.work.sum()) + np.cumsum(prefill) - prefill
-        bound = np.maximum(self.max_wait, self.fcfs_wait_factor * ahead / self.prefill_rate)
-        deadlines = np.maximum.accumulate(np.maximum(arrivals + bound, self._last_deadline))
-        self._last_deadline = deadlines[-1]
-        return deadlines
 
     def _link(self, slots: np.ndarray) -> None:
         link_in_order(slots, self.deadline, self.cls, self.qid, self.prefill, self.nxt, self.prv, self.head,
