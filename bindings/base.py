@@ -137,7 +137,7 @@ class WaitingQueue(ABC):
 
     @abstractmethod
     def __iter__(self) -> Iterator[RequestId]:
-        """Waiting ids in the order they would be popped now."""
+        """Waiting ids in the order pop() would return them (as of the current step's begin_step)."""
 
     @abstractmethod
     def __contains__(self, request_id: object) -> bool: ...

@@ -37,6 +37,7 @@ from vllm.v1.core.sched.scheduler import Scheduler
 from vllm.v1.request import Request
 
 from ewsjf.bindings import EWSJFConfig, EWSJFQueue
+from ewsjf_core.warmup import compile_kernels
 from ewsjf.integrations.vllm.config import Settings, VLLMOptions, load_settings
 from ewsjf.integrations.vllm.metrics import EngineMetrics
 from ewsjf.integrations.vllm.request_queue import EWSJFRequestQueue
@@ -63,6 +64,7 @@ class EWSJFSchedulerMixin:
         self.ewsjf_settings: Settings = settings
         self._ewsjf_clock: Clock = clock or time.time
         self.ewsjf_queue = EWSJFQueue(settings.config, clock=self._ewsjf_clock)
+        compile_kernels()  # at engine start, so no request pays the JIT (or its cache load)
         opts = settings.options
         cached_fn = self._ewsjf_cached_tokens if (opts.prefix_cache_lookup
                                                   and self.cache_config.enable_prefix_caching) else None
