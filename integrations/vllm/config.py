@@ -12,6 +12,9 @@ of VLLMOptions fields, e.g.
     max_queues: 6
     vllm:
       log_interval_s: 120
+    tuner:                 # optional: the Bayesian tuner (ewsjf_core.tuner.TunerSettings fields), or `true`
+      mode: replay
+      state_path: /var/lib/ewsjf/tuner.json
 
 Anything wrong (missing or unparsable file, unknown key, invalid value) raises EWSJFConfigError at scheduler
 construction, i.e. at engine start, naming the source and the field.
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ewsjf_core.config import EWSJFConfig
+from ewsjf_core.tuner.settings import TunerSettings
 
 CONFIG_ENV = "EWSJF_CONFIG"
 ADDITIONAL_CONFIG_KEY = "ewsjf"
@@ -72,6 +76,8 @@ class Settings:
     options: VLLMOptions
     sources: tuple[str, ...]
     """Where overrides came from, for the startup log line."""
+    tuner: TunerSettings | None = None
+    """The tuner's settings when the `tuner` key enables it (a mapping, or true); None: no tuner."""
 
 
 def read_config_file(path: str) -> dict[str, Any]:
@@ -98,14 +104,19 @@ def read_config_file(path: str) -> dict[str, Any]:
     return dict(data)
 
 
-def _split(source: str, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _split(source: str, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    """(EWSJFConfig fields, vllm options, tuner) of one source; tuner: None, a bool or a mapping."""
     if not isinstance(values, Mapping):
         raise EWSJFConfigError(f"EWSJF config from {source} must be a mapping, got {type(values).__name__}")
-    core = {str(k): v for k, v in values.items() if k != "vllm"}
+    core = {str(k): v for k, v in values.items() if k not in ("vllm", "tuner")}
     opts = values.get("vllm", {}) or {}
     if not isinstance(opts, Mapping):
         raise EWSJFConfigError(f"EWSJF config from {source}: 'vllm' must be a mapping, got {type(opts).__name__}")
-    return core, {str(k): v for k, v in opts.items()}
+    tuner = values.get("tuner")
+    if tuner is not None and not isinstance(tuner, (bool, Mapping)):
+        raise EWSJFConfigError(f"EWSJF config from {source}: 'tuner' must be true, false or a mapping of "
+                               f"tuner settings, got {type(tuner).__name__}")
+    return core, {str(k): v for k, v in opts.items()}, tuner
 
 
 def load_settings(additional_config: Any = None, overrides: EWSJFConfig | Mapping[str, Any] | None = None,
@@ -113,7 +124,7 @@ def load_settings(additional_config: Any = None, overrides: EWSJFConfig | Mappin
                   environ: Mapping[str, str] | None = None) -> Settings:
     """Merge the configuration sources (see the module docstring); raise EWSJFConfigError if invalid."""
     env = os.environ if environ is None else environ
-    layers: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    layers: list[tuple[str, dict[str, Any], dict[str, Any], Any]] = []
     path = env.get(CONFIG_ENV, "")
     if path:
         layers.append((f"file {path!r} (${CONFIG_ENV})", *_split(f"file {path!r}", read_config_file(path))))
@@ -131,13 +142,14 @@ def load_settings(additional_config: Any = None, overrides: EWSJFConfig | Mappin
     else:
         opt_base = VLLMOptions()
     if options is not None:
-        layers.append(("keyword arguments (options)", {}, dict(options)))
+        layers.append(("keyword arguments (options)", {}, dict(options), None))
 
     core_fields = {f.name for f in dataclasses.fields(EWSJFConfig)}
     opt_fields = {f.name for f in dataclasses.fields(VLLMOptions)}
     merged_core: dict[str, Any] = {}
     merged_opt: dict[str, Any] = {}
-    for source, core, opt in layers:
+    tuner_on, tuner_values = False, {}
+    for source, core, opt, tuner in layers:
         unknown = sorted(set(core) - core_fields)
         if unknown:
             raise EWSJFConfigError(f"EWSJF config from {source}: unknown parameter(s) {', '.join(unknown)} "
@@ -149,12 +161,17 @@ def load_settings(additional_config: Any = None, overrides: EWSJFConfig | Mappin
                                    f"(known: {', '.join(sorted(opt_fields))})")
         merged_core.update(core)
         merged_opt.update(opt)
+        if tuner is not None:  # true/false switch the tuner; a mapping switches it on and sets values
+            tuner_on = bool(tuner) if isinstance(tuner, bool) else True
+            if isinstance(tuner, Mapping):
+                tuner_values.update(tuner)
     # Validated once, merged: a combination may be valid even where one layer alone would not be.
-    where = ", ".join(s for s, _, _ in layers) or "defaults"
+    where = ", ".join(s for s, _, _, _ in layers) or "defaults"
     try:
         config = base.replace(**{k: (tuple(v) if k == "initial_edges" and isinstance(v, (list, tuple)) else v)
                                  for k, v in merged_core.items()}) if merged_core else base
         opts = dataclasses.replace(opt_base, **merged_opt) if merged_opt else opt_base
+        tuner_settings = TunerSettings.from_mapping(tuner_values) if tuner_on else None
     except (ValueError, TypeError) as e:
         raise EWSJFConfigError(f"invalid EWSJF config (from {where}): {e}") from None
-    return Settings(config, opts, tuple(s for s, _, _ in layers))
+    return Settings(config, opts, tuple(s for s, _, _, _ in layers), tuner_settings)

@@ -63,7 +63,14 @@ class EWSJFSchedulerMixin:
         settings = load_settings(getattr(vllm_config, "additional_config", None), ewsjf_config, ewsjf_options)
         self.ewsjf_settings: Settings = settings
         self._ewsjf_clock: Clock = clock or time.time
-        self.ewsjf_queue = EWSJFQueue(settings.config, clock=self._ewsjf_clock)
+        if settings.tuner is None:
+            self.ewsjf_queue = EWSJFQueue(settings.config, clock=self._ewsjf_clock)
+        else:  # the Bayesian tuner in a background thread; trials replay in a niced worker process
+            from ewsjf.bindings.tuned_queue import TunedEWSJFQueue
+            self.ewsjf_queue = TunedEWSJFQueue(settings.config, clock=self._ewsjf_clock,
+                                               settings=settings.tuner, start=True)
+        # Output tokens so far per request (only with the tuner: it needs first-token and finish times).
+        self._ewsjf_out_tokens: dict[str, int] | None = None if settings.tuner is None else {}
         compile_kernels()  # at engine start, so no request pays the JIT (or its cache load)
         opts = settings.options
         cached_fn = self._ewsjf_cached_tokens if (opts.prefix_cache_lookup
@@ -131,6 +138,8 @@ class EWSJFSchedulerMixin:
 
     def update_from_output(self, scheduler_output: Any, model_runner_output: Any):
         outputs = super().update_from_output(scheduler_output, model_runner_output)  # type: ignore[misc]
+        if self._ewsjf_out_tokens is not None:
+            self._ewsjf_report_tokens(outputs)
         inflight = self._ewsjf_inflight
         if inflight and scheduler_output.total_num_scheduled_tokens:
             # Outputs come back in scheduling order; drop entries of steps whose output never came.
@@ -147,6 +156,32 @@ class EWSJFSchedulerMixin:
                     if len(feedback) >= _MAX_PENDING_FEEDBACK:
                         self._ewsjf_feed()
         return outputs
+
+    def _ewsjf_report_tokens(self, outputs: Any) -> None:
+        """Tell the tuner (its rollback guard and replay window) first-token and finish times."""
+        counts = self._ewsjf_out_tokens
+        queue = self.ewsjf_queue
+        now = self._ewsjf_clock()
+        for engine_outputs in outputs.values():
+            for out in engine_outputs.outputs:
+                rid = out.request_id
+                before = counts.get(rid, 0)
+                after = before + len(out.new_token_ids)
+                if before == 0 and after > 0:
+                    queue.on_first_token(rid, now)
+                if out.finish_reason is not None:
+                    counts.pop(rid, None)
+                    queue.on_finish(rid, after, now)
+                else:
+                    counts[rid] = after
+
+    def finish_requests(self, request_ids: Any, finished_status: Any):
+        finished = super().finish_requests(request_ids, finished_status)  # type: ignore[misc]
+        counts = self._ewsjf_out_tokens
+        if counts:  # aborted requests get no finish output: forget their token counts here
+            for request in finished or ():
+                counts.pop(getattr(request, "request_id", request), None)
+        return finished
 
     def _ewsjf_feed(self) -> None:
         """Give the queued step feedback to the cost model (observe_step), oldest first.
@@ -176,6 +211,9 @@ class EWSJFSchedulerMixin:
         try:
             if self.ewsjf_metrics is not None:
                 self.ewsjf_metrics.close()
+            stop_tuner = getattr(self.ewsjf_queue, "stop_tuner", None)
+            if stop_tuner is not None:
+                stop_tuner()
         finally:
             super().shutdown()  # type: ignore[misc]
 

@@ -43,6 +43,9 @@ SERIES: dict[str, Series] = {s.name: s for s in (
            ("queue",)),
     Series("vllm:ewsjf_starvation_promotions", "counter", "Admissions forced by the max_wait starvation bound."),
     Series("vllm:ewsjf_repartitions", "counter", "Refine-and-Prune re-partitions."),
+    Series("vllm:ewsjf_tuner_trials", "counter", "Bayesian tuner trials run (with the tuner on)."),
+    Series("vllm:ewsjf_tuner_applied", "counter", "Parameter sets the tuner applied."),
+    Series("vllm:ewsjf_tuner_rollbacks", "counter", "Tuner swaps rolled back by the latency guard."),
 )}
 
 
@@ -73,3 +76,7 @@ def samples(stats: dict[str, Any]) -> Iterator[tuple[str, tuple[str, ...], float
             yield "vllm:ewsjf_prefill_cost_coefficient", (term,), float(v)
     yield "vllm:ewsjf_starvation_promotions", (), float(stats.get("starvation_promotions", 0))
     yield "vllm:ewsjf_repartitions", (), float(stats.get("repartitions", 0))
+    tuner = stats.get("tuner")
+    if tuner:
+        for key in ("trials", "applied", "rollbacks"):
+            yield f"vllm:ewsjf_tuner_{key}", (), float(tuner.get(key, 0))

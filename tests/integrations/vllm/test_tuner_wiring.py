@@ -1,0 +1,50 @@
+"""The Bayesian tuner enabled through the vLLM integration's configuration (issue 5), on vLLM's real
+scheduler: settings sources and errors, the tuned queue in place, token feedback, metrics, shutdown."""
+
+import numpy as np
+import pytest
+
+from ewsjf.integrations.vllm.config import EWSJFConfigError, load_settings
+from ewsjf.integrations.vllm.series import samples
+from ewsjf.integrations.vllm.virtual import Arrival, VirtualVLLM
+
+
+def test_tuner_settings_sources_and_errors(tmp_path, monkeypatch):
+    monkeypatch.delenv("EWSJF_CONFIG", raising=False)
+    assert load_settings().tuner is None
+    path = tmp_path / "ewsjf.yaml"
+    path.write_text("max_wait: 30\ntuner:\n  mode: live\n  seed: 3\n")
+    monkeypatch.setenv("EWSJF_CONFIG", str(path))
+    s = load_settings()
+    assert (s.tuner.mode, s.tuner.seed, s.config.max_wait) == ("live", 3, 30.0)
+    merged = load_settings({"ewsjf": {"tuner": {"seed": 5}}}).tuner
+    assert (merged.mode, merged.seed) == ("live", 5)  # key by key across sources
+    assert load_settings({"ewsjf": {"tuner": False}}).tuner is None
+    with pytest.raises(EWSJFConfigError, match="no_such"):
+        load_settings(None, {"tuner": {"no_such": 1}})
+    with pytest.raises(EWSJFConfigError, match="TunerSettings.mode"):
+        load_settings(None, {"tuner": {"mode": "bogus"}})
+    with pytest.raises(EWSJFConfigError, match="'tuner' must be true, false or a mapping"):
+        load_settings(None, {"tuner": 3})
+
+
+def test_tuner_runs_in_the_vllm_scheduler_with_token_feedback(monkeypatch):
+    monkeypatch.delenv("EWSJF_CONFIG", raising=False)
+    v = VirtualVLLM(scheduler="ewsjf", num_blocks=2048, max_num_seqs=16,
+                    scheduler_kwargs={"ewsjf_config": {"tuner": {"executor": "thread", "retune_every_s": 1e9,
+                                                                 "min_window_requests": 10_000}}})
+    sched = v.scheduler
+    queue = sched.ewsjf_queue
+    assert type(queue).__name__ == "TunedEWSJFQueue" and queue.tuner.running
+    rng = np.random.default_rng(0)
+    arrivals = [Arrival(f"r{i}", 0.01 * i, int(rng.integers(8, 600)), int(rng.integers(1, 6))) for i in range(60)]
+    v.run(arrivals)
+    snap = queue.recorder.snapshot()
+    want = {a.request_id: a.output_tokens for a in arrivals}
+    assert len(snap) == 60 and np.isfinite(snap.first_token_s).all() and np.isfinite(snap.finish_s).all()
+    assert sorted(snap.output_tokens.tolist()) == sorted(want.values())
+    assert (snap.first_token_s <= snap.finish_s).all() and not sched._ewsjf_out_tokens
+    names = {name for name, _, _ in samples(sched.ewsjf_stats())}
+    assert {"vllm:ewsjf_tuner_trials", "vllm:ewsjf_tuner_applied", "vllm:ewsjf_param"} <= names
+    sched.shutdown()
+    assert not queue.tuner.running
