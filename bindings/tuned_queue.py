@@ -1,12 +1,14 @@
 """TunedEWSJFQueue: an EWSJFQueue with the Bayesian tuner attached (EWSJF.md section 4).
 
-The queue itself is unchanged on the hot path except for three cheap additions:
-- add() records the arrival (id, time, prompt and cached tokens, priority) in the tuner's recorder;
-- observe_step() refreshes a cached copy of the fitted cost coefficients every `coeff_every` steps, so
-  the tuner never reads the cost model from another thread;
-- begin_step() (live mode only) samples stats()["queues"] every `stats_every` steps for the partition
-  terms of live trials; the sampling runs on the engine thread, which owns the queue.
-The host reports what it learns later with `on_first_token(id, t)` and `on_finish(id, output_tokens, t)`.
+The queue itself is unchanged on the hot path except for cheap additions:
+- add() records the arrival (id, time, prompt and cached tokens, priority, queue depth) in the tuner's
+  recorder (one dict insert and one array extend);
+- begin_step() is overridden only in live mode, to sample stats()["queues"] every `stats_every` steps for
+  the partition terms of live trials (on the engine thread, which owns the queue), or in the bench when
+  no on_step hook drives the tuner; otherwise it is EWSJFQueue's own.
+The host reports what it learns later with `on_first_token(id, t)` and `on_finish(id, output_tokens, t)`
+(the recorder's methods themselves: one dict lookup each). The tuner reads the fitted cost coefficients
+as four floats (a possibly torn read during an update is harmless to a replay).
 
 Two ways to drive the tuner:
 - `start_tuner()` / `stop_tuner()`: a background daemon thread (real time; the serving case). Replay
@@ -20,6 +22,9 @@ dies, scheduling goes on with the last good parameters.
 from __future__ import annotations
 
 import collections
+import json
+import os
+from time import perf_counter as _perf
 from typing import Any
 
 from ewsjf.bindings.base import Clock, RequestId
@@ -31,16 +36,26 @@ from ewsjf_core.tuner.runner import Tuner
 from ewsjf_core.tuner.settings import TunerSettings
 
 
+_base_add = EWSJFQueue.add
+
+
 class TunedEWSJFQueue(EWSJFQueue):
     def __init__(self, config: EWSJFConfig | None = None, clock: Clock | None = None,
                  settings: TunerSettings | None = None, objective: Objective | None = None,
                  recorder: WindowRecorder | None = None, start: bool = False, executor: Any = None,
-                 coeff_every: int = 32, stats_every: int = 64) -> None:
+                 stats_every: int = 64) -> None:
         super().__init__(config, clock)
+        self._sim_trial_every_s: float | None = None
+        self._hooked = False
+        self.tuner_wall_s = 0.0                        # real seconds spent in tick() (synchronous trials)
         self.tuner_settings = settings or TunerSettings()
         self.recorder = recorder or WindowRecorder()
-        self._coeffs = tuple(self._cost.coefficients)
-        self._coeff_every = max(1, int(coeff_every))
+        rec = self.recorder
+        if rec.clock is None:
+            rec.clock = lambda: self.clock()
+        self._on_arrival = rec.on_arrival
+        self.on_first_token = rec.on_first_token
+        self.on_finish = rec.on_finish
         self._stats_every = max(1, int(stats_every))
         self._steps = 0
         self._sample_stats = self.tuner_settings.mode == "live"
@@ -48,36 +63,50 @@ class TunedEWSJFQueue(EWSJFQueue):
         if objective is None:
             objective = default_objective(self.tuner_settings, self)
         self.tuner = Tuner(self, objective, self.tuner_settings, recorder=self.recorder,
-                           clock=lambda: self.clock(), executor=executor,
-                           cost_coefficients=lambda: self._coeffs)
+                           clock=lambda: self.clock(), executor=executor)
+        self._select_begin_step()
         if start:
             self.start_tuner()
 
     # ----- hot path additions -----
     def add(self, request_id: RequestId, prompt_tokens: int, arrival_time: float | None = None,
             priority: int = 0, cached_tokens: int = 0, predicted_output_tokens: int | None = None) -> None:
-        super().add(request_id, prompt_tokens, arrival_time, priority, cached_tokens, predicted_output_tokens)
-        self.recorder.on_arrival(request_id, self.clock() if arrival_time is None else arrival_time,
-                                 prompt_tokens, cached_tokens, priority)
+        depth = len(self._slot_of)
+        _base_add(self, request_id, prompt_tokens, arrival_time, priority, cached_tokens, predicted_output_tokens)
+        self._on_arrival(request_id, self.clock() if arrival_time is None else arrival_time,
+                         prompt_tokens, cached_tokens, priority, depth)
+
+    @property
+    def sim_trial_every_s(self) -> float | None:
+        """Virtual seconds between synchronous trials (bench); None: no synchronous driving."""
+        return self._sim_trial_every_s
+
+    @sim_trial_every_s.setter
+    def sim_trial_every_s(self, value: float | None) -> None:
+        self._sim_trial_every_s = value
+        self._select_begin_step()
+
+    def _select_begin_step(self) -> None:
+        # The begin_step override only when it has work (live-mode sampling, or driving trials from the
+        # sim without an on_step hook): otherwise the plain EWSJFQueue method, with no extra frame.
+        if self._sample_stats or (self._sim_trial_every_s is not None and not self._hooked):
+            self.__dict__.pop("begin_step", None)
+        else:
+            self.begin_step = super().begin_step
 
     def begin_step(self, now: float | None = None) -> None:
         super().begin_step(now)
+        if self.sim_trial_every_s is not None and not self._hooked:
+            self.tick(self.sim_trial_every_s)    # no on_step hook wired: drive from here (timed as hot path)
         if self._sample_stats:
             self._steps += 1
             if self._steps % self._stats_every == 0 and len(self):
                 self.stats_samples.append((self.clock(), self.stats()["queues"]))
 
-    def observe_step(self, duration_s: float, prefill_tokens: int, decode_tokens: int) -> None:
-        super().observe_step(duration_s, prefill_tokens, decode_tokens)
-        if self._cost.steps % self._coeff_every == 0:
-            self._coeffs = tuple(self._cost.coefficients)
-
     # ----- host feedback -----
-    def on_first_token(self, request_id: RequestId, t: float | None = None) -> None:
-        self.recorder.on_first_token(request_id, self.clock() if t is None else t)
-
-    def on_finish(self, request_id: RequestId, output_tokens: int, t: float | None = None) -> None:
-        self.recorder.on_finish(request_id, output_tokens, self.clock() if t is None else t)
+    # on_first_token(request_id, t=None) and on_finish(request_id, output_tokens, t=None) are the
+    # recorder's own methods, bound in __init__ (no wrapper frame on the engine's path); t defaults to
+    # the queue's clock.
 
     # ----- driving the tuner -----
     def start_tuner(self) -> None:
@@ -88,7 +117,21 @@ class TunedEWSJFQueue(EWSJFQueue):
 
     def tick(self, trial_every_s: float = 0.0) -> Any:
         """One synchronous tuner step (see Tuner.tick); returns the trial record or None."""
-        return self.tuner.tick(trial_every_s)
+        t0 = _perf()
+        try:
+            return self.tuner.tick(trial_every_s)
+        finally:
+            self.tuner_wall_s += _perf() - t0
+
+    def on_sim_step(self, step: int, start_s: float, duration_s: float, prefill_tokens: int,
+                    decode_tokens: int) -> None:
+        """simulate()'s on_step hook: drive the tuner in virtual time, outside the queue's timed methods
+        (in production the trials run in another thread/process, so they are no hot-path cost)."""
+        if not self._hooked:
+            self._hooked = True
+            self._select_begin_step()
+        if self.sim_trial_every_s is not None:
+            self.tick(self.sim_trial_every_s)
 
     def stats(self) -> dict[str, Any]:
         s = super().stats()
@@ -103,3 +146,30 @@ def default_objective(settings: TunerSettings, queue: Any) -> Objective:
         return LiveObjective(settings.weights, samples=queue.stats_samples)
     from ewsjf_core.tuner.replay import ReplayObjective
     return ReplayObjective(settings.weights)
+
+
+# ----- the bench's `ewsjf-tuned` policy ----------------------------------------------------------------
+BENCH_SETTINGS = TunerSettings(
+    mode="replay", seed=0, window_s=120.0, min_window_requests=500, trials_per_window=8,
+    retune_every_s=300.0, guard_s=60.0, executor="thread")
+"""Defaults of `ewsjf bench --policies ewsjf-tuned`: replay windows of the last 120 virtual seconds,
+8 trials per window, one trial every BENCH_TRIAL_EVERY_S virtual seconds, a new window every 5 minutes.
+Override with the environment variable EWSJF_TUNER (a JSON object of TunerSettings fields, plus
+"trial_every_s")."""
+BENCH_TRIAL_EVERY_S = 5.0
+
+
+def bench_queue(clock: Any, config: EWSJFConfig | None = None, settings: TunerSettings | None = None,
+                trial_every_s: float | None = None) -> TunedEWSJFQueue:
+    """Factory of the bench's `ewsjf-tuned` policy: a TunedEWSJFQueue starting from `config`, tuned
+    synchronously in the sim's virtual time (deterministic). Trials run from simulate()'s on_step hook
+    when the bench passes `on_step=queue.on_sim_step`, else from begin_step (then their time counts as
+    scheduler time)."""
+    overrides = json.loads(os.environ.get("EWSJF_TUNER", "{}") or "{}")
+    every = overrides.pop("trial_every_s", None)
+    if settings is None:
+        settings = BENCH_SETTINGS.replace(**overrides) if overrides else BENCH_SETTINGS
+    q = TunedEWSJFQueue(config, clock=clock, settings=settings)
+    q.sim_trial_every_s = float(trial_every_s if trial_every_s is not None
+                                else every if every is not None else BENCH_TRIAL_EVERY_S)
+    return q

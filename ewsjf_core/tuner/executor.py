@@ -136,7 +136,14 @@ class ProcessExecutor:
             return value
 
     def close(self) -> None:
-        with self._lock:
+        """Stop the worker. If a call is in flight (another thread waits on it), the worker is killed
+        without waiting: that call then fails with TrialError, and close never blocks."""
+        if not self._lock.acquire(timeout=0.1):
+            proc = self._proc
+            if proc is not None:
+                proc.kill()
+            return
+        try:
             if self._proc is not None and self._proc.is_alive():
                 try:
                     self._conn.send(None)
@@ -144,3 +151,5 @@ class ProcessExecutor:
                 except (OSError, BrokenPipeError):
                     pass
             self._kill()
+        finally:
+            self._lock.release()

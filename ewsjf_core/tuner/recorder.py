@@ -10,6 +10,8 @@ Bounded: at most `max_requests` entries are kept (oldest evicted first, in batch
 
 from __future__ import annotations
 
+import struct
+from array import array
 from itertools import islice
 from dataclasses import dataclass
 from typing import Hashable
@@ -17,6 +19,7 @@ from typing import Hashable
 import numpy as np
 
 _NAN = float("nan")
+_PACK_ROW = struct.Struct("8d").pack   # pack + frombytes: ~3x faster than array.extend(tuple)
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,8 @@ class WindowSnapshot:
           replay meets them all at once as the live engine did (replaying them from their own arrival
           would let the replay serve them before the window, with none of the traffic that delayed them
           live). One that had its first token before `start` was running, not waiting: it is replayed as
-          a 1-token prompt with its output still to decode.
+          a 1-token prompt with the part of its output still to decode at `start` (interpolated between
+          its first token and finish times; all of it if it has not finished).
         Returns the Workload; `replay_scored(start)` says which of its requests the reward counts."""
         from ewsjf_core.sim.workload import Workload  # lazy: only the replay mode needs the sim
 
@@ -72,6 +76,13 @@ class WindowSnapshot:
             running = before & (self.first_token_s < start)
             arr[before] = start
             prompt[running] = 1
+            # A running request's decode progress at `start`, interpolated between its first token and
+            # its finish when it finished; else its whole output is left (pessimistic).
+            ft, fin = self.first_token_s, self.finish_s
+            with np.errstate(invalid="ignore", divide="ignore"):
+                left = np.where(fin > ft, (fin - start) / (fin - ft), 1.0)
+            left = np.clip(np.nan_to_num(left, nan=1.0), 0.0, 1.0)
+            out = np.where(running, np.maximum(np.ceil(out * left), 1), out).astype(np.int64)
         t = arr - arr.min()
         return Workload(arrival_s=t.astype(np.float64), prompt_tokens=prompt, output_tokens=out,
                         priority=self.priority.astype(np.int64), name=name)
@@ -84,60 +95,90 @@ class WindowSnapshot:
 
 
 class WindowRecorder:
-    """No lock: every hot-path method is a few dict/list operations, each atomic under the GIL, and
-    `snapshot` copies the rows in one C-level call (list(dict.values())). A row mutated while it is being
-    copied shows either its old or its new value, never a torn one."""
+    """Row-major in one `array.array('d')` (8 floats a row: arrival, prompt, cached, priority, first
+    token, output, finish, depth at arrival): an arrival is one struct pack and one `frombytes`, an
+    update one item store. A dict maps request id to row. No lock: each hot-path method is a few operations that are
+    atomic under the GIL, and `snapshot` copies the array in one C call, so the tuner holds the GIL for
+    microseconds, not for a Python loop over the rows."""
 
-    def __init__(self, max_requests: int = 20_000) -> None:
+    _FIELDS = 8
+
+    def __init__(self, max_requests: int = 20_000, clock=None) -> None:
+        self.clock = clock          # used when a host reports an event without its time
         if max_requests < 1:
             raise ValueError("WindowRecorder.max_requests must be >= 1")
         self.max_requests = max_requests
         self._slack = max(1, max_requests // 4)
-        # id -> [arrival, prompt, cached, priority, first_token, output, finish, depth at arrival]
-        # (a plain dict keeps insertion order: arrival order)
-        self._rows: dict[Hashable, list] = {}
-        self.arrivals = 0
+        self._data = array("d")
+        self._pos: dict[Hashable, int] = {}     # id -> absolute row number, in arrival (insertion) order
+        self._base = 0                          # absolute row number of row 0 of _data
+
+    @property
+    def arrivals(self) -> int:
+        """Requests recorded since the start (evicted ones included)."""
+        return self._base + len(self._pos)
 
     def __len__(self) -> int:
-        return min(len(self._rows), self.max_requests)
+        return min(len(self._pos), self.max_requests)
 
     def on_arrival(self, request_id: Hashable, arrival_time: float, prompt_tokens: int,
                    cached_tokens: int = 0, priority: int = 0, depth: int | None = None) -> None:
-        rows = self._rows
-        if request_id in rows:     # re-added (e.g. preempted and re-queued): keep the first arrival
-            return
-        rows[request_id] = [arrival_time, prompt_tokens, cached_tokens, priority, _NAN, -1, _NAN,
-                            _NAN if depth is None else depth]
-        self.arrivals += 1
-        if len(rows) > self.max_requests + self._slack:
-            # Evict the oldest in one batch: amortised O(1) per arrival.
-            for k in list(islice(rows, len(rows) - self.max_requests)):
-                del rows[k]
+        pos = self._pos
+        n = len(pos)
+        pos.setdefault(request_id, self._base + n)
+        if len(pos) == n:
+            return                 # re-added (e.g. preempted and re-queued): keep the first arrival
+        self._data.frombytes(_PACK_ROW(arrival_time, prompt_tokens, cached_tokens, priority, _NAN, -1.0, _NAN,
+                                       _NAN if depth is None else depth))
+        if n >= self.max_requests + self._slack:
+            self._evict(n + 1 - self.max_requests)
 
-    def on_first_token(self, request_id: Hashable, t: float) -> None:
-        row = self._rows.get(request_id)
-        if row is not None and row[4] != row[4]:   # NaN: first time only
-            row[4] = t
+    def _evict(self, k: int) -> None:
+        """Drop the oldest k rows in one batch (amortised O(1) per arrival); the dict's insertion order
+        is the arrival order."""
+        pos = self._pos
+        for rid in list(islice(pos, k)):
+            del pos[rid]
+        del self._data[:k * self._FIELDS]
+        self._base += k
+
+    def on_first_token(self, request_id: Hashable, t: float | None = None) -> None:
+        p = self._pos.get(request_id)
+        if p is not None:
+            i = (p - self._base) * 8 + 4
+            data = self._data
+            if data[i] != data[i]:                 # NaN: first time only
+                data[i] = t if t is not None else self._now()
+
+    def _now(self) -> float:
+        if self.clock is None:
+            raise ValueError("WindowRecorder: an event without a time needs the recorder's clock")
+        return float(self.clock())
 
     def on_finish(self, request_id: Hashable, output_tokens: int, t: float | None = None) -> None:
-        row = self._rows.get(request_id)
-        if row is not None:
-            row[5] = output_tokens
+        p = self._pos.get(request_id)
+        if p is not None:
+            i = (p - self._base) * 8
+            data = self._data
+            data[i + 5] = output_tokens
+            if t is None and self.clock is not None:
+                t = self._now()
             if t is not None:
-                row[6] = t
-                if row[4] != row[4] and output_tokens <= 1:
-                    row[4] = t
+                data[i + 6] = t
+                if data[i + 4] != data[i + 4] and output_tokens <= 1:
+                    data[i + 4] = t
 
     def snapshot(self, since: float | None = None, until: float | None = None,
                  active_at_start: bool = False) -> WindowSnapshot:
         """Requests that arrived in [since, until] (None: unbounded), sorted by arrival. With
         active_at_start, also the earlier requests still in the system at `since` (not finished by then,
         as far as the host reported): the backlog the window's traffic met."""
-        rows = list(self._rows.values())[-self.max_requests:]
-        if rows:
-            a = np.array(rows, dtype=np.float64)
-        else:
-            a = np.empty((0, 8))
+        # data[:] is one C call (atomic under the GIL) copying into a private array, so no buffer of the
+        # live array is ever exported (that would make the engine thread's next append fail). A row being
+        # appended is whole or absent: frombytes is one call.
+        a = np.frombuffer(self._data[:], dtype=np.float64)
+        n = len(a) // self._FIELDS
+        a = a[:n * self._FIELDS].reshape(n, self._FIELDS)[max(0, n - self.max_requests):]
         keep = np.ones(len(a), dtype=bool)
         if since is not None:
             inside = a[:, 0] >= since

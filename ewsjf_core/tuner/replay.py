@@ -106,7 +106,8 @@ class ReplayObjective:
 
     # In the serving process, once per window.
     def prepare(self, tuner: Any) -> ReplayContext | None:
-        """The window: requests that arrived in the last window_s seconds plus the backlog they met
+        """The window: requests that arrived in the last window_s seconds (at least the last
+        window_requests arrivals) plus the backlog they met
         (earlier requests not finished at the window's start, when the host reports finishes), the most
         recent max_replay_requests of them. None (wait) when it is too small, or when the host reports
         queue depths and the window's arrivals found fewer than min_window_depth requests waiting on
@@ -115,6 +116,11 @@ class ReplayObjective:
         now = tuner.clock()
         start = now - s.window_s
         fresh = tuner.recorder.snapshot(start, now)
+        if len(fresh) < s.window_requests:
+            everything = tuner.recorder.snapshot(None, now)
+            if len(everything) > len(fresh):
+                start = float(everything.arrival_s[max(0, len(everything) - s.window_requests)])
+                fresh = tuner.recorder.snapshot(start, now)
         if len(fresh) < s.min_window_requests:
             return None
         coeffs = tuple(tuner._cost())

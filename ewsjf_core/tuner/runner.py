@@ -77,6 +77,7 @@ class _Guard:
     baseline: float
     baseline_n: int
     normalized: bool = False      # baseline is a live/replay ratio (replay objectives), not a raw slowdown
+    raw_baseline: float = math.nan   # live mean TTFT/C_prefill before the swap (guard_s seconds)
 
 
 def calibration(live: Any, replay_ttft: Any, coeffs: tuple, floor: float) -> tuple[float, int]:
@@ -319,8 +320,9 @@ class Tuner:
             live = self.recorder.snapshot(info.get("window_start"), info.get("window_end"))
             base, n = calibration(live, ttft, coeffs, floor)
             normalized = True
+        raw, raw_n = live_slowdown(self.recorder, now - self.settings.guard_s, now, coeffs, floor)
         if not normalized:
-            base, n = live_slowdown(self.recorder, now - self.settings.guard_s, now, coeffs, floor)
+            base, n = raw, raw_n
         self._swap(cand)
         self.state.applied += 1
         rec.metrics["applied"] = 1.0
@@ -328,22 +330,25 @@ class Tuner:
         log.info("tuner applied trial %d: %s (reward %.4g)", rec.trial, self.space.as_mapping(rec.point),
                  rec.reward)
         if n >= self.settings.rollback_min_samples and math.isfinite(base):
-            self._guard = _Guard(rec, previous, now, base, n, normalized)
+            self._guard = _Guard(rec, previous, now, base, n, normalized, raw)
         else:
             # Too little recent traffic to judge a swap against: accept it as the new last good.
             self._guard = None
             self.state.last_good = self._in_force_mapping()
 
-    def _guard_figure(self, g: _Guard, now: float) -> tuple[float, int]:
+    def _guard_figure(self, g: _Guard, now: float) -> tuple[float, int, float]:
+        """(figure, samples, raw live slowdown) of the guard period [swap, now]."""
         coeffs, floor = self._cost(), self.queue.config.min_prefill_cost
+        raw, n = live_slowdown(self.recorder, g.swapped_at, None, coeffs, floor)
         if not g.normalized:
-            return live_slowdown(self.recorder, g.swapped_at, None, coeffs, floor)
+            return raw, n, raw
         ctx = self.objective.prepare_range(self, g.swapped_at, now)
         if ctx is None:
-            return math.nan, 0
+            return math.nan, 0, raw
         out = self.executor.call(self.objective.evaluate, ctx, self.queue.config,
                                  timeout=self.settings.trial_timeout_s)
-        return calibration(self.recorder.snapshot(g.swapped_at, now), out["fresh_ttft"], coeffs, floor)
+        fig, n = calibration(self.recorder.snapshot(g.swapped_at, now), out["fresh_ttft"], coeffs, floor)
+        return fig, n, raw
 
     # ----- rollback guard ------------------------------------------------------------------------------
     def check_guard(self, force: bool = False) -> str | None:
@@ -355,8 +360,9 @@ class Tuner:
         now = self.clock()
         if not force and now - g.swapped_at < self.settings.guard_s:
             return None
+        raw_after = math.nan
         try:
-            after, n = self._guard_figure(g, now)
+            after, n, raw_after = self._guard_figure(g, now)
         except Exception as e:  # noqa: BLE001 - cannot judge: keep the swap (the replay chose it)
             log.warning("tuner guard could not judge trial %d: %s", g.record.trial, e)
             after, n = math.nan, 0
@@ -365,12 +371,20 @@ class Tuner:
                 return None            # too little traffic yet: keep watching a while
         self._guard = None
         with self._lock:
+            thr = 1.0 + self.settings.rollback_threshold
             worse = (math.isfinite(g.baseline) and math.isfinite(after)
-                     and n >= self.settings.rollback_min_samples
-                     and after > g.baseline * (1.0 + self.settings.rollback_threshold))
+                     and n >= self.settings.rollback_min_samples and after > g.baseline * thr)
+            if worse and g.normalized:
+                # Normalised: also require the live figure itself to have worsened (a swap is rolled
+                # back for live latency that got worse, and not explained by the traffic).
+                worse = not (math.isfinite(g.raw_baseline) and math.isfinite(raw_after)
+                             and raw_after <= g.raw_baseline * thr)
             g.record.metrics["guard_before"] = g.baseline
             g.record.metrics["guard_after"] = after if math.isfinite(after) else -1.0
             g.record.metrics["guard_normalized"] = float(g.normalized)
+            if g.normalized:
+                g.record.metrics["guard_live_before"] = g.raw_baseline if math.isfinite(g.raw_baseline) else -1.0
+                g.record.metrics["guard_live_after"] = raw_after if math.isfinite(raw_after) else -1.0
             if worse:
                 self._swap(g.previous)
                 g.record.status = "rolled_back"

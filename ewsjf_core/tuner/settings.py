@@ -25,11 +25,15 @@ class TunerSettings:
     """Trials scored on one window; the window's winner is applied when they are done."""
     keep_top: int = 2
     """Best points of earlier windows re-scored first in a new window (after the parameters in force)."""
-    improve_margin: float = 0.0
-    """Apply a winner only if its reward beats the parameters in force by more than this (same window)."""
+    improve_margin: float = 0.002
+    """Apply a winner only if its reward beats the parameters in force by more than this (same window;
+    0.002 is about 0.2% of mean slowdown): no swaps, and no rollback risk, for noise-level gains."""
     window_s: float = 120.0
-    """replay: the window is the traffic that arrived in the last window_s seconds (host clock)."""
-    min_window_requests: int = 100
+    """replay: the window is the traffic that arrived in the last window_s seconds (host clock)..."""
+    window_requests: int = 1000
+    """...extended further back, when that holds fewer, to the last window_requests arrivals: a window
+    of bursty traffic must be a fair sample of it, not one burst or one lull."""
+    min_window_requests: int = 500
     """replay: fewer recorded requests than this in the window: wait for more traffic."""
     min_window_depth: float = 4.0
     """replay: a window is tuned on only if its arrivals found at least this many requests already
@@ -52,9 +56,11 @@ class TunerSettings:
     """A trial running longer is abandoned (thread) or killed (process): the last good parameters stay."""
     executor: str = "auto"
     """auto: a worker process for replay, a thread for live and synthetic objectives."""
-    worker_nice: int = 10
+    worker_nice: int = 19
     rollback_threshold: float = 0.5
-    """Roll back when the live mean TTFT/C_prefill after a swap exceeds (1 + threshold) x before."""
+    """Roll back when, over `guard_s` after a swap, the live mean TTFT/C_prefill grew by more than this
+    fraction AND (replay mode) so did its ratio to the replayed prediction for the same requests (which
+    cancels changes of traffic). Live mode compares the raw live figure only."""
     guard_s: float = 60.0
     """How long the rollback guard watches after a swap (host clock)."""
     rollback_min_samples: int = 30

@@ -1,0 +1,322 @@
+"""Does `ewsjf-tuned` find good parameters fast, and does tuning cost the hot path anything?
+
+    python -m ewsjf.bench.tuner_convergence [--rate-scale 0.5] [--window 0:3600] [--cv 4] [--json out.json]
+
+Part 1, convergence, on two workloads: the default Azure trace (code + conversation, one time axis, arrival
+times scaled by --rate-scale) and a bursty variant (the same requests, Gamma inter-arrival times with
+coefficient of variation --cv at the same mean rate). For each:
+1. Best static setting: every point of a grid (2-level factorial over the five tuned parameters at their
+   bounds, plus the default and the centre of the bounds) replays the whole workload through the sim; the
+   best short-request mean TTFT is the reference (an oracle choice, made with hindsight).
+2. `ewsjf-tuned` (ewsjf.bindings.tuned_queue.bench_queue) starts from deliberately poor parameters
+   (POOR below: urgency and fairness weights that favour long queues) and tunes itself in virtual time:
+   once a window with contention is recorded, one replay trial every --trial-every seconds; after 8
+   trials the window's winner is applied (if it beats the parameters in force on that window).
+3. Figures: (a) the parameters in force once k = 1..16 trials have run, each run as a static setting over
+   the whole workload, against the best static: the first k within 5% (the first window's own winner
+   after k of its trials too); (b) the tuned run itself, over the requests that arrived after the first
+   swap, against the best static setting on the same requests; (c) the whole tuned run, poor start
+   included.
+Short requests: prompt length <= the workload's first tercile (ewsjf_core.sim.metrics.class_edges).
+
+With --live, the same tuner in live mode (each candidate serves the live traffic for --live-trial
+seconds, as published) is run too, for comparison.
+
+Part 2, hot-path cost: the same workload slice replayed through the sim (a) by a plain EWSJFQueue,
+(b) by TunedEWSJFQueue with the tuner attached but idle, (c) by TunedEWSJFQueue with the background tuner
+thread running replay trials back to back (duty cycle 1, worker process) during the whole replay.
+Scheduler microseconds per engine step (sim-measured wall time inside the queue's methods, including the
+recorder callbacks), alternated over --reps repetitions in one process; the ratio (c)/(a) is the figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from ewsjf.bindings.ewsjf_queue import EWSJFQueue
+from ewsjf.bindings.tuned_queue import BENCH_SETTINGS, TunedEWSJFQueue, bench_queue
+from ewsjf_core.config import EWSJFConfig
+from ewsjf_core.sim import EngineConfig, VirtualClock, Workload, simulate
+from ewsjf_core.sim.metrics import class_edges
+from ewsjf_core.sim.step_time import RooflineStepTime
+from ewsjf_core.sim.traces import arrivals
+from ewsjf_core.tuner import ParamSpace, TunerSettings
+
+POOR = {"a_u": 5.0e-3, "b_u": 0.0, "a_f": 1.0e-3, "b_f": 1.0, "alpha": 2.0}
+
+
+def load(rate_scale: float, window: tuple[float, float], cv: float, seed: int) -> list[Workload]:
+    from ewsjf.bench.workloads import load_workload
+    w = load_workload("azure").slice(*window)
+    if rate_scale != 1.0:
+        w = w.scale_rate(rate_scale)
+    n = len(w)
+    t = arrivals(n, (n - 1) / w.duration_s, cv, seed)
+    bursty = Workload(t, w.prompt_tokens, w.output_tokens, name=f"{w.name}-gamma-cv{cv:g}")
+    return [w, bursty]
+
+
+def short_mask(w: Workload) -> np.ndarray:
+    return w.prompt_tokens <= class_edges(w.prompt_tokens)[0]
+
+
+def run_static(w: Workload, cfg: EWSJFConfig, st, engine: EngineConfig):
+    clock = VirtualClock()
+    q = EWSJFQueue(cfg, clock=clock)
+    return simulate(w, q, st, engine, clock=clock, log_steps=False)
+
+
+def short_ttft(res, mask: np.ndarray) -> float:
+    ttft = res.first_token_s - res.workload.arrival_s
+    return float(np.nanmean(ttft[mask]))
+
+
+def grid(base: EWSJFConfig) -> list[tuple[str, EWSJFConfig]]:
+    sp = ParamSpace.from_config(base)
+    out = [("default", base)]
+    out.append(("centre", sp.to_config(base, [(lo + hi) / 2 for lo, hi in sp.bounds])))
+    for corner in itertools.product(*[(lo, hi) for lo, hi in sp.bounds]):
+        out.append(("corner" + "".join("H" if v == hi else "L" for v, (lo, hi) in zip(corner, sp.bounds)),
+                    sp.to_config(base, list(corner))))
+    return out
+
+
+def convergence(w: Workload, st, engine: EngineConfig, args) -> dict[str, Any]:
+    base = EWSJFConfig()
+    sp = ParamSpace.from_config(base)
+    poor = base.replace(**POOR)
+    mask = short_mask(w)
+    t0 = time.time()
+    statics = {}
+    results = {}
+    for name, cfg in grid(base):
+        res = run_static(w, cfg, st, engine)
+        statics[name] = short_ttft(res, mask)
+        results[name] = res
+    best_name = min(statics, key=statics.get)
+    best, best_res = statics[best_name], results[best_name]
+    poor_res = run_static(w, poor, st, engine)
+    grid_s = time.time() - t0
+
+    # ewsjf-tuned from the poor start.
+    settings = BENCH_SETTINGS.replace(seed=args.seed, window_s=args.tuner_window, trials_per_window=8,
+                                      retune_every_s=args.retune_every)
+    clock = VirtualClock()
+    q = bench_queue(clock, poor, settings=settings, trial_every_s=args.trial_every)
+    in_force: list[tuple[float, ...]] = []       # parameters in force once k trials have run
+    trial_time: list[float] = []
+
+    def on_step(*a) -> None:
+        q.on_sim_step(*a)
+        while len(in_force) < q.tuner.state.trials:
+            in_force.append(tuple(sp.from_config_values(q.config)))
+            trial_time.append(clock.now)
+
+    t1 = time.time()
+    tuned = simulate(w, q, st, engine, clock=clock, on_step=on_step, log_steps=False)
+    tuned_s = time.time() - t1
+    hist = q.tuner.state.history
+    win0 = [r for r in hist if r.window == 0 and r.status in ("ok", "rolled_back") and r.reward is not None]
+    applied = [r for r in hist if "applied_at" in r.metrics]
+    t_apply = applied[0].metrics["applied_at"] if applied else math.inf
+
+    # (a) the parameters in force once k trials have run, as a static setting over the whole workload.
+    cache: dict[tuple, float] = {}
+
+    def static_of(key: tuple) -> float:
+        if key not in cache:
+            cache[key] = short_ttft(run_static(w, sp.to_config(base, list(key)), st, engine), mask)
+        return cache[key]
+
+    per_k = []
+    for k in range(1, min(len(in_force), args.max_k) + 1):
+        key = in_force[k - 1]
+        per_k.append({"k": k, "at_s": trial_time[k - 1], "point": sp.as_mapping(list(key)),
+                      "short_ttft_s": static_of(key), "ratio_to_best": static_of(key) / best})
+    first_k = next((p["k"] for p in per_k if p["ratio_to_best"] <= 1.05), None)
+    # ...and the first window's own winner after k of its trials (best reward so far).
+    win_k = []
+    for k in range(1, len(win0) + 1):
+        key = tuple(sp.clip(max(win0[:k], key=lambda r: r.reward).point))
+        win_k.append({"k": k, "ratio_to_best": static_of(key) / best})
+
+    # (b) the tuned run after the first winner was applied, against the best static on the same requests.
+    after = mask & (w.arrival_s > t_apply)
+    tuned_after = short_ttft(tuned, after) if after.any() else math.nan
+    best_after = short_ttft(best_res, after) if after.any() else math.nan
+    poor_after = short_ttft(poor_res, after) if after.any() else math.nan
+    live = None
+    if args.live:
+        # The published design for comparison: each candidate serves the live traffic for --live-trial
+        # seconds (two-phase under tick()), 8 trials per window, same start and seed.
+        lset = settings.replace(mode="live", live_trial_s=args.live_trial)
+        lclock = VirtualClock()
+        lq = TunedEWSJFQueue(poor, clock=lclock, settings=lset)
+        lq.sim_trial_every_s = 0.0
+        l_in_force: list[tuple[float, ...]] = []
+
+        def l_on_step(*a) -> None:
+            lq.on_sim_step(*a)
+            while len(l_in_force) < lq.tuner.state.trials:
+                l_in_force.append(tuple(sp.from_config_values(lq.config)))
+
+        lres = simulate(w, lq, st, engine, clock=lclock, on_step=l_on_step, log_steps=False)
+        live = {"in_force_by_trials": [{"k": k, "ratio_to_best": static_of(l_in_force[k - 1]) / best}
+                                       for k in range(1, min(len(l_in_force), args.max_k) + 1)],
+                "whole_run_short_ttft_s": short_ttft(lres, mask),
+                "trials": lq.tuner.state.trials, "swaps": lq.tuner.state.applied,
+                "rollbacks": lq.tuner.state.rollbacks, "failures": lq.tuner.state.failures}
+    return {
+        "live_mode": live,
+        "workload": w.describe(),
+        "short_max_tokens": int(class_edges(w.prompt_tokens)[0]),
+        "grid_size": len(statics),
+        "best_static": {"name": best_name, "short_ttft_s": best,
+                        "point": sp.as_mapping(sp.from_config_values(dict(grid(base))[best_name]))},
+        "default_static_short_ttft_s": statics["default"],
+        "poor_static_short_ttft_s": short_ttft(poor_res, mask),
+        "in_force_by_trials": per_k,
+        "trials_to_within_5pct": first_k,
+        "first_window_winner_by_trials": win_k,
+        "tuned_applied_at_s": t_apply,
+        "tuned_after_apply": {"short_ttft_s": tuned_after, "best_static_same_requests_s": best_after,
+                              "poor_static_same_requests_s": poor_after,
+                              "ratio_to_best": tuned_after / best_after if best_after else math.nan},
+        "tuned_whole_run_short_ttft_s": short_ttft(tuned, mask),
+        "tuner": {k: v for k, v in q.tuner.metrics().items() if k != "last_good"},
+        "tuner_trials_total": len(hist),
+        "tuner_wall_s": q.tuner_wall_s,
+        "tuned_run_wall_s": tuned_s,
+        "grid_wall_s": grid_s,
+    }
+
+
+def _warm_worker() -> int:
+    """Run in the tuner's worker before a measured replay: imports and JIT caches loaded, so the trials
+    that overlap the measurement are steady-state ones."""
+    from ewsjf_core.tuner import propose
+    from ewsjf_core.tuner.replay import CostModelStepTime
+    sp = ParamSpace.from_config(EWSJFConfig())
+    xs = [propose(sp, 0, [], [])]
+    propose(sp, 0, xs * 4, [0.0, 1.0, 2.0, 3.0])
+    n = 200
+    wl = Workload(np.linspace(0, 20, n), np.full(n, 300), np.full(n, 20))
+    q = EWSJFQueue(EWSJFConfig(), clock=VirtualClock())
+    simulate(wl, q, CostModelStepTime(0.01, 1e-4, 1e-9, 1e-4), EngineConfig(), log_steps=False)
+    return n
+
+
+def overhead(w: Workload, st, engine: EngineConfig, reps: int) -> dict[str, Any]:
+    """Scheduler us/step: plain EWSJFQueue, tuned queue idle, tuned queue with the background tuner busy."""
+    out: dict[str, list[float]] = {"off": [], "attached_idle": [], "tuner_running": []}
+    trials = []
+    settings = TunerSettings(window_s=60.0, min_window_requests=50, min_window_depth=0.0, trials_per_window=8,
+                             retune_every_s=0.0, duty_cycle=1.0, executor="process", worker_nice=19,
+                             trial_timeout_s=60.0, guard_s=1e9, rollback_min_samples=10 ** 9)
+    for rep in range(reps + 1):                 # rep 0 warms everything up and is not counted
+        for arm in out:
+            clock = VirtualClock()
+            if arm == "off":
+                q = EWSJFQueue(EWSJFConfig().replace(**POOR), clock=clock)
+            else:
+                q = TunedEWSJFQueue(EWSJFConfig().replace(**POOR), clock=clock, settings=settings)
+                if arm == "tuner_running":
+                    q.tuner.executor.call(_warm_worker, timeout=300)   # worker up and warm before the replay
+                    q.start_tuner()
+            res = simulate(w, q, st, engine, clock=clock, log_steps=False)
+            if arm == "tuner_running":
+                q.stop_tuner(timeout=60)
+                if rep:
+                    trials.append(q.tuner.state.trials)
+            if rep:
+                out[arm].append(res.scheduler_cpu_s / max(res.steps, 1) * 1e6)
+    med = {k: float(np.median(v)) for k, v in out.items()}
+    return {"us_per_step": out, "median_us_per_step": med,
+            "ratio_running_vs_off": med["tuner_running"] / med["off"],
+            "ratio_idle_vs_off": med["attached_idle"] / med["off"],
+            "trials_during_runs": trials, "workload": w.describe()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="llama-3-8b")
+    p.add_argument("--gpu", default="a100-80gb")
+    p.add_argument("--rate-scale", type=float, default=0.5,
+                   help="arrival-rate scale of the Azure trace (default 0.5: at 1.0 the default model/GPU is "
+                        "overloaded for the whole hour, every request then waits past max_wait and all "
+                        "parameter settings behave alike)")
+    p.add_argument("--window", default="0:3600", help="START:END seconds of the trace (default the hour)")
+    p.add_argument("--cv", type=float, default=8.0, help="Gamma CV of the bursty variant (default 8)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tuner-window", type=float, default=120.0, help="replay window, virtual seconds")
+    p.add_argument("--trial-every", type=float, default=5.0, help="virtual seconds between trials")
+    p.add_argument("--retune-every", type=float, default=300.0)
+    p.add_argument("--max-k", type=int, default=16, help="trial counts to evaluate (default 1..16)")
+    p.add_argument("--live", action="store_true", help="also run the tuner in live mode (published design)")
+    p.add_argument("--live-trial", type=float, default=15.0, help="live mode: virtual seconds per trial")
+    p.add_argument("--overhead-window", default="0:1800", help="START:END of the overhead replay")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--skip-convergence", action="store_true")
+    p.add_argument("--skip-overhead", action="store_true")
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+    lo, hi = (float(x) for x in args.window.split(":"))
+    st = RooflineStepTime(args.model, args.gpu)
+    engine = EngineConfig()
+    report: dict[str, Any] = {"model": args.model, "gpu": args.gpu, "rate_scale": args.rate_scale,
+                              "poor_start": POOR, "seed": args.seed}
+    if not args.skip_convergence:
+        report["convergence"] = []
+        for w in load(args.rate_scale, (lo, hi), args.cv, args.seed):
+            r = convergence(w, st, engine, args)
+            report["convergence"].append(r)
+            ta = r["tuned_after_apply"]
+            print(f"\n== {w.name}: {len(w)} requests, {r['workload']['rate_rps']} req/s, short <= "
+                  f"{r['short_max_tokens']} tokens; {r['grid_size']} static settings in {r['grid_wall_s']:.0f} s")
+            print(f"best static ({r['best_static']['name']}): short mean TTFT {r['best_static']['short_ttft_s']:.4f} s"
+                  f"   default {r['default_static_short_ttft_s']:.4f} s   poor start {r['poor_static_short_ttft_s']:.4f} s")
+            for pk in r["in_force_by_trials"]:
+                print(f"  in force after {pk['k']:2d} trial(s) (t={pk['at_s']:.0f} s): as static "
+                      f"{pk['short_ttft_s']:.4f} s = {pk['ratio_to_best']:.3f} x best")
+            print("  first window's winner after k of its trials, x best: "
+                  + " ".join(f"{p['ratio_to_best']:.3f}" for p in r["first_window_winner_by_trials"]))
+            print(f"trials to within 5% of best static: {r['trials_to_within_5pct']}")
+            print(f"tuned run after the first winner (applied at {r['tuned_applied_at_s']:.0f} s virtual): "
+                  f"{ta['short_ttft_s']:.4f} s vs best static {ta['best_static_same_requests_s']:.4f} s on the "
+                  f"same requests = {ta['ratio_to_best']:.3f} x (poor static: {ta['poor_static_same_requests_s']:.4f} s)")
+            if r["live_mode"]:
+                lm = r["live_mode"]
+                print("live mode (published design), in force after k trials, x best: "
+                      + " ".join(f"{p['ratio_to_best']:.3f}" for p in lm["in_force_by_trials"])
+                      + f"; whole run {lm['whole_run_short_ttft_s']:.4f} s; {lm['trials']} trials, "
+                      f"{lm['swaps']} swaps, {lm['rollbacks']} rollbacks, {lm['failures']} failed trials")
+            print(f"tuned whole run (poor start included): {r['tuned_whole_run_short_ttft_s']:.4f} s; "
+                  f"{r['tuner_trials_total']} trials, {r['tuner']['applied']} swaps, "
+                  f"{r['tuner']['rollbacks']} rollbacks, tuner CPU {r['tuner_wall_s']:.1f} s "
+                  f"of a {r['tuned_run_wall_s']:.1f} s run")
+    if not args.skip_overhead:
+        olo, ohi = (float(x) for x in args.overhead_window.split(":"))
+        w = load(args.rate_scale, (olo, ohi), args.cv, args.seed)[0]
+        o = overhead(w, st, engine, args.reps)
+        report["overhead"] = o
+        m = o["median_us_per_step"]
+        print(f"\n== hot path, {w.name} ({len(w)} requests), median of {args.reps} alternated runs, us/step: "
+              f"off {m['off']:.2f}, tuner attached idle {m['attached_idle']:.2f}, tuner running "
+              f"{m['tuner_running']:.2f}  ->  running/off = {o['ratio_running_vs_off']:.3f} "
+              f"(trials run during the replays: {o['trials_during_runs']})")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1, default=float)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Live mode: each candidate serves traffic for live_trial_s (two-phase under tick()), then is scored."""
+
+from ewsjf.bindings.tuned_queue import TunedEWSJFQueue
+from ewsjf_core.tuner import ThreadExecutor, TunerSettings
+
+from .helpers import SPACE, point_of, poor_config, quadratic
+
+COST = 0.01
+
+
+def test_live_trials_score_the_candidate_in_force_and_apply_the_best():
+    now = [0.0]
+    settings = TunerSettings(mode="live", trials_per_window=3, live_trial_s=10.0, guard_s=5.0,
+                             rollback_min_samples=1000)
+    q = TunedEWSJFQueue(poor_config(), clock=lambda: now[0], settings=settings, executor=ThreadExecutor(),
+                        stats_every=4)
+    q.tuner._cost = lambda: (COST, 0.0, 0.0, 0.0)
+    in_force = []
+    rid = 0
+    while now[0] < 40.0:
+        # The "engine": a request's TTFT grows with the in-force parameters' distance to the optimum.
+        slowdown = 1.0 - 10.0 * quadratic(SPACE.as_mapping(point_of(q.config)))
+        q.add(rid, 100, arrival_time=now[0])
+        q.begin_step(now[0])
+        assert q.pop() == rid
+        q.on_first_token(rid, now[0] + COST * slowdown)
+        q.observe_step(0.01, 100, 0)
+        in_force.append(tuple(point_of(q.config)))
+        q.tick()
+        rid += 1
+        now[0] += 0.25
+    hist = q.tuner.state.history
+    assert [r.status for r in hist[:3]] == ["ok"] * 3
+    assert hist[0].point == point_of(poor_config())
+    for r in hist[:3]:
+        assert tuple(SPACE.clip(r.point)) in in_force                     # each candidate really served
+        expected = 1.0 - 10.0 * quadratic(SPACE.as_mapping(r.point))
+        assert abs(r.metrics["ttft_mean_s"] / COST - expected) < 1e-6
+        assert r.terms["compactness"] > 0                                 # partition samples were taken
+    best = max(hist[:3], key=lambda r: r.reward)
+    assert q.tuner.state.applied == 1
+    assert len(hist) == 3 or hist[3].window == 1
+    assert best.point != hist[0].point

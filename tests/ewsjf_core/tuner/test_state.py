@@ -1,0 +1,72 @@
+"""Save/restore: a restarted tuner resumes with its history, best and last good parameters."""
+
+import json
+
+import pytest
+
+from ewsjf_core.tuner import FunctionObjective, ThreadExecutor, TrialRecord, Tuner, TunerSettings, TunerState
+
+from .helpers import SPACE, FakeQueue, close, point_of, poor_config, quadratic
+
+
+def make(path, queue, seed=1, per_window=4):
+    return Tuner(queue, FunctionObjective(quadratic, SPACE.names),
+                 TunerSettings(seed=seed, trials_per_window=per_window, executor="thread", state_path=str(path),
+                               retune_every_s=0.0),
+                 executor=ThreadExecutor())
+
+
+def test_json_round_trip(tmp_path):
+    st = TunerState(seed=3, mode="replay", space=SPACE.to_dict(), window=2, best_point=[1e-3, 1, 0, 0.1, 5],
+                    best_reward=-0.5, last_good={"a_u": 1e-3}, applied=1, rollbacks=1, failures=2,
+                    window_seeds=[[1e-3, 1, 0, 0.1, 5]])
+    st.history.append(TrialRecord(1, 0, [1e-3, 1, 0, 0.1, 5], -0.5, {"latency_penalty": 0.5}, {"x": 1.0}))
+    st.history.append(TrialRecord(2, 0, [], None, status="error", error="boom"))
+    st.history.append(TrialRecord(3, 0, [0, 0, 0, 0, 2], float("nan")))   # NaN is saved as null
+    path = tmp_path / "s.json"
+    st.save(path)
+    back = TunerState.load(path)
+    assert back.to_json() == json.loads(path.read_text())
+    assert back.history[0] == st.history[0] and back.history[1] == st.history[1]
+    assert back.history[2].reward is None
+    assert (back.seed, back.window, back.best_point, back.last_good, back.applied, back.window_seeds) == \
+        (3, 2, st.best_point, st.last_good, 1, st.window_seeds)
+
+
+def test_restart_resumes_exactly_where_it_stopped(tmp_path):
+    path = tmp_path / "tuner.json"
+    # Uninterrupted: 7 trials (one window of 4 closes and applies its winner, 3 into the next).
+    q_ref = FakeQueue(poor_config())
+    ref = make(tmp_path / "ref.json", q_ref)
+    for _ in range(7):
+        ref.run_trial()
+    # Interrupted after 5 trials, then a new Tuner on a fresh queue (as after a process restart).
+    q1 = FakeQueue(poor_config())
+    t1 = make(path, q1)
+    for _ in range(5):
+        t1.run_trial()
+    q2 = FakeQueue(poor_config())
+    t2 = make(path, q2)
+    assert t2.state.trials == 5
+    assert close(point_of(q2.config), point_of(q1.config))   # last good parameters re-applied
+    for _ in range(2):
+        t2.run_trial()
+    assert [(r.point, r.reward) for r in t2.state.history] == [(r.point, r.reward) for r in ref.state.history]
+    assert q2.config == q_ref.config
+    assert t2.state.best_point == ref.state.best_point
+
+
+def test_state_for_another_space_or_corrupt_file_starts_afresh(tmp_path):
+    path = tmp_path / "tuner.json"
+    path.write_text("{not json")
+    t = make(path, FakeQueue(poor_config()))
+    assert t.state.trials == 0
+    t.run_trial()
+    assert TunerState.load(path).trials == 1
+    t3 = make(path, FakeQueue(poor_config()), seed=99)   # another seed: not resumed
+    assert t3.state.trials == 0
+
+
+def test_bad_version_rejected():
+    with pytest.raises(ValueError):
+        TunerState.from_json({"version": 999})
