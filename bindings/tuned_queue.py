@@ -145,7 +145,8 @@ def default_objective(settings: TunerSettings, queue: Any) -> Objective:
         from ewsjf_core.tuner.live import LiveObjective
         return LiveObjective(settings.weights, samples=queue.stats_samples)
     from ewsjf_core.tuner.replay import ReplayObjective
-    return ReplayObjective(settings.weights)
+    # The candidate queue is built by the replay (in a worker process): the core never imports bindings.
+    return ReplayObjective(EWSJFQueue, settings.weights)
 
 
 # ----- the bench's `ewsjf-tuned` policy ----------------------------------------------------------------

@@ -43,11 +43,6 @@ class CostModelStepTime:
         return max(self.c0 + self.c1 * p + self.c2 * p * p + self.cd * decode_tokens, self.floor)
 
 
-def default_queue_factory(config: EWSJFConfig, clock: Any) -> Any:
-    from ewsjf.bindings.ewsjf_queue import EWSJFQueue  # lazy: core must not import bindings at load time
-    return EWSJFQueue(config, clock=clock)
-
-
 @dataclass
 class ReplayContext:
     workload: Any                    # ewsjf_core.sim Workload of the window
@@ -61,7 +56,7 @@ class ReplayContext:
     info: dict = field(default_factory=dict)
 
 
-def replay_window(ctx: ReplayContext, config: EWSJFConfig, queue_factory: Callable = default_queue_factory,
+def replay_window(ctx: ReplayContext, config: EWSJFConfig, queue_factory: Callable,
                   stats_every: int = 25, max_snapshots: int = 400) -> tuple[Any, list, EWSJFConfig]:
     """Replay ctx's window under `config`: (SimResult, stats()["queues"] snapshots, config used)."""
     from ewsjf_core.sim.engine import EngineConfig, VirtualClock, simulate
@@ -95,8 +90,8 @@ class ReplayObjective:
     in_process = False
     applies_candidate = False
 
-    def __init__(self, weights: RewardWeights = RewardWeights(), short_max_tokens: int = 512,
-                 queue_factory: Callable = default_queue_factory, step_time: Any = None,
+    def __init__(self, queue_factory: Callable, weights: RewardWeights = RewardWeights(),
+                 short_max_tokens: int = 512, step_time: Any = None,
                  stats_every: int = 25) -> None:
         self.weights = weights
         self.short_max_tokens = short_max_tokens

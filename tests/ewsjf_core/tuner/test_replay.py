@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from ewsjf.bindings.ewsjf_queue import EWSJFQueue
 from ewsjf.bindings.tuned_queue import TunedEWSJFQueue
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.sim.engine import EngineConfig, VirtualClock, simulate
@@ -46,11 +47,11 @@ def context():
     for i in range(len(w)):
         rec.on_arrival(i, 100.0 + float(w.arrival_s[i]), int(w.prompt_tokens[i]))
         rec.on_finish(i, int(w.output_tokens[i]))
-    return ReplayObjective().prepare(_Host(rec, 100.0 + float(w.arrival_s[-1])))
+    return ReplayObjective(EWSJFQueue).prepare(_Host(rec, 100.0 + float(w.arrival_s[-1])))
 
 
 def test_replay_scores_every_candidate_on_the_same_window_deterministically():
-    obj = ReplayObjective()
+    obj = ReplayObjective(EWSJFQueue)
     ctx = context()
     assert len(ctx.workload) == 400 and ctx.workload.arrival_s[0] == 0.0
     a = obj.evaluate(ctx, EWSJFConfig())
@@ -67,7 +68,7 @@ def test_replay_scores_every_candidate_on_the_same_window_deterministically():
 
 
 def test_replay_in_worker_process_matches_in_process():
-    obj = ReplayObjective()
+    obj = ReplayObjective(EWSJFQueue)
     ctx = context()
     ex = ProcessExecutor(nice=5)
     try:
