@@ -35,14 +35,18 @@ BATCH = 200
 
 
 class _Workload:
-    """Request ids, mixed prompt lengths (short chat, medium, long documents) and increasing arrivals."""
+    """Request ids, mixed prompt lengths (short chat, medium, long documents) and increasing arrivals.
+
+    Ids are strings like vLLM's: their hashes scatter, so every policy's id lookups cost what they cost in
+    an engine (sequential integer ids hash to sequential dict slots and flatter FIFO-order structures).
+    """
 
     def __init__(self, seed: int = 0) -> None:
         self.rng = np.random.default_rng(seed)
         self.next_id = 0
         self.t = 0.0
 
-    def requests(self, n: int) -> list[tuple[int, int, float]]:
+    def requests(self, n: int) -> list[tuple[str, int, float]]:
         kinds = self.rng.integers(0, 3, n)
         lengths = np.where(kinds == 0, self.rng.integers(8, 300, n),
                            np.where(kinds == 1, self.rng.integers(500, 2500, n), self.rng.integers(4000, 16000, n)))
@@ -50,7 +54,7 @@ class _Workload:
         for length in lengths.tolist():
             self.next_id += 1
             self.t += 1e-3
-            out.append((self.next_id, length, self.t))
+            out.append((f"cmpl-{self.next_id:012x}", length, self.t))
         return out
 
 
