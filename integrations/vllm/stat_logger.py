@@ -16,7 +16,7 @@ live engine. Series (labels model_name, engine as in vLLM's own, plus queue or n
   vllm:ewsjf_queue_score{queue}            last score of the queue's head
   vllm:ewsjf_queue_admitted_total{queue}   requests admitted from the queue (the chosen queue, counted)
   vllm:ewsjf_last_chosen_queue             queue of the last admitted request
-  vllm:ewsjf_starvation_promotions_total   admissions forced by the max_wait starvation bound
+  vllm:ewsjf_starvation_promotions_total   admissions forced by the starvation bound (past their deadline)
   vllm:ewsjf_repartitions_total            Refine-and-Prune re-partitions
   vllm:ewsjf_param{name}                   current numeric parameters (theta, w_base, max_wait, ...)
   vllm:ewsjf_prefill_cost_coefficient{term}  fitted C_prefill model (c0, c1, c2, decode)
