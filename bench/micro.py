@@ -102,9 +102,11 @@ def measure(policy: str, n: int, repeats: int, seed: int = 0) -> dict[str, float
         q.begin_step(w.t)
         steps.append(perf() - t0)
         _fill(q, w, n - len(q))
-    t0 = perf()
-    q.repartition() if isinstance(q, EWSJFQueue) else None
-    repartition_ms = (perf() - t0) * 1e3 if isinstance(q, EWSJFQueue) else float("nan")
+    repartition_ms = float("nan")
+    if isinstance(q, EWSJFQueue):
+        t0 = perf()
+        q.repartition()
+        repartition_ms = (perf() - t0) * 1e3
     return {"add_us": statistics.median(adds) * 1e6, "remove_us": statistics.median(removes) * 1e6,
             "step_us": statistics.median(steps) * 1e6, "repartition_ms": repartition_ms}
 

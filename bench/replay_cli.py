@@ -15,7 +15,6 @@ oracle-sjf, hrrn and ewsjf. Examples:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import sys
@@ -23,7 +22,7 @@ import time
 from typing import Any
 
 
-from ewsjf_core.config import EWSJFConfig
+from ewsjf_core.config import EWSJFConfig, read_mapping_file
 from ewsjf_core.sim import EngineConfig, RooflineStepTime, summarize
 from ewsjf_core.sim.metrics import class_edges as default_edges
 from ewsjf_core.sim.step_time import GPU_PRESETS, MODEL_PRESETS
@@ -137,13 +136,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _ewsjf_config(args) -> EWSJFConfig | None:
     values: dict[str, Any] = {}
     if args.ewsjf_config:
-        with open(args.ewsjf_config) as f:
-            text = f.read()
-        if args.ewsjf_config.endswith(".json"):
-            values.update(json.loads(text))
-        else:
-            import yaml
-            values.update(yaml.safe_load(text) or {})
+        values.update(read_mapping_file(args.ewsjf_config))
     for item in args.ewsjf_set:
         if "=" not in item:
             raise ValueError(f"--ewsjf-set expects NAME=VALUE, got {item!r}")

@@ -7,6 +7,7 @@ the GIL) rather than mutating fields, so the hot path never sees a half-updated 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -176,3 +177,27 @@ def _check_float(cfg: EWSJFConfig, name: str, low: float, high: float = math.inf
         hi_s = "" if high == math.inf else f" and {'<=' if high_inclusive else '<'} {high}"
         raise ValueError(f"EWSJFConfig.{name} must be a number {lo_s}{hi_s}, got {v!r}")
     object.__setattr__(cfg, name, float(v))
+
+
+def read_mapping_file(path: str) -> dict[str, Any]:
+    """Parse a YAML or JSON (.json) file of parameter values into a mapping; ValueError names the file."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ValueError(f"cannot read the EWSJF config file {path!r}: {e}") from None
+    try:
+        if path.endswith(".json"):
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as e:  # yaml.YAMLError, json.JSONDecodeError
+        raise ValueError(f"cannot parse the EWSJF config file {path!r}: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ValueError(f"the EWSJF config file {path!r} must hold a mapping of parameter names to values, "
+                         f"got {type(data).__name__}")
+    return dict(data)

@@ -42,6 +42,11 @@ def rls_update(theta: np.ndarray, cov: np.ndarray, x: np.ndarray, y: float, forg
             cov[j, i] = v
 
 
+def prior_prefill_rate(config: EWSJFConfig) -> float:
+    """Prefill tokens per second before any feedback: 1 / prior_c1."""
+    return 1.0 / max(config.prior_c1, 1e-12)
+
+
 class PrefillCostModel:
     """C_prefill estimate, updated once per engine step. Not thread-safe: the engine thread owns it."""
 
@@ -54,7 +59,7 @@ class PrefillCostModel:
         self._forgetting = config.cost_forgetting
         self._x = np.empty(4)
         self.steps = 0
-        self._prior_rate = 1.0 / max(config.prior_c1, 1e-12)
+        self._prior_rate = prior_prefill_rate(config)
         self._prefill_tokens = 0.0  # decayed sums behind prefill_rate
         self._step_seconds = 0.0
 

@@ -8,8 +8,8 @@ Everything here speaks slots; request ids live one layer up, in ewsjf.bindings.
 Deadlines (the starvation bound) are fixed when a request is committed:
     deadline = arrival + max(max_wait, fcfs_wait_factor * ahead / prefill_rate)
 where ahead is the effective prefill tokens waiting before it (the backlog plus the earlier members of
-its commit batch) and prefill_rate the engine's measured
-prefill throughput: the wait FCFS would give it, estimated. With fcfs_wait_factor > 0 deadlines are also
+its commit batch) and prefill_rate the engine's measured prefill throughput: the wait FCFS would give it,
+estimated. With fcfs_wait_factor > 0 deadlines are also
 made non-decreasing in commit order (FCFS would serve a later arrival later too), so every queue, kept in
 deadline order, stays FIFO.
 """
@@ -20,6 +20,7 @@ import numpy as np
 from numba import njit
 
 from ewsjf_core.config import EWSJFConfig
+from ewsjf_core.cost_model import prior_prefill_rate
 from ewsjf_core.links import link_in_order, list_members, push_front, unlink
 from ewsjf_core.partition import refine_and_prune
 from ewsjf_core.routing import route_lengths
@@ -102,7 +103,7 @@ class WaitingSet:
         self.window_count = 0
         self._window_pos = 0
         self.repartitions = 0
-        self.prefill_rate = 1.0 / config.prior_c1 if config.prior_c1 > 0 else 1e4
+        self.prefill_rate = prior_prefill_rate(config)  # the owner updates it from step feedback
         self._last_deadline = -np.inf
         self.set_deadline_bound(config)
         self._layout(config, np.asarray(config.initial_edges), None)

@@ -23,13 +23,12 @@ construction, i.e. at engine start, naming the source and the field.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ewsjf_core.config import EWSJFConfig
+from ewsjf_core.config import EWSJFConfig, read_mapping_file
 from ewsjf_core.tuner.settings import TunerSettings
 
 CONFIG_ENV = "EWSJF_CONFIG"
@@ -80,30 +79,6 @@ class Settings:
     """The tuner's settings when the `tuner` key enables it (a mapping, or true); None: no tuner."""
 
 
-def read_config_file(path: str) -> dict[str, Any]:
-    """Parse a YAML or JSON file into a mapping (JSON is tried first for .json files)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise EWSJFConfigError(f"cannot read the EWSJF config file {path!r} (from ${CONFIG_ENV}): {e}") from None
-    try:
-        if path.endswith(".json"):
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except Exception as e:  # yaml.YAMLError, json.JSONDecodeError
-        raise EWSJFConfigError(f"cannot parse the EWSJF config file {path!r} (from ${CONFIG_ENV}): {e}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, Mapping):
-        raise EWSJFConfigError(f"the EWSJF config file {path!r} must hold a mapping of parameter names to values, "
-                               f"got {type(data).__name__}")
-    return dict(data)
-
-
 def _split(source: str, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Any]:
     """(EWSJFConfig fields, vllm options, tuner) of one source; tuner: None, a bool or a mapping."""
     if not isinstance(values, Mapping):
@@ -127,7 +102,11 @@ def load_settings(additional_config: Any = None, overrides: EWSJFConfig | Mappin
     layers: list[tuple[str, dict[str, Any], dict[str, Any], Any]] = []
     path = env.get(CONFIG_ENV, "")
     if path:
-        layers.append((f"file {path!r} (${CONFIG_ENV})", *_split(f"file {path!r}", read_config_file(path))))
+        try:
+            values = read_mapping_file(path)
+        except ValueError as e:
+            raise EWSJFConfigError(f"{e} (from ${CONFIG_ENV})") from None
+        layers.append((f"file {path!r} (${CONFIG_ENV})", *_split(f"file {path!r}", values)))
     if isinstance(additional_config, Mapping) and additional_config.get(ADDITIONAL_CONFIG_KEY) is not None:
         src = f"--additional-config {ADDITIONAL_CONFIG_KEY!r}"
         layers.append((src, *_split(src, additional_config[ADDITIONAL_CONFIG_KEY])))
