@@ -10,6 +10,7 @@ import sys
 _SUBCOMMANDS = {
     "micro": ("ewsjf.bench.micro", "time EWSJF's hot path against deque FCFS and heapq in one run"),
     "bench": ("ewsjf.bench.replay_cli", "replay a workload through an engine under several schedulers"),
+    "calibrate": ("ewsjf_core.sim.calibrate", "fit the step-time model's GPU parameters to measured timings"),
 }
 
 

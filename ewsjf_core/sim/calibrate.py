@@ -1,18 +1,22 @@
 """Fit a GPU's device parameters (GPUSpec) to a folder of measurements, and report the residuals.
 
-    python -m ewsjf_core.sim.calibrate ../shared/gpu_profiles            # fit every GPU folder, print residuals
-    python -m ewsjf_core.sim.calibrate DIR --write                        # also rewrite gpu_presets.py
-    python -m ewsjf_core.sim.calibrate DIR --check                        # residuals of the current presets
+    ewsjf calibrate DIR             # fit every GPU folder under DIR (same as python -m ewsjf_core.sim.calibrate)
+    ewsjf calibrate DIR --write     # and rewrite ewsjf_core/sim/gpu_presets.py with the fit
+    ewsjf calibrate DIR --check     # residuals of the current presets, no fit
 
 The fits are over kernels, shared by every model shape in the folder (a few parameters per GPU, not per row):
 GEMMs from the per-layer linear ops, element-wise bandwidth from the residual add, attention from the fastest
-kernel per measured shape. Whole forward steps (meta.json part4 / steps*.csv) are not fitted: they check the
-result end to end (their element-wise ops are the script's unfused torch ops: elementwise="torch").
+kernel per measured shape; the sustained GEMM rate is the script's long 8192^3 matmul (meta.json). Whole forward
+steps (meta.json part4 / steps*.csv) check the result end to end (their element-wise ops are the script's
+unfused torch ops: elementwise="torch"); only two things are fitted on them: the time constant of the clock's
+fall from burst to sustained (on CUDA-graph steps with a prefill, the H100 grid; a GPU without such steps
+borrows it) and the CPU launch time of an eager forward (the script's eager rows; vLLM runs CUDA graphs).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -214,32 +218,34 @@ def write_presets(specs: dict[str, GPUSpec], path: str, command: str) -> None:
                 f"GPU_PRESETS: dict[str, GPUSpec] = {{\n{body}}}\n")
 
 
-def main(argv: list[str] | None = None) -> int:
-    from .calibration_report import print_report
-
-    ap = argparse.ArgumentParser(prog="python -m ewsjf_core.sim.calibrate", description=__doc__.split("\n")[0])
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("folder", help="measurements: DIR/<gpu>/{*_mlp.csv, attention.csv, meta.json, steps*.csv}")
     ap.add_argument("--write", action="store_true", help="rewrite ewsjf_core/sim/gpu_presets.py with the fit")
     ap.add_argument("--check", action="store_true", help="no fit: residuals of the current presets")
     ap.add_argument("--rows", action="store_true", help="print every whole-step row")
-    args = ap.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .calibration_report import print_report
+
     try:
-        if args.check:
-            specs = {gpu_key(k): get_gpu(k) for k in read_profiles(args.folder)}
-        else:
-            specs = fit_all(args.folder)
+        profiles = {gpu_key(k): v for k, v in read_profiles(args.folder).items()}
+        specs = {k: get_gpu(k) for k in profiles} if args.check else fit_all(args.folder)
     except ValueError as e:
-        ap.error(str(e))
-    profiles = {gpu_key(k): v for k, v in read_profiles(args.folder).items()}
+        raise SystemExit(f"error: {e}") from None
     for key, g in specs.items():
         print_report(key, g, residuals(profiles[key], g), rows=args.rows)
     if args.write:
-        import os
-
         path = os.path.join(os.path.dirname(__file__), "gpu_presets.py")
         write_presets(specs, path, f"python -m ewsjf_core.sim.calibrate {args.folder} --write")
         print(f"wrote {path}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m ewsjf_core.sim.calibrate", description=__doc__.split("\n")[0])
+    add_arguments(ap)
+    return run(ap.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -67,6 +67,23 @@ class RooflineStepTime:
                              attn_chunk_flops=g.attn_chunk_flops * r, attn_row_s=g.attn_row_s / r,
                              attn_chunk_row_s=g.attn_chunk_row_s / r)
         self._dense_cache: dict[tuple, float] = {}
+        self._attn = {True: self._attention_coefficients(self._busy), False: self._attention_coefficients(g)}
+
+    def _attention_coefficients(self, g: GPUSpec) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """All layers' attention is linear in its inputs: its coefficients, read off the kernel formulas once so
+        that step_time stays a handful of float operations."""
+        m, n = self.model, self.model.layers
+
+        def pre(*a):
+            return n * prefill_attention_time(g, m.heads, m.head_dim, *a)
+
+        def dec(*a):
+            return n * decode_attention_time(g, m.kv_heads, m.head_dim, *a, m.dtype_bytes)
+
+        p0, d0 = pre(0.0, 0.0, 0.0, 0.0), dec(0.0, 0.0)
+        return ((p0, pre(1.0, 0.0, 0.0, 0.0) - p0, pre(0.0, 1.0, 0.0, 0.0) - p0, pre(0.0, 0.0, 1.0, 0.0) - p0,
+                 pre(0.0, 0.0, 0.0, 1.0) - p0, n * g.attn_kernel_s),
+                (d0, dec(1.0, 0.0) - d0, dec(0.0, 1.0) - d0))
 
     def __repr__(self) -> str:
         return f"RooflineStepTime({self.model.name}, {self.gpu.name})"
@@ -121,7 +138,7 @@ class RooflineStepTime:
                        busy: bool = True) -> float:
         """All layers' attention. The causal pairs within chunks are estimated as if the prefill_seqs chunks were
         equal (exact for one chunk); the rest of prefill_attn_tokens2 attends to cached tokens."""
-        m, g = self.model, self._busy if busy else self.gpu
+        (p0, p_tok, p_causal, p_cached, p_rows, p_kernel), (d0, d_seq, d_ctx) = self._attn[busy]
         t = 0.0
         cached_tokens = 0.0
         if prefill_tokens > 0:
@@ -132,13 +149,12 @@ class RooflineStepTime:
             # query rows in chunks after cached tokens: exact for one chunk, else the cached share of the pairs
             rows = (prefill_tokens if cached > 0 else 0) if n == 1 else \
                 prefill_tokens * cached / max(prefill_attn_tokens2, 1e-9)
-            t += prefill_attention_time(g, m.heads, m.head_dim, prefill_tokens, causal, cached, rows)
+            t += p0 + p_tok * prefill_tokens + p_causal * causal + p_cached * cached + p_rows * rows
             if self.elementwise == "torch":  # the script runs one attention kernel per chunk (vLLM: one in all)
-                t += (n - 1) * g.attn_kernel_s
+                t += (n - 1) * p_kernel
         if decode_tokens > 0:
-            context = max(kv_tokens_read - cached_tokens, 0.0)
-            t += decode_attention_time(g, m.kv_heads, m.head_dim, decode_tokens, context, m.dtype_bytes)
-        return m.layers * t
+            t += d0 + d_seq * decode_tokens + d_ctx * max(kv_tokens_read - cached_tokens, 0.0)
+        return t
 
     def forward_time(self, prefill_tokens: int, prefill_attn_tokens2: float, decode_tokens: int,
                      kv_tokens_read: int, prefill_seqs: int = 0, *, prefill_cached_tokens: int | None = None,
