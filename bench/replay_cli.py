@@ -188,8 +188,7 @@ def _run(args) -> int:
           f"({desc.get('rate_rps')} req/s), prompt mean {desc['prompt_mean']} p99 {desc['prompt_p99']}, "
           f"output mean {desc['output_mean']}")
     d = step_model.describe()
-    print(f"model {d['model']} on {d['gpu']}: roofline step-time model "
-          f"({'efficiencies fitted to A100 measurements' if d['calibrated'] else 'efficiencies NOT calibrated for this GPU'}; "
+    print(f"model {d['model']} on {d['gpu']}: roofline step-time model ({d['calibration']}; "
           f"no GPU used); KV cache {kv_blocks} blocks x {engine.block_size} tokens; token budget "
           f"{engine.token_budget}, max running {engine.max_running}")
     print(f"length classes by prompt tokens: short <= {edges[0]} < medium <= {edges[1]} < long; "

@@ -182,7 +182,7 @@ def markdown(doc: dict, plots: list[str] | None = None) -> str:
              f"({s['workload'].get('rate_rps')} req/s at load 1.0), prompts mean {s['workload']['prompt_mean']} "
              f"tokens, outputs mean {s['workload']['output_mean']} tokens.",
              f"- Model / GPU: {s['step_model']['model']} on {s['step_model']['gpu']} "
-             f"(roofline step-time model; {'A100 efficiencies fitted to measurements' if s['step_model']['calibrated'] else 'efficiency factors NOT calibrated on this GPU'}; no GPU was used).",
+             f"(roofline step-time model; {s['step_model'].get('calibration', 'calibration not recorded')}; no GPU was used).",
              f"- Engine: token budget {s['engine']['token_budget']}, max running {s['engine']['max_running']}, "
              f"KV blocks {s['engine']['kv_blocks']} x {s['engine']['block_size']} tokens, chunked prefill "
              f"{s['engine']['chunked_prefill']}, prefix caching {s['engine']['prefix_caching']}.",
