@@ -24,6 +24,7 @@ from scipy.optimize import least_squares, minimize_scalar, nnls
 
 from .fit_checks import attention_arrays, linear_arrays, linear_outliers, residuals, step_forward, step_model_for
 from .gpu_profiles import GPUProfile, read_profiles
+from .preset_writer import write_presets
 from .gpu_presets import GPU_PRESETS
 from .gpu_spec import GPUSpec, get_gpu, gpu_key
 from .roofline import gemm_time
@@ -186,36 +187,6 @@ def fit_all(root: str) -> dict[str, GPUSpec]:
         ref = next((v for v in out.values() if "attention" in v.calibration and "NOT" not in v.calibration), None)
         out[key] = fit_profile(profiles[key], GPU_PRESETS[key].datasheet(), attention_from=ref)
     return out
-
-
-_PRESET_FIELDS = ("gemm_flops", "gemm_bandwidth", "gemm_kernel_s", "gemm_smooth_p", "gemm_min_rows", "gemm_tile_rows",
-                  "gemm_droop_flops",
-                  "elem_bandwidth", "elem_kernel_s", "attn_kernel_s", "attn_row_s", "attn_flops", "attn_chunk_flops",
-                  "attn_chunk_row_s", "decode_kernel_s", "decode_seq_s", "decode_bandwidth", "eager_layer_s", "eager_smooth_p", "gemm_sustained_flops", "power_tau_s")
-
-
-def _num(v: float) -> str:
-    return "0" if abs(v) < 1e-15 else f"{v:.5g}"
-
-
-def preset_source(key: str, g: GPUSpec) -> str:
-    args = [repr(g.name), f"{g.peak_flops:.4g}", f"{g.hbm_bandwidth:.4g}", f"{g.memory_bytes:.4g}"]
-    args += [f"{f}={_num(getattr(g, f))}" for f in _PRESET_FIELDS]
-    args += [f"torch_elementwise={tuple((o, float(f'{a:.4g}'), float(f'{b:.4g}')) for o, a, b in g.torch_elementwise)!r}",
-             f"calibrated={g.calibrated}", f"calibration={g.calibration!r}", f"residuals={g.residuals!r}"]
-    return f"    {key!r}: GPUSpec(\n        " + ",\n        ".join(args) + "),\n"
-
-
-def write_presets(specs: dict[str, GPUSpec], path: str, command: str) -> None:
-    merged = dict(GPU_PRESETS)
-    merged.update(specs)
-    body = "".join(preset_source(k, merged[k]) if k in specs else
-                   f"    {k!r}: {merged[k]!r},\n" for k in merged)
-    with open(path, "w") as f:
-        f.write(f'"""GPU presets: datasheet figures and device parameters fitted by\n\n    {command}\n\n'
-                '(re-run it rather than editing by hand; README "Step-time model and GPU calibration")."""\n\n'
-                "from __future__ import annotations\n\nfrom .gpu_spec import GPUSpec\n\n"
-                f"GPU_PRESETS: dict[str, GPUSpec] = {{\n{body}}}\n")
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:

@@ -16,6 +16,7 @@ from .gpu_profiles import GPUProfile, LayerRow, StepRow
 from .gpu_spec import GPUSpec
 from .model_spec import ModelSpec, get_model
 from .roofline import decode_attention_time, gemm_time, prefill_attention_time
+from .step_time import RooflineStepTime
 
 OUTLIER_RATIO = 1.15
 LINEAR_MIN_TOKENS = 64
@@ -72,9 +73,8 @@ def attention_arrays(p: GPUProfile):
     return out_pre, out_dec
 
 
-def step_model_for(p: GPUProfile, g: GPUSpec, elementwise: str = "torch"):
-    from .step_time import RooflineStepTime
-
+def step_model_for(p: GPUProfile, g: GPUSpec, elementwise: str = "torch") -> RooflineStepTime:
+    """The model of the measured whole steps (meta.json part4's shape; Llama-3-8B by default)."""
     m = p.meta.get("part4", {}).get("model")
     spec = ModelSpec(m["name"], layers=m["layers"], hidden=m["hidden"], heads=m["heads"], kv_heads=m["kv_heads"],
                      intermediate=m["inter"], vocab=m["vocab"]) if m else get_model("llama-3-8b")
