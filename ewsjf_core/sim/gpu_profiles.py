@@ -1,4 +1,4 @@
-"""Reads a folder of GPU measurements (the layout of ../shared/gpu_profiles, written by its gpu_calib.py).
+"""Reads a folder of GPU measurements (the layout that scripts/gpu_calib.py writes, one folder per GPU).
 
 DIR/<gpu>/ holds any of:
 - `*_mlp.csv`: per-layer op times against batch token count (Vidur's schema: `time_stats.<op>.median` in ms, or

@@ -121,7 +121,7 @@ MODEL_PRESETS: dict[str, ModelSpec] = {
     "llama-3-70b": ModelSpec("Llama-3-70B", layers=80, hidden=8192, heads=64, kv_heads=8, intermediate=28672,
                              vocab=128256),
 }
-"""The four shapes measured on the H100/H200 (../shared/gpu_profiles) are llama-3-8b, llama-2-7b, llama-3-70b
+"""The four shapes measured on the H100/H200 (tests/ewsjf_core/sim/data/gpu_profiles) are llama-3-8b, llama-2-7b, llama-3-70b
 (one layer at tensor parallel 1; the whole model needs more than one 80 GB GPU) and qwen2.5-7b."""
 
 def get_model(name_or_path: str | ModelSpec) -> ModelSpec:

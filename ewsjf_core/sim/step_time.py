@@ -15,7 +15,7 @@ sampling) plus `per_seq_overhead_s` per sequence. The forward runs as a CUDA gra
 `graph=False` adds the measured CPU launch time of an eager forward (only to compare with eager measurements).
 
 The device parameters of each GPU preset are fitted to measurements (README "Step-time model and GPU
-calibration"; re-fit with `python -m ewsjf_core.sim.calibrate DIR`); GPUSpec.calibration states what was fitted.
+calibration"; re-fit with `ewsjf calibrate DIR`); GPUSpec.calibration states what was fitted.
 """
 
 from __future__ import annotations
@@ -180,13 +180,20 @@ class RooflineStepTime:
 
     def step_time(self, prefill_tokens: int, prefill_attn_tokens2: float, decode_tokens: int,
                   kv_tokens_read: int, prefill_seqs: int = 0, *, prefill_cached_tokens: int | None = None) -> float:
-        """Seconds for one engine step: the forward plus the per-step and per-sequence overhead (assumptions)."""
+        """Seconds for one engine step: the forward (busy GPU, CUDA graph) plus the per-step and per-sequence
+        overhead (assumptions). The sim calls this once per step: the dense part comes from a cache."""
         g = self.gpu
-        if prefill_tokens + decode_tokens <= 0:
+        tokens = prefill_tokens + decode_tokens
+        if tokens <= 0:
             return g.step_overhead_s
-        return (self.forward_time(prefill_tokens, prefill_attn_tokens2, decode_tokens, kv_tokens_read, prefill_seqs,
-                                  prefill_cached_tokens=prefill_cached_tokens)
-                + g.step_overhead_s + (decode_tokens + prefill_seqs) * g.per_seq_overhead_s)
+        seqs = prefill_seqs + decode_tokens
+        groups = prefill_seqs + (decode_tokens > 0) if self.elementwise == "torch" else 1
+        dense = self._dense_cache.get((tokens, seqs, groups, True))
+        if dense is None:
+            dense = self._dense_time(tokens, seqs, groups, True)
+        return (dense + self.attention_time(prefill_tokens, prefill_attn_tokens2, decode_tokens, kv_tokens_read,
+                                            prefill_seqs, prefill_cached_tokens)
+                + g.step_overhead_s + seqs * g.per_seq_overhead_s)
 
     # ------------------------------------------------------------------------------------- memory
     def kv_blocks(self, block_size: int = 16, gpu_memory_utilization: float = 0.9,
