@@ -27,7 +27,7 @@ from .gpu_profiles import GPUProfile, read_profiles
 from .preset_writer import write_presets
 from .gpu_presets import GPU_PRESETS
 from .gpu_spec import GPUSpec, get_gpu, gpu_key
-from .roofline import gemm_time
+from .roofline import gemm_time, torch_op_elements
 
 _GEMM_FIELDS = ("gemm_kernel_s", "gemm_flops", "gemm_bandwidth", "gemm_smooth_p", "gemm_droop_flops")
 _GEMM_SCALE = (1e-6, 1e12, 1e12, 1.0, 1e12)
@@ -65,6 +65,10 @@ def _relative_nnls(a: np.ndarray, t: np.ndarray) -> np.ndarray:
     return x / scale
 
 
+def _torch_elements(r) -> dict[str, int]:
+    return torch_op_elements(r.hidden, r.heads, r.kv_heads, r.hidden // r.heads, r.intermediate, r.gated)
+
+
 def fit_elementwise(p: GPUProfile, g: GPUSpec) -> GPUSpec:
     """Fused kernels: fixed time and bandwidth from the residual add (one pass: read 2, write 1). The script's
     unfused torch ops: each op's fixed time and byte multiplier at that bandwidth."""
@@ -81,15 +85,14 @@ def fit_elementwise(p: GPUProfile, g: GPUSpec) -> GPUSpec:
     _, inv_bw = _relative_nnls(np.stack([np.ones(big.sum()), b[big]], 1), t[big])
     k = float(np.median(t[small] - b[small] * inv_bw))
     g = replace(g, elem_kernel_s=max(k, 0.0), elem_bandwidth=float(1.0 / inv_bw))
-    ideal = {"rms_norm": lambda r: 2 * r.hidden, "attn_rope": lambda r: 2 * (r.heads + r.kv_heads) * (r.hidden // r.heads),
-             "mlp_act": lambda r: (3 if r.gated else 2) * r.intermediate, "add": lambda r: 3 * r.hidden}
     columns = {"rms_norm": ("input_layernorm", "post_attention_layernorm"), "attn_rope": ("attn_rope",),
                "mlp_act": ("mlp_act",), "add": ("add",)}
     if not all(any(c in r.ops for r in p.layers) for c in ("attn_rope", "mlp_act", "input_layernorm")):
         return g
     ops = []
     for op, cols in columns.items():
-        pts = [(2.0 * ideal[op](r) * r.tokens / g.elem_bandwidth, r.ops[c]) for r in p.layers for c in cols if c in r.ops]
+        pts = [(2.0 * _torch_elements(r)[op] * r.tokens / g.elem_bandwidth, r.ops[c])
+               for r in p.layers for c in cols if c in r.ops]
         x, y = np.array(pts).T
         fixed, mult = _relative_nnls(np.stack([np.ones_like(x), x], 1), y)
         ops.append((op, float(fixed), float(mult)))

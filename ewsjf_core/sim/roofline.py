@@ -26,6 +26,14 @@ def gemm_time(g: GPUSpec, rows, n, k, dtype_bytes: int = 2, isolated: bool = Fal
     return g.gemm_kernel_s + (compute ** p + memory ** p) ** (1.0 / p)
 
 
+def torch_op_elements(hidden: int, heads: int, kv_heads: int, head_dim: int, intermediate: int,
+                      gated: bool = True) -> dict[str, int]:
+    """Elements per token that one pass of each element-wise op of the calibration script reads and writes (its
+    ideal traffic; torch's unfused compositions move a fitted multiple of it)."""
+    return {"rms_norm": 2 * hidden, "attn_rope": 2 * (heads + kv_heads) * head_dim,
+            "mlp_act": (3 if gated else 2) * intermediate, "add": 3 * hidden}
+
+
 def elementwise_time(g: GPUSpec, nbytes):
     """One fused element-wise kernel moving `nbytes`."""
     return g.elem_kernel_s + nbytes / g.elem_bandwidth

@@ -27,7 +27,7 @@ from typing import Protocol
 from .gpu_presets import GPU_PRESETS
 from .gpu_spec import GPUSpec, get_gpu
 from .model_spec import MODEL_PRESETS, ModelSpec, get_model
-from .roofline import decode_attention_time, elementwise_time, gemm_time, prefill_attention_time
+from .roofline import decode_attention_time, elementwise_time, gemm_time, prefill_attention_time, torch_op_elements
 
 __all__ = ["GPU_PRESETS", "MODEL_PRESETS", "GPUSpec", "ModelSpec", "RooflineStepTime", "StepTimeModel",
            "get_gpu", "get_model"]
@@ -113,7 +113,7 @@ class RooflineStepTime:
             per_token = dt * (2 * 4 * h + 2 * qk + act + 4 * kv)
             return 5 * g.elem_kernel_s + tokens * per_token / g.elem_bandwidth
         ops = dict((op, (fixed, mult)) for op, fixed, mult in g.torch_elementwise)
-        ideal = {"rms_norm": 2 * h, "attn_rope": 2 * qk, "mlp_act": act, "add": 3 * h}
+        ideal = torch_op_elements(h, m.heads, m.kv_heads, m.head_dim, m.intermediate, m.gated_mlp)
         t = sum(n * (ops[op][0] + tokens * ops[op][1] * dt * ideal[op] / g.elem_bandwidth)
                 for op, n in (("rms_norm", 2), ("attn_rope", 1), ("mlp_act", 1), ("add", 2)))
         # the script's attention glue: K and V written into the cache, the output copied (3 plain copies)
