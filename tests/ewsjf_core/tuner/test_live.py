@@ -13,8 +13,7 @@ def test_live_trials_score_the_candidate_in_force_and_apply_the_best():
     settings = TunerSettings(mode="live", trials_per_window=3, live_trial_s=10.0, guard_s=5.0,
                              rollback_min_samples=1000)
     q = TunedEWSJFQueue(poor_config(), clock=lambda: now[0], settings=settings, executor=ThreadExecutor(),
-                        stats_every=4)
-    q.tuner._cost = lambda: (COST, 0.0, 0.0, 0.0)
+                        stats_every=4, cost_coefficients=lambda: (COST, 0.0, 0.0, 0.0))
     in_force = []
     rid = 0
     while now[0] < 40.0:
