@@ -3,9 +3,7 @@
 import numpy as np
 
 from ewsjf.bindings.ewsjf_queue import EWSJFQueue
-from ewsjf.bindings.tuned_queue import TunedEWSJFQueue
 from ewsjf_core.config import EWSJFConfig
-from ewsjf_core.sim.engine import EngineConfig, VirtualClock, simulate
 from ewsjf_core.sim.traces import arrivals
 from ewsjf_core.sim.workload import Workload
 from ewsjf_core.tuner import ProcessExecutor, ThreadExecutor, TrialContext, TunerSettings, WindowRecorder
@@ -68,16 +66,3 @@ def test_replay_in_worker_process_matches_in_process():
         ex.close()
     local = ThreadExecutor().call(obj.evaluate, ctx, poor_config(), timeout=60)
     assert remote["reward"] == local["reward"] and remote["terms"] == local["terms"]
-
-
-def test_tuned_queue_tunes_in_virtual_time_from_sim_hook():
-    w = workload(n=600)
-    settings = TunerSettings(window_s=20.0, min_window_requests=100, trials_per_window=3, executor="thread")
-    clock = VirtualClock()
-    q = TunedEWSJFQueue(poor_config(), clock=clock, settings=settings, cost_coefficients=lambda: COEFFS)
-    res = simulate(w, q, STEP, EngineConfig(), clock=clock, on_step=lambda *a: q.tick(trial_every_s=1.0))
-    assert np.isfinite(res.first_token_s).all()
-    m = q.stats()["tuner"]
-    assert m["trials"] >= 3 and m["window"] >= 1 and m["failures"] == 0
-    assert all(r.window == 0 for r in q.tuner.state.history[:3])
-    assert q.stats()["policy"] == "ewsjf-tuned"

@@ -1,9 +1,13 @@
-"""Live mode: each candidate serves traffic for live_trial_s (two-phase under tick()), then is scored."""
+"""TunedEWSJFQueue: the queue with the Bayesian tuner attached, driven synchronously (tick()) in a
+controlled or virtual clock: live trials in two phases, replay trials from the sim's step hook."""
+
+import numpy as np
 
 from ewsjf.bindings.tuned_queue import TunedEWSJFQueue
+from ewsjf_core.sim.engine import EngineConfig, VirtualClock, simulate
 from ewsjf_core.tuner import ThreadExecutor, TunerSettings
-
-from .helpers import SPACE, point_of, poor_config, quadratic
+from tests.ewsjf_core.tuner.helpers import SPACE, point_of, poor_config, quadratic
+from tests.ewsjf_core.tuner.test_replay import COEFFS, STEP, workload
 
 COST = 0.01
 
@@ -40,3 +44,16 @@ def test_live_trials_score_the_candidate_in_force_and_apply_the_best():
     assert q.tuner.state.applied == 1
     assert len(hist) == 3 or hist[3].window == 1
     assert best.point != hist[0].point
+
+
+def test_tuned_queue_tunes_in_virtual_time_from_sim_hook():
+    w = workload(n=600)
+    settings = TunerSettings(window_s=20.0, min_window_requests=100, trials_per_window=3, executor="thread")
+    clock = VirtualClock()
+    q = TunedEWSJFQueue(poor_config(), clock=clock, settings=settings, cost_coefficients=lambda: COEFFS)
+    res = simulate(w, q, STEP, EngineConfig(), clock=clock, on_step=lambda *a: q.tick(trial_every_s=1.0))
+    assert np.isfinite(res.first_token_s).all()
+    m = q.stats()["tuner"]
+    assert m["trials"] >= 3 and m["window"] >= 1 and m["failures"] == 0
+    assert all(r.window == 0 for r in q.tuner.state.history[:3])
+    assert q.stats()["policy"] == "ewsjf-tuned"
