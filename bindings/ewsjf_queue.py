@@ -159,6 +159,12 @@ class EWSJFQueue(WaitingQueue):
         self._params = pack_params(self._config, *self._cost.coefficients[:3])
         self._set.prefill_rate = self._cost.prefill_rate
 
+    @property
+    def cost_coefficients(self) -> tuple[float, float, float, float]:
+        """(c0, c1, c2, cd) of the fitted prefill-cost model (four floats: safe to read from any thread;
+        a torn read during an update is harmless to the tuner that reads it)."""
+        return self._cost.coefficients
+
     def prefill_cost(self, tokens: float) -> float:
         """Current C_prefill(tokens) estimate in seconds (floored like the scoring kernel's)."""
         return max(self._cost.cost(tokens), self._config.min_prefill_cost)

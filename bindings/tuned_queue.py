@@ -25,7 +25,7 @@ import collections
 import json
 import os
 from time import perf_counter as _perf
-from typing import Any
+from typing import Any, Callable
 
 from ewsjf.bindings.base import Clock, RequestId
 from ewsjf.bindings.ewsjf_queue import EWSJFQueue
@@ -43,7 +43,7 @@ class TunedEWSJFQueue(EWSJFQueue):
     def __init__(self, config: EWSJFConfig | None = None, clock: Clock | None = None,
                  settings: TunerSettings | None = None, objective: Objective | None = None,
                  recorder: WindowRecorder | None = None, start: bool = False, executor: Any = None,
-                 stats_every: int = 64) -> None:
+                 stats_every: int = 64, cost_coefficients: Callable[[], tuple] | None = None) -> None:
         super().__init__(config, clock)
         self._sim_trial_every_s: float | None = None
         self._hooked = False
@@ -63,7 +63,7 @@ class TunedEWSJFQueue(EWSJFQueue):
         if objective is None:
             objective = default_objective(self.tuner_settings, self)
         self.tuner = Tuner(self, objective, self.tuner_settings, recorder=self.recorder,
-                           clock=lambda: self.clock(), executor=executor)
+                           clock=lambda: self.clock(), executor=executor, cost_coefficients=cost_coefficients)
         self._select_begin_step()
         if start:
             self.start_tuner()

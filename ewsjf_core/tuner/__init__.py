@@ -9,20 +9,24 @@
     replay.py     replay mode: candidates replay the recorded window through ewsjf_core.sim
     live.py       live mode: each candidate serves real traffic for a while
     executor.py   where a trial runs (thread or worker process), with a time limit
-    runner.py     the Tuner: trials, apply winner, rollback guard, background thread
+    context.py    TrialContext: all an objective sees of the serving side
+    guard.py      the rollback guard: watch live latency after a swap, undo one that hurt
+    runner.py     the Tuner: trials, windows, applying winners, background thread
 """
 
+from ewsjf_core.tuner.context import TrialContext, queue_cost_coefficients
 from ewsjf_core.tuner.executor import ProcessExecutor, ThreadExecutor, TrialError, TrialTimeout
 from ewsjf_core.tuner.objective import FunctionObjective, Objective
 from ewsjf_core.tuner.optimizer import OptimizerSettings, propose
 from ewsjf_core.tuner.recorder import WindowRecorder, WindowSnapshot
 from ewsjf_core.tuner.reward import RewardTerms, RewardWeights
-from ewsjf_core.tuner.runner import Tuner, live_slowdown, queue_cost_coefficients
+from ewsjf_core.tuner.guard import RollbackGuard, live_slowdown
+from ewsjf_core.tuner.runner import Tuner
 from ewsjf_core.tuner.settings import TunerSettings
 from ewsjf_core.tuner.space import ParamSpace
 from ewsjf_core.tuner.state import TrialRecord, TunerState
 
 __all__ = ["FunctionObjective", "Objective", "OptimizerSettings", "ParamSpace", "ProcessExecutor",
-           "RewardTerms", "RewardWeights", "ThreadExecutor", "TrialError", "TrialRecord", "TrialTimeout",
+           "RewardTerms", "RewardWeights", "RollbackGuard", "ThreadExecutor", "TrialContext", "TrialError", "TrialRecord", "TrialTimeout",
            "Tuner", "TunerSettings", "TunerState", "WindowRecorder", "WindowSnapshot", "live_slowdown",
            "propose", "queue_cost_coefficients"]

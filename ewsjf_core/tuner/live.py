@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ewsjf_core.config import EWSJFConfig
+from ewsjf_core.tuner.context import TrialContext
 from ewsjf_core.tuner.reward import RewardWeights, prefill_cost, terms_from
 
 
@@ -28,26 +29,24 @@ class LiveObjective:
         self.weights = weights
         self.samples = samples if samples is not None else ()   # iterable of (t, queues) pairs
 
-    def prepare(self, tuner: Any) -> Any:
-        return tuner
+    def prepare(self, ctx: TrialContext) -> TrialContext:
+        return ctx
 
-    def evaluate(self, tuner: Any, config: EWSJFConfig) -> dict[str, Any]:
+    def evaluate(self, ctx: TrialContext, config: EWSJFConfig) -> dict[str, Any]:
         """Blocking form (background thread): the candidate is in force; wait, then score."""
-        t0 = tuner.clock()
-        tuner._stop.wait(tuner.settings.live_trial_s)
-        return self.score(tuner, t0, tuner.clock())
+        t0 = ctx.clock()
+        ctx.wait(ctx.settings.live_trial_s)
+        return self.score(ctx, t0, ctx.clock())
 
-    def score(self, tuner: Any, t0: float, t1: float) -> dict[str, Any]:
-        snap = tuner.recorder.snapshot(t0, t1)
+    def score(self, ctx: TrialContext, t0: float, t1: float) -> dict[str, Any]:
+        snap = ctx.recorder.snapshot(t0, t1)
         # Requests that arrived after the swap (at t0 itself the old parameters may still have served).
         ok = np.isfinite(snap.first_token_s) & (snap.arrival_s > t0)
-        c0, c1, c2, _ = tuner._cost()
-        floor = tuner.queue.config.min_prefill_cost
-        cost = prefill_cost(snap.effective_tokens[ok], c0, c1, c2, floor)
+        c0, c1, c2, _ = ctx.cost_coefficients()
+        cost = prefill_cost(snap.effective_tokens[ok], c0, c1, c2, ctx.config().min_prefill_cost)
         ttft = snap.ttft_s[ok]
         snaps = [q for (t, q) in list(self.samples) if t0 <= t <= t1]
-        from ewsjf_core.tuner.replay import _queue_cap
-        terms = terms_from(snaps, _queue_cap(tuner), ttft, cost)
+        terms = terms_from(snaps, ctx.queue_cap, ttft, cost)
         metrics = {"requests": float(np.count_nonzero(snap.arrival_s > t0)), "completed": float(ok.sum()),
                    "ttft_mean_s": float(np.mean(ttft)) if ok.any() else math.nan}
         if not ok.any():

@@ -25,6 +25,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from ewsjf_core.config import EWSJFConfig
+from ewsjf_core.tuner.context import TrialContext
 from ewsjf_core.tuner.reward import RewardWeights, prefill_cost, terms_from
 
 
@@ -100,49 +101,49 @@ class ReplayObjective:
         self.stats_every = stats_every
 
     # In the serving process, once per window.
-    def prepare(self, tuner: Any) -> ReplayContext | None:
+    def prepare(self, ctx: TrialContext) -> ReplayContext | None:
         """The window: requests that arrived in the last window_s seconds (at least the last
         window_requests arrivals) plus the backlog they met
         (earlier requests not finished at the window's start, when the host reports finishes), the most
         recent max_replay_requests of them. None (wait) when it is too small, or when the host reports
         queue depths and the window's arrivals found fewer than min_window_depth requests waiting on
         average (no contention: every order serves them alike)."""
-        s = tuner.settings
-        now = tuner.clock()
+        s = ctx.settings
+        now = ctx.clock()
         start = now - s.window_s
-        fresh = tuner.recorder.snapshot(start, now)
+        fresh = ctx.recorder.snapshot(start, now)
         if len(fresh) < s.window_requests:
-            everything = tuner.recorder.snapshot(None, now)
+            everything = ctx.recorder.snapshot(None, now)
             if len(everything) > len(fresh):
                 start = float(everything.arrival_s[max(0, len(everything) - s.window_requests)])
-                fresh = tuner.recorder.snapshot(start, now)
+                fresh = ctx.recorder.snapshot(start, now)
         if len(fresh) < s.min_window_requests:
             return None
-        coeffs = tuple(tuner._cost())
         depth = fresh.depth_at_arrival
         contention = float(np.nanmean(depth)) if np.isfinite(depth).any() else math.nan
         if math.isfinite(contention) and contention < s.min_window_depth:
-            tuner.skipped_windows = getattr(tuner, "skipped_windows", 0) + 1
+            ctx.count("skipped_windows")
             return None
-        return self.prepare_range(tuner, start, now, info={"mean_depth_at_arrival": contention})
+        return self.prepare_range(ctx, start, now, info={"mean_depth_at_arrival": contention})
 
-    def prepare_range(self, tuner: Any, start: float, end: float, info: dict | None = None) -> ReplayContext | None:
+    def prepare_range(self, ctx: TrialContext, start: float, end: float,
+                      info: dict | None = None) -> ReplayContext | None:
         """The replay context of the requests that arrived in [start, end] plus their backlog (no
         contention check; the rollback guard replays its period with this)."""
-        s = tuner.settings
-        fresh = tuner.recorder.snapshot(start, end)
+        s = ctx.settings
+        fresh = ctx.recorder.snapshot(start, end)
         if len(fresh) == 0:
             return None
-        coeffs = tuple(tuner._cost())
+        coeffs = tuple(ctx.cost_coefficients())
         reports_finish = bool(np.isfinite(fresh.finish_s).any())
-        snap = tuner.recorder.snapshot(start, end, active_at_start=reports_finish)
+        snap = ctx.recorder.snapshot(start, end, active_at_start=reports_finish)
         if len(snap) > s.max_replay_requests:
             snap = _tail(snap, s.max_replay_requests)
-        warm = tuner.recorder.snapshot(None, end).effective_tokens[-tuner.queue.config.window:]
+        warm = ctx.recorder.snapshot(None, end).effective_tokens[-ctx.config().window:]
         meta = {"requests": len(snap), "backlog": len(snap) - len(fresh), "window_start": start,
                 "window_end": end, **(info or {})}
         return ReplayContext(workload=snap.to_workload(start=start), warm_lengths=warm, coeffs=coeffs,
-                             engine=dict(s.engine), cap=_queue_cap(tuner), step_time=self.step_time,
+                             engine=dict(s.engine), cap=ctx.queue_cap, step_time=self.step_time,
                              n_fresh=min(len(fresh), len(snap)), scored=snap.replay_scored(start),
                              info=meta)
 
@@ -186,11 +187,3 @@ def _tail(snap: Any, n: int) -> Any:
                           snap.priority[sl], snap.first_token_s[sl], snap.output_tokens[sl], snap.finish_s[sl],
                           snap.depth_at_arrival[sl],
                           float(snap.arrival_s[sl][0]), snap.end_s)
-
-
-def _queue_cap(tuner: Any) -> float:
-    cfg = tuner.queue.config
-    hi = cfg.max_queues
-    if "max_queues" in tuner.space.names:
-        hi = tuner.space.bounds[tuner.space.names.index("max_queues")][1]
-    return float(hi + cfg.max_bubbles)

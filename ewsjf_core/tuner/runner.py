@@ -26,7 +26,6 @@ import math
 import os
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -34,71 +33,16 @@ import numpy as np
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.tuner.executor import (ExecutorBroken, ProcessExecutor, ThreadExecutor, TrialError,
                                        TrialTimeout)
+from ewsjf_core.tuner.context import TrialContext, queue_cap, queue_cost_coefficients
+from ewsjf_core.tuner.guard import RollbackGuard
 from ewsjf_core.tuner.objective import Objective
 from ewsjf_core.tuner.optimizer import propose
 from ewsjf_core.tuner.recorder import WindowRecorder
-from ewsjf_core.tuner.reward import prefill_cost
 from ewsjf_core.tuner.settings import TunerSettings
 from ewsjf_core.tuner.space import ParamSpace
 from ewsjf_core.tuner.state import TrialRecord, TunerState
 
 log = logging.getLogger("ewsjf.tuner")
-
-
-def queue_cost_coefficients(queue: Any) -> tuple[float, float, float, float]:
-    """(c0, c1, c2, cd) of the queue's fitted prefill-cost model, read without calling any queue method
-    that is not thread-safe (never stats(), which mutates): the `cost_model` or `_cost` attribute's
-    `coefficients` (EWSJFQueue's PrefillCostModel), else the config's priors."""
-    for name in ("cost_model", "_cost"):
-        coeffs = getattr(getattr(queue, name, None), "coefficients", None)
-        if coeffs is not None:
-            return tuple(float(c) for c in coeffs)  # type: ignore[return-value]
-    c = queue.config
-    return (c.prior_c0, c.prior_c1, c.prior_c2, c.prior_decode)
-
-
-def live_slowdown(recorder: WindowRecorder, since: float, until: float | None,
-                  coeffs: tuple[float, float, float, float], floor: float) -> tuple[float, int]:
-    """(mean TTFT / C_prefill, count) over requests that arrived in [since, until] and got a first token."""
-    snap = recorder.snapshot(since, until)
-    ok = np.isfinite(snap.first_token_s)
-    if not ok.any():
-        return math.nan, 0
-    cost = prefill_cost(snap.effective_tokens[ok], coeffs[0], coeffs[1], coeffs[2], floor)
-    ttft = np.maximum(snap.ttft_s[ok], 0.0)
-    return float(np.mean(ttft / cost)), int(ok.sum())
-
-
-@dataclass
-class _Guard:
-    record: TrialRecord
-    previous: EWSJFConfig
-    swapped_at: float
-    baseline: float
-    baseline_n: int
-    normalized: bool = False      # baseline is a live/replay ratio (replay objectives), not a raw slowdown
-    raw_baseline: float = math.nan   # live mean TTFT/C_prefill before the swap (guard_s seconds)
-
-
-def calibration(live: Any, replay_ttft: Any, coeffs: tuple, floor: float) -> tuple[float, int]:
-    """(live mean slowdown / replayed mean slowdown, n) over the same requests: `live` a recorder
-    snapshot, `replay_ttft` the replay's TTFTs of the same requests in arrival order (the last ones of
-    each are aligned). Requests without a live first token are left out of both means."""
-    r = np.asarray(replay_ttft, dtype=float)
-    m = min(len(live), r.size)
-    if m == 0:
-        return math.nan, 0
-    r = r[r.size - m:]
-    lt = live.ttft_s[len(live) - m:]
-    b = live.effective_tokens[len(live) - m:]
-    ok = np.isfinite(lt) & np.isfinite(r)
-    if not ok.any():
-        return math.nan, 0
-    cost = prefill_cost(b[ok], coeffs[0], coeffs[1], coeffs[2], floor)
-    den = float(np.mean(np.maximum(r[ok], 0.0) / cost))
-    if den <= 0:
-        return math.nan, 0
-    return float(np.mean(np.maximum(lt[ok], 0.0) / cost)) / den, int(ok.sum())
 
 
 class Tuner:
@@ -111,7 +55,13 @@ class Tuner:
         self.recorder = recorder if recorder is not None else WindowRecorder()
         self.clock = clock or getattr(queue, "clock", None) or time.time
         self.space = ParamSpace.from_config(queue.config)
-        self._cost = cost_coefficients or (lambda: queue_cost_coefficients(self.queue))
+        self._stop = threading.Event()
+        mq = self.space.bounds[self.space.names.index("max_queues")][1] if "max_queues" in self.space.names else None
+        self.context = TrialContext(
+            clock=self.clock, recorder=self.recorder, settings=settings, config=lambda: self.queue.config,
+            cost_coefficients=cost_coefficients or (lambda: queue_cost_coefficients(self.queue)),
+            queue_cap=queue_cap(queue.config, mq), wait=self._stop.wait)
+        self.guard = RollbackGuard(self.context)
         if executor is None:
             use_process = (settings.executor == "process"
                            or (settings.executor == "auto" and settings.mode == "replay"
@@ -122,14 +72,12 @@ class Tuner:
         self.executor = executor
         self.state = self._load_or_new()
         self._ctx: Any = None
-        self._guard: _Guard | None = None
         self._live_pending: tuple | None = None
         self._next_window_at = -math.inf
         self._incumbent_replay: tuple | None = None
         self._last_tick_trial = -math.inf
         self._consecutive_failures = 0
         self.stopped_reason = ""
-        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()   # one trial at a time, whichever thread drives
         if self.state.last_good is not None:
@@ -221,7 +169,7 @@ class Tuner:
             if self.clock() < self._next_window_at:
                 return None
             try:
-                self._ctx = self.objective.prepare(self)
+                self._ctx = self.objective.prepare(self.context)
             except Exception as e:  # noqa: BLE001
                 log.warning("tuner could not prepare a window: %s", e)
                 self._ctx = None
@@ -305,56 +253,35 @@ class Tuner:
         self._incumbent_replay = None
 
     def _apply(self, rec: TrialRecord) -> None:
-        """Swap the winner in and arm the rollback guard. With a replay objective the guard's figure is
-        traffic-normalised: live mean slowdown / replayed mean slowdown of the same requests, before the
-        swap (the window, parameters in force) and after it (the guard period, replayed with the new
-        parameters). It moves when the replay's judgement stops holding live, not when traffic changes."""
+        """Swap the winner in and arm the rollback guard (guard.py says what it watches)."""
         previous = self.queue.config
         cand = self.space.to_config(previous, rec.point)
         now = self.clock()
-        coeffs, floor = self._cost(), previous.min_prefill_cost
-        base, n, normalized = math.nan, 0, False
-        inc = self._incumbent_replay
-        if inc is not None and hasattr(self.objective, "prepare_range"):
-            ttft, info = inc
-            live = self.recorder.snapshot(info.get("window_start"), info.get("window_end"))
-            base, n = calibration(live, ttft, coeffs, floor)
-            normalized = True
-        raw, raw_n = live_slowdown(self.recorder, now - self.settings.guard_s, now, coeffs, floor)
-        if not normalized:
-            base, n = raw, raw_n
+        incumbent = self._incumbent_replay if hasattr(self.objective, "prepare_range") else None
+        armed = self.guard.arm(rec, previous, now, incumbent)
         self._swap(cand)
         self.state.applied += 1
         rec.metrics["applied"] = 1.0
         rec.metrics["applied_at"] = float(now)
         log.info("tuner applied trial %d: %s (reward %.4g)", rec.trial, self.space.as_mapping(rec.point),
                  rec.reward)
-        if n >= self.settings.rollback_min_samples and math.isfinite(base):
-            self._guard = _Guard(rec, previous, now, base, n, normalized, raw)
-        else:
-            # Too little recent traffic to judge a swap against: accept it as the new last good.
-            self._guard = None
+        if not armed:   # too little recent traffic to judge the swap against: it is the new last good
             self.state.last_good = self._in_force_mapping()
 
-    def _guard_figure(self, g: _Guard, now: float) -> tuple[float, int, float]:
-        """(figure, samples, raw live slowdown) of the guard period [swap, now]."""
-        coeffs, floor = self._cost(), self.queue.config.min_prefill_cost
-        raw, n = live_slowdown(self.recorder, g.swapped_at, None, coeffs, floor)
-        if not g.normalized:
-            return raw, n, raw
-        ctx = self.objective.prepare_range(self, g.swapped_at, now)
-        if ctx is None:
-            return math.nan, 0, raw
-        out = self.executor.call(self.objective.evaluate, ctx, self.queue.config,
+    def _replay_guard_period(self, start: float, now: float) -> list[float] | None:
+        """The guard period's requests replayed under the parameters in force (replay objectives)."""
+        prepared = self.objective.prepare_range(self.context, start, now)
+        if prepared is None:
+            return None
+        out = self.executor.call(self.objective.evaluate, prepared, self.queue.config,
                                  timeout=self.settings.trial_timeout_s)
-        fig, n = calibration(self.recorder.snapshot(g.swapped_at, now), out["fresh_ttft"], coeffs, floor)
-        return fig, n, raw
+        return out["fresh_ttft"]
 
     # ----- rollback guard ------------------------------------------------------------------------------
     def check_guard(self, force: bool = False) -> str | None:
         """Judge a pending swap once `guard_s` has passed (or now, with force): 'kept' or 'rolled_back';
         None when there is nothing to judge yet."""
-        g = self._guard
+        g = self.guard.pending
         if g is None:
             return None
         now = self.clock()
@@ -362,30 +289,16 @@ class Tuner:
             return None
         raw_after = math.nan
         try:
-            after, n, raw_after = self._guard_figure(g, now)
+            after, n, raw_after = self.guard.figure(g, now, self._replay_guard_period)
         except Exception as e:  # noqa: BLE001 - cannot judge: keep the swap (the replay chose it)
             log.warning("tuner guard could not judge trial %d: %s", g.record.trial, e)
             after, n = math.nan, 0
         if n < self.settings.rollback_min_samples and not force:
             if now - g.swapped_at < 4 * self.settings.guard_s:
                 return None            # too little traffic yet: keep watching a while
-        self._guard = None
+        self.guard.pending = None
         with self._lock:
-            thr = 1.0 + self.settings.rollback_threshold
-            worse = (math.isfinite(g.baseline) and math.isfinite(after)
-                     and n >= self.settings.rollback_min_samples and after > g.baseline * thr)
-            if worse and g.normalized:
-                # Normalised: also require the live figure itself to have worsened (a swap is rolled
-                # back for live latency that got worse, and not explained by the traffic).
-                worse = not (math.isfinite(g.raw_baseline) and math.isfinite(raw_after)
-                             and raw_after <= g.raw_baseline * thr)
-            g.record.metrics["guard_before"] = g.baseline
-            g.record.metrics["guard_after"] = after if math.isfinite(after) else -1.0
-            g.record.metrics["guard_normalized"] = float(g.normalized)
-            if g.normalized:
-                g.record.metrics["guard_live_before"] = g.raw_baseline if math.isfinite(g.raw_baseline) else -1.0
-                g.record.metrics["guard_live_after"] = raw_after if math.isfinite(raw_after) else -1.0
-            if worse:
+            if self.guard.worse(g, after, n, raw_after):
                 self._swap(g.previous)
                 g.record.status = "rolled_back"
                 self.state.rollbacks += 1
@@ -413,12 +326,12 @@ class Tuner:
             self._live_pending = None
             with self._lock:
                 try:
-                    self._score(rec, self.objective.score(self, c0, now))
+                    self._score(rec, self.objective.score(self.context, c0, now))
                 except Exception as e:  # noqa: BLE001
                     self._fail(rec, e)
                 return self._end(rec, t0)
         self.check_guard()
-        if self._guard is not None or self.stopped_reason:
+        if self.guard.pending is not None or self.stopped_reason:
             return None
         if now - self._last_tick_trial < min_interval:
             return None
@@ -469,7 +382,7 @@ class Tuner:
         while not self._stop.is_set():
             try:
                 self.check_guard()
-                if self._guard is not None:          # no new trials while a swap is judged
+                if self.guard.pending is not None:   # no new trials while a swap is judged
                     self._stop.wait(idle)
                     continue
                 if self.stopped_reason:
@@ -498,5 +411,5 @@ class Tuner:
                 "window_trials": len(st.window_trials()), "applied": st.applied,
                 "rollbacks": st.rollbacks, "failures": st.failures, "best_reward": st.best_reward,
                 "params": self._in_force_mapping(), "last_good": st.last_good,
-                "guard_pending": self._guard is not None, "running": self.running,
-                "stopped": self.stopped_reason}
+                "guard_pending": self.guard.pending is not None, "running": self.running,
+                "stopped": self.stopped_reason, **self.context.counters}

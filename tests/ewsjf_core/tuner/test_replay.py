@@ -3,12 +3,10 @@
 import numpy as np
 
 from ewsjf.bindings.ewsjf_queue import EWSJFQueue
-from ewsjf.bindings.tuned_queue import TunedEWSJFQueue
 from ewsjf_core.config import EWSJFConfig
-from ewsjf_core.sim.engine import EngineConfig, VirtualClock, simulate
 from ewsjf_core.sim.traces import arrivals
 from ewsjf_core.sim.workload import Workload
-from ewsjf_core.tuner import ProcessExecutor, ThreadExecutor, TunerSettings, WindowRecorder
+from ewsjf_core.tuner import ProcessExecutor, ThreadExecutor, TrialContext, TunerSettings, WindowRecorder
 from ewsjf_core.tuner.replay import CostModelStepTime, ReplayObjective
 
 from .helpers import poor_config
@@ -24,21 +22,12 @@ def workload(n=400, rate=12.0, cv=3.0, seed=0):
     return Workload(arrivals(n, rate, cv, seed), prompt, out, name="test-mixed")
 
 
-class _Host:
-    """What ReplayObjective.prepare reads from the tuner."""
-
-    def __init__(self, rec, end):
-        self.settings = TunerSettings(window_s=1e9, min_window_requests=50)
-        self.recorder = rec
-        self.queue = type("Q", (), {"config": EWSJFConfig()})()
-        self.space = __import__("ewsjf_core.tuner", fromlist=["ParamSpace"]).ParamSpace.from_config(EWSJFConfig())
-        self._end = end
-
-    def clock(self):
-        return self._end
-
-    def _cost(self):
-        return COEFFS
+def _trial_context(rec, end):
+    """What ReplayObjective.prepare sees of the serving side: a TrialContext, nothing of a tuner."""
+    return TrialContext(clock=lambda: end, recorder=rec,
+                        settings=TunerSettings(window_s=1e9, min_window_requests=50),
+                        config=EWSJFConfig, cost_coefficients=lambda: COEFFS, queue_cap=20.0,
+                        wait=lambda s: False)
 
 
 def context():
@@ -47,7 +36,7 @@ def context():
     for i in range(len(w)):
         rec.on_arrival(i, 100.0 + float(w.arrival_s[i]), int(w.prompt_tokens[i]))
         rec.on_finish(i, int(w.output_tokens[i]))
-    return ReplayObjective(EWSJFQueue).prepare(_Host(rec, 100.0 + float(w.arrival_s[-1])))
+    return ReplayObjective(EWSJFQueue).prepare(_trial_context(rec, 100.0 + float(w.arrival_s[-1])))
 
 
 def test_replay_scores_every_candidate_on_the_same_window_deterministically():
@@ -77,17 +66,3 @@ def test_replay_in_worker_process_matches_in_process():
         ex.close()
     local = ThreadExecutor().call(obj.evaluate, ctx, poor_config(), timeout=60)
     assert remote["reward"] == local["reward"] and remote["terms"] == local["terms"]
-
-
-def test_tuned_queue_tunes_in_virtual_time_from_sim_hook():
-    w = workload(n=600)
-    settings = TunerSettings(window_s=20.0, min_window_requests=100, trials_per_window=3, executor="thread")
-    clock = VirtualClock()
-    q = TunedEWSJFQueue(poor_config(), clock=clock, settings=settings)
-    q.tuner._cost = lambda: COEFFS
-    res = simulate(w, q, STEP, EngineConfig(), clock=clock, on_step=lambda *a: q.tick(trial_every_s=1.0))
-    assert np.isfinite(res.first_token_s).all()
-    m = q.stats()["tuner"]
-    assert m["trials"] >= 3 and m["window"] >= 1 and m["failures"] == 0
-    assert all(r.window == 0 for r in q.tuner.state.history[:3])
-    assert q.stats()["policy"] == "ewsjf-tuned"

@@ -30,7 +30,7 @@ def setup(threshold=0.25):
     now[0] = 60.0
     for _ in range(3):
         t.run_trial()
-    assert t.state.applied == 1 and t._guard is not None
+    assert t.state.applied == 1 and t.guard.pending is not None
     return t, q, rec, now
 
 
@@ -76,7 +76,7 @@ def test_guard_waits_for_enough_samples_then_keeps():
 def test_calibration_is_live_over_replayed_slowdown_on_the_same_requests():
     import numpy as np
 
-    from ewsjf_core.tuner.runner import calibration
+    from ewsjf_core.tuner.guard import calibration
     rec = WindowRecorder()
     feed(rec, 0, 10, ttft=2 * COST, n=10)
     rec.on_arrival("no-first-token", 10.0, 100)

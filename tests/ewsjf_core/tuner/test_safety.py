@@ -70,7 +70,7 @@ class HangingLive:
     in_process = True
     applies_candidate = True
 
-    def prepare(self, tuner):
+    def prepare(self, ctx):
         return True
 
     def evaluate(self, ctx, config):

@@ -1,9 +1,13 @@
-"""Live mode: each candidate serves traffic for live_trial_s (two-phase under tick()), then is scored."""
+"""TunedEWSJFQueue: the queue with the Bayesian tuner attached, driven synchronously (tick()) in a
+controlled or virtual clock: live trials in two phases, replay trials from the sim's step hook."""
+
+import numpy as np
 
 from ewsjf.bindings.tuned_queue import TunedEWSJFQueue
+from ewsjf_core.sim.engine import EngineConfig, VirtualClock, simulate
 from ewsjf_core.tuner import ThreadExecutor, TunerSettings
-
-from .helpers import SPACE, point_of, poor_config, quadratic
+from tests.ewsjf_core.tuner.helpers import SPACE, point_of, poor_config, quadratic
+from tests.ewsjf_core.tuner.test_replay import COEFFS, STEP, workload
 
 COST = 0.01
 
@@ -13,8 +17,7 @@ def test_live_trials_score_the_candidate_in_force_and_apply_the_best():
     settings = TunerSettings(mode="live", trials_per_window=3, live_trial_s=10.0, guard_s=5.0,
                              rollback_min_samples=1000)
     q = TunedEWSJFQueue(poor_config(), clock=lambda: now[0], settings=settings, executor=ThreadExecutor(),
-                        stats_every=4)
-    q.tuner._cost = lambda: (COST, 0.0, 0.0, 0.0)
+                        stats_every=4, cost_coefficients=lambda: (COST, 0.0, 0.0, 0.0))
     in_force = []
     rid = 0
     while now[0] < 40.0:
@@ -41,3 +44,16 @@ def test_live_trials_score_the_candidate_in_force_and_apply_the_best():
     assert q.tuner.state.applied == 1
     assert len(hist) == 3 or hist[3].window == 1
     assert best.point != hist[0].point
+
+
+def test_tuned_queue_tunes_in_virtual_time_from_sim_hook():
+    w = workload(n=600)
+    settings = TunerSettings(window_s=20.0, min_window_requests=100, trials_per_window=3, executor="thread")
+    clock = VirtualClock()
+    q = TunedEWSJFQueue(poor_config(), clock=clock, settings=settings, cost_coefficients=lambda: COEFFS)
+    res = simulate(w, q, STEP, EngineConfig(), clock=clock, on_step=lambda *a: q.tick(trial_every_s=1.0))
+    assert np.isfinite(res.first_token_s).all()
+    m = q.stats()["tuner"]
+    assert m["trials"] >= 3 and m["window"] >= 1 and m["failures"] == 0
+    assert all(r.window == 0 for r in q.tuner.state.history[:3])
+    assert q.stats()["policy"] == "ewsjf-tuned"
