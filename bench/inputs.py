@@ -32,7 +32,11 @@ def ewsjf_config(path: str | None, overrides: list[str]) -> EWSJFConfig | None:
     values: dict[str, Any] = {}
     if path:
         _small_file("--ewsjf-config", path, "EWSJF config file")
-        values.update(read_mapping_file(path))
+        try:
+            values.update(read_mapping_file(path))
+        except ValueError as e:
+            raise ValueError(f"--ewsjf-config {_yaml_where(path, e.__context__) or path}: "
+                             f"{_first_line(e)}") from None
     for item in overrides:
         name, value = _override(item)
         values[name] = value
@@ -43,6 +47,18 @@ def ewsjf_config(path: str | None, overrides: list[str]) -> EWSJFConfig | None:
     except (TypeError, ValueError, OverflowError, MemoryError) as e:
         where = f"--ewsjf-config {path}" if path else "--ewsjf-set"
         raise ValueError(f"{where}: {e}") from None
+
+
+def _yaml_where(path: str, err: BaseException | None) -> str | None:
+    """path:line of a YAML parse error (its message spans several lines)."""
+    mark = getattr(err, "problem_mark", None)
+    return f"{path}:{mark.line + 1}" if mark is not None else None
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [x.strip() for x in str(e).splitlines() if x.strip()]
+    problem = getattr(e.__context__, "problem", None)
+    return lines[0] + (f" ({problem})" if problem and problem not in lines[0] else "") if lines else type(e).__name__
 
 
 def _override(item: str) -> tuple[str, Any]:
@@ -85,6 +101,9 @@ def step_model(model: str, gpu: str) -> RooflineStepTime:
 
 def output_paths(out: str | None, json_path: str | None, md_path: str | None, plots: str | None) -> None:
     """Create the output folders now, so that a bad path fails before the replay rather than after it."""
+    for option, path in (("--out", out), ("--plots", plots), ("--json", json_path), ("--markdown", md_path)):
+        if path and "\x00" in path:
+            raise ValueError(f"{option}: the path {path!r} holds a NUL byte")
     for option, folder in (("--out", out), ("--plots", plots)):
         if folder:
             _make_dir(option, folder)

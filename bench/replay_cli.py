@@ -113,7 +113,8 @@ def run(args) -> int:
     try:
         return _run(args)
     except (ValueError, TypeError, RuntimeError, OSError, OverflowError) as e:   # TraceError is a ValueError
-        print(f"ewsjf bench: error: {e}", file=sys.stderr)
+        one_line = "; ".join(x.strip() for x in str(e).splitlines() if x.strip())   # a library's may not be
+        print(f"ewsjf bench: error: {one_line}", file=sys.stderr)
     except MemoryError:
         print("ewsjf bench: error: out of memory (a smaller --window, --max-requests or --num-requests?)",
               file=sys.stderr)
@@ -134,7 +135,7 @@ def _run(args) -> int:
                           prefix_caching=not args.no_prefix_caching,
                           gpu_memory_utilization=args.gpu_memory_utilization)
     kv_blocks = engine.kv_blocks or step_model.kv_blocks(engine.block_size, engine.gpu_memory_utilization)
-    _check_kv_cache(base, kv_blocks, engine.block_size)
+    _check_kv_cache(base, kv_blocks, engine.block_size, engine_names)
     edges = args.class_edges or default_edges(base.prompt_tokens)
     # Loads keep the digits they were given (12 significant digits drop float noise such as 1.1 * 3).
     loads = [float(f"{args.rate_scale * x:.12g}") for x in (args.sweep or [1.0])]
@@ -177,13 +178,19 @@ def _run(args) -> int:
     return 0
 
 
-def _check_kv_cache(w, kv_blocks: int, block_size: int) -> None:
-    """A KV cache that holds no request of the workload would reject all of them: refuse to start (as vLLM
-    refuses a KV cache smaller than max_model_len)."""
-    need = int(((w.prompt_tokens + w.output_tokens + block_size - 1) // block_size).min())
-    if need > kv_blocks:
+def _check_kv_cache(w, kv_blocks: int, block_size: int, engine_names: list[str]) -> None:
+    """A KV cache that holds no request of the workload would reject all of them: refuse to start. vLLM also
+    refuses to start when the KV cache cannot hold its longest request (max_model_len); its scheduler would
+    wait for the blocks forever."""
+    need = (w.prompt_tokens + w.output_tokens + block_size - 1) // block_size
+    if int(need.min()) > kv_blocks:
         raise ValueError(f"--kv-blocks: the KV cache ({kv_blocks} blocks x {block_size} tokens) holds no request "
-                         f"of the workload (the smallest needs {need} blocks for its prompt and output)")
+                         f"of the workload (the smallest needs {int(need.min())} blocks for its prompt and output)")
+    if "vllm" in engine_names and int(need.max()) > kv_blocks:
+        i = int(need.argmax())
+        raise ValueError(f"--kv-blocks: engine vllm needs the KV cache to hold the longest request, as vLLM "
+                         f"checks at start-up (request {i}: {int(need[i])} blocks for {int(w.prompt_tokens[i])} "
+                         f"prompt + {int(w.output_tokens[i])} output tokens; the cache has {kv_blocks})")
 
 
 def _replay_all(args, base, loads, engine_names, policies, step_model, engine, ecfg, edges, show_progress):

@@ -83,7 +83,7 @@ def prepare(w: Workload, *, rate_scale: float = 1.0, window: tuple[float, float]
         w = w.scale_rate(rate_scale)
     if not len(w):
         raise ValueError("the selected workload is empty (check --window / --max-requests)")
-    check_span(w)
+    check_span(w, what=f"workload {w.name}")
     return w
 
 
@@ -93,4 +93,4 @@ def check_span(w: Workload, load: float = 1.0, what: str = "--rate-scale") -> No
     if not last <= MAX_ARRIVAL_S:
         raise ValueError(f"{what}: at load {load:.12g} the last request arrives {last:.3g} s after the first, "
                          f"beyond {MAX_ARRIVAL_S:.0f} s (~272 years), where a float64 clock loses "
-                         f"microsecond steps; raise the load or pick a --window")
+                         f"microsecond steps (check --rate-scale, --sweep, --arrival-rate, --window)")

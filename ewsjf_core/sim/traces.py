@@ -28,7 +28,7 @@ import numpy as np
 
 from .trace_input import (MAX_ARRIVAL_S, MAX_PRIORITY, MAX_REQUESTS, TraceError, arrival_field, check_int, int_field,
                           text_lines)
-from .workload import Workload, concat
+from .workload import PREFIX_BLOCK_TOKENS, Workload, concat
 
 __all__ = ["TraceError", "arrivals", "load_azure", "load_csv", "load_lengths", "load_mooncake", "save_csv"]
 
@@ -210,6 +210,7 @@ def load_mooncake(path, name: str | None = None) -> Workload:
         h = d.get("hash_ids", [])
         if not isinstance(h, list):
             raise TraceError(f"{path}:{line}: hash_ids must be a list of integers")
+        h = h[:-(-p[-1] // PREFIX_BLOCK_TOKENS)]   # ids past the prompt's blocks name no token (and cost memory)
         for x in h:
             check_int(path, line, "hash_ids[]", x, -(2 ** 63), 2 ** 63 - 1)
         blocks.append(np.asarray(h, dtype=np.int64))
