@@ -75,8 +75,8 @@ def first_line(path) -> str:
 def int_field(path, line: int, name: str, text: str, minimum: int = 0, maximum: int = MAX_TOKENS) -> int:
     """An integer cell (an integral float such as 5.0 is accepted) within [minimum, maximum]."""
     try:
-        v = int(text.strip())
-    except (ValueError, AttributeError):
+        v = int(text)   # int() ignores surrounding whitespace
+    except (ValueError, TypeError):
         try:
             f = float(text)
         except (ValueError, TypeError):
@@ -84,7 +84,9 @@ def int_field(path, line: int, name: str, text: str, minimum: int = 0, maximum: 
         if not f.is_integer():
             raise TraceError(f"{path}:{line}: {name} must be an integer, got {text!r}") from None
         v = int(f)
-    return check_int(path, line, name, v, minimum, maximum)
+    if minimum <= v <= maximum:
+        return v
+    return check_int(path, line, name, v, minimum, maximum)   # raises, naming the bounds
 
 
 def check_int(path, line: int, name: str, v, minimum: int = 0, maximum: int = MAX_TOKENS) -> int:

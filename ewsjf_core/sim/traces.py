@@ -33,19 +33,21 @@ from .workload import PREFIX_BLOCK_TOKENS, Workload, concat
 __all__ = ["TraceError", "arrivals", "load_azure", "load_csv", "load_lengths", "load_mooncake", "save_csv"]
 
 
-def _int_field(path, line: int, name: str, text: str, minimum: int = 0) -> int:
-    return int_field(path, line, name, text, minimum)
-
-
 def _open_rows(path) -> Iterable[tuple[int, list[str]]]:
     """(line number, cells) of the non-blank CSV rows, read line by line with bounded reads."""
-    for line, text in text_lines(path):
-        try:
-            row = next(csv.reader([text]), [])
-        except csv.Error as e:
-            raise TraceError(f"{path}:{line}: not a CSV row ({e})") from None
-        if row and any(c.strip() for c in row):
-            yield line, row
+    line = 0
+
+    def texts():
+        nonlocal line
+        for line, text in text_lines(path):
+            yield text
+
+    try:
+        for row in csv.reader(texts()):
+            if row and any(c.strip() for c in row):
+                yield line, row
+    except csv.Error as e:
+        raise TraceError(f"{path}:{line}: not a CSV row ({e})") from None
 
 
 # ---------------------------------------------------------------------------------------------- Azure
@@ -74,8 +76,8 @@ def _load_azure_file(path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
             raise TraceError(f"{path}:{line}: TIMESTAMP must be a date-time with a 4-digit year "
                              f"(e.g. 2023-11-16 18:17:03.9799600), got {stamp[:40]!r}")
         stamps.append(stamp)
-        prompt.append(_int_field(path, line, "ContextTokens", row[1]))
-        output.append(_int_field(path, line, "GeneratedTokens", row[2]))
+        prompt.append(int_field(path, line, "ContextTokens", row[1]))
+        output.append(int_field(path, line, "GeneratedTokens", row[2]))
         lines.append(line)
     if not header_seen:
         raise TraceError(f"{path}: empty file")
@@ -160,8 +162,8 @@ def load_lengths(path, rate: float, cv: float = 1.0, seed: int = 0, n: int | Non
             continue
         if len(row) < len(header):
             raise TraceError(f"{path}:{line}: expected {len(header)} fields, got {len(row)}")
-        prompt.append(_int_field(path, line, "num_prefill_tokens", row[ip]))
-        output.append(_int_field(path, line, "num_decode_tokens", row[io]))
+        prompt.append(int_field(path, line, "num_prefill_tokens", row[ip]))
+        output.append(int_field(path, line, "num_decode_tokens", row[io]))
     if not prompt:
         raise TraceError(f"{path}: no requests")
     p = np.maximum(np.array(prompt, dtype=np.int64), 1)
@@ -252,8 +254,8 @@ def load_csv(path, name: str | None = None) -> Workload:
         except ValueError:
             raise TraceError(f"{path}:{line}: arrival_s must be a number of seconds, got {cells[0]!r}") from None
         t.append(arrival_field(path, line, "arrival_s", a))
-        p.append(max(1, _int_field(path, line, "prompt_tokens", cells[1])))
-        o.append(max(1, _int_field(path, line, "output_tokens", cells[2])))
+        p.append(max(1, int_field(path, line, "prompt_tokens", cells[1])))
+        o.append(max(1, int_field(path, line, "output_tokens", cells[2])))
         pr.append(int_field(path, line, "priority", cells[3], -MAX_PRIORITY, MAX_PRIORITY) if cols == 4 else 0)
     if not t:
         raise TraceError(f"{path}: no requests")
