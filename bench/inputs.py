@@ -99,11 +99,22 @@ def step_model(model: str, gpu: str) -> RooflineStepTime:
     return RooflineStepTime(spec, gpu)
 
 
-def output_paths(out: str | None, json_path: str | None, md_path: str | None, plots: str | None) -> None:
-    """Create the output folders now, so that a bad path fails before the replay rather than after it."""
+def output_paths(out: str | None, json_path: str | None, md_path: str | None, plots: str | None,
+                 reads: list[str | None] = ()) -> None:
+    """Create the output folders now, so that a bad path fails before the replay rather than after it.
+    `reads`: the input files, which no output may overwrite."""
     for option, path in (("--out", out), ("--plots", plots), ("--json", json_path), ("--markdown", md_path)):
         if path and "\x00" in path:
             raise ValueError(f"{option}: the path {path!r} holds a NUL byte")
+    files = {"--json": json_path or (os.path.join(out, "results.json") if out else None),
+             "--markdown": md_path or (os.path.join(out, "report.md") if out else None)}
+    seen = {os.path.realpath(p): "an input file" for p in reads if p and os.path.isfile(p)}
+    for option, path in files.items():
+        if path and not path.startswith("/dev/"):
+            real = os.path.realpath(path)
+            if real in seen:
+                raise ValueError(f"{option} {path}: would overwrite {seen[real]}")
+            seen[real] = option
     for option, folder in (("--out", out), ("--plots", plots)):
         if folder:
             _make_dir(option, folder)

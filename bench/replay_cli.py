@@ -15,6 +15,7 @@ oracle-sjf, hrrn and ewsjf. Examples:
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shlex
 import sys
@@ -115,6 +116,9 @@ def run(args) -> int:
     except (ValueError, TypeError, RuntimeError, OSError, OverflowError) as e:   # TraceError is a ValueError
         one_line = "; ".join(x.strip() for x in str(e).splitlines() if x.strip())   # a library's may not be
         print(f"ewsjf bench: error: {one_line}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("ewsjf bench: interrupted", file=sys.stderr)
+        return 130
     except MemoryError:
         print("ewsjf bench: error: out of memory (a smaller --window, --max-requests or --num-requests?)",
               file=sys.stderr)
@@ -124,7 +128,10 @@ def run(args) -> int:
 def _run(args) -> int:
     t_start = time.perf_counter()
     policies, engine_names = args.policies, args.engine
-    inputs.output_paths(args.out, args.json, args.markdown, args.plots)
+    if all(e == "vllm" and p == "ewsjf-tuned" for e in engine_names for p in policies):
+        raise ValueError("--policies ewsjf-tuned does not run on --engine vllm: nothing to run")
+    inputs.output_paths(args.out, args.json, args.markdown, args.plots,
+                        reads=[args.workload, args.ewsjf_config, args.model])
     ecfg = inputs.ewsjf_config(args.ewsjf_config, args.ewsjf_set)
     base = load_workload(args.workload, args.format, rate=args.arrival_rate, cv=args.cv, seed=args.seed,
                          num_requests=args.num_requests)
@@ -139,6 +146,8 @@ def _run(args) -> int:
     edges = args.class_edges or default_edges(base.prompt_tokens)
     # Loads keep the digits they were given (12 significant digits drop float noise such as 1.1 * 3).
     loads = [float(f"{args.rate_scale * x:.12g}") for x in (args.sweep or [1.0])]
+    if not all(0 < x < math.inf for x in loads):
+        raise ValueError(f"--rate-scale {args.rate_scale:g} x --sweep gives loads beyond float range")
     check_span(base, min(loads), "--sweep" if args.sweep else "--rate-scale")
     show_progress = sys.stderr.isatty() if args.progress is None else args.progress
     command = "ewsjf bench " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 and \

@@ -202,8 +202,11 @@ def outcome(capsys, *args) -> tuple[int, str]:
 
 
 def sub(files: dict, text: str) -> str:
-    """{name} -> the path of that test file."""
-    return files.get(text[1:-1], text) if text.startswith("{") and text.endswith("}") else text
+    """{name} (or {name}/rest) -> the path of that test file."""
+    if text.startswith("{") and "}" in text:
+        name, rest = text[1:].split("}", 1)
+        return files.get(name, "{" + name + "}") + rest
+    return text
 
 
 @pytest.fixture
@@ -259,6 +262,16 @@ KNOWN_DEFECTS = [   # issue 10 defect 5: each was a traceback, a hang, or a sile
     (["--workload", "{good}", "--policies", ""], "--policies"),
     (["--workload", "{good}", "--policies", ",,"], "--policies"),
     (["--workload", "{good}", "--engine", ""], "--engine"),
+    # found probing further: silently wrong or destructive runs
+    (["--workload", "{good}", "--json", "{good}"], "would overwrite an input file"),
+    (["--workload", "{good}", "--json", "{dir}/r", "--markdown", "{dir}/r"], "would overwrite --json"),
+    (["--workload", "{good}", "--rate-scale", "1e308", "--sweep", "10"], "beyond float range"),
+    (["--workload", "{good}", "--rate-scale", "1e-300"], "beyond 8589934592 s"),
+    (["--workload", "{lengths}", "--arrival-rate", "1e-300"], "beyond 8589934592 s"),
+    (["--workload", "{good}", "--arrival-rate", "4"], "apply only to a length-only trace"),
+    (["--workload", "{good}", "--engine", "vllm", "--policies", "ewsjf-tuned"], "nothing to run"),
+    (["--workload", "{good}", "--window", "nan:5"], "--window"),
+    (["--workload", "{good}", "--slo-ttft", "nan"], "--slo-ttft"),
 ]
 
 

@@ -90,3 +90,10 @@ def test_values_at_the_limits_load(tmp_path):
     m = load_mooncake(write(tmp_path, "m.jsonl", json.dumps({"timestamp": 1.7e12, "input_length": 3,
                                                              "output_length": 3, "hash_ids": [2 ** 63 - 1]})))
     assert m.prefix_blocks[0].tolist() == [2 ** 63 - 1] and np.all(m.arrival_s == 0)
+
+
+def test_mooncake_hash_ids_past_the_prompt_are_dropped(tmp_path):
+    # 1,000 ids for a 600-token prompt (2 blocks of 512): the rest name no token, and would cost memory
+    m = load_mooncake(write(tmp_path, "m.jsonl", json.dumps({"timestamp": 0, "input_length": 600,
+                                                             "output_length": 3, "hash_ids": list(range(1000))})))
+    assert m.prefix_blocks[0].tolist() == [0, 1]
