@@ -155,7 +155,7 @@ def _run(args) -> int:
 
     desc = base.describe()
     print(f"workload {desc['name']}: {desc['requests']} requests over {desc['duration_s']} s "
-          f"({desc.get('rate_rps')} req/s), prompt mean {desc['prompt_mean']} p99 {desc['prompt_p99']}, "
+          f"({desc.get('rate_rps') or '-'} req/s), prompt mean {desc['prompt_mean']} p99 {desc['prompt_p99']}, "
           f"output mean {desc['output_mean']}")
     d = step_model.describe()
     print(f"model {d['model']} on {d['gpu']}: roofline step-time model "
@@ -187,6 +187,11 @@ def _run(args) -> int:
     return 0
 
 
+VLLM_MAX_KV_BLOCKS = 2 ** 24
+"""Most KV blocks for the vllm engine: vLLM's block pool makes a Python object per block (~140 bytes: 2.3 GB
+here); a real GPU's cache is well under a million blocks."""
+
+
 def _check_kv_cache(w, kv_blocks: int, block_size: int, engine_names: list[str]) -> None:
     """A KV cache that holds no request of the workload would reject all of them: refuse to start. vLLM also
     refuses to start when the KV cache cannot hold its longest request (max_model_len); its scheduler would
@@ -195,6 +200,9 @@ def _check_kv_cache(w, kv_blocks: int, block_size: int, engine_names: list[str])
     if int(need.min()) > kv_blocks:
         raise ValueError(f"--kv-blocks: the KV cache ({kv_blocks} blocks x {block_size} tokens) holds no request "
                          f"of the workload (the smallest needs {int(need.min())} blocks for its prompt and output)")
+    if "vllm" in engine_names and kv_blocks > VLLM_MAX_KV_BLOCKS:
+        raise ValueError(f"--kv-blocks {kv_blocks}: engine vllm holds one Python object per block (~140 bytes); "
+                         f"at most {VLLM_MAX_KV_BLOCKS} blocks")
     if "vllm" in engine_names and int(need.max()) > kv_blocks:
         i = int(need.argmax())
         raise ValueError(f"--kv-blocks: engine vllm needs the KV cache to hold the longest request, as vLLM "

@@ -271,6 +271,7 @@ KNOWN_DEFECTS = [   # issue 10 defect 5: each was a traceback, a hang, or a sile
     (["--workload", "{good}", "--arrival-rate", "4"], "apply only to a length-only trace"),
     (["--workload", "{good}", "--engine", "vllm", "--policies", "ewsjf-tuned"], "nothing to run"),
     (["--workload", "{good}", "--window", "nan:5"], "--window"),
+    (["--workload", "{good}", "--engine", "vllm", "--kv-blocks", "2000000000"], "at most 16777216 blocks"),
     (["--workload", "{good}", "--slo-ttft", "nan"], "--slo-ttft"),
 ]
 
