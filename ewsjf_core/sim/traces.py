@@ -188,7 +188,7 @@ def load_mooncake(path, name: str | None = None) -> Workload:
     p: list[int] = []
     o: list[int] = []
     blocks: list[np.ndarray] = []
-    for line, text in text_lines(path, encoding="utf-8"):
+    for line, text in text_lines(path):
         if not text.strip():
             continue
         try:
@@ -205,8 +205,11 @@ def load_mooncake(path, name: str | None = None) -> Workload:
         ts = d["timestamp"]
         if isinstance(ts, bool) or not isinstance(ts, (int, float)):
             raise TraceError(f"{path}:{line}: timestamp must be a number of ms >= 0, got {ts!r}")
-        t.append(arrival_field(path, line, "timestamp (ms) / 1000", ts / 1000.0 if isinstance(ts, float)
-                               or abs(ts) <= 2 ** 53 else float("inf")))
+        try:
+            seconds = ts / 1000.0
+        except OverflowError:   # an int beyond float range
+            seconds = math.inf
+        t.append(arrival_field(path, line, "timestamp (as seconds)", seconds))
         p.append(max(1, check_int(path, line, "input_length", d["input_length"])))
         o.append(max(1, check_int(path, line, "output_length", d["output_length"])))
         h = d.get("hash_ids", [])
