@@ -14,15 +14,26 @@ _SUBCOMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (the full usage is one --help away), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ewsjf", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    """Run one subcommand; returns the exit status (2 for a usage error, 0 after --help)."""
+    parser = _Parser(prog="ewsjf", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     modules = {}
     for name, (module_name, help_text) in _SUBCOMMANDS.items():
         module = importlib.import_module(module_name)
         modules[name] = module
         module.add_arguments(sub.add_parser(name, help=help_text, description=module.__doc__))
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:   # --help, or a usage error already printed in one line
+        return e.code if isinstance(e.code, int) else 2
     return int(modules[args.command].run(args) or 0)
 
 

@@ -32,6 +32,7 @@ POLICIES: dict[str, Callable[[], WaitingQueue]] = {
 SIZES = (100, 1_000, 10_000, 100_000)
 POPS_PER_STEP = 256
 BATCH = 200
+MAX_SIZE = 10_000_000
 
 
 class _Workload:
@@ -123,31 +124,57 @@ def compile_times() -> dict[str, float]:
     return out
 
 
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a comma list of sizes, got {text!r}") from None
+    if not sizes or any(not 1 <= n <= MAX_SIZE for n in sizes):
+        raise argparse.ArgumentTypeError(f"sizes must be in [1, {MAX_SIZE}], got {text!r}")
+    return sizes
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .arg_types import int_in
+
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
-    parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="waiting-set sizes, comma-separated")
-    parser.add_argument("--repeats", type=int, default=15, help="batches per figure (median taken)")
+    parser.add_argument("--sizes", type=_sizes, default=list(SIZES),
+                        help=f"waiting-set sizes, comma-separated (default {','.join(map(str, SIZES))})")
+    parser.add_argument("--repeats", type=int_in(1, 10_000), default=15, help="batches per figure (median taken)")
     parser.add_argument("--no-compile", action="store_true", help="skip the JIT compile-time measurement")
 
 
+HEADER = ["waiting", "policy", "add", "remove", "step", "step/fcfs", "repart ms"]
+
+
 def run(args: argparse.Namespace) -> int:
-    sizes = [int(s) for s in args.sizes.split(",")]
+    from . import console
+
     report: dict = {"unit": "microseconds per operation (median)", "pops_per_step": POPS_PER_STEP,
                     "results": []}
     if not args.no_compile:
         report["jit"] = compile_times()
         print(f"JIT: compile into an empty cache {report['jit']['compile_cold_s']:.2f} s, "
               f"load from cache {report['jit']['load_cached_s']:.2f} s")
-    print(f"{'waiting':>8} {'policy':<11} {'add':>8} {'remove':>9} {'step':>9} {'step/fcfs':>10} {'repart ms':>10}")
-    for n in sizes:
-        rows = {p: measure(p, n, args.repeats) for p in POLICIES}
-        for p, r in rows.items():
-            r["step_vs_fcfs"] = r["step_us"] / rows["fcfs-deque"]["step_us"]
-            report["results"].append({"waiting": n, "policy": p, **r})
-            print(f"{n:>8} {p:<11} {r['add_us']:>8.2f} {r['remove_us']:>9.2f} {r['step_us']:>9.1f} "
-                  f"{r['step_vs_fcfs']:>9.2f}x {r['repartition_ms']:>10.2f}")
+    rows = []
+    with console.progress(sys.stderr.isatty()) as bars:
+        tick = bars.task("measuring")
+        for i, n in enumerate(args.sizes):
+            by_policy = {p: measure(p, n, args.repeats) for p in POLICIES}
+            for p, r in by_policy.items():
+                r["step_vs_fcfs"] = r["step_us"] / by_policy["fcfs-deque"]["step_us"]
+                report["results"].append({"waiting": n, "policy": p, **r})
+                rows.append([str(n), p, f"{r['add_us']:.2f}", f"{r['remove_us']:.2f}", f"{r['step_us']:.1f}",
+                             f"{r['step_vs_fcfs']:.2f}x", f"{r['repartition_ms']:.2f}"])
+            if tick:
+                tick(i + 1, len(args.sizes))
+    print(console.table(rows, HEADER, title="microseconds per operation (median); repartition in ms"))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
+        try:
+            with open(args.json, "w") as f:
+                json.dump(report, f, indent=2)
+        except OSError as e:
+            print(f"ewsjf micro: error: --json {args.json}: {e.strerror or e}", file=sys.stderr)
+            return 2
         print(f"wrote {args.json}")
     return 0

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
-import time
 from typing import Any
 
 import numpy as np
@@ -28,13 +26,15 @@ def _f(v: Any, digits: int = 2) -> str:
     return str(v)
 
 
-def table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
-    line = "  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(header, widths)))
-    out = [line, "  ".join("-" * w for w in widths)]
-    for r in rows:
-        out.append("  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths))))
-    return "\n".join(out)
+def table(rows: list[list[str]], header: list[str], title: str | None = None) -> str:
+    """A terminal table (rich; see console.table)."""
+    from .console import table as rich_table
+    return rich_table(rows, header, title)
+
+
+def load_label(load: float) -> str:
+    """A load as it was given: 0.045 prints 0.045 (12 significant digits hide float noise: 1.1 * 3 -> 3.3)."""
+    return f"{load:.12g}"
 
 
 def md_table(rows: list[list[str]], header: list[str]) -> str:
@@ -95,7 +95,7 @@ def claims(runs: list[dict], candidate: str = "ewsjf") -> list[dict]:
 
 def claims_rows(cl: list[dict]) -> list[list[str]]:
     ok = {True: "yes", False: "NO"}
-    return [[c["engine"], _f(c["load"]), c["candidate"],
+    return [[c["engine"], load_label(c["load"]), c["candidate"],
              f"{_f(c['short_ttft_fcfs_s'])} / {_f(c['short_ttft_candidate_s'])} = {_f(c['short_ttft_speedup'])}x",
              ok[c["short_ttft_ok"]],
              f"{_f(c['tps_fcfs'], 0)} -> {_f(c['tps_candidate'], 0)} ({_f(100 * c['throughput_gain'] if c['throughput_gain'] is not None else None, 1)}%)",
@@ -132,7 +132,7 @@ def fidelity(runs: list[dict], tolerance: float = 0.10) -> list[dict]:
 
 
 def fidelity_rows(fd: list[dict]) -> list[list[str]]:
-    return [[_f(d["load"]), d["policy"], d["metric"], _f(d["sim"], 4), _f(d["vllm"], 4),
+    return [[load_label(d["load"]), d["policy"], d["metric"], _f(d["sim"], 4), _f(d["vllm"], 4),
              _f(100 * d["rel_diff"] if d["rel_diff"] is not None else None, 2) + "%", "yes" if d["ok"] else "NO"]
             for d in fd]
 
@@ -145,7 +145,7 @@ def sweep_rows(runs: list[dict]) -> list[list[str]]:
     for r in sorted(runs, key=lambda r: (r.get("engine", "sim"), r["load"])):
         m = r["metrics"]
         c = m["ttft_by_class_s"]
-        rows.append([_f(r["load"]), r["policy"] + ("" if r.get("engine", "sim") == "sim" else f" [{r['engine']}]"),
+        rows.append([load_label(r["load"]), r["policy"] + ("" if r.get("engine", "sim") == "sim" else f" [{r['engine']}]"),
                      _f(m["ttft_s"]["mean"]), _f(c["short"]["mean"]), _f(c["long"]["p99"]), _f(m["e2e_s"]["p50"]),
                      _f(m["output_tps_window"], 0), _f(m["goodput_rps"], 3), _f(m.get("saturated_frac"), 2),
                      _f(m.get("mfu_linear"), 3)])
@@ -192,7 +192,7 @@ def markdown(doc: dict, plots: list[str] | None = None) -> str:
     loads = sorted({r["load"] for r in runs})
     for load in loads:
         sel = [r for r in runs if r["load"] == load]
-        lines += [f"## Load {load:g}", "", "Times in seconds.", "", md_table(main_rows(sel), MAIN_HEADER), ""]
+        lines += [f"## Load {load_label(load)}", "", "Times in seconds.", "", md_table(main_rows(sel), MAIN_HEADER), ""]
     if len(loads) > 1:
         lines += ["## Load sweep", "", md_table(sweep_rows(runs), SWEEP_HEADER), ""]
     if doc.get("claims"):
@@ -232,9 +232,9 @@ def plots(out_dir: str, runs: list[dict], ttfts: dict, edges: tuple[int, int]) -
             ax.grid(alpha=0.3)
         axes[0].set_ylabel("fraction of requests")
         axes[-1].legend(loc="lower right")
-        fig.suptitle(f"TTFT CDF per length class, load {load:g} ({eng})")
+        fig.suptitle(f"TTFT CDF per length class, load {load_label(load)} ({eng})")
         fig.tight_layout()
-        p = os.path.join(out_dir, f"ttft_cdf_{eng}_load{load:g}.png")
+        p = os.path.join(out_dir, f"ttft_cdf_{eng}_load{load_label(load)}.png")
         fig.savefig(p, dpi=110)
         plt.close(fig)
         written.append(p)
@@ -278,28 +278,3 @@ def plots(out_dir: str, runs: list[dict], ttfts: dict, edges: tuple[int, int]) -
             plt.close(fig2)
             written += [p, p2]
     return written
-
-
-class ProgressBar:
-    """A one-line progress bar on stderr (no dependency)."""
-
-    def __init__(self, label: str, stream=None, width: int = 28) -> None:
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.width = width
-        self.t0 = time.perf_counter()
-        self._last = -1.0
-
-    def __call__(self, done: int, total: int) -> None:
-        frac = done / total if total else 1.0
-        now = time.perf_counter()
-        if frac < 1.0 and now - self._last < 0.1:
-            return
-        self._last = now
-        filled = int(frac * self.width)
-        bar = "#" * filled + "." * (self.width - filled)
-        self.stream.write(f"\r{self.label} [{bar}] {100 * frac:5.1f}% {done}/{total} requests, "
-                          f"{now - self.t0:.1f} s")
-        if frac >= 1.0:
-            self.stream.write("\n")
-        self.stream.flush()

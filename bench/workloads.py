@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from ewsjf_core.sim import Workload, load_azure, load_csv, load_lengths, load_mooncake
-from ewsjf_core.sim.traces import TraceError
+from ewsjf_core.sim.trace_input import MAX_ARRIVAL_S, TraceError, check_regular_file, first_line
 
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 AZURE_DIR = os.path.join(DATA_DIR, "azure_llm_2023")
@@ -24,11 +24,7 @@ def detect_format(path: str) -> str:
     """mooncake for .jsonl/.json; otherwise from the CSV header (azure, lengths, or generic csv)."""
     if path.endswith((".jsonl", ".json")):
         return "mooncake"
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            first = f.readline().strip()
-    except OSError as e:
-        raise TraceError(f"{path}: cannot read ({e.strerror})") from None
+    first = first_line(path)
     cells = [c.strip() for c in first.split(",")]
     if cells[:1] == ["TIMESTAMP"]:
         return "azure"
@@ -45,14 +41,18 @@ def load_workload(spec: str = "azure", fmt: str = "auto", *, rate: float | None 
     else Gamma) and `num_requests` how many to draw.
     """
     if spec in BUILTIN:
+        _no_drawn_arrivals(spec, "azure", rate, num_requests)
         paths, _ = BUILTIN[spec]
         return load_azure(paths, name=spec)
     if not os.path.exists(spec):
         raise TraceError(f"{spec}: no such trace file (built-in workloads: {', '.join(BUILTIN)})")
+    check_regular_file(spec)
     if fmt not in FORMATS:
         raise ValueError(f"unknown trace format {fmt!r}: use one of {', '.join(FORMATS)}")
     if fmt == "auto":
         fmt = detect_format(spec)
+    if fmt != "lengths":
+        _no_drawn_arrivals(spec, fmt, rate, num_requests)
     if fmt == "azure":
         return load_azure(spec)
     if fmt == "mooncake":
@@ -62,6 +62,13 @@ def load_workload(spec: str = "azure", fmt: str = "auto", *, rate: float | None 
             raise ValueError(f"{spec}: a length-only trace needs an arrival rate (--arrival-rate REQ_PER_S)")
         return load_lengths(spec, rate=rate, cv=cv, seed=seed, n=num_requests)
     return load_csv(spec)
+
+
+def _no_drawn_arrivals(spec: str, fmt: str, rate: float | None, num_requests: int | None) -> None:
+    """Arrival options would be silently ignored on a trace with its own arrival times: refuse them."""
+    if rate is not None or num_requests is not None:
+        raise ValueError(f"{spec}: --arrival-rate and --num-requests apply only to a length-only trace "
+                         f"(ShareGPT/BWB); this {fmt} trace has its own arrival times")
 
 
 def prepare(w: Workload, *, rate_scale: float = 1.0, window: tuple[float, float] | None = None,
@@ -76,4 +83,14 @@ def prepare(w: Workload, *, rate_scale: float = 1.0, window: tuple[float, float]
         w = w.scale_rate(rate_scale)
     if not len(w):
         raise ValueError("the selected workload is empty (check --window / --max-requests)")
+    check_span(w, what=f"workload {w.name}")
     return w
+
+
+def check_span(w: Workload, load: float = 1.0, what: str = "--rate-scale") -> None:
+    """The workload at `load` x its rate must end within MAX_ARRIVAL_S (a float64 clock keeps us steps)."""
+    last = float(w.arrival_s[-1]) / load if len(w) else 0.0
+    if not last <= MAX_ARRIVAL_S:
+        raise ValueError(f"{what}: at load {load:.12g} the last request arrives {last:.3g} s after the first, "
+                         f"beyond {MAX_ARRIVAL_S:.0f} s (~272 years), where a float64 clock loses "
+                         f"microsecond steps (check --rate-scale, --sweep, --arrival-rate, --window)")

@@ -102,7 +102,7 @@ class ModelSpec:
             kv_heads=int(get("num_key_value_heads", default=heads)),
             intermediate=int(get("intermediate_size", "n_inner", default=4 * hidden)),
             vocab=int(get("vocab_size")),
-            head_dim=int(cfg.get("head_dim") or hidden // heads),
+            head_dim=int(cfg.get("head_dim") or hidden // max(heads, 1)),  # heads < 1: ModelSpec says so
             tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),
             gated_mlp=act in ("silu", "swiglu", "gelu_pytorch_tanh") or "llama" in str(cfg.get("model_type", "")),
             dtype_bytes=4 if "float32" in dtype else 2,

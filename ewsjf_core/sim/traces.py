@@ -21,47 +21,41 @@ import csv
 import json
 import math
 import os
+import re
 from typing import Iterable, Sequence
 
 import numpy as np
 
-from .workload import Workload, concat
+from .trace_input import (MAX_ARRIVAL_S, MAX_PRIORITY, MAX_REQUESTS, TraceError, arrival_field, check_int, int_field,
+                          text_lines)
+from .workload import PREFIX_BLOCK_TOKENS, Workload, concat
 
-
-class TraceError(ValueError):
-    """A trace file is malformed; the message names the file and the line."""
-
-
-def _int_field(path, line: int, name: str, text: str, minimum: int = 0) -> int:
-    try:
-        v = int(text.strip())
-    except (ValueError, AttributeError):
-        try:
-            f = float(text)
-        except (ValueError, TypeError):
-            raise TraceError(f"{path}:{line}: {name} must be an integer, got {text!r}") from None
-        if not f.is_integer():
-            raise TraceError(f"{path}:{line}: {name} must be an integer, got {text!r}") from None
-        v = int(f)
-    if v < minimum:
-        raise TraceError(f"{path}:{line}: {name} must be >= {minimum}, got {v}")
-    return v
+__all__ = ["TraceError", "arrivals", "load_azure", "load_csv", "load_lengths", "load_mooncake", "save_csv"]
 
 
 def _open_rows(path) -> Iterable[tuple[int, list[str]]]:
-    if not os.path.isfile(path):
-        raise TraceError(f"{path}: no such trace file")
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        for i, row in enumerate(csv.reader(f), start=1):
+    """(line number, cells) of the non-blank CSV rows, read line by line with bounded reads."""
+    line = 0
+
+    def texts():
+        nonlocal line
+        for line, text in text_lines(path):
+            yield text
+
+    try:
+        for row in csv.reader(texts()):
             if row and any(c.strip() for c in row):
-                yield i, row
+                yield line, row
+    except csv.Error as e:
+        raise TraceError(f"{path}:{line}: not a CSV row ({e})") from None
 
 
 # ---------------------------------------------------------------------------------------------- Azure
 AZURE_HEADER = ["TIMESTAMP", "ContextTokens", "GeneratedTokens"]
+_YEAR = re.compile(r"\d{4}-")
 
 
-def _load_azure_file(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _load_azure_file(path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     stamps: list[str] = []
     prompt: list[int] = []
     output: list[int] = []
@@ -76,18 +70,24 @@ def _load_azure_file(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if len(row) != 3:
             raise TraceError(f"{path}:{line}: expected 3 fields (TIMESTAMP,ContextTokens,GeneratedTokens), "
                              f"got {len(row)}")
-        stamps.append(row[0].strip())
-        prompt.append(_int_field(path, line, "ContextTokens", row[1]))
-        output.append(_int_field(path, line, "GeneratedTokens", row[2]))
+        stamp = row[0].strip()
+        if not _YEAR.match(stamp):
+            # numpy parses longer years but wraps them silently (year 99999 becomes a date in the past).
+            raise TraceError(f"{path}:{line}: TIMESTAMP must be a date-time with a 4-digit year "
+                             f"(e.g. 2023-11-16 18:17:03.9799600), got {stamp[:40]!r}")
+        stamps.append(stamp)
+        prompt.append(int_field(path, line, "ContextTokens", row[1]))
+        output.append(int_field(path, line, "GeneratedTokens", row[2]))
         lines.append(line)
     if not header_seen:
         raise TraceError(f"{path}: empty file")
     try:
-        ts = np.array(stamps, dtype="datetime64[ns]")
+        # Microseconds: years 0000-9999 all fit (nanoseconds wrap outside 1678-2262).
+        ts = np.array(stamps, dtype="datetime64[us]")
     except ValueError:
         for s, line in zip(stamps, lines):
             try:
-                np.datetime64(s, "ns")
+                np.datetime64(s, "us")
             except ValueError:
                 raise TraceError(f"{path}:{line}: TIMESTAMP {s!r} is not a date-time "
                                  f"(expected e.g. 2023-11-16 18:17:03.9799600)") from None
@@ -95,7 +95,8 @@ def _load_azure_file(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if np.isnat(ts).any():
         line = lines[int(np.argmax(np.isnat(ts)))]
         raise TraceError(f"{path}:{line}: TIMESTAMP is not a date-time")
-    return ts, np.maximum(np.array(prompt, dtype=np.int64), 1), np.maximum(np.array(output, dtype=np.int64), 1)
+    return ts, np.maximum(np.array(prompt, dtype=np.int64), 1), np.maximum(np.array(output, dtype=np.int64), 1), \
+        np.array(lines, dtype=np.int64)
 
 
 def load_azure(paths: str | os.PathLike | Sequence[str | os.PathLike], name: str | None = None) -> Workload:
@@ -103,10 +104,17 @@ def load_azure(paths: str | os.PathLike | Sequence[str | os.PathLike], name: str
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     parts = [_load_azure_file(p) for p in paths]
-    if not any(len(t) for t, _, _ in parts):
+    if not any(len(t) for t, _, _, _ in parts):
         raise TraceError(f"{', '.join(map(str, paths))}: no requests")
-    t0 = min(t.min() for t, _, _ in parts if len(t))
-    ws = [Workload.from_unsorted((t - t0).astype(np.int64) / 1e9, p, o) for t, p, o in parts]
+    t0 = min(t.min() for t, _, _, _ in parts if len(t))
+    ws = []
+    for path, (t, p, o, lines) in zip(paths, parts):
+        offset_us = (t - t0).astype(np.int64)
+        if len(t) and offset_us.max() > MAX_ARRIVAL_S * 1e6:
+            i = int(np.argmax(offset_us))
+            raise TraceError(f"{path}:{lines[i]}: TIMESTAMP {t[i]} is more than {MAX_ARRIVAL_S:.0f} s (~272 "
+                             f"years) after the trace's earliest row {t0}")
+        ws.append(Workload.from_unsorted(offset_us / 1e6, p, o))
     default = "+".join(os.path.splitext(os.path.basename(str(p)))[0].replace("AzureLLMInferenceTrace_", "azure-")
                        for p in paths)
     return concat(ws, name or default)
@@ -154,14 +162,16 @@ def load_lengths(path, rate: float, cv: float = 1.0, seed: int = 0, n: int | Non
             continue
         if len(row) < len(header):
             raise TraceError(f"{path}:{line}: expected {len(header)} fields, got {len(row)}")
-        prompt.append(_int_field(path, line, "num_prefill_tokens", row[ip]))
-        output.append(_int_field(path, line, "num_decode_tokens", row[io]))
+        prompt.append(int_field(path, line, "num_prefill_tokens", row[ip]))
+        output.append(int_field(path, line, "num_decode_tokens", row[io]))
     if not prompt:
         raise TraceError(f"{path}: no requests")
     p = np.maximum(np.array(prompt, dtype=np.int64), 1)
     o = np.maximum(np.array(output, dtype=np.int64), 1)
     rng = np.random.default_rng(seed + 1)
     count = len(p) if n is None else int(n)
+    if not 1 <= count <= MAX_REQUESTS:
+        raise ValueError(f"number of requests to draw must be in [1, {MAX_REQUESTS}], got {count}")
     if count <= len(p):
         idx = rng.permutation(len(p))[:count] if shuffle else np.arange(count)
     else:
@@ -174,41 +184,41 @@ def load_lengths(path, rate: float, cv: float = 1.0, seed: int = 0, n: int | Non
 # -------------------------------------------------------------------------------------------- Mooncake
 def load_mooncake(path, name: str | None = None) -> Workload:
     """Mooncake JSON lines: timestamp (ms), input_length, output_length, hash_ids (512-token blocks)."""
-    if not os.path.isfile(path):
-        raise TraceError(f"{path}: no such trace file")
     t: list[float] = []
     p: list[int] = []
     o: list[int] = []
     blocks: list[np.ndarray] = []
-    with open(path, encoding="utf-8") as f:
-        for line, text in enumerate(f, start=1):
-            if not text.strip():
-                continue
-            try:
-                d = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise TraceError(f"{path}:{line}: not valid JSON ({e.msg})") from None
-            if not isinstance(d, dict):
-                raise TraceError(f"{path}:{line}: expected a JSON object")
-            for key in ("timestamp", "input_length", "output_length"):
-                if key not in d:
-                    raise TraceError(f"{path}:{line}: missing field {key!r}")
-            ts = d["timestamp"]
-            if isinstance(ts, bool) or not isinstance(ts, (int, float)) or not math.isfinite(ts) or ts < 0:
-                raise TraceError(f"{path}:{line}: timestamp must be a number of ms >= 0, got {ts!r}")
-            vals = []
-            for key in ("input_length", "output_length"):
-                v = d[key]
-                if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                    raise TraceError(f"{path}:{line}: {key} must be an integer >= 0, got {v!r}")
-                vals.append(v)
-            h = d.get("hash_ids", [])
-            if not isinstance(h, list) or any(isinstance(x, bool) or not isinstance(x, int) for x in h):
-                raise TraceError(f"{path}:{line}: hash_ids must be a list of integers")
-            t.append(ts / 1000.0)
-            p.append(max(1, vals[0]))
-            o.append(max(1, vals[1]))
-            blocks.append(np.asarray(h, dtype=np.int64))
+    for line, text in text_lines(path):
+        if not text.strip():
+            continue
+        try:
+            d = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as e:
+            raise TraceError(f"{path}:{line}: not valid JSON ({getattr(e, 'msg', 'nested too deeply')})") from None
+        except ValueError as e:   # e.g. an integer literal beyond Python's digit limit
+            raise TraceError(f"{path}:{line}: not valid JSON ({e})") from None
+        if not isinstance(d, dict):
+            raise TraceError(f"{path}:{line}: expected a JSON object")
+        for key in ("timestamp", "input_length", "output_length"):
+            if key not in d:
+                raise TraceError(f"{path}:{line}: missing field {key!r}")
+        ts = d["timestamp"]
+        if isinstance(ts, bool) or not isinstance(ts, (int, float)):
+            raise TraceError(f"{path}:{line}: timestamp must be a number of ms >= 0, got {ts!r}")
+        try:
+            seconds = ts / 1000.0
+        except OverflowError:   # an int beyond float range
+            seconds = math.inf
+        t.append(arrival_field(path, line, "timestamp (as seconds)", seconds))
+        p.append(max(1, check_int(path, line, "input_length", d["input_length"])))
+        o.append(max(1, check_int(path, line, "output_length", d["output_length"])))
+        h = d.get("hash_ids", [])
+        if not isinstance(h, list):
+            raise TraceError(f"{path}:{line}: hash_ids must be a list of integers")
+        h = h[:-(-p[-1] // PREFIX_BLOCK_TOKENS)]   # ids past the prompt's blocks name no token (and cost memory)
+        for x in h:
+            check_int(path, line, "hash_ids[]", x, -(2 ** 63), 2 ** 63 - 1)
+        blocks.append(np.asarray(h, dtype=np.int64))
     if not t:
         raise TraceError(f"{path}: no requests")
     w = Workload.from_unsorted(t, p, o, None, blocks, name or os.path.splitext(os.path.basename(str(path)))[0])
@@ -246,12 +256,10 @@ def load_csv(path, name: str | None = None) -> Workload:
             a = float(cells[0])
         except ValueError:
             raise TraceError(f"{path}:{line}: arrival_s must be a number of seconds, got {cells[0]!r}") from None
-        if not math.isfinite(a) or a < 0:
-            raise TraceError(f"{path}:{line}: arrival_s must be finite and >= 0, got {cells[0]!r}")
-        t.append(a)
-        p.append(max(1, _int_field(path, line, "prompt_tokens", cells[1])))
-        o.append(max(1, _int_field(path, line, "output_tokens", cells[2])))
-        pr.append(_int_field(path, line, "priority", cells[3], minimum=-(2 ** 62)) if cols == 4 else 0)
+        t.append(arrival_field(path, line, "arrival_s", a))
+        p.append(max(1, int_field(path, line, "prompt_tokens", cells[1])))
+        o.append(max(1, int_field(path, line, "output_tokens", cells[2])))
+        pr.append(int_field(path, line, "priority", cells[3], -MAX_PRIORITY, MAX_PRIORITY) if cols == 4 else 0)
     if not t:
         raise TraceError(f"{path}: no requests")
     return Workload.from_unsorted(t, p, o, pr, None, name or os.path.splitext(os.path.basename(str(path)))[0])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -87,9 +89,8 @@ def test_errors_are_reported(tmp_path, capsys):
     lengths.write_text("num_prefill_tokens,num_decode_tokens\n5,5\n")
     assert bench("--workload", str(lengths), "--no-progress") == 2
     assert "arrival rate" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        bench("--sweep", "1.5:0.5:0.1")
-    capsys.readouterr()
+    assert bench("--sweep", "1.5:0.5:0.1") == 2
+    assert "--sweep" in capsys.readouterr().err
 
 
 def test_ewsjf_overrides_reach_the_queue(capsys, tmp_path):
@@ -169,3 +170,162 @@ def test_whole_default_workload_replays_fast():
     res = engines.run("sim", w, "fcfs", st, EngineConfig())
     assert res.completed.all() and len(w) == 28185
     assert res.wall_s < 20.0
+
+
+# ------------------------------------------------------------------------------------------ hostile input
+@pytest.fixture
+def no_hang():
+    """Fail (instead of hanging CI) when one CLI call runs past 60 s."""
+    def alarm(*_):
+        raise TimeoutError("ewsjf bench hung")
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+def outcome(capsys, *args) -> tuple[int, str]:
+    """Run the CLI; exit 0 with a result, or exit != 0 with one error line (the last) and no traceback.
+    Returns the exit status and stderr."""
+    rc = bench(*args)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err + out
+    if rc == 0:
+        assert "== load" in out and "total" in out
+    else:
+        lines = err.strip().splitlines()
+        errors = [x for x in lines if "error:" in x]
+        assert len(errors) == 1 and errors[0] == lines[-1], err
+        assert lines[-1].startswith(("ewsjf bench: error: ", "ewsjf: error: ")), err
+    return rc, err
+
+
+def sub(files: dict, text: str) -> str:
+    """{name} (or {name}/rest) -> the path of that test file."""
+    if text.startswith("{") and "}" in text:
+        name, rest = text[1:].split("}", 1)
+        return files.get(name, "{" + name + "}") + rest
+    return text
+
+
+@pytest.fixture
+def files(tmp_path):
+    big = str(2 ** 70)
+    az = "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.9,5,5\n"
+
+    def w(name, text):
+        p = tmp_path / name
+        p.write_bytes(text) if isinstance(text, bytes) else p.write_text(text)
+        return str(p)
+    return {
+        "good": w("good.csv", "arrival_s,prompt_tokens,output_tokens\n0,100,5\n0.1,300,2\n0.5,50,9\n"),
+        "lengths": w("len.csv", "num_prefill_tokens,num_decode_tokens\n5,4\n7,3\n"),
+        "csv_big": w("b.csv", f"0,{big},5\n"), "csv_big_out": w("bo.csv", f"0,5,{big}\n"),
+        "csv_big_prio": w("bp.csv", f"0,5,5,{big}\n"),
+        "azure_big": w("ab.csv", az + f"2023-11-16 18:17:04.9,{big},5\n"),
+        "azure_y99999": w("ay.csv", az + "99999-11-16 18:17:03.9,5,5\n"),
+        "moon_big": w("mb.jsonl", json.dumps({"timestamp": 0, "input_length": 2 ** 70, "output_length": 3})),
+        "moon_big_hash": w("mh.jsonl", json.dumps({"timestamp": 0, "input_length": 3, "output_length": 3,
+                                                   "hash_ids": [2 ** 70]})),
+        "moon_big_ts": w("mt.jsonl", json.dumps({"timestamp": 2 ** 2000, "input_length": 3, "output_length": 3})),
+        "lengths_big": w("lb.csv", f"num_prefill_tokens,num_decode_tokens\n{big},4\n"),
+        "hf_0_heads": w("cfg.json", json.dumps({"num_attention_heads": 0, "hidden_size": 4096,
+                                                "num_hidden_layers": 32, "vocab_size": 32000})),
+        "hf_list": w("cfgl.json", "[1, 2]"),
+        "binary": w("bin.csv", bytes(range(256)) * 8), "empty": w("empty.csv", ""),
+        "dir": str(tmp_path),
+    }
+
+
+KNOWN_DEFECTS = [   # issue 10 defect 5: each was a traceback, a hang, or a silently wrong run with exit 0
+    (["--workload", "{csv_big}"], "b.csv:1: prompt_tokens"),
+    (["--workload", "{csv_big_out}"], "bo.csv:1: output_tokens"),
+    (["--workload", "{csv_big_prio}"], "bp.csv:1: priority"),
+    (["--workload", "{azure_big}"], "ab.csv:3: ContextTokens"),
+    (["--workload", "{azure_y99999}"], "ay.csv:3: TIMESTAMP"),
+    (["--workload", "{moon_big}"], "mb.jsonl:1: input_length"),
+    (["--workload", "{moon_big_hash}"], "mh.jsonl:1: hash_ids"),
+    (["--workload", "{moon_big_ts}"], "mt.jsonl:1: timestamp"),
+    (["--workload", "{lengths_big}", "--arrival-rate", "1"], "lb.csv:2: num_prefill_tokens"),
+    (["--workload", "/dev/zero"], "/dev/zero: not a regular file"),
+    (["--workload", "/dev/zero", "--format", "csv"], "/dev/zero: not a regular file"),
+    (["--workload", "{good}", "--ewsjf-config", "/dev/zero"], "--ewsjf-config: /dev/zero"),
+    (["--workload", "{good}", "--model", "{hf_0_heads}"], "heads must be an integer >= 1, got 0"),
+    (["--workload", "{good}", "--model", "/dev/zero"], "--model: /dev/zero"),
+    (["--workload", "{good}", "--ewsjf-set", "max_wait=[1"], "--ewsjf-set max_wait: cannot parse"),
+    (["--workload", "{good}", "--ewsjf-set", "max_wait={a: b"], "--ewsjf-set max_wait: cannot parse"),
+    (["--workload", "{good}", "--sweep", "1:1000000000:0.000001"], "at most 100 per sweep"),
+    (["--workload", "{good}", "--kv-blocks", "1"], "--kv-blocks"),
+    (["--workload", "{good}", "--kv-blocks", "5", "--engine", "sim,vllm"], "engine vllm needs the KV cache"),
+    (["--workload", "{good}", "--json", "a\x00b"], "--json: the path"),
+    (["--workload", "{good}", "--policies", ""], "--policies"),
+    (["--workload", "{good}", "--policies", ",,"], "--policies"),
+    (["--workload", "{good}", "--engine", ""], "--engine"),
+    # found probing further: silently wrong or destructive runs
+    (["--workload", "{good}", "--json", "{good}"], "would overwrite an input file"),
+    (["--workload", "{good}", "--json", "{dir}/r", "--markdown", "{dir}/r"], "would overwrite --json"),
+    (["--workload", "{good}", "--rate-scale", "1e308", "--sweep", "10"], "beyond float range"),
+    (["--workload", "{good}", "--rate-scale", "1e-300"], "beyond 8589934592 s"),
+    (["--workload", "{lengths}", "--arrival-rate", "1e-300"], "beyond 8589934592 s"),
+    (["--workload", "{good}", "--arrival-rate", "4"], "apply only to a length-only trace"),
+    (["--workload", "{good}", "--engine", "vllm", "--policies", "ewsjf-tuned"], "nothing to run"),
+    (["--workload", "{good}", "--window", "nan:5"], "--window"),
+    (["--workload", "{good}", "--engine", "vllm", "--kv-blocks", "2000000000"], "at most 16777216 blocks"),
+    (["--workload", "{good}", "--slo-ttft", "nan"], "--slo-ttft"),
+]
+
+
+@pytest.mark.parametrize("args, message", KNOWN_DEFECTS, ids=[" ".join(a) for a, _ in KNOWN_DEFECTS])
+def test_known_hostile_inputs_fail_in_one_line(capsys, files, no_hang, args, message):
+    if "/dev/zero" in args and not os.path.exists("/dev/zero"):
+        pytest.skip("no /dev/zero here")
+    rc, err = outcome(capsys, "--no-progress", "--policies", "fcfs", *[sub(files, a) for a in args])
+    assert rc != 0 and message in err       # one line (outcome checks) naming the input
+
+
+HOSTILE_VALUES = ["", "0", "-1", "1", "0.5", "nan", "inf", "-inf", "1e-300", "1e300", str(2 ** 70), "x", ",",
+                  ":", "0:1", "1:0", "0:inf", "1,2", "2,1", "1:2:0.5", "\x00", "{dir}", "/dev/zero", "{binary}",
+                  "{empty}", "{hf_list}", "nope/nope"]
+OPTIONS = ["--workload", "--format", "--arrival-rate", "--cv", "--num-requests", "--seed", "--window",
+           "--max-requests", "--rate-scale", "--sweep", "--engine", "--policies", "--model", "--gpu",
+           "--token-budget", "--max-running", "--kv-blocks", "--block-size", "--gpu-memory-utilization",
+           "--ewsjf-config", "--ewsjf-set", "--class-edges", "--slo-ttft", "--slo-tpot", "--json", "--markdown",
+           "--plots"]
+
+
+def test_fuzz_every_option_with_hostile_values(capsys, files, no_hang, tmp_path, monkeypatch):
+    """Random hostile values on a tiny valid run: each call ends with a result or a one-line error."""
+    monkeypatch.chdir(tmp_path)               # --json=0 and the like write here
+    rng = np.random.default_rng(7)
+    base = ["--no-progress", "--policies", "fcfs", "--no-plots"]
+    results = {0: 0, 2: 0}
+    for opt in OPTIONS:                       # every option alone with every hostile value
+        for val in HOSTILE_VALUES:
+            workload = [] if opt == "--workload" else ["--workload", files["good"]]
+            rc, _ = outcome(capsys, *base, *workload, f"{opt}={sub(files, val)}")
+            results[0 if rc == 0 else 2] += 1
+    for _ in range(60):                       # and a few options together
+        picks = rng.choice(len(OPTIONS), size=3, replace=False)
+        args = [f"{OPTIONS[i]}={sub(files, HOSTILE_VALUES[rng.integers(len(HOSTILE_VALUES))])}" for i in picks]
+        if "--workload" not in " ".join(args):
+            args += ["--workload", files["good"]]
+        outcome(capsys, *base, *args)
+    assert results[0] > 10 and results[2] > 300      # both outcomes happen: the fuzz reaches the replay
+
+
+def test_load_labels_keep_their_digits(capsys, files, tmp_path):
+    assert bench("--workload", files["good"], "--no-progress", "--policies", "fcfs", "--sweep", "0.045,0.055",
+                 "--json", str(tmp_path / "r.json")) == 0
+    out = capsys.readouterr().out
+    assert "== load 0.045 x" in out and "== load 0.055 x" in out and "0.04 " not in out
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert [r["load"] for r in doc["runs"]] == [0.045, 0.055]
+    assert bench("--workload", files["good"], "--no-progress", "--policies", "fcfs", "--rate-scale", "1.1",
+                 "--sweep", "3") == 0
+    assert "== load 3.3 x" in capsys.readouterr().out          # 1.1 * 3 = 3.3000000000000003 in floats
+
+
+def test_partly_rejected_workload_is_said(capsys, files):
+    assert bench("--workload", files["good"], "--no-progress", "--policies", "fcfs", "--kv-blocks", "5") == 0
+    assert "warning: sim/fcfs @ 1: 2 of 3 requests rejected" in capsys.readouterr().err

@@ -1,0 +1,135 @@
+"""The files `ewsjf bench` reads besides the trace (EWSJF config, HF model config) and the paths it writes,
+checked before any replay: each failure is a ValueError whose message names the option and the input."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from ewsjf_core.config import EWSJFConfig, read_mapping_file
+from ewsjf_core.sim import ModelSpec, RooflineStepTime
+from ewsjf_core.sim.step_time import MODEL_PRESETS
+from ewsjf_core.sim.trace_input import TraceError, check_regular_file
+
+MAX_CONFIG_BYTES = 1 << 20
+"""Largest config file read (1 MiB; an EWSJF or HF config is a few KB): /dev/zero or a trace passed by
+mistake is refused instead of read into memory."""
+
+
+def _small_file(option: str, path: str, what: str) -> None:
+    try:
+        check_regular_file(path, what)
+    except TraceError as e:
+        raise ValueError(f"{option}: {e}") from None
+    size = os.path.getsize(path)
+    if size > MAX_CONFIG_BYTES:
+        raise ValueError(f"{option}: {path}: {size} bytes, larger than any {what} ({MAX_CONFIG_BYTES} at most)")
+
+
+def ewsjf_config(path: str | None, overrides: list[str]) -> EWSJFConfig | None:
+    """--ewsjf-config FILE then each --ewsjf-set NAME=VALUE (a YAML value) on top; None when neither is given."""
+    values: dict[str, Any] = {}
+    if path:
+        _small_file("--ewsjf-config", path, "EWSJF config file")
+        try:
+            values.update(read_mapping_file(path))
+        except ValueError as e:
+            raise ValueError(f"--ewsjf-config {_yaml_where(path, e.__context__) or path}: "
+                             f"{_first_line(e)}") from None
+    for item in overrides:
+        name, value = _override(item)
+        values[name] = value
+    if not values:
+        return None
+    try:
+        return EWSJFConfig.from_mapping(values)
+    except (TypeError, ValueError, OverflowError, MemoryError) as e:
+        where = f"--ewsjf-config {path}" if path else "--ewsjf-set"
+        raise ValueError(f"{where}: {e}") from None
+
+
+def _yaml_where(path: str, err: BaseException | None) -> str | None:
+    """path:line of a YAML parse error (its message spans several lines)."""
+    mark = getattr(err, "problem_mark", None)
+    return f"{path}:{mark.line + 1}" if mark is not None else None
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [x.strip() for x in str(e).splitlines() if x.strip()]
+    problem = getattr(e.__context__, "problem", None)
+    return lines[0] + (f" ({problem})" if problem and problem not in lines[0] else "") if lines else type(e).__name__
+
+
+def _override(item: str) -> tuple[str, Any]:
+    import yaml
+
+    if "=" not in item:
+        raise ValueError(f"--ewsjf-set expects NAME=VALUE, got {item!r}")
+    name, text = (x.strip() for x in item.split("=", 1))
+    if not name:
+        raise ValueError(f"--ewsjf-set expects NAME=VALUE, got {item!r}")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        problem = getattr(e, "problem", None) or type(e).__name__
+        raise ValueError(f"--ewsjf-set {name}: cannot parse the value {text!r} ({problem})") from None
+    if isinstance(value, str) and value.lower() in ("inf", "+inf", "infinity"):
+        value = float("inf")
+    return name, value
+
+
+def step_model(model: str, gpu: str) -> RooflineStepTime:
+    """A model preset, or an HF config.json (the file or its folder) read with a bounded read."""
+    if model.lower() in MODEL_PRESETS or not os.path.exists(model):
+        return RooflineStepTime(model, gpu)
+    path = os.path.join(model, "config.json") if os.path.isdir(model) else model
+    _small_file("--model", path, "model config file")
+    try:
+        with open(path, encoding="utf-8") as f:
+            cfg = json.load(f)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise ValueError(f"--model {path}: not a JSON model config ({type(e).__name__})") from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"--model {path}: expected a JSON object (an HF config.json), got {type(cfg).__name__}")
+    try:
+        spec = ModelSpec.from_hf_config(cfg, name=os.path.basename(os.path.dirname(os.path.abspath(path))))
+    except (TypeError, ValueError, OverflowError) as e:
+        raise ValueError(f"--model {path}: {e}") from None
+    return RooflineStepTime(spec, gpu)
+
+
+def output_paths(out: str | None, json_path: str | None, md_path: str | None, plots: str | None,
+                 reads: list[str | None] = ()) -> None:
+    """Create the output folders now, so that a bad path fails before the replay rather than after it.
+    `reads`: the input files, which no output may overwrite."""
+    for option, path in (("--out", out), ("--plots", plots), ("--json", json_path), ("--markdown", md_path)):
+        if path and "\x00" in path:
+            raise ValueError(f"{option}: the path {path!r} holds a NUL byte")
+    files = {"--json": json_path or (os.path.join(out, "results.json") if out else None),
+             "--markdown": md_path or (os.path.join(out, "report.md") if out else None)}
+    seen = {os.path.realpath(p): "an input file" for p in reads if p and os.path.isfile(p)}
+    for option, path in files.items():
+        if path and not path.startswith("/dev/"):
+            real = os.path.realpath(path)
+            if real in seen:
+                raise ValueError(f"{option} {path}: would overwrite {seen[real]}")
+            seen[real] = option
+    for option, folder in (("--out", out), ("--plots", plots)):
+        if folder:
+            _make_dir(option, folder)
+    for option, path in (("--json", json_path), ("--markdown", md_path)):
+        if not path:
+            continue
+        if os.path.isdir(path):
+            raise ValueError(f"{option} {path}: is a folder (give a file name)")
+        _make_dir(option, os.path.dirname(os.path.abspath(path)))
+
+
+def _make_dir(option: str, folder: str) -> None:
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{option} {folder}: cannot create the folder ({e.strerror or e})") from None
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"{option} {folder}: folder is not writable")
