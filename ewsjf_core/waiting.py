@@ -296,32 +296,36 @@ class WaitingSet:
             rows = old.shape[0]
         else:
             rows = 1
-        self.head = np.full((rows, nq + 1), -1, np.int32)
-        self.tail = np.full((rows, nq + 1), -1, np.int32)
-        self.depth = np.zeros((rows, nq + 1), np.int64)
-        self.work = np.zeros((rows, nq + 1))
-        if old is not None:
-            self.head[:, nq], self.tail[:, nq], self.depth[:, nq], self.work[:, nq] = lanes
-            lane_slots = list_members(self.head, self.nxt, nq, nq + 1, self.n_linked)
-            self.qid[lane_slots] = nq
-        self.max_queues, self.n_main = config.max_queues, n_main
-        self.band_up, self.band_down, self.bubble_width = config.band_up, config.band_down, config.bubble_width
-        self.q_lo = np.full(nq, np.inf)
-        self.q_hi = np.full(nq, np.inf)
-        self.q_lo[:n_main], self.q_hi[:n_main] = lo[:n_main], hi[:n_main]
-        finite_hi = np.where(np.isfinite(self.q_hi[:n_main]), self.q_hi[:n_main], 2.0 * self.q_lo[:n_main])
-        self.q_mean = np.zeros(nq)
-        self.q_mean[:n_main] = mean[:n_main] if mean is not None else np.sqrt(self.q_lo[:n_main] * finite_hi)
-        self.q_spread = np.zeros(nq)
-        self.q_density = np.zeros(nq)
+        # Allocate everything before changing any state: a failure (MemoryError) leaves the set intact.
+        head = np.full((rows, nq + 1), -1, np.int32)
+        tail = np.full((rows, nq + 1), -1, np.int32)
+        depth = np.zeros((rows, nq + 1), np.int64)
+        work = np.zeros((rows, nq + 1))
+        q_lo = np.full(nq, np.inf)
+        q_hi = np.full(nq, np.inf)
+        q_lo[:n_main], q_hi[:n_main] = lo[:n_main], hi[:n_main]
+        finite_hi = np.where(np.isfinite(q_hi[:n_main]), q_hi[:n_main], 2.0 * q_lo[:n_main])
+        q_mean = np.zeros(nq)
+        q_mean[:n_main] = mean[:n_main] if mean is not None else np.sqrt(q_lo[:n_main] * finite_hi)
+        q_spread = np.zeros(nq)
+        q_density = np.zeros(nq)
         if spread is not None:
-            self.q_spread[:n_main], self.q_density[:n_main] = spread[:n_main], density[:n_main]
-        self.q_pos = self.q_lo.copy()
-        self.q_active = np.zeros(nq, np.bool_)
-        self.q_active[:n_main] = True
+            q_spread[:n_main], q_density[:n_main] = spread[:n_main], density[:n_main]
+        q_active = np.zeros(nq, np.bool_)
+        q_active[:n_main] = True
+        if old is not None:
+            head[:, nq], tail[:, nq], depth[:, nq], work[:, nq] = lanes
+        self.head, self.tail, self.depth, self.work = head, tail, depth, work
+        self.q_lo, self.q_hi, self.q_mean, self.q_spread, self.q_density = q_lo, q_hi, q_mean, q_spread, q_density
+        self.q_pos, self.q_active = q_lo.copy(), q_active
         self.b_center = np.zeros(config.max_bubbles)
         self.b_active = np.zeros(config.max_bubbles, np.bool_)
         self.b_idle = np.zeros(config.max_bubbles, np.int64)
+        self.max_queues, self.n_main = config.max_queues, n_main
+        self.band_up, self.band_down, self.bubble_width = config.band_up, config.band_down, config.bubble_width
+        if old is not None:
+            lane_slots = list_members(self.head, self.nxt, nq, nq + 1, self.n_linked)
+            self.qid[lane_slots] = nq
         if members.shape[0]:
             self.qid[members] = self._route(self.size[members])
             self._link(members)
