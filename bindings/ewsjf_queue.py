@@ -154,7 +154,8 @@ class EWSJFQueue(WaitingQueue):
         self._install_pending_config()
         cfg = self._config
         self._sync()
-        self._set.age_bubbles(cfg.bubble_empty_rounds)
+        self._set.age_bubbles(cfg.bubble_empty_rounds)   # flushes: nothing staged, depths current
+        self._set.retire_empty_classes()
         if len(self._popped_log) > 64:
             self._fold_popped_log()
         if cfg.repartition_every and self._arrivals_since_partition >= cfg.repartition_every:
@@ -279,7 +280,7 @@ class EWSJFQueue(WaitingQueue):
         ws = self._set
         ws.flush()
         nq = ws.n_queues
-        depth = ws.depth[:len(ws.row_of_priority) or 1].sum(axis=0)
+        depth = ws.depth.sum(axis=0)
         scores = self._last_scores if self._last_scores.shape[0] == nq else np.full(nq, -np.inf)
         queues = []
         for q in np.nonzero(ws.q_active)[0].tolist():

@@ -93,7 +93,8 @@ class WaitingSet:
         self._grow(capacity)
         self.n_linked = 0
         self._next_seq = 0
-        self.row_of_priority: dict[int, int] = {}
+        self.row_of_priority: dict[int, int] = {}   # live priority classes only (see retire_empty_classes)
+        self._free_rows: list[int] = []
         self.class_order = np.empty(0, np.int32)
         self._staged_adds: tuple[list, list, list, list, list] = ([], [], [], [], [])
         self._staged_fronts: tuple[list, list, list, list, list] = ([], [], [], [], [])
@@ -107,6 +108,7 @@ class WaitingSet:
         self._last_deadline = -np.inf
         self.set_deadline_bound(config)
         self._layout(config, np.asarray(config.initial_edges), None)
+        self._free_rows = [0]  # the layout's one row, for the first class
 
     def set_deadline_bound(self, config: EWSJFConfig) -> None:
         """Use config's max_wait and fcfs_wait_factor for requests committed from now on."""
@@ -137,18 +139,57 @@ class WaitingSet:
         return self._free.pop()
 
     def class_row(self, priority: int) -> int:
+        """The row of a priority class, opened on first use (reusing a retired row when there is one)."""
         row = self.row_of_priority.get(priority)
         if row is None:
-            row = len(self.row_of_priority)
-            self.row_of_priority[priority] = row
-            if row >= self.head.shape[0]:
+            if self._free_rows:
+                row = self._free_rows.pop()
+            else:
+                row = self.head.shape[0]
+                grow = max(row, 1)
                 self.head, self.tail, self.depth = (
-                    np.vstack([a, np.full((a.shape[0], a.shape[1]), f, a.dtype)])
+                    np.vstack([a, np.full((grow, a.shape[1]), f, a.dtype)])
                     for a, f in ((self.head, -1), (self.tail, -1), (self.depth, 0)))
-                self.work = np.vstack([self.work, np.zeros_like(self.work)])
-            prios = sorted(self.row_of_priority)
-            self.class_order = np.array([self.row_of_priority[p] for p in prios], np.int32)
+                self.work = np.vstack([self.work, np.zeros((grow, self.work.shape[1]))])
+                self._free_rows.extend(range(self.head.shape[0] - 1, row, -1))
+            self.row_of_priority[priority] = row
+            self._order_classes()
         return row
+
+    def _order_classes(self) -> None:
+        self.class_order = np.array([self.row_of_priority[p] for p in sorted(self.row_of_priority)], np.int32)
+
+    def retire_empty_classes(self) -> int:
+        """Close the priority classes with no request linked (call right after a flush, when nothing is
+        staged); returns how many. Their rows are reused by later classes, and the row arrays shrink when
+        at most a quarter of them is in use, so a stream of distinct priorities leaves the per-step cost
+        (classes visited) and memory flat."""
+        if len(self.row_of_priority) <= 1 or self._staged_adds[0] or self._staged_fronts[0]:
+            return 0
+        occupied = self.depth[self.class_order].any(axis=1)
+        if occupied.all():
+            return 0
+        empty = set(self.class_order[~occupied].tolist())
+        for p in [p for p, r in self.row_of_priority.items() if r in empty]:
+            del self.row_of_priority[p]
+        self._free_rows.extend(sorted(empty, reverse=True))
+        self._order_classes()
+        if self.head.shape[0] > 8 and 4 * len(self.row_of_priority) <= self.head.shape[0]:
+            self._compact_rows()
+        return len(empty)
+
+    def _compact_rows(self) -> None:
+        """Renumber the live classes 0..n-1 (in priority order) and drop the other rows."""
+        live = self.class_order
+        remap = np.full(self.head.shape[0], -1, np.int32)
+        remap[live] = np.arange(live.shape[0], dtype=np.int32)
+        members = list_members(self.head, self.nxt, 0, self.head.shape[1], self.n_linked)
+        self.cls[members] = remap[self.cls[members]]
+        keep = live if live.shape[0] else np.zeros(1, np.int32)  # at least one row
+        self.head, self.tail, self.depth, self.work = (a[keep] for a in (self.head, self.tail, self.depth, self.work))
+        self.row_of_priority = {p: int(remap[r]) for p, r in self.row_of_priority.items()}
+        self._free_rows = [] if live.shape[0] else [0]
+        self._order_classes()
 
     def stage(self, slot: int, size: float, prefill: float, arrival: float, row: int, front: bool) -> None:
         """Record a request for the next flush: into its queue by size, or (front) onto its lane."""
@@ -251,8 +292,7 @@ class WaitingSet:
         """One step's round of bubble aging (flushes first, so depths are current)."""
         self.flush()
         if self.b_active.any():
-            age_bubbles(self.depth, len(self.row_of_priority), self.max_queues, self.b_active, self.b_idle,
-                        max_idle)
+            age_bubbles(self.depth, self.depth.shape[0], self.max_queues, self.b_active, self.b_idle, max_idle)
             self.q_active[self.max_queues:] = self.b_active
 
     # ----- partition -----
