@@ -10,8 +10,21 @@ Deadlines (the starvation bound) are fixed when a request is committed:
 where ahead is the effective prefill tokens waiting before it (the backlog plus the earlier members of
 its commit batch) and prefill_rate the engine's measured prefill throughput: the wait FCFS would give it,
 estimated. With fcfs_wait_factor > 0 deadlines are also
-made non-decreasing in commit order (FCFS would serve a later arrival later too), so every queue, kept in
-deadline order, stays FIFO.
+made non-decreasing in commit order (FCFS would serve a later arrival later too).
+
+Order inside a queue: by deadline, then arrival time, then insertion (ewsjf_core.links). Deadline first
+keeps a queue's starved requests a prefix of it (ewsjf_core.selection). Arrival time second is vLLM's own
+rule within a priority class (its priority queue orders by (priority, arrival_time)), and it matters when
+requests reach the engine out of arrival order (several API servers):
+  - max_wait = inf: every deadline is inf, so a queue is in exact arrival order. With one queue (the
+    FCFS-equivalent configuration: max_queues=1, no bubbles, max_wait=inf) EWSJF then admits by
+    (priority, arrival_time) exactly like vLLM's queue.
+  - fcfs_wait_factor = 0: deadline = arrival + max_wait, the same order as arrival.
+  - fcfs_wait_factor > 0: a late-committed request whose deadline is raised to the running last deadline
+    ties with the requests committed just before it and goes ahead of those that arrived after it, but
+    stays behind earlier commits whose deadline is already smaller: out-of-order arrivals are sorted
+    among their commit-time neighbours, not across the whole queue (doing that would need lowering the
+    deadlines already promised to later arrivals).
 """
 
 from __future__ import annotations
@@ -245,8 +258,8 @@ class WaitingSet:
             self.n_linked += slots.shape[0]
 
     def _link(self, slots: np.ndarray) -> None:
-        link_in_order(slots, self.deadline, self.cls, self.qid, self.prefill, self.nxt, self.prv, self.head,
-                      self.tail, self.depth, self.work)
+        link_in_order(slots, self.deadline, self.arrival, self.cls, self.qid, self.prefill, self.nxt, self.prv,
+                      self.head, self.tail, self.depth, self.work)
 
     def _route(self, sizes: np.ndarray) -> np.ndarray:
         qids = route_lengths(sizes, self.q_lo, self.q_hi, self.n_main, self.band_up, self.band_down,
@@ -330,7 +343,8 @@ class WaitingSet:
         if old is not None:
             old_nq = self.n_queues
             members = list_members(old, self.nxt, 0, old_nq, self.n_linked)
-            members = members[np.lexsort((self.seq[members], self.deadline[members], self.cls[members]))]
+            members = members[np.lexsort((self.seq[members], self.arrival[members], self.deadline[members],
+                                          self.cls[members]))]
             lanes = (old[:, old_nq].copy(), self.tail[:, old_nq].copy(), self.depth[:, old_nq].copy(),
                      self.work[:, old_nq].copy())
             rows = old.shape[0]
