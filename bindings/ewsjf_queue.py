@@ -23,9 +23,9 @@ from ewsjf_core.scoring import pack_params
 from ewsjf_core.selection import REASON_STARVED
 from ewsjf_core.waiting import WaitingSet
 
-# Config fields whose change needs a new partition (the rest only change scoring).
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
+# Config fields whose change needs a new partition (the rest only change scoring).
 _PARTITION_FIELDS = ("window", "k0", "alpha", "min_size", "min_rel_range", "max_queues", "band_up",
                      "band_down", "max_bubbles", "bubble_width", "output_weight")
 
@@ -212,7 +212,7 @@ class EWSJFQueue(WaitingQueue):
         try:
             self._apply_config(old, new)
         except Exception:  # noqa: BLE001 - scheduling must go on with the last good parameters
-            log.exception("EWSJF: installing a new config failed; the previous one stays in force")
+            _log.exception("EWSJF: installing a new config failed; the previous one stays in force")
             self.config_install_errors += 1
             self._apply_config(new, old)
 

@@ -38,7 +38,7 @@ from ewsjf_core.tuner.settings import TunerSettings
 
 
 _base_add = EWSJFQueue.add
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
 
 class TunedEWSJFQueue(EWSJFQueue):
@@ -82,7 +82,7 @@ class TunedEWSJFQueue(EWSJFQueue):
         try:
             self._on_arrival(request_id, arrival_time, prompt_tokens, cached_tokens, priority, depth)
         except Exception:  # noqa: BLE001
-            log.exception("tuner recorder: arrival of request %r not recorded", request_id)
+            _log.exception("tuner recorder: arrival of request %r not recorded", request_id)
 
     @property
     def sim_trial_every_s(self) -> float | None:

@@ -107,7 +107,7 @@ class WaitingSet:
         self.n_linked = 0
         self._next_seq = 0
         self.row_of_priority: dict[int, int] = {}   # live priority classes only (see retire_empty_classes)
-        self._free_rows: list[int] = []
+        self._free_rows: list[int] = [0]   # rows of no class; the initial layout has one row
         self.class_order = np.empty(0, np.int32)
         self._staged_adds: tuple[list, list, list, list, list] = ([], [], [], [], [])
         self._staged_fronts: tuple[list, list, list, list, list] = ([], [], [], [], [])
@@ -121,7 +121,6 @@ class WaitingSet:
         self._last_deadline = -np.inf
         self.set_deadline_bound(config)
         self._layout(config, np.asarray(config.initial_edges), None)
-        self._free_rows = [0]  # the layout's one row, for the first class
 
     def set_deadline_bound(self, config: EWSJFConfig) -> None:
         """Use config's max_wait and fcfs_wait_factor for requests committed from now on."""
