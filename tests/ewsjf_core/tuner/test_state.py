@@ -18,7 +18,8 @@ def make(path, queue, seed=1, per_window=4):
 
 def test_json_round_trip(tmp_path):
     st = TunerState(seed=3, mode="replay", space=SPACE.to_dict(), window=2, best_point=[1e-3, 1, 0, 0.1, 5],
-                    best_reward=-0.5, last_good=dict(zip(SPACE.names, [1e-3, 1, 0, 0.1, 5])), applied=1, rollbacks=1, failures=2,
+                    best_reward=-0.5, last_good=dict(zip(SPACE.names, [1e-3, 1, 0, 0.1, 5])), applied=1,
+                    rollbacks=1, failures=2,
                     window_seeds=[[1e-3, 1, 0, 0.1, 5]])
     st.history.append(TrialRecord(1, 0, [1e-3, 1, 0, 0.1, 5], -0.5, {"latency_penalty": 0.5}, {"x": 1.0}))
     st.history.append(TrialRecord(2, 0, [], None, status="error", error="boom"))
