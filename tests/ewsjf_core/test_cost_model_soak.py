@@ -121,6 +121,7 @@ def test_cost_model_soak(pattern):
         pred = coef[0] + coef[3] * dm
         true_d = c0 + cd * dm
         assert abs(pred - true_d) <= 0.2 * true_d, (pattern, i, dm, pred, true_d)
+    print(f"{pattern}: {STEPS} steps, worst relative error of C_prefill at the sizes in use {worst:.3f}")
     assert m.resets == 0
     assert m.skipped >= 3  # the corrupt steps were refused, not fitted
     assert worst < 0.2
