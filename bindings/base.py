@@ -11,7 +11,8 @@ import numbers
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable, Iterable, Iterator
+from collections.abc import Iterable
+from typing import Any, Callable, Hashable, Iterator
 
 RequestId = Hashable
 Clock = Callable[[], float]
@@ -40,7 +41,8 @@ def check_request(request_id: RequestId, prompt_tokens: int, arrival_time: float
     # Fast path for the common, well-typed call (add() is on the hot path).
     if (type(prompt_tokens) is int and type(cached_tokens) is int and type(priority) is int
             and type(arrival_time) is float and predicted_output_tokens is None and request_id is not None
-            and 0 <= cached_tokens <= prompt_tokens and prompt_tokens >= 1 and 0.0 <= arrival_time < math.inf):
+            and 0 <= cached_tokens <= prompt_tokens and 1 <= prompt_tokens <= MAX_TOKENS
+            and _MIN_PRIORITY <= priority <= _MAX_PRIORITY and 0.0 <= arrival_time < math.inf):
         return
     if request_id is None:
         raise ValueError("request id must not be None")
@@ -49,20 +51,20 @@ def check_request(request_id: RequestId, prompt_tokens: int, arrival_time: float
     except TypeError:
         raise TypeError(f"request id {request_id!r} is not hashable") from None
     where = f"request {request_id!r}"
-    if not _is_int(prompt_tokens) or prompt_tokens < 1:
-        raise ValueError(f"{where}: prompt_tokens must be an integer >= 1, got {prompt_tokens!r}")
-    if not _is_int(cached_tokens) or cached_tokens < 0:
-        raise ValueError(f"{where}: cached_tokens must be an integer >= 0, got {cached_tokens!r}")
+    if not _is_int_in(prompt_tokens, 1, MAX_TOKENS):
+        raise ValueError(f"{where}: prompt_tokens must be an integer in [1, 2**53], got {_short(prompt_tokens)}")
+    if not _is_int_in(cached_tokens, 0, MAX_TOKENS):
+        raise ValueError(f"{where}: cached_tokens must be an integer in [0, 2**53], got {_short(cached_tokens)}")
     if cached_tokens > prompt_tokens:
         raise ValueError(f"{where}: cached_tokens ({cached_tokens}) exceeds prompt_tokens ({prompt_tokens})")
-    if not _is_real(arrival_time) or not math.isfinite(arrival_time) or arrival_time < 0:
-        raise ValueError(f"{where}: arrival_time must be a finite number >= 0, got {arrival_time!r}")
-    if not _is_int(priority):
-        raise ValueError(f"{where}: priority must be an integer, got {priority!r}")
-    if predicted_output_tokens is not None and (not _is_int(predicted_output_tokens)
-                                                or predicted_output_tokens < 0):
-        raise ValueError(f"{where}: predicted_output_tokens must be an integer >= 0 or None, "
-                         f"got {predicted_output_tokens!r}")
+    t = _finite_float(arrival_time)
+    if t is None or t < 0:
+        raise ValueError(f"{where}: arrival_time must be a finite number >= 0, got {_short(arrival_time)}")
+    if not _is_int_in(priority, -2 ** 63, 2 ** 63 - 1):
+        raise ValueError(f"{where}: priority must be a 64-bit integer, got {_short(priority)}")
+    if predicted_output_tokens is not None and not _is_int_in(predicted_output_tokens, 0, MAX_TOKENS):
+        raise ValueError(f"{where}: predicted_output_tokens must be an integer in [0, 2**53] or None, "
+                         f"got {_short(predicted_output_tokens)}")
 
 
 def make_request_info(request_id: RequestId, prompt_tokens: int, arrival_time: float, priority: int = 0,
@@ -74,29 +76,79 @@ def make_request_info(request_id: RequestId, prompt_tokens: int, arrival_time: f
 
 
 def check_step_feedback(duration_s: float, prefill_tokens: int, decode_tokens: int) -> None:
-    """Validate observe_step's arguments (shared by every policy)."""
+    """Validate observe_step's arguments (shared by every policy). Values that are well-formed but
+    implausible (1e160 tokens, a step of 1e300 s) pass here; the cost model skips them (cost_model.py)."""
     if (type(duration_s) is float and type(prefill_tokens) is int and type(decode_tokens) is int
             and 0.0 < duration_s < math.inf and prefill_tokens >= 0 and decode_tokens >= 0):
         return
-    if not _is_real(duration_s) or not math.isfinite(duration_s) or duration_s <= 0:
-        raise ValueError(f"observe_step: duration_s must be a finite number > 0, got {duration_s!r}")
+    d = _finite_float(duration_s)
+    if d is None or d <= 0:
+        raise ValueError(f"observe_step: duration_s must be a finite number > 0, got {_short(duration_s)}")
     for name, v in (("prefill_tokens", prefill_tokens), ("decode_tokens", decode_tokens)):
         if not _is_int(v) or v < 0:
-            raise ValueError(f"observe_step: {name} must be an integer >= 0, got {v!r}")
+            raise ValueError(f"observe_step: {name} must be an integer >= 0, got {_short(v)}")
 
 
 def check_now(now: float) -> float:
-    if not _is_real(now) or not math.isfinite(now):
-        raise ValueError(f"begin_step: now must be a finite number, got {now!r}")
-    return float(now)
+    t = _finite_float(now)
+    if t is None:
+        raise ValueError(f"begin_step: now must be a finite number, got {_short(now)}")
+    return t
+
+
+def request_id_list(request_ids: Any) -> list[RequestId]:
+    """remove()'s argument as a list of ids: a str or bytes (or any non-iterable) is one id, not its
+    characters; duplicates are dropped, first occurrence kept."""
+    if isinstance(request_ids, (str, bytes)) or not isinstance(request_ids, Iterable):
+        return [request_ids]
+    ids = list(request_ids)
+    try:
+        return list(dict.fromkeys(ids))
+    except TypeError:
+        bad = next(r for r in ids if not _hashable(r))
+        raise TypeError(f"request id {bad!r} is not hashable") from None
+
+
+MAX_TOKENS = 2 ** 53
+"""Token counts are held as float64 in the kernels: exact up to 2**53."""
+_MIN_PRIORITY, _MAX_PRIORITY = -2 ** 63, 2 ** 63 - 1
+
+
+def _hashable(v: object) -> bool:
+    try:
+        hash(v)
+    except TypeError:
+        return False
+    return True
 
 
 def _is_int(v: object) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
+def _is_int_in(v: object, low: int, high: int) -> bool:
+    return _is_int(v) and low <= v <= high
+
+
 def _is_real(v: object) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _finite_float(v: object) -> float | None:
+    """float(v) if v is a finite real number (ints beyond float range included: None, no OverflowError)."""
+    if not _is_real(v):
+        return None
+    try:
+        f = float(v)
+    except (OverflowError, ValueError, TypeError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _short(v: object) -> str:
+    """repr(v), cut short (an int of 400 digits makes an unreadable error)."""
+    r = repr(v)
+    return r if len(r) <= 60 else r[:40] + f"... ({len(r)} chars)"
 
 
 class WaitingQueue(ABC):

@@ -22,7 +22,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .base import RequestId, RequestInfo, WaitingQueue, check_now, check_step_feedback, make_request_info
+from .base import (RequestId, RequestInfo, WaitingQueue, check_now, check_step_feedback, make_request_info,
+                   request_id_list)
 
 
 class _Validated(WaitingQueue):
@@ -64,7 +65,7 @@ class FCFSQueue(_Validated):
         self._ids.add(request_id)
 
     def remove(self, request_ids: Iterable[RequestId]) -> None:
-        ids = list(request_ids)
+        ids = request_id_list(request_ids)
         for r in ids:
             if r not in self._ids:
                 raise KeyError(f"request {r!r} is not waiting")
@@ -127,7 +128,7 @@ class _HeapQueue(_Validated):
                               predicted_output_tokens), 0)
 
     def remove(self, request_ids: Iterable[RequestId]) -> None:
-        ids = list(request_ids)
+        ids = request_id_list(request_ids)
         for r in ids:
             if r not in self._live:
                 raise KeyError(f"request {r!r} is not waiting")
@@ -245,7 +246,7 @@ class HRRNQueue(_Validated):
             return False
 
     def remove(self, request_ids: Iterable[RequestId]) -> None:
-        ids = list(request_ids)
+        ids = request_id_list(request_ids)
         for r in ids:
             if r not in self:
                 raise KeyError(f"request {r!r} is not waiting")

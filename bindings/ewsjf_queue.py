@@ -10,17 +10,20 @@ the engine thread installs it at its next begin_step (or pop), so the hot path t
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Iterable, Iterator
 
 import numpy as np
 
 from ewsjf.bindings.base import (Clock, RequestId, WaitingQueue, check_now, check_request,
-                                 check_step_feedback)
+                                 check_step_feedback, request_id_list)
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.cost_model import PrefillCostModel
 from ewsjf_core.scoring import pack_params
 from ewsjf_core.selection import REASON_STARVED
 from ewsjf_core.waiting import WaitingSet
+
+_log = logging.getLogger(__name__)
 
 # Config fields whose change needs a new partition (the rest only change scoring).
 _PARTITION_FIELDS = ("window", "k0", "alpha", "min_size", "min_rel_range", "max_queues", "band_up",
@@ -34,6 +37,8 @@ class EWSJFQueue(WaitingQueue):
         super().__init__(clock)
         if config is not None and not isinstance(config, EWSJFConfig):
             raise TypeError(f"config must be an EWSJFConfig, got {type(config).__name__}")
+        if config is not None:
+            config.validate()
         self._config = config or EWSJFConfig()
         self._pending_config: EWSJFConfig | None = None
         self._set = WaitingSet(self._config)
@@ -56,6 +61,7 @@ class EWSJFQueue(WaitingQueue):
         self._starvation_promotions = 0
         self._admitted = np.zeros(self._set.n_queues + 1, np.int64)
         self._last_source_queue = -1
+        self.config_install_errors = 0
 
     # ----- requests in -----
     def add(self, request_id: RequestId, prompt_tokens: int, arrival_time: float | None = None,
@@ -94,10 +100,11 @@ class EWSJFQueue(WaitingQueue):
         self._limit = 0
 
     def remove(self, request_ids: Iterable[RequestId]) -> None:
-        """Remove waiting requests (aborts). All ids are checked before any is removed."""
+        """Remove waiting requests (aborts). All ids are checked before any is removed; a str (or any
+        non-iterable) is one id."""
         slot_of = self._slot_of
         unique = request_ids if type(request_ids) is tuple and len(request_ids) == 1 \
-            else list(dict.fromkeys(request_ids))
+            else request_id_list(request_ids)
         missing = [rid for rid in unique if rid not in slot_of]
         if missing:
             raise KeyError(f"request(s) not waiting: {', '.join(map(repr, missing[:5]))}"
@@ -147,7 +154,8 @@ class EWSJFQueue(WaitingQueue):
         self._install_pending_config()
         cfg = self._config
         self._sync()
-        self._set.age_bubbles(cfg.bubble_empty_rounds)
+        self._set.age_bubbles(cfg.bubble_empty_rounds)   # flushes: nothing staged, depths current
+        self._set.retire_empty_classes()
         if len(self._popped_log) > 64:
             self._fold_popped_log()
         if cfg.repartition_every and self._arrivals_since_partition >= cfg.repartition_every:
@@ -191,9 +199,14 @@ class EWSJFQueue(WaitingQueue):
         return pending if pending is not None else self._config
 
     def set_config(self, config: EWSJFConfig) -> None:
-        """Swap parameters atomically; takes effect at the next step. Safe from any thread."""
+        """Swap parameters atomically; takes effect at the next step. Safe from any thread.
+
+        The config is validated here (ValueError naming the field; the current config keeps serving). If
+        installing it still fails at the next step (say, MemoryError building the new partition), the
+        previous config stays installed and `config_install_errors` counts it."""
         if not isinstance(config, EWSJFConfig):
             raise TypeError(f"config must be an EWSJFConfig, got {type(config).__name__}")
+        config.validate()
         self._pending_config = config
 
     def _install_pending_config(self) -> None:
@@ -201,7 +214,16 @@ class EWSJFQueue(WaitingQueue):
         if new is None:
             return
         self._pending_config = None
-        old, self._config = self._config, new
+        old = self._config
+        try:
+            self._apply_config(old, new)
+        except Exception:  # noqa: BLE001 - scheduling must go on with the last good parameters
+            _log.exception("EWSJF: installing a new config failed; the previous one stays in force")
+            self.config_install_errors += 1
+            self._apply_config(new, old)
+
+    def _apply_config(self, old: EWSJFConfig, new: EWSJFConfig) -> None:
+        self._config = new
         self._params = pack_params(new, *self._cost.coefficients[:3])
         self._set.set_deadline_bound(new)
         if new.window != old.window:
@@ -211,8 +233,9 @@ class EWSJFQueue(WaitingQueue):
         self._limit = 0
 
     # ----- internals -----
-    def _sync(self) -> None:
-        """Hand popped slots back to the WaitingSet and drop the cached order."""
+    def _sync(self, keep_order: bool = False) -> None:
+        """Hand popped slots back to the WaitingSet and drop the cached order (keep_order: keep the
+        unpopped rest of it, so pops go on exactly as they would have)."""
         pos = self._pos
         if pos:
             popped = self._order_slots[:pos]
@@ -220,7 +243,14 @@ class EWSJFQueue(WaitingQueue):
             self._set.discard(popped)
             self._popped_log.append((self._order_reasons[:pos], self._order_sources[:pos]))
             self._pos = 0
-        self._limit = 0
+            if keep_order:
+                self._order_slots = self._order_slots[pos:]
+                self._order_reasons = self._order_reasons[pos:]
+                self._order_sources = self._order_sources[pos:]
+                self._order_ids = self._order_ids[pos:]
+                self._limit = max(self._limit - pos, 0)
+        if not keep_order:
+            self._limit = 0
 
     def _fold_popped_log(self) -> None:
         log, self._popped_log = self._popped_log, []
@@ -248,13 +278,15 @@ class EWSJFQueue(WaitingQueue):
         self._limit = len(self._order_ids)
 
     def stats(self) -> dict[str, Any]:
-        """Per-queue depth, bounds, spread, density, last score and admissions; counters; parameters."""
-        self._sync()
+        """Per-queue depth, bounds, spread, density, last score and admissions; counters; parameters.
+
+        Changes no admission order: the pops after it return what they would have without it."""
+        self._sync(keep_order=True)
         self._fold_popped_log()
         ws = self._set
         ws.flush()
         nq = ws.n_queues
-        depth = ws.depth[:len(ws.row_of_priority) or 1].sum(axis=0)
+        depth = ws.depth.sum(axis=0)
         scores = self._last_scores if self._last_scores.shape[0] == nq else np.full(nq, -np.inf)
         queues = []
         for q in np.nonzero(ws.q_active)[0].tolist():
@@ -273,7 +305,9 @@ class EWSJFQueue(WaitingQueue):
             "repartitions": ws.repartitions, "starvation_promotions": self._starvation_promotions,
             "last_source_queue": self._last_source_queue,
             "cost_model": {"c0": c0, "c1": c1, "c2": c2, "decode": cd, "steps": self._cost.steps,
+                           "skipped_steps": self._cost.skipped, "resets": self._cost.resets,
                            "prefill_rate_tps": self._cost.prefill_rate},
+            "config_install_errors": self.config_install_errors,
             "fcfs_wait_estimate_s": ws.fcfs_wait_estimate,
             "params": self._config.to_dict(),
         }

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import json
+import logging
 import os
 from time import perf_counter as _perf
 from typing import Any, Callable
@@ -37,6 +38,7 @@ from ewsjf_core.tuner.settings import TunerSettings
 
 
 _base_add = EWSJFQueue.add
+_log = logging.getLogger(__name__)
 
 
 class TunedEWSJFQueue(EWSJFQueue):
@@ -72,9 +74,15 @@ class TunedEWSJFQueue(EWSJFQueue):
     def add(self, request_id: RequestId, prompt_tokens: int, arrival_time: float | None = None,
             priority: int = 0, cached_tokens: int = 0, predicted_output_tokens: int | None = None) -> None:
         depth = len(self._slot_of)
+        if arrival_time is None:
+            arrival_time = float(self.clock())  # one reading, for the queue and the recorder alike
         _base_add(self, request_id, prompt_tokens, arrival_time, priority, cached_tokens, predicted_output_tokens)
-        self._on_arrival(request_id, self.clock() if arrival_time is None else arrival_time,
-                         prompt_tokens, cached_tokens, priority, depth)
+        # The request is queued now: a recorder failure must not make add() look failed (the caller would
+        # retry or drop a request that is waiting). Validated fields cannot fail to record; log if they do.
+        try:
+            self._on_arrival(request_id, arrival_time, prompt_tokens, cached_tokens, priority, depth)
+        except Exception:  # noqa: BLE001
+            _log.exception("tuner recorder: arrival of request %r not recorded", request_id)
 
     @property
     def sim_trial_every_s(self) -> float | None:

@@ -97,45 +97,29 @@ class EWSJFConfig:
     )
 
     def __post_init__(self) -> None:
-        _check_int(self, "window", 16)
-        _check_int(self, "k0", 1)
-        _check_int(self, "min_size", 2)
-        _check_int(self, "max_queues", 1)
-        _check_int(self, "min_partition_samples", 2)
-        _check_int(self, "repartition_every", 0)
-        _check_int(self, "max_bubbles", 0)
-        _check_int(self, "bubble_empty_rounds", 1)
-        _check_int(self, "order_chunk", 1)
-        _check_float(self, "alpha", low=1.0)
-        _check_float(self, "min_rel_range", low=0.0)
-        _check_float(self, "band_up", low=1.0)
-        _check_float(self, "band_down", low=0.0, high=1.0, high_inclusive=True, low_inclusive=False)
-        _check_float(self, "bubble_width", low=0.0, low_inclusive=False)
-        for name in ("w_base", "a_u", "b_u", "a_f", "b_f", "output_weight",
-                     "prior_c0", "prior_c1", "prior_c2", "prior_decode", "cost_prior_strength"):
-            _check_float(self, name, low=0.0)
-        _check_float(self, "max_wait", low=0.0, low_inclusive=False, allow_inf=True)
-        _check_float(self, "fcfs_wait_factor", low=0.0)
-        _check_float(self, "cost_forgetting", low=0.0, high=1.0, low_inclusive=False, high_inclusive=True)
-        _check_float(self, "min_prefill_cost", low=0.0, low_inclusive=False)
-        edges = tuple(self.initial_edges)
-        if (not edges or any(not _is_real(e) or not math.isfinite(e) or e < 1 for e in edges)
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every field against its bounds (INT_BOUNDS, FLOAT_BOUNDS); ValueError names the first bad
+        field. Run by the constructor; set_config runs it again before installing (a frozen dataclass can
+        still be altered with object.__setattr__, and an installed config must be able to run)."""
+        for name, (low, high) in INT_BOUNDS.items():
+            _check_int(self, name, low, high)
+        for name, b in FLOAT_BOUNDS.items():
+            _check_float(self, name, b)
+        if self.min_partition_samples > self.window:
+            raise ValueError(f"EWSJFConfig.min_partition_samples ({self.min_partition_samples}) exceeds "
+                             f"window ({self.window}): the partition could never be computed")
+        edges = tuple(self.initial_edges) if isinstance(self.initial_edges, (tuple, list)) else None
+        if (not edges or any(not _is_real(e) or not (1 <= e <= MAX_TOKENS) for e in edges)
                 or any(b <= a for a, b in zip(edges, edges[1:]))):
-            raise ValueError(f"EWSJFConfig.initial_edges must be increasing finite lengths >= 1, got {edges!r}")
+            raise ValueError(f"EWSJFConfig.initial_edges must be increasing lengths in [1, 2**53], "
+                             f"got {self.initial_edges!r}")
         if len(edges) > self.max_queues:
             raise ValueError(
                 f"EWSJFConfig.initial_edges has {len(edges)} queues, more than max_queues={self.max_queues}")
         object.__setattr__(self, "initial_edges", tuple(float(e) for e in edges))
-        bounds_out = {}
-        for name, bounds in dict(self.tune_bounds).items():
-            if name not in THETA_FIELDS + ("w_base", "max_queues"):
-                raise ValueError(f"EWSJFConfig.tune_bounds names unknown parameter {name!r}")
-            lo, hi = tuple(bounds) if len(bounds) == 2 else (None, None)
-            if not (_is_real(lo) and _is_real(hi) and math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-                raise ValueError(f"EWSJFConfig.tune_bounds[{name!r}] must be finite (low, high), low < high, "
-                                 f"got {bounds!r}")
-            bounds_out[name] = (float(lo), float(hi))
-        object.__setattr__(self, "tune_bounds", bounds_out)
+        object.__setattr__(self, "tune_bounds", _checked_tune_bounds(self.tune_bounds))
 
     def replace(self, **changes: Any) -> "EWSJFConfig":
         """A copy with `changes` applied and validated (unknown names raise TypeError naming them)."""
@@ -160,23 +144,108 @@ def _is_real(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _check_int(cfg: EWSJFConfig, name: str, low: int) -> None:
-    v = getattr(cfg, name)
-    if isinstance(v, bool) or not isinstance(v, int) or v < low:
-        raise ValueError(f"EWSJFConfig.{name} must be an integer >= {low}, got {v!r}")
+@dataclass(frozen=True)
+class FloatBounds:
+    low: float
+    high: float
+    low_inclusive: bool = True
+    allow_inf: bool = False   # math.inf accepted besides [low, high] (max_wait: no bound)
+
+    def contains(self, v: float) -> bool:
+        if self.allow_inf and v == math.inf:
+            return True
+        return (v >= self.low if self.low_inclusive else v > self.low) and v <= self.high
+
+    def describe(self) -> str:
+        lo = f"{'>=' if self.low_inclusive else '>'} {self.low:g}"
+        return f"{lo} and <= {self.high:g}" + (" (or inf)" if self.allow_inf else "")
 
 
-def _check_float(cfg: EWSJFConfig, name: str, low: float, high: float = math.inf, *,
-                 low_inclusive: bool = True, high_inclusive: bool = False, allow_inf: bool = False) -> None:
+MAX_TOKENS = 2 ** 53
+"""Lengths are held as float64: up to 2**53 tokens they are exact."""
+
+# Bounds of every field. The upper bounds are sanity limits far beyond any useful value (not tuned to a
+# workload): they keep every kernel's allocations (window, k0 * window, max_queues, order_chunk) and
+# arithmetic (scores stay finite: weights <= 1e9, lengths <= 2**53, C_prefill >= 1e-9 s) bounded.
+INT_BOUNDS: dict[str, tuple[int, int]] = {
+    "window": (16, 1_000_000), "k0": (1, 16), "min_size": (2, 1_000_000), "max_queues": (1, 64),
+    "min_partition_samples": (2, 1_000_000), "repartition_every": (0, 1_000_000_000),
+    "max_bubbles": (0, 64), "bubble_empty_rounds": (1, 1_000_000_000), "order_chunk": (1, 65_536),
+}
+_WEIGHT = FloatBounds(0.0, 1e9)
+_SECONDS = FloatBounds(0.0, 1e3)
+FLOAT_BOUNDS: dict[str, FloatBounds] = {
+    "alpha": FloatBounds(1.0, 1e6), "min_rel_range": FloatBounds(0.0, 1e6), "band_up": FloatBounds(1.0, 1e6),
+    "band_down": FloatBounds(0.0, 1.0, low_inclusive=False), "bubble_width": FloatBounds(0.0, 1e6, False),
+    "w_base": _WEIGHT, "a_u": _WEIGHT, "b_u": _WEIGHT, "a_f": _WEIGHT, "b_f": _WEIGHT,
+    "output_weight": FloatBounds(0.0, 1e6),
+    "max_wait": FloatBounds(0.0, 1e9, low_inclusive=False, allow_inf=True),
+    "fcfs_wait_factor": FloatBounds(0.0, 1e6),
+    "prior_c0": _SECONDS, "prior_c1": _SECONDS, "prior_c2": _SECONDS, "prior_decode": _SECONDS,
+    "cost_forgetting": FloatBounds(0.0, 1.0, low_inclusive=False), "cost_prior_strength": FloatBounds(0.0, 1e9),
+    "min_prefill_cost": FloatBounds(1e-9, 1e3),
+}
+
+
+def field_bounds(name: str) -> tuple[float, float]:
+    """(low, high) of a numeric field (an exclusive low bound is reported as is)."""
+    if name in INT_BOUNDS:
+        lo, hi = INT_BOUNDS[name]
+        return float(lo), float(hi)
+    b = FLOAT_BOUNDS[name]
+    return b.low, b.high
+
+
+def _check_int(cfg: EWSJFConfig, name: str, low: int, high: int) -> None:
     v = getattr(cfg, name)
-    ok = _is_real(v) and not math.isnan(v) and (allow_inf or math.isfinite(v))
-    ok = ok and (v >= low if low_inclusive else v > low)
-    ok = ok and (v <= high if high_inclusive else v < high or (allow_inf and v == math.inf))
+    if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+        raise ValueError(f"EWSJFConfig.{name} must be an integer in [{low}, {high}], got {_short(v)}")
+
+
+def _check_float(cfg: EWSJFConfig, name: str, bounds: FloatBounds) -> None:
+    v = getattr(cfg, name)
+    ok = _is_real(v)
+    if ok:
+        try:
+            f = float(v)
+        except OverflowError:  # an int beyond float range
+            ok = False
+        else:
+            ok = not math.isnan(f) and bounds.contains(f)
     if not ok:
-        lo_s = f"{'>=' if low_inclusive else '>'} {low}"
-        hi_s = "" if high == math.inf else f" and {'<=' if high_inclusive else '<'} {high}"
-        raise ValueError(f"EWSJFConfig.{name} must be a number {lo_s}{hi_s}, got {v!r}")
-    object.__setattr__(cfg, name, float(v))
+        raise ValueError(f"EWSJFConfig.{name} must be a number {bounds.describe()}, got {_short(v)}")
+    object.__setattr__(cfg, name, f)
+
+
+def _short(v: object) -> str:
+    r = repr(v)
+    return r if len(r) <= 60 else r[:40] + f"... ({len(r)} chars)"
+
+
+def _checked_tune_bounds(tune_bounds: Any) -> dict[str, tuple[float, float]]:
+    """Each tuned field's (low, high): finite, low < high, and inside the field's own bounds (the tuner
+    applies any point between them)."""
+    if not isinstance(tune_bounds, Mapping):
+        raise ValueError(f"EWSJFConfig.tune_bounds must be a mapping of field -> (low, high), "
+                         f"got {type(tune_bounds).__name__}")
+    out = {}
+    for name, bounds in tune_bounds.items():
+        if name not in THETA_FIELDS + ("w_base", "max_queues"):
+            raise ValueError(f"EWSJFConfig.tune_bounds names unknown parameter {name!r}")
+        pair = tuple(bounds) if isinstance(bounds, (tuple, list)) else ()
+        lo, hi = pair if len(pair) == 2 else (None, None)
+        ok = _is_real(lo) and _is_real(hi)
+        if ok:
+            try:
+                lo, hi = float(lo), float(hi)
+            except OverflowError:
+                ok = False
+        f_lo, f_hi = field_bounds(name)
+        if not (ok and math.isfinite(lo) and math.isfinite(hi) and lo < hi and f_lo <= lo and hi <= f_hi):
+            raise ValueError(f"EWSJFConfig.tune_bounds[{name!r}] must be finite (low, high), low < high, within "
+                             f"the field's bounds [{f_lo:g}, {f_hi:g}], got {_short(bounds)}")
+        out[name] = (lo, hi)
+    return out
 
 
 def read_mapping_file(path: str) -> dict[str, Any]:

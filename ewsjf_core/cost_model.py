@@ -2,10 +2,25 @@
 
 A step that prefilled p tokens and decoded d tokens took
     duration ~= c0 + c1 p + c2 p^2 + cd d
-We fit (c0, c1, c2, cd) by recursive least squares with exponential forgetting, so the model follows the
-engine as its load or hardware changes. Features are scaled to thousands of tokens to keep the problem
-well conditioned. Before any feedback, the prior (from the config) is the answer; the prior's weight is
-`cost_prior_strength` steps. Coefficients are clipped at zero when read: a cost never falls with size.
+We fit theta = (c0, c1, c2, cd) by least squares with exponential forgetting, in information form with
+regularised forgetting, so it cannot wind up:
+    A <- f A + (1 - f) r I + x x^T,    b <- f b + (1 - f) r theta + x y,    theta <- A^-1 b
+Plain forgetting divides the covariance by f every step, and in a direction no step excites (the prefill
+terms during decode-only steps; c1 against c2 when every prompt has one size) it grows as f^-n until it
+overflows: that was the windup. Here A >= r I once the prior has decayed, so the covariance A^-1 stays
+below 1 / r; and because the regulariser pulls towards the current estimate, an unexcited direction
+keeps its last fitted value (not drifting anywhere) until steps excite it again, when its small
+information lets the fit follow at once. The fit starts at the prior with the weight of
+`cost_prior_strength` = k steps (A = k I), which decays like data; r = (1 - f) k, about one forgotten
+step's worth, is negligible against the ~1 / (1 - f) steps of data in force. Features are scaled to
+thousands of tokens; the 4x4 system is solved by a hand-written, diagonally equilibrated Cholesky (no
+BLAS, so no kernel needs SciPy).
+
+Guards: a step with a non-finite, non-positive or implausible duration or token count (beyond
+MAX_STEP_SECONDS / MAX_STEP_TOKENS) is skipped and counted; a residual beyond HUBER_K times the running
+residual scale is clipped to it (a GC pause or a 100x timing glitch nudges the fit, never throws it);
+if the solve ever fails or turns non-finite, the model falls back to the prior. Coefficients are made
+non-negative when read (see `coefficients`): a cost never falls with size.
 
 The same feedback gives the engine's prefill throughput (prefill tokens per second of step time, with the
 same forgetting), which turns a backlog of waiting prefill tokens into an FCFS-equivalent wait.
@@ -13,33 +28,111 @@ same forgetting), which turns a backlog of waiting prefill tokens into an FCFS-e
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
 from ewsjf_core.config import EWSJFConfig
 
 _SCALE = np.array([1.0, 1.0e3, 1.0e6, 1.0e3])  # feature scale: 1, p/1e3, (p/1e3)^2, d/1e3
+MAX_STEP_TOKENS = 1 << 24
+"""Steps claiming more prefill or decode tokens than this (16.7M, far above any engine's per-step token
+budget) are skipped as corrupt feedback."""
+MAX_STEP_SECONDS = 3600.0
+"""Steps longer than an hour are stalls (or corrupt), not costs: skipped."""
+HUBER_K = 4.0
+"""Residuals are clipped at HUBER_K times the running mean absolute residual (relative to the prediction)."""
+SCALE_MEMORY = 0.9
+"""The residual scale's own forgetting: it can grow ~30% per step, so a real change of the engine's speed
+is followed within tens of steps while a lone outlier moves the fit little."""
+REL_SCALE_FLOOR = 1.0e-3
+"""The clipping scale never falls below 0.1% of the prediction (noise-free feedback still learns)."""
+
+# aux layout: running residual scale (s; 0 before the first step), steps observed since a reset.
+_AUX_SCALE, _AUX_RESETS = 0, 1
 
 
 @njit(cache=True, nogil=True)
-def rls_update(theta: np.ndarray, cov: np.ndarray, x: np.ndarray, y: float, forgetting: float) -> None:
-    """One recursive-least-squares step in place: theta, cov <- fit after observing (x, y)."""
-    n = theta.shape[0]
-    px = cov @ x
-    denom = forgetting + x @ px
-    gain = px / denom
-    err = y - x @ theta
+def _solve_spd4(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> bool:
+    """out <- a^-1 b for a small symmetric positive-definite a (Cholesky on the equilibrated matrix).
+
+    Returns False (out untouched) when a is not numerically positive definite."""
+    n = b.shape[0]
+    d = np.empty(n)
     for i in range(n):
-        theta[i] += gain[i] * err
+        if not a[i, i] > 0.0:
+            return False
+        d[i] = 1.0 / math.sqrt(a[i, i])
+    low = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i + 1):
+            s = a[i, j] * d[i] * d[j]
+            for k in range(j):
+                s -= low[i, k] * low[j, k]
+            if i == j:
+                if not s > 1e-14:
+                    return False
+                low[i, i] = math.sqrt(s)
+            else:
+                low[i, j] = s / low[j, j]
+    z = np.empty(n)
+    for i in range(n):  # forward: low z = d b
+        s = b[i] * d[i]
+        for k in range(i):
+            s -= low[i, k] * z[k]
+        z[i] = s / low[i, i]
+    w = np.empty(n)
+    for i in range(n - 1, -1, -1):  # back: low^T w = z
+        s = z[i]
+        for k in range(i + 1, n):
+            s -= low[k, i] * w[k]
+        w[i] = s / low[i, i]
+    for i in range(n):
+        if not math.isfinite(w[i] * d[i]):
+            return False
+    for i in range(n):
+        out[i] = w[i] * d[i]
+    return True
+
+
+@njit(cache=True, nogil=True)
+def regularised_update(info: np.ndarray, rhs: np.ndarray, theta: np.ndarray, prior: np.ndarray,
+                       strength: float, floor: float, aux: np.ndarray, x: np.ndarray, y: float,
+                       forgetting: float) -> float:
+    """One step of the regularised-forgetting fit in place (module docstring); returns the duration used
+    (y with its residual clipped). On a failed solve the fit falls back to the prior (`strength` steps)."""
+    n = theta.shape[0]
+    pred = 0.0
+    for i in range(n):
+        pred += x[i] * theta[i]
+    err = y - pred
+    # Timing noise scales with the step, so the scale tracks residuals relative to the prediction.
+    denom = max(abs(pred), 1e-6)
+    rel = abs(err) / denom
+    scale = aux[_AUX_SCALE]
+    if scale > 0.0:
+        rel = min(rel, HUBER_K * max(scale, REL_SCALE_FLOOR))
+        aux[_AUX_SCALE] = SCALE_MEMORY * scale + (1.0 - SCALE_MEMORY) * rel
+    else:
+        aux[_AUX_SCALE] = max(rel, REL_SCALE_FLOOR)
+    clipped = rel * denom if err >= 0.0 else -rel * denom
+    y_used = pred + clipped
+    keep = 1.0 - forgetting
     for i in range(n):
         for j in range(n):
-            cov[i, j] = (cov[i, j] - gain[i] * px[j]) / forgetting
-    # Keep the covariance symmetric against rounding drift.
-    for i in range(n):
-        for j in range(i + 1, n):
-            v = 0.5 * (cov[i, j] + cov[j, i])
-            cov[i, j] = v
-            cov[j, i] = v
+            info[i, j] = forgetting * info[i, j] + x[i] * x[j]
+        info[i, i] += keep * floor
+        rhs[i] = forgetting * rhs[i] + keep * floor * theta[i] + x[i] * y_used
+    if not _solve_spd4(info, rhs, theta):
+        for i in range(n):
+            for j in range(n):
+                info[i, j] = 0.0
+            info[i, i] = strength
+            rhs[i] = strength * prior[i]
+            theta[i] = prior[i]
+        aux[_AUX_RESETS] += 1.0
+    return y_used
 
 
 def prior_prefill_rate(config: EWSJFConfig) -> float:
@@ -51,43 +144,78 @@ class PrefillCostModel:
     """C_prefill estimate, updated once per engine step. Not thread-safe: the engine thread owns it."""
 
     def __init__(self, config: EWSJFConfig) -> None:
-        prior = np.array([config.prior_c0, config.prior_c1, config.prior_c2, config.prior_decode])
-        self._theta = prior * _SCALE
-        # RLS from covariance I / k is ridge regression pulling towards the prior with the weight of k
-        # unit-feature observations: the prior counts as `cost_prior_strength` steps.
-        self._cov = np.eye(4) / max(config.cost_prior_strength, 1e-6)
+        self._prior = np.array([config.prior_c0, config.prior_c1, config.prior_c2, config.prior_decode]) * _SCALE
+        self._strength = max(config.cost_prior_strength, 1e-6)
         self._forgetting = config.cost_forgetting
+        self._floor = (1.0 - self._forgetting) * self._strength  # r: least information in any direction
+        self._info = np.eye(4) * self._strength
+        self._rhs = self._prior * self._strength
+        self._theta = self._prior.copy()
+        self._aux = np.zeros(2)
         self._x = np.empty(4)
         self.steps = 0
+        self.skipped = 0
         self._prior_rate = prior_prefill_rate(config)
-        self._prefill_tokens = 0.0  # decayed sums behind prefill_rate
+        self._prefill_tokens = 0.0  # decayed sums behind prefill_rate (and the mean prefill size)
+        self._prefill_steps = 0.0
         self._step_seconds = 0.0
 
-    def observe(self, duration_s: float, prefill_tokens: int, decode_tokens: int) -> None:
+    def observe(self, duration_s: float, prefill_tokens: int, decode_tokens: int) -> bool:
+        """Fit one step; False (and counted in `skipped`) when its figures are implausible."""
+        if not (0.0 < duration_s <= MAX_STEP_SECONDS and 0 <= prefill_tokens <= MAX_STEP_TOKENS
+                and 0 <= decode_tokens <= MAX_STEP_TOKENS):  # also False for NaN
+            self.skipped += 1
+            return False
         p = prefill_tokens / 1.0e3
         x = self._x
         x[0] = 1.0
         x[1] = p
         x[2] = p * p
         x[3] = decode_tokens / 1.0e3
-        rls_update(self._theta, self._cov, x, float(duration_s), self._forgetting)
+        y_used = regularised_update(self._info, self._rhs, self._theta, self._prior, self._strength,
+                                    self._floor, self._aux, x, float(duration_s), self._forgetting)
         self.steps += 1
         f = self._forgetting
         self._prefill_tokens = f * self._prefill_tokens + prefill_tokens
-        self._step_seconds = f * self._step_seconds + duration_s
+        self._prefill_steps = f * self._prefill_steps + (prefill_tokens > 0)
+        self._step_seconds = f * self._step_seconds + max(y_used, 1e-9)
+        return True
+
+    @property
+    def resets(self) -> int:
+        """Times the fit fell back to the prior (a failed solve)."""
+        return int(self._aux[_AUX_RESETS])
 
     @property
     def prefill_rate(self) -> float:
-        """Prefill tokens the engine processes per second of step time (1 / prior_c1 before feedback)."""
-        if self._prefill_tokens <= 0.0:
+        """Prefill tokens the engine processes per second of step time (1 / prior_c1 before feedback).
+
+        Less than one (decayed) token of prefill evidence, as after a long decode-only stretch: the prior."""
+        if self._prefill_tokens < 1.0:
             return self._prior_rate
         return self._prefill_tokens / self._step_seconds
 
     @property
     def coefficients(self) -> tuple[float, float, float, float]:
-        """(c0, c1, c2, cd) in seconds, seconds/token, seconds/token^2, seconds/decode token."""
-        c = np.maximum(self._theta, 0.0) / _SCALE
-        return float(c[0]), float(c[1]), float(c[2]), float(c[3])
+        """(c0, c1, c2, cd) in seconds, seconds/token, seconds/token^2, seconds/decode token.
+
+        Each is made >= 0 (a cost never falls with size). A negative c1 or c2 is folded into the other
+        so the cost at the recent mean prefill size is kept: when one prompt size dominates, only the
+        sum c1 p + c2 p^2 at that size is known, and zeroing a term would bias exactly that sum."""
+        th = self._theta
+        c0, c1, c2, cd = th[0] / _SCALE[0], th[1] / _SCALE[1], th[2] / _SCALE[2], th[3] / _SCALE[3]
+        if c1 < 0.0 or c2 < 0.0:
+            ref = self._prefill_tokens / self._prefill_steps if self._prefill_steps > 1e-9 else 1.0e3
+            if c2 < 0.0:
+                c1, c2 = c1 + c2 * ref, 0.0
+            if c1 < 0.0:
+                c1, c2 = 0.0, max(c2 + c1 / ref, 0.0)
+        return max(float(c0), 0.0), max(float(c1), 0.0), float(c2), max(float(cd), 0.0)
+
+    @property
+    def covariance_bound(self) -> float:
+        """Largest diagonal entry of the covariance bound 1 / min eigenvalue of A (for tests and stats)."""
+        return float(1.0 / np.linalg.eigvalsh(self._info)[0])
 
     def cost(self, tokens: float) -> float:
         c0, c1, c2, _ = self.coefficients

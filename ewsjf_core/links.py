@@ -2,9 +2,8 @@
 
 head/tail/depth/work are [class row, queue column]; the last column of each row is the class's resume
 lane. work sums the members' effective prefill tokens (the backlog behind the FCFS-wait estimate).
-Queues are kept in deadline order, ties in insertion order. Deadlines are arrival + a bound that only
-grows in add order, so this is plain FIFO in the order requests were added; the lane is a stack (the
-last request prepended comes first).
+Queues are kept in (deadline, arrival time) order, remaining ties in insertion order; the lane is a stack
+(the last request prepended comes first). What that order means is explained in ewsjf_core.waiting.
 """
 
 from __future__ import annotations
@@ -14,10 +13,10 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def link_in_order(slots: np.ndarray, key: np.ndarray, cls: np.ndarray, qid: np.ndarray, prefill: np.ndarray,
-                  nxt: np.ndarray, prv: np.ndarray, head: np.ndarray, tail: np.ndarray, depth: np.ndarray,
-                  work: np.ndarray) -> None:
-    """Insert each slot into list (cls[s], qid[s]) after the last member whose key is no larger.
+def link_in_order(slots: np.ndarray, key: np.ndarray, key2: np.ndarray, cls: np.ndarray, qid: np.ndarray,
+                  prefill: np.ndarray, nxt: np.ndarray, prv: np.ndarray, head: np.ndarray, tail: np.ndarray,
+                  depth: np.ndarray, work: np.ndarray) -> None:
+    """Insert each slot into list (cls[s], qid[s]) after the last member whose (key, key2) is no larger.
 
     Walking back from the tail costs O(1) when keys come in order, as they do from engines.
     """
@@ -25,7 +24,7 @@ def link_in_order(slots: np.ndarray, key: np.ndarray, cls: np.ndarray, qid: np.n
         c = cls[s]
         q = qid[s]
         t = tail[c, q]
-        while t >= 0 and key[t] > key[s]:
+        while t >= 0 and (key[t] > key[s] or (key[t] == key[s] and key2[t] > key2[s])):
             t = prv[t]
         prv[s] = t
         if t >= 0:

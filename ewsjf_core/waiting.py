@@ -10,8 +10,21 @@ Deadlines (the starvation bound) are fixed when a request is committed:
 where ahead is the effective prefill tokens waiting before it (the backlog plus the earlier members of
 its commit batch) and prefill_rate the engine's measured prefill throughput: the wait FCFS would give it,
 estimated. With fcfs_wait_factor > 0 deadlines are also
-made non-decreasing in commit order (FCFS would serve a later arrival later too), so every queue, kept in
-deadline order, stays FIFO.
+made non-decreasing in commit order (FCFS would serve a later arrival later too).
+
+Order inside a queue: by deadline, then arrival time, then insertion (ewsjf_core.links). Deadline first
+keeps a queue's starved requests a prefix of it (ewsjf_core.selection). Arrival time second is vLLM's own
+rule within a priority class (its priority queue orders by (priority, arrival_time)), and it matters when
+requests reach the engine out of arrival order (several API servers):
+  - max_wait = inf: every deadline is inf, so a queue is in exact arrival order. With one queue (the
+    FCFS-equivalent configuration: max_queues=1, no bubbles, max_wait=inf) EWSJF then admits by
+    (priority, arrival_time) exactly like vLLM's queue.
+  - fcfs_wait_factor = 0: deadline = arrival + max_wait, the same order as arrival.
+  - fcfs_wait_factor > 0: a late-committed request whose deadline is raised to the running last deadline
+    ties with the requests committed just before it and goes ahead of those that arrived after it, but
+    stays behind earlier commits whose deadline is already smaller: out-of-order arrivals are sorted
+    among their commit-time neighbours, not across the whole queue (doing that would need lowering the
+    deadlines already promised to later arrivals).
 """
 
 from __future__ import annotations
@@ -93,7 +106,8 @@ class WaitingSet:
         self._grow(capacity)
         self.n_linked = 0
         self._next_seq = 0
-        self.row_of_priority: dict[int, int] = {}
+        self.row_of_priority: dict[int, int] = {}   # live priority classes only (see retire_empty_classes)
+        self._free_rows: list[int] = [0]   # rows of no class; the initial layout has one row
         self.class_order = np.empty(0, np.int32)
         self._staged_adds: tuple[list, list, list, list, list] = ([], [], [], [], [])
         self._staged_fronts: tuple[list, list, list, list, list] = ([], [], [], [], [])
@@ -137,18 +151,57 @@ class WaitingSet:
         return self._free.pop()
 
     def class_row(self, priority: int) -> int:
+        """The row of a priority class, opened on first use (reusing a retired row when there is one)."""
         row = self.row_of_priority.get(priority)
         if row is None:
-            row = len(self.row_of_priority)
-            self.row_of_priority[priority] = row
-            if row >= self.head.shape[0]:
+            if self._free_rows:
+                row = self._free_rows.pop()
+            else:
+                row = self.head.shape[0]
+                grow = max(row, 1)
                 self.head, self.tail, self.depth = (
-                    np.vstack([a, np.full((a.shape[0], a.shape[1]), f, a.dtype)])
+                    np.vstack([a, np.full((grow, a.shape[1]), f, a.dtype)])
                     for a, f in ((self.head, -1), (self.tail, -1), (self.depth, 0)))
-                self.work = np.vstack([self.work, np.zeros_like(self.work)])
-            prios = sorted(self.row_of_priority)
-            self.class_order = np.array([self.row_of_priority[p] for p in prios], np.int32)
+                self.work = np.vstack([self.work, np.zeros((grow, self.work.shape[1]))])
+                self._free_rows.extend(range(self.head.shape[0] - 1, row, -1))
+            self.row_of_priority[priority] = row
+            self._order_classes()
         return row
+
+    def _order_classes(self) -> None:
+        self.class_order = np.array([self.row_of_priority[p] for p in sorted(self.row_of_priority)], np.int32)
+
+    def retire_empty_classes(self) -> int:
+        """Close the priority classes with no request linked (call right after a flush, when nothing is
+        staged); returns how many. Their rows are reused by later classes, and the row arrays shrink when
+        at most a quarter of them is in use, so a stream of distinct priorities leaves the per-step cost
+        (classes visited) and memory flat."""
+        if len(self.row_of_priority) <= 1 or self._staged_adds[0] or self._staged_fronts[0]:
+            return 0
+        occupied = self.depth[self.class_order].any(axis=1)
+        if occupied.all():
+            return 0
+        empty = set(self.class_order[~occupied].tolist())
+        for p in [p for p, r in self.row_of_priority.items() if r in empty]:
+            del self.row_of_priority[p]
+        self._free_rows.extend(sorted(empty, reverse=True))
+        self._order_classes()
+        if self.head.shape[0] > 8 and 4 * len(self.row_of_priority) <= self.head.shape[0]:
+            self._compact_rows()
+        return len(empty)
+
+    def _compact_rows(self) -> None:
+        """Renumber the live classes 0..n-1 (in priority order) and drop the other rows."""
+        live = self.class_order
+        remap = np.full(self.head.shape[0], -1, np.int32)
+        remap[live] = np.arange(live.shape[0], dtype=np.int32)
+        members = list_members(self.head, self.nxt, 0, self.head.shape[1], self.n_linked)
+        self.cls[members] = remap[self.cls[members]]
+        keep = live if live.shape[0] else np.zeros(1, np.int32)  # at least one row
+        self.head, self.tail, self.depth, self.work = (a[keep] for a in (self.head, self.tail, self.depth, self.work))
+        self.row_of_priority = {p: int(remap[r]) for p, r in self.row_of_priority.items()}
+        self._free_rows = [] if live.shape[0] else [0]
+        self._order_classes()
 
     def stage(self, slot: int, size: float, prefill: float, arrival: float, row: int, front: bool) -> None:
         """Record a request for the next flush: into its queue by size, or (front) onto its lane."""
@@ -204,8 +257,8 @@ class WaitingSet:
             self.n_linked += slots.shape[0]
 
     def _link(self, slots: np.ndarray) -> None:
-        link_in_order(slots, self.deadline, self.cls, self.qid, self.prefill, self.nxt, self.prv, self.head,
-                      self.tail, self.depth, self.work)
+        link_in_order(slots, self.deadline, self.arrival, self.cls, self.qid, self.prefill, self.nxt, self.prv,
+                      self.head, self.tail, self.depth, self.work)
 
     def _route(self, sizes: np.ndarray) -> np.ndarray:
         qids = route_lengths(sizes, self.q_lo, self.q_hi, self.n_main, self.band_up, self.band_down,
@@ -251,8 +304,7 @@ class WaitingSet:
         """One step's round of bubble aging (flushes first, so depths are current)."""
         self.flush()
         if self.b_active.any():
-            age_bubbles(self.depth, len(self.row_of_priority), self.max_queues, self.b_active, self.b_idle,
-                        max_idle)
+            age_bubbles(self.depth, self.depth.shape[0], self.max_queues, self.b_active, self.b_idle, max_idle)
             self.q_active[self.max_queues:] = self.b_active
 
     # ----- partition -----
@@ -290,38 +342,43 @@ class WaitingSet:
         if old is not None:
             old_nq = self.n_queues
             members = list_members(old, self.nxt, 0, old_nq, self.n_linked)
-            members = members[np.lexsort((self.seq[members], self.deadline[members], self.cls[members]))]
+            members = members[np.lexsort((self.seq[members], self.arrival[members], self.deadline[members],
+                                          self.cls[members]))]
             lanes = (old[:, old_nq].copy(), self.tail[:, old_nq].copy(), self.depth[:, old_nq].copy(),
                      self.work[:, old_nq].copy())
             rows = old.shape[0]
         else:
             rows = 1
-        self.head = np.full((rows, nq + 1), -1, np.int32)
-        self.tail = np.full((rows, nq + 1), -1, np.int32)
-        self.depth = np.zeros((rows, nq + 1), np.int64)
-        self.work = np.zeros((rows, nq + 1))
-        if old is not None:
-            self.head[:, nq], self.tail[:, nq], self.depth[:, nq], self.work[:, nq] = lanes
-            lane_slots = list_members(self.head, self.nxt, nq, nq + 1, self.n_linked)
-            self.qid[lane_slots] = nq
-        self.max_queues, self.n_main = config.max_queues, n_main
-        self.band_up, self.band_down, self.bubble_width = config.band_up, config.band_down, config.bubble_width
-        self.q_lo = np.full(nq, np.inf)
-        self.q_hi = np.full(nq, np.inf)
-        self.q_lo[:n_main], self.q_hi[:n_main] = lo[:n_main], hi[:n_main]
-        finite_hi = np.where(np.isfinite(self.q_hi[:n_main]), self.q_hi[:n_main], 2.0 * self.q_lo[:n_main])
-        self.q_mean = np.zeros(nq)
-        self.q_mean[:n_main] = mean[:n_main] if mean is not None else np.sqrt(self.q_lo[:n_main] * finite_hi)
-        self.q_spread = np.zeros(nq)
-        self.q_density = np.zeros(nq)
+        # Allocate everything before changing any state: a failure (MemoryError) leaves the set intact.
+        head = np.full((rows, nq + 1), -1, np.int32)
+        tail = np.full((rows, nq + 1), -1, np.int32)
+        depth = np.zeros((rows, nq + 1), np.int64)
+        work = np.zeros((rows, nq + 1))
+        q_lo = np.full(nq, np.inf)
+        q_hi = np.full(nq, np.inf)
+        q_lo[:n_main], q_hi[:n_main] = lo[:n_main], hi[:n_main]
+        finite_hi = np.where(np.isfinite(q_hi[:n_main]), q_hi[:n_main], 2.0 * q_lo[:n_main])
+        q_mean = np.zeros(nq)
+        q_mean[:n_main] = mean[:n_main] if mean is not None else np.sqrt(q_lo[:n_main] * finite_hi)
+        q_spread = np.zeros(nq)
+        q_density = np.zeros(nq)
         if spread is not None:
-            self.q_spread[:n_main], self.q_density[:n_main] = spread[:n_main], density[:n_main]
-        self.q_pos = self.q_lo.copy()
-        self.q_active = np.zeros(nq, np.bool_)
-        self.q_active[:n_main] = True
+            q_spread[:n_main], q_density[:n_main] = spread[:n_main], density[:n_main]
+        q_active = np.zeros(nq, np.bool_)
+        q_active[:n_main] = True
+        if old is not None:
+            head[:, nq], tail[:, nq], depth[:, nq], work[:, nq] = lanes
+        self.head, self.tail, self.depth, self.work = head, tail, depth, work
+        self.q_lo, self.q_hi, self.q_mean, self.q_spread, self.q_density = q_lo, q_hi, q_mean, q_spread, q_density
+        self.q_pos, self.q_active = q_lo.copy(), q_active
         self.b_center = np.zeros(config.max_bubbles)
         self.b_active = np.zeros(config.max_bubbles, np.bool_)
         self.b_idle = np.zeros(config.max_bubbles, np.int64)
+        self.max_queues, self.n_main = config.max_queues, n_main
+        self.band_up, self.band_down, self.bubble_width = config.band_up, config.band_down, config.bubble_width
+        if old is not None:
+            lane_slots = list_members(self.head, self.nxt, nq, nq + 1, self.n_linked)
+            self.qid[lane_slots] = nq
         if members.shape[0]:
             self.qid[members] = self._route(self.size[members])
             self._link(members)

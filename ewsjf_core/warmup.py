@@ -18,18 +18,24 @@ from ewsjf_core.waiting import WaitingSet
 
 
 def compile_kernels() -> float:
-    """Run every kernel once on a tiny input; returns the seconds it took."""
+    """Run every kernel once on a tiny input, through the same calls (so with the same argument types) as
+    the engine's hot path; returns the seconds it took. tests/ewsjf_core/test_warmup.py checks, in a
+    fresh interpreter, that no kernel is left uncompiled and that a run compiles nothing more."""
     start = time.perf_counter()
-    cfg = EWSJFConfig(min_partition_samples=4, max_bubbles=1)
+    cfg = EWSJFConfig(window=16, min_partition_samples=4, max_bubbles=1, initial_edges=(1.0, 256.0))
     ws = WaitingSet(cfg, capacity=16)
-    for i, size in enumerate((5.0, 40.0, 900.0, 1e6)):
-        ws.stage(ws.alloc(), size, size, float(i), ws.class_row(0), front=(i == 0))
+    row0, row1 = ws.class_row(0), ws.class_row(1)
+    for i, size in enumerate((5.0, 6.0, 40.0, 45.0, 900.0, 950.0)):
+        ws.stage(ws.alloc(), size, size, float(i), row0 if i % 2 else row1, front=False)
+    ws.stage(ws.alloc(), 7.0, 7.0, 0.5, row0, front=True)        # the resume lane (push_front)
     ws.flush()
-    ws.repartition(cfg, 50.0)
     cost = PrefillCostModel(cfg)
     cost.observe(0.01, 100, 10)
-    slots, *_ = ws.order(10.0, 4, pack_params(cfg, *cost.coefficients[:3]))
-    ws.discard(slots)
-    ws.age_bubbles(1)
-    np.asarray(slots)
+    ws.repartition(cfg, 50.0)                                   # refine_and_prune, list_members
+    ws.stage(ws.alloc(), 1.0e7, 1.0e7, 7.0, row0, front=False)  # beyond every queue: opens a bubble
+    slots, *_ = ws.order(10.0, 8, pack_params(cfg, *cost.coefficients[:3]))
+    ws.discard(slots[:2])
+    ws.discard([int(slots[2])])                                 # single removals take the list path
+    ws.age_bubbles(1)                                           # flush (unlink) + age_bubbles
+    ws.retire_empty_classes()
     return time.perf_counter() - start

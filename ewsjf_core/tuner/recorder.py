@@ -125,11 +125,14 @@ class WindowRecorder:
                    cached_tokens: int = 0, priority: int = 0, depth: int | None = None) -> None:
         pos = self._pos
         n = len(pos)
-        pos.setdefault(request_id, self._base + n)
-        if len(pos) == n:
+        if request_id in pos:
             return                 # re-added (e.g. preempted and re-queued): keep the first arrival
-        self._data.frombytes(_PACK_ROW(arrival_time, prompt_tokens, cached_tokens, priority, _NAN, -1.0, _NAN,
-                                       _NAN if depth is None else depth))
+        # Pack before indexing: a value that cannot be packed must not leave an id without its row
+        # (every later row would be read one off).
+        row = _PACK_ROW(arrival_time, prompt_tokens, cached_tokens, priority, _NAN, -1.0, _NAN,
+                        _NAN if depth is None else depth)
+        pos[request_id] = self._base + n
+        self._data.frombytes(row)
         if n >= self.max_requests + self._slack:
             self._evict(n + 1 - self.max_requests)
 

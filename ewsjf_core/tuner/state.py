@@ -38,8 +38,15 @@ class TrialRecord:
         return d
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "TrialRecord":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+    def from_json(cls, d: Any) -> "TrialRecord":
+        """From to_json's form; ValueError (naming the field) on missing keys, wrong types or NaN."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a history entry must be an object, got {type(d).__name__}")
+        return cls(trial=_int(d, "trial"), window=_int(d, "window"), point=_numbers(d.get("point"), "point"),
+                   reward=_finite_or_none_checked(d.get("reward"), "reward"),
+                   terms=_number_map(d.get("terms", {}), "terms"), metrics=_number_map(d.get("metrics", {}), "metrics"),
+                   status=_str(d.get("status", "ok"), "status"), error=_str(d.get("error", ""), "error"),
+                   seconds=_finite(d.get("seconds", 0.0), "seconds"))
 
 
 @dataclass
@@ -74,15 +81,41 @@ class TunerState:
                 "failures": self.failures}
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "TunerState":
+    def from_json(cls, d: Any) -> "TunerState":
+        """From to_json's form. Valid JSON with wrong content (a missing key, a wrong type, NaN, a point of
+        the wrong length) raises ValueError naming the field: the tuner then warns and starts afresh."""
+        if not isinstance(d, dict):
+            raise ValueError(f"tuner state must be a JSON object, got {type(d).__name__}")
         if d.get("version") != STATE_VERSION:
             raise ValueError(f"tuner state version {d.get('version')!r}, expected {STATE_VERSION}")
-        return cls(seed=int(d["seed"]), mode=str(d["mode"]), space=d["space"],
-                   history=[TrialRecord.from_json(t) for t in d.get("history", [])],
-                   window=int(d.get("window", 0)), window_seeds=d.get("window_seeds"), best_point=d.get("best_point"),
-                   best_reward=d.get("best_reward"), last_good=d.get("last_good"),
-                   applied=int(d.get("applied", 0)), rollbacks=int(d.get("rollbacks", 0)),
-                   failures=int(d.get("failures", 0)))
+        space = d.get("space")
+        if not isinstance(space, dict) or not space:
+            raise ValueError("tuner state: space must be a non-empty object")
+        for name, b in space.items():
+            if len(_numbers(b, f"space[{name!r}]")) != 2:
+                raise ValueError(f"tuner state: space[{name!r}] must be [low, high]")
+        dims = len(space)
+        history = d.get("history", [])
+        if not isinstance(history, list):
+            raise ValueError("tuner state: history must be a list")
+        records = [TrialRecord.from_json(t) for t in history]
+        seeds = d.get("window_seeds")
+        if seeds is not None:
+            if not isinstance(seeds, list):
+                raise ValueError("tuner state: window_seeds must be a list of points or null")
+            seeds = [_point(p, "window_seeds", dims) for p in seeds]
+        best = d.get("best_point")
+        last_good = d.get("last_good")
+        if last_good is not None:
+            if not isinstance(last_good, dict) or set(last_good) != set(space):
+                raise ValueError(f"tuner state: last_good must map exactly the space's fields {sorted(space)}")
+            last_good = {k: _finite(v, f"last_good[{k!r}]") for k, v in last_good.items()}
+        return cls(seed=_int(d, "seed"), mode=_str(d.get("mode"), "mode"), space=space, history=records,
+                   window=_int(d, "window", 0), window_seeds=seeds,
+                   best_point=None if best is None else _point(best, "best_point", dims),
+                   best_reward=_finite_or_none_checked(d.get("best_reward"), "best_reward"),
+                   last_good=last_good, applied=_int(d, "applied", 0), rollbacks=_int(d, "rollbacks", 0),
+                   failures=_int(d, "failures", 0))
 
     def save(self, path: str | os.PathLike[str]) -> None:
         path = os.fspath(path)
@@ -114,3 +147,57 @@ def _finite_or_none(v: Any) -> Any:
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
+
+
+# ----- validation of a loaded file (each raises ValueError naming the field) -----
+_MISSING = object()
+
+
+def _int(d: dict[str, Any], key: str, default: Any = _MISSING) -> int:
+    v = d.get(key, default)
+    if v is _MISSING:
+        raise ValueError(f"tuner state: missing {key!r}")
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError(f"tuner state: {key} must be an integer, got {v!r}")
+    return v
+
+
+def _str(v: Any, key: str) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"tuner state: {key} must be a string, got {v!r}")
+    return v
+
+
+def _finite(v: Any, key: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"tuner state: {key} must be a number, got {v!r}")
+    try:
+        f = float(v)
+    except OverflowError:
+        f = math.inf
+    if not math.isfinite(f):
+        raise ValueError(f"tuner state: {key} must be finite, got {v!r}")
+    return f
+
+
+def _finite_or_none_checked(v: Any, key: str) -> float | None:
+    return None if v is None else _finite(v, key)
+
+
+def _numbers(v: Any, key: str) -> list[float]:
+    if not isinstance(v, list):
+        raise ValueError(f"tuner state: {key} must be a list of numbers, got {v!r}")
+    return [_finite(x, key) for x in v]
+
+
+def _point(v: Any, key: str, dims: int) -> list[float]:
+    p = _numbers(v, key)
+    if len(p) != dims:
+        raise ValueError(f"tuner state: {key} has {len(p)} values, the space {dims}")
+    return p
+
+
+def _number_map(v: Any, key: str) -> dict[str, float]:
+    if not isinstance(v, dict):
+        raise ValueError(f"tuner state: {key} must be an object, got {v!r}")
+    return {str(k): _finite_or_none_checked(x, f"{key}[{k!r}]") for k, x in v.items()}

@@ -113,7 +113,9 @@ class QueueMachine(RuleBasedStateMachine):
             return
         qid = ws.qid[slot_of[rid]]
         in_queue = [k for k in same if ws.qid[slot_of[k]] == qid]
-        assert (deadline[rid], seq) == min((deadline[k], same[k][2]) for k in in_queue), "FIFO within the queue"
+        # A queue is in (deadline, arrival, insertion) order: arrival order within equal deadlines.
+        assert (deadline[rid], arrival, seq) == min((deadline[k], same[k][1], same[k][2]) for k in in_queue), \
+            "queue order: deadline, then arrival, then insertion"
 
     @invariant()
     def nothing_lost_or_duplicated(self):

@@ -50,7 +50,7 @@ def _arrays(reqs, n_classes):
     work = np.zeros((n_classes, NQ + 1))
     queued = np.array([r["slot"] for r in reqs if r["qid"] < NQ], np.int32)
     lane = np.array([r["slot"] for r in reqs if r["qid"] == NQ], np.int32)
-    link_in_order(queued, deadline, cls, qid, prefill, nxt, prv, head, tail, depth, work)
+    link_in_order(queued, deadline, arrival, cls, qid, prefill, nxt, prv, head, tail, depth, work)
     push_front(lane, cls, qid, prefill, nxt, prv, head, tail, depth, work)
     for c in range(n_classes):
         for q in range(NQ + 1):
@@ -78,7 +78,7 @@ def test_policy_order_matches_reference(state, now):
     for c in class_order:
         lane = [r for r in reversed(reqs) if r["cls"] == c and r["qid"] == NQ]  # last prepended first
         queues = {q: sorted((r for r in reqs if r["cls"] == c and r["qid"] == q),
-                            key=lambda r: (r["deadline"], r["slot"])) for q in range(NQ)}
+                            key=lambda r: (r["deadline"], r["arrival"], r["slot"])) for q in range(NQ)}
         classes.append((lane, queues))
     want = ref.policy_order(now, classes, score_of)
     assert slots.tolist() == [r["slot"] for r, _, _ in want]

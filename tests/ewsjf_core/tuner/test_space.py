@@ -30,3 +30,25 @@ def test_clip_and_to_config_round_trip():
     assert len(cfg.initial_edges) <= 2          # trimmed so the config stays valid
     assert sp.from_config_values(cfg) == sp.clip([1e-3, 2.0, 0.0, 0.2, 4.0, 2])
     assert sp.same_as(sp.to_dict())
+
+
+def test_widest_tune_bounds_only_yield_configs_that_run():
+    """Issue 10, defect 3: the tuner applied max_queues = 8e11 (MemoryError in the engine thread). Bounds
+    outside a field's own bounds are refused; every corner of the widest legal ones runs."""
+    import itertools
+
+    from ewsjf.bindings import EWSJFQueue
+    from ewsjf_core.config import field_bounds
+
+    with pytest.raises(ValueError, match="max_queues"):
+        EWSJFConfig(tune_bounds=dict(EWSJFConfig().tune_bounds, max_queues=(2, 8e11)))
+    names = ("a_u", "b_u", "a_f", "b_f", "alpha", "w_base", "max_queues")
+    widest = {n: field_bounds(n) for n in names}
+    sp = ParamSpace.from_config(EWSJFConfig(tune_bounds=widest))
+    for corner in itertools.product(*sp.bounds):
+        q = EWSJFQueue(sp.to_config(EWSJFConfig(), list(corner)), clock=lambda: 5.0)
+        for i in range(40):
+            q.add(i, 10 + 97 * i, arrival_time=0.1 * i)
+        q.begin_step()
+        q.repartition()
+        assert sorted(q.pop() for _ in range(40)) == list(range(40))

@@ -18,7 +18,8 @@ def make(path, queue, seed=1, per_window=4):
 
 def test_json_round_trip(tmp_path):
     st = TunerState(seed=3, mode="replay", space=SPACE.to_dict(), window=2, best_point=[1e-3, 1, 0, 0.1, 5],
-                    best_reward=-0.5, last_good={"a_u": 1e-3}, applied=1, rollbacks=1, failures=2,
+                    best_reward=-0.5, last_good=dict(zip(SPACE.names, [1e-3, 1, 0, 0.1, 5])), applied=1,
+                    rollbacks=1, failures=2,
                     window_seeds=[[1e-3, 1, 0, 0.1, 5]])
     st.history.append(TrialRecord(1, 0, [1e-3, 1, 0, 0.1, 5], -0.5, {"latency_penalty": 0.5}, {"x": 1.0}))
     st.history.append(TrialRecord(2, 0, [], None, status="error", error="boom"))
@@ -70,3 +71,40 @@ def test_state_for_another_space_or_corrupt_file_starts_afresh(tmp_path):
 def test_bad_version_rejected():
     with pytest.raises(ValueError):
         TunerState.from_json({"version": 999})
+
+
+@pytest.mark.parametrize("damage", ["nan_last_good", "missing_last_good_key", "string_seed", "missing_seed",
+                                    "point_wrong_type", "history_not_list", "space_not_object",
+                                    "best_point_wrong_length", "nan_reward"])
+def test_valid_json_with_wrong_content_warns_and_starts_afresh(tmp_path, caplog, damage):
+    path = tmp_path / "tuner.json"
+    t = make(path, FakeQueue(poor_config()))
+    for _ in range(2):
+        t.run_trial()
+    d = json.loads(path.read_text())
+    if damage == "nan_last_good":
+        d["last_good"]["a_u"] = float("nan")
+    elif damage == "missing_last_good_key":
+        del d["last_good"]["alpha"]
+    elif damage == "string_seed":
+        d["seed"] = "1"
+    elif damage == "missing_seed":
+        del d["seed"]
+    elif damage == "point_wrong_type":
+        d["history"][0]["point"] = "abc"
+    elif damage == "history_not_list":
+        d["history"] = {"a": 1}
+    elif damage == "space_not_object":
+        d["space"] = [1, 2]
+    elif damage == "best_point_wrong_length":
+        d["best_point"] = [1.0]
+    elif damage == "nan_reward":
+        d["history"][0]["reward"] = float("nan")
+    path.write_text(json.dumps(d))   # json.dumps writes NaN: valid for Python's json.load
+    with pytest.raises(ValueError):
+        TunerState.load(path)
+    with caplog.at_level("WARNING"):
+        t2 = make(path, FakeQueue(poor_config()))
+    assert t2.state.trials == 0
+    assert "starting afresh" in caplog.text
+    t2.run_trial()   # and it runs

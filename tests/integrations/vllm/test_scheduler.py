@@ -261,6 +261,7 @@ def test_every_step_admits_in_the_queues_order(asy):
         for _ in range(rng.choice([0, 0, 1, 2])):
             n = rng.choice([rng.randint(1, 60), rng.randint(200, 800), rng.randint(1500, 3500)])
             v.add_request(f"o{i}_{rng.random():.6f}", prompt_tokens=n, output_tokens=rng.randint(1, 40))
+        s.ewsjf_stats()  # feeds the last step's feedback to the cost model, as schedule() does first
         s.ewsjf_queue.begin_step(v.now)  # the order as of now (schedule() repeats this begin_step)
         expected = [r.request_id for r in s.waiting]
         r = v.step(duration=rng.uniform(0.005, 0.05))

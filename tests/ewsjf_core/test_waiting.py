@@ -1,0 +1,118 @@
+"""WaitingSet (ewsjf_core.waiting): priority classes are retired when empty, and a queue orders by
+(deadline, arrival time, insertion) - vLLM's (priority, arrival_time) in the FCFS-equivalent config."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+
+from ewsjf.bindings import EWSJFConfig, EWSJFQueue
+from ewsjf_core.scoring import pack_params
+from ewsjf_core.waiting import WaitingSet
+
+FCFS_EQUIVALENT = EWSJFConfig(max_queues=1, initial_edges=(1.0,), max_bubbles=0, max_wait=math.inf,
+                              repartition_every=0)
+
+
+def _state_sizes(ws: WaitingSet) -> tuple[int, int, int, int]:
+    return len(ws.row_of_priority), ws.head.shape[0], ws.class_order.shape[0], len(ws._free_rows)
+
+
+def test_ten_thousand_distinct_priorities_leave_state_flat():
+    """Issue 10, defect 2: classes never retired made a step cost 10x and memory grow ~1.1 MB per 1,000."""
+    cfg = EWSJFConfig()
+    ws = WaitingSet(cfg)
+    params = pack_params(cfg, 5e-3, 1e-4, 1e-9)
+    sizes = []
+    for p in range(10_000):
+        for k in range(2):   # a couple of requests per priority, then served
+            ws.stage(ws.alloc(), 100.0 + k, 100.0 + k, float(p), ws.class_row(p), front=False)
+        slots, *_ = ws.order(float(p), 4, params)
+        ws.discard(slots)
+        ws.age_bubbles(cfg.bubble_empty_rounds)     # the step's flush
+        ws.retire_empty_classes()
+        sizes.append(_state_sizes(ws))
+    # classes, rows, classes visited per step, free rows: as small after 10k priorities as after 10
+    assert np.max(sizes, axis=0).tolist() == np.max(sizes[:10], axis=0).tolist()
+    assert np.max(sizes, axis=0).tolist() <= [1, 2, 1, 2] and ws.n_linked == 0
+    assert ws.capacity == 1024   # the initial slot capacity: never grew
+
+
+def test_many_live_classes_then_drained_shrink_the_rows():
+    cfg = EWSJFConfig()
+    ws = WaitingSet(cfg)
+    for p in range(1000):
+        ws.stage(ws.alloc(), 50.0, 50.0, 0.0, ws.class_row(p), front=p % 3 == 0)
+    ws.flush()
+    assert ws.head.shape[0] >= 1000
+    slots, *_ = ws.order(1.0, 1000, pack_params(cfg, 5e-3, 1e-4, 1e-9))
+    ws.discard(slots[:-1])          # one request (the lowest urgency class) stays
+    ws.flush()
+    ws.retire_empty_classes()
+    assert list(ws.row_of_priority) == [999] and ws.head.shape[0] == 1
+    survivor = int(slots[-1])
+    assert ws.cls[survivor] == 0 and ws.head[0].max() == survivor   # renumbered and still linked
+    again, *_ = ws.order(2.0, 10, pack_params(cfg, 5e-3, 1e-4, 1e-9))
+    assert again.tolist() == [survivor]
+
+
+def test_retiring_classes_loses_and_duplicates_nothing():
+    rnd = random.Random(7)
+    t = [0.0]
+    q = EWSJFQueue(EWSJFConfig(max_wait=5.0, min_partition_samples=8, repartition_every=40, order_chunk=4),
+                   clock=lambda: t[0])
+    waiting: dict[int, int] = {}
+    popped = []
+    for i in range(4000):
+        t[0] += 0.01
+        r = rnd.random()
+        if r < 0.45:
+            prio = rnd.randrange(-3, 3) if rnd.random() < 0.7 else rnd.randrange(10 ** 6)
+            (q.prepend if rnd.random() < 0.1 else q.add)(i, rnd.choice([3, 60, 800, 9000]), arrival_time=t[0],
+                                                         priority=prio)
+            waiting[i] = prio
+        elif r < 0.55 and waiting:
+            rid = rnd.choice(list(waiting))
+            q.remove([rid])
+            del waiting[rid]
+        elif r < 0.7:
+            q.begin_step(t[0])
+        elif waiting:
+            rid = q.pop()
+            # strict classes: nothing waiting has a more urgent priority than what was just admitted
+            assert waiting.pop(rid) <= min(waiting.values(), default=math.inf)
+            popped.append(rid)
+    assert sorted(q) == sorted(waiting)
+    assert len(popped) == len(set(popped))
+    q.begin_step(t[0])
+    assert len(q._set.row_of_priority) == len(set(waiting.values()))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_fcfs_equivalent_config_orders_by_priority_then_arrival(seed):
+    """Requests reach the engine out of arrival order (several API servers): vLLM's queue orders a class
+    by arrival_time, and so does EWSJF's FCFS-equivalent configuration - across repartitions too."""
+    rnd = random.Random(seed)
+    q = EWSJFQueue(FCFS_EQUIVALENT.replace(min_partition_samples=16), clock=lambda: 1e6)
+    reqs = []
+    for i in range(300):
+        arrival = round(rnd.uniform(0, 100), 1)  # ties on purpose: then insertion order
+        prio = rnd.choice([0, 0, 0, 1, -1])
+        q.add(f"r{i}", rnd.choice([5, 50, 700, 8000]), arrival_time=arrival, priority=prio)
+        reqs.append((prio, arrival, i))
+        if i == 150:
+            q.repartition()
+    q.begin_step(1e6)
+    assert list(q) == [f"r{i}" for _, _, i in sorted(reqs)]
+
+
+def test_within_a_queue_arrival_breaks_deadline_ties_and_max_wait_keeps_arrival_order():
+    # fcfs_wait_factor = 0: deadline = arrival + max_wait, so a queue is in arrival order.
+    q = EWSJFQueue(EWSJFConfig(fcfs_wait_factor=0.0, max_wait=30.0), clock=lambda: 10.0)
+    for rid, arrival in (("c", 3.0), ("a", 1.0), ("b", 2.0), ("a2", 1.0)):
+        q.add(rid, 100, arrival_time=arrival)
+    q.begin_step(10.0)
+    assert list(q) == ["a", "a2", "b", "c"]
