@@ -28,7 +28,7 @@ from ewsjf_core.sim.metrics import class_edges as default_edges
 from ewsjf_core.sim.step_time import GPU_PRESETS, MODEL_PRESETS
 from ewsjf_core.sim.traces import TraceError
 
-from . import engines, report
+from . import engines, report, suite
 from .workloads import BUILTIN, FORMATS, load_workload, prepare
 
 
@@ -118,6 +118,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ewsjf-config", default=None, help="YAML or JSON file of EWSJFConfig overrides")
     g.add_argument("--ewsjf-set", action="append", default=[], metavar="NAME=VALUE",
                    help="override one EWSJFConfig field (repeatable), e.g. --ewsjf-set max_wait=inf")
+    suite.add_arguments(p.add_argument_group("workload suite (issue 9)"))
     g = p.add_argument_group("metrics and output")
     g.add_argument("--class-edges", type=_edges, default=None, metavar="SHORT_MAX,MEDIUM_MAX",
                    help="prompt-token edges of the length classes (default: the workload's terciles)")
@@ -151,7 +152,7 @@ def _ewsjf_config(args) -> EWSJFConfig | None:
 
 def run(args) -> int:
     try:
-        return _run(args)
+        return suite.run_suite(args) if args.suite else _run(args)
     except (TraceError, ValueError, TypeError, RuntimeError, OSError) as e:
         print(f"ewsjf bench: error: {e}", file=sys.stderr)
         return 2

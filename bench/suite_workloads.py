@@ -31,6 +31,8 @@ class SuiteWorkload:
     """build(n_requests, seed) -> the first n requests at the base rate."""
     model: str = "llama-3-8b"
     gpu: str = "a100-80gb"
+    max_requests: int | None = None
+    """Cap on --suite-requests (long-prompt traces cost more per request to replay)."""
 
 
 def _azure(paths: list[str], name: str) -> Callable[[int, int], Workload]:
@@ -71,7 +73,7 @@ SUITE: tuple[SuiteWorkload, ...] = (
                   _lengths(SHAREGPT, "sharegpt-bursty", BURSTY_CV)),
     SuiteWorkload("bwb", "BWB translation: long outputs (~1.6k tokens), Poisson arrivals", _lengths(BWB, "bwb")),
     SuiteWorkload("mooncake", "Mooncake synthetic: long prompts (mean ~15k), prefix reuse, trace arrivals",
-                  _mooncake),
+                  _mooncake, max_requests=500),
     SuiteWorkload("published", "the published setting: Llama-2-13B on A100-80GB, Poisson, 2/3 ShareGPT "
                   "(interactive) + 1/3 BWB (batch)", _interactive_batch, model="llama-2-13b"),
 )
