@@ -75,6 +75,7 @@ SUITE: tuple[SuiteWorkload, ...] = (
     SuiteWorkload("mooncake", "Mooncake synthetic: long prompts (mean ~15k), prefix reuse, trace arrivals",
                   _mooncake, max_requests=500),
     SuiteWorkload("published", "the published setting: Llama-2-13B on A100-80GB, Poisson, 2/3 ShareGPT "
-                  "(interactive) + 1/3 BWB (batch)", _interactive_batch, model="llama-2-13b"),
+                  "(interactive) + 1/3 BWB (batch)", _interactive_batch, model="llama-2-13b",
+                  max_requests=600),
 )
 BY_NAME = {w.name: w for w in SUITE}

@@ -211,7 +211,7 @@ class EWSJFQueue(WaitingQueue):
         if pos:
             popped = self._order_slots[:pos]
             self._ids[popped] = None  # drop the references: slots are reused later
-            self._set.discard(popped)
+            self._set.admit(popped)  # advances the admission progress behind the starvation bound
             self._popped_log.append((self._order_reasons[:pos], self._order_sources[:pos]))
             self._pos = 0
         self._limit = 0

@@ -2,12 +2,11 @@
 
 Priority classes are served strictly in urgency order (lower priority value first). Within a class:
   1. the resume lane: requests put back with prepend (preempted), most recently prepended first;
-  2. starved requests: any request past its deadline, earliest deadline first (across queues). A
-     request's deadline is set when it is committed (see ewsjf_core.waiting): arrival + max_wait, or
-     later when the FCFS-equivalent wait is longer (fcfs_wait_factor);
+  2. starved requests: any request past its time deadline (arrival + max_wait) or its due point in
+     admission progress (ewsjf_core.progress_bound), oldest arrival first (across queues);
   3. the queues by descending score: all of the best queue in FIFO (arrival) order, then backfill from
      the next-best queue, and so on.
-Each queue is kept in deadline order, so its starved requests are a prefix of it: finding them costs
+Each queue is kept in deadline (and due-point) order, so its starved requests are a prefix of it: finding them costs
 O(queues) per promoted request, never a scan of the waiting set. The whole call is
 O(classes * queues + limit * queues_with_starved_heads).
 """
@@ -23,13 +22,13 @@ REASON_LANE, REASON_STARVED, REASON_SCORED = 0, 1, 2
 
 
 @njit(cache=True, nogil=True)
-def policy_order(now: float, limit: int, class_order: np.ndarray, head: np.ndarray, nxt: np.ndarray,
-                 size: np.ndarray, prefill: np.ndarray, arrival: np.ndarray, deadline: np.ndarray,
-                 q_active: np.ndarray, q_pos: np.ndarray, q_mean: np.ndarray, params: np.ndarray):
+def policy_order(now: float, progress: float, limit: int, class_order: np.ndarray, head: np.ndarray,
+                 nxt: np.ndarray, size: np.ndarray, prefill: np.ndarray, arrival: np.ndarray, deadline: np.ndarray,
+                 due_work: np.ndarray, q_active: np.ndarray, q_pos: np.ndarray, q_mean: np.ndarray, params: np.ndarray):
     """The first `limit` slots in admission order.
 
     head[c, q] is the first slot of class row c's queue q (-1 if empty); column q == n_queues is the
-    class's resume lane. Returns (slots, reasons, source queue ids, scores of the first non-empty class).
+    class's resume lane. progress is the admitted work that due_work is compared with. Returns (slots, reasons, source queue ids, scores of the first non-empty class).
     """
     nq = q_active.shape[0]
     order = np.empty(limit, dtype=np.int32)
@@ -55,8 +54,8 @@ def policy_order(now: float, limit: int, class_order: np.ndarray, head: np.ndarr
             due = -1
             for q in range(nq):
                 h = cur[q]
-                if h >= 0 and now > deadline[h]:
-                    if due < 0 or deadline[h] < deadline[cur[due]]:
+                if h >= 0 and (now > deadline[h] or progress > due_work[h]):
+                    if due < 0 or arrival[h] < arrival[cur[due]]:
                         due = q
             if due < 0:
                 break

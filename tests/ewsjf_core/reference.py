@@ -122,17 +122,18 @@ def score(now, b, p, arrival, rank, n_active, q_mean, w_base, a_u, b_u, a_f, b_f
     return qf * (w_base + (a_u * q_mean + b_u) * cs + (a_f * q_mean + b_f) * math.log(b + 1.0))
 
 
-def policy_order(now, classes, score_of):
+def policy_order(now, classes, score_of, progress=0.0):
     """classes: per class (most urgent first) a pair (lane, queues); lane is a list of items in lane order;
-    queues maps queue id -> list of items (dicts with 'deadline') in queue order. score_of(qid, head) scores
-    a queue by its current head. Returns [(item, reason, qid)]."""
+    queues maps queue id -> list of items (dicts with 'deadline', 'due_work' and 'arrival') in queue order.
+    A head is starved when now > deadline or progress > due_work; starved heads go oldest arrival first.
+    score_of(qid, head) scores a queue by its current head. Returns [(item, reason, qid)]."""
     out = []
     for lane, queues in classes:
         out += [(it, 0, None) for it in lane]
         queues = {q: list(items) for q, items in queues.items()}
         while True:
-            starved = [(items[0]["deadline"], q) for q, items in queues.items()
-                       if items and now > items[0]["deadline"]]
+            starved = [(items[0]["arrival"], q) for q, items in queues.items()
+                       if items and (now > items[0]["deadline"] or progress > items[0]["due_work"])]
             if not starved:
                 break
             _, q = min(starved)

@@ -21,6 +21,7 @@ def states(draw):
         reqs.append({
             "slot": s, "size": float(draw(st.integers(1, 9000))), "prefill": float(draw(st.integers(1, 9000))),
             "arrival": float(draw(st.integers(0, 100))), "deadline": float(draw(st.integers(0, 200))),
+            "due_work": float(draw(st.integers(0, 5000))),
             "cls": draw(st.integers(0, n_classes - 1)),
             "qid": draw(st.integers(0, NQ)),  # NQ: in the lane
         })
@@ -38,8 +39,8 @@ def states(draw):
 
 def _arrays(reqs, n_classes):
     n = len(reqs)
-    size, prefill, arrival, deadline = (np.array([r[k] for r in reqs])
-                                        for k in ("size", "prefill", "arrival", "deadline"))
+    size, prefill, arrival, deadline, due_work = (np.array([r[k] for r in reqs])
+                                                  for k in ("size", "prefill", "arrival", "deadline", "due_work"))
     cls = np.array([r["cls"] for r in reqs], np.int32)
     qid = np.array([r["qid"] for r in reqs], np.int32)
     nxt = np.full(n, -1, np.int32)
@@ -56,16 +57,16 @@ def _arrays(reqs, n_classes):
         for q in range(NQ + 1):
             members = [r for r in reqs if r["cls"] == c and r["qid"] == q]
             assert depth[c, q] == len(members) and work[c, q] == sum(r["prefill"] for r in members)
-    return size, prefill, arrival, deadline, cls, qid, nxt, head
+    return size, prefill, arrival, deadline, due_work, cls, qid, nxt, head
 
 
-@given(states(), st.floats(0, 200))
-def test_policy_order_matches_reference(state, now):
+@given(states(), st.floats(0, 200), st.floats(0, 6000))
+def test_policy_order_matches_reference(state, now, progress):
     reqs, n_classes, active, pos, mean, cfg, class_order = state
-    size, prefill, arrival, deadline, cls, qid, nxt, head = _arrays(reqs, n_classes)
+    size, prefill, arrival, deadline, due_work, cls, qid, nxt, head = _arrays(reqs, n_classes)
     params = pack_params(cfg, 2e-3, 1e-4, 1e-9)
-    slots, reasons, sources, _ = policy_order(now, len(reqs), np.array(class_order, np.int32), head, nxt, size,
-                                              prefill, arrival, deadline, active, pos, mean, params)
+    slots, reasons, sources, _ = policy_order(now, progress, len(reqs), np.array(class_order, np.int32), head, nxt,
+                                              size, prefill, arrival, deadline, due_work, active, pos, mean, params)
     n_active = int(active.sum())
     ranks = {q: sum(1 for o in range(NQ) if active[o] and (pos[o] < pos[q] or (pos[o] == pos[q] and o < q)))
              for q in range(NQ)}
@@ -80,7 +81,7 @@ def test_policy_order_matches_reference(state, now):
         queues = {q: sorted((r for r in reqs if r["cls"] == c and r["qid"] == q),
                             key=lambda r: (r["deadline"], r["slot"])) for q in range(NQ)}
         classes.append((lane, queues))
-    want = ref.policy_order(now, classes, score_of)
+    want = ref.policy_order(now, classes, score_of, progress)
     assert slots.tolist() == [r["slot"] for r, _, _ in want]
     assert reasons.tolist() == [reason for _, reason, _ in want]
     assert len(set(slots.tolist())) == len(reqs)
