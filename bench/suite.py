@@ -30,8 +30,8 @@ CELL_POLICIES = ("fcfs", "oracle-sjf", "hrrn", "ewsjf")
 TARGETS_S = (1.0, 3.0, 10.0)
 OVERLOAD = 1.5
 # The Pareto sweep: EWSJF's fairness knob (the starvation bound's slack over the FCFS wait) and SJF's aging.
-PARETO_EWSJF = tuple(f"ewsjf:fcfs_wait_factor={x:g}" for x in (0.5, 1.0, 2.0, 4.0, 1e3))
-PARETO_AGING = tuple(f"sjf-aging:{x:g}" for x in (0.0, 0.03, 0.3, 3.0, 30.0))
+PARETO_EWSJF = tuple(f"ewsjf:fcfs_wait_factor={x:g}" for x in (0.5, 1.0, 1.5, 2.0, 4.0, 1e3))
+PARETO_AGING = tuple(f"sjf-aging:{x:g}" for x in (0.0, 0.003, 0.01, 0.03, 0.1, 1.0))
 
 
 def add_arguments(g: argparse._ArgumentGroup) -> None:

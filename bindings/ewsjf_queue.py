@@ -150,7 +150,13 @@ class EWSJFQueue(WaitingQueue):
         self._set.age_bubbles(cfg.bubble_empty_rounds)
         if len(self._popped_log) > 64:
             self._fold_popped_log()
-        if cfg.repartition_every and self._arrivals_since_partition >= cfg.repartition_every:
+        every = cfg.repartition_every
+        ws = self._set
+        if ws.window_count < ws.window.shape[0]:
+            # Cold start: the initial edges are a guess. Partition from data as soon as there is enough,
+            # then each time the samples have doubled, until every repartition_every arrivals.
+            every = min(every, max(cfg.min_partition_samples, ws.window_count - self._arrivals_since_partition))
+        if cfg.repartition_every and self._arrivals_since_partition >= every:
             self.repartition()
 
     def observe_step(self, duration_s: float, prefill_tokens: int, decode_tokens: int) -> None:

@@ -28,7 +28,7 @@ def states(draw):
     active = draw(st.lists(st.booleans(), min_size=NQ, max_size=NQ))
     pos = draw(st.lists(st.floats(1, 9000), min_size=NQ, max_size=NQ))
     mean = draw(st.lists(st.floats(1, 9000), min_size=NQ, max_size=NQ))
-    cfg = EWSJFConfig(a_u=draw(st.floats(0, 1e-2)),
+    cfg = EWSJFConfig(fcfs_wait_factor=draw(st.floats(0, 3)), a_u=draw(st.floats(0, 1e-2)),
                       b_u=draw(st.floats(0, 3)), a_f=draw(st.floats(0, 1e-3)), b_f=draw(st.floats(0, 1)))
     for r in reqs:  # a request only sits in an active queue (or the lane)
         if r["qid"] < NQ and not active[r["qid"]]:
@@ -81,7 +81,7 @@ def test_policy_order_matches_reference(state, now, progress):
         queues = {q: sorted((r for r in reqs if r["cls"] == c and r["qid"] == q),
                             key=lambda r: (r["deadline"], r["slot"])) for q in range(NQ)}
         classes.append((lane, queues))
-    want = ref.policy_order(now, classes, score_of, progress)
+    want = ref.policy_order(now, classes, score_of, progress, pos, max(cfg.fcfs_wait_factor - 1.0, 0.0))
     assert slots.tolist() == [r["slot"] for r, _, _ in want]
     assert reasons.tolist() == [reason for _, reason, _ in want]
     assert len(set(slots.tolist())) == len(reqs)
