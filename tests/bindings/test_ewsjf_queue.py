@@ -229,3 +229,15 @@ def test_prefill_rate_follows_feedback():
     for _ in range(50):
         q.observe_step(0.5, prefill_tokens=2000, decode_tokens=100)
     assert q.stats()["cost_model"]["prefill_rate_tps"] == pytest.approx(4000.0)
+
+
+def test_cold_start_partitions_from_data_early_then_at_doubling_counts():
+    cfg = EWSJFConfig()  # min_partition_samples 64, repartition_every 2000
+    q = EWSJFQueue(cfg, clock=Clock(0.0))
+    seen = []
+    for i in range(300):
+        q.add(i, 10 + (i * 37) % 5000, arrival_time=0.0)
+        q.begin_step(0.0)
+        seen.append(q.stats()["repartitions"] if i in (62, 63, 64, 126, 127, 255, 256, 299) else None)
+    counts = [c for c in seen if c is not None]
+    assert counts == [0, 1, 1, 1, 2, 3, 3, 3]  # at the 64th, 128th and 256th arrival

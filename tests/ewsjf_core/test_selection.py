@@ -105,3 +105,34 @@ def test_scores_match_reference_and_prefer_short_queues():
     # Aging: the long request's score overtakes the short one's once it has waited long enough.
     s_late = queue_scores(2000.0, heads, size, size, np.array([1999.0, 0.0]), active, pos, mean, params)
     assert s_late[1] > s_late[0]
+
+
+def test_shorter_queue_bypasses_a_due_request_within_its_share():
+    # Queue 0 (short): ten 10-token requests; queue 1 (long): a 1000-token request already due in progress.
+    # fcfs_wait_factor 1.05 -> bypass share 0.05 -> 50 tokens: five short ones go first, then the due one.
+    cfg = EWSJFConfig(fcfs_wait_factor=1.05)
+    params = pack_params(cfg, 2e-3, 1e-4, 1e-9)
+    n = 11
+    prefill = np.array([10.0] * 10 + [1000.0])
+    arrival = np.array([5.0] * 10 + [0.0])
+    deadline = np.full(n, np.inf)
+    due_work = np.array([1e9] * 10 + [0.0])
+    cls = np.zeros(n, np.int32)
+    qid = np.array([0] * 10 + [1], np.int32)
+    nxt = np.full(n, -1, np.int32)
+    prv = nxt.copy()
+    head = np.full((1, 3), -1, np.int32)
+    tail = head.copy()
+    depth = np.zeros((1, 3), np.int64)
+    work = np.zeros((1, 3))
+    link_in_order(np.arange(n, dtype=np.int32), deadline, cls, qid, prefill, nxt, prv, head, tail, depth, work)
+    slots, reasons, _, _ = policy_order(6.0, 1.0, n, np.array([0], np.int32), head, nxt, prefill, prefill, arrival,
+                                        deadline, due_work, np.array([True, True]), np.array([1.0, 1000.0]),
+                                        np.array([10.0, 1000.0]), params)
+    assert slots.tolist()[:6] == [0, 1, 2, 3, 4, 10] and reasons.tolist()[5] == 1
+    # Past a max_wait deadline there is no bypass.
+    deadline[10] = 1.0
+    slots, _, _, _ = policy_order(6.0, 1.0, n, np.array([0], np.int32), head, nxt, prefill, prefill, arrival,
+                                  deadline, due_work, np.array([True, True]), np.array([1.0, 1000.0]),
+                                  np.array([10.0, 1000.0]), params)
+    assert slots.tolist()[0] == 10
