@@ -116,7 +116,7 @@ def run_suite(args) -> int:
                          args.seed)
         results.append(r)
         print(f"  {name}: {len(r['cells'])} loads in {r['wall_s']:.1f} s", file=sys.stderr)
-    doc = {"command": "ewsjf bench --suite " + " ".join(a for a in sys.argv[3:] if a != "--suite"),
+    doc = {"command": "ewsjf bench --suite " + " ".join(a for a in sys.argv[2:] if a != "--suite"),
            "ewsjf_config": (ecfg or EWSJFConfig()).to_dict(), "engine": _engine_key(engine),
            "workloads": results, "wall_s": time.perf_counter() - t0}
     print(suite_report.summary_text(results))
