@@ -37,7 +37,8 @@ PARETO_AGING = tuple(f"sjf-aging:{x:g}" for x in (0.0, 0.003, 0.01, 0.03, 0.1, 1
 def add_arguments(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--suite", action="store_true",
                    help="run the workload suite at FCFS-defined operating points and print the goals table "
-                        "(uses --model/--gpu only through each workload's own setting; see bench/suite.py)")
+                        "(each workload sets its own model and GPU: --model/--gpu do not apply; engine options "
+                        "and --ewsjf-set/--ewsjf-config do; see bench/suite.py)")
     g.add_argument("--suite-workloads", default=",".join(w.name for w in SUITE),
                    help="comma list of suite workloads (default: all)")
     g.add_argument("--suite-requests", type=int, default=1000, help="requests per workload (default 1000)")
