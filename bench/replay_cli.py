@@ -30,7 +30,7 @@ from ewsjf_core.sim.step_time import GPU_PRESETS, MODEL_PRESETS
 from ewsjf_core.sim.trace_input import MAX_REQUESTS
 
 from . import arg_types as T
-from . import console, engines, inputs, report
+from . import console, engines, inputs, report, suite
 from .workloads import BUILTIN, FORMATS, check_span, load_workload, prepare
 
 
@@ -41,6 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _engine_arguments(p.add_argument_group("engine and GPU model"))
     _ewsjf_arguments(p.add_argument_group("EWSJF parameters"))
     _output_arguments(p.add_argument_group("metrics and output"))
+    suite.add_arguments(p.add_argument_group("workload suite"))
 
 
 def _workload_arguments(g) -> None:
@@ -112,7 +113,7 @@ def _output_arguments(g) -> None:
 
 def run(args) -> int:
     try:
-        return _run(args)
+        return suite.run_suite(args) if args.suite else _run(args)
     except (ValueError, TypeError, RuntimeError, OSError, OverflowError) as e:   # TraceError is a ValueError
         one_line = "; ".join(x.strip() for x in str(e).splitlines() if x.strip())   # a library's may not be
         print(f"ewsjf bench: error: {one_line}", file=sys.stderr)

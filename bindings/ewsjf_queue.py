@@ -158,7 +158,13 @@ class EWSJFQueue(WaitingQueue):
         self._set.retire_empty_classes()
         if len(self._popped_log) > 64:
             self._fold_popped_log()
-        if cfg.repartition_every and self._arrivals_since_partition >= cfg.repartition_every:
+        every = cfg.repartition_every
+        ws = self._set
+        if ws.window_count < ws.window.shape[0]:
+            # Cold start: the initial edges are a guess. Partition from data as soon as there is enough,
+            # then each time the samples have doubled, until every repartition_every arrivals.
+            every = min(every, max(cfg.min_partition_samples, ws.window_count - self._arrivals_since_partition))
+        if cfg.repartition_every and self._arrivals_since_partition >= every:
             self.repartition()
 
     def observe_step(self, duration_s: float, prefill_tokens: int, decode_tokens: int) -> None:
@@ -240,7 +246,7 @@ class EWSJFQueue(WaitingQueue):
         if pos:
             popped = self._order_slots[:pos]
             self._ids[popped] = None  # drop the references: slots are reused later
-            self._set.discard(popped)
+            self._set.admit(popped)  # advances the admission progress behind the starvation bound
             self._popped_log.append((self._order_reasons[:pos], self._order_sources[:pos]))
             self._pos = 0
             if keep_order:

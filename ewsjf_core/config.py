@@ -59,14 +59,14 @@ class EWSJFConfig:
     a_f: float = 0.0
     """w_fair(x) = a_f * x + b_f."""
     b_f: float = 0.1
-    max_wait: float = 60.0
-    """Starvation bound in seconds (math.inf disables): see fcfs_wait_factor for the deadline it sets."""
+    max_wait: float = math.inf
+    """Plain starvation bound in seconds: a request older than this is served first, oldest first (math.inf,
+    the default, disables it; under a sustained overload a finite one serves everything oldest first)."""
     fcfs_wait_factor: float = 1.15
-    """A request's deadline is arrival + max(max_wait, fcfs_wait_factor * the FCFS-equivalent wait when it
-    was committed: waiting prefill tokens / measured prefill rate). Past its deadline it goes first,
-    earliest deadline first. 0 gives the plain bound: arrival + max_wait. Under a sustained overload every
-    request outwaits a fixed max_wait, which would make the bound serve everything oldest-first (FCFS);
-    scaled to the FCFS wait, the bound only catches requests that EWSJF delays beyond what FCFS would."""
+    """Starvation bound in admission progress (ewsjf_core.progress_bound): a request is served first once
+    the work admitted since it arrived exceeds fcfs_wait_factor times the work FCFS would have admitted
+    before it (the backlog ahead of it, floored at the recent mean backlog). Holds whatever limits the
+    engine (prefill compute, KV memory, decode slots). 0 disables it."""
     output_weight: float = 1.0
     """Job size = effective prompt length + output_weight * predicted output tokens (when given)."""
     order_chunk: int = 256

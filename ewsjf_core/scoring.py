@@ -17,13 +17,15 @@ from numba import njit
 from ewsjf_core.config import EWSJFConfig
 
 # Layout of the packed parameter vector the kernels read (one array: swapped whole, never mutated live).
-P_W_BASE, P_A_U, P_B_U, P_A_F, P_B_F, P_C0, P_C1, P_C2, P_MIN_COST = range(9)
+P_W_BASE, P_A_U, P_B_U, P_A_F, P_B_F, P_C0, P_C1, P_C2, P_MIN_COST, P_BYPASS = range(10)
 
 
 def pack_params(config: EWSJFConfig, c0: float, c1: float, c2: float) -> np.ndarray:
     """The scoring parameters of `config` and the current cost-model coefficients, as the kernels read them."""
+    # P_BYPASS: the bypass share of ewsjf_core.selection, the same slack the progress bound grants.
     return np.array([config.w_base, config.a_u, config.b_u, config.a_f, config.b_f,
-                     c0, c1, c2, config.min_prefill_cost], dtype=np.float64)
+                     c0, c1, c2, config.min_prefill_cost, max(config.fcfs_wait_factor - 1.0, 0.0)],
+                    dtype=np.float64)
 
 
 @njit(cache=True, nogil=True)

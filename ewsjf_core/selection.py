@@ -2,12 +2,15 @@
 
 Priority classes are served strictly in urgency order (lower priority value first). Within a class:
   1. the resume lane: requests put back with prepend (preempted), most recently prepended first;
-  2. starved requests: any request past its deadline, earliest deadline first (across queues). A
-     request's deadline is set when it is committed (see ewsjf_core.waiting): arrival + max_wait, or
-     later when the FCFS-equivalent wait is longer (fcfs_wait_factor);
+  2. starved requests: any request past its time deadline (arrival + max_wait) or its due point in
+     admission progress (ewsjf_core.progress_bound), oldest arrival first (across queues). Before each,
+     heads of shorter queues (shortest first; not starved themselves) may bypass it while their effective
+     prefill tokens sum to at most bypass_share * its own (bypass_share = fcfs_wait_factor - 1; none for a
+     request past its max_wait deadline): a long
+     request that has become due then delays short ones by a bounded amount of work instead of blocking them;
   3. the queues by descending score: all of the best queue in FIFO (arrival) order, then backfill from
      the next-best queue, and so on.
-Each queue is kept in deadline order, so its starved requests are a prefix of it: finding them costs
+Each queue is kept in deadline (and due-point) order, so its starved requests are a prefix of it: finding them costs
 O(queues) per promoted request, never a scan of the waiting set. The whole call is
 O(classes * queues + limit * queues_with_starved_heads).
 """
@@ -17,19 +20,19 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ewsjf_core.scoring import queue_scores
+from ewsjf_core.scoring import P_BYPASS, queue_scores
 
 REASON_LANE, REASON_STARVED, REASON_SCORED = 0, 1, 2
 
 
 @njit(cache=True, nogil=True)
-def policy_order(now: float, limit: int, class_order: np.ndarray, head: np.ndarray, nxt: np.ndarray,
-                 size: np.ndarray, prefill: np.ndarray, arrival: np.ndarray, deadline: np.ndarray,
-                 q_active: np.ndarray, q_pos: np.ndarray, q_mean: np.ndarray, params: np.ndarray):
+def policy_order(now: float, progress: float, limit: int, class_order: np.ndarray, head: np.ndarray,
+                 nxt: np.ndarray, size: np.ndarray, prefill: np.ndarray, arrival: np.ndarray, deadline: np.ndarray,
+                 due_work: np.ndarray, q_active: np.ndarray, q_pos: np.ndarray, q_mean: np.ndarray, params: np.ndarray):
     """The first `limit` slots in admission order.
 
     head[c, q] is the first slot of class row c's queue q (-1 if empty); column q == n_queues is the
-    class's resume lane. Returns (slots, reasons, source queue ids, scores of the first non-empty class).
+    class's resume lane. progress is the admitted work that due_work is compared with. Returns (slots, reasons, source queue ids, scores of the first non-empty class).
     """
     nq = q_active.shape[0]
     order = np.empty(limit, dtype=np.int32)
@@ -55,10 +58,31 @@ def policy_order(now: float, limit: int, class_order: np.ndarray, head: np.ndarr
             due = -1
             for q in range(nq):
                 h = cur[q]
-                if h >= 0 and now > deadline[h]:
-                    if due < 0 or deadline[h] < deadline[cur[due]]:
+                if h >= 0 and (now > deadline[h] or progress > due_work[h]):
+                    if due < 0 or arrival[h] < arrival[cur[due]]:
                         due = q
             if due < 0:
+                break
+            # Bypass: requests of shorter queues may go first while their work stays within the bypass
+            # share of the due request's own work (shortest queue first); never past a max_wait deadline.
+            budget = params[P_BYPASS] * prefill[cur[due]] if now <= deadline[cur[due]] else 0.0
+            while n < limit:
+                by = -1
+                for q in range(nq):
+                    h = cur[q]
+                    if h >= 0 and q_pos[q] < q_pos[due] and prefill[h] <= budget and not (
+                            now > deadline[h] or progress > due_work[h]):
+                        if by < 0 or q_pos[q] < q_pos[by]:
+                            by = q
+                if by < 0:
+                    break
+                budget -= prefill[cur[by]]
+                order[n] = cur[by]
+                reason[n] = REASON_SCORED
+                source[n] = by
+                n += 1
+                cur[by] = nxt[cur[by]]
+            if n >= limit:
                 break
             order[n] = cur[due]
             reason[n] = REASON_STARVED

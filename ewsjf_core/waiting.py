@@ -5,26 +5,23 @@ Python lists and committed in one batch (route + link, both jitted) at the next 
 to a few list appends. Popped and removed slots are unlinked at the next flush as well, then freed.
 Everything here speaks slots; request ids live one layer up, in ewsjf.bindings.
 
-Deadlines (the starvation bound) are fixed when a request is committed:
-    deadline = arrival + max(max_wait, fcfs_wait_factor * ahead / prefill_rate)
-where ahead is the effective prefill tokens waiting before it (the backlog plus the earlier members of
-its commit batch) and prefill_rate the engine's measured prefill throughput: the wait FCFS would give it,
-estimated. With fcfs_wait_factor > 0 deadlines are also
-made non-decreasing in commit order (FCFS would serve a later arrival later too).
+The starvation bound has two parts, both fixed when a request is committed:
+- deadline = arrival + max_wait (seconds; the plain bound, math.inf by default);
+- due_work, in admitted work (ewsjf_core.progress_bound): with fcfs_wait_factor > 0, the admission progress
+  after which FCFS would already have admitted the request, times the factor (non-decreasing in commit order).
+A request is starved once now > deadline or admitted_work > due_work.
 
-Order inside a queue: by deadline, then arrival time, then insertion (ewsjf_core.links). Deadline first
-keeps a queue's starved requests a prefix of it (ewsjf_core.selection). Arrival time second is vLLM's own
-rule within a priority class (its priority queue orders by (priority, arrival_time)), and it matters when
-requests reach the engine out of arrival order (several API servers):
+Order inside a queue: by deadline, then arrival time, then insertion (ewsjf_core.links). Arrival time is
+vLLM's own rule within a priority class (its priority queue orders by (priority, arrival_time)), and it
+matters when requests reach the engine out of arrival order (several API servers):
   - max_wait = inf: every deadline is inf, so a queue is in exact arrival order. With one queue (the
-    FCFS-equivalent configuration: max_queues=1, no bubbles, max_wait=inf) EWSJF then admits by
-    (priority, arrival_time) exactly like vLLM's queue.
-  - fcfs_wait_factor = 0: deadline = arrival + max_wait, the same order as arrival.
-  - fcfs_wait_factor > 0: a late-committed request whose deadline is raised to the running last deadline
-    ties with the requests committed just before it and goes ahead of those that arrived after it, but
-    stays behind earlier commits whose deadline is already smaller: out-of-order arrivals are sorted
-    among their commit-time neighbours, not across the whole queue (doing that would need lowering the
-    deadlines already promised to later arrivals).
+    FCFS-equivalent configuration: max_queues=1, no bubbles, max_wait=inf, fcfs_wait_factor=0) EWSJF then
+    admits by (priority, arrival_time) exactly like vLLM's queue.
+  - finite max_wait: deadline order is arrival order too (one max_wait for all).
+Selection looks for starved requests at the queue heads only, which is exact while both bounds grow along
+a queue: true for in-order arrivals. A request committed late but with an earlier arrival goes in front of
+later arrivals whose due points may be smaller; they then wait until it is due too (its own due point is
+at most the running last one), so their bound loosens by at most one commit's slack, never unboundedly.
 """
 
 from __future__ import annotations
@@ -36,6 +33,7 @@ from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.cost_model import prior_prefill_rate
 from ewsjf_core.links import link_in_order, list_members, push_front, unlink
 from ewsjf_core.partition import refine_and_prune
+from ewsjf_core.progress_bound import commit_due_work
 from ewsjf_core.routing import route_lengths
 from ewsjf_core.selection import policy_order
 
@@ -62,13 +60,8 @@ def age_bubbles(depth: np.ndarray, n_rows: int, base: int, active: np.ndarray, i
 @njit(cache=True, nogil=True)
 def commit_fields(slots: np.ndarray, sizes: np.ndarray, prefills: np.ndarray, arrivals: np.ndarray,
                   rows: np.ndarray, first_seq: int, size: np.ndarray, prefill: np.ndarray, arrival: np.ndarray,
-                  cls: np.ndarray, seq: np.ndarray, deadline: np.ndarray, work: np.ndarray, prefill_rate: float,
-                  max_wait: float, fcfs_wait_factor: float, last_deadline: float) -> float:
-    """Write a commit batch's fields and deadlines (module docstring); returns the running last deadline."""
-    ahead = 0.0
-    if fcfs_wait_factor > 0.0:
-        for v in work.ravel():
-            ahead += v
+                  cls: np.ndarray, seq: np.ndarray, deadline: np.ndarray, max_wait: float) -> None:
+    """Write a commit batch's fields and time deadlines (module docstring)."""
     for i in range(slots.shape[0]):
         s = slots[i]
         size[s] = sizes[i]
@@ -76,16 +69,7 @@ def commit_fields(slots: np.ndarray, sizes: np.ndarray, prefills: np.ndarray, ar
         arrival[s] = arrivals[i]
         cls[s] = rows[i]
         seq[s] = first_seq + i
-        if fcfs_wait_factor > 0.0:
-            d = arrivals[i] + max(max_wait, fcfs_wait_factor * ahead / prefill_rate)
-            if d < last_deadline:
-                d = last_deadline  # FCFS would serve a later commit later too
-            last_deadline = d
-            ahead += prefills[i]  # the batch's earlier members are ahead of the later ones
-        else:
-            d = arrivals[i] + max_wait
-        deadline[s] = d
-    return last_deadline
+        deadline[s] = arrivals[i] + max_wait
 
 
 class WaitingSet:
@@ -96,7 +80,8 @@ class WaitingSet:
         self.size = np.empty(0)        # job size used for routing and scoring
         self.prefill = np.empty(0)     # effective prefill tokens (uncached prompt)
         self.arrival = np.empty(0)
-        self.deadline = np.empty(0)        # past it, a request is starved (see module docstring)
+        self.deadline = np.empty(0)        # past it (seconds), a request is starved (see module docstring)
+        self.due_work = np.empty(0)        # past it (admitted work), a request is starved
         self.seq = np.empty(0, np.int64)   # insertion order: breaks deadline ties in FIFO order
         self.cls = np.empty(0, np.int32)
         self.qid = np.empty(0, np.int32)
@@ -118,7 +103,9 @@ class WaitingSet:
         self._window_pos = 0
         self.repartitions = 0
         self.prefill_rate = prior_prefill_rate(config)  # the owner updates it from step feedback
-        self._last_deadline = -np.inf
+        self.admitted_work = 0.0   # effective prefill tokens of every request popped for admission
+        self._backlog_mean = 0.0
+        self._last_due = -np.inf
         self.set_deadline_bound(config)
         self._layout(config, np.asarray(config.initial_edges), None)
 
@@ -135,7 +122,8 @@ class WaitingSet:
     # ----- slots -----
     def _grow(self, new_capacity: int) -> None:
         old = self.capacity
-        for name, fill in (("size", 0.0), ("prefill", 0.0), ("arrival", 0.0), ("deadline", 0.0), ("seq", 0),
+        for name, fill in (("size", 0.0), ("prefill", 0.0), ("arrival", 0.0), ("deadline", 0.0),
+                           ("due_work", 0.0), ("seq", 0),
                            ("cls", 0), ("qid", 0),
                            ("nxt", -1), ("prv", -1)):
             arr = getattr(self, name)
@@ -212,6 +200,11 @@ class WaitingSet:
         lists[3].append(arrival)
         lists[4].append(row)
 
+    def admit(self, slots: np.ndarray) -> None:
+        """Popped for admission: advance the admission progress, then discard them."""
+        self.admitted_work += float(self.prefill[slots].sum())
+        self.discard(slots)
+
     def discard(self, slots: np.ndarray | list[int]) -> None:
         """Mark linked slots to unlink (and free) at the next flush."""
         if isinstance(slots, list):
@@ -239,10 +232,13 @@ class WaitingSet:
                 continue
             slots = np.array(staged[0], dtype=np.int32)
             sizes = np.array(staged[1])
-            self._last_deadline = commit_fields(
-                slots, sizes, np.array(staged[2]), np.array(staged[3]), np.array(staged[4], np.int32),
-                self._next_seq, self.size, self.prefill, self.arrival, self.cls, self.seq, self.deadline,
-                self.work, self.prefill_rate, self.max_wait, self.fcfs_wait_factor, self._last_deadline)
+            prefills = np.array(staged[2])
+            commit_fields(slots, sizes, prefills, np.array(staged[3]), np.array(staged[4], np.int32),
+                          self._next_seq, self.size, self.prefill, self.arrival, self.cls, self.seq, self.deadline,
+                          self.max_wait)
+            self._last_due, self._backlog_mean = commit_due_work(
+                slots, prefills, float(self.work.sum()), self.admitted_work, self.fcfs_wait_factor,
+                self._backlog_mean, self._next_seq, self._last_due, self.due_work)
             self._next_seq += slots.shape[0]
             for lst in staged:
                 lst.clear()
@@ -297,8 +293,9 @@ class WaitingSet:
     def order(self, now: float, limit: int, params: np.ndarray):
         """The first `limit` slots in admission order (flushes first)."""
         self.flush()
-        return policy_order(now, limit, self.class_order, self.head, self.nxt, self.size, self.prefill,
-                            self.arrival, self.deadline, self.q_active, self.q_pos, self.q_mean, params)
+        return policy_order(now, self.admitted_work, limit, self.class_order, self.head, self.nxt, self.size,
+                            self.prefill, self.arrival, self.deadline, self.due_work, self.q_active, self.q_pos,
+                            self.q_mean, params)
 
     def age_bubbles(self, max_idle: int) -> None:
         """One step's round of bubble aging (flushes first, so depths are current)."""

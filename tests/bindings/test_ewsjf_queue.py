@@ -199,26 +199,28 @@ def test_bubble_queue_opens_for_an_outlier_and_retires_when_idle():
 
 
 @pytest.mark.parametrize("factor", [0.0, 1.0])
-def test_deadline_scales_with_the_fcfs_wait_under_backlog(factor):
-    # 1000 prefill tokens/s before feedback; 20 requests of 1000 tokens wait: FCFS would make the next one
-    # wait about 20 s, and each backlog request i about i seconds.
+def test_progress_bound_serves_what_fcfs_would_have_admitted(factor):
+    # 20 requests of 1000 tokens wait, then a 6000-token one (20000 tokens ahead of it), then 30 short ones.
+    # The bound counts admitted work, whatever the engine's speed: once the work admitted since a request
+    # arrived exceeds factor x the work ahead of it, the request is due (oldest first).
     clock = Clock(0.0)
-    q = EWSJFQueue(EWSJFConfig(max_wait=2.0, fcfs_wait_factor=factor, prior_c1=1e-3), clock=clock)
+    q = EWSJFQueue(EWSJFConfig(fcfs_wait_factor=factor), clock=clock)
     for i in range(20):
         q.add(f"backlog{i}", 1000, arrival_time=0.0)
     q.begin_step(0.0)
     q.add("long", 6000, arrival_time=0.0)
-    q.begin_step(0.0)
-    assert q.stats()["fcfs_wait_estimate_s"] == pytest.approx(26.0)
-    clock.t = 5.0  # past max_wait for everyone; past the FCFS-scaled deadline only for backlog0..4
-    q.add("short", 10, arrival_time=5.0)
-    q.begin_step()
-    order = drain(q)
-    if factor == 0.0:  # plain bound: all 21 are starved and go oldest first, before the fresh short one
-        assert order[:21] == [f"backlog{i}" for i in range(20)] + ["long"] and order[21] == "short"
-    else:  # scaled: only requests FCFS would already have served are due; then EWSJF's own order
-        assert order[:5] == [f"backlog{i}" for i in range(5)] and order[5] == "short"
-        assert order.index("long") > order.index("backlog19")
+    for i in range(30):
+        q.add(f"short{i}", 10, arrival_time=1.0)
+    order = []
+    while q:
+        q.begin_step(2.0)  # one admission per step, so the progress advances between them
+        order.append(q.pop())
+    if factor == 0.0:  # no bound: EWSJF's own order, short requests first
+        assert order[:30] == [f"short{i}" for i in range(30)]
+    else:  # each backlog request is due once FCFS would have admitted it; the long one after all 20
+        assert order[0] == "short0"
+        assert order[1:22] == [f"backlog{i}" for i in range(20)] + ["long"]
+        assert q.stats()["starvation_promotions"] == 21
 
 
 def test_prefill_rate_follows_feedback():
@@ -227,3 +229,15 @@ def test_prefill_rate_follows_feedback():
     for _ in range(50):
         q.observe_step(0.5, prefill_tokens=2000, decode_tokens=100)
     assert q.stats()["cost_model"]["prefill_rate_tps"] == pytest.approx(4000.0)
+
+
+def test_cold_start_partitions_from_data_early_then_at_doubling_counts():
+    cfg = EWSJFConfig()  # min_partition_samples 64, repartition_every 2000
+    q = EWSJFQueue(cfg, clock=Clock(0.0))
+    seen = []
+    for i in range(300):
+        q.add(i, 10 + (i * 37) % 5000, arrival_time=0.0)
+        q.begin_step(0.0)
+        seen.append(q.stats()["repartitions"] if i in (62, 63, 64, 126, 127, 255, 256, 299) else None)
+    counts = [c for c in seen if c is not None]
+    assert counts == [0, 1, 1, 1, 2, 3, 3, 3]  # at the 64th, 128th and 256th arrival

@@ -122,20 +122,35 @@ def score(now, b, p, arrival, rank, n_active, q_mean, w_base, a_u, b_u, a_f, b_f
     return qf * (w_base + (a_u * q_mean + b_u) * cs + (a_f * q_mean + b_f) * math.log(b + 1.0))
 
 
-def policy_order(now, classes, score_of):
+def policy_order(now, classes, score_of, progress=0.0, pos=None, bypass=0.0):
     """classes: per class (most urgent first) a pair (lane, queues); lane is a list of items in lane order;
-    queues maps queue id -> list of items (dicts with 'deadline') in queue order. score_of(qid, head) scores
-    a queue by its current head. Returns [(item, reason, qid)]."""
+    queues maps queue id -> list of items (dicts with 'deadline', 'due_work' and 'arrival') in queue order.
+    A head is starved when now > deadline or progress > due_work; starved heads go oldest arrival first.
+    Before each starved head not past its time deadline, heads of queues with a smaller pos[qid] (not due
+    themselves) bypass it, smallest pos first, while their prefill sums to at most bypass x its prefill.
+    score_of(qid, head) scores a queue by its current head. Returns [(item, reason, qid)]."""
+
+    def is_due(item):
+        return now > item["deadline"] or progress > item["due_work"]
     out = []
     for lane, queues in classes:
         out += [(it, 0, None) for it in lane]
         queues = {q: list(items) for q, items in queues.items()}
         while True:
-            starved = [(items[0]["deadline"], q) for q, items in queues.items()
-                       if items and now > items[0]["deadline"]]
+            starved = [(items[0]["arrival"], q) for q, items in queues.items() if items and is_due(items[0])]
             if not starved:
                 break
             _, q = min(starved)
+            head = queues[q][0]
+            budget = bypass * head["prefill"] if now <= head["deadline"] else 0.0
+            while True:  # heads of shorter queues, shortest first, within the bypass share of the due one's work
+                fits = [(pos[o], o) for o, items in queues.items() if items and pos[o] < pos[q]
+                        and items[0]["prefill"] <= budget and not is_due(items[0])]
+                if not fits:
+                    break
+                _, o = min(fits)
+                budget -= queues[o][0]["prefill"]
+                out.append((queues[o].pop(0), 2, o))
             out.append((queues[q].pop(0), 1, q))
         ranked = sorted((q for q in queues if queues[q]), key=lambda q: (-score_of(q, queues[q][0]), q))
         for q in ranked:

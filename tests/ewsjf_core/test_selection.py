@@ -21,13 +21,14 @@ def states(draw):
         reqs.append({
             "slot": s, "size": float(draw(st.integers(1, 9000))), "prefill": float(draw(st.integers(1, 9000))),
             "arrival": float(draw(st.integers(0, 100))), "deadline": float(draw(st.integers(0, 200))),
+            "due_work": float(draw(st.integers(0, 5000))),
             "cls": draw(st.integers(0, n_classes - 1)),
             "qid": draw(st.integers(0, NQ)),  # NQ: in the lane
         })
     active = draw(st.lists(st.booleans(), min_size=NQ, max_size=NQ))
     pos = draw(st.lists(st.floats(1, 9000), min_size=NQ, max_size=NQ))
     mean = draw(st.lists(st.floats(1, 9000), min_size=NQ, max_size=NQ))
-    cfg = EWSJFConfig(a_u=draw(st.floats(0, 1e-2)),
+    cfg = EWSJFConfig(fcfs_wait_factor=draw(st.floats(0, 3)), a_u=draw(st.floats(0, 1e-2)),
                       b_u=draw(st.floats(0, 3)), a_f=draw(st.floats(0, 1e-3)), b_f=draw(st.floats(0, 1)))
     for r in reqs:  # a request only sits in an active queue (or the lane)
         if r["qid"] < NQ and not active[r["qid"]]:
@@ -38,8 +39,8 @@ def states(draw):
 
 def _arrays(reqs, n_classes):
     n = len(reqs)
-    size, prefill, arrival, deadline = (np.array([r[k] for r in reqs])
-                                        for k in ("size", "prefill", "arrival", "deadline"))
+    size, prefill, arrival, deadline, due_work = (np.array([r[k] for r in reqs])
+                                                  for k in ("size", "prefill", "arrival", "deadline", "due_work"))
     cls = np.array([r["cls"] for r in reqs], np.int32)
     qid = np.array([r["qid"] for r in reqs], np.int32)
     nxt = np.full(n, -1, np.int32)
@@ -56,16 +57,16 @@ def _arrays(reqs, n_classes):
         for q in range(NQ + 1):
             members = [r for r in reqs if r["cls"] == c and r["qid"] == q]
             assert depth[c, q] == len(members) and work[c, q] == sum(r["prefill"] for r in members)
-    return size, prefill, arrival, deadline, cls, qid, nxt, head
+    return size, prefill, arrival, deadline, due_work, cls, qid, nxt, head
 
 
-@given(states(), st.floats(0, 200))
-def test_policy_order_matches_reference(state, now):
+@given(states(), st.floats(0, 200), st.floats(0, 6000))
+def test_policy_order_matches_reference(state, now, progress):
     reqs, n_classes, active, pos, mean, cfg, class_order = state
-    size, prefill, arrival, deadline, cls, qid, nxt, head = _arrays(reqs, n_classes)
+    size, prefill, arrival, deadline, due_work, cls, qid, nxt, head = _arrays(reqs, n_classes)
     params = pack_params(cfg, 2e-3, 1e-4, 1e-9)
-    slots, reasons, sources, _ = policy_order(now, len(reqs), np.array(class_order, np.int32), head, nxt, size,
-                                              prefill, arrival, deadline, active, pos, mean, params)
+    slots, reasons, sources, _ = policy_order(now, progress, len(reqs), np.array(class_order, np.int32), head, nxt,
+                                              size, prefill, arrival, deadline, due_work, active, pos, mean, params)
     n_active = int(active.sum())
     ranks = {q: sum(1 for o in range(NQ) if active[o] and (pos[o] < pos[q] or (pos[o] == pos[q] and o < q)))
              for q in range(NQ)}
@@ -80,7 +81,7 @@ def test_policy_order_matches_reference(state, now):
         queues = {q: sorted((r for r in reqs if r["cls"] == c and r["qid"] == q),
                             key=lambda r: (r["deadline"], r["arrival"], r["slot"])) for q in range(NQ)}
         classes.append((lane, queues))
-    want = ref.policy_order(now, classes, score_of)
+    want = ref.policy_order(now, classes, score_of, progress, pos, max(cfg.fcfs_wait_factor - 1.0, 0.0))
     assert slots.tolist() == [r["slot"] for r, _, _ in want]
     assert reasons.tolist() == [reason for _, reason, _ in want]
     assert len(set(slots.tolist())) == len(reqs)
@@ -104,3 +105,34 @@ def test_scores_match_reference_and_prefer_short_queues():
     # Aging: the long request's score overtakes the short one's once it has waited long enough.
     s_late = queue_scores(2000.0, heads, size, size, np.array([1999.0, 0.0]), active, pos, mean, params)
     assert s_late[1] > s_late[0]
+
+
+def test_shorter_queue_bypasses_a_due_request_within_its_share():
+    # Queue 0 (short): ten 10-token requests; queue 1 (long): a 1000-token request already due in progress.
+    # fcfs_wait_factor 1.05 -> bypass share 0.05 -> 50 tokens: five short ones go first, then the due one.
+    cfg = EWSJFConfig(fcfs_wait_factor=1.05)
+    params = pack_params(cfg, 2e-3, 1e-4, 1e-9)
+    n = 11
+    prefill = np.array([10.0] * 10 + [1000.0])
+    arrival = np.array([5.0] * 10 + [0.0])
+    deadline = np.full(n, np.inf)
+    due_work = np.array([1e9] * 10 + [0.0])
+    cls = np.zeros(n, np.int32)
+    qid = np.array([0] * 10 + [1], np.int32)
+    nxt = np.full(n, -1, np.int32)
+    prv = nxt.copy()
+    head = np.full((1, 3), -1, np.int32)
+    tail = head.copy()
+    depth = np.zeros((1, 3), np.int64)
+    work = np.zeros((1, 3))
+    link_in_order(np.arange(n, dtype=np.int32), deadline, arrival, cls, qid, prefill, nxt, prv, head, tail, depth, work)
+    slots, reasons, _, _ = policy_order(6.0, 1.0, n, np.array([0], np.int32), head, nxt, prefill, prefill, arrival,
+                                        deadline, due_work, np.array([True, True]), np.array([1.0, 1000.0]),
+                                        np.array([10.0, 1000.0]), params)
+    assert slots.tolist()[:6] == [0, 1, 2, 3, 4, 10] and reasons.tolist()[5] == 1
+    # Past a max_wait deadline there is no bypass.
+    deadline[10] = 1.0
+    slots, _, _, _ = policy_order(6.0, 1.0, n, np.array([0], np.int32), head, nxt, prefill, prefill, arrival,
+                                  deadline, due_work, np.array([True, True]), np.array([1.0, 1000.0]),
+                                  np.array([10.0, 1000.0]), params)
+    assert slots.tolist()[0] == 10

@@ -1,0 +1,61 @@
+"""The goals of `ewsjf bench --suite` (issue 9), checked per cell (one workload at one load).
+
+- hrrn: EWSJF dominates HRRN: short-class mean TTFT <= HRRN's and long-class p99 TTFT <= HRRN's.
+- fair: bounded unfairness: long-class p99 TTFT <= 1.25x FCFS's and longest wait <= 1.5x FCFS's.
+- near: where FCFS's mean TTFT >= 3 s, EWSJF's short-class mean-TTFT gain over FCFS (FCFS / EWSJF) is
+  >= 0.8x oracle-SJF's gain; elsewhere not applicable.
+- tput: output tokens/s (while requests arrive) >= FCFS's, within THROUGHPUT_TOLERANCE: every policy emits
+  the same tokens, and step-boundary effects move the rate by a few tenths of a percent either way.
+Each check returns its verdict and the figures behind it, so a failing cell shows its cause.
+"""
+
+from __future__ import annotations
+
+LONG_P99_MAX = 1.25
+LONGEST_WAIT_MAX = 1.5
+NEAR_LIMIT_MIN = 0.8
+NEAR_LIMIT_FCFS_MEAN_S = 3.0
+THROUGHPUT_TOLERANCE = 0.005
+GOALS = ("hrrn", "fair", "near", "tput")
+
+
+def _short_mean(m: dict) -> float:
+    return m["ttft_by_class_s"]["short"]["mean"]
+
+
+def _long_p99(m: dict) -> float:
+    return m["ttft_by_class_s"]["long"]["p99"]
+
+
+def tps(m: dict) -> float:
+    return m.get("output_tps_window") or m["output_tps"]
+
+
+def check_cell(metrics: dict[str, dict], candidate: str = "ewsjf") -> dict[str, dict]:
+    """{goal: {"ok": bool | None, "why": text}} for one cell; metrics[policy] = summarize() output."""
+    e, f = metrics[candidate], metrics["fcfs"]
+    out: dict[str, dict] = {}
+    h = metrics.get("hrrn")
+    if h is not None:
+        s_ok = _short_mean(e) <= _short_mean(h)
+        l_ok = _long_p99(e) <= _long_p99(h)
+        out["hrrn"] = {"ok": s_ok and l_ok,
+                       "why": f"short {_short_mean(e):.2f}/{_short_mean(h):.2f} long p99 {_long_p99(e):.1f}/{_long_p99(h):.1f}"}
+    p99_ratio = _long_p99(e) / max(_long_p99(f), 1e-9)
+    wait_ratio = (e["longest_wait_s"] or 0.0) / max(f["longest_wait_s"] or 0.0, 1e-9)
+    out["fair"] = {"ok": p99_ratio <= LONG_P99_MAX and wait_ratio <= LONGEST_WAIT_MAX,
+                   "why": f"p99 {p99_ratio:.2f}x wait {wait_ratio:.2f}x"}
+    o = metrics.get("oracle-sjf")
+    if o is not None and f["ttft_s"]["mean"] >= NEAR_LIMIT_FCFS_MEAN_S:
+        g_e = _short_mean(f) / max(_short_mean(e), 1e-9)
+        g_o = _short_mean(f) / max(_short_mean(o), 1e-9)
+        out["near"] = {"ok": g_e >= NEAR_LIMIT_MIN * g_o, "why": f"gain {g_e:.2f}x vs oracle {g_o:.2f}x"}
+    else:
+        out["near"] = {"ok": None, "why": "n/a"}
+    t_ratio = tps(e) / max(tps(f), 1e-9)
+    out["tput"] = {"ok": t_ratio >= 1.0 - THROUGHPUT_TOLERANCE, "why": f"{100 * (t_ratio - 1):+.1f}%"}
+    return out
+
+
+def mark(ok: bool | None) -> str:
+    return "-" if ok is None else ("pass" if ok else "FAIL")

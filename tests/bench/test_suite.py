@@ -1,0 +1,103 @@
+"""`ewsjf bench --suite`: the operating-point bisection and its cache, the goal checks, the SJF-with-aging
+baseline, and a small end-to-end run (one workload, few requests; the full suite is a documented command)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from ewsjf.bench import cli, suite_goals, suite_loads
+from ewsjf.bench.suite_policies import AgingSJFQueue, parse
+from ewsjf.bench.suite_workloads import SUITE
+
+
+def test_find_scale_brackets_and_bisects_a_monotone_curve():
+    calls = []
+
+    def curve(s):  # mean TTFT that grows steeply near saturation at s = 4
+        calls.append(s)
+        return 0.2 + 1.0 / max(4.0 - s, 1e-3) - 0.25
+    for target in (1.0, 3.0, 10.0):
+        s, v = suite_loads.find_scale(curve, target, tolerance=0.05)
+        assert abs(v / target - 1) <= 0.05 and curve(s) == pytest.approx(v)
+    assert len(calls) < 80
+
+
+def test_find_scale_reports_an_unreachable_target():
+    s, v = suite_loads.find_scale(lambda s: 5.0 + s, 1.0)  # the idle engine already waits 5 s
+    assert v > 1.0 and s <= 1.0 / 32
+
+
+def test_operating_points_are_cached_by_key(tmp_path):
+    path = str(tmp_path / "cache.json")
+    calls = []
+
+    def curve(s):
+        calls.append(s)
+        return 2.0 * s
+    key = {"workload": "w", "requests": 10}
+    first = suite_loads.operating_points(key, curve, (1.0, 3.0), path)
+    n = len(calls)
+    again = suite_loads.operating_points(key, curve, (1.0, 3.0), path)
+    assert again == first and len(calls) == n  # served from the cache
+    suite_loads.operating_points({**key, "requests": 11}, curve, (1.0, 3.0), path)
+    assert len(calls) > n  # a different key recomputes
+    (tmp_path / "cache.json").write_text("{not json")
+    assert suite_loads.operating_points(key, curve, (1.0, 3.0), path) == first  # corrupt cache: recomputed
+
+
+def _m(short, long_p99, wait, tps, mean=5.0):
+    return {"ttft_s": {"mean": mean}, "ttft_by_class_s": {"short": {"mean": short}, "long": {"p99": long_p99}},
+            "longest_wait_s": wait, "output_tps": tps, "output_tps_window": tps}
+
+
+def test_goal_checks_pass_and_fail_on_each_bound():
+    base = {"fcfs": _m(4.0, 20.0, 30.0, 100.0), "oracle-sjf": _m(0.5, 40.0, 60.0, 100.0),
+            "hrrn": _m(1.0, 24.0, 34.0, 100.0)}
+    good = suite_goals.check_cell({**base, "ewsjf": _m(0.6, 23.0, 33.0, 100.0)})
+    assert all(g["ok"] for g in good.values())
+    bad = suite_goals.check_cell({**base, "ewsjf": _m(1.2, 26.0, 46.0, 98.0)})
+    assert not any(g["ok"] for g in bad.values())
+    light = suite_goals.check_cell({**{k: {**v, "ttft_s": {"mean": 1.0}} for k, v in base.items()},
+                                    "ewsjf": _m(0.6, 23.0, 33.0, 100.0, mean=0.8)})
+    assert light["near"]["ok"] is None  # only judged where FCFS's mean TTFT >= 3 s
+
+
+def test_aging_sjf_spans_sjf_to_fcfs():
+    def order(aging):
+        q = AgingSJFQueue(clock=lambda: 100.0, aging=aging)
+        q.add("old-long", 8000, arrival_time=0.0)
+        q.add("new-short", 10, arrival_time=99.0)
+        q.begin_step(100.0)
+        return [q.pop(), q.pop()]
+    assert order(0.0) == ["new-short", "old-long"]
+    assert order(1000.0) == ["old-long", "new-short"]
+    assert parse("sjf-aging:0.3") == ("sjf-aging", {"aging": 0.3})
+    assert parse("ewsjf:fcfs_wait_factor=2") == ("ewsjf", {"fcfs_wait_factor": 2.0})
+    with pytest.raises(ValueError, match="unknown suite policy"):
+        parse("lifo")
+
+
+def test_suite_workloads_build_deterministically():
+    for sw in SUITE:
+        a, b = sw.build(60, 0), sw.build(60, 0)
+        assert len(a) == 60 and (a.arrival_s == b.arrival_s).all() and (a.prompt_tokens == b.prompt_tokens).all()
+
+
+def test_suite_end_to_end_small(tmp_path, capsys):
+    out = tmp_path / "suite"
+    rc = cli.main(["bench", "--suite", "--suite-workloads", "azure-code", "--suite-requests", "80",
+                   "--suite-cache", str(tmp_path / "c.json"), "--out", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "azure-code @ 1 s" in text and "overload" in text and "goal checks pass" in text
+    doc = json.loads((out / "suite.json").read_text())
+    cells = doc["workloads"][0]["cells"]
+    assert len(cells) == 4 and set(cells[0]["metrics"]) == {"fcfs", "oracle-sjf", "hrrn", "ewsjf"}
+    assert set(cells[0]["goals"]) == set(suite_goals.GOALS)
+    assert (out / "pareto_azure-code.png").stat().st_size > 1000
+    assert "| azure-code @ 1 s |" in (out / "suite.md").read_text()
+    assert cli.main(["bench", "--suite", "--suite-workloads", "nope"]) == 2
+    assert math.isfinite(cells[1]["point"]["scale"])
