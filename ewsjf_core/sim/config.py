@@ -39,6 +39,13 @@ class EngineConfig:
     prefix_caching: bool = True
     gpu_memory_utilization: float = 0.9
     """Used when kv_blocks is None, as vLLM's --gpu-memory-utilization."""
+    max_model_len: int | None = None
+    """Context length (vLLM's --max-model-len): prompts of this length or longer are rejected on arrival,
+    outputs stop when prompt + output reaches it. None: no limit."""
+    reserve_full_sequence: bool = True
+    """Admit a waiting request only if the KV cache can hold its whole sequence (prompt plus tokens
+    generated so far, less its prefix-cache hit), not just its first chunk: vLLM's
+    scheduler_reserve_full_isl (on by default in vLLM 0.32)."""
 
     def __post_init__(self) -> None:
         for name in ("token_budget", "max_running", "block_size"):
@@ -53,5 +60,8 @@ class EngineConfig:
                              f"({self.max_running}): every running request decodes each step")
         if PREFIX_BLOCK_TOKENS % self.block_size:
             raise ValueError(f"EngineConfig.block_size ({self.block_size}) must divide {PREFIX_BLOCK_TOKENS}")
+        if self.max_model_len is not None and (isinstance(self.max_model_len, bool)
+                                               or not isinstance(self.max_model_len, int) or self.max_model_len < 2):
+            raise ValueError(f"EngineConfig.max_model_len must be an integer >= 2 or None, got {self.max_model_len!r}")
         if not 0 < self.gpu_memory_utilization <= 1:
             raise ValueError("EngineConfig.gpu_memory_utilization must be in (0, 1]")

@@ -31,7 +31,7 @@ LOG_FIELDS = ("start_s", "duration_s", "prefill_tokens", "decode_tokens", "runni
 class SimEngine:
     """A steppable engine over the requests of `workload` (submitted by index, in any order)."""
 
-    __slots__ = ('clock', 'config', 'queue', 'step_model', 'requests', 'running', 'blocks', 'builder', '_oracle', '_st', '_q_observe', '_q_first', '_q_fin', 'now', 'steps', 'done', 'busy_s', 'peak_blocks', 'batch_size', '_qcpu', '_log', 'last_step', '_q_add', '_q_begin')
+    __slots__ = ('clock', 'config', 'queue', 'step_model', 'requests', 'running', 'blocks', 'builder', '_oracle', '_max_len', '_st', '_q_observe', '_q_first', '_q_fin', 'now', 'steps', 'done', 'busy_s', 'peak_blocks', 'batch_size', '_qcpu', '_log', 'last_step', '_q_add', '_q_begin')
 
     def __init__(self, workload: Workload, queue, step_time, config: EngineConfig = EngineConfig(), *,
                  clock: VirtualClock | None = None, oracle_output: bool = False, log_steps: bool = True) -> None:
@@ -55,15 +55,16 @@ class SimEngine:
         else:
             total = UNLIMITED
         use_prefix = bool(config.prefix_caching and workload.prefix_blocks is not None)
-        self.requests = RequestTable(workload, use_prefix)
+        self.requests = RequestTable(workload, use_prefix, config.max_model_len)
         n = len(self.requests)
         self.running = RunningSet(n, bs)
-        self.blocks = BlockManager(total, bs, n, self.requests.prefix_ids,
-                                   self_cache=bool(config.prefix_caching and not use_prefix))
+        self.blocks = BlockManager(total, bs, n, self.requests.prefix_ids, self_cache=config.prefix_caching)
         self.builder = StepBuilder(queue, self.running, self.blocks, self.requests,
                                    token_budget=config.token_budget, max_running=config.max_running,
-                                   chunked_prefill=config.chunked_prefill, oracle_output=oracle_output)
+                                   chunked_prefill=config.chunked_prefill, oracle_output=oracle_output,
+                                   reserve_full_sequence=config.reserve_full_sequence)
         self._oracle = oracle_output
+        self._max_len = config.max_model_len or UNLIMITED
         self._st = step_time.step_time
         self._q_add, self._q_begin, self._q_observe = queue.add, queue.begin_step, queue.observe_step
         # Optional host callbacks (duck-typed; the tuner's queues use them).
@@ -115,15 +116,21 @@ class SimEngine:
             self.now = t
         self.clock.now = self.now
 
-    def submit(self, rid: int) -> None:
-        """Request rid arrives now: it enters the waiting queue."""
+    def submit(self, rid: int) -> bool:
+        """Request rid arrives now: it enters the waiting queue, or is rejected (False) if its prompt does
+        not fit the context length (`max_model_len`), as vLLM rejects it on arrival."""
         req = self.requests
+        if req.prompt[rid] >= self._max_len:
+            req.rejected[rid] = True
+            self.done += 1
+            return False
         hit = self.prefix_hit_tokens(rid) if req.prefix_ids is not None else 0
         t0 = time.perf_counter()
         self._q_add(rid, req.prompt[rid], req.arrival[rid], req.priority[rid], hit,
                     req.output[rid] if self._oracle else None)
         self._qcpu += time.perf_counter() - t0
         self.builder.waiting += 1
+        return True
 
     def step(self) -> bool:
         """Run one step at the current time: False (clock unchanged) if there was nothing to run or
@@ -201,7 +208,6 @@ class SimEngine:
         run, bm, req = self.running, self.blocks, self.requests
         computed, target, gen = run.computed, run.target, run.gen
         emitted = 0
-        prefix = req.prefix_ids is not None
         first_token, output = req.first_token, req.output
         for rid, c in chunks:
             c1 = computed[rid] + c
@@ -216,8 +222,6 @@ class SimEngine:
                     t0 = time.perf_counter()
                     self._q_first(rid, now)
                     self._qcpu += time.perf_counter() - t0
-            if prefix:
-                bm.cache_prompt(rid, req.prompt[rid])
             if g >= output[rid]:
                 run.finish_prefill(rid)
                 bm.free(rid, bm.held[rid])

@@ -5,9 +5,12 @@
    budget. When the KV cache has no free block for them, the most recently admitted running request is
    preempted (recompute: its blocks are freed, it goes back to the queue with `prepend`) until the rest fit.
 2. If nothing was preempted, waiting requests are admitted in the queue's order (`peek`, then `pop` once it
-   fits) while budget, max_running and free KV blocks allow. A request needs blocks for its prefix-cache
-   hit plus its first chunk (or its whole prompt without chunked prefill: a prompt larger than the
-   remaining budget then ends admission). Admission stops at the first request that does not fit.
+   fits) while budget, max_running and free KV blocks allow. A request is admitted only if the KV cache
+   can hold its whole sequence less its prefix-cache hit (`reserve_full_sequence`, vLLM's
+   scheduler_reserve_full_isl; free blocks include cached ones not in use), and is allocated blocks for its
+   first chunk (or its whole prompt without chunked prefill: a prompt larger than the remaining budget then
+   ends admission); later chunks allocate as they run. Admission stops at the first request that does not
+   fit (head-of-line), as vLLM does.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ class StepBuilder:
     """Owns the waiting side of the engine (the queue calls, the waiting count, preemption and rejection);
     the running side lives in `RunningSet`, the KV cache in `BlockManager`."""
 
-    __slots__ = ('running', 'blocks', '_req', 'token_budget', 'max_running', 'chunked_prefill', '_oracle', '_pop', 'waiting', 'queue_cpu_s', 'rejected', '_prepend', '_peek')
+    __slots__ = ('running', 'blocks', '_req', 'token_budget', 'max_running', 'chunked_prefill', '_oracle', 'reserve_full_sequence', '_pop', 'waiting', 'queue_cpu_s', 'rejected', '_prepend', '_peek')
 
     def __init__(self, queue, running: RunningSet, blocks: BlockManager, requests, *, token_budget: int,
-                 max_running: int, chunked_prefill: bool, oracle_output: bool) -> None:
+                 max_running: int, chunked_prefill: bool, oracle_output: bool,
+                 reserve_full_sequence: bool = True) -> None:
         self.running = running
         self.blocks = blocks
         self._req = requests
@@ -40,6 +44,7 @@ class StepBuilder:
         self.max_running = max_running
         self.chunked_prefill = chunked_prefill
         self._oracle = oracle_output
+        self.reserve_full_sequence = reserve_full_sequence
         self._prepend, self._peek, self._pop = queue.prepend, queue.peek, queue.pop
         self.waiting = 0
         self.queue_cpu_s = 0.0
@@ -58,10 +63,10 @@ class StepBuilder:
             private = bm.held[victim]
         bm.free_preempted(victim, private, kv_tokens)
         total = req.prompt[victim] + run.gen[victim]
+        ids = bm.prefix_hit(victim, total)
+        hit = ids * PREFIX_BLOCK_TOKENS
         if bm.self_cache and bm.has_stash(victim):
-            hit = min(kv_tokens // bm.block_size, (total - 1) // bm.block_size) * bm.block_size
-        else:
-            hit = bm.prefix_hit(victim, total) * PREFIX_BLOCK_TOKENS
+            hit += bm.stash_hit(victim, total, ids) * bm.block_size
         req.preemptions[victim] += 1
         t0 = time.perf_counter()
         self._prepend(victim, total, req.arrival[victim], req.priority[victim], hit,
@@ -75,7 +80,7 @@ class StepBuilder:
         preempted = False
         # decoders: one token each, maybe a new block each
         need = run.decode_blocks_needed(step)
-        if need and not bm.make_room(need):
+        if need and bm.total - bm.used < need:
             while bm.total - bm.used < run.decode_blocks_needed(step) and run.order:
                 self.preempt(run.last(), step, 0)
                 preempted = True
@@ -98,6 +103,7 @@ class StepBuilder:
         bs = bm.block_size
         computed, target, held, shared = run.computed, run.target, bm.held, bm.shared
         prefilling = run.prefilling
+        P, prefix = self._req.prompt, self._req.prefix_ids is not None
         preempted = False
         i = 0
         while i < len(prefilling) and budget > 0:
@@ -107,7 +113,7 @@ class StepBuilder:
             if c > budget:
                 c = budget
             nb = -(-(c0 + c) // bs) - shared[rid] - held[rid]
-            if nb > bm.total - bm.used and not bm.make_room(nb):
+            if nb > bm.total - bm.used:
                 while nb > bm.total - bm.used:
                     victim = run.last()
                     self.preempt(victim, step, 1)
@@ -117,6 +123,8 @@ class StepBuilder:
                 if rid not in run.order:
                     break
             bm.allocate_for(rid, nb)
+            if prefix:
+                bm.cache_prompt(rid, min(c0 + c, P[rid]))
             chunks.append((rid, c))
             acc[0] += c
             acc[1] += c * (c0 + (c + 1) * 0.5)
@@ -133,6 +141,7 @@ class StepBuilder:
         order = run.order
         chunked, max_running, token_budget = self.chunked_prefill, self.max_running, self.token_budget
         self_cache, prefix, stash = bm.self_cache, req.prefix_ids is not None, bm.has_stash
+        reserve_full = self.reserve_full_sequence
         peek, pop = self._peek, self._pop
         perf = time.perf_counter
         qcpu = 0.0
@@ -154,20 +163,22 @@ class StepBuilder:
             sblk = 0
             stashed = self_cache and stash(rid)
             if stashed:
-                sblk = bm.stash_hit(rid, total)
-                cached = sblk * bs
+                sblk = bm.stash_hit(rid, total, hitb)
+                cached += sblk * bs
             c = total - cached
             if c > budget:
                 if not chunked:
                     break
                 c = budget
             nb = -(-(cached + c) // bs) - hitb * hb - sblk
-            if hitb:
-                bm.pin(rid, hitb)   # first, so that eviction cannot take the hit
-            if nb + sblk > total_blocks - bm.used and not bm.make_room(nb + sblk):
-                if hitb:
-                    bm.unpin(rid)
+            # The hit's blocks that sit in the free queue leave it: they count as needed (as in vLLM).
+            revived = bm.evictable_in_hit(rid, hitb) if hitb else 0
+            free = total_blocks - bm.used
+            if ((reserve_full and -(-total // bs) - hitb * hb + revived > free)
+                    or nb + sblk + revived > free):
                 break
+            if hitb:
+                bm.pin(rid, hitb)
             if stashed:
                 bm.readmit(rid, sblk)
             t0 = perf()
@@ -179,6 +190,8 @@ class StepBuilder:
                 req.cached_at_admit[rid] = cached
             run.admit(rid, cached, total)
             bm.allocate_for(rid, nb)
+            if prefix:
+                bm.cache_prompt(rid, min(cached + c, P[rid]))
             chunks.append((rid, c))
             acc[0] += c
             acc[1] += c * (cached + (c + 1) * 0.5)
