@@ -217,12 +217,14 @@ def _run(args) -> int:
                 res = engines.run(eng, w, pol, step_model, engine, ecfg, bar)
                 m = summarize(res, edges, args.slo_ttft, args.slo_tpot)
                 runs.append({"engine": eng, "policy": pol, "load": load, "metrics": m,
-                             "queue_stats": res.info.get("queue_stats")})
+                             "queue_stats": res.info.get("queue_stats"), "warmup_s": res.info.get("warmup_s")})
                 ttft = res.first_token_s - w.arrival_s
                 ttfts.setdefault((eng, load), {})[pol] = {k: ttft[v] for k, v in cls_masks.items()}
                 if not show_progress:
                     print(f"  {eng}/{pol} @ {load:g}: replay {res.wall_s:.2f} s, {res.steps} steps, "
-                          f"mean TTFT {report._f(m['ttft_s']['mean'])} s", file=sys.stderr)
+                          f"mean TTFT {report._f(m['ttft_s']['mean'])} s"
+                          + (f" (kernels warmed first: {res.info['warmup_s']:.1f} s one-off)"
+                             if res.info.get("warmup_s") else ""), file=sys.stderr)
 
     for load in loads:
         sel = [r for r in runs if r["load"] == load]
