@@ -36,7 +36,7 @@ UNLIMITED = 1 << 60
 
 class BlockManager:
     __slots__ = ("total", "block_size", "per_prefix", "used", "held", "shared", "self_cache", "_hashes", "_refs",
-                 "_cache", "_pos", "_stash", "_holes", "_alloc_head", "_free_tail")
+                 "_cache", "_pos", "stash", "_holes", "_alloc_head", "_free_tail")
 
     def __init__(self, total_blocks: int, block_size: int, n_requests: int,
                  prefix_ids: list[list[int]] | None, self_cache: bool) -> None:
@@ -54,8 +54,9 @@ class BlockManager:
         self._cache: dict[int, int] = {}
         """Prefix id -> references; 0: in the free queue at _pos[id] (or already overwritten)."""
         self._pos: dict[int, int] = {}
-        self._stash: dict[int, tuple[int, int, int]] = {}
-        """rid -> (queue position after its freed blocks, its full private blocks, its prefix ids then)."""
+        self.stash: dict[int, tuple[int, int, int]] = {}
+        """Preempted requests whose own blocks may still be hit (read-only outside this class): rid ->
+        (queue position after its freed blocks, its full private blocks, its prefix ids then)."""
         self._holes: list[tuple[int, int]] = []
         self._alloc_head = 0
         # An unlimited cache never reuses a freed block: put the queue's tail out of reach.
@@ -99,15 +100,12 @@ class BlockManager:
         """Own blocks of preempted `rid` still intact in the free queue (the leading ones not reused since),
         following its `prefix_ids_hit` prefix ids; 0 if that hit differs from the one it had (the chain of
         block hashes is broken)."""
-        endpos, full, ids = self._stash[rid]
+        endpos, full, ids = self.stash[rid]
         if ids != prefix_ids_hit:
             return 0
         s = min(full, endpos - self._alloc_head,
                 (total_tokens - 1) // self.block_size - prefix_ids_hit * self.per_prefix)
         return s if s > 0 else 0
-
-    def has_stash(self, rid: int) -> bool:
-        return rid in self._stash
 
     # ------------------------------------------------------------------ allocation
     def allocate(self, k: int) -> None:
@@ -205,13 +203,13 @@ class BlockManager:
         if self.self_cache:
             full = computed_tokens // self.block_size - self.shared[rid]
             if full > 0:
-                self._stash[rid] = (self._free_tail + private_blocks, full,
+                self.stash[rid] = (self._free_tail + private_blocks, full,
                                     len(self._refs[rid]) if self._hashes is not None else 0)
         self.free(rid, private_blocks)
 
     def readmit(self, rid: int, stash_blocks: int) -> None:
         """rid comes back with `stash_blocks` of its own blocks reused: they leave the free queue."""
-        endpos = self._stash.pop(rid)[0]
+        endpos = self.stash.pop(rid)[0]
         if stash_blocks:
             self._take_out(endpos - stash_blocks, stash_blocks)
             self.held[rid] += stash_blocks

@@ -196,11 +196,18 @@ class SimEngine:
 
     def _finish_decoders(self, fin: list[tuple[int, int]]) -> None:
         """Decoders that computed their last token: [(rid, context)]; their blocks are freed."""
-        bm = self.blocks
-        bs, shared = bm.block_size, bm.shared
+        bm, req = self.blocks, self.requests
+        bs, shared, free = bm.block_size, bm.shared, bm.free
+        finish, output, gen, now, q_fin = req.finish, req.output, self.running.gen, self.now, self._q_fin
         for rid, ctx in fin:
-            bm.free(rid, -(-ctx // bs) - shared[rid])
-            self._finished(rid)
+            free(rid, -(-ctx // bs) - shared[rid])
+            finish[rid] = now
+            gen[rid] = output[rid]
+            if q_fin is not None:
+                t0 = time.perf_counter()
+                q_fin(rid, output[rid], now)
+                self._qcpu += time.perf_counter() - t0
+        self.done += len(fin)
 
     def _complete_chunks(self, chunks: list[tuple[int, int]], now: float) -> int:
         """Chunks computed; prefills that completed emit a token (first token, or the next after a

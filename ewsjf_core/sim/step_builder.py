@@ -65,7 +65,7 @@ class StepBuilder:
         total = req.prompt[victim] + run.gen[victim]
         ids = bm.prefix_hit(victim, total)
         hit = ids * PREFIX_BLOCK_TOKENS
-        if bm.self_cache and bm.has_stash(victim):
+        if victim in bm.stash:
             hit += bm.stash_hit(victim, total, ids) * bm.block_size
         req.preemptions[victim] += 1
         t0 = time.perf_counter()
@@ -140,7 +140,7 @@ class StepBuilder:
         first_scheduled = req.first_scheduled
         order = run.order
         chunked, max_running, token_budget = self.chunked_prefill, self.max_running, self.token_budget
-        self_cache, prefix, stash = bm.self_cache, req.prefix_ids is not None, bm.has_stash
+        prefix, stash = req.prefix_ids is not None, bm.stash
         reserve_full = self.reserve_full_sequence
         peek, pop = self._peek, self._pop
         perf = time.perf_counter
@@ -161,7 +161,7 @@ class StepBuilder:
             hitb = bm.prefix_hit(rid, total) if prefix else 0
             cached = hitb * PREFIX_BLOCK_TOKENS
             sblk = 0
-            stashed = self_cache and stash(rid)
+            stashed = rid in stash
             if stashed:
                 sblk = bm.stash_hit(rid, total, hitb)
                 cached += sblk * bs

@@ -73,7 +73,7 @@ def test_preempted_request_hits_its_own_blocks_until_reused():
     bm.allocate(90 + 3)                              # the 90 fresh blocks, then 3 of its freed ones (tail first)
     assert bm.stash_hit(0, 160, 0) == 7
     bm.readmit(0, 7)
-    assert bm.used == 93 + 7 and bm.held[0] == 7 and not bm.has_stash(0)
+    assert bm.used == 93 + 7 and bm.held[0] == 7 and 0 not in bm.stash
 
 
 def test_preempted_request_loses_own_blocks_when_its_prefix_hit_changed():
