@@ -29,8 +29,8 @@ TOLERANCE = 0.05
 POLICIES = ("fcfs", "ewsjf")
 METRICS = (("TTFT mean", ("ttft_s", "mean")), ("TTFT p50", ("ttft_s", "p50")), ("TTFT p99", ("ttft_s", "p99")),
            ("output tok/s", ("output_tps",)), ("preemptions", ("preemptions",)))
-SHARED = os.environ.get("EWSJF_TRACES") or os.path.join(os.path.dirname(os.path.dirname(DATA_DIR)), "..",
-                                                        "shared", "traces")
+SHARED = os.environ.get("EWSJF_TRACES") or os.path.normpath(
+    os.path.join(os.path.dirname(os.path.dirname(DATA_DIR)), "..", "shared", "traces"))
 
 
 @dataclass(frozen=True)
@@ -54,12 +54,12 @@ class Case:
 MOONCAKE = ("mooncake_synthetic/synthetic_trace_1500.jsonl", "mooncake_synthetic/synthetic_trace.jsonl")
 CASES = (
     Case("azure-code", ("azure_llm_2023/AzureLLMInferenceTrace_code.csv",), (0.5, 1.0), window=(0, 600)),
-    Case("azure-conv", ("azure_llm_2023/AzureLLMInferenceTrace_conv.csv",), (0.5, 1.0), window=(0, 120)),
+    Case("azure-conv", ("azure_llm_2023/AzureLLMInferenceTrace_conv.csv",), (1.0, 2.5), window=(0, 120)),
     Case("sharegpt", ("sharegpt_bwb_lengths/sharegpt_llama2_4k.csv",
                       "sharegpt_bwb_lengths/sharegpt_8k_filtered_stats_llama2_tokenizer.csv"),
-         (0.5, 1.0), max_requests=600, arrival_rate=10.0),
+         (0.2, 0.35), max_requests=600, arrival_rate=10.0),
     Case("bwb", ("sharegpt_bwb_lengths/bwb_llama2_4k.csv", "sharegpt_bwb_lengths/bwb_stats_llama2_tokenizer_filtered_v2.csv"),
-         (0.5, 1.0), max_requests=300, arrival_rate=2.0),
+         (1.0, 1.75), max_requests=300, arrival_rate=2.0),
     # Long prompts (mean ~12k tokens) with shared prefix blocks; the context is raised so that they are served.
     Case("mooncake", MOONCAKE, (0.08, 0.14), window=(0, 100), max_model_len=65536),
     Case("mooncake, no prefix cache", MOONCAKE, (0.08, 0.14), window=(0, 100), prefix_caching=False,
