@@ -18,9 +18,8 @@ import os
 import time
 from dataclasses import dataclass, replace
 
-import numpy as np
-
 from ewsjf_core.sim import EngineConfig, RooflineStepTime, Workload, summarize
+from ewsjf_core.sim.context_length import context_length
 
 from . import engines, report
 from .workloads import DATA_DIR, load_workload, prepare
@@ -61,8 +60,8 @@ CASES = (
     Case("bwb", ("sharegpt_bwb_lengths/bwb_llama2_4k.csv", "sharegpt_bwb_lengths/bwb_stats_llama2_tokenizer_filtered_v2.csv"),
          (1.0, 1.75), max_requests=300, arrival_rate=2.0),
     # Long prompts (mean ~12k tokens) with shared prefix blocks; the context is raised so that they are served.
-    Case("mooncake", MOONCAKE, (0.08, 0.14), window=(0, 100), max_model_len=65536),
-    Case("mooncake, no prefix cache", MOONCAKE, (0.08, 0.14), window=(0, 100), prefix_caching=False,
+    Case("mooncake", MOONCAKE, (0.08, 0.14), window=(0, 40), max_model_len=65536),
+    Case("mooncake, no prefix cache", MOONCAKE, (0.08, 0.14), window=(0, 40), prefix_caching=False,
          max_model_len=65536),
 )
 
@@ -159,7 +158,7 @@ def main(args) -> int:
     base = EngineConfig(token_budget=args.token_budget, max_running=args.max_running, kv_blocks=args.kv_blocks,
                         block_size=args.block_size, chunked_prefill=not args.no_chunked_prefill,
                         gpu_memory_utilization=args.gpu_memory_utilization,
-                        max_model_len=getattr(args, "max_model_len", None))
+                        max_model_len=getattr(args, "max_model_len", None) or context_length(args.model))
     print(f"fidelity: sim vs vLLM's real scheduler (virtual engine), model {args.model} on {args.gpu}, "
           f"target within {TOLERANCE:.0%} per figure")
     rows = run_matrix(args.model, args.gpu, base)
@@ -171,4 +170,4 @@ def main(args) -> int:
     return 0
 
 
-__all__ = ["CASES", "Case", "run_matrix", "run_case", "table_rows", "main", "rel_error", "np"]
+__all__ = ["CASES", "Case", "run_matrix", "run_case", "table_rows", "main", "rel_error"]
