@@ -56,9 +56,9 @@ CASES = (
     Case("azure-conv", ("azure_llm_2023/AzureLLMInferenceTrace_conv.csv",), (1.0, 2.5), window=(0, 120)),
     Case("sharegpt", ("sharegpt_bwb_lengths/sharegpt_llama2_4k.csv",
                       "sharegpt_bwb_lengths/sharegpt_8k_filtered_stats_llama2_tokenizer.csv"),
-         (0.2, 0.35), max_requests=600, arrival_rate=10.0),
+         (0.2, 0.45), max_requests=250, arrival_rate=10.0),
     Case("bwb", ("sharegpt_bwb_lengths/bwb_llama2_4k.csv", "sharegpt_bwb_lengths/bwb_stats_llama2_tokenizer_filtered_v2.csv"),
-         (1.0, 1.75), max_requests=300, arrival_rate=2.0),
+         (1.0, 4.0), max_requests=200, arrival_rate=2.0),
     # Long prompts (mean ~12k tokens) with shared prefix blocks; the context is raised so that they are served.
     Case("mooncake", MOONCAKE, (0.08, 0.14), window=(0, 40), max_model_len=65536),
     Case("mooncake, no prefix cache", MOONCAKE, (0.08, 0.14), window=(0, 40), prefix_caching=False,
