@@ -61,7 +61,7 @@ CASES = (
          (1.0, 4.0), max_requests=200, arrival_rate=2.0),
     # Long prompts (mean ~12k tokens) with shared prefix blocks; the context is raised so that they are served.
     Case("mooncake", MOONCAKE, (0.08, 0.14), window=(0, 40), max_model_len=65536),
-    Case("mooncake, no prefix cache", MOONCAKE, (0.08, 0.14), window=(0, 40), prefix_caching=False,
+    Case("mooncake-no-cache", MOONCAKE, (0.08, 0.14), window=(0, 40), prefix_caching=False,
          max_model_len=65536),
 )
 
