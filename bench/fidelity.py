@@ -60,8 +60,8 @@ CASES = (
     Case("bwb", ("sharegpt_bwb_lengths/bwb_llama2_4k.csv", "sharegpt_bwb_lengths/bwb_stats_llama2_tokenizer_filtered_v2.csv"),
          (1.0, 4.0), max_requests=200, arrival_rate=2.0),
     # Long prompts (mean ~12k tokens) with shared prefix blocks; the context is raised so that they are served.
-    Case("mooncake", MOONCAKE, (0.08, 0.14), window=(0, 40), max_model_len=65536),
-    Case("mooncake-no-cache", MOONCAKE, (0.08, 0.14), window=(0, 40), prefix_caching=False,
+    Case("mooncake", MOONCAKE, (0.08, 0.2), window=(0, 40), max_model_len=65536),
+    Case("mooncake-no-cache", MOONCAKE, (0.08, 0.2), window=(0, 40), prefix_caching=False,
          max_model_len=65536),
 )
 
