@@ -184,30 +184,26 @@ class SimEngine:
         self.done += len(self.builder.rejected)
         self.builder.rejected.clear()
 
-    def _finished(self, rid: int) -> None:
-        req = self.requests
-        req.finish[rid] = self.now
-        self.running.gen[rid] = req.output[rid]
-        self.done += 1
-        if self._q_fin is not None:
-            t0 = time.perf_counter()
-            self._q_fin(rid, req.output[rid], self.now)
-            self._qcpu += time.perf_counter() - t0
-
     def _finish_decoders(self, fin: list[tuple[int, int]]) -> None:
         """Decoders that computed their last token: [(rid, context)]; their blocks are freed."""
-        bm, req = self.blocks, self.requests
+        bm = self.blocks
         bs, shared, free = bm.block_size, bm.shared, bm.free
-        finish, output, gen, now, q_fin = req.finish, req.output, self.running.gen, self.now, self._q_fin
         for rid, ctx in fin:
             free(rid, -(-ctx // bs) - shared[rid])
+        self._finished([rid for rid, _ in fin])
+
+    def _finished(self, rids: list[int]) -> None:
+        """Record requests that emitted their last token in the step just run (their blocks are freed)."""
+        req = self.requests
+        finish, output, gen, now, q_fin = req.finish, req.output, self.running.gen, self.now, self._q_fin
+        for rid in rids:
             finish[rid] = now
             gen[rid] = output[rid]
             if q_fin is not None:
                 t0 = time.perf_counter()
                 q_fin(rid, output[rid], now)
                 self._qcpu += time.perf_counter() - t0
-        self.done += len(fin)
+        self.done += len(rids)
 
     def _complete_chunks(self, chunks: list[tuple[int, int]], now: float) -> int:
         """Chunks computed; prefills that completed emit a token (first token, or the next after a
@@ -232,7 +228,7 @@ class SimEngine:
             if g >= output[rid]:
                 run.finish_prefill(rid)
                 bm.free(rid, bm.held[rid])
-                self._finished(rid)
+                self._finished([rid])
                 continue
             run.start_decoding(rid, self.steps + 1, c1, output[rid])
         return emitted
