@@ -186,59 +186,7 @@ def run_vllm(workload: Workload, policy: str, step_model, engine: EngineConfig,
         scheduler_reserve_full_isl=engine.reserve_full_sequence)
     n = len(workload)
     pb = workload.prefix_blocks if engine.prefix_caching else None
-    A = workload.arrival_s.tolist()
-    P = workload.prompt_tokens.tolist()
-    O = workload.output_tokens.tolist()
-    PR = workload.priority.tolist()
-    log: dict[str, list] = {k: [] for k in ("start_s", "duration_s", "prefill_tokens", "decode_tokens", "running",
-                                            "waiting", "emitted")}
-    preempt = np.zeros(n, np.int64)
-    done = 0
-
-    def token_ids(i: int) -> list[int] | None:
-        # Mooncake hash ids -> real token ids: block k of id h is 512 copies of token 1_000_000 + h, so
-        # equal leading ids give equal prefixes in vLLM's (chained) block hashes.
-        if pb is None or not len(pb[i]):
-            return None
-        ids: list[int] = []
-        for h in pb[i].tolist():
-            ids.extend([1_000_000 + int(h) % 1_000_000] * 512)
-        ids = ids[:P[i]]
-        if len(ids) < P[i]:
-            ids.extend([7] * (P[i] - len(ids)))
-        return ids
-
-    sched_waiting = getattr(v.scheduler, "waiting", None)
-    # The replay loop of VirtualVLLM.run, with explicit token ids and per-request bookkeeping.
-    nxt = 0
-    too_long = np.zeros(n, bool)
-    while nxt < n or v.has_unfinished():
-        while nxt < n and A[nxt] <= v.now:
-            if P[nxt] >= max_len:   # vLLM's input processor rejects it on arrival
-                too_long[nxt] = True
-            else:
-                v.add_request(str(nxt), P[nxt], O[nxt], A[nxt], PR[nxt], prompt_token_ids=token_ids(nxt))
-            nxt += 1
-        if not v.has_unfinished():
-            v.advance_to(A[nxt])
-            continue
-        r = v.step()
-        if r.duration == 0.0 and not r.scheduled and nxt < n:
-            v.advance_to(A[nxt])
-        log["start_s"].append(r.start)
-        log["duration_s"].append(r.duration)
-        log["prefill_tokens"].append(r.info.prefill_tokens)
-        log["decode_tokens"].append(r.info.decode_tokens)
-        log["running"].append(len(r.scheduled))
-        log["waiting"].append(len(sched_waiting) if sched_waiting is not None else 0)
-        log["emitted"].append(len(r.first_tokens) + r.info.decode_tokens)
-        for rid in r.preempted:
-            preempt[int(rid)] += 1
-        done += len(r.finished)
-        if progress is not None and len(log["start_s"]) % 2000 == 0:
-            progress(done, n)
-    if progress is not None:
-        progress(done, n)
+    log, preempt, too_long = _replay(v, workload, pb, max_len, progress)
 
     def arr(d: dict) -> np.ndarray:
         return np.array([d.get(str(i), math.nan) for i in range(n)], dtype=float)
@@ -260,6 +208,67 @@ def run_vllm(workload: Workload, policy: str, step_model, engine: EngineConfig,
         info={"engine": "vllm", "policy": policy, "kv_blocks": int(kv_blocks), "block_size": engine.block_size,
               "token_budget": engine.token_budget, "max_running": engine.max_running,
               "queue_stats": stats, "scheduler_cpu_note": "not measured on the vllm engine"})
+
+
+def _prompt_token_ids(prefix_ids: np.ndarray | None, prompt_tokens: int) -> list[int] | None:
+    """Mooncake hash ids -> real token ids: block k of id h is 512 copies of token 1_000_000 + h, so equal
+    leading ids give equal prefixes in vLLM's (chained) block hashes; None without ids."""
+    if prefix_ids is None or not len(prefix_ids):
+        return None
+    ids: list[int] = []
+    for h in prefix_ids.tolist():
+        ids.extend([1_000_000 + int(h) % 1_000_000] * 512)
+    ids = ids[:prompt_tokens]
+    if len(ids) < prompt_tokens:
+        ids.extend([7] * (prompt_tokens - len(ids)))
+    return ids
+
+
+def _replay(v, workload: Workload, pb, max_len: int, progress) -> tuple[dict[str, list], np.ndarray, np.ndarray]:
+    """The replay loop of VirtualVLLM.run, with explicit token ids and per-request bookkeeping:
+    (step log, preemptions per request, rejected for length per request)."""
+    n = len(workload)
+    A = workload.arrival_s.tolist()
+    P = workload.prompt_tokens.tolist()
+    O = workload.output_tokens.tolist()
+    PR = workload.priority.tolist()
+    log: dict[str, list] = {k: [] for k in ("start_s", "duration_s", "prefill_tokens", "decode_tokens", "running",
+                                            "waiting", "emitted")}
+    preempt = np.zeros(n, np.int64)
+    too_long = np.zeros(n, bool)
+    done = 0
+    sched_waiting = getattr(v.scheduler, "waiting", None)
+    nxt = 0
+    while nxt < n or v.has_unfinished():
+        while nxt < n and A[nxt] <= v.now:
+            if P[nxt] >= max_len:   # vLLM's input processor rejects it on arrival
+                too_long[nxt] = True
+            else:
+                v.add_request(str(nxt), P[nxt], O[nxt], A[nxt], PR[nxt],
+                              prompt_token_ids=_prompt_token_ids(pb[nxt] if pb is not None else None, P[nxt]))
+            nxt += 1
+        if not v.has_unfinished():
+            if nxt < n:
+                v.advance_to(A[nxt])
+            continue
+        r = v.step()
+        if r.duration == 0.0 and not r.scheduled and nxt < n:
+            v.advance_to(A[nxt])
+        log["start_s"].append(r.start)
+        log["duration_s"].append(r.duration)
+        log["prefill_tokens"].append(r.info.prefill_tokens)
+        log["decode_tokens"].append(r.info.decode_tokens)
+        log["running"].append(len(r.scheduled))
+        log["waiting"].append(len(sched_waiting) if sched_waiting is not None else 0)
+        log["emitted"].append(len(r.first_tokens) + r.info.decode_tokens)
+        for rid in r.preempted:
+            preempt[int(rid)] += 1
+        done += len(r.finished)
+        if progress is not None and len(log["start_s"]) % 2000 == 0:
+            progress(done, n)
+    if progress is not None:
+        progress(done, n)
+    return log, preempt, too_long
 
 
 def run(engine_name: str, workload: Workload, policy: str, step_model, engine: EngineConfig,
