@@ -1,0 +1,53 @@
+"""Fidelity smoke test: the sim and vLLM's real scheduler (virtual engine) agree on a small workload with
+shared prefix blocks under KV-cache pressure (the full matrix is `ewsjf bench --fidelity`)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ewsjf.bench import engines, fidelity
+from ewsjf_core.sim import EngineConfig, RooflineStepTime, Workload, summarize
+
+
+def prefix_workload(n: int = 30, rate: float = 0.6, seed: int = 0) -> Workload:
+    """Prompts of 1-12k tokens: a run of one of 4 shared documents' 512-token blocks, then 1-3 own blocks."""
+    rng = np.random.default_rng(seed)
+    arrival = np.cumsum(rng.exponential(1 / rate, n))
+    prompts, blocks = [], []
+    for i in range(n):
+        doc = int(rng.integers(4))
+        ids = [100 * doc + j for j in range(int(rng.integers(2, 24)))]
+        ids += [10_000 + 64 * i + j for j in range(int(rng.integers(1, 4)))]
+        prompts.append(len(ids) * 512 - int(rng.integers(0, 400)))
+        blocks.append(np.array(ids))
+    return Workload(arrival, np.array(prompts), rng.integers(4, 300, n), prefix_blocks=blocks, name="prefix")
+
+
+def test_rel_error():
+    assert fidelity.rel_error(1.05, 1.0) == pytest.approx(0.05)
+    assert fidelity.rel_error(0, 0) == 0.0 and math.isinf(fidelity.rel_error(3, 0))
+
+
+def test_every_case_has_two_loads_and_a_trace_candidate():
+    names = [c.name for c in fidelity.CASES]
+    assert len(set(names)) == len(names) and {"azure-code", "azure-conv", "sharegpt", "bwb", "mooncake"} <= set(names)
+    assert any(not c.prefix_caching for c in fidelity.CASES)
+    for c in fidelity.CASES:
+        assert len(c.loads) == 2 and c.loads[0] < c.loads[1] and c.trace
+
+
+@pytest.mark.parametrize("prefix_caching", [True, False])
+def test_sim_matches_vllm_on_prefix_blocks_under_kv_pressure(prefix_caching):
+    pytest.importorskip("vllm")
+    w = prefix_workload()
+    st = RooflineStepTime("llama-3-8b", "a100-80gb")
+    engine = EngineConfig(kv_blocks=1200, prefix_caching=prefix_caching)
+    sim = summarize(engines.run("sim", w, "fcfs", st, engine))
+    ref = summarize(engines.run("vllm", w, "fcfs", st, engine))
+    for keys in (("ttft_s", "mean"), ("ttft_s", "p50"), ("output_tps",)):
+        s, v = fidelity._pick(sim, keys), fidelity._pick(ref, keys)
+        assert abs(fidelity.rel_error(s, v)) <= 0.05, (keys, s, v)
+    assert abs(sim["preemptions"] - ref["preemptions"]) <= 2

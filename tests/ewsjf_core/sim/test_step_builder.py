@@ -1,0 +1,93 @@
+"""StepBuilder: token budget, chunked prefill, full-sequence admission, preemption (vLLM v1's schedule())."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from ewsjf_core.sim import Workload
+from ewsjf_core.sim.block_manager import BlockManager
+from ewsjf_core.sim.request_table import RequestTable
+from ewsjf_core.sim.running import RunningSet
+from ewsjf_core.sim.step_builder import StepBuilder
+
+
+class FifoQueue:
+    def __init__(self):
+        self.q = deque()
+        self.prepended = []
+
+    def add(self, rid, *a):
+        self.q.append(rid)
+
+    def prepend(self, rid, prompt, arrival, priority, cached, predicted):
+        self.prepended.append((rid, prompt, cached))
+        self.q.appendleft(rid)
+
+    def peek(self):
+        return self.q[0]
+
+    def pop(self):
+        return self.q.popleft()
+
+
+def builder(prompts, outputs, *, kv=1000, budget=512, reserve=True, max_running=8):
+    n = len(prompts)
+    w = Workload(np.zeros(n), np.array(prompts), np.array(outputs))
+    req = RequestTable(w, False)
+    run = RunningSet(n, 16)
+    bm = BlockManager(kv, 16, n, None, self_cache=True)
+    q = FifoQueue()
+    b = StepBuilder(q, run, bm, req, token_budget=budget, max_running=max_running, chunked_prefill=True,
+                    oracle_output=False, reserve_full_sequence=reserve)
+    for i in range(n):
+        q.add(i)
+        b.waiting += 1
+    return b, q
+
+
+def test_admission_fills_the_budget_with_chunks_in_queue_order():
+    b, _ = builder([300, 400, 50], [5, 5, 5], budget=512)
+    chunks, pf, _, dec, _, preempted = b.build(0, 0.0)
+    assert chunks == [(0, 300), (1, 212)] and pf == 512 and dec == 0 and not preempted
+    assert b.waiting == 1 and b.running.prefilling == [0, 1]
+    assert b.blocks.held == [19, 14, 0]          # blocks for the first chunk only
+
+
+def test_running_prefill_continues_before_admissions():
+    b, _ = builder([1000, 100], [5, 5], budget=512)
+    b.build(0, 0.0)
+    b.running.computed[0] += 512                 # what the engine does when the step ran
+    chunks, *_ = b.build(1, 0.1)
+    assert chunks == [(0, 488), (1, 24)]
+
+
+def test_full_sequence_must_fit_to_be_admitted():
+    # 50 free blocks: request 0's first chunk (32 blocks) fits, its whole prompt (63 blocks) does not.
+    b, _ = builder([1000], [5], kv=80, budget=512)
+    b.blocks.allocate(30)
+    chunks, *_ = b.build(0, 0.0)
+    assert chunks == [] and b.waiting == 1
+    b2, _ = builder([1000], [5], kv=80, budget=512, reserve=False)
+    b2.blocks.allocate(30)
+    chunks, *_ = b2.build(0, 0.0)
+    assert chunks == [(0, 512)]
+
+
+def test_preemption_takes_the_last_admitted_and_stops_admissions():
+    b, q = builder([200, 200, 100], [50, 50, 5], kv=26, budget=512, reserve=False)
+    chunks, *_ = b.build(0, 0.0)                 # 0 and 1 admitted whole (13 blocks each), 2 waits
+    assert [c[0] for c in chunks] == [0, 1] and b.blocks.used == 26
+    run = b.running
+    for rid in (0, 1):                           # both prefills complete: they decode from step 1
+        run.computed[rid] = 200
+        run.gen[rid] = 1
+        run.start_decoding(rid, 1, 200, 50)
+    # Step 9: both decoders need a new block (context 208 tokens), none is free.
+    assert run.decode_blocks_needed(9) == 2
+    chunks, pf, _, dec, _, preempted = b.build(9, 1.0)
+    assert preempted and dec == 1 and chunks == []
+    assert list(run.order) == [0] and q.prepended[0][0] == 1
+    assert q.peek() == 1 and b.waiting == 2      # the victim is first in line; 2 was not admitted
+    assert b.blocks.used == 14                   # request 0's 13 blocks plus its new one
