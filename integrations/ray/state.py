@@ -15,13 +15,16 @@ from typing import Any, Mapping, Sequence
 STATS_VERSION = 1
 
 
-def _number(d: Mapping[str, Any], key: str, where: str, *, minimum: float = 0.0, default: Any = None) -> float:
+def _number(d: Mapping[str, Any], key: str, where: str, *, minimum: float = 0.0, default: Any = None,
+            allow_inf: bool = False) -> float:
     value = d.get(key, default)
     if value is None:
         raise ValueError(f"{where}: missing field {key!r}")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value < minimum:
-        raise ValueError(f"{where}: field {key!r} must be a finite number >= {minimum:g}, got {value!r}")
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= minimum \
+        and (math.isfinite(value) or (allow_inf and value == math.inf))
+    if not ok:
+        kind = "a number (or inf)" if allow_inf else "a finite number"
+        raise ValueError(f"{where}: field {key!r} must be {kind} >= {minimum:g}, got {value!r}")
     return float(value)
 
 
@@ -86,7 +89,7 @@ class ReplicaStats:
                 raise ValueError(f"{where}: queues[{i}] must be [lo, hi, depth, mean_tokens], got {q!r}")
             qd = dict(zip(("lo", "hi", "depth", "mean_tokens"), q))
             w = f"{where}: queues[{i}]"
-            lo, hi = _number(qd, "lo", w), _number(qd, "hi", w)
+            lo, hi = _number(qd, "lo", w), _number(qd, "hi", w, allow_inf=True)  # the last queue is open
             if hi < lo:
                 raise ValueError(f"{w}: hi {hi:g} < lo {lo:g}")
             queues.append(QueueLoad(lo, hi, int(_number(qd, "depth", w)), _number(qd, "mean_tokens", w)))

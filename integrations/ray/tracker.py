@@ -82,7 +82,8 @@ class ReplicaTracker:
         tokens = max(1, request.prompt_tokens - hit)
         record = _Routed(replica_id, tokens, now)
         rep.ongoing[request.request_id] = record
-        rep.unseen[request.request_id] = record
+        if rep.stats is None or now >= rep.stats.time:
+            rep.unseen[request.request_id] = record
         self._where[request.request_id] = replica_id
         self.prefix.record(replica_id, request.prefix_blocks)
         self.routed_total += 1
