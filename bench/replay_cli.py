@@ -28,7 +28,7 @@ from ewsjf_core.sim.metrics import class_edges as default_edges
 from ewsjf_core.sim.step_time import GPU_PRESETS, MODEL_PRESETS
 from ewsjf_core.sim.traces import TraceError
 
-from . import engines, report
+from . import engines, multi_instance_cli, report
 from .workloads import BUILTIN, FORMATS, load_workload, prepare
 
 
@@ -131,6 +131,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--progress", dest="progress", action="store_true", default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
     g.add_argument("--no-progress", dest="progress", action="store_false")
+    multi_instance_cli.add_arguments(p)
 
 
 def _ewsjf_config(args) -> EWSJFConfig | None:
@@ -194,6 +195,8 @@ def _run(args) -> int:
           f"{engine.token_budget}, max running {engine.max_running}")
     print(f"length classes by prompt tokens: short <= {edges[0]} < medium <= {edges[1]} < long; "
           f"loads {', '.join(f'{x:g}' for x in loads)} x trace rate; engines {', '.join(engine_names)}")
+    if multi_instance_cli.wanted(args):
+        return multi_instance_cli.main(args, base, step_model, engine, ecfg, edges, loads, policies, show_progress)
 
     runs: list[dict] = []
     ttfts: dict = {}

@@ -99,9 +99,11 @@ class EWSJFRequestRouter(RequestRouter):
 
     def routing_summary(self) -> dict[str, Any]:
         """Decisions per replica, stats updates seen, requests in flight (for tests and logs)."""
+        ids = self.tracker.replica_ids()
+        seen = {rid: v.stats.to_dict() for rid in ids if (v := self.tracker.view(rid)).stats is not None}
         return {"policy": self.policy.name, "decisions": dict(self.decisions),
                 "stats_updates": self.tracker.stats_updates, "bad_stats": self.bad_stats,
-                "ongoing": {rid: self.tracker.ongoing(rid) for rid in self.tracker.replica_ids()}}
+                "replica_stats_seen": seen, "ongoing": {rid: self.tracker.ongoing(rid) for rid in ids}}
 
 
 def ewsjf_router_config(policy: str = "ewsjf", stats_period_s: float = 0.5, **kwargs: Any):
