@@ -18,7 +18,6 @@ from ewsjf_core.sim import summarize
 
 from . import report
 from .engines import DEFAULT_POLICIES as DEFAULT_SINGLE_POLICIES
-from .multi_instance import ClusterConfig, simulate_cluster
 
 DEFAULT_ROUTERS = tuple(POLICIES)
 GOAL_BASELINES = ("lmetric", "power-of-two")
@@ -66,6 +65,8 @@ def main(args, base, step_model, engine, ecfg, edges, loads, policies, show_prog
 
 
 def run(args, base, step_model, engine, ecfg, edges, loads, policies, show_progress) -> dict[str, Any]:
+    from .multi_instance import ClusterConfig, simulate_cluster  # the engines, only when asked for
+
     routers = [x.strip() for x in args.routers.split(",") if x.strip()]
     for r in routers:
         if r not in POLICIES:
