@@ -57,8 +57,10 @@ def replica_stats(engine: SimEngine, now: float, waiting_tokens: float | None) -
     if stats is not None and waiting_tokens is None:
         s = stats()
         queues = tuple(QueueLoad(q["lo"], q["hi"], q["depth"], q["mean"]) for q in s.get("queues", ()))
+    run = engine.running
+    prefilling = sum(run.target[r] - run.computed[r] for r in run.prefilling)
     return ReplicaStats(time=now, running=engine.num_running, waiting=engine.num_waiting, queues=queues,
-                        waiting_tokens=waiting_tokens)
+                        waiting_tokens=waiting_tokens, prefilling_tokens=float(prefilling))
 
 
 class Cluster:

@@ -57,6 +57,8 @@ class ReplicaStats:
     """Effective prefill tokens waiting; None: the sum of the queues' depth x mean."""
     prefill_rate_tps: float = 0.0
     """Measured prefill throughput (tokens/s); 0 when unknown."""
+    prefilling_tokens: float = 0.0
+    """Prompt tokens the running batch has still to compute (chunked prefills): ahead of every waiting one."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "queues", tuple(sorted(self.queues, key=lambda q: q.lo)))
@@ -70,6 +72,7 @@ class ReplicaStats:
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"v": STATS_VERSION, "time": self.time, "running": self.running,
                              "waiting": self.waiting, "prefill_rate_tps": self.prefill_rate_tps,
+                             "prefilling_tokens": self.prefilling_tokens,
                              "queues": [[q.lo, q.hi, q.depth, q.mean_tokens] for q in self.queues]}
         if self.waiting_tokens is not None:
             d["waiting_tokens"] = self.waiting_tokens
@@ -97,7 +100,8 @@ class ReplicaStats:
         return cls(time=_number(d, "time", where), running=int(_number(d, "running", where)),
                    waiting=int(_number(d, "waiting", where)), queues=tuple(queues),
                    waiting_tokens=None if wt is None else _number(d, "waiting_tokens", where),
-                   prefill_rate_tps=_number(d, "prefill_rate_tps", where, default=0.0))
+                   prefill_rate_tps=_number(d, "prefill_rate_tps", where, default=0.0),
+                   prefilling_tokens=_number(d, "prefilling_tokens", where, default=0.0))
 
 
 @dataclass(frozen=True)
@@ -150,19 +154,21 @@ class ReplicaView:
         return max(1, request.prompt_tokens - self.cached_tokens)
 
     def waiting_tokens(self) -> float:
-        """All effective prefill tokens waiting there (stats plus unseen requests)."""
-        queued = self.stats.queued_tokens if self.stats is not None else 0.0
+        """All prefill tokens to compute there before a new request's: the running batch's unfinished
+        prefills, the waiting requests' effective tokens, and the unseen requests'."""
+        s = self.stats
+        queued = s.queued_tokens + s.prefilling_tokens if s is not None else 0.0
         return queued + sum(f.tokens for f in self.unseen)
 
     def tokens_ahead(self, tokens: int) -> float:
-        """Waiting prefill tokens EWSJF admits no later than a request of `tokens` effective tokens:
-        everything in its own queue (FIFO) and in the queues of shorter bands. A replica without queue
+        """Prefill tokens computed there before a request of `tokens` effective tokens under EWSJF: the
+        running batch's unfinished prefills, its own queue (FIFO) and the queues of shorter bands. A replica without queue
         stats is taken as FCFS: everything waiting is ahead."""
         queues = self.stats.queues if self.stats is not None else ()
         if not queues:
             return self.waiting_tokens()
         own = queue_index(queues, tokens)
-        ahead = sum(q.tokens for q in queues[:own + 1])
+        ahead = self.stats.prefilling_tokens + sum(q.tokens for q in queues[:own + 1])
         return ahead + sum(f.tokens for f in self.unseen if queue_index(queues, f.tokens) <= own)
 
 
