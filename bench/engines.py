@@ -147,12 +147,16 @@ def run_vllm(workload: Workload, policy: str, step_model, engine: EngineConfig,
         raise ValueError(f"policy {policy!r} is not supported on the vllm engine")
     if options:
         kwargs["ewsjf_options"] = options
-    max_len = int(workload.prompt_tokens.max() + workload.output_tokens.max()) + 16
+    if engine.max_model_len is not None:
+        max_len = engine.max_model_len
+    else:   # no limit: large enough for every request
+        max_len = max(int(workload.prompt_tokens.max() + workload.output_tokens.max()) + 16, engine.token_budget)
     v = virtual.VirtualVLLM(
         scheduler=sched, num_blocks=int(kv_blocks), block_size=engine.block_size,
         max_num_seqs=engine.max_running, max_num_batched_tokens=engine.token_budget,
-        max_model_len=max(max_len, engine.token_budget), enable_prefix_caching=engine.prefix_caching,
-        enable_chunked_prefill=engine.chunked_prefill, step_time=step_time, scheduler_kwargs=kwargs or None)
+        max_model_len=max_len, enable_prefix_caching=engine.prefix_caching,
+        enable_chunked_prefill=engine.chunked_prefill, step_time=step_time, scheduler_kwargs=kwargs or None,
+        scheduler_reserve_full_isl=engine.reserve_full_sequence)
     n = len(workload)
     pb = workload.prefix_blocks if engine.prefix_caching else None
     A = workload.arrival_s.tolist()
@@ -180,9 +184,13 @@ def run_vllm(workload: Workload, policy: str, step_model, engine: EngineConfig,
     sched_waiting = getattr(v.scheduler, "waiting", None)
     # The replay loop of VirtualVLLM.run, with explicit token ids and per-request bookkeeping.
     nxt = 0
+    too_long = np.zeros(n, bool)
     while nxt < n or v.has_unfinished():
         while nxt < n and A[nxt] <= v.now:
-            v.add_request(str(nxt), P[nxt], O[nxt], A[nxt], PR[nxt], prompt_token_ids=token_ids(nxt))
+            if P[nxt] >= max_len:   # vLLM's input processor rejects it on arrival
+                too_long[nxt] = True
+            else:
+                v.add_request(str(nxt), P[nxt], O[nxt], A[nxt], PR[nxt], prompt_token_ids=token_ids(nxt))
             nxt += 1
         if not v.has_unfinished():
             v.advance_to(A[nxt])
@@ -219,7 +227,7 @@ def run_vllm(workload: Workload, policy: str, step_model, engine: EngineConfig,
     return SimResult(
         workload=workload, first_token_s=arr(v.first_token_time), finish_s=arr(v.finish_time),
         first_scheduled_s=arr(v.admit_time), preemptions=preempt, cached_tokens=np.zeros(n, np.int64),
-        rejected=np.array([str(i) in aborted for i in range(n)]), steps=len(logs["start_s"]),
+        rejected=np.array([str(i) in aborted for i in range(n)]) | too_long, steps=len(logs["start_s"]),
         scheduler_cpu_s=0.0, sim_end_s=float(v.now), busy_s=busy, wall_s=time.perf_counter() - wall0,
         step_log=logs, step_model=step_model,
         info={"engine": "vllm", "policy": policy, "kv_blocks": int(kv_blocks), "block_size": engine.block_size,

@@ -24,11 +24,12 @@ from typing import Any
 
 from ewsjf_core.config import EWSJFConfig, read_mapping_file
 from ewsjf_core.sim import EngineConfig, RooflineStepTime, summarize
+from ewsjf_core.sim.context_length import context_length
 from ewsjf_core.sim.metrics import class_edges as default_edges
 from ewsjf_core.sim.step_time import GPU_PRESETS, MODEL_PRESETS
 from ewsjf_core.sim.traces import TraceError
 
-from . import engines, multi_instance_cli, report
+from . import engines, fidelity, multi_instance_cli, report
 from .workloads import BUILTIN, FORMATS, load_workload, prepare
 
 
@@ -114,6 +115,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--gpu-memory-utilization", type=float, default=0.9)
     g.add_argument("--no-chunked-prefill", action="store_true")
     g.add_argument("--no-prefix-caching", action="store_true")
+    g.add_argument("--max-model-len", type=int, default=None,
+                   help="context length: longer prompts are rejected as vLLM does (default: the model's "
+                        "max_position_embeddings)")
+    g.add_argument("--fidelity", action="store_true",
+                   help="run the fidelity matrix instead: sim vs vLLM's real scheduler on every workload (bench/fidelity.py)")
     g = p.add_argument_group("EWSJF parameters")
     g.add_argument("--ewsjf-config", default=None, help="YAML or JSON file of EWSJFConfig overrides")
     g.add_argument("--ewsjf-set", action="append", default=[], metavar="NAME=VALUE",
@@ -152,7 +158,7 @@ def _ewsjf_config(args) -> EWSJFConfig | None:
 
 def run(args) -> int:
     try:
-        return _run(args)
+        return fidelity.main(args) if args.fidelity else _run(args)
     except (TraceError, ValueError, TypeError, RuntimeError, OSError) as e:
         print(f"ewsjf bench: error: {e}", file=sys.stderr)
         return 2
@@ -176,7 +182,8 @@ def _run(args) -> int:
     engine = EngineConfig(token_budget=args.token_budget, max_running=args.max_running, kv_blocks=args.kv_blocks,
                           block_size=args.block_size, chunked_prefill=not args.no_chunked_prefill,
                           prefix_caching=not args.no_prefix_caching,
-                          gpu_memory_utilization=args.gpu_memory_utilization)
+                          gpu_memory_utilization=args.gpu_memory_utilization,
+                          max_model_len=args.max_model_len or context_length(args.model))
     kv_blocks = engine.kv_blocks or step_model.kv_blocks(engine.block_size, engine.gpu_memory_utilization)
     edges = args.class_edges or default_edges(base.prompt_tokens)
     loads = [round(args.rate_scale * x, 6) for x in args.sweep] if args.sweep else [args.rate_scale]

@@ -9,14 +9,14 @@
 Nothing here imports `ewsjf.*`; the queue is duck-typed.
 """
 
-from .engine import EngineConfig, SimResult, VirtualClock, simulate
+from .engine import EngineConfig, SimEngine, SimResult, VirtualClock, simulate
 from .metrics import class_edges, summarize
 from .step_time import GPU_PRESETS, MODEL_PRESETS, GPUSpec, ModelSpec, RooflineStepTime, StepTimeModel, get_gpu, get_model
 from .traces import TraceError, arrivals, load_azure, load_csv, load_lengths, load_mooncake, save_csv
 from .workload import PREFIX_BLOCK_TOKENS, Workload, concat
 
 __all__ = [
-    "EngineConfig", "SimResult", "VirtualClock", "simulate", "class_edges", "summarize", "GPU_PRESETS",
+    "EngineConfig", "SimEngine", "SimResult", "VirtualClock", "simulate", "class_edges", "summarize", "GPU_PRESETS",
     "MODEL_PRESETS", "GPUSpec", "ModelSpec", "RooflineStepTime", "StepTimeModel", "get_gpu", "get_model",
     "TraceError", "arrivals", "load_azure", "load_csv", "load_lengths", "load_mooncake", "save_csv",
     "PREFIX_BLOCK_TOKENS", "Workload", "concat",

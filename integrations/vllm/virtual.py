@@ -168,7 +168,8 @@ class VirtualVLLM:
     def __init__(self, scheduler: SchedulerSpec = "fcfs", *, num_blocks: int = 4096, block_size: int = 16,
                  max_num_seqs: int = 256, max_num_batched_tokens: int = 8192, max_model_len: int = 32768,
                  enable_prefix_caching: bool = True, enable_chunked_prefill: bool = True,
-                 long_prefill_token_threshold: int = 0, async_scheduling: bool = False, policy: str | None = None,
+                 long_prefill_token_threshold: int = 0, scheduler_reserve_full_isl: bool = True,
+                 async_scheduling: bool = False, policy: str | None = None,
                  start_time: float = 0.0, step_time: Callable[[StepInfo], float] | None = None,
                  scheduler_kwargs: dict[str, Any] | None = None, log_stats: bool = False,
                  model_dir: str | None = None) -> None:
@@ -184,7 +185,8 @@ class VirtualVLLM:
         scheduler_config = SchedulerConfig(
             max_num_seqs=max_num_seqs, max_num_batched_tokens=max_num_batched_tokens, max_model_len=max_model_len,
             is_encoder_decoder=False, enable_chunked_prefill=enable_chunked_prefill, policy=policy,
-            long_prefill_token_threshold=long_prefill_token_threshold, async_scheduling=self.async_scheduling)
+            long_prefill_token_threshold=long_prefill_token_threshold, async_scheduling=self.async_scheduling,
+            scheduler_reserve_full_isl=scheduler_reserve_full_isl)
         vllm_config = VllmConfig(model_config=model_config, cache_config=cache_config,
                                  scheduler_config=scheduler_config)
         # The platform hook may rewrite some fields; pin what the harness promises.

@@ -156,7 +156,9 @@ def test_prefix_cache_eviction_under_pressure():
     res, _ = run(w, kv_blocks=700)
     assert res.completed.all()
     assert res.info["peak_blocks_used"] <= 700
-    assert res.info["blocks_in_use_at_end"] == res.info["cached_blocks_at_end"]
+    # Nothing is held at the end; cached blocks stay in the free queue (as in vLLM), within its size.
+    assert res.info["blocks_in_use_at_end"] == 0
+    assert 0 < res.info["cached_blocks_at_end"] <= 700
 
 
 def test_roofline_model_runs_azure_like_slice():
@@ -203,7 +205,9 @@ def test_invariants(data, budget, max_running, kv, chunked, pol, prefix):
     assert (log["prefill_tokens"] + log["decode_tokens"]).max(initial=0) <= budget
     assert log["running"].max(initial=0) <= max_running
     assert res.info["peak_blocks_used"] <= kvb
-    assert res.info["blocks_in_use_at_end"] == res.info["cached_blocks_at_end"]
+    # Nothing is held at the end; cached blocks stay in the free queue (as in vLLM), within its size.
+    assert res.info["blocks_in_use_at_end"] == 0
+    assert res.info["cached_blocks_at_end"] <= kvb
     assert log["emitted"].sum() == o[done].sum()  # one emitted token per output token
 
 

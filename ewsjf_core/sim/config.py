@@ -1,0 +1,67 @@
+"""The simulated engine's settings (`EngineConfig`, vLLM's engine arguments) and its clock (`VirtualClock`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .workload import PREFIX_BLOCK_TOKENS
+
+
+class VirtualClock:
+    """The simulation's clock: call it (or read `.now`) for the current virtual time in seconds.
+
+    Pass the instance as the queue's clock (`FCFSQueue(clock=clock)`) and to `simulate(..., clock=clock)`.
+    """
+
+    __slots__ = ("now",)
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = float(start)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def __repr__(self) -> str:
+        return f"VirtualClock(now={self.now!r})"
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    token_budget: int = 8192
+    """max_num_batched_tokens: tokens computed per step at most."""
+    max_running: int = 256
+    """max_num_seqs: running requests at most."""
+    kv_blocks: int | None = None
+    """KV-cache blocks; None: derived from GPU memory by the step-time model (its kv_blocks()), or
+    unlimited if the model has none."""
+    block_size: int = 16
+    chunked_prefill: bool = True
+    prefix_caching: bool = True
+    gpu_memory_utilization: float = 0.9
+    """Used when kv_blocks is None, as vLLM's --gpu-memory-utilization."""
+    max_model_len: int | None = None
+    """Context length (vLLM's --max-model-len): prompts of this length or longer are rejected on arrival,
+    outputs stop when prompt + output reaches it. None: no limit."""
+    reserve_full_sequence: bool = True
+    """Admit a waiting request only if the KV cache can hold its whole sequence (prompt plus tokens
+    generated so far, less its prefix-cache hit), not just its first chunk: vLLM's
+    scheduler_reserve_full_isl (on by default in vLLM 0.32)."""
+
+    def __post_init__(self) -> None:
+        for name in ("token_budget", "max_running", "block_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"EngineConfig.{name} must be an integer >= 1, got {v!r}")
+        if self.kv_blocks is not None and (isinstance(self.kv_blocks, bool) or not isinstance(self.kv_blocks, int)
+                                           or self.kv_blocks < 1):
+            raise ValueError(f"EngineConfig.kv_blocks must be an integer >= 1 or None, got {self.kv_blocks!r}")
+        if self.token_budget < self.max_running:
+            raise ValueError(f"EngineConfig.token_budget ({self.token_budget}) must be >= max_running "
+                             f"({self.max_running}): every running request decodes each step")
+        if PREFIX_BLOCK_TOKENS % self.block_size:
+            raise ValueError(f"EngineConfig.block_size ({self.block_size}) must divide {PREFIX_BLOCK_TOKENS}")
+        if self.max_model_len is not None and (isinstance(self.max_model_len, bool)
+                                               or not isinstance(self.max_model_len, int) or self.max_model_len < 2):
+            raise ValueError(f"EngineConfig.max_model_len must be an integer >= 2 or None, got {self.max_model_len!r}")
+        if not 0 < self.gpu_memory_utilization <= 1:
+            raise ValueError("EngineConfig.gpu_memory_utilization must be in (0, 1]")

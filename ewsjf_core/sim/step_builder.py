@@ -1,0 +1,201 @@
+"""Which requests get tokens in the next step: vLLM v1's Scheduler.schedule(), in block counts.
+
+1. Running requests first: every decoder computes one token (token_budget >= max_running is checked by
+   EngineConfig); requests still in prefill continue in admission order with chunks of the remaining
+   budget. When the KV cache has no free block for them, the most recently admitted running request is
+   preempted (recompute: its blocks are freed, it goes back to the queue with `prepend`) until the rest fit.
+2. If nothing was preempted, waiting requests are admitted in the queue's order (`peek`, then `pop` once it
+   fits) while budget, max_running and free KV blocks allow. A request is admitted only if the KV cache
+   can hold its whole sequence less its prefix-cache hit (`reserve_full_sequence`, vLLM's
+   scheduler_reserve_full_isl; free blocks include cached ones not in use), and is allocated blocks for its
+   first chunk (or its whole prompt without chunked prefill: a prompt larger than the remaining budget then
+   ends admission); later chunks allocate as they run. Admission stops at the first request that does not
+   fit (head-of-line), as vLLM does.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .block_manager import BlockManager
+from .running import RunningSet
+from .workload import PREFIX_BLOCK_TOKENS
+
+
+Batch = tuple
+"""One step's work, as returned by `StepBuilder.build`: (chunks [(rid, tokens)], prefill tokens,
+attention work (sum over chunks of c * (context before + (c + 1) / 2)), decode tokens, KV tokens read
+(decoders' contexts and the chunks' cached prefixes), whether anything was preempted)."""
+
+
+class StepBuilder:
+    """Owns the waiting side of the engine (the queue calls, the waiting count, preemption and rejection);
+    the running side lives in `RunningSet`, the KV cache in `BlockManager`."""
+
+    __slots__ = ('running', 'blocks', '_req', 'token_budget', 'max_running', 'chunked_prefill', '_oracle', 'reserve_full_sequence', '_pop', 'waiting', 'queue_cpu_s', 'rejected', '_prepend', '_peek')
+
+    def __init__(self, queue, running: RunningSet, blocks: BlockManager, requests, *, token_budget: int,
+                 max_running: int, chunked_prefill: bool, oracle_output: bool,
+                 reserve_full_sequence: bool = True) -> None:
+        self.running = running
+        self.blocks = blocks
+        self._req = requests
+        self.token_budget = token_budget
+        self.max_running = max_running
+        self.chunked_prefill = chunked_prefill
+        self._oracle = oracle_output
+        self.reserve_full_sequence = reserve_full_sequence
+        self._prepend, self._peek, self._pop = queue.prepend, queue.peek, queue.pop
+        self.waiting = 0
+        self.queue_cpu_s = 0.0
+        self.rejected: list[int] = []
+        """Requests rejected during admission (the engine drains this list)."""
+
+    # ------------------------------------------------------------------ preemption
+    def preempt(self, victim: int, step: int, decode_allocated: int) -> None:
+        """Recompute preemption of a running request: its blocks are freed, it is put back in the queue."""
+        req, run, bm = self._req, self.running, self.blocks
+        was_decoding, kv_tokens = run.remove(victim, step, req.output[victim])
+        if was_decoding:
+            # After this step's decode blocks were allocated, the victim holds one more token's.
+            private = -(-(kv_tokens + decode_allocated) // bm.block_size) - bm.shared[victim]
+        else:
+            private = bm.held[victim]
+        bm.free_preempted(victim, private, kv_tokens)
+        total = req.prompt[victim] + run.gen[victim]
+        ids = bm.prefix_hit(victim, total)
+        hit = ids * PREFIX_BLOCK_TOKENS
+        if bm.self_cache and bm.has_stash(victim):
+            hit += bm.stash_hit(victim, total, ids) * bm.block_size
+        req.preemptions[victim] += 1
+        t0 = time.perf_counter()
+        self._prepend(victim, total, req.arrival[victim], req.priority[victim], hit,
+                      req.output[victim] - run.gen[victim] if self._oracle else None)
+        self.queue_cpu_s += time.perf_counter() - t0
+        self.waiting += 1
+
+    # ------------------------------------------------------------------ the step
+    def build(self, step: int, now: float) -> Batch:
+        run, bm = self.running, self.blocks
+        preempted = False
+        # decoders: one token each, maybe a new block each
+        need = run.decode_blocks_needed(step)
+        if need and bm.total - bm.used < need:
+            while bm.total - bm.used < run.decode_blocks_needed(step) and run.order:
+                self.preempt(run.last(), step, 0)
+                preempted = True
+            need = run.decode_blocks_needed(step)
+        if need:
+            bm.allocate(need)
+        dec = run.n_decoding
+        chunks: list[tuple[int, int]] = []
+        acc = [0, 0.0, run.kv_sum]   # prefill tokens, attention work, KV read
+        budget = self.token_budget - dec
+        if run.prefilling:
+            budget, p = self._continue_prefills(chunks, acc, step, budget)
+            preempted = preempted or p
+        if not preempted and self.waiting and budget > 0:
+            self._admit(chunks, acc, now, budget)
+        return chunks, acc[0], acc[1], dec, acc[2], preempted
+
+    def _continue_prefills(self, chunks: list, acc: list, step: int, budget: int) -> tuple[int, bool]:
+        run, bm = self.running, self.blocks
+        bs = bm.block_size
+        computed, target, held, shared = run.computed, run.target, bm.held, bm.shared
+        prefilling = run.prefilling
+        P, prefix = self._req.prompt, self._req.prefix_ids is not None
+        preempted = False
+        i = 0
+        while i < len(prefilling) and budget > 0:
+            rid = prefilling[i]
+            c0 = computed[rid]
+            c = target[rid] - c0
+            if c > budget:
+                c = budget
+            nb = -(-(c0 + c) // bs) - shared[rid] - held[rid]
+            if nb > bm.total - bm.used:
+                while nb > bm.total - bm.used:
+                    victim = run.last()
+                    self.preempt(victim, step, 1)
+                    preempted = True
+                    if victim == rid:
+                        break
+                if rid not in run.order:
+                    break
+            bm.allocate_for(rid, nb)
+            if prefix:
+                bm.cache_prompt(rid, min(c0 + c, P[rid]))
+            chunks.append((rid, c))
+            acc[0] += c
+            acc[1] += c * (c0 + (c + 1) * 0.5)
+            acc[2] += c0
+            budget -= c
+            i += 1
+        return budget, preempted
+
+    def _admit(self, chunks: list, acc: list, now: float, budget: int) -> None:
+        run, bm, req = self.running, self.blocks, self._req
+        bs, hb, total_blocks = bm.block_size, bm.per_prefix, bm.total
+        P, O, gen = req.prompt, req.output, run.gen
+        first_scheduled = req.first_scheduled
+        order = run.order
+        chunked, max_running, token_budget = self.chunked_prefill, self.max_running, self.token_budget
+        self_cache, prefix, stash = bm.self_cache, req.prefix_ids is not None, bm.has_stash
+        reserve_full = self.reserve_full_sequence
+        peek, pop = self._peek, self._pop
+        perf = time.perf_counter
+        qcpu = 0.0
+        waiting = self.waiting
+        while waiting and budget > 0 and len(order) < max_running:
+            t0 = perf()
+            rid = peek()
+            qcpu += perf() - t0
+            total = P[rid] + gen[rid]
+            if -(-(P[rid] + O[rid]) // bs) > total_blocks or (not chunked and P[rid] + O[rid] > token_budget):
+                t0 = perf()
+                pop()
+                qcpu += perf() - t0
+                waiting -= 1
+                self.rejected.append(rid)
+                continue
+            hitb = bm.prefix_hit(rid, total) if prefix else 0
+            cached = hitb * PREFIX_BLOCK_TOKENS
+            sblk = 0
+            stashed = self_cache and stash(rid)
+            if stashed:
+                sblk = bm.stash_hit(rid, total, hitb)
+                cached += sblk * bs
+            c = total - cached
+            if c > budget:
+                if not chunked:
+                    break
+                c = budget
+            nb = -(-(cached + c) // bs) - hitb * hb - sblk
+            # The hit's blocks that sit in the free queue leave it: they count as needed (as in vLLM).
+            revived = bm.evictable_in_hit(rid, hitb) if hitb else 0
+            free = total_blocks - bm.used
+            if ((reserve_full and -(-total // bs) - hitb * hb + revived > free)
+                    or nb + sblk + revived > free):
+                break
+            if hitb:
+                bm.pin(rid, hitb)
+            if stashed:
+                bm.readmit(rid, sblk)
+            t0 = perf()
+            pop()
+            qcpu += perf() - t0
+            waiting -= 1
+            if first_scheduled[rid] != first_scheduled[rid]:
+                first_scheduled[rid] = now
+                req.cached_at_admit[rid] = cached
+            run.admit(rid, cached, total)
+            bm.allocate_for(rid, nb)
+            if prefix:
+                bm.cache_prompt(rid, min(cached + c, P[rid]))
+            chunks.append((rid, c))
+            acc[0] += c
+            acc[1] += c * (cached + (c + 1) * 0.5)
+            acc[2] += cached
+            budget -= c
+        self.waiting = waiting
+        self.queue_cpu_s += qcpu
