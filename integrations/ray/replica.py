@@ -36,7 +36,9 @@ def stats_from_ewsjf(stats: Mapping[str, Any], time: float, ongoing: int | None 
         waiting = min(waiting, max(0, ongoing))
         running = min(running, max(0, ongoing - waiting))
     rate = float(stats.get("cost_model", {}).get("prefill_rate_tps", 0.0) or 0.0)
-    return ReplicaStats(time=float(time), running=running, waiting=waiting, queues=queues, prefill_rate_tps=rate)
+    prefilling = float(stats.get("prefilling_tokens", 0) or 0) if running else 0.0
+    return ReplicaStats(time=float(time), running=running, waiting=waiting, queues=queues, prefill_rate_tps=rate,
+                        prefilling_tokens=prefilling)
 
 
 class RoutingStatsPublisher:

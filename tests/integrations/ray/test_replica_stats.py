@@ -3,9 +3,13 @@
 import json
 import os
 
+import pytest
+
 from ewsjf.bindings import EWSJFConfig, EWSJFQueue
 from ewsjf.integrations.ray.replica import METRICS_DIR_ENV, RoutingStatsPublisher, stats_from_ewsjf
 from ewsjf.integrations.ray.state import ReplicaStats
+
+from .conftest import have
 
 
 def _queue_stats():
@@ -51,3 +55,20 @@ def test_publisher_reads_the_newest_live_snapshot(tmp_path, monkeypatch):
     out = pub.record(ongoing=8)
     assert out["time"] == 42.0 and out["waiting"] == 5 and out["running"] == 3
     assert ReplicaStats.from_dict(out).waiting == 5 and pub.published == 1
+
+
+@pytest.mark.skipif(not have("vllm"), reason="needs vLLM")
+def test_vllm_scheduler_stats_report_unfinished_prefills_and_queues():
+    """vLLM's real scheduler (virtual time) with EWSJF: its ewsjf_stats() parse as routing stats, with the
+    running batch's unfinished chunked prefill counted."""
+    from ewsjf.integrations.vllm.virtual import VirtualVLLM
+
+    v = VirtualVLLM("ewsjf", num_blocks=800, max_num_seqs=8, max_num_batched_tokens=512, max_model_len=4096)
+    v.add_request("long", prompt_tokens=3000, output_tokens=2)
+    for i in range(6):
+        v.add_request(f"s{i}", prompt_tokens=40 + i, output_tokens=2)
+    v.step()
+    rs = ReplicaStats.from_dict(stats_from_ewsjf(v.scheduler.ewsjf_stats(), time=v.clock()).to_dict())
+    assert rs.running >= 1
+    assert 0 < rs.prefilling_tokens < 3000 + 6 * 46  # the long prompt is mid-prefill (512-token steps)
+    assert rs.running + rs.waiting == 7 and rs.queues
