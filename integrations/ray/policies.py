@@ -10,7 +10,7 @@ cursor or random generator, so the Ray router and the bench's multi-instance sim
 | `power-of-two` | two random candidates, fewer ongoing requests first (Ray Serve's default router) |
 | `prefix-affinity` | longest expected prefix-cache hit, fewest ongoing on ties; fewest ongoing when the load is imbalanced (Ray Serve LLM's PrefixCacheAffinityRouter) |
 | `lmetric` | (waiting prefill tokens + the request's uncached tokens) x (running batch + 1) (LMetric) |
-| `ewsjf` | LMetric with only the prefill work EWSJF admits before this request: its own queue and shorter ones |
+| `ewsjf` | prefill work EWSJF computes before the request + its own + the delay it imposes on the longer requests it overtakes |
 """
 
 from __future__ import annotations
@@ -86,16 +86,19 @@ class LMetric(RoutingPolicy):
 
 
 class EWSJFAware(RoutingPolicy):
-    """LMetric over the prefill work that EWSJF admits before the request: under EWSJF a short request waits
-    behind the short queues only, so it goes where short requests wait least, whatever long work is queued
-    there; a long request sees (nearly) everything waiting, as under LMetric."""
+    """The replica where the request adds the least waiting to everyone, EWSJF's order taken into account:
+    the prefill work computed there before it (the running batch's unfinished prefills, then its own and
+    shorter queues when the replica has a backlog, everything when it keeps up), its own uncached tokens,
+    and the delay it imposes on the longer requests waiting there that EWSJF lets it overtake (its tokens
+    once per overtaken request). Like LMetric it needs no weights; unlike LMetric a short request is not
+    charged for long work it will overtake, but pays for the long requests it delays."""
 
     name = "ewsjf"
 
     def rank(self, request, replicas):
         def score(v: ReplicaView) -> float:
             new = v.new_tokens(request)
-            return (v.tokens_ahead(new) + new) * (v.running + 1)
+            return v.tokens_ahead(new) + new + new * v.requests_behind(new)
 
         return self._sorted(replicas, score)
 

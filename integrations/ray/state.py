@@ -162,14 +162,27 @@ class ReplicaView:
 
     def tokens_ahead(self, tokens: int) -> float:
         """Prefill tokens computed there before a request of `tokens` effective tokens under EWSJF: the
-        running batch's unfinished prefills, its own queue (FIFO) and the queues of shorter bands. A replica without queue
-        stats is taken as FCFS: everything waiting is ahead."""
+        running batch's unfinished prefills, its own queue (FIFO) and the queues of shorter bands, when the
+        engine has a backlog (EWSJF's order decides only among requests that wait)."""
         queues = self.stats.queues if self.stats is not None else ()
-        if not queues:
+        if not queues or self.stats.waiting == 0:
+            # No queue stats (FCFS), or an engine that admitted everything at its last report: it is keeping
+            # up, so the requests routed since are admitted on arrival, in arrival order, and their prefills
+            # (running requests are scheduled before waiting ones) are all ahead of a new request.
             return self.waiting_tokens()
         own = queue_index(queues, tokens)
         ahead = self.stats.prefilling_tokens + sum(q.tokens for q in queues[:own + 1])
         return ahead + sum(f.tokens for f in self.unseen if queue_index(queues, f.tokens) <= own)
+
+    def requests_behind(self, tokens: int) -> int:
+        """Waiting requests EWSJF would admit after a request of `tokens` effective tokens (those in longer
+        queues), when the replica has a backlog; 0 otherwise."""
+        queues = self.stats.queues if self.stats is not None else ()
+        if not queues or self.stats.waiting == 0:
+            return 0
+        own = queue_index(queues, tokens)
+        return sum(q.depth for q in queues[own + 1:]) + \
+            sum(1 for f in self.unseen if queue_index(queues, f.tokens) > own)
 
 
 def queue_index(queues: Sequence[QueueLoad], tokens: float) -> int:

@@ -32,12 +32,19 @@ def test_ewsjf_sends_short_requests_past_long_backlogs_and_long_ones_to_the_leas
     assert EWSJFAware().rank(LONG, [long_backlog, short_backlog])[0].replica_id == "b"
 
 
-def test_unseen_requests_count_in_their_queue():
-    a = view("a", running=2, unseen=(60, 60, 60))      # three short ones routed since the stats
-    b = view("b", running=2, unseen=(9000,))           # one long one
-    assert a.tokens_ahead(50) == 180 and b.tokens_ahead(50) == 0
-    assert b.tokens_ahead(6000) == 9000
+def test_unseen_requests_count_in_their_queue_when_the_replica_has_a_backlog():
+    a = view("a", running=2, depths=(1, 0, 0), unseen=(60, 60, 60))   # three short ones routed since the stats
+    b = view("b", running=2, depths=(1, 0, 0), unseen=(9000,))         # one long one
+    assert a.tokens_ahead(50) == 280 and b.tokens_ahead(50) == 100
+    assert b.tokens_ahead(6000) == 9100
     assert EWSJFAware().rank(SHORT, [a, b])[0].replica_id == "b"
+
+
+def test_without_a_backlog_everything_routed_since_is_ahead():
+    """An engine that admitted all it had at its last report admits new arrivals on arrival: their prefills
+    run before a later request's, whatever their length (running requests are scheduled first)."""
+    idle = view("b", running=2, unseen=(9000,))
+    assert idle.tokens_ahead(50) == idle.waiting_tokens() == 9000
 
 
 def test_prefix_hit_lowers_the_new_prefill_work():
@@ -78,3 +85,12 @@ def test_make_policy_names():
     assert isinstance(make_policy("lmetric"), LMetric)
     with pytest.raises(ValueError, match="unknown routing policy 'nope'"):
         make_policy("nope")
+
+
+def test_ewsjf_charges_the_delay_imposed_on_overtaken_requests():
+    # same short work ahead on both; on "a" the short request would overtake 8 waiting long ones
+    a = view("a", running=2, depths=(2, 0, 8))
+    b = view("b", running=2, depths=(2, 1, 0))
+    assert a.requests_behind(50) == 8 and b.requests_behind(50) == 1
+    assert EWSJFAware().rank(SHORT, [a, b])[0].replica_id == "b"
+    assert view("idle", running=1).requests_behind(50) == 0
