@@ -31,7 +31,7 @@ from ewsjf_core.sim.step_time import GPU_PRESETS, MODEL_PRESETS
 from ewsjf_core.sim.trace_input import MAX_REQUESTS
 
 from . import arg_types as T
-from . import console, engines, fidelity, inputs, report, suite
+from . import console, engines, fidelity, inputs, multi_instance_cli, report, suite
 from .workloads import BUILTIN, FORMATS, check_span, load_workload, prepare
 
 
@@ -43,6 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _ewsjf_arguments(p.add_argument_group("EWSJF parameters"))
     _output_arguments(p.add_argument_group("metrics and output"))
     suite.add_arguments(p.add_argument_group("workload suite"))
+    multi_instance_cli.add_arguments(p)
 
 
 def _workload_arguments(g) -> None:
@@ -174,6 +175,8 @@ def _run(args) -> int:
           f"{engine.token_budget}, max running {engine.max_running}")
     print(f"length classes by prompt tokens: short <= {edges[0]} < medium <= {edges[1]} < long; "
           f"loads {', '.join(report.load_label(x) for x in loads)} x trace rate; engines {', '.join(engine_names)}")
+    if multi_instance_cli.wanted(args):
+        return multi_instance_cli.main(args, base, step_model, engine, ecfg, edges, loads, policies, show_progress)
 
     runs, ttfts = _replay_all(args, base, loads, engine_names, policies, step_model, engine, ecfg, edges,
                               show_progress)

@@ -2,7 +2,7 @@
 # Set up the project's environment in .venv: the project (editable) with its test extras, and the CPU build
 # of vLLM for the vLLM integration and its tests. Idempotent: a re-run that finds everything in place only
 # checks (a few seconds). Usage: bash scripts/setup.sh   (env: PYTHON=python3.11 to pick the interpreter,
-# EWSJF_SKIP_VLLM=1 to leave vLLM out).
+# EWSJF_SKIP_VLLM=1 to leave vLLM out, EWSJF_WITH_RAY=1 to add Ray Serve).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,6 +34,13 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ] \
     echo "$WANT" > "$STAMP"
 else
     log "project already installed"
+fi
+
+# 2b. Ray Serve for the Ray router's real test (pytest -m ray_serve; minutes, not part of CI's default run):
+#     only with EWSJF_WITH_RAY=1.
+if [ "${EWSJF_WITH_RAY:-0}" = "1" ] && ! "$PY" -c "import ray.serve" 2>/dev/null; then
+    log "installing ray[serve] (EWSJF_WITH_RAY=1)"
+    pip_install -e ".[ray]"
 fi
 
 # 3. The CPU build of vLLM. It pins torch==2.13.0+cpu and numba==0.65.0 (the core's range allows it). It also

@@ -205,6 +205,9 @@ class EWSJFSchedulerMixin:
         stats["steps"] = self.ewsjf_steps
         stats["kv_holding_waiting"] = len(self.kv_holding_waiting)  # type: ignore[attr-defined]
         stats["running"] = len(self.running)  # type: ignore[attr-defined]
+        # unfinished (chunked) prefills of the running batch: ahead of every waiting request (Ray router)
+        stats["prefilling_tokens"] = sum(max(0, r.num_prompt_tokens - r.num_computed_tokens)
+                                         for r in self.running)  # type: ignore[attr-defined]
         return stats
 
     def shutdown(self) -> None:

@@ -1,0 +1,151 @@
+"""`ewsjf bench --instances N[,M...] --routers ...`: the multi-instance comparison of routers.
+
+Every router runs the same workload at the same loads (relative to the N instances' capacity: the arrival
+rate is multiplied by N) with the same scheduler on every engine (`--policies`, default ewsjf). Prints,
+per N and load, the single-instance bench's latency columns plus the per-replica load spread, then the
+goal check: the `ewsjf` router against `lmetric` and `power-of-two` on mean TTFT, p99 TTFT and short-class
+mean TTFT (ratio < 1: ours is lower).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ewsjf.integrations.ray.policies import POLICIES
+from ewsjf_core.sim import summarize
+
+from . import arg_types as T
+from . import console, report
+from .engines import DEFAULT_POLICIES as DEFAULT_SINGLE_POLICIES
+
+DEFAULT_ROUTERS = tuple(POLICIES)
+GOAL_BASELINES = ("lmetric", "power-of-two")
+HEADER = ["router", "TTFT mean", "TTFT p99", "short mean", "medium mean", "long mean", "long p99", "tok/s",
+          "req max/mean", "busy max/mean"]
+
+
+MAX_INSTANCES = 1024
+"""Each simulated instance is a whole engine with its own queue: far more would only exhaust memory."""
+
+
+def _instances(text: str) -> list[int]:
+    try:
+        vals = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a comma list of instance counts, got {text!r}") from None
+    if not vals or any(not 1 <= v <= MAX_INSTANCES for v in vals):
+        raise argparse.ArgumentTypeError(f"instance counts must be in [1, {MAX_INSTANCES}], got {text!r}")
+    return vals
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("multi-instance (routers in front of N engines)")
+    g.add_argument("--instances", type=_instances, default=None, metavar="N[,M...]",
+                   help="simulate N engines behind a router (loads are relative to N engines' capacity)")
+    g.add_argument("--routers", type=T.names("router", tuple(POLICIES)), default=",".join(DEFAULT_ROUTERS),
+                   help=f"comma list of {', '.join(POLICIES)} (default: all)")
+    g.add_argument("--stats-period", type=T.positive_float(hi=3600.0), default=0.5,
+                   help="seconds between replica stats reports to the router (default 0.5)")
+
+
+def wanted(args) -> bool:
+    return bool(getattr(args, "instances", None))
+
+
+def main(args, base, step_model, engine, ecfg, edges, loads, policies, show_progress) -> int:
+    """The `ewsjf bench --instances` path: run, print, and write --json / --out/results.json."""
+    import os
+
+    if list(args.policies) == list(DEFAULT_SINGLE_POLICIES):
+        policies = ["ewsjf"]  # the single-instance default compares schedulers; here the routers
+    doc = run(args, base, step_model, engine, ecfg, edges, loads, policies, show_progress)
+    path = args.json or (os.path.join(args.out, "results.json") if args.out else None)
+    if path:
+        report.write_json(path, {"settings": {"workload": base.describe(), "loads": loads, "policies": policies,
+                                              "class_edges": list(edges)}, **doc})
+        print(f"\nwrote {path}")
+    return 0
+
+
+def run(args, base, step_model, engine, ecfg, edges, loads, policies, show_progress) -> dict[str, Any]:
+    from .multi_instance import ClusterConfig, simulate_cluster  # the engines, only when asked for
+
+    routers = list(args.routers)
+    runs = []
+    with console.progress(show_progress) as bars:
+        for n in args.instances:
+            for load in loads:
+                w = base.scale_rate(load * n)
+                for pol in policies:
+                    for router in routers:
+                        label = f"N={n} {router}/{pol} @ {report.load_label(load)}"
+                        cfg = ClusterConfig(n, router, pol, args.stats_period, args.seed)
+                        res = simulate_cluster(w, step_model, engine, cfg, ecfg, bars.task(label))
+                        m = summarize(res, edges, args.slo_ttft, args.slo_tpot)
+                        runs.append({"instances": n, "load": load, "policy": pol, "router": router, "metrics": m,
+                                     "spread": res.info["spread"]})
+                        if not show_progress:
+                            print(f"  {label}: replay {res.wall_s:.1f} s, mean TTFT "
+                                  f"{report._f(m['ttft_s']['mean'])} s", file=sys.stderr)
+    for n in args.instances:
+        for load in loads:
+            for pol in policies:
+                sel = [r for r in runs if (r["instances"], r["load"], r["policy"]) == (n, load, pol)]
+                print(f"\n== {n} instances, load {report.load_label(load)} x ({n} x trace rate), scheduler {pol} "
+                      f"(seconds) ==")
+                print(report.table(rows(sel), HEADER))
+    goal = goal_check(runs)
+    if goal:
+        ok = all(g["ok"] for g in goal)
+        print(f"\n== goal: ewsjf router below lmetric and power-of-two on mean, p99 and short-class mean TTFT "
+              f"-> {'MET' if ok else 'NOT met everywhere'} (ratios ewsjf / baseline) ==")
+        print(report.table(goal_rows(goal), GOAL_HEADER))
+    return {"multi_instance": runs, "multi_instance_goal": goal, "routers": routers,
+            "instances": args.instances, "stats_period_s": args.stats_period}
+
+
+def rows(runs: list[dict]) -> list[list[str]]:
+    out = []
+    for r in runs:
+        m, s, c = r["metrics"], r["spread"], r["metrics"]["ttft_by_class_s"]
+        out.append([r["router"], report._f(m["ttft_s"]["mean"]), report._f(m["ttft_s"]["p99"]),
+                    report._f(c["short"]["mean"]), report._f(c["medium"]["mean"]), report._f(c["long"]["mean"]),
+                    report._f(c["long"]["p99"]), report._f(m["output_tps"], 0),
+                    report._f(s["requests_max_over_mean"]), report._f(s["busy_max_over_mean"])])
+    return out
+
+
+def goal_check(runs: list[dict]) -> list[dict]:
+    """Per (N, load, scheduler, baseline): ewsjf / baseline for mean, p99 and short-class mean TTFT."""
+    out = []
+    index = {(r["instances"], r["load"], r["policy"], r["router"]): r["metrics"] for r in runs}
+    for (n, load, pol, router), ours in index.items():
+        if router != "ewsjf":
+            continue
+        for base in GOAL_BASELINES:
+            other = index.get((n, load, pol, base))
+            if other is None:
+                continue
+            ratios = {k: _ratio(get(ours), get(other)) for k, get in METRICS.items()}
+            out.append({"instances": n, "load": load, "policy": pol, "baseline": base, "ratios": ratios,
+                        "ok": all(x is not None and x < 1.0 for x in ratios.values())})
+    return out
+
+
+METRICS = {"mean": lambda m: m["ttft_s"]["mean"], "p99": lambda m: m["ttft_s"]["p99"],
+           "short_mean": lambda m: m["ttft_by_class_s"]["short"]["mean"]}
+GOAL_HEADER = ["N", "load", "vs", "mean", "p99", "short mean", "met"]
+
+
+def _ratio(a, b):
+    if a is None or b is None or b <= 0:
+        return None
+    return a / b
+
+
+def goal_rows(goal: list[dict]) -> list[list[str]]:
+    return [[str(g["instances"]), report._f(g["load"]), g["baseline"], report._f(g["ratios"]["mean"], 3),
+             report._f(g["ratios"]["p99"], 3), report._f(g["ratios"]["short_mean"], 3),
+             "yes" if g["ok"] else "NO"] for g in goal]

@@ -1,0 +1,115 @@
+"""Routing policies: pure functions of the request and the candidate replicas' views.
+
+Each policy ranks the candidates, best first (`rank`); Ray Serve's router tries them in that order, the
+simulator takes the first. Policies hold no replica state (the `ReplicaTracker` does), only their own
+cursor or random generator, so the Ray router and the bench's multi-instance simulator share them.
+
+| name | ranks by |
+|---|---|
+| `round-robin` | a rotating cursor |
+| `power-of-two` | two random candidates, fewer ongoing requests first (Ray Serve's default router) |
+| `prefix-affinity` | longest expected prefix-cache hit, fewest ongoing on ties; fewest ongoing when the load is imbalanced (Ray Serve LLM's PrefixCacheAffinityRouter) |
+| `lmetric` | (waiting prefill tokens + the request's uncached tokens) x (running batch + 1) (LMetric) |
+| `ewsjf` | prefill work EWSJF computes before the request + its own + the delay it imposes on the longer requests it overtakes |
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from typing import Sequence
+
+from .state import ReplicaView, RequestInfo
+
+
+class RoutingPolicy(ABC):
+    """Ranks candidate replicas for one request."""
+
+    name: str = ""
+
+    @abstractmethod
+    def rank(self, request: RequestInfo, replicas: Sequence[ReplicaView]) -> list[ReplicaView]:
+        """The candidates to try, best first (a policy may leave some out, never all)."""
+
+    @staticmethod
+    def _sorted(replicas: Sequence[ReplicaView], key) -> list[ReplicaView]:
+        return sorted(replicas, key=lambda v: (key(v), v.ongoing, v.replica_id))
+
+
+class RoundRobin(RoutingPolicy):
+    name = "round-robin"
+
+    def __init__(self) -> None:
+        self._next = 0
+
+    def rank(self, request, replicas):
+        ordered = sorted(replicas, key=lambda v: v.replica_id)
+        start = self._next % len(ordered)
+        self._next += 1
+        return ordered[start:] + ordered[:start]
+
+
+class PowerOfTwo(RoutingPolicy):
+    name = "power-of-two"
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._rng = random.Random(seed)
+
+    def rank(self, request, replicas):
+        picked = self._rng.sample(list(replicas), min(2, len(replicas)))
+        return sorted(picked, key=lambda v: v.ongoing)  # stable: a tie keeps the random order
+
+
+class PrefixAffinity(RoutingPolicy):
+    name = "prefix-affinity"
+
+    def __init__(self, imbalanced_threshold: int = 10) -> None:
+        self.imbalanced_threshold = imbalanced_threshold
+
+    def rank(self, request, replicas):
+        loads = [v.ongoing for v in replicas]
+        if max(loads) - min(loads) > self.imbalanced_threshold:
+            return self._sorted(replicas, lambda v: v.ongoing)
+        return self._sorted(replicas, lambda v: -v.cached_tokens)
+
+
+class LMetric(RoutingPolicy):
+    """LMetric: the replica minimising (prefill tokens to compute there) x (its batch size).
+
+    The prefill tokens are those waiting there plus the request's own after its expected prefix hit; the
+    batch size counts the request itself (+1), so idle replicas are still told apart by the prefill term."""
+
+    name = "lmetric"
+
+    def rank(self, request, replicas):
+        return self._sorted(replicas, lambda v: (v.waiting_tokens() + v.new_tokens(request)) * (v.running + 1))
+
+
+class EWSJFAware(RoutingPolicy):
+    """The replica where the request adds the least waiting to everyone, EWSJF's order taken into account:
+    the prefill work computed there before it (the running batch's unfinished prefills, then its own and
+    shorter queues when the replica has a backlog, everything when it keeps up), its own uncached tokens,
+    and the delay it imposes on the longer requests waiting there that EWSJF lets it overtake (its tokens
+    once per overtaken request). Like LMetric it needs no weights; unlike LMetric a short request is not
+    charged for long work it will overtake, but pays for the long requests it delays."""
+
+    name = "ewsjf"
+
+    def rank(self, request, replicas):
+        def score(v: ReplicaView) -> float:
+            new = v.new_tokens(request)
+            return v.tokens_ahead(new) + new + new * v.requests_behind(new)
+
+        return self._sorted(replicas, score)
+
+
+POLICIES: dict[str, type[RoutingPolicy]] = {
+    cls.name: cls for cls in (RoundRobin, PowerOfTwo, PrefixAffinity, LMetric, EWSJFAware)}
+
+
+def make_policy(name: str, **kwargs) -> RoutingPolicy:
+    """A policy by name (`POLICIES`); kwargs go to its constructor."""
+    cls = POLICIES.get(name)
+    if cls is None:
+        raise ValueError(f"unknown routing policy {name!r}; choose from {', '.join(POLICIES)}")
+    return cls(**kwargs)

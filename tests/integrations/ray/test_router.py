@@ -1,0 +1,65 @@
+"""EWSJFRequestRouter inside Ray Serve's RequestRouter base, with stand-in replicas (no Ray cluster)."""
+
+import asyncio
+from dataclasses import dataclass, field
+
+import pytest
+
+from .conftest import have
+
+pytestmark = pytest.mark.skipif(not have("ray.serve"), reason="needs ray[serve] (pip install 'ewsjf[ray]')")
+
+
+@dataclass
+class FakeReplica:
+    replica_id: object
+    routing_stats: dict = field(default_factory=dict)
+    max_ongoing_requests: int = 100
+
+
+def _setup(stats_a, stats_b):
+    from ray.serve._private.common import DeploymentHandleSource, DeploymentID, ReplicaID
+
+    from ewsjf.integrations.ray.router import EWSJFRequestRouter
+
+    dep = DeploymentID(name="llm", app_name="app")
+    router = EWSJFRequestRouter(deployment_id=dep, handle_source=DeploymentHandleSource.UNKNOWN)
+    router.initialize_state(policy="ewsjf")
+    a = FakeReplica(ReplicaID(unique_id="a", deployment_id=dep), stats_a)
+    b = FakeReplica(ReplicaID(unique_id="b", deployment_id=dep), stats_b)
+    router._replicas = {a.replica_id: a, b.replica_id: b}  # what update_replicas() would hold
+    return router, a, b
+
+
+def _pending(rid, payload):
+    from ray.serve._private.common import RequestMetadata
+    from ray.serve.request_router import PendingRequest
+
+    return PendingRequest(args=[payload], kwargs={}, metadata=RequestMetadata(request_id=rid, internal_request_id=rid),
+                          future=None)
+
+
+def test_ranks_by_policy_accounts_in_flight_and_ignores_bad_stats():
+    long_backlog = {"time": 1.0, "running": 2, "waiting": 3,
+                    "queues": [[1, 256, 0, 80.0], [256, float("inf"), 3, 6000.0]]}
+    short_backlog = {"time": 1.0, "running": 2, "waiting": 30,
+                     "queues": [[1, 256, 30, 200.0], [256, float("inf"), 0, 6000.0]]}
+    router, a, b = _setup(long_backlog, short_backlog)
+    short = _pending("s1", {"prompt_token_ids": list(range(50))})
+    ranks = asyncio.run(router.choose_replicas([a, b], short))
+    assert [r[0].replica_id.unique_id for r in ranks] == ["a", "b"]  # short: past the long backlog
+    assert short.routing_context.should_backoff
+    long = _pending("l1", {"prompt": "x" * 24000})  # ~6000 tokens
+    ranks = asyncio.run(router.choose_replicas([a, b], long))
+    assert ranks[0][0].replica_id.unique_id == "b"  # long: where less work waits in all
+    router.on_request_routed(short, a.replica_id, None)
+    router.on_request_routed(long, b.replica_id, None)
+    s = router.routing_summary()
+    assert s["decisions"] == {"a": 1, "b": 1} and s["ongoing"] == {"a": 1, "b": 1} and s["stats_updates"] == 2
+    router.on_request_completed(a.replica_id, "s1")
+    router.on_request_completed(a.replica_id, "s1")  # twice: no effect
+    assert router.routing_summary()["ongoing"] == {"a": 0, "b": 1}
+    # bad stats are counted and skipped; a request without a readable prompt still gets a ranking
+    a.routing_stats = {"time": "soon"}
+    ranks = asyncio.run(router.choose_replicas([a, b], _pending("x", {"other": 1})))
+    assert len(ranks) == 2 and router.routing_summary()["bad_stats"] == 1
