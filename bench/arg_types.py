@@ -30,6 +30,20 @@ def int_in(lo: int, hi: int = INT32_MAX) -> Callable[[str], int]:
     return parse
 
 
+def int_list(what: str, lo: int, hi: int) -> Callable[[str], list[int]]:
+    """A comma list of integers in [lo, hi], at least one (`what` names them in errors)."""
+    def parse(text: str) -> list[int]:
+        try:
+            vals = [int(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a comma list of {what}, got {text[:40]!r}") from None
+        if not vals or any(not lo <= v <= hi for v in vals):
+            raise argparse.ArgumentTypeError(f"{what} must be in [{lo}, {hi}], got {text[:40]!r}")
+        return vals
+    parse.__name__ = what
+    return parse
+
+
 def positive_float(allow_inf: bool = False, hi: float = math.inf) -> Callable[[str], float]:
     """A number > 0 (and <= hi), finite unless allow_inf; never NaN."""
     def parse(text: str) -> float:

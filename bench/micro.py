@@ -124,21 +124,11 @@ def compile_times() -> dict[str, float]:
     return out
 
 
-def _sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a comma list of sizes, got {text!r}") from None
-    if not sizes or any(not 1 <= n <= MAX_SIZE for n in sizes):
-        raise argparse.ArgumentTypeError(f"sizes must be in [1, {MAX_SIZE}], got {text!r}")
-    return sizes
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .arg_types import int_in
+    from .arg_types import int_in, int_list
 
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
-    parser.add_argument("--sizes", type=_sizes, default=list(SIZES),
+    parser.add_argument("--sizes", type=int_list("sizes", 1, MAX_SIZE), default=list(SIZES),
                         help=f"waiting-set sizes, comma-separated (default {','.join(map(str, SIZES))})")
     parser.add_argument("--repeats", type=int_in(1, 10_000), default=15, help="batches per figure (median taken)")
     parser.add_argument("--no-compile", action="store_true", help="skip the JIT compile-time measurement")

@@ -30,19 +30,9 @@ MAX_INSTANCES = 1024
 """Each simulated instance is a whole engine with its own queue: far more would only exhaust memory."""
 
 
-def _instances(text: str) -> list[int]:
-    try:
-        vals = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a comma list of instance counts, got {text!r}") from None
-    if not vals or any(not 1 <= v <= MAX_INSTANCES for v in vals):
-        raise argparse.ArgumentTypeError(f"instance counts must be in [1, {MAX_INSTANCES}], got {text!r}")
-    return vals
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("multi-instance (routers in front of N engines)")
-    g.add_argument("--instances", type=_instances, default=None, metavar="N[,M...]",
+    g.add_argument("--instances", type=T.int_list("instance counts", 1, MAX_INSTANCES), default=None, metavar="N[,M...]",
                    help="simulate N engines behind a router (loads are relative to N engines' capacity)")
     g.add_argument("--routers", type=T.names("router", tuple(POLICIES)), default=",".join(DEFAULT_ROUTERS),
                    help=f"comma list of {', '.join(POLICIES)} (default: all)")

@@ -20,7 +20,6 @@ import os
 import shlex
 import sys
 import time
-from typing import Any
 
 
 from ewsjf_core.config import EWSJFConfig

@@ -12,7 +12,6 @@ whole suite runs in minutes on two cores.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 

@@ -103,7 +103,6 @@ class StepBuilder:
         bs = bm.block_size
         computed, target, held, shared = run.computed, run.target, bm.held, bm.shared
         prefilling = run.prefilling
-        P, prefix = self._req.prompt, self._req.prefix_ids is not None
         preempted = False
         i = 0
         while i < len(prefilling) and budget > 0:
@@ -122,16 +121,21 @@ class StepBuilder:
                         break
                 if rid not in run.order:
                     break
-            bm.allocate_for(rid, nb)
-            if prefix:
-                bm.cache_prompt(rid, min(c0 + c, P[rid]))
-            chunks.append((rid, c))
-            acc[0] += c
-            acc[1] += c * (c0 + (c + 1) * 0.5)
-            acc[2] += c0
+            self._add_chunk(chunks, acc, rid, c, c0, nb)
             budget -= c
             i += 1
         return budget, preempted
+
+    def _add_chunk(self, chunks: list, acc: list, rid: int, c: int, computed: int, blocks: int) -> None:
+        """Put c prompt tokens of rid (computed before: `computed`) in the step, with their KV blocks; full
+        prompt blocks enter the prefix cache now, as vLLM caches them when their chunk is scheduled."""
+        self.blocks.allocate_for(rid, blocks)
+        if self._req.prefix_ids is not None:
+            self.blocks.cache_prompt(rid, min(computed + c, self._req.prompt[rid]))
+        chunks.append((rid, c))
+        acc[0] += c
+        acc[1] += c * (computed + (c + 1) * 0.5)
+        acc[2] += computed
 
     def _admit(self, chunks: list, acc: list, now: float, budget: int) -> None:
         run, bm, req = self.running, self.blocks, self._req
@@ -189,13 +193,7 @@ class StepBuilder:
                 first_scheduled[rid] = now
                 req.cached_at_admit[rid] = cached
             run.admit(rid, cached, total)
-            bm.allocate_for(rid, nb)
-            if prefix:
-                bm.cache_prompt(rid, min(cached + c, P[rid]))
-            chunks.append((rid, c))
-            acc[0] += c
-            acc[1] += c * (cached + (c + 1) * 0.5)
-            acc[2] += cached
+            self._add_chunk(chunks, acc, rid, c, cached, nb)
             budget -= c
         self.waiting = waiting
         self.queue_cpu_s += qcpu

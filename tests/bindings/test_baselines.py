@@ -7,15 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ewsjf.bindings.baselines import POLICIES, FCFSQueue, HRRNQueue, OracleSJFQueue, SJFQueue
+from .helpers import drain
 
 ALL = list(POLICIES.values())
-
-
-def drain(q):
-    out = []
-    while q:
-        out.append(q.pop())
-    return out
 
 
 @pytest.mark.parametrize("cls", ALL)

@@ -4,21 +4,7 @@ import threading
 import pytest
 
 from ewsjf.bindings import EWSJFConfig, EWSJFQueue
-
-
-class Clock:
-    def __init__(self, t=0.0):
-        self.t = t
-
-    def __call__(self):
-        return self.t
-
-
-def drain(q):
-    out = []
-    while q:
-        out.append(q.pop())
-    return out
+from .helpers import Clock, drain
 
 
 def test_short_requests_first_then_fifo_within_a_queue():

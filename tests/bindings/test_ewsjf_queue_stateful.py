@@ -109,14 +109,24 @@ class QueueMachine(RuleBasedStateMachine):
         deadline = {k: ws.deadline[slot_of[k]] for k in same}
         progress = ws.admitted_work  # as when this order was computed (pops are synced at the next one)
         starved = [k for k in same if now > deadline[k] or progress > ws.due_work[slot_of[k]]]
-        if starved:
-            assert rid in starved and arrival == min(same[k][1] for k in starved), "oldest starved first"
-            return
         qid = ws.qid[slot_of[rid]]
         in_queue = [k for k in same if ws.qid[slot_of[k]] == qid]
         # A queue is in (deadline, arrival, insertion) order: arrival order within equal deadlines.
-        assert (deadline[rid], arrival, seq) == min((deadline[k], same[k][1], same[k][2]) for k in in_queue), \
-            "queue order: deadline, then arrival, then insertion"
+        head = (deadline[rid], arrival, seq) == min((deadline[k], same[k][1], same[k][2]) for k in in_queue)
+        if starved and rid not in starved:
+            # A bypass (ewsjf_core.selection): the head of a shorter queue goes before the oldest due request,
+            # its work within bypass_share of the due request's own, never past a max_wait deadline.
+            due = min(starved, key=lambda k: (same[k][1], same[k][2]))
+            share = max(self.q.config.fcfs_wait_factor - 1.0, 0.0)
+            assert now <= deadline[due], "a request past max_wait is never bypassed"
+            assert ws.q_pos[qid] < ws.q_pos[ws.qid[slot_of[due]]], "only a shorter queue bypasses"
+            assert ws.prefill[slot_of[rid]] <= share * ws.prefill[slot_of[due]], "a bypass stays within its share"
+            assert head, "a bypass takes its queue's head"
+            return
+        if starved:
+            assert arrival == min(same[k][1] for k in starved), "oldest starved first"
+            return
+        assert head, "queue order: deadline, then arrival, then insertion"
 
     @invariant()
     def nothing_lost_or_duplicated(self):

@@ -12,21 +12,7 @@ from ewsjf.bindings import EWSJFConfig, EWSJFQueue
 from ewsjf.bindings.baselines import FCFSQueue, SJFQueue
 from ewsjf.bindings.tuned_queue import TunedEWSJFQueue
 from ewsjf_core.tuner.settings import TunerSettings
-
-
-class Clock:
-    def __init__(self, t=0.0):
-        self.t = t
-
-    def __call__(self):
-        return self.t
-
-
-def drain(q):
-    out = []
-    while q:
-        out.append(q.pop())
-    return out
+from .helpers import Clock, drain
 
 
 @pytest.mark.parametrize("make", [EWSJFQueue, FCFSQueue, SJFQueue])
