@@ -38,6 +38,7 @@ from vllm.v1.request import Request
 
 from ewsjf.bindings import EWSJFConfig, EWSJFQueue
 from ewsjf_core.warmup import compile_kernels
+from ewsjf.integrations.vllm.compat import held_waiting
 from ewsjf.integrations.vllm.config import Settings, VLLMOptions, load_settings
 from ewsjf.integrations.vllm.metrics import EngineMetrics
 from ewsjf.integrations.vllm.request_queue import EWSJFRequestQueue
@@ -203,7 +204,7 @@ class EWSJFSchedulerMixin:
         self._ewsjf_feed()
         stats = self.ewsjf_queue.stats()
         stats["steps"] = self.ewsjf_steps
-        stats["kv_holding_waiting"] = len(self.kv_holding_waiting)  # type: ignore[attr-defined]
+        stats["kv_holding_waiting"] = len(held_waiting(self))
         stats["running"] = len(self.running)  # type: ignore[attr-defined]
         return stats
 
