@@ -90,6 +90,7 @@ class EWSJFSchedulerMixin:
         self._ewsjf_feedback: list[tuple[float, int, int]] = []
         self.ewsjf_steps = 0
         self.ewsjf_metrics = EngineMetrics.create(vllm_config, opts, self._ewsjf_clock)
+        self._ewsjf_idle_exported = False
         async_on = bool(getattr(vllm_config.scheduler_config, "async_scheduling", False))
         if async_on != isinstance(self, AsyncScheduler):
             logger.warning("EWSJF: %s runs with async_scheduling=%s; vLLM pairs async scheduling with "
@@ -118,13 +119,7 @@ class EWSJFSchedulerMixin:
     # --- the hot path ---
     def schedule(self, *args: Any, **kwargs: Any):
         now = self._ewsjf_clock()
-        metrics = self.ewsjf_metrics
-        if metrics is not None and now >= metrics.next_due:
-            try:
-                metrics.export(self.ewsjf_stats(), now)
-            except Exception:  # observability must never take the engine down
-                logger.warning("EWSJF: metrics export failed; disabled", exc_info=True)
-                self.ewsjf_metrics = None
+        self._ewsjf_idle_exported = False
         waiting = self.waiting
         if waiting.before_begin is None:  # a subclass swapped the adapter in
             waiting.before_begin = self._ewsjf_feed
@@ -135,7 +130,25 @@ class EWSJFSchedulerMixin:
             decode = list(output.num_scheduled_tokens.values()).count(1)
             self._ewsjf_inflight.append((output, now, total - decode, decode))
         self.ewsjf_steps += 1
+        metrics = self.ewsjf_metrics
+        if metrics is not None and now >= metrics.next_due:
+            self._ewsjf_export(now)  # after the step admitted: the snapshot agrees with vLLM's own counts
         return output
+
+    def _ewsjf_export(self, now: float, force: bool = False) -> None:
+        try:
+            self.ewsjf_metrics.export(self.ewsjf_stats(), now, force)
+        except Exception:  # observability must never take the engine down
+            logger.warning("EWSJF: metrics export failed; disabled", exc_info=True)
+            self.ewsjf_metrics = None
+
+    def _ewsjf_export_if_idle(self) -> None:
+        """vLLM stops calling schedule() when nothing is left: write the final (empty) state right away,
+        or /metrics would keep showing the last busy snapshot for as long as the engine idles."""
+        if (self.ewsjf_metrics is not None and not self._ewsjf_idle_exported
+                and not self.get_num_unfinished_requests()):  # type: ignore[attr-defined]
+            self._ewsjf_idle_exported = True  # once per idle period
+            self._ewsjf_export(self._ewsjf_clock(), force=True)
 
     def update_from_output(self, scheduler_output: Any, model_runner_output: Any):
         outputs = super().update_from_output(scheduler_output, model_runner_output)  # type: ignore[misc]
@@ -156,6 +169,7 @@ class EWSJFSchedulerMixin:
                     feedback.append((duration, prefill, decode))
                     if len(feedback) >= _MAX_PENDING_FEEDBACK:
                         self._ewsjf_feed()
+        self._ewsjf_export_if_idle()
         return outputs
 
     def _ewsjf_report_tokens(self, outputs: Any) -> None:
@@ -182,6 +196,7 @@ class EWSJFSchedulerMixin:
         if counts:  # aborted requests get no finish output: forget their token counts here
             for request in finished or ():
                 counts.pop(getattr(request, "request_id", request), None)
+        self._ewsjf_export_if_idle()
         return finished
 
     def _ewsjf_feed(self) -> None:
