@@ -52,6 +52,8 @@ class SoakSettings:
     step_cost_tolerance: float = 1.5
     """Last window's mean wall time per step may be at most this multiple of the second window's."""
     rss_tolerance_mb: float = 64.0
+    check_timing: bool = True
+    """Check per-step wall cost and RSS (off for the short CI run: wall time on shared machines is noise)."""
 
 
 @dataclass
@@ -189,7 +191,7 @@ def _final_checks(v: VirtualVLLM, report: SoakReport, expected: dict[str, int], 
         fail("the prefill-cost model went non-finite")
     elif body and max(w.cost_error for w in body) > s.cost_tolerance:
         fail(f"prefill-cost model off by {max(w.cost_error for w in body):.0%} (> {s.cost_tolerance:.0%})")
-    if len(report.windows) >= 3:
+    if s.check_timing and len(report.windows) >= 3:
         first, last = report.windows[1], report.windows[-1]
         if last.wall_us_per_step > s.step_cost_tolerance * first.wall_us_per_step:
             fail(f"per-step cost grew {last.wall_us_per_step / first.wall_us_per_step:.2f}x")

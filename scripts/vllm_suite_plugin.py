@@ -74,3 +74,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             report.outcome = "skipped"
             report.longrepr = (str(item.path), item.location[1] or 0,
                                "Skipped: needs a model download (not available offline)")
+
+
+@pytest.fixture()
+def caplog_vllm(caplog):
+    """vLLM's log records through pytest's caplog (vLLM's top-level conftest, skipped here, provides this
+    fixture): the "vllm" logger does not propagate to the root logger by default."""
+    import logging
+
+    vllm_logger = logging.getLogger("vllm")
+    propagate = vllm_logger.propagate
+    vllm_logger.propagate = True
+    try:
+        with caplog.at_level(logging.INFO):
+            yield caplog
+    finally:
+        vllm_logger.propagate = propagate
