@@ -38,14 +38,17 @@ def _swap_schedulers() -> None:
 
     options = {"log_interval_s": 0.0, "metrics_interval_s": 0.0}
 
-    def init(self, *args, **kwargs):
-        kwargs.setdefault("ewsjf_config", fcfs_equivalent_config())
-        kwargs.setdefault("ewsjf_options", options)
-        super(type(self), self).__init__(*args, **kwargs)
+    def fcfs_equivalent(base: type) -> type:
+        def init(self, *args, **kwargs):
+            kwargs.setdefault("ewsjf_config", fcfs_equivalent_config())
+            kwargs.setdefault("ewsjf_options", options)
+            base.__init__(self, *args, **kwargs)
 
-    # Named like vLLM's classes: some tests compare class names or reprs.
-    sync_cls = type("Scheduler", (EWSJFScheduler,), {"__init__": init, "auto_async": False})
-    async_cls = type("AsyncScheduler", (AsyncEWSJFScheduler,), {"__init__": init})
+        # Named like vLLM's classes (some tests compare names); vLLM subclasses (DiffusionScheduler) build on it.
+        name = "AsyncScheduler" if issubclass(base, AsyncEWSJFScheduler) else "Scheduler"
+        return type(name, (base,), {"__init__": init, "auto_async": False})
+
+    sync_cls, async_cls = fcfs_equivalent(EWSJFScheduler), fcfs_equivalent(AsyncEWSJFScheduler)
     scheduler.Scheduler = sync_cls
     async_scheduler.AsyncScheduler = async_cls
 

@@ -54,6 +54,12 @@ class EWSJFSchedulerMixin:
     """Shared by EWSJFScheduler and AsyncEWSJFScheduler; must come before vLLM's class in the bases."""
 
     waiting: EWSJFRequestQueue
+    # Class-level defaults: vLLM's tests (and tools) build a scheduler with __new__ and set the attributes
+    # they need by hand, then call update_from_output / finish_requests; those must still work.
+    _ewsjf_out_tokens: dict[str, int] | None = None
+    _ewsjf_inflight: Any = ()
+    ewsjf_metrics: EngineMetrics | None = None
+    _ewsjf_idle_exported = True
 
     def __init__(self, *args: Any, ewsjf_config: EWSJFConfig | Mapping[str, Any] | None = None,
                  ewsjf_options: VLLMOptions | Mapping[str, Any] | None = None, clock: Clock | None = None,
