@@ -74,10 +74,11 @@ for version in "${VERSIONS[@]}"; do
         note=" (no usable vLLM platform here: interface check only)"
     fi
     log "$version: pytest ${tests[*]}$note"
-    out="$("$venv/bin/python" -m pytest -q -p no:cacheprovider ${PYTEST_ARGS:-} "${tests[@]}" 2>&1)"
+    "$venv/bin/python" -m pytest -q -rfE -p no:cacheprovider ${PYTEST_ARGS:-} "${tests[@]}" > "$venv/pytest.log" 2>&1
     rc=$?
-    echo "$out" | tail -n 15
-    summary="$(echo "$out" | grep -E '(passed|failed|error|skipped)' | tail -n 1)"
+    grep -E '^(FAILED|ERROR) ' "$venv/pytest.log"
+    summary="$(grep -E '^=*\s*[0-9]+ (passed|failed|skipped|error|deselected)' "$venv/pytest.log" | tail -n 1 | tr -d '=')"
+    log "$version: full output in $venv/pytest.log"
     RESULT[$version]="${summary:-rc=$rc}$note"
     [ $rc -ne 0 ] && RESULT[$version]="FAIL: ${RESULT[$version]}"
 done
