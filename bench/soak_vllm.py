@@ -24,6 +24,7 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ewsjf.integrations.vllm.virtual import VirtualVLLM, default_step_time
 
@@ -101,7 +102,7 @@ def make_engine(s: SoakSettings) -> VirtualVLLM:
                                          "ewsjf_options": {"log_interval_s": 0.0, "metrics_interval_s": 0.0}})
 
 
-def run_soak(s: SoakSettings) -> SoakReport:
+def run_soak(s: SoakSettings, on_window: Callable[[Window], None] | None = None) -> SoakReport:
     rng = random.Random(s.seed)
     v = make_engine(s)
     sched, queue = v.scheduler, v.scheduler.ewsjf_queue
@@ -147,6 +148,8 @@ def run_soak(s: SoakSettings) -> SoakReport:
         if step % window_len == 0 and step <= s.steps:
             now = time.perf_counter()
             report.windows.append(_window(v, window_len, (now - t_window) / window_len * 1e6, s))
+            if on_window is not None:
+                on_window(report.windows[-1])
             t_window = time.perf_counter()
     report.preemptions = v.preemptions
     _final_checks(v, report, expected, rss0)
@@ -230,7 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.steps < 1 or a.windows < 1:
         p.error("--steps and --windows must be >= 1")
-    report = run_soak(SoakSettings(steps=a.steps, seed=a.seed, windows=a.windows, tuner=not a.no_tuner))
+    def progress(w: Window) -> None:  # a long run shows its figures as they come
+        print(f"window: {w.wall_us_per_step:.0f} us/step, RSS {w.rss_mb:.0f} MB, {w.waiting} waiting, "
+              f"{w.classes} priority classes, cost error {w.cost_error:.1%}", flush=True)
+
+    report = run_soak(SoakSettings(steps=a.steps, seed=a.seed, windows=a.windows, tuner=not a.no_tuner), progress)
     print_report(report)
     return 1 if report.failures else 0
 
