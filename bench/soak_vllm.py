@@ -67,6 +67,9 @@ class Window:
     classes: int
     cost: dict[int, float]
     cost_error: float
+    peak_waiting: int = 0
+    """Most requests waiting (EWSJF queue) at any step of the window."""
+    virtual_s: float = 0.0
 
 
 @dataclass
@@ -112,7 +115,7 @@ def run_soak(s: SoakSettings, on_window: Callable[[Window], None] | None = None)
     next_arrival = 0.0
     window_len = max(1, s.steps // s.windows)
     t_window, rss0 = time.perf_counter(), _rss_mb()
-    step = 0
+    step = peak = 0
     while step < s.steps or v.has_unfinished():
         arriving = step < s.steps
         rate = s.burst_rate if int(v.now // s.phase_s) % 2 else s.calm_rate
@@ -140,14 +143,15 @@ def run_soak(s: SoakSettings, on_window: Callable[[Window], None] | None = None)
         r = v.step()
         if r.duration == 0.0 and not r.scheduled:
             v.advance_to(max(v.now, next_arrival) if arriving else v.now + 0.01)
-        for rid in r.finished:
-            report.finished += 1
+        report.finished += len(r.finished)
+        peak = max(peak, len(sched.waiting))
         step += 1
         if len(live) > 4 * (len(sched.waiting) + len(sched.running) + 64):
             live = [rid for rid in live if rid in sched.requests]  # drop finished ones now and then
         if step % window_len == 0 and step <= s.steps:
             now = time.perf_counter()
             report.windows.append(_window(v, window_len, (now - t_window) / window_len * 1e6, s))
+            report.windows[-1].peak_waiting, report.windows[-1].virtual_s, peak = peak, v.now, 0
             if on_window is not None:
                 on_window(report.windows[-1])
             t_window = time.perf_counter()
@@ -207,13 +211,14 @@ def print_report(report: SoakReport) -> None:
     from rich.table import Table
 
     table = Table(title=f"EWSJF soak through vLLM's scheduler: {report.settings.steps} steps")
-    for col in ("steps", "wall us/step", "RSS MB", "waiting", "running", "classes",
+    for col in ("steps", "virtual s", "wall us/step", "RSS MB", "peak waiting", "running", "classes",
                 *(f"C({b}) s" for b in CHECK_SIZES), "cost err"):
         table.add_column(col, justify="right")
     done = 0
     for w in report.windows:
         done += w.steps
-        table.add_row(str(done), f"{w.wall_us_per_step:.0f}", f"{w.rss_mb:.0f}", str(w.waiting), str(w.running),
+        table.add_row(str(done), f"{w.virtual_s:.0f}", f"{w.wall_us_per_step:.0f}", f"{w.rss_mb:.0f}",
+                      str(w.peak_waiting), str(w.running),
                       str(w.classes), *(f"{w.cost[b]:.4f}" for b in CHECK_SIZES), f"{w.cost_error:.1%}")
     console = Console()
     console.print(table)
@@ -234,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.steps < 1 or a.windows < 1:
         p.error("--steps and --windows must be >= 1")
     def progress(w: Window) -> None:  # a long run shows its figures as they come
-        print(f"window: {w.wall_us_per_step:.0f} us/step, RSS {w.rss_mb:.0f} MB, {w.waiting} waiting, "
+        print(f"window: {w.wall_us_per_step:.0f} us/step, RSS {w.rss_mb:.0f} MB, peak {w.peak_waiting} waiting, "
               f"{w.classes} priority classes, cost error {w.cost_error:.1%}", flush=True)
 
     report = run_soak(SoakSettings(steps=a.steps, seed=a.seed, windows=a.windows, tuner=not a.no_tuner), progress)

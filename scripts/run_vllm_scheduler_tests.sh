@@ -70,5 +70,5 @@ cd "$SUITE"
 export HF_HOME="$HF" HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 VLLM_TARGET_DEVICE=cpu VLLM_NO_USAGE_STATS=1 \
     DO_NOT_TRACK=1 PYTHONPATH="$ROOT/scripts${PYTHONPATH:+:$PYTHONPATH}"
 echo "[suite] vLLM $VERSION, scheduler: ${EWSJF_SUITE_SCHEDULER:-ewsjf}, tests in $SUITE"
-exec "$PY" -m pytest -p no:cacheprovider -p vllm_suite_plugin --noconftest -rfE -q \
+exec "$PY" -m pytest -p no:cacheprovider -p vllm_suite_plugin --noconftest -rfEs -q \
     tests/v1/core/test_scheduler.py "$@"

@@ -15,6 +15,7 @@ the reason; the script provides the one model config the suite's default helper 
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -75,8 +76,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         text = f"{call.excinfo.typename}: {call.excinfo.value}"
         if any(marker in text for marker in _DOWNLOAD_ERRORS):
             report.outcome = "skipped"
+            model = re.search(r"'([\w.-]+/[\w.-]+)'", text)
             report.longrepr = (str(item.path), item.location[1] or 0,
-                               "Skipped: needs a model download (not available offline)")
+                               f"Skipped: needs a model download ({model.group(1) if model else 'offline'})")
 
 
 @pytest.fixture()
