@@ -81,7 +81,7 @@ for version in "${VERSIONS[@]}"; do
         note=" (CUDA build without a GPU: scheduler-level tests, no end-to-end engine)"
     fi
     log "$version: pytest ${tests[*]}$note"
-    "$venv/bin/python" -m pytest -q -rfE -p no:cacheprovider ${PYTEST_ARGS:-} "${tests[@]}" > "$venv/pytest.log" 2>&1
+    "$venv/bin/python" -m pytest -rfE -p no:cacheprovider ${PYTEST_ARGS:-} "${tests[@]}" > "$venv/pytest.log" 2>&1
     rc=$?
     grep -E '^(FAILED|ERROR) ' "$venv/pytest.log"
     summary="$(grep -E '^=*\s*[0-9]+ (passed|failed|skipped|error|deselected)' "$venv/pytest.log" | tail -n 1 | tr -d '=')"
