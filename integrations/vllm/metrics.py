@@ -77,8 +77,9 @@ class EngineMetrics:
             name = name[0] if name else ""
         return cls(options, clock, directory, engine_index, str(name), multiprocess)
 
-    def export(self, stats: dict[str, Any], now: float) -> None:
-        if now >= self.next_metrics:
+    def export(self, stats: dict[str, Any], now: float, force: bool = False) -> None:
+        """Write the snapshot if due (or `force`: the engine goes idle), log the summary if due."""
+        if now >= self.next_metrics or (force and self.metrics_interval):
             self.next_metrics = now + self.metrics_interval
             if self._path is not None:
                 self._write(stats, now)

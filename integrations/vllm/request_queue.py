@@ -26,7 +26,8 @@ Semantics, matched to vLLM 0.32's FCFSRequestQueue where vLLM relies on them:
     arrived meanwhile are committed (their starvation deadline computed, with fcfs_wait_factor > 0 from the
     prefill rate measured then) at that round rather than at the next step. Set
     lazy_begin_step = False (option vllm.lazy_begin_step) to run it at the start of every step.
-  - __iter__ yields requests in the order they would be popped now.
+  - __iter__ yields requests in the order they would be popped now; queue[i] is the i-th of them (vLLM's
+    FCFS queue is a deque, and callers index it: O(i), like deque indexing away from the ends).
 vLLM's other queues (kv_holding_waiting, deferred_waiting, running) are left to vLLM.
 """
 
@@ -154,3 +155,15 @@ class EWSJFRequestQueue(RequestQueue):
     def __iter__(self) -> Iterator[Request]:
         requests = self._requests
         return iter([requests[rid] for rid in self.queue])
+
+    def __getitem__(self, index: int) -> Request:
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise TypeError(f"EWSJF queue indices must be integers, not {type(index).__name__}")
+        n = len(self._requests)
+        i = index + n if index < 0 else index
+        if not 0 <= i < n:
+            raise IndexError("EWSJF queue index out of range")
+        for position, rid in enumerate(self.queue):
+            if position == i:
+                return self._requests[rid]
+        raise IndexError("EWSJF queue index out of range")  # unreachable while queue and map agree

@@ -38,6 +38,7 @@ from vllm.v1.request import Request
 
 from ewsjf.bindings import EWSJFConfig, EWSJFQueue
 from ewsjf_core.warmup import compile_kernels
+from ewsjf.integrations.vllm.compat import held_waiting
 from ewsjf.integrations.vllm.config import Settings, VLLMOptions, load_settings
 from ewsjf.integrations.vllm.metrics import EngineMetrics
 from ewsjf.integrations.vllm.request_queue import EWSJFRequestQueue
@@ -53,6 +54,12 @@ class EWSJFSchedulerMixin:
     """Shared by EWSJFScheduler and AsyncEWSJFScheduler; must come before vLLM's class in the bases."""
 
     waiting: EWSJFRequestQueue
+    # Class-level defaults: vLLM's tests (and tools) build a scheduler with __new__ and set the attributes
+    # they need by hand, then call update_from_output / finish_requests; those must still work.
+    _ewsjf_out_tokens: dict[str, int] | None = None
+    _ewsjf_inflight: Any = ()
+    ewsjf_metrics: EngineMetrics | None = None
+    _ewsjf_idle_exported = True
 
     def __init__(self, *args: Any, ewsjf_config: EWSJFConfig | Mapping[str, Any] | None = None,
                  ewsjf_options: VLLMOptions | Mapping[str, Any] | None = None, clock: Clock | None = None,
@@ -89,6 +96,7 @@ class EWSJFSchedulerMixin:
         self._ewsjf_feedback: list[tuple[float, int, int]] = []
         self.ewsjf_steps = 0
         self.ewsjf_metrics = EngineMetrics.create(vllm_config, opts, self._ewsjf_clock)
+        self._ewsjf_idle_exported = False
         async_on = bool(getattr(vllm_config.scheduler_config, "async_scheduling", False))
         if async_on != isinstance(self, AsyncScheduler):
             logger.warning("EWSJF: %s runs with async_scheduling=%s; vLLM pairs async scheduling with "
@@ -117,13 +125,7 @@ class EWSJFSchedulerMixin:
     # --- the hot path ---
     def schedule(self, *args: Any, **kwargs: Any):
         now = self._ewsjf_clock()
-        metrics = self.ewsjf_metrics
-        if metrics is not None and now >= metrics.next_due:
-            try:
-                metrics.export(self.ewsjf_stats(), now)
-            except Exception:  # observability must never take the engine down
-                logger.warning("EWSJF: metrics export failed; disabled", exc_info=True)
-                self.ewsjf_metrics = None
+        self._ewsjf_idle_exported = False
         waiting = self.waiting
         if waiting.before_begin is None:  # a subclass swapped the adapter in
             waiting.before_begin = self._ewsjf_feed
@@ -134,7 +136,25 @@ class EWSJFSchedulerMixin:
             decode = list(output.num_scheduled_tokens.values()).count(1)
             self._ewsjf_inflight.append((output, now, total - decode, decode))
         self.ewsjf_steps += 1
+        metrics = self.ewsjf_metrics
+        if metrics is not None and now >= metrics.next_due:
+            self._ewsjf_export(now)  # after the step admitted: the snapshot agrees with vLLM's own counts
         return output
+
+    def _ewsjf_export(self, now: float, force: bool = False) -> None:
+        try:
+            self.ewsjf_metrics.export(self.ewsjf_stats(), now, force)
+        except Exception:  # observability must never take the engine down
+            logger.warning("EWSJF: metrics export failed; disabled", exc_info=True)
+            self.ewsjf_metrics = None
+
+    def _ewsjf_export_if_idle(self) -> None:
+        """vLLM stops calling schedule() when nothing is left: write the final (empty) state right away,
+        or /metrics would keep showing the last busy snapshot for as long as the engine idles."""
+        if (self.ewsjf_metrics is not None and not self._ewsjf_idle_exported
+                and not self.get_num_unfinished_requests()):  # type: ignore[attr-defined]
+            self._ewsjf_idle_exported = True  # once per idle period
+            self._ewsjf_export(self._ewsjf_clock(), force=True)
 
     def update_from_output(self, scheduler_output: Any, model_runner_output: Any):
         outputs = super().update_from_output(scheduler_output, model_runner_output)  # type: ignore[misc]
@@ -155,6 +175,7 @@ class EWSJFSchedulerMixin:
                     feedback.append((duration, prefill, decode))
                     if len(feedback) >= _MAX_PENDING_FEEDBACK:
                         self._ewsjf_feed()
+        self._ewsjf_export_if_idle()
         return outputs
 
     def _ewsjf_report_tokens(self, outputs: Any) -> None:
@@ -181,6 +202,7 @@ class EWSJFSchedulerMixin:
         if counts:  # aborted requests get no finish output: forget their token counts here
             for request in finished or ():
                 counts.pop(getattr(request, "request_id", request), None)
+        self._ewsjf_export_if_idle()
         return finished
 
     def _ewsjf_feed(self) -> None:
@@ -203,7 +225,7 @@ class EWSJFSchedulerMixin:
         self._ewsjf_feed()
         stats = self.ewsjf_queue.stats()
         stats["steps"] = self.ewsjf_steps
-        stats["kv_holding_waiting"] = len(self.kv_holding_waiting)  # type: ignore[attr-defined]
+        stats["kv_holding_waiting"] = len(held_waiting(self))
         stats["running"] = len(self.running)  # type: ignore[attr-defined]
         # unfinished (chunked) prefills of the running batch: ahead of every waiting request (Ray router)
         stats["prefilling_tokens"] = sum(max(0, r.num_prompt_tokens - r.num_computed_tokens)

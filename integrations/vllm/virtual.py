@@ -52,6 +52,8 @@ from vllm.v1.outputs import ModelRunnerOutput  # noqa: E402
 from vllm.v1.request import Request, RequestStatus  # noqa: E402
 from vllm.v1.structured_output import StructuredOutputManager  # noqa: E402
 
+from ewsjf.integrations.vllm.compat import held_waiting  # noqa: E402  (vLLM 0.29/0.30: skipped_waiting)
+
 TINY_LLAMA_CONFIG = {
     "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 128,
     "intermediate_size": 256, "num_attention_heads": 2, "num_key_value_heads": 2, "num_hidden_layers": 2,
@@ -302,7 +304,7 @@ class VirtualVLLM:
     def waiting_ids(self) -> list[str]:
         """Waiting request ids in admission order (vLLM drains kv_holding_waiting first)."""
         s = self.scheduler
-        return [r.request_id for r in s.kv_holding_waiting] + [r.request_id for r in s.waiting]
+        return [r.request_id for r in held_waiting(s)] + [r.request_id for r in s.waiting]
 
     def running_ids(self) -> list[str]:
         return [r.request_id for r in self.scheduler.running]

@@ -71,14 +71,16 @@ def test_additional_config_reaches_the_scheduler(monkeypatch):
 
 
 def test_version_guard(monkeypatch):
-    assert version_mod.is_supported("0.32.0") and version_mod.is_supported("0.32.3+cpu")
-    assert not version_mod.is_supported("0.31.2") and not version_mod.is_supported("0.33.0")
+    for v in ("0.29.0", "0.30.0", "0.31.0", "0.32.0", "0.32.3+cpu", "0.33.0", "0.33.1"):
+        assert version_mod.is_supported(v), v
+    for v in ("0.28.1", "0.34.0", "0.28.0+cpu", "1.0.0", "not-a-version"):
+        assert not version_mod.is_supported(v), v
     with pytest.raises(version_mod.UnsupportedVLLMVersion, match=re.escape(version_mod.SUPPORTED_VLLM)):
-        version_mod.check_vllm_version("0.31.0")
+        version_mod.check_vllm_version("0.28.1")
     import vllm
 
     monkeypatch.setattr(vllm, "__version__", "0.40.1")
-    with pytest.raises(version_mod.UnsupportedVLLMVersion, match=r"supports vLLM >=0\.32\.0,<0\.33.*0\.40\.1"):
+    with pytest.raises(version_mod.UnsupportedVLLMVersion, match=r"supports vLLM >=0\.29\.0,<0\.34.*0\.40\.1"):
         VirtualVLLM("ewsjf")
     monkeypatch.setenv(version_mod.ALLOW_ENV, "1")
     VirtualVLLM("ewsjf")  # allowed, with a warning

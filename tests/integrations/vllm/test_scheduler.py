@@ -8,6 +8,7 @@ from vllm.v1.core.sched.scheduler import Scheduler
 
 from ewsjf.bindings import EWSJFConfig, EWSJFQueue
 from ewsjf.integrations.vllm import AsyncEWSJFScheduler, EWSJFRequestQueue, EWSJFScheduler
+from ewsjf.integrations.vllm.compat import held_waiting
 from ewsjf.integrations.vllm.virtual import VirtualVLLM
 
 # Every behaviour is checked for both variants: vLLM's Scheduler and its AsyncScheduler (two steps in flight).
@@ -19,7 +20,7 @@ def test_waiting_is_replaced_and_other_queues_left_alone():
     s = v.scheduler
     assert type(s) is EWSJFScheduler and isinstance(s, Scheduler)
     assert isinstance(s.waiting, EWSJFRequestQueue) and s.waiting.queue is s.ewsjf_queue
-    assert not isinstance(s.kv_holding_waiting, EWSJFRequestQueue)
+    assert not isinstance(held_waiting(s), EWSJFRequestQueue)
 
 
 def test_auto_async_builds_the_async_variant():
@@ -193,7 +194,7 @@ def _check_consistent(v: VirtualVLLM) -> None:
     s = v.scheduler
     waiting = [r.request_id for r in s.waiting]
     assert len(waiting) == len(set(waiting)) == len(s.waiting) == len(s.ewsjf_queue)
-    holding = [r.request_id for r in s.kv_holding_waiting]
+    holding = [r.request_id for r in held_waiting(s)]
     running = [r.request_id for r in s.running]
     groups = [set(waiting), set(holding), set(running)]
     assert sum(map(len, groups)) == len(set().union(*groups)), "a request is in two queues"

@@ -1,0 +1,36 @@
+"""Differences between the supported vLLM releases (0.29-0.33) that the integration has to bridge.
+
+Read from each release's vllm/v1/core/sched/ (tests/integrations/vllm/test_interface_compat.py checks the
+installed one against what the adapter provides):
+  - 0.29, 0.30: the scheduler keeps requests it could not admit yet (waiting for a grammar, remote KV,
+    streaming input) in `skipped_waiting`, a second RequestQueue that vLLM drains before `waiting`.
+    0.31 on: that queue is `kv_holding_waiting` (requests already holding KV blocks, drained first) plus
+    `deferred_waiting`, a set marking blocked requests that stay in one of the two queues.
+  - RequestQueue.prepend_requests takes another RequestQueue up to 0.30 and an iterable of requests from
+    0.31; the adapter accepts any iterable (a RequestQueue iterates its requests), so both work.
+  - 0.33 adds the abstract SchedulerInterface.has_request(request_id); vLLM's Scheduler implements it and
+    the EWSJF schedulers inherit it.
+Nothing else the adapter relies on changed between these releases.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+HELD_QUEUE_NAMES = ("kv_holding_waiting", "skipped_waiting")
+"""vLLM's own second waiting queue, newest name first (drained before `waiting` in every release)."""
+
+
+def held_waiting(scheduler: Any) -> Any:
+    """vLLM's second waiting queue of `scheduler` (kv_holding_waiting, or skipped_waiting before 0.31):
+    requests vLLM admits before anything in `waiting`. Empty tuple if the release has none."""
+    for name in HELD_QUEUE_NAMES:
+        queue = getattr(scheduler, name, None)
+        if queue is not None:
+            return queue
+    return ()
+
+
+def num_waiting(scheduler: Any) -> int:
+    """Requests waiting in `scheduler` (its `waiting` plus the held queue), as vLLM counts them."""
+    return len(scheduler.waiting) + len(held_waiting(scheduler))
