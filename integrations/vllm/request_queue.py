@@ -23,8 +23,8 @@ Semantics, matched to vLLM 0.32's FCFSRequestQueue where vLLM relies on them:
     token budget spent on running requests, a preemption) skip it. Nothing in such a step depends on the
     order; the housekeeping begin_step does (a pending parameter swap, bubble aging, the periodic
     re-partition) waits for the next admission round: bubbles age per admission round, and requests that
-    arrived meanwhile are committed (their starvation deadline computed, with fcfs_wait_factor > 0 from the
-    prefill rate measured then) at that round rather than at the next step. Set
+    arrived meanwhile are committed (their starvation due point fixed from the admission progress and the
+    waiting work then) at that round rather than at the next step. Set
     lazy_begin_step = False (option vllm.lazy_begin_step) to run it at the start of every step.
   - __iter__ yields requests in the order they would be popped now; queue[i] is the i-th of them (vLLM's
     FCFS queue is a deque, and callers index it: O(i), like deque indexing away from the ends).
