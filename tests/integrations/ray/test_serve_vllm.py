@@ -9,14 +9,13 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 
 import pytest
 
 from .conftest import have
+from tests.integrations.helpers import run_group
 
 pytestmark = [pytest.mark.ray_serve, pytest.mark.slow,
               pytest.mark.skipif(not (have("ray.serve") and have("vllm")), reason="needs ray[serve] and vLLM")]
@@ -34,22 +33,11 @@ def _run(tmp_path, policy):
     env.pop("EWSJF_METRICS_DIR", None)
     script = os.path.join(os.path.dirname(__file__), "serve_vllm_run.py")
     ray_dir = tempfile.mkdtemp(prefix="ewr-", dir="/tmp")  # Ray's socket paths must stay under 107 bytes
-    proc = subprocess.Popen([sys.executable, script, model, ray_dir, str(N_REQUESTS), policy],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            start_new_session=True)
     try:
-        out, _ = proc.communicate(timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        pytest.fail(f"timed out after {TIMEOUT_S}s:\n{out[-4000:]}")
+        rc, out = run_group([sys.executable, script, model, ray_dir, str(N_REQUESTS), policy], TIMEOUT_S, env=env)
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # anything Ray left behind in the group
-        except ProcessLookupError:
-            pass
         shutil.rmtree(ray_dir, ignore_errors=True)
-    assert proc.returncode == 0, out[-6000:]
+    assert rc == 0, out[-6000:]
     return json.loads(re.search(r"^RESULT (.*)$", out, re.M).group(1))
 
 

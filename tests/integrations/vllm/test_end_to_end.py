@@ -19,6 +19,7 @@ import urllib.request
 import pytest
 
 from ewsjf.integrations.vllm.virtual import write_tiny_llama
+from tests.integrations.helpers import run_group
 
 pytestmark = pytest.mark.slow
 
@@ -27,18 +28,6 @@ ENV = dict(os.environ, VLLM_HOST_IP="127.0.0.1", VLLM_NO_USAGE_STATS="1", DO_NOT
 ENV.pop("EWSJF_CONFIG", None)
 ENV.pop("EWSJF_METRICS_DIR", None)
 LENGTHS = (3, 700, 20, 1500, 64, 9, 300, 1)
-
-
-def _run_group(cmd, timeout, **kw):
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, **kw)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        pytest.fail(f"timed out after {timeout}s:\n{out[-4000:]}")
-    return proc.returncode, out
 
 
 def test_llm_generates_with_ewsjf_scheduler(tmp_path):
@@ -60,7 +49,7 @@ def test_llm_generates_with_ewsjf_scheduler(tmp_path):
         if __name__ == "__main__":
             main()
     """))
-    rc, out = _run_group([sys.executable, str(script)], timeout=300, env=ENV, cwd=str(tmp_path))
+    rc, out = run_group([sys.executable, str(script)], timeout=300, env=ENV, cwd=str(tmp_path))
     assert rc == 0, out[-4000:]
     assert "EWSJF scheduler EWSJFScheduler active" in out
     result = json.loads(re.search(r"^RESULT (.*)$", out, re.M).group(1))
