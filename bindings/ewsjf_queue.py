@@ -171,7 +171,6 @@ class EWSJFQueue(WaitingQueue):
         check_step_feedback(duration_s, prefill_tokens, decode_tokens)
         self._cost.observe(duration_s, prefill_tokens, decode_tokens)
         self._params = pack_params(self._config, *self._cost.coefficients[:3])
-        self._set.prefill_rate = self._cost.prefill_rate
 
     @property
     def cost_coefficients(self) -> tuple[float, float, float, float]:
@@ -314,6 +313,7 @@ class EWSJFQueue(WaitingQueue):
                            "skipped_steps": self._cost.skipped, "resets": self._cost.resets,
                            "prefill_rate_tps": self._cost.prefill_rate},
             "config_install_errors": self.config_install_errors,
-            "fcfs_wait_estimate_s": ws.fcfs_wait_estimate,
+            # Seconds FCFS would make a request arriving now wait: waiting prefill tokens / prefill rate.
+            "fcfs_wait_estimate_s": ws.waiting_work / self._cost.prefill_rate,
             "params": self._config.to_dict(),
         }

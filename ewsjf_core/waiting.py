@@ -30,7 +30,6 @@ import numpy as np
 from numba import njit
 
 from ewsjf_core.config import EWSJFConfig
-from ewsjf_core.cost_model import prior_prefill_rate
 from ewsjf_core.links import link_in_order, list_members, push_front, unlink
 from ewsjf_core.partition import refine_and_prune
 from ewsjf_core.progress_bound import commit_due_work
@@ -102,7 +101,6 @@ class WaitingSet:
         self.window_count = 0
         self._window_pos = 0
         self.repartitions = 0
-        self.prefill_rate = prior_prefill_rate(config)  # the owner updates it from step feedback
         self.admitted_work = 0.0   # effective prefill tokens of every request popped for admission
         self._backlog_mean = 0.0
         self._last_due = -np.inf
@@ -115,9 +113,9 @@ class WaitingSet:
         self.fcfs_wait_factor = config.fcfs_wait_factor
 
     @property
-    def fcfs_wait_estimate(self) -> float:
-        """Seconds FCFS would make a request arriving now wait: waiting prefill tokens / prefill rate."""
-        return float(self.work.sum()) / self.prefill_rate
+    def waiting_work(self) -> float:
+        """Effective prefill tokens of every linked request (all classes, queues and lanes)."""
+        return float(self.work.sum())
 
     # ----- slots -----
     def _grow(self, new_capacity: int) -> None:
@@ -237,7 +235,7 @@ class WaitingSet:
                           self._next_seq, self.size, self.prefill, self.arrival, self.cls, self.seq, self.deadline,
                           self.max_wait)
             self._last_due, self._backlog_mean = commit_due_work(
-                slots, prefills, float(self.work.sum()), self.admitted_work, self.fcfs_wait_factor,
+                slots, prefills, self.waiting_work, self.admitted_work, self.fcfs_wait_factor,
                 self._backlog_mean, self._next_seq, self._last_due, self.due_work)
             self._next_seq += slots.shape[0]
             for lst in staged:
