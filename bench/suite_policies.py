@@ -29,11 +29,8 @@ class AgingSJFQueue(HRRNQueue):
             raise ValueError(f"aging must be >= 0, got {aging!r}")
         self.aging = float(aging)
 
-    def _ratios(self):
-        import numpy as np
-        service = self.c0 + self.c1 * self._tok
-        r = self.aging * (self._now - self._arr) - service
-        return np.where(self._valid, r, -np.inf)
+    def rank(self, wait, service):
+        return self.aging * wait - service
 
 
 def parse(spec: str) -> tuple[str, dict]:

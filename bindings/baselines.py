@@ -274,8 +274,11 @@ class HRRNQueue(_Validated):
 
     def _ratios(self) -> np.ndarray:
         service = self.c0 + self.c1 * self._tok
-        r = (self._now - self._arr + service) / service
-        return np.where(self._valid, r, -np.inf)
+        return np.where(self._valid, self.rank(self._now - self._arr, service), -np.inf)
+
+    def rank(self, wait: np.ndarray, service: np.ndarray) -> np.ndarray:
+        """Highest first: the response ratio (wait + S) / S. Subclasses change only this formula."""
+        return (wait + service) / service
 
     def _best(self) -> int:
         # Usually few pops per step: argmax each time; the step's ratios are cached between pops.
