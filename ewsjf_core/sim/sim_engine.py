@@ -31,7 +31,7 @@ LOG_FIELDS = ("start_s", "duration_s", "prefill_tokens", "decode_tokens", "runni
 class SimEngine:
     """A steppable engine over the requests of `workload` (submitted by index, in any order)."""
 
-    __slots__ = ('clock', 'config', 'queue', 'step_model', 'requests', 'running', 'blocks', 'builder', '_oracle', '_max_len', '_st', '_q_observe', '_q_first', '_q_fin', 'now', 'steps', 'done', 'busy_s', 'peak_blocks', 'batch_size', '_qcpu', '_log', 'last_step', '_q_add', '_q_begin')
+    __slots__ = ('clock', 'config', 'queue', 'step_model', 'requests', 'running', 'blocks', 'builder', '_oracle', '_max_len', '_st', '_q_observe', '_q_first', '_q_fin', 'now', 'steps', 'done', 'busy_s', 'peak_blocks', 'batch_size', '_qcpu', '_log', 'last_step', '_q_add')
 
     def __init__(self, workload: Workload, queue, step_time, config: EngineConfig = EngineConfig(), *,
                  clock: VirtualClock | None = None, oracle_output: bool = False, log_steps: bool = True) -> None:
@@ -66,7 +66,7 @@ class SimEngine:
         self._oracle = oracle_output
         self._max_len = config.max_model_len or UNLIMITED
         self._st = step_time.step_time
-        self._q_add, self._q_begin, self._q_observe = queue.add, queue.begin_step, queue.observe_step
+        self._q_add, self._q_observe = queue.add, queue.observe_step
         # Optional host callbacks (duck-typed; the tuner's queues use them).
         self._q_first = getattr(queue, "on_first_token", None)
         self._q_fin = getattr(queue, "on_finish", None)
@@ -142,9 +142,6 @@ class SimEngine:
         now = self.now
         clock = self.clock
         clock.now = now
-        t0 = perf()
-        self._q_begin(now)
-        qcpu = perf() - t0
         chunks, pf, attn2, dec, kv_read, _ = builder.build(self.steps, now)
         if builder.rejected:
             self._drain_rejected()
@@ -153,7 +150,6 @@ class SimEngine:
             self.peak_blocks = used
         n_pf = len(chunks)
         if dec == 0 and n_pf == 0:
-            self._qcpu += qcpu
             return False
         dur = self._st(pf, attn2, dec, kv_read, n_pf)
         self.now = clock.now = end = now + dur
@@ -169,7 +165,7 @@ class SimEngine:
             emitted += self._complete_chunks(chunks, end)
         t0 = perf()
         self._q_observe(dur, pf, dec)
-        self._qcpu += qcpu + perf() - t0
+        self._qcpu += perf() - t0
         self.batch_size = dec + n_pf
         if self._log is not None:
             self._log.append((now, dur, pf, dec, len(self.running.order), builder.waiting, emitted))

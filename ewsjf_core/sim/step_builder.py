@@ -10,7 +10,8 @@
    scheduler_reserve_full_isl; free blocks include cached ones not in use), and is allocated blocks for its
    first chunk (or its whole prompt without chunked prefill: a prompt larger than the remaining budget then
    ends admission); later chunks allocate as they run. Admission stops at the first request that does not
-   fit (head-of-line), as vLLM does.
+   fit (head-of-line), as vLLM does. The queue's `begin_step(now)` runs just before its first `peek` of the
+   step, and not at all in steps that never consult it (the vLLM adapter's default, lazy_begin_step).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class StepBuilder:
     """Owns the waiting side of the engine (the queue calls, the waiting count, preemption and rejection);
     the running side lives in `RunningSet`, the KV cache in `BlockManager`."""
 
-    __slots__ = ('running', 'blocks', '_req', 'token_budget', 'max_running', 'chunked_prefill', '_oracle', 'reserve_full_sequence', '_pop', 'waiting', 'queue_cpu_s', 'rejected', '_prepend', '_peek')
+    __slots__ = ('running', 'blocks', '_req', 'token_budget', 'max_running', 'chunked_prefill', '_oracle', 'reserve_full_sequence', '_pop', 'waiting', 'queue_cpu_s', 'rejected', '_prepend', '_peek', '_begin')
 
     def __init__(self, queue, running: RunningSet, blocks: BlockManager, requests, *, token_budget: int,
                  max_running: int, chunked_prefill: bool, oracle_output: bool,
@@ -46,6 +47,7 @@ class StepBuilder:
         self._oracle = oracle_output
         self.reserve_full_sequence = reserve_full_sequence
         self._prepend, self._peek, self._pop = queue.prepend, queue.peek, queue.pop
+        self._begin = queue.begin_step
         self.waiting = 0
         self.queue_cpu_s = 0.0
         self.rejected: list[int] = []
@@ -150,6 +152,12 @@ class StepBuilder:
         perf = time.perf_counter
         qcpu = 0.0
         waiting = self.waiting
+        if waiting and budget > 0 and len(order) < max_running:
+            # The queue's step starts at its first consultation, as the vLLM adapter does (lazy_begin_step):
+            # steps that never look at the waiting queue do not commit arrivals or age anything.
+            t0 = perf()
+            self._begin(now)
+            qcpu += perf() - t0
         while waiting and budget > 0 and len(order) < max_running:
             t0 = perf()
             rid = peek()

@@ -17,6 +17,10 @@ class FifoQueue:
     def __init__(self):
         self.q = deque()
         self.prepended = []
+        self.begun = []
+
+    def begin_step(self, now):
+        self.begun.append(now)
 
     def add(self, rid, *a):
         self.q.append(rid)
@@ -53,6 +57,22 @@ def test_admission_fills_the_budget_with_chunks_in_queue_order():
     assert chunks == [(0, 300), (1, 212)] and pf == 512 and dec == 0 and not preempted
     assert b.waiting == 1 and b.running.prefilling == [0, 1]
     assert b.blocks.held == [19, 14, 0]          # blocks for the first chunk only
+
+
+def test_the_queue_step_begins_only_when_the_queue_is_consulted():
+    # As vLLM's adapter (lazy_begin_step): begin_step(now) before the step's first peek, never in a step
+    # whose budget the running prefill takes whole.
+    b, q = builder([1000, 100], [5, 5], budget=512, max_running=8)
+    b.build(0, 0.0)
+    assert q.begun == [0.0]
+    b.running.computed[0] += 512
+    b.token_budget = 488                         # request 0's remaining prompt takes the whole budget
+    b.build(1, 0.1)
+    assert q.begun == [0.0]
+    b.token_budget = 600
+    b.running.computed[0] = 512
+    b.build(2, 0.2)
+    assert q.begun == [0.0, 0.2]
 
 
 def test_running_prefill_continues_before_admissions():
