@@ -17,7 +17,7 @@ coefficient of variation --cv at the same mean rate). For each:
    after k of its trials too); (b) the tuned run itself, over the requests that arrived after the first
    swap, against the best static setting on the same requests; (c) the whole tuned run, poor start
    included.
-Short requests: prompt length <= the workload's first tercile (ewsjf_core.sim.metrics.class_edges).
+Short requests: prompt length <= the workload's first tercile (ewsjf.bench.metrics.class_edges).
 
 With --live, the same tuner in live mode (each candidate serves the live traffic for --live-trial
 seconds, as published) is run too, for comparison.
@@ -41,13 +41,13 @@ from typing import Any
 
 import numpy as np
 
+from ewsjf.bench.metrics import class_edges
+from ewsjf.bench.traces import arrivals
 from ewsjf.bindings.ewsjf_queue import EWSJFQueue
 from ewsjf.bindings.tuned_queue import BENCH_SETTINGS, TunedEWSJFQueue, bench_queue
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.sim import EngineConfig, VirtualClock, Workload, simulate
-from ewsjf_core.sim.metrics import class_edges
 from ewsjf_core.sim.step_time import RooflineStepTime
-from ewsjf_core.sim.traces import arrivals
 from ewsjf_core.tuner import ParamSpace, TunerSettings
 
 POOR = {"a_u": 5.0e-3, "b_u": 0.0, "a_f": 1.0e-3, "b_f": 1.0, "alpha": 2.0}
