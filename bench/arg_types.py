@@ -8,7 +8,7 @@ import math
 from decimal import Decimal, InvalidOperation
 from typing import Callable
 
-from ewsjf_core.sim.trace_input import MAX_ARRIVAL_S, MAX_TOKENS
+from .trace_input import MAX_ARRIVAL_S, MAX_TOKENS
 
 MAX_LOADS = 100
 """Most loads in one --sweep (each load replays every policy): more is a typo, and 1:1e9:1e-6 would hang."""

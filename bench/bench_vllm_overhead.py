@@ -58,7 +58,7 @@ class Side:
     """One scheduler on the harness plus its own copy of the arrival stream."""
 
     def __init__(self, policy: str, waiting: int, seed: int) -> None:
-        from ewsjf.integrations.vllm.virtual import VirtualVLLM
+        from ewsjf.bench.virtual_vllm import VirtualVLLM
 
         self.v = VirtualVLLM(policy, num_blocks=90_000, block_size=16, max_num_seqs=RUNNING,
                              max_num_batched_tokens=8192, max_model_len=8192, enable_prefix_caching=True)

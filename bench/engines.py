@@ -2,15 +2,14 @@
 
 Engines
 - `sim`: ewsjf_core.sim, the built-in engine (no vLLM needed).
-- `vllm`: vLLM's real v1 Scheduler in virtual time through the integration's harness
-  (ewsjf.integrations.vllm.virtual.VirtualVLLM), imported only when asked for. Baseline policies run
+- `vllm`: vLLM's real v1 Scheduler in virtual time through the harness `virtual_vllm.VirtualVLLM`
+  (vLLM is imported only when asked for). Baseline policies run
   inside it by swapping the EWSJF scheduler's waiting queue for the baseline's (same adapter).
 Both return a `SimResult`, so the metrics and reports are shared.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 import time
 from typing import Any, Callable
@@ -35,14 +34,8 @@ def make_queue(policy: str, clock, ewsjf_config: EWSJFConfig | None = None):
         from ewsjf.bindings import EWSJFQueue
         return EWSJFQueue(ewsjf_config, clock=clock)
     if policy == "ewsjf-tuned":
-        # Contract with the tuner: ewsjf.bindings.tuned_queue.bench_queue(clock, config) -> WaitingQueue
-        try:
-            mod = importlib.import_module("ewsjf.bindings.tuned_queue")
-            factory = getattr(mod, "bench_queue")
-        except (ImportError, AttributeError):
-            raise ValueError("policy 'ewsjf-tuned' is not available yet (needs "
-                             "ewsjf.bindings.tuned_queue.bench_queue from the tuner)") from None
-        return factory(clock, ewsjf_config)
+        from ewsjf.bindings.tuned_queue import bench_queue
+        return bench_queue(clock, ewsjf_config)
     raise ValueError(f"unknown policy {policy!r}: use {', '.join(POLICY_NAMES)}")
 
 
@@ -144,12 +137,10 @@ def _baseline_scheduler_cls(policy: str):
 def run_vllm(workload: Workload, policy: str, step_model, engine: EngineConfig,
              ewsjf_config: EWSJFConfig | None = None, progress: Callable[[int, int], None] | None = None,
              kv_blocks: int | None = None) -> SimResult:
-    """Replay through vLLM's real v1 Scheduler (the integration's VirtualVLLM harness)."""
-    try:
-        virtual = importlib.import_module("ewsjf.integrations.vllm.virtual")
-    except ImportError as e:
-        raise RuntimeError(f"engine 'vllm' needs vLLM and the integration's harness ({e}); "
-                           f"install it with scripts/setup.sh, or use --engine sim") from None
+    """Replay through vLLM's real v1 Scheduler (the VirtualVLLM harness)."""
+    if not vllm_available():
+        raise RuntimeError("engine 'vllm' needs vLLM: install it with scripts/setup.sh, or use --engine sim")
+    from .virtual_vllm import VirtualVLLM
     wall0 = time.perf_counter()
     if kv_blocks is None:
         kv_blocks = engine.kv_blocks or int(step_model.kv_blocks(engine.block_size, engine.gpu_memory_utilization))
@@ -178,7 +169,7 @@ def run_vllm(workload: Workload, policy: str, step_model, engine: EngineConfig,
         max_len = engine.max_model_len
     else:   # no limit: large enough for every request
         max_len = max(int(workload.prompt_tokens.max() + workload.output_tokens.max()) + 16, engine.token_budget)
-    v = virtual.VirtualVLLM(
+    v = VirtualVLLM(
         scheduler=sched, num_blocks=int(kv_blocks), block_size=engine.block_size,
         max_num_seqs=engine.max_running, max_num_batched_tokens=engine.token_budget,
         max_model_len=max_len, enable_prefix_caching=engine.prefix_caching,

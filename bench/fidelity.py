@@ -18,10 +18,11 @@ import os
 import time
 from dataclasses import dataclass, replace
 
-from ewsjf_core.sim import EngineConfig, RooflineStepTime, Workload, summarize
+from ewsjf_core.sim import EngineConfig, RooflineStepTime, Workload
 from ewsjf_core.sim.context_length import context_length
 
 from . import engines, report
+from .metrics import summarize
 from .workloads import DATA_DIR, load_workload, prepare
 
 TOLERANCE = 0.05

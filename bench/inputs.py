@@ -10,7 +10,8 @@ from typing import Any
 from ewsjf_core.config import EWSJFConfig, read_mapping_file
 from ewsjf_core.sim import ModelSpec, RooflineStepTime
 from ewsjf_core.sim.step_time import MODEL_PRESETS
-from ewsjf_core.sim.trace_input import TraceError, check_regular_file
+
+from .trace_input import TraceError, check_regular_file
 
 MAX_CONFIG_BYTES = 1 << 20
 """Largest config file read (1 MiB; an EWSJF or HF config is a few KB): /dev/zero or a trace passed by

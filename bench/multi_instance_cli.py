@@ -14,11 +14,11 @@ import sys
 from typing import Any
 
 from ewsjf.integrations.ray.policies import POLICIES
-from ewsjf_core.sim import summarize
 
 from . import arg_types as T
 from . import console, report
 from .engines import DEFAULT_POLICIES as DEFAULT_SINGLE_POLICIES
+from .metrics import summarize
 
 DEFAULT_ROUTERS = tuple(POLICIES)
 GOAL_BASELINES = ("lmetric", "power-of-two")

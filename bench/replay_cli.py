@@ -23,14 +23,15 @@ import time
 
 
 from ewsjf_core.config import EWSJFConfig
-from ewsjf_core.sim import EngineConfig, summarize
+from ewsjf_core.sim import EngineConfig
 from ewsjf_core.sim.context_length import context_length
-from ewsjf_core.sim.metrics import class_edges as default_edges
 from ewsjf_core.sim.step_time import GPU_PRESETS, MODEL_PRESETS
-from ewsjf_core.sim.trace_input import MAX_REQUESTS
 
 from . import arg_types as T
 from . import console, engines, fidelity, inputs, multi_instance_cli, report, suite
+from .metrics import class_edges as default_edges
+from .metrics import summarize
+from .trace_input import MAX_REQUESTS
 from .workloads import BUILTIN, FORMATS, check_span, load_workload, prepare
 
 

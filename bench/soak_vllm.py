@@ -3,7 +3,7 @@
     python -m ewsjf.bench.soak_vllm --steps 200000          # the full soak (minutes of wall time)
     python -m ewsjf.bench.soak_vllm --steps 3000 --no-tuner  # a quick look
 
-The virtual harness (ewsjf.integrations.vllm.virtual) runs vLLM's real v1 scheduler with EWSJFScheduler,
+The virtual harness (ewsjf.bench.virtual_vllm) runs vLLM's real v1 scheduler with EWSJFScheduler,
 a fake model and a virtual clock (its default step-time model: the truth the cost model must learn).
 Traffic: Poisson arrivals in alternating calm and overload phases (the queue builds up and drains),
 prompt lengths from 8 to 8k tokens, client aborts of waiting and running requests, forced preemptions,
@@ -26,9 +26,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ewsjf.integrations.vllm.virtual import VirtualVLLM, default_step_time
+from ewsjf.bench.virtual_vllm import VirtualVLLM, default_step_time
 
-# The step-time model's prefill term (virtual.default_step_time): what C_prefill(b) should approach.
+# The step-time model's prefill term (virtual_vllm.default_step_time): what C_prefill(b) should approach.
 TRUE_C0, TRUE_C1 = 0.005, 6e-5
 CHECK_SIZES = (512, 2048, 8192)
 

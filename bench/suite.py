@@ -18,10 +18,11 @@ import time
 import numpy as np
 
 from ewsjf_core.config import EWSJFConfig
-from ewsjf_core.sim import EngineConfig, RooflineStepTime, class_edges, summarize
+from ewsjf_core.sim import EngineConfig, RooflineStepTime
 
 from . import arg_types as T
 from . import inputs, suite_goals, suite_report
+from .metrics import class_edges, summarize
 from .suite_loads import DEFAULT_CACHE, operating_points
 from .suite_policies import run_policy
 from .suite_workloads import BY_NAME, SUITE

@@ -13,8 +13,9 @@ from typing import Callable
 
 import numpy as np
 
-from ewsjf_core.sim import Workload, arrivals, load_azure, load_lengths, load_mooncake
+from ewsjf_core.sim import Workload
 
+from .traces import arrivals, load_azure, load_lengths, load_mooncake
 from .workloads import AZURE_CODE, AZURE_CONV, DATA_DIR
 
 SHAREGPT = os.path.join(DATA_DIR, "sharegpt_bwb_lengths", "sharegpt_llama2_4k.csv")

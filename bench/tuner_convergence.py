@@ -17,7 +17,7 @@ coefficient of variation --cv at the same mean rate). For each:
    after k of its trials too); (b) the tuned run itself, over the requests that arrived after the first
    swap, against the best static setting on the same requests; (c) the whole tuned run, poor start
    included.
-Short requests: prompt length <= the workload's first tercile (ewsjf_core.sim.metrics.class_edges).
+Short requests: prompt length <= the workload's first tercile (ewsjf.bench.metrics.class_edges).
 
 With --live, the same tuner in live mode (each candidate serves the live traffic for --live-trial
 seconds, as published) is run too, for comparison.
@@ -41,13 +41,13 @@ from typing import Any
 
 import numpy as np
 
+from ewsjf.bench.metrics import class_edges
+from ewsjf.bench.traces import arrivals
 from ewsjf.bindings.ewsjf_queue import EWSJFQueue
 from ewsjf.bindings.tuned_queue import BENCH_SETTINGS, TunedEWSJFQueue, bench_queue
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.sim import EngineConfig, VirtualClock, Workload, simulate
-from ewsjf_core.sim.metrics import class_edges
 from ewsjf_core.sim.step_time import RooflineStepTime
-from ewsjf_core.sim.traces import arrivals
 from ewsjf_core.tuner import ParamSpace, TunerSettings
 
 POOR = {"a_u": 5.0e-3, "b_u": 0.0, "a_f": 1.0e-3, "b_f": 1.0, "alpha": 2.0}
@@ -89,24 +89,36 @@ def grid(base: EWSJFConfig) -> list[tuple[str, EWSJFConfig]]:
     return out
 
 
-def convergence(w: Workload, st, engine: EngineConfig, args) -> dict[str, Any]:
-    base = EWSJFConfig()
-    sp = ParamSpace.from_config(base)
-    poor = base.replace(**POOR)
-    mask = short_mask(w)
-    t0 = time.time()
-    statics = {}
-    results = {}
-    for name, cfg in grid(base):
-        res = run_static(w, cfg, st, engine)
-        statics[name] = short_ttft(res, mask)
-        results[name] = res
-    best_name = min(statics, key=statics.get)
-    best, best_res = statics[best_name], results[best_name]
-    poor_res = run_static(w, poor, st, engine)
-    grid_s = time.time() - t0
+class StaticScores:
+    """Short-request mean TTFT of a parameter point run as a static setting over the whole workload (cached)."""
 
-    # ewsjf-tuned from the poor start.
+    def __init__(self, w: Workload, base: EWSJFConfig, st, engine: EngineConfig, mask: np.ndarray) -> None:
+        self.w, self.base, self.st, self.engine, self.mask = w, base, st, engine, mask
+        self.space = ParamSpace.from_config(base)
+        self._cache: dict[tuple, float] = {}
+
+    def __call__(self, key: tuple) -> float:
+        if key not in self._cache:
+            cfg = self.space.to_config(self.base, list(key))
+            self._cache[key] = short_ttft(run_static(self.w, cfg, self.st, self.engine), self.mask)
+        return self._cache[key]
+
+
+def best_static(w: Workload, base: EWSJFConfig, st, engine: EngineConfig, mask: np.ndarray) -> dict[str, Any]:
+    """Step 1: every grid point replayed as a static setting; the best short-request TTFT is the reference."""
+    t0 = time.time()
+    statics, results = {}, {}
+    for name, cfg in grid(base):
+        results[name] = run_static(w, cfg, st, engine)
+        statics[name] = short_ttft(results[name], mask)
+    name = min(statics, key=statics.get)
+    return {"statics": statics, "name": name, "short_ttft_s": statics[name], "result": results[name],
+            "wall_s": time.time() - t0}
+
+
+def run_tuned(w: Workload, poor: EWSJFConfig, st, engine: EngineConfig, args) -> dict[str, Any]:
+    """Step 2: `ewsjf-tuned` from the poor start, recording the parameters in force after each trial."""
+    sp = ParamSpace.from_config(poor)
     settings = BENCH_SETTINGS.replace(seed=args.seed, window_s=args.tuner_window, trials_per_window=8,
                                       retune_every_s=args.retune_every)
     clock = VirtualClock()
@@ -121,81 +133,102 @@ def convergence(w: Workload, st, engine: EngineConfig, args) -> dict[str, Any]:
             trial_time.append(clock.now)
 
     t1 = time.time()
-    tuned = simulate(w, q, st, engine, clock=clock, on_step=on_step, log_steps=False)
-    tuned_s = time.time() - t1
-    hist = q.tuner.state.history
-    win0 = [r for r in hist if r.window == 0 and r.status in ("ok", "rolled_back") and r.reward is not None]
-    applied = [r for r in hist if "applied_at" in r.metrics]
-    t_apply = applied[0].metrics["applied_at"] if applied else math.inf
+    res = simulate(w, q, st, engine, clock=clock, on_step=on_step, log_steps=False)
+    return {"queue": q, "result": res, "in_force": in_force, "trial_time": trial_time, "wall_s": time.time() - t1}
 
-    # (a) the parameters in force once k trials have run, as a static setting over the whole workload.
-    cache: dict[tuple, float] = {}
 
-    def static_of(key: tuple) -> float:
-        if key not in cache:
-            cache[key] = short_ttft(run_static(w, sp.to_config(base, list(key)), st, engine), mask)
-        return cache[key]
-
+def progress_by_trials(tuned: dict[str, Any], static_of: StaticScores, best: float, max_k: int) -> dict[str, Any]:
+    """Step 3a: the parameters in force once k trials have run, and the first window's winner after k of its
+    trials, each as a static setting, against the best static."""
+    sp = static_of.space
+    in_force, trial_time = tuned["in_force"], tuned["trial_time"]
     per_k = []
-    for k in range(1, min(len(in_force), args.max_k) + 1):
+    for k in range(1, min(len(in_force), max_k) + 1):
         key = in_force[k - 1]
         per_k.append({"k": k, "at_s": trial_time[k - 1], "point": sp.as_mapping(list(key)),
                       "short_ttft_s": static_of(key), "ratio_to_best": static_of(key) / best})
-    first_k = next((p["k"] for p in per_k if p["ratio_to_best"] <= 1.05), None)
-    # ...and the first window's own winner after k of its trials (best reward so far).
+    hist = tuned["queue"].tuner.state.history
+    win0 = [r for r in hist if r.window == 0 and r.status in ("ok", "rolled_back") and r.reward is not None]
     win_k = []
     for k in range(1, len(win0) + 1):
         key = tuple(sp.clip(max(win0[:k], key=lambda r: r.reward).point))
         win_k.append({"k": k, "ratio_to_best": static_of(key) / best})
+    return {"in_force_by_trials": per_k,
+            "trials_to_within_5pct": next((p["k"] for p in per_k if p["ratio_to_best"] <= 1.05), None),
+            "first_window_winner_by_trials": win_k}
 
-    # (b) the tuned run after the first winner was applied, against the best static on the same requests.
+
+def after_apply(w: Workload, mask: np.ndarray, tuned, best_res, poor_res, t_apply: float) -> dict[str, float]:
+    """Step 3b: the tuned run over the requests that arrived after the first swap, against the best and the
+    poor static settings on the same requests."""
     after = mask & (w.arrival_s > t_apply)
-    tuned_after = short_ttft(tuned, after) if after.any() else math.nan
-    best_after = short_ttft(best_res, after) if after.any() else math.nan
-    poor_after = short_ttft(poor_res, after) if after.any() else math.nan
-    live = None
-    if args.live:
-        # The published design for comparison: each candidate serves the live traffic for --live-trial
-        # seconds (two-phase under tick()), 8 trials per window, same start and seed.
-        lset = settings.replace(mode="live", live_trial_s=args.live_trial)
-        lclock = VirtualClock()
-        lq = TunedEWSJFQueue(poor, clock=lclock, settings=lset)
-        lq.sim_trial_every_s = 0.0
-        l_in_force: list[tuple[float, ...]] = []
+    if not after.any():
+        return {"short_ttft_s": math.nan, "best_static_same_requests_s": math.nan,
+                "poor_static_same_requests_s": math.nan, "ratio_to_best": math.nan}
+    tuned_after, best_after = short_ttft(tuned, after), short_ttft(best_res, after)
+    return {"short_ttft_s": tuned_after, "best_static_same_requests_s": best_after,
+            "poor_static_same_requests_s": short_ttft(poor_res, after),
+            "ratio_to_best": tuned_after / best_after if best_after else math.nan}
 
-        def l_on_step(*a) -> None:
-            lq.on_sim_step(*a)
-            while len(l_in_force) < lq.tuner.state.trials:
-                l_in_force.append(tuple(sp.from_config_values(lq.config)))
 
-        lres = simulate(w, lq, st, engine, clock=lclock, on_step=l_on_step, log_steps=False)
-        live = {"in_force_by_trials": [{"k": k, "ratio_to_best": static_of(l_in_force[k - 1]) / best}
-                                       for k in range(1, min(len(l_in_force), args.max_k) + 1)],
-                "whole_run_short_ttft_s": short_ttft(lres, mask),
-                "trials": lq.tuner.state.trials, "swaps": lq.tuner.state.applied,
-                "rollbacks": lq.tuner.state.rollbacks, "failures": lq.tuner.state.failures}
+def live_mode(w: Workload, poor: EWSJFConfig, st, engine: EngineConfig, args, static_of: StaticScores,
+              best: float, mask: np.ndarray) -> dict[str, Any]:
+    """The published design for comparison: each candidate serves the live traffic for --live-trial
+    seconds (two-phase under tick()), 8 trials per window, same start and seed."""
+    sp = static_of.space
+    lset = BENCH_SETTINGS.replace(seed=args.seed, window_s=args.tuner_window, trials_per_window=8,
+                                  retune_every_s=args.retune_every, mode="live", live_trial_s=args.live_trial)
+    lclock = VirtualClock()
+    lq = TunedEWSJFQueue(poor, clock=lclock, settings=lset)
+    lq.sim_trial_every_s = 0.0
+    l_in_force: list[tuple[float, ...]] = []
+
+    def l_on_step(*a) -> None:
+        lq.on_sim_step(*a)
+        while len(l_in_force) < lq.tuner.state.trials:
+            l_in_force.append(tuple(sp.from_config_values(lq.config)))
+
+    lres = simulate(w, lq, st, engine, clock=lclock, on_step=l_on_step, log_steps=False)
+    state = lq.tuner.state
+    return {"in_force_by_trials": [{"k": k, "ratio_to_best": static_of(l_in_force[k - 1]) / best}
+                                   for k in range(1, min(len(l_in_force), args.max_k) + 1)],
+            "whole_run_short_ttft_s": short_ttft(lres, mask),
+            "trials": state.trials, "swaps": state.applied, "rollbacks": state.rollbacks, "failures": state.failures}
+
+
+def convergence(w: Workload, st, engine: EngineConfig, args) -> dict[str, Any]:
+    """Part 1 on one workload: best static (step 1), the tuned run (step 2), the figures (step 3)."""
+    base = EWSJFConfig()
+    sp = ParamSpace.from_config(base)
+    poor = base.replace(**POOR)
+    mask = short_mask(w)
+    ref = best_static(w, base, st, engine, mask)
+    best = ref["short_ttft_s"]
+    poor_res = run_static(w, poor, st, engine)
+    tuned = run_tuned(w, poor, st, engine, args)
+    q = tuned["queue"]
+    hist = q.tuner.state.history
+    applied = [r for r in hist if "applied_at" in r.metrics]
+    t_apply = applied[0].metrics["applied_at"] if applied else math.inf
+    static_of = StaticScores(w, base, st, engine, mask)
     return {
-        "live_mode": live,
+        "live_mode": live_mode(w, poor, st, engine, args, static_of, best, mask) if args.live else None,
         "workload": w.describe(),
         "short_max_tokens": int(class_edges(w.prompt_tokens)[0]),
-        "grid_size": len(statics),
-        "best_static": {"name": best_name, "short_ttft_s": best,
-                        "point": sp.as_mapping(sp.from_config_values(dict(grid(base))[best_name]))},
-        "default_static_short_ttft_s": statics["default"],
+        "grid_size": len(ref["statics"]),
+        "best_static": {"name": ref["name"], "short_ttft_s": best,
+                        "point": sp.as_mapping(sp.from_config_values(dict(grid(base))[ref["name"]]))},
+        "default_static_short_ttft_s": ref["statics"]["default"],
         "poor_static_short_ttft_s": short_ttft(poor_res, mask),
-        "in_force_by_trials": per_k,
-        "trials_to_within_5pct": first_k,
-        "first_window_winner_by_trials": win_k,
+        **progress_by_trials(tuned, static_of, best, args.max_k),
         "tuned_applied_at_s": t_apply,
-        "tuned_after_apply": {"short_ttft_s": tuned_after, "best_static_same_requests_s": best_after,
-                              "poor_static_same_requests_s": poor_after,
-                              "ratio_to_best": tuned_after / best_after if best_after else math.nan},
-        "tuned_whole_run_short_ttft_s": short_ttft(tuned, mask),
+        "tuned_after_apply": after_apply(w, mask, tuned["result"], ref["result"], poor_res, t_apply),
+        "tuned_whole_run_short_ttft_s": short_ttft(tuned["result"], mask),
         "tuner": {k: v for k, v in q.tuner.metrics().items() if k != "last_good"},
         "tuner_trials_total": len(hist),
         "tuner_wall_s": q.tuner_wall_s,
-        "tuned_run_wall_s": tuned_s,
-        "grid_wall_s": grid_s,
+        "tuned_run_wall_s": tuned["wall_s"],
+        "grid_wall_s": ref["wall_s"],
     }
 
 
@@ -245,6 +278,33 @@ def overhead(w: Workload, st, engine: EngineConfig, reps: int) -> dict[str, Any]
             "trials_during_runs": trials, "workload": w.describe()}
 
 
+def print_convergence(w: Workload, r: dict[str, Any]) -> None:
+    ta = r["tuned_after_apply"]
+    print(f"\n== {w.name}: {len(w)} requests, {r['workload']['rate_rps']} req/s, short <= "
+          f"{r['short_max_tokens']} tokens; {r['grid_size']} static settings in {r['grid_wall_s']:.0f} s")
+    print(f"best static ({r['best_static']['name']}): short mean TTFT {r['best_static']['short_ttft_s']:.4f} s"
+          f"   default {r['default_static_short_ttft_s']:.4f} s   poor start {r['poor_static_short_ttft_s']:.4f} s")
+    for pk in r["in_force_by_trials"]:
+        print(f"  in force after {pk['k']:2d} trial(s) (t={pk['at_s']:.0f} s): as static "
+              f"{pk['short_ttft_s']:.4f} s = {pk['ratio_to_best']:.3f} x best")
+    print("  first window's winner after k of its trials, x best: "
+          + " ".join(f"{p['ratio_to_best']:.3f}" for p in r["first_window_winner_by_trials"]))
+    print(f"trials to within 5% of best static: {r['trials_to_within_5pct']}")
+    print(f"tuned run after the first winner (applied at {r['tuned_applied_at_s']:.0f} s virtual): "
+          f"{ta['short_ttft_s']:.4f} s vs best static {ta['best_static_same_requests_s']:.4f} s on the "
+          f"same requests = {ta['ratio_to_best']:.3f} x (poor static: {ta['poor_static_same_requests_s']:.4f} s)")
+    if r["live_mode"]:
+        lm = r["live_mode"]
+        print("live mode (published design), in force after k trials, x best: "
+              + " ".join(f"{p['ratio_to_best']:.3f}" for p in lm["in_force_by_trials"])
+              + f"; whole run {lm['whole_run_short_ttft_s']:.4f} s; {lm['trials']} trials, "
+              f"{lm['swaps']} swaps, {lm['rollbacks']} rollbacks, {lm['failures']} failed trials")
+    print(f"tuned whole run (poor start included): {r['tuned_whole_run_short_ttft_s']:.4f} s; "
+          f"{r['tuner_trials_total']} trials, {r['tuner']['applied']} swaps, "
+          f"{r['tuner']['rollbacks']} rollbacks, tuner CPU {r['tuner_wall_s']:.1f} s "
+          f"of a {r['tuned_run_wall_s']:.1f} s run")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="llama-3-8b")
@@ -278,30 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         for w in load(args.rate_scale, (lo, hi), args.cv, args.seed):
             r = convergence(w, st, engine, args)
             report["convergence"].append(r)
-            ta = r["tuned_after_apply"]
-            print(f"\n== {w.name}: {len(w)} requests, {r['workload']['rate_rps']} req/s, short <= "
-                  f"{r['short_max_tokens']} tokens; {r['grid_size']} static settings in {r['grid_wall_s']:.0f} s")
-            print(f"best static ({r['best_static']['name']}): short mean TTFT {r['best_static']['short_ttft_s']:.4f} s"
-                  f"   default {r['default_static_short_ttft_s']:.4f} s   poor start {r['poor_static_short_ttft_s']:.4f} s")
-            for pk in r["in_force_by_trials"]:
-                print(f"  in force after {pk['k']:2d} trial(s) (t={pk['at_s']:.0f} s): as static "
-                      f"{pk['short_ttft_s']:.4f} s = {pk['ratio_to_best']:.3f} x best")
-            print("  first window's winner after k of its trials, x best: "
-                  + " ".join(f"{p['ratio_to_best']:.3f}" for p in r["first_window_winner_by_trials"]))
-            print(f"trials to within 5% of best static: {r['trials_to_within_5pct']}")
-            print(f"tuned run after the first winner (applied at {r['tuned_applied_at_s']:.0f} s virtual): "
-                  f"{ta['short_ttft_s']:.4f} s vs best static {ta['best_static_same_requests_s']:.4f} s on the "
-                  f"same requests = {ta['ratio_to_best']:.3f} x (poor static: {ta['poor_static_same_requests_s']:.4f} s)")
-            if r["live_mode"]:
-                lm = r["live_mode"]
-                print("live mode (published design), in force after k trials, x best: "
-                      + " ".join(f"{p['ratio_to_best']:.3f}" for p in lm["in_force_by_trials"])
-                      + f"; whole run {lm['whole_run_short_ttft_s']:.4f} s; {lm['trials']} trials, "
-                      f"{lm['swaps']} swaps, {lm['rollbacks']} rollbacks, {lm['failures']} failed trials")
-            print(f"tuned whole run (poor start included): {r['tuned_whole_run_short_ttft_s']:.4f} s; "
-                  f"{r['tuner_trials_total']} trials, {r['tuner']['applied']} swaps, "
-                  f"{r['tuner']['rollbacks']} rollbacks, tuner CPU {r['tuner_wall_s']:.1f} s "
-                  f"of a {r['tuned_run_wall_s']:.1f} s run")
+            print_convergence(w, r)
     if not args.skip_overhead:
         olo, ohi = (float(x) for x in args.overhead_window.split(":"))
         w = load(args.rate_scale, (olo, ohi), args.cv, args.seed)[0]

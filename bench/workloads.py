@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 
-from ewsjf_core.sim import Workload, load_azure, load_csv, load_lengths, load_mooncake
-from ewsjf_core.sim.trace_input import MAX_ARRIVAL_S, TraceError, check_regular_file, first_line
+from ewsjf_core.sim import Workload
+
+from .trace_input import MAX_ARRIVAL_S, TraceError, check_regular_file, first_line
+from .traces import load_azure, load_csv, load_lengths, load_mooncake
 
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 AZURE_DIR = os.path.join(DATA_DIR, "azure_llm_2023")

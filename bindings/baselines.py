@@ -210,8 +210,7 @@ class HRRNQueue(_Validated):
         self._free: list[int] = list(range(cap - 1, -1, -1))
         self._front: list[RequestId] = []   # prepended, served first (last prepended first)
         self._now = 0.0
-        self._order: list[int] | None = None  # slots sorted by ratio for this step (lazy)
-        self._pos = 0
+        self._step_ratios: np.ndarray | None = None  # this step's ratios, kept between pops (None: stale)
 
     def _grow(self) -> None:
         cap = len(self._arr)
@@ -232,7 +231,7 @@ class HRRNQueue(_Validated):
         self._valid[s] = True
         self._rid[s] = request_id
         self._slot[request_id] = s
-        self._order = None
+        self._step_ratios = None
 
     def prepend(self, request_id, prompt_tokens, arrival_time=None, priority=0, cached_tokens=0,
                 predicted_output_tokens=None) -> None:
@@ -253,6 +252,7 @@ class HRRNQueue(_Validated):
         for r in ids:
             if r in self._slot:
                 self._drop(self._slot[r])
+                self._step_ratios = None
             else:
                 self._front.remove(r)
 
@@ -261,11 +261,10 @@ class HRRNQueue(_Validated):
         self._valid[s] = False
         self._rid[s] = None
         self._free.append(s)
-        self._order = None
 
     def begin_step(self, now: float | None = None) -> None:
         self._now = self.clock() if now is None else check_now(now)
-        self._order = None
+        self._step_ratios = None
 
     def observe_step(self, duration_s: float, prefill_tokens: int, decode_tokens: int) -> None:
         check_step_feedback(duration_s, prefill_tokens, decode_tokens)
@@ -282,10 +281,9 @@ class HRRNQueue(_Validated):
 
     def _best(self) -> int:
         # Usually few pops per step: argmax each time; the step's ratios are cached between pops.
-        if self._order is None:
-            self._cache = self._ratios()
-            self._order = []
-        s = int(np.argmax(self._cache))
+        if self._step_ratios is None:
+            self._step_ratios = self._ratios()
+        s = int(np.argmax(self._step_ratios))
         if not self._valid[s]:
             raise IndexError("peek from an empty queue")
         return s
@@ -304,15 +302,9 @@ class HRRNQueue(_Validated):
             raise IndexError("pop from an empty queue")
         s = self._best()
         r = self._rid[s]
-        self._cache[s] = -np.inf
-        self._drop_keep_cache(s)
+        self._step_ratios[s] = -np.inf   # the other ratios stay valid for the rest of the step
+        self._drop(s)
         return r
-
-    def _drop_keep_cache(self, s: int) -> None:
-        del self._slot[self._rid[s]]
-        self._valid[s] = False
-        self._rid[s] = None
-        self._free.append(s)
 
     def __len__(self) -> int:
         return len(self._slot) + len(self._front)

@@ -111,7 +111,7 @@ class EWSJFConfig:
             raise ValueError(f"EWSJFConfig.min_partition_samples ({self.min_partition_samples}) exceeds "
                              f"window ({self.window}): the partition could never be computed")
         edges = tuple(self.initial_edges) if isinstance(self.initial_edges, (tuple, list)) else None
-        if (not edges or any(not _is_real(e) or not (1 <= e <= MAX_TOKENS) for e in edges)
+        if (not edges or any(not _is_int_or_float(e) or not (1 <= e <= MAX_TOKENS) for e in edges)
                 or any(b <= a for a, b in zip(edges, edges[1:]))):
             raise ValueError(f"EWSJFConfig.initial_edges must be increasing lengths in [1, 2**53], "
                              f"got {self.initial_edges!r}")
@@ -140,7 +140,9 @@ class EWSJFConfig:
         return d
 
 
-def _is_real(v: object) -> bool:
+def _is_int_or_float(v: object) -> bool:
+    """A Python int or float (bool excluded): what a config file or keyword yields (the host API's
+    `bindings.base._is_real` takes any numbers.Real, numpy scalars included)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
@@ -204,7 +206,7 @@ def _check_int(cfg: EWSJFConfig, name: str, low: int, high: int) -> None:
 
 def _check_float(cfg: EWSJFConfig, name: str, bounds: FloatBounds) -> None:
     v = getattr(cfg, name)
-    ok = _is_real(v)
+    ok = _is_int_or_float(v)
     if ok:
         try:
             f = float(v)
@@ -234,7 +236,7 @@ def _checked_tune_bounds(tune_bounds: Any) -> dict[str, tuple[float, float]]:
             raise ValueError(f"EWSJFConfig.tune_bounds names unknown parameter {name!r}")
         pair = tuple(bounds) if isinstance(bounds, (tuple, list)) else ()
         lo, hi = pair if len(pair) == 2 else (None, None)
-        ok = _is_real(lo) and _is_real(hi)
+        ok = _is_int_or_float(lo) and _is_int_or_float(hi)
         if ok:
             try:
                 lo, hi = float(lo), float(hi)

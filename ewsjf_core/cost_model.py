@@ -43,6 +43,16 @@ MAX_STEP_SECONDS = 3600.0
 """Steps longer than an hour are stalls (or corrupt), not costs: skipped."""
 HUBER_K = 4.0
 """Residuals are clipped at HUBER_K times the running mean absolute residual (relative to the prediction)."""
+
+
+def prefill_cost(tokens, c0, c1, c2, floor=0.0):
+    """C_prefill(tokens) = c0 + c1 tokens + c2 tokens^2 seconds, at least `floor`: the one place the formula
+    is written. Scalars or numpy arrays; jitted kernels call its twin `prefill_cost_kernel`. A NaN cost
+    gives `floor` (fmax), as a comparison would."""
+    return np.fmax(c0 + c1 * tokens + c2 * tokens * tokens, floor)
+
+
+prefill_cost_kernel = njit(cache=True, nogil=True)(prefill_cost)
 SCALE_MEMORY = 0.9
 """The residual scale's own forgetting: it can grow ~30% per step, so a real change of the engine's speed
 is followed within tens of steps while a lone outlier moves the fit little."""
@@ -219,4 +229,4 @@ class PrefillCostModel:
 
     def cost(self, tokens: float) -> float:
         c0, c1, c2, _ = self.coefficients
-        return c0 + c1 * tokens + c2 * tokens * tokens
+        return float(prefill_cost(tokens, c0, c1, c2))

@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit
 
 from ewsjf_core.config import EWSJFConfig
+from ewsjf_core.cost_model import prefill_cost_kernel
 
 # Layout of the packed parameter vector the kernels read (one array: swapped whole, never mutated live).
 P_W_BASE, P_A_U, P_B_U, P_A_F, P_B_F, P_C0, P_C1, P_C2, P_MIN_COST, P_BYPASS = range(10)
@@ -45,8 +46,7 @@ def queue_ranks(q_active: np.ndarray, q_pos: np.ndarray) -> np.ndarray:
 
 @njit(cache=True, nogil=True)
 def prefill_cost(p: float, params: np.ndarray) -> float:
-    c = params[P_C0] + params[P_C1] * p + params[P_C2] * p * p
-    return c if c > params[P_MIN_COST] else params[P_MIN_COST]
+    return prefill_cost_kernel(p, params[P_C0], params[P_C1], params[P_C2], params[P_MIN_COST])
 
 
 @njit(cache=True, nogil=True)

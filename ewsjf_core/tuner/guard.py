@@ -16,9 +16,9 @@ from typing import Any, Callable
 import numpy as np
 
 from ewsjf_core.config import EWSJFConfig
+from ewsjf_core.cost_model import prefill_cost
 from ewsjf_core.tuner.context import CostCoefficients, TrialContext
 from ewsjf_core.tuner.recorder import WindowRecorder
-from ewsjf_core.tuner.reward import prefill_cost
 from ewsjf_core.tuner.state import TrialRecord
 
 

@@ -17,7 +17,8 @@ import numpy as np
 
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.tuner.context import TrialContext
-from ewsjf_core.tuner.reward import RewardWeights, prefill_cost, terms_from
+from ewsjf_core.cost_model import prefill_cost
+from ewsjf_core.tuner.reward import RewardWeights, terms_from
 
 
 class LiveObjective:

@@ -25,8 +25,9 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from ewsjf_core.config import EWSJFConfig
+from ewsjf_core.cost_model import prefill_cost
 from ewsjf_core.tuner.context import TrialContext
-from ewsjf_core.tuner.reward import RewardWeights, prefill_cost, terms_from
+from ewsjf_core.tuner.reward import RewardWeights, terms_from
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class CostModelStepTime:
     def step_time(self, prefill_tokens: int, prefill_attn_tokens2: float, decode_tokens: int,
                   kv_tokens_read: int, prefill_seqs: int = 0) -> float:
         p = float(prefill_tokens)
-        return max(self.c0 + self.c1 * p + self.c2 * p * p + self.cd * decode_tokens, self.floor)
+        return max(float(prefill_cost(p, self.c0, self.c1, self.c2)) + self.cd * decode_tokens, self.floor)
 
 
 @dataclass

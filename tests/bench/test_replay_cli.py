@@ -11,7 +11,8 @@ import pytest
 
 from ewsjf.bench import cli, engines, report
 from ewsjf.bench.workloads import detect_format, load_workload, prepare
-from ewsjf_core.sim import EngineConfig, RooflineStepTime, VirtualClock, Workload, simulate, summarize
+from ewsjf.bench.metrics import summarize
+from ewsjf_core.sim import EngineConfig, RooflineStepTime, VirtualClock, Workload, simulate
 from ewsjf.bindings.baselines import FCFSQueue
 
 SMALL = ["--window", "0:120", "--no-progress"]

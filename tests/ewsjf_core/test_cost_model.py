@@ -2,7 +2,22 @@ import numpy as np
 import pytest
 
 from ewsjf_core.config import EWSJFConfig
-from ewsjf_core.cost_model import PrefillCostModel
+from ewsjf_core.cost_model import PrefillCostModel, prefill_cost, prefill_cost_kernel
+from ewsjf_core.scoring import pack_params
+from ewsjf_core.scoring import prefill_cost as scoring_prefill_cost
+
+
+def test_prefill_cost_one_formula_floored_for_scalars_arrays_and_kernels():
+    b = np.array([0.0, 10.0, 1000.0, 5e4])
+    want = np.maximum(1e-3 + 2e-4 * b + 3e-8 * b * b, 0.05)
+    assert prefill_cost(b, 1e-3, 2e-4, 3e-8, 0.05).tolist() == want.tolist()
+    assert prefill_cost(np.array([0.0, 1000.0]), 0.0, 0.0, 0.0, 1e-3).tolist() == [1e-3, 1e-3]
+    assert prefill_cost(1000.0, 1.0, 1e-3, 1e-6) == pytest.approx(3.0)
+    assert prefill_cost(float("nan"), 1.0, 1.0, 1.0, 0.5) == 0.5   # NaN cost: the floor, as a comparison gives
+    params = pack_params(EWSJFConfig(min_prefill_cost=0.05), 1e-3, 2e-4, 3e-8)
+    for x, w in zip(b.tolist(), want.tolist()):
+        assert prefill_cost_kernel(x, 1e-3, 2e-4, 3e-8, 0.05) == w
+        assert scoring_prefill_cost(x, params) == w
 
 
 def test_prior_before_feedback():

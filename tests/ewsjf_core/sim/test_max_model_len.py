@@ -9,7 +9,8 @@ import pytest
 
 from ewsjf.bench.cli import main as cli_main
 from ewsjf.bindings.baselines import FCFSQueue
-from ewsjf_core.sim import EngineConfig, RooflineStepTime, VirtualClock, Workload, simulate, summarize
+from ewsjf.bench.metrics import summarize
+from ewsjf_core.sim import EngineConfig, RooflineStepTime, VirtualClock, Workload, simulate
 from ewsjf_core.sim.context_length import context_length
 
 

@@ -4,7 +4,7 @@ import numpy as np
 
 from ewsjf.bindings.ewsjf_queue import EWSJFQueue
 from ewsjf_core.config import EWSJFConfig
-from ewsjf_core.sim.traces import arrivals
+from ewsjf.bench.traces import arrivals
 from ewsjf_core.sim.workload import Workload
 from ewsjf_core.tuner import ProcessExecutor, ThreadExecutor, TrialContext, TunerSettings, WindowRecorder
 from ewsjf_core.tuner.replay import CostModelStepTime, ReplayObjective

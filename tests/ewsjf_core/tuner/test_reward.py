@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ewsjf_core.tuner.reward import (RewardTerms, RewardWeights, compactness, latency_penalty, load_balance,
-                                     partition_terms, prefill_cost, queue_count_penalty)
+                                     partition_terms, queue_count_penalty)
 
 
 def q(mean, spread, depth=0, lo=1.0, hi=2.0):
@@ -53,8 +53,3 @@ def test_partition_terms_average_snapshots_and_default_when_none():
     c, b, p = partition_terms([[q(100, 0)], [q(100, 100), q(10, 0)]], 3)
     assert c == pytest.approx((1.0 + 0.75) / 2)
     assert p == pytest.approx((0 + 0.5) / 2)
-
-
-def test_prefill_cost_floor():
-    assert prefill_cost([0, 1000], 0.0, 0.0, 0.0, floor=1e-3).tolist() == [1e-3, 1e-3]
-    assert prefill_cost([1000], 1.0, 1e-3, 1e-6)[0] == pytest.approx(3.0)

@@ -61,7 +61,7 @@ def test_publisher_reads_the_newest_live_snapshot(tmp_path, monkeypatch):
 def test_vllm_scheduler_stats_report_unfinished_prefills_and_queues():
     """vLLM's real scheduler (virtual time) with EWSJF: its ewsjf_stats() parse as routing stats, with the
     running batch's unfinished chunked prefill counted."""
-    from ewsjf.integrations.vllm.virtual import VirtualVLLM
+    from ewsjf.bench.virtual_vllm import VirtualVLLM
 
     v = VirtualVLLM("ewsjf", num_blocks=800, max_num_seqs=8, max_num_batched_tokens=512, max_model_len=4096)
     v.add_request("long", prompt_tokens=3000, output_tokens=2)

@@ -9,7 +9,7 @@ import pytest
 
 from ewsjf.integrations.vllm import version as version_mod
 from ewsjf.integrations.vllm.config import EWSJFConfigError, load_settings
-from ewsjf.integrations.vllm.virtual import VirtualVLLM
+from ewsjf.bench.virtual_vllm import VirtualVLLM
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
@@ -154,7 +154,7 @@ def test_multiprocess_prometheus_export(tmp_path):
     mp_dir.mkdir()
     script = textwrap.dedent("""
         import sys
-        from ewsjf.integrations.vllm.virtual import VirtualVLLM
+        from ewsjf.bench.virtual_vllm import VirtualVLLM
         v = VirtualVLLM("ewsjf", max_num_seqs=4, scheduler_kwargs={"ewsjf_options": {"metrics_interval_s": 0.05}})
         for i in range(30):
             v.add_request(f"m{i}", prompt_tokens=[10, 400, 3000][i % 3], output_tokens=5)

@@ -3,7 +3,7 @@
 import json
 
 from ewsjf.integrations.vllm.compat import num_waiting
-from ewsjf.integrations.vllm.virtual import VirtualVLLM
+from ewsjf.bench.virtual_vllm import VirtualVLLM
 
 
 def _snapshot(directory):

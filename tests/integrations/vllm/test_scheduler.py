@@ -9,7 +9,7 @@ from vllm.v1.core.sched.scheduler import Scheduler
 from ewsjf.bindings import EWSJFConfig, EWSJFQueue
 from ewsjf.integrations.vllm import AsyncEWSJFScheduler, EWSJFRequestQueue, EWSJFScheduler
 from ewsjf.integrations.vllm.compat import held_waiting
-from ewsjf.integrations.vllm.virtual import VirtualVLLM
+from ewsjf.bench.virtual_vllm import VirtualVLLM
 
 # Every behaviour is checked for both variants: vLLM's Scheduler and its AsyncScheduler (two steps in flight).
 both = pytest.mark.parametrize("asy", [False, True], ids=["sync", "async"])
@@ -277,7 +277,7 @@ def test_every_step_admits_in_the_queues_order(asy):
 
 def test_trace_replay_through_vllm_cuts_short_request_ttft():
     """VirtualVLLM.run replays a trace; under load EWSJF gives short requests a much lower TTFT than FCFS."""
-    from ewsjf.integrations.vllm.virtual import Arrival
+    from ewsjf.bench.virtual_vllm import Arrival
 
     rng = random.Random(9)
     t, arrivals = 0.0, []

@@ -6,7 +6,7 @@ import pytest
 
 from ewsjf.integrations.vllm.config import EWSJFConfigError, load_settings
 from ewsjf.integrations.vllm.series import samples
-from ewsjf.integrations.vllm.virtual import Arrival, VirtualVLLM
+from ewsjf.bench.virtual_vllm import Arrival, VirtualVLLM
 
 
 def test_tuner_settings_sources_and_errors(tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ did not, as this project's tests (run vLLM's suite itself with scripts/run_vllm_
 import pytest
 from vllm.v1.request import RequestStatus
 
-from ewsjf.integrations.vllm.virtual import VirtualVLLM
+from ewsjf.bench.virtual_vllm import VirtualVLLM
 
 
 def _fcfs_engine(fcfs_like_config, **kw):

@@ -26,9 +26,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ewsjf_core.sim.workload import PREFIX_BLOCK_TOKENS, Workload, concat
+
 from .trace_input import (MAX_ARRIVAL_S, MAX_PRIORITY, MAX_REQUESTS, TraceError, arrival_field, check_int, int_field,
                           text_lines)
-from .workload import PREFIX_BLOCK_TOKENS, Workload, concat
 
 __all__ = ["TraceError", "arrivals", "load_azure", "load_csv", "load_lengths", "load_mooncake", "save_csv"]
 

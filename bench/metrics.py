@@ -82,64 +82,94 @@ def summarize(result, class_edges_: Sequence[int] | None = None, slo_ttft_s: flo
     step_time: the step-time model, for slowdowns (Jain's index); default: result.step_model if present.
     """
     w = result.workload
-    arr = w.arrival_s
-    P = w.prompt_tokens
-    O = w.output_tokens
-    edges = tuple(int(e) for e in (class_edges_ or class_edges(P)))
+    edges = tuple(int(e) for e in (class_edges_ or class_edges(w.prompt_tokens)))
     if len(edges) != 2 or edges[0] >= edges[1]:
         raise ValueError(f"class edges must be two increasing lengths, got {edges!r}")
-    done = ~np.isnan(result.finish_s)
-    ttft = result.first_token_s - arr
-    e2e = result.finish_s - arr
+    st = step_time if step_time is not None else getattr(result, "step_model", None)
+    m = _latencies(result, edges)
+    m.update(_rates(result, slo_ttft_s, slo_tpot_s))
+    m.update(_fairness(result, st))
+    m.update(_totals(result))
+    m.update(_engine_use(result, st, m["makespan_s"]))
+    return m
+
+
+def _per_request(result) -> dict[str, np.ndarray]:
+    """Per-request TTFT, TPOT, E2E and queue wait (NaN where a request never got there)."""
+    w = result.workload
+    arr, O = w.arrival_s, w.output_tokens
     with np.errstate(invalid="ignore", divide="ignore"):
         tpot = np.where(O > 1, (result.finish_s - result.first_token_s) / np.maximum(O - 1, 1), np.nan)
-    wait = result.first_scheduled_s - arr
-    classes = {"short": P <= edges[0], "medium": (P > edges[0]) & (P <= edges[1]), "long": P > edges[1]}
+    return {"ttft": result.first_token_s - arr, "tpot": tpot, "e2e": result.finish_s - arr,
+            "wait": result.first_scheduled_s - arr}
 
+
+def _makespan(result) -> float:
+    """First arrival to last finish (seconds, > 0)."""
+    arr = result.workload.arrival_s
     t0 = float(arr[0]) if len(arr) else 0.0
+    done = ~np.isnan(result.finish_s)
     t_end = float(np.nanmax(result.finish_s)) if done.any() else t0
-    makespan = max(t_end - t0, 1e-9)
-    out_tokens = int(O[done].sum())
-    meet = done & (ttft <= slo_ttft_s) & ((tpot <= slo_tpot_s) | np.isnan(tpot))
+    return max(t_end - t0, 1e-9)
 
-    log = getattr(result, "step_log", None) or {}
-    window = None
-    if len(arr) > 1 and "emitted" in log and len(log["emitted"]):
-        end = log["start_s"] + log["duration_s"]
-        t_last = float(arr[-1])
-        in_win = end <= t_last
-        if t_last > t0:
-            window = float(log["emitted"][in_win].sum()) / (t_last - t0)
 
-    st = step_time if step_time is not None else getattr(result, "step_model", None)
-    jain = None
-    slowdown = None
-    if st is not None and done.any():
-        ideal = isolated_latency(P[done], O[done], st, result.info.get("token_budget", 8192))
-        x = e2e[done] / ideal
-        jain = float(x.sum() ** 2 / (len(x) * (x * x).sum()))
-        slowdown = _stats(x)
-
-    steps = max(int(result.steps), 1)
-    m: dict[str, Any] = {
-        "requests": int(len(w)), "completed": int(done.sum()), "rejected": int(np.sum(result.rejected)),
+def _latencies(result, edges: tuple[int, int]) -> dict[str, Any]:
+    """Counts, classes, and TTFT / TPOT / E2E / queue-wait statistics, overall and per length class."""
+    w = result.workload
+    P = w.prompt_tokens
+    r = _per_request(result)
+    classes = {"short": P <= edges[0], "medium": (P > edges[0]) & (P <= edges[1]), "long": P > edges[1]}
+    wait = r["wait"]
+    return {
+        "requests": int(len(w)), "completed": int((~np.isnan(result.finish_s)).sum()),
+        "rejected": int(np.sum(result.rejected)),
         "class_edges": list(edges),
         "class_sizes": {k: int(v.sum()) for k, v in classes.items()},
-        "ttft_s": _stats(ttft),
-        "ttft_by_class_s": {k: _stats(ttft[v]) for k, v in classes.items()},
-        "tpot_s": _stats(tpot),
-        "e2e_s": _stats(e2e),
-        "e2e_by_class_s": {k: _stats(e2e[v]) for k, v in classes.items()},
+        "ttft_s": _stats(r["ttft"]),
+        "ttft_by_class_s": {k: _stats(r["ttft"][v]) for k, v in classes.items()},
+        "tpot_s": _stats(r["tpot"]),
+        "e2e_s": _stats(r["e2e"]),
+        "e2e_by_class_s": {k: _stats(r["e2e"][v]) for k, v in classes.items()},
         "queue_wait_s": _stats(wait),
         "longest_wait_s": float(np.nanmax(wait)) if np.isfinite(wait).any() else None,
-        "output_tps": out_tokens / makespan,
-        "output_tps_window": window,
+    }
+
+
+def _window_tps(result) -> float | None:
+    """Output tokens per second emitted while requests were still arriving (None without a step log)."""
+    arr = result.workload.arrival_s
+    log = getattr(result, "step_log", None) or {}
+    if len(arr) <= 1 or "emitted" not in log or not len(log["emitted"]):
+        return None
+    t0, t_last = float(arr[0]), float(arr[-1])
+    if t_last <= t0:
+        return None
+    in_win = log["start_s"] + log["duration_s"] <= t_last
+    return float(log["emitted"][in_win].sum()) / (t_last - t0)
+
+
+def _rates(result, slo_ttft_s: float, slo_tpot_s: float) -> dict[str, Any]:
+    """Token and request rates over the makespan, and goodput under the SLOs."""
+    w = result.workload
+    done = ~np.isnan(result.finish_s)
+    r = _per_request(result)
+    makespan = _makespan(result)
+    meet = done & (r["ttft"] <= slo_ttft_s) & ((r["tpot"] <= slo_tpot_s) | np.isnan(r["tpot"]))
+    return {
+        "output_tps": int(w.output_tokens[done].sum()) / makespan,
+        "output_tps_window": _window_tps(result),
         "request_rps": float(done.sum()) / makespan,
         "goodput_rps": float(meet.sum()) / makespan,
         "slo_attainment": float(meet.sum()) / max(len(w), 1),
         "slo": {"ttft_s": slo_ttft_s, "tpot_s": slo_tpot_s},
-        "jain_slowdown": jain,
-        "slowdown": slowdown,
+    }
+
+
+def _totals(result) -> dict[str, Any]:
+    """Makespan, busy fraction, steps, preemptions and the scheduler's CPU time (total and per step)."""
+    makespan = _makespan(result)
+    steps = max(int(result.steps), 1)
+    return {
         "makespan_s": makespan,
         "gpu_busy_frac": float(result.busy_s) / makespan,
         "steps": int(result.steps),
@@ -148,17 +178,34 @@ def summarize(result, class_edges_: Sequence[int] | None = None, slo_ttft_s: flo
         "scheduler_cpu_s": float(result.scheduler_cpu_s),
         "replay_wall_s": float(result.wall_s),
     }
-    if "prefill_tokens" in log and len(log["prefill_tokens"]):
-        tokens = log["prefill_tokens"] + log["decode_tokens"]
-        m["mean_batch_tokens"] = float(tokens.mean())
-        m["mean_running"] = float(log["running"].mean())
-        if "waiting" in log:
-            d = log["duration_s"]
-            m["saturated_frac"] = float(d[log["waiting"] > 0].sum() / max(d.sum(), 1e-12))
-        spec, gpu = getattr(st, "model", None), getattr(st, "gpu", None)
-        if spec is not None and gpu is not None and hasattr(spec, "layer_linear_params"):
-            flops = 2.0 * spec.layers * spec.layer_linear_params * float(tokens.sum())
-            m["mfu_linear"] = flops / (gpu.peak_flops * makespan)
+
+
+def _fairness(result, st) -> dict[str, Any]:
+    """Jain's index over slowdowns (E2E / latency alone on the idle engine); None without a step-time model."""
+    done = ~np.isnan(result.finish_s)
+    if st is None or not done.any():
+        return {"jain_slowdown": None, "slowdown": None}
+    w = result.workload
+    ideal = isolated_latency(w.prompt_tokens[done], w.output_tokens[done], st,
+                             result.info.get("token_budget", 8192))
+    x = (result.finish_s - w.arrival_s)[done] / ideal
+    return {"jain_slowdown": float(x.sum() ** 2 / (len(x) * (x * x).sum())), "slowdown": _stats(x)}
+
+
+def _engine_use(result, st, makespan: float) -> dict[str, Any]:
+    """Batch size, running count, saturated fraction and linear-layer MFU, from the step log (if kept)."""
+    log = getattr(result, "step_log", None) or {}
+    if "prefill_tokens" not in log or not len(log["prefill_tokens"]):
+        return {}
+    tokens = log["prefill_tokens"] + log["decode_tokens"]
+    m = {"mean_batch_tokens": float(tokens.mean()), "mean_running": float(log["running"].mean())}
+    if "waiting" in log:
+        d = log["duration_s"]
+        m["saturated_frac"] = float(d[log["waiting"] > 0].sum() / max(d.sum(), 1e-12))
+    spec, gpu = getattr(st, "model", None), getattr(st, "gpu", None)
+    if spec is not None and gpu is not None and hasattr(spec, "layer_linear_params"):
+        flops = 2.0 * spec.layers * spec.layer_linear_params * float(tokens.sum())
+        m["mfu_linear"] = flops / (gpu.peak_flops * makespan)
     return m
 
 

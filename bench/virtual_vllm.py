@@ -1,4 +1,4 @@
-"""A "virtual vLLM": vLLM's real v1 Scheduler driven without a GPU, in virtual time.
+"""A "virtual vLLM", the bench's vLLM engine: vLLM's real v1 Scheduler driven without a GPU, in virtual time.
 
 What is real: vLLM's Scheduler (or any scheduler class: EWSJFScheduler, AsyncEWSJFScheduler, your own)
 with its admission loop, token budget, chunked prefill, KV-cache manager, prefix cache, preemption and
@@ -11,7 +11,7 @@ Time is virtual: `now` starts at `start_time` and advances by each step's durati
 computed by `step_time(StepInfo)`. The scheduler's clock (EWSJF's begin_step/observe_step and arrival
 times) reads `now`, so a replay is deterministic and runs as fast as vLLM's scheduler does.
 
-    from ewsjf.integrations.vllm.virtual import VirtualVLLM
+    from ewsjf.bench.virtual_vllm import VirtualVLLM   # imports vLLM at the first VirtualVLLM(...)
     v = VirtualVLLM("ewsjf", num_blocks=2048, max_num_seqs=64)       # or "fcfs", or a class
     v.add_request("a", prompt_tokens=900, output_tokens=20)          # arrives now
     v.add_request("b", prompt_tokens=40, output_tokens=5, arrival_time=v.now)
@@ -29,30 +29,52 @@ engine runs it: each step() schedules one step and then processes the output of 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
-os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+if TYPE_CHECKING:
+    from vllm.v1.outputs import ModelRunnerOutput
+    from vllm.v1.request import Request
 
-import torch  # noqa: E402
-from vllm.config import CacheConfig, ModelConfig, SchedulerConfig, VllmConfig  # noqa: E402
-from vllm.sampling_params import SamplingParams  # noqa: E402
-from vllm.utils.hashing import get_hash_fn_by_name  # noqa: E402
-from vllm.v1.core.kv_cache_utils import get_request_block_hasher, init_none_hash  # noqa: E402
-from vllm.v1.core.sched.async_scheduler import AsyncScheduler  # noqa: E402
-from vllm.v1.core.sched.scheduler import Scheduler  # noqa: E402
-from vllm.v1.kv_cache_interface import FullAttentionSpec, KVCacheConfig, KVCacheGroupSpec  # noqa: E402
-from vllm.v1.outputs import ModelRunnerOutput  # noqa: E402
-from vllm.v1.request import Request, RequestStatus  # noqa: E402
-from vllm.v1.structured_output import StructuredOutputManager  # noqa: E402
+# vLLM and huggingface_hub read these when they are first imported: `_vllm()` sets them (unless the user did)
+# just before it imports vLLM, so importing this module changes no environment.
+OFFLINE_ENV = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1"}
 
-from ewsjf.integrations.vllm.compat import held_waiting  # noqa: E402  (vLLM 0.29/0.30: skipped_waiting)
+
+@functools.cache
+def _vllm() -> SimpleNamespace:
+    """The vLLM names the harness uses, imported on first use, with usage reporting off and the hub offline."""
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+    import torch
+    from vllm.config import CacheConfig, ModelConfig, SchedulerConfig, VllmConfig
+    from vllm.sampling_params import SamplingParams
+    from vllm.utils.hashing import get_hash_fn_by_name
+    from vllm.v1.core.kv_cache_utils import get_request_block_hasher, init_none_hash
+    from vllm.v1.core.sched.async_scheduler import AsyncScheduler
+    from vllm.v1.core.sched.scheduler import Scheduler
+    from vllm.v1.kv_cache_interface import FullAttentionSpec, KVCacheConfig, KVCacheGroupSpec
+    from vllm.v1.outputs import ModelRunnerOutput
+    from vllm.v1.request import Request, RequestStatus
+    from vllm.v1.structured_output import StructuredOutputManager
+
+    from ewsjf.integrations.vllm.compat import held_waiting  # (vLLM 0.29/0.30: skipped_waiting)
+
+    return SimpleNamespace(
+        torch=torch, CacheConfig=CacheConfig, ModelConfig=ModelConfig, SchedulerConfig=SchedulerConfig,
+        VllmConfig=VllmConfig, SamplingParams=SamplingParams, get_hash_fn_by_name=get_hash_fn_by_name,
+        get_request_block_hasher=get_request_block_hasher, init_none_hash=init_none_hash,
+        AsyncScheduler=AsyncScheduler, Scheduler=Scheduler, FullAttentionSpec=FullAttentionSpec,
+        KVCacheConfig=KVCacheConfig, KVCacheGroupSpec=KVCacheGroupSpec, ModelRunnerOutput=ModelRunnerOutput,
+        Request=Request, RequestStatus=RequestStatus, StructuredOutputManager=StructuredOutputManager,
+        held_waiting=held_waiting)
+
 
 TINY_LLAMA_CONFIG = {
     "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 128,
@@ -154,11 +176,13 @@ def resolve_scheduler_class(spec: SchedulerSpec, async_scheduling: bool) -> type
     if isinstance(spec, type):
         return spec
     if spec in ("fcfs", "vllm", "priority"):
-        return AsyncScheduler if async_scheduling else Scheduler
+        v = _vllm()
+        return v.AsyncScheduler if async_scheduling else v.Scheduler
     if spec == "ewsjf":
         from ewsjf.integrations.vllm.scheduler import AsyncEWSJFScheduler, EWSJFScheduler
 
         return AsyncEWSJFScheduler if async_scheduling else EWSJFScheduler
+    _vllm()
     from vllm.utils.import_utils import resolve_obj_by_qualname
 
     return resolve_obj_by_qualname(spec)
@@ -175,41 +199,42 @@ class VirtualVLLM:
                  start_time: float = 0.0, step_time: Callable[[StepInfo], float] | None = None,
                  scheduler_kwargs: dict[str, Any] | None = None, log_stats: bool = False,
                  model_dir: str | None = None) -> None:
+        v = _vllm()
         self.now = float(start_time)
         self.async_scheduling = bool(async_scheduling)
         self.step_time = step_time or default_step_time
         self.block_size = block_size
         self.model_dir = model_dir or _shared_tiny_llama(max(max_model_len, 2048))
         policy = policy or ("priority" if scheduler == "priority" else "fcfs")
-        model_config = ModelConfig(model=self.model_dir, skip_tokenizer_init=True, max_model_len=max_model_len,
+        model_config = v.ModelConfig(model=self.model_dir, skip_tokenizer_init=True, max_model_len=max_model_len,
                                    dtype="float32")
-        cache_config = CacheConfig(block_size=block_size, enable_prefix_caching=enable_prefix_caching)
-        scheduler_config = SchedulerConfig(
+        cache_config = v.CacheConfig(block_size=block_size, enable_prefix_caching=enable_prefix_caching)
+        scheduler_config = v.SchedulerConfig(
             max_num_seqs=max_num_seqs, max_num_batched_tokens=max_num_batched_tokens, max_model_len=max_model_len,
             is_encoder_decoder=False, enable_chunked_prefill=enable_chunked_prefill, policy=policy,
             long_prefill_token_threshold=long_prefill_token_threshold, async_scheduling=self.async_scheduling,
             scheduler_reserve_full_isl=scheduler_reserve_full_isl)
-        vllm_config = VllmConfig(model_config=model_config, cache_config=cache_config,
+        vllm_config = v.VllmConfig(model_config=model_config, cache_config=cache_config,
                                  scheduler_config=scheduler_config)
         # The platform hook may rewrite some fields; pin what the harness promises.
         vllm_config.scheduler_config.async_scheduling = self.async_scheduling
         vllm_config.cache_config.block_size = block_size
         vllm_config.cache_config.num_gpu_blocks = num_blocks
         self.vllm_config = vllm_config
-        kv_cache_config = KVCacheConfig(
+        kv_cache_config = v.KVCacheConfig(
             num_blocks=num_blocks, kv_cache_tensors=[],
-            kv_cache_groups=[KVCacheGroupSpec(["model.layers.0.self_attn.attn"], FullAttentionSpec(
-                block_size=block_size, num_kv_heads=1, head_size=16, dtype=torch.float32))])
+            kv_cache_groups=[v.KVCacheGroupSpec(["model.layers.0.self_attn.attn"], v.FullAttentionSpec(
+                block_size=block_size, num_kv_heads=1, head_size=16, dtype=v.torch.float32))])
         cls = resolve_scheduler_class(scheduler, self.async_scheduling)
         kwargs = dict(scheduler_kwargs or {})
         if _accepts_clock(cls):
             kwargs.setdefault("clock", self.clock)
         self.scheduler = cls(vllm_config=vllm_config, kv_cache_config=kv_cache_config,
-                             structured_output_manager=StructuredOutputManager(vllm_config),
+                             structured_output_manager=v.StructuredOutputManager(vllm_config),
                              block_size=block_size, log_stats=log_stats, **kwargs)
-        hash_fn = get_hash_fn_by_name(vllm_config.cache_config.prefix_caching_hash_algo)
-        init_none_hash(hash_fn)
-        self._block_hasher = get_request_block_hasher(block_size, hash_fn) if enable_prefix_caching else None
+        hash_fn = v.get_hash_fn_by_name(vllm_config.cache_config.prefix_caching_hash_algo)
+        v.init_none_hash(hash_fn)
+        self._block_hasher = v.get_request_block_hasher(block_size, hash_fn) if enable_prefix_caching else None
         self._inflight: deque[tuple[Any, ModelRunnerOutput, float]] = deque()
         self._counter = 0
         self.steps = 0
@@ -251,8 +276,8 @@ class VirtualVLLM:
             prompt_token_ids = ids[:prompt_tokens]
         if output_tokens < 1:
             raise ValueError("output_tokens must be >= 1")
-        params = SamplingParams(max_tokens=int(output_tokens), ignore_eos=True, detokenize=False)
-        return Request(request_id, list(prompt_token_ids), params, None,
+        params = _vllm().SamplingParams(max_tokens=int(output_tokens), ignore_eos=True, detokenize=False)
+        return _vllm().Request(request_id, list(prompt_token_ids), params, None,
                        arrival_time=self.now if arrival_time is None else float(arrival_time),
                        priority=priority, block_hasher=self._block_hasher)
 
@@ -270,7 +295,7 @@ class VirtualVLLM:
     def abort(self, request_ids: str | Iterable[str]) -> list[str]:
         """Abort requests (as a client disconnect does); returns the ids that were still unfinished."""
         ids = [request_ids] if isinstance(request_ids, str) else list(request_ids)
-        done = self.scheduler.finish_requests(ids, RequestStatus.FINISHED_ABORTED)
+        done = self.scheduler.finish_requests(ids, _vllm().RequestStatus.FINISHED_ABORTED)
         gone = [r.request_id for r in done]
         self.aborted.update(gone)
         return gone
@@ -304,7 +329,7 @@ class VirtualVLLM:
     def waiting_ids(self) -> list[str]:
         """Waiting request ids in admission order (vLLM drains kv_holding_waiting first)."""
         s = self.scheduler
-        return [r.request_id for r in held_waiting(s)] + [r.request_id for r in s.waiting]
+        return [r.request_id for r in _vllm().held_waiting(s)] + [r.request_id for r in s.waiting]
 
     def running_ids(self) -> list[str]:
         return [r.request_id for r in self.scheduler.running]
@@ -386,7 +411,7 @@ class VirtualVLLM:
         requests = self.scheduler.requests
         ids = list(output.num_scheduled_tokens)
         sampled = [[] if requests[rid].is_prefill_chunk else [1] for rid in ids]
-        return ModelRunnerOutput(req_ids=ids, req_id_to_index={rid: i for i, rid in enumerate(ids)},
+        return _vllm().ModelRunnerOutput(req_ids=ids, req_id_to_index={rid: i for i, rid in enumerate(ids)},
                                  sampled_token_ids=sampled)
 
     def _process(self, engine_outputs: dict, result: StepResult) -> None:

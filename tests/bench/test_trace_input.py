@@ -8,9 +8,9 @@ import os
 import numpy as np
 import pytest
 
-from ewsjf_core.sim import TraceError, load_azure, load_csv, load_lengths, load_mooncake
-from ewsjf_core.sim import trace_input
-from ewsjf_core.sim.trace_input import MAX_ARRIVAL_S, MAX_TOKENS, text_lines
+from ewsjf.bench import trace_input
+from ewsjf.bench.traces import TraceError, load_azure, load_csv, load_lengths, load_mooncake
+from ewsjf.bench.trace_input import MAX_ARRIVAL_S, MAX_TOKENS, text_lines
 
 BIG = str(2 ** 70)
 AZ = "TIMESTAMP,ContextTokens,GeneratedTokens\n"
