@@ -66,8 +66,12 @@ class RooflineStepTime:
         self._busy = replace(g, gemm_flops=g.gemm_sustained_flops, attn_flops=g.attn_flops * r,
                              attn_chunk_flops=g.attn_chunk_flops * r, attn_row_s=g.attn_row_s / r,
                              attn_chunk_row_s=g.attn_chunk_row_s / r)
-        self._dense_cache: dict[tuple, float] = {}
+        # The dense part is (per-token-count layers, embedding, norm) + (LM head over the sequences): two caches
+        # keyed by what each depends on, added in the same order as _dense_time adds them (identical floats).
+        self._tokens_cache: dict[tuple, float] = {}
+        self._head_cache: dict[tuple, float] = {}
         self._attn = {True: self._attention_coefficients(self._busy), False: self._attention_coefficients(g)}
+        self._torch = elementwise == "torch"
 
     def _attention_coefficients(self, g: GPUSpec) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """All layers' attention is linear in its inputs: its coefficients, read off the kernel formulas once so
@@ -121,16 +125,27 @@ class RooflineStepTime:
 
     def _dense_time(self, tokens: int, seqs: int, groups: int, busy: bool) -> float:
         """Everything but attention: layers' GEMMs and element-wise kernels, embedding, final norm, LM head."""
-        key = (tokens, seqs, groups, busy)
-        t = self._dense_cache.get(key)
+        return self._tokens_time(tokens, groups, busy) + self._head_time(seqs, busy)
+
+    def _tokens_time(self, tokens: int, groups: int, busy: bool) -> float:
+        """The dense part that depends on the batch's token count: layers, embedding gather, final norm."""
+        key = (tokens, groups, busy)
+        t = self._tokens_cache.get(key)
         if t is None:
             m, g = self.model, self._busy if busy else self.gpu
             t = m.layers * (self.layer_linear_time(tokens, busy) + self.layer_elementwise_time(tokens, groups))
             t += 2 * elementwise_time(g, tokens * m.dtype_bytes * 2 * m.hidden)  # embedding gather, final norm
-            t += gemm_time(g, seqs, m.vocab, m.hidden, m.dtype_bytes)
-            if len(self._dense_cache) >= self._CACHE_MAX:
-                self._dense_cache.clear()
-            self._dense_cache[key] = t
+            _bounded_put(self._tokens_cache, key, t, self._CACHE_MAX)
+        return t
+
+    def _head_time(self, seqs: int, busy: bool) -> float:
+        """The LM head over the step's sequences."""
+        key = (seqs, busy)
+        t = self._head_cache.get(key)
+        if t is None:
+            m, g = self.model, self._busy if busy else self.gpu
+            t = gemm_time(g, seqs, m.vocab, m.hidden, m.dtype_bytes)
+            _bounded_put(self._head_cache, key, t, self._CACHE_MAX)
         return t
 
     def attention_time(self, prefill_tokens: int, prefill_attn_tokens2: float, decode_tokens: int,
@@ -187,12 +202,15 @@ class RooflineStepTime:
         if tokens <= 0:
             return g.step_overhead_s
         seqs = prefill_seqs + decode_tokens
-        groups = prefill_seqs + (decode_tokens > 0) if self.elementwise == "torch" else 1
-        dense = self._dense_cache.get((tokens, seqs, groups, True))
-        if dense is None:
-            dense = self._dense_time(tokens, seqs, groups, True)
-        return (dense + self.attention_time(prefill_tokens, prefill_attn_tokens2, decode_tokens, kv_tokens_read,
-                                            prefill_seqs, prefill_cached_tokens)
+        groups = prefill_seqs + (decode_tokens > 0) if self._torch else 1
+        part = self._tokens_cache.get((tokens, groups, True))
+        if part is None:
+            part = self._tokens_time(tokens, groups, True)
+        head = self._head_cache.get((seqs, True))
+        if head is None:
+            head = self._head_time(seqs, True)
+        return (part + head + self.attention_time(prefill_tokens, prefill_attn_tokens2, decode_tokens, kv_tokens_read,
+                                                  prefill_seqs, prefill_cached_tokens)
                 + g.step_overhead_s + seqs * g.per_seq_overhead_s)
 
     # ------------------------------------------------------------------------------------- memory
@@ -204,3 +222,10 @@ class RooflineStepTime:
         if blocks < 1:
             raise ValueError(f"{self.model.name} does not fit on {self.gpu.name}: no memory left for the KV cache")
         return blocks
+
+
+def _bounded_put(cache: dict, key, value: float, limit: int) -> None:
+    """cache[key] = value, emptying the cache first when it holds `limit` entries (memory stays bounded)."""
+    if len(cache) >= limit:
+        cache.clear()
+    cache[key] = value

@@ -14,7 +14,9 @@ scored, then GP + EI. skopt minimises, so it is told -reward.
 Cost: a proposal fits a GP to a handful of points. Its matrices are tiny, so BLAS threads only contend
 (measured 2.4x slower with 2 OpenBLAS threads than with one on a 2-core machine) and would take cores
 from the engine: proposals run with one BLAS thread. In the GP phase the optimizer's Latin hypercube is
-never used, so a fresh optimizer there skips drawing it (it cost as much as the GP fit).
+never used, so a fresh optimizer there skips drawing it (it cost as much as the GP fit). Before it, every
+proposal of a window asks for the same design (it depends on the seed alone): each design is drawn once per
+process (`_lhs_generator`) and reused, the same points at a fraction of the cost.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ def _ask(space: ParamSpace, seed: int, told: list, ys: list[float], settings: Op
     # In the GP phase it is never asked for: a random initial generator (not drawn) stands in.
     opt = Optimizer(space.dimensions(), base_estimator="GP", acq_func=settings.acq_func,
                     n_initial_points=settings.n_initial_points,
-                    initial_point_generator="random" if gp_phase else "lhs",
+                    initial_point_generator="random" if gp_phase else _lhs_generator(),
                     acq_optimizer="lbfgs", random_state=int(seed) & 0xFFFFFFFF,
                     acq_func_kwargs={"xi": settings.xi},
                     acq_optimizer_kwargs={"n_points": settings.n_points,
@@ -89,3 +91,31 @@ def _ask(space: ParamSpace, seed: int, told: list, ys: list[float], settings: Op
     if told:
         opt.tell([list(t) for t in told], ys)
     return space.clip(opt.ask())
+
+
+_LHS_DESIGNS: dict[tuple, list] = {}
+"""Latin hypercube designs drawn in this process: (dimensions, samples, random state) -> points."""
+_LHS_DESIGNS_MAX = 256
+
+
+def _lhs_generator():
+    """skopt's "lhs" generator (classic, maximin over 1000 candidate designs) with its designs memoised: a
+    design is a pure function of the dimensions, the sample count and the integer random state the
+    Optimizer draws from its seed, and drawing one costs more than a GP fit."""
+    from skopt.sampler import Lhs
+
+    class MemoLhs(Lhs):
+        def generate(self, dimensions, n_samples, random_state=None):
+            if not isinstance(random_state, (int, np.integer)):
+                return super().generate(dimensions, n_samples, random_state)
+            key = (tuple(repr(d) for d in dimensions), tuple(getattr(d, "name", None) for d in dimensions),
+                   int(n_samples), int(random_state), self.lhs_type, self.criterion, self.iterations)
+            design = _LHS_DESIGNS.get(key)
+            if design is None:
+                design = super().generate(dimensions, n_samples, random_state)
+                if len(_LHS_DESIGNS) >= _LHS_DESIGNS_MAX:
+                    _LHS_DESIGNS.clear()
+                _LHS_DESIGNS[key] = design
+            return [list(p) for p in design]
+
+    return MemoLhs()

@@ -86,15 +86,6 @@ def test_mooncake(tmp_path):
     assert w.prompt_tokens.tolist() == [600, 1024]
     assert [b.tolist() for b in w.prefix_blocks] == [[1], [1, 2]]
     assert [b.tolist() for b in w.head(1).prefix_blocks] == [[1]]
-    p.write_text('{"timestamp": 0, "input_length": 5, "output_length": 1}\n{"timestamp": 1, "input_length": 5}\n')
-    with pytest.raises(TraceError, match=r"m.jsonl:2: missing field 'output_length'"):
-        load_mooncake(str(p))
-    p.write_text('{"timestamp": 0, "input_length": 5, "output_length": 1}\n{oops\n')
-    with pytest.raises(TraceError, match=r"m.jsonl:2: not valid JSON"):
-        load_mooncake(str(p))
-    p.write_text('{"timestamp": 0, "input_length": 5.5, "output_length": 1}\n')
-    with pytest.raises(TraceError, match=r"m.jsonl:1: input_length"):
-        load_mooncake(str(p))
 
 
 def test_generic_csv(tmp_path):
@@ -108,18 +99,23 @@ def test_generic_csv(tmp_path):
     out = tmp_path / "out.csv"
     save_csv(w, str(out))
     assert load_csv(str(out)).prompt_tokens.tolist() == [10, 20]
-    p.write_text("0.0,10,2\n1.0,20\n")
-    with pytest.raises(TraceError, match=r"g.csv:2: expected 3 fields"):
-        load_csv(str(p))
-    p.write_text("0.0,10,2\nsoon,20,3\n")
-    with pytest.raises(TraceError, match=r"g.csv:2: arrival_s"):
-        load_csv(str(p))
-    p.write_text("0.0,10,2.5\n")
-    with pytest.raises(TraceError, match=r"g.csv:1: output_tokens"):
-        load_csv(str(p))
-    p.write_text("arrival_s,prompt,output_tokens\n")
-    with pytest.raises(TraceError, match=r"g.csv:1: header"):
-        load_csv(str(p))
-    p.write_text("")
-    with pytest.raises(TraceError, match="no requests"):
-        load_csv(str(p))
+
+
+@pytest.mark.parametrize("loader, name, text, match", [
+    (load_mooncake, "m.jsonl", '{"timestamp": 0, "input_length": 5, "output_length": 1}\n'
+                               '{"timestamp": 1, "input_length": 5}\n', r"m.jsonl:2: missing field 'output_length'"),
+    (load_mooncake, "m.jsonl", '{"timestamp": 0, "input_length": 5, "output_length": 1}\n{oops\n',
+     r"m.jsonl:2: not valid JSON"),
+    (load_mooncake, "m.jsonl", '{"timestamp": 0, "input_length": 5.5, "output_length": 1}\n',
+     r"m.jsonl:1: input_length"),
+    (load_csv, "g.csv", "0.0,10,2\n1.0,20\n", r"g.csv:2: expected 3 fields"),
+    (load_csv, "g.csv", "0.0,10,2\nsoon,20,3\n", r"g.csv:2: arrival_s"),
+    (load_csv, "g.csv", "0.0,10,2.5\n", r"g.csv:1: output_tokens"),
+    (load_csv, "g.csv", "arrival_s,prompt,output_tokens\n", r"g.csv:1: header"),
+    (load_csv, "g.csv", "", "no requests"),
+])
+def test_malformed_trace_names_file_line_and_field(tmp_path, loader, name, text, match):
+    p = tmp_path / name
+    p.write_text(text)
+    with pytest.raises(TraceError, match=match):
+        loader(str(p))

@@ -63,3 +63,20 @@ def test_tuner_determinism_under_seed():
     h2, c2 = history(3)
     assert h1 == h2 and c1 == c2
     assert history(4)[0] != h1
+
+
+def test_memoised_latin_hypercube_proposes_what_skopts_own_does(monkeypatch):
+    """Before the GP phase each proposal of a window reuses one Latin hypercube design: the points must be
+    exactly those skopt's "lhs" generator gives (same seed, same history), drawn or reused."""
+    from ewsjf_core.tuner import optimizer
+
+    rng = np.random.default_rng(1)
+    xs = [SPACE.clip(rng.uniform(*np.array(SPACE.bounds).T)) for _ in range(3)]
+    ys = [float(v) for v in rng.normal(size=3)]
+    optimizer._LHS_DESIGNS.clear()
+    memo = [propose(SPACE, 5, xs[:n], ys[:n]) for n in range(3)]
+    assert len(optimizer._LHS_DESIGNS) == 1   # one design served all three proposals
+    again = [propose(SPACE, 5, xs[:n], ys[:n]) for n in range(3)]
+    monkeypatch.setattr(optimizer, "_lhs_generator", lambda: "lhs")
+    plain = [propose(SPACE, 5, xs[:n], ys[:n]) for n in range(3)]
+    assert memo == again == plain
