@@ -203,6 +203,10 @@ class WaitingSet:
         self.admitted_work += float(self.prefill[slots].sum())
         self.discard(slots)
 
+    def retract(self, work: float) -> None:
+        """Undo the admission progress of a popped request the engine put back unadmitted."""
+        self.admitted_work -= work
+
     def discard(self, slots: np.ndarray | list[int]) -> None:
         """Mark linked slots to unlink (and free) at the next flush."""
         if isinstance(slots, list):
