@@ -14,7 +14,9 @@ DETAIL_HEADER = ["policy", "mean TTFT", "short mean", "medium mean", "long mean"
 
 
 def _goal(g: dict) -> str:
-    return f"{suite_goals.mark(g['ok'])} {g['why']}" if g["ok"] is not None else "-"
+    if g["ok"] is None and not g.get("unreachable"):
+        return "-"
+    return f"{suite_goals.mark(g['ok'], g.get('unreachable', False))} {g['why']}"
 
 
 def summary_rows(results: list[dict]) -> list[list[str]]:
@@ -28,44 +30,42 @@ def summary_rows(results: list[dict]) -> list[list[str]]:
 
 
 def totals(results: list[dict]) -> str:
-    n_pass = n_all = 0
+    n_pass = n_all = n_unreach = 0
     cells_ok = cells = 0
     for r in results:
         for c in r["cells"]:
             verdicts = [g["ok"] for g in c["goals"].values() if g["ok"] is not None]
+            n_unreach += sum(bool(g.get("unreachable")) for g in c["goals"].values())
             n_pass += sum(verdicts)
             n_all += len(verdicts)
             cells += 1
             cells_ok += all(verdicts)
-    return f"{n_pass}/{n_all} goal checks pass; {cells_ok}/{cells} cells pass every goal"
+    return (f"{n_pass}/{n_all} goal checks pass ({n_unreach} more near-limit checks unreachable within the "
+            f"fairness bounds by any swept scheduler); {cells_ok}/{cells} cells pass every reachable goal")
 
 
-FRONTIER_HEADER = ["workload @ 10 s", "oracle-sjf short gain (long p99, max wait vs FCFS)", "0.8x oracle",
-                   "best short gain within the fairness bounds", "by"]
+FRONTIER_HEADER = ["cell", "oracle-sjf short gain (long p99, max wait vs FCFS)", "0.8x oracle",
+                   "best short gain within the fairness bounds", "by", "ewsjf (default)"]
 
 
 def frontier_rows(results: list[dict]) -> list[list[str]]:
     """Is the near-limit goal reachable? The best short-class gain over FCFS among every swept scheduler
     (EWSJF's fairness knob, SJF with aging, the baselines) that keeps long p99 <= 1.25x and longest wait
-    <= 1.5x FCFS's, against 0.8x oracle-SJF's (unconstrained) gain."""
+    <= 1.5x FCFS's (suite_goals.frontier), against 0.8x oracle-SJF's (unconstrained) gain."""
     rows = []
     for r in results:
-        front = r["pareto"]
-        if not front or "fcfs" not in front:
-            continue
-        f = front["fcfs"]
-        fs, fp, fw = f["ttft_by_class_s"]["short"]["mean"], f["ttft_by_class_s"]["long"]["p99"], f["longest_wait_s"]
-        o = front["oracle-sjf"]
-        best, by = 1.0, "fcfs"
-        for spec, m in front.items():
-            ok = (m["ttft_by_class_s"]["long"]["p99"] <= suite_goals.LONG_P99_MAX * fp
-                  and m["longest_wait_s"] <= suite_goals.LONGEST_WAIT_MAX * fw)
-            gain = fs / max(m["ttft_by_class_s"]["short"]["mean"], 1e-9)
-            if ok and gain > best:
-                best, by = gain, spec
-        og = fs / max(o["ttft_by_class_s"]["short"]["mean"], 1e-9)
-        rows.append([r["workload"], f"{og:.2f}x ({o['ttft_by_class_s']['long']['p99'] / fp:.2f}x, "
-                     f"{o['longest_wait_s'] / fw:.2f}x)", f"{suite_goals.NEAR_LIMIT_MIN * og:.2f}x", f"{best:.2f}x", by])
+        for c in r["cells"]:
+            front = c.get("front")
+            if not front:
+                continue
+            runs = {**front, **c["metrics"]}
+            f, o = runs["fcfs"], runs["oracle-sjf"]
+            best, by = suite_goals.frontier(runs)
+            og = suite_goals.short_gain(o, f)
+            fp, fw = f["ttft_by_class_s"]["long"]["p99"], f["longest_wait_s"]
+            rows.append([f"{r['workload']} @ {c['label']}", f"{og:.2f}x ({o['ttft_by_class_s']['long']['p99'] / fp:.2f}x, "
+                         f"{o['longest_wait_s'] / fw:.2f}x)", f"{suite_goals.NEAR_LIMIT_MIN * og:.2f}x", f"{best:.2f}x",
+                         by, f"{suite_goals.short_gain(c['metrics']['ewsjf'], f):.2f}x"])
     return rows
 
 
@@ -98,7 +98,8 @@ def markdown(doc: dict, pngs: dict[str, str]) -> str:
     if fr:
         lines += ["Near-limit goal against the best short-class gain any swept scheduler (EWSJF's fairness knob, "
                   "SJF with aging, the baselines) reaches while keeping long p99 <= 1.25x and longest wait <= "
-                  "1.5x FCFS's, at the 10 s point:", "", report.md_table(fr, FRONTIER_HEADER), ""]
+                  "1.5x FCFS's, in every cell where the goal applies (FCFS mean >= 3 s). Where that best is below 0.8x "
+                  "the oracle's gain, the goal is unreachable within the bounds there (marked so above):", "", report.md_table(fr, FRONTIER_HEADER), ""]
     for r in res:
         d = r["describe"]
         lines += [f"## {r['workload']}", "", f"{r['what']}. {d['requests']} requests, prompts mean "

@@ -185,7 +185,8 @@ class EWSJFQueue(WaitingQueue):
     def observe_step(self, duration_s: float, prefill_tokens: int, decode_tokens: int) -> None:
         check_step_feedback(duration_s, prefill_tokens, decode_tokens)
         self._cost.observe(duration_s, prefill_tokens, decode_tokens)
-        self._params = pack_params(self._config, *self._cost.coefficients[:3])
+        self._set.observe_decode(decode_tokens)
+        self._params = pack_params(self._config, *self._cost.coefficients[:3], self._set.out_work)
 
     @property
     def cost_coefficients(self) -> tuple[float, float, float, float]:
@@ -244,8 +245,8 @@ class EWSJFQueue(WaitingQueue):
 
     def _apply_config(self, old: EWSJFConfig, new: EWSJFConfig) -> None:
         self._config = new
-        self._params = pack_params(new, *self._cost.coefficients[:3])
         self._set.set_deadline_bound(new)
+        self._params = pack_params(new, *self._cost.coefficients[:3], self._set.out_work)
         if new.window != old.window:
             self._set.resize_window(new.window)
         if any(getattr(new, f) != getattr(old, f) for f in _PARTITION_FIELDS):
