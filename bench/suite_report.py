@@ -14,7 +14,9 @@ DETAIL_HEADER = ["policy", "mean TTFT", "short mean", "medium mean", "long mean"
 
 
 def _goal(g: dict) -> str:
-    return f"{suite_goals.mark(g['ok'])} {g['why']}" if g["ok"] is not None else "-"
+    if g["ok"] is None and not g.get("unreachable"):
+        return "-"
+    return f"{suite_goals.mark(g['ok'], g.get('unreachable', False))} {g['why']}"
 
 
 def summary_rows(results: list[dict]) -> list[list[str]]:
@@ -28,44 +30,42 @@ def summary_rows(results: list[dict]) -> list[list[str]]:
 
 
 def totals(results: list[dict]) -> str:
-    n_pass = n_all = 0
+    n_pass = n_all = n_unreach = 0
     cells_ok = cells = 0
     for r in results:
         for c in r["cells"]:
             verdicts = [g["ok"] for g in c["goals"].values() if g["ok"] is not None]
+            n_unreach += sum(bool(g.get("unreachable")) for g in c["goals"].values())
             n_pass += sum(verdicts)
             n_all += len(verdicts)
             cells += 1
             cells_ok += all(verdicts)
-    return f"{n_pass}/{n_all} goal checks pass; {cells_ok}/{cells} cells pass every goal"
+    return (f"{n_pass}/{n_all} goal checks pass ({n_unreach} more near-limit checks unreachable within the "
+            f"fairness bounds by any swept scheduler); {cells_ok}/{cells} cells pass every reachable goal")
 
 
-FRONTIER_HEADER = ["workload @ 10 s", "oracle-sjf short gain (long p99, max wait vs FCFS)", "0.8x oracle",
-                   "best short gain within the fairness bounds", "by"]
+FRONTIER_HEADER = ["cell", "oracle-sjf short gain (long p99, max wait vs FCFS)", "0.8x oracle",
+                   "best short gain within the fairness bounds", "by", "ewsjf (default)"]
 
 
 def frontier_rows(results: list[dict]) -> list[list[str]]:
     """Is the near-limit goal reachable? The best short-class gain over FCFS among every swept scheduler
     (EWSJF's fairness knob, SJF with aging, the baselines) that keeps long p99 <= 1.25x and longest wait
-    <= 1.5x FCFS's, against 0.8x oracle-SJF's (unconstrained) gain."""
+    <= 1.5x FCFS's (suite_goals.frontier), against 0.8x oracle-SJF's (unconstrained) gain."""
     rows = []
     for r in results:
-        front = r["pareto"]
-        if not front or "fcfs" not in front:
-            continue
-        f = front["fcfs"]
-        fs, fp, fw = f["ttft_by_class_s"]["short"]["mean"], f["ttft_by_class_s"]["long"]["p99"], f["longest_wait_s"]
-        o = front["oracle-sjf"]
-        best, by = 1.0, "fcfs"
-        for spec, m in front.items():
-            ok = (m["ttft_by_class_s"]["long"]["p99"] <= suite_goals.LONG_P99_MAX * fp
-                  and m["longest_wait_s"] <= suite_goals.LONGEST_WAIT_MAX * fw)
-            gain = fs / max(m["ttft_by_class_s"]["short"]["mean"], 1e-9)
-            if ok and gain > best:
-                best, by = gain, spec
-        og = fs / max(o["ttft_by_class_s"]["short"]["mean"], 1e-9)
-        rows.append([r["workload"], f"{og:.2f}x ({o['ttft_by_class_s']['long']['p99'] / fp:.2f}x, "
-                     f"{o['longest_wait_s'] / fw:.2f}x)", f"{suite_goals.NEAR_LIMIT_MIN * og:.2f}x", f"{best:.2f}x", by])
+        for c in r["cells"]:
+            front = c.get("front")
+            if not front:
+                continue
+            runs = {**front, **c["metrics"]}
+            f, o = runs["fcfs"], runs["oracle-sjf"]
+            best, by = suite_goals.frontier(runs)
+            og = suite_goals.short_gain(o, f)
+            fp, fw = f["ttft_by_class_s"]["long"]["p99"], f["longest_wait_s"]
+            rows.append([f"{r['workload']} @ {c['label']}", f"{og:.2f}x ({o['ttft_by_class_s']['long']['p99'] / fp:.2f}x, "
+                         f"{o['longest_wait_s'] / fw:.2f}x)", f"{suite_goals.NEAR_LIMIT_MIN * og:.2f}x", f"{best:.2f}x",
+                         by, f"{suite_goals.short_gain(c['metrics']['ewsjf'], f):.2f}x"])
     return rows
 
 
@@ -98,7 +98,8 @@ def markdown(doc: dict, pngs: dict[str, str]) -> str:
     if fr:
         lines += ["Near-limit goal against the best short-class gain any swept scheduler (EWSJF's fairness knob, "
                   "SJF with aging, the baselines) reaches while keeping long p99 <= 1.25x and longest wait <= "
-                  "1.5x FCFS's, at the 10 s point:", "", report.md_table(fr, FRONTIER_HEADER), ""]
+                  "1.5x FCFS's, in every cell where the goal applies (FCFS mean >= 3 s). Where that best is below 0.8x "
+                  "the oracle's gain, the goal is unreachable within the bounds there (marked so above):", "", report.md_table(fr, FRONTIER_HEADER), ""]
     for r in res:
         d = r["describe"]
         lines += [f"## {r['workload']}", "", f"{r['what']}. {d['requests']} requests, prompts mean "
@@ -113,6 +114,11 @@ def markdown(doc: dict, pngs: dict[str, str]) -> str:
                                   ["policy"] + [f"d{i}" for i in range(1, 11)]), ""]
         if r["workload"] in pngs:
             lines += [f"![pareto {r['workload']}]({pngs[r['workload']]})", ""]
+        if r["workload"] in THROUGHPUT_WORKLOADS:
+            lines += ["Throughput: output tokens/s while requests arrive against the decode batch the KV cache "
+                      "lets run:", "", report.md_table(throughput_rows(r), THROUGHPUT_HEADER), ""]
+            if "throughput:" + r["workload"] in pngs:
+                lines += [f"![throughput {r['workload']}]({pngs['throughput:' + r['workload']]})", ""]
     return "\n".join(lines)
 
 
@@ -146,6 +152,50 @@ def pareto_plot(path: str, r: dict) -> None:
     plt.close(fig)
 
 
+THROUGHPUT_WORKLOADS = ("published",)
+"""Workloads whose report explains the throughput goal (issue 9: +30% in the published setting)."""
+THROUGHPUT_HEADER = ["load", "policy", "out tok/s vs FCFS", "mean running sequences", "mean batch tokens",
+                     "preemptions"]
+
+
+def throughput_rows(r: dict) -> list[list[str]]:
+    """Where a throughput gain can come from: the output rate while requests arrive against the decode batch
+    the KV cache lets run (mean running sequences), per load and policy."""
+    rows = []
+    for c in r["cells"]:
+        f = suite_goals.tps(c["metrics"]["fcfs"])
+        for pol, m in c["metrics"].items():
+            rows.append([c["label"], pol, f"{100 * (suite_goals.tps(m) / f - 1):+.1f}%", f"{m['mean_running']:.1f}",
+                         f"{m['mean_batch_tokens']:.0f}", str(m["preemptions"])])
+    return rows
+
+
+def throughput_plot(path: str, r: dict) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [c["label"] for c in r["cells"]]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    for pol in r["cells"][0]["metrics"]:
+        gain = [100 * (suite_goals.tps(c["metrics"][pol]) / suite_goals.tps(c["metrics"]["fcfs"]) - 1)
+                for c in r["cells"]]
+        a1.plot(labels, gain, "o-", label=pol)
+        a2.plot(labels, [c["metrics"][pol]["mean_running"] for c in r["cells"]], "o-", label=pol)
+    a1.axhline(30, ls="--", c="grey", lw=1)
+    a1.annotate("published claim +30%", (0, 30), fontsize=7, va="bottom")
+    a1.set_ylabel("output tok/s while arriving, vs FCFS (%)")
+    a2.set_ylabel("mean running sequences (decode batch)")
+    for a in (a1, a2):
+        a.set_xlabel("load (FCFS mean TTFT)")
+        a.grid(alpha=0.3)
+        a.legend(fontsize=7)
+    fig.suptitle(f"{r['workload']}: the KV cache caps the decode batch; admission order moves it little")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def write(out_dir: str, doc: dict, plots: bool = True) -> list[str]:
     os.makedirs(out_dir, exist_ok=True)
     written, pngs = [], {}
@@ -155,6 +205,11 @@ def write(out_dir: str, doc: dict, plots: bool = True) -> list[str]:
                 p = os.path.join(out_dir, f"pareto_{r['workload']}.png")
                 pareto_plot(p, r)
                 pngs[r["workload"]] = os.path.basename(p)
+                written.append(p)
+            if r["workload"] in THROUGHPUT_WORKLOADS:
+                p = os.path.join(out_dir, f"throughput_{r['workload']}.png")
+                throughput_plot(p, r)
+                pngs["throughput:" + r["workload"]] = os.path.basename(p)
                 written.append(p)
     jp = os.path.join(out_dir, "suite.json")
     report.write_json(jp, doc)

@@ -54,6 +54,9 @@ class EWSJFQueue(WaitingQueue):
         self._order_sources = np.empty(0, np.int32)
         self._order_ids: list[RequestId] = []
         self._pos = 0    # requests of the current order already popped
+        # Effective prefill counted for each request popped since the step began: one prepended in the
+        # same step was never admitted (the engine skipped it), so prepend retracts its count.
+        self._step_pops: dict[RequestId, float] = {}
         self._limit = 0  # pops allowed from the current order; 0 when it is stale
         self._last_scores = np.empty(0)
         # (reasons, sources) of popped prefixes, folded into the counters when stats() asks.
@@ -86,6 +89,10 @@ class EWSJFQueue(WaitingQueue):
             raise TypeError(f"request id {request_id!r} is not hashable") from None
         if waiting:
             raise KeyError(f"request {request_id!r} is already waiting")
+        if front and self._step_pops:
+            counted = self._step_pops.pop(request_id, None)
+            if counted is not None:
+                self._set.retract(counted)
         prefill = max(1, prompt_tokens - cached_tokens)
         size = float(prefill)
         if predicted_output_tokens:
@@ -129,6 +136,7 @@ class EWSJFQueue(WaitingQueue):
         self._pos = pos + 1
         request_id = self._order_ids[pos]
         del self._slot_of[request_id]
+        self._step_pops[request_id] = self._set.prefill[self._order_slots[pos]]
         return request_id
 
     def __len__(self) -> int:
@@ -149,8 +157,15 @@ class EWSJFQueue(WaitingQueue):
         return iter(ids)
 
     # ----- steps -----
+    def end_pops(self) -> None:
+        """The engine's step is over: requests popped so far stay admitted even if prepended later (a
+        preempted request's recompute is admitted work again when it resumes). begin_step calls it; an
+        engine that skips begin_step in some steps (vLLM's lazy adapter) calls it at every step start."""
+        self._step_pops.clear()
+
     def begin_step(self, now: float | None = None) -> None:
         self._now = check_now(now) if now is not None else float(self.clock())
+        self._step_pops.clear()
         self._install_pending_config()
         cfg = self._config
         self._sync()
@@ -170,7 +185,8 @@ class EWSJFQueue(WaitingQueue):
     def observe_step(self, duration_s: float, prefill_tokens: int, decode_tokens: int) -> None:
         check_step_feedback(duration_s, prefill_tokens, decode_tokens)
         self._cost.observe(duration_s, prefill_tokens, decode_tokens)
-        self._params = pack_params(self._config, *self._cost.coefficients[:3])
+        self._set.observe_decode(decode_tokens)
+        self._params = pack_params(self._config, *self._cost.coefficients[:3], self._set.out_work)
 
     @property
     def cost_coefficients(self) -> tuple[float, float, float, float]:
@@ -229,8 +245,8 @@ class EWSJFQueue(WaitingQueue):
 
     def _apply_config(self, old: EWSJFConfig, new: EWSJFConfig) -> None:
         self._config = new
-        self._params = pack_params(new, *self._cost.coefficients[:3])
         self._set.set_deadline_bound(new)
+        self._params = pack_params(new, *self._cost.coefficients[:3], self._set.out_work)
         if new.window != old.window:
             self._set.resize_window(new.window)
         if any(getattr(new, f) != getattr(old, f) for f in _PARTITION_FIELDS):
@@ -309,6 +325,7 @@ class EWSJFQueue(WaitingQueue):
             "resume_lane_depth": int(depth[nq]), "priority_classes": sorted(ws.row_of_priority),
             "repartitions": ws.repartitions, "starvation_promotions": self._starvation_promotions,
             "last_source_queue": self._last_source_queue,
+            "admitted_work": ws.admitted_work,
             "cost_model": {"c0": c0, "c1": c1, "c2": c2, "decode": cd, "steps": self._cost.steps,
                            "skipped_steps": self._cost.skipped, "resets": self._cost.resets,
                            "prefill_rate_tps": self._cost.prefill_rate},

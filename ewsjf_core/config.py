@@ -62,11 +62,21 @@ class EWSJFConfig:
     max_wait: float = math.inf
     """Plain starvation bound in seconds: a request older than this is served first, oldest first (math.inf,
     the default, disables it; under a sustained overload a finite one serves everything oldest first)."""
-    fcfs_wait_factor: float = 1.15
+    fcfs_wait_factor: float = 1.2
     """Starvation bound in admission progress (ewsjf_core.progress_bound): a request is served first once
     the work admitted since it arrived exceeds fcfs_wait_factor times the work FCFS would have admitted
-    before it (the backlog ahead of it, floored at the recent mean backlog). Holds whatever limits the
-    engine (prefill compute, KV memory, decode slots). 0 disables it."""
+    before it (the backlog ahead of it, floored at the recent mean backlog). 0 disables it. It states the
+    accepted unfairness directly: the default keeps long p99 within 1.25x FCFS's (issue 9's goal) once the
+    bypass share of ewsjf_core.selection (the same slack, fcfs_wait_factor - 1, of the due request's own
+    work) is added on top: 1.25 itself gave 1.28x on the 28k-request Azure trace at 1.0-1.3x its rate.
+    Counted in work, it holds in seconds while the engine admits work at a rate that does not depend on
+    the order (prefill- or compute-bound); under KV pressure, see progress_output_weight."""
+    progress_output_weight: float = 0.0
+    """The starvation bound counts a request's work as its effective prefill plus this times the engine's mean
+    output tokens per request (ewsjf_core.progress_bound.OutputEstimate, from the step feedback). 0, the
+    default: prefill alone. 1 counts what a request holds in KV memory: it tightens the bound where KV memory
+    limits admissions (published setting @10 s: long p99 1.80x -> 1.54x FCFS's) and costs short-request
+    gains everywhere else (README, "The workload suite")."""
     output_weight: float = 1.0
     """Job size = effective prompt length + output_weight * predicted output tokens (when given)."""
     order_chunk: int = 256
@@ -180,7 +190,7 @@ FLOAT_BOUNDS: dict[str, FloatBounds] = {
     "alpha": FloatBounds(1.0, 1e6), "min_rel_range": FloatBounds(0.0, 1e6), "band_up": FloatBounds(1.0, 1e6),
     "band_down": FloatBounds(0.0, 1.0, low_inclusive=False), "bubble_width": FloatBounds(0.0, 1e6, False),
     "w_base": _WEIGHT, "a_u": _WEIGHT, "b_u": _WEIGHT, "a_f": _WEIGHT, "b_f": _WEIGHT,
-    "output_weight": FloatBounds(0.0, 1e6),
+    "output_weight": FloatBounds(0.0, 1e6), "progress_output_weight": FloatBounds(0.0, 1e6),
     "max_wait": FloatBounds(0.0, 1e9, low_inclusive=False, allow_inf=True),
     "fcfs_wait_factor": FloatBounds(0.0, 1e6),
     "prior_c0": _SECONDS, "prior_c1": _SECONDS, "prior_c2": _SECONDS, "prior_decode": _SECONDS,

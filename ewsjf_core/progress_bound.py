@@ -6,7 +6,7 @@ admissions advance, whatever limits them: prefill compute, KV memory or decode s
 when A = A0 with W0 tokens waiting ahead of it would be admitted by FCFS when A reaches A0 + W0. Its due
 point is
 
-    due_work = A0 + fcfs_wait_factor * max(W0, W_mean)
+    due point = A0 + fcfs_wait_factor * max(W0, W_mean)
 
 and once A passes it the request is starved (served before the scored order, oldest first). So at most
 (fcfs_wait_factor - 1) * W0 tokens of later arrivals can overtake it: bounded overtaking, and its wait stays
@@ -18,6 +18,16 @@ W_mean, a running mean of W0 over recent commits, is the floor of the slack: a r
 short backlog may still be overtaken by about one typical backlog, which stays below the backlogs that set
 FCFS's tail waits (the p99 and longest waits the bound protects). Due points are made non-decreasing in
 commit order, so each FIFO queue stays sorted by them and its starved requests are a prefix.
+
+The work of a request is its effective prefill plus the engine's mean output length per admitted request
+(OutputEstimate: decode tokens generated over requests admitted, from the step feedback; no oracle). Prefill
+alone misweighs requests once KV memory or decode time is what the engine runs out of: a policy that
+prefers short prompts with long outputs then admits few prefill tokens per second, so a bound counted in
+prefill tokens came due far later in seconds than FCFS's wait (published setting, FCFS mean 10 s: long p99
+1.72x FCFS's). Prompt + output is what a request holds in KV memory and what it costs in engine steps.
+Progress and due points are kept in two parts (prefill tokens, requests) and compared at the current output
+estimate (past_due): folding the estimate in at commit time made progress outrun the due points while the
+estimate grew (long outputs take long to show up in the history), and the bound fired for nearly everyone.
 """
 
 from __future__ import annotations
@@ -29,27 +39,80 @@ BACKLOG_MEAN_WEIGHT = 1.0 / 512.0
 """Weight of each commit in the running mean W_mean: about the last 500 arrivals count."""
 
 
-@njit(cache=True, nogil=True)
-def commit_due_work(slots: np.ndarray, prefills: np.ndarray, waiting_work: float, admitted: float, factor: float,
-                    backlog_mean: float, n_committed: int, last_due: float, due_work: np.ndarray):
-    """Write due_work for a commit batch (earlier members are ahead of later ones); factor 0 disables (inf).
+OUTPUT_MEMORY_STEPS = 8192.0
+"""OutputEstimate's horizon in engine steps: far longer than a request's decode, so the decode tokens counted
+come from about the requests counted."""
 
-    Returns (last due point, updated W_mean). The mean starts as a plain average (its first commits), then
-    becomes an exponential one.
+
+class OutputEstimate:
+    """Mean output tokens per admitted request: exponentially forgotten sums of decode tokens (per step) and
+    of admissions. Starts at 0 (prefill-only work) and follows the engine's own history."""
+
+    def __init__(self) -> None:
+        self.decoded = 0.0
+        self.admitted = 0.0
+        self.per_request = 0.0
+
+    def observe_step(self, decode_tokens: int) -> None:
+        keep = 1.0 - 1.0 / OUTPUT_MEMORY_STEPS
+        self.decoded = keep * self.decoded + decode_tokens
+        self.admitted *= keep
+        if self.admitted >= 1.0:
+            self.per_request = self.decoded / self.admitted
+
+    def observe_admitted(self, n: int) -> None:
+        self.admitted += n
+
+
+@njit(cache=True, nogil=True)
+def overdue(progress: float, progress_n: float, due_work: float, due_n: float, out_work: float) -> float:
+    """Work admitted past a due point (negative: not due yet). Progress (prefill admitted, requests admitted)
+    and the due point (its prefill and request parts) are compared with each request counting out_work output
+    tokens at today's estimate: both sides use the same estimate, so its drift (it grows as the engine's
+    history builds up) moves neither ahead of the other."""
+    return progress - due_work + out_work * (progress_n - due_n)
+
+
+@njit(cache=True, nogil=True)
+def past_due(progress: float, progress_n: float, due_work: float, due_n: float, out_work: float) -> bool:
+    return overdue(progress, progress_n, due_work, due_n, out_work) > 0.0
+
+
+@njit(cache=True, nogil=True)
+def commit_due_work(slots: np.ndarray, prefills: np.ndarray, waiting_prefill: float, waiting_n: float,
+                    admitted: float, admitted_n: float, factor: float, backlog_mean: float, n_committed: int,
+                    last_due: np.ndarray, out_work: float, due_work: np.ndarray, due_n: np.ndarray) -> float:
+    """Write due points (due_work: prefill part, due_n: request part) for a commit batch (earlier members are
+    ahead of later ones); factor 0 disables (inf). last_due (prefill part, request part) is updated in place.
+
+    Returns the updated W_mean (in work at out_work per request). The mean starts as a plain average (its
+    first commits), then becomes an exponential one.
     """
-    ahead = waiting_work
+    ahead_p, ahead_n = waiting_prefill, waiting_n
     for i in range(slots.shape[0]):
         s = slots[i]
         if factor <= 0.0:
             due_work[s] = np.inf
+            due_n[s] = 0.0
             continue
         k = n_committed + i + 1
         w = 1.0 / k if k * BACKLOG_MEAN_WEIGHT < 1.0 else BACKLOG_MEAN_WEIGHT
+        ahead = ahead_p + out_work * ahead_n
         backlog_mean += w * (ahead - backlog_mean)
-        d = admitted + factor * max(ahead, backlog_mean)
-        if d < last_due:
-            d = last_due
-        last_due = d
-        due_work[s] = d
-        ahead += prefills[i]
-    return last_due, backlog_mean
+        # The floor scales both parts (or, with nothing ahead, counts as prefill).
+        if ahead >= backlog_mean:
+            sp, sn = ahead_p, ahead_n
+        elif ahead > 0.0:
+            r = backlog_mean / ahead
+            sp, sn = r * ahead_p, r * ahead_n
+        else:
+            sp, sn = backlog_mean, 0.0
+        dp, dn = admitted + factor * sp, admitted_n + factor * sn
+        if dp + out_work * dn < last_due[0] + out_work * last_due[1]:
+            dp, dn = last_due[0], last_due[1]
+        last_due[0], last_due[1] = dp, dn
+        due_work[s] = dp
+        due_n[s] = dn
+        ahead_p += prefills[i]
+        ahead_n += 1.0
+    return backlog_mean

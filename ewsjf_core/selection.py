@@ -5,9 +5,11 @@ Priority classes are served strictly in urgency order (lower priority value firs
   2. starved requests: any request past its time deadline (arrival + max_wait) or its due point in
      admission progress (ewsjf_core.progress_bound), oldest arrival first (across queues). Before each,
      heads of shorter queues (shortest first; not starved themselves) may bypass it while their effective
-     prefill tokens sum to at most bypass_share * its own (bypass_share = fcfs_wait_factor - 1; none for a
-     request past its max_wait deadline): a long
-     request that has become due then delays short ones by a bounded amount of work instead of blocking them;
+     work (prefill + the output estimate each) sums to at most bypass_share * its own (bypass_share =
+     fcfs_wait_factor - 1; none for a request past its max_wait deadline), less the work admitted since it
+     became due (so the share is spent once over all calls, not once per call: per call, a due request
+     waited unboundedly under KV pressure, each step's order granting a fresh share): a long request that
+     has become due then delays short ones by a bounded amount of work instead of blocking them;
   3. the queues by descending score: all of the best queue in FIFO (arrival) order, then backfill from
      the next-best queue, and so on.
 Each queue is kept in deadline (and due-point) order, so its starved requests are a prefix of it: finding them costs
@@ -20,19 +22,22 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ewsjf_core.scoring import P_BYPASS, queue_scores
+from ewsjf_core.progress_bound import overdue, past_due
+from ewsjf_core.scoring import P_BYPASS, P_OUT_WORK, queue_scores
 
 REASON_LANE, REASON_STARVED, REASON_SCORED = 0, 1, 2
 
 
 @njit(cache=True, nogil=True)
-def policy_order(now: float, progress: float, limit: int, class_order: np.ndarray, head: np.ndarray,
-                 nxt: np.ndarray, size: np.ndarray, prefill: np.ndarray, arrival: np.ndarray, deadline: np.ndarray,
-                 due_work: np.ndarray, q_active: np.ndarray, q_pos: np.ndarray, q_mean: np.ndarray, params: np.ndarray):
+def policy_order(now: float, progress: float, progress_n: float, limit: int, class_order: np.ndarray,
+                 head: np.ndarray, nxt: np.ndarray, size: np.ndarray, prefill: np.ndarray, arrival: np.ndarray,
+                 deadline: np.ndarray, due_work: np.ndarray, due_n: np.ndarray, q_active: np.ndarray,
+                 q_pos: np.ndarray, q_mean: np.ndarray, params: np.ndarray):
     """The first `limit` slots in admission order.
 
     head[c, q] is the first slot of class row c's queue q (-1 if empty); column q == n_queues is the
-    class's resume lane. progress is the admitted work that due_work is compared with. Returns (slots, reasons, source queue ids, scores of the first non-empty class).
+    class's resume lane. (progress, progress_n) is the admission progress that the due points (due_work,
+    due_n) are compared with (ewsjf_core.progress_bound.past_due). Returns (slots, reasons, source queue ids, scores of the first non-empty class).
     """
     nq = q_active.shape[0]
     order = np.empty(limit, dtype=np.int32)
@@ -42,6 +47,7 @@ def policy_order(now: float, progress: float, limit: int, class_order: np.ndarra
     scored_any = False
     n = 0
     cur = np.empty(nq, dtype=np.int32)
+    ow = params[P_OUT_WORK]
     for c in class_order:
         if n >= limit:
             break
@@ -58,25 +64,31 @@ def policy_order(now: float, progress: float, limit: int, class_order: np.ndarra
             due = -1
             for q in range(nq):
                 h = cur[q]
-                if h >= 0 and (now > deadline[h] or progress > due_work[h]):
+                if h >= 0 and (now > deadline[h] or past_due(progress, progress_n, due_work[h], due_n[h], ow)):
                     if due < 0 or arrival[h] < arrival[cur[due]]:
                         due = q
             if due < 0:
                 break
             # Bypass: requests of shorter queues may go first while their work stays within the bypass
             # share of the due request's own work (shortest queue first); never past a max_wait deadline.
-            budget = params[P_BYPASS] * prefill[cur[due]] if now <= deadline[cur[due]] else 0.0
+            # The share is counted from the moment it became due, across calls: the work admitted since
+            # (bypasses and everything else) is spent, so bypasses stop once the share is used up.
+            d = cur[due]
+            budget = 0.0
+            if now <= deadline[d]:
+                budget = params[P_BYPASS] * (prefill[d] + ow) - max(
+                    overdue(progress, progress_n, due_work[d], due_n[d], ow), 0.0)
             while n < limit:
                 by = -1
                 for q in range(nq):
                     h = cur[q]
-                    if h >= 0 and q_pos[q] < q_pos[due] and prefill[h] <= budget and not (
-                            now > deadline[h] or progress > due_work[h]):
+                    if h >= 0 and q_pos[q] < q_pos[due] and prefill[h] + ow <= budget and not (
+                            now > deadline[h] or past_due(progress, progress_n, due_work[h], due_n[h], ow)):
                         if by < 0 or q_pos[q] < q_pos[by]:
                             by = q
                 if by < 0:
                     break
-                budget -= prefill[cur[by]]
+                budget -= prefill[cur[by]] + ow
                 order[n] = cur[by]
                 reason[n] = REASON_SCORED
                 source[n] = by

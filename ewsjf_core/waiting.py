@@ -9,7 +9,7 @@ The starvation bound has two parts, both fixed when a request is committed:
 - deadline = arrival + max_wait (seconds; the plain bound, math.inf by default);
 - due_work, in admitted work (ewsjf_core.progress_bound): with fcfs_wait_factor > 0, the admission progress
   after which FCFS would already have admitted the request, times the factor (non-decreasing in commit order).
-A request is starved once now > deadline or admitted_work > due_work.
+A request is starved once now > deadline or the admission progress passes its due point (past_due).
 
 Order inside a queue: by deadline, then arrival time, then insertion (ewsjf_core.links). Arrival time is
 vLLM's own rule within a priority class (its priority queue orders by (priority, arrival_time)), and it
@@ -32,7 +32,7 @@ from numba import njit
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.links import link_in_order, list_members, push_front, unlink
 from ewsjf_core.partition import refine_and_prune
-from ewsjf_core.progress_bound import commit_due_work
+from ewsjf_core.progress_bound import OutputEstimate, commit_due_work
 from ewsjf_core.routing import route_lengths
 from ewsjf_core.selection import policy_order
 
@@ -80,7 +80,8 @@ class WaitingSet:
         self.prefill = np.empty(0)     # effective prefill tokens (uncached prompt)
         self.arrival = np.empty(0)
         self.deadline = np.empty(0)        # past it (seconds), a request is starved (see module docstring)
-        self.due_work = np.empty(0)        # past it (admitted work), a request is starved
+        self.due_work = np.empty(0)        # past it (admitted work), a request is starved: prefill part...
+        self.due_n = np.empty(0)           # ...and request part (ewsjf_core.progress_bound.past_due)
         self.seq = np.empty(0, np.int64)   # insertion order: breaks deadline ties in FIFO order
         self.cls = np.empty(0, np.int32)
         self.qid = np.empty(0, np.int32)
@@ -101,9 +102,11 @@ class WaitingSet:
         self.window_count = 0
         self._window_pos = 0
         self.repartitions = 0
-        self.admitted_work = 0.0   # effective prefill tokens of every request popped for admission
+        self.admitted_work = 0.0   # effective prefill tokens of every request popped for admission...
+        self.admitted_n = 0.0      # ...and how many (progress in two parts: ewsjf_core.progress_bound)
+        self.outputs = OutputEstimate()   # output tokens per request, the weight of the request part
         self._backlog_mean = 0.0
-        self._last_due = -np.inf
+        self._last_due = np.array([-np.inf, 0.0])
         self.set_deadline_bound(config)
         self._layout(config, np.asarray(config.initial_edges), None)
 
@@ -111,17 +114,23 @@ class WaitingSet:
         """Use config's max_wait and fcfs_wait_factor for requests committed from now on."""
         self.max_wait = config.max_wait
         self.fcfs_wait_factor = config.fcfs_wait_factor
+        self.progress_output_weight = config.progress_output_weight
+
+    @property
+    def out_work(self) -> float:
+        """Output tokens a request's work counts in the starvation bound (ewsjf_core.progress_bound)."""
+        return self.progress_output_weight * self.outputs.per_request
 
     @property
     def waiting_work(self) -> float:
-        """Effective prefill tokens of every linked request (all classes, queues and lanes)."""
-        return float(self.work.sum())
+        """Work of every linked request (all classes, queues and lanes): prefill plus the output term."""
+        return float(self.work.sum()) + self.n_linked * self.out_work
 
     # ----- slots -----
     def _grow(self, new_capacity: int) -> None:
         old = self.capacity
         for name, fill in (("size", 0.0), ("prefill", 0.0), ("arrival", 0.0), ("deadline", 0.0),
-                           ("due_work", 0.0), ("seq", 0),
+                           ("due_work", 0.0), ("due_n", 0.0), ("seq", 0),
                            ("cls", 0), ("qid", 0),
                            ("nxt", -1), ("prv", -1)):
             arr = getattr(self, name)
@@ -201,7 +210,19 @@ class WaitingSet:
     def admit(self, slots: np.ndarray) -> None:
         """Popped for admission: advance the admission progress, then discard them."""
         self.admitted_work += float(self.prefill[slots].sum())
+        self.admitted_n += slots.shape[0]
+        self.outputs.observe_admitted(slots.shape[0])
         self.discard(slots)
+
+    def observe_decode(self, decode_tokens: int) -> None:
+        """One engine step's decode tokens (feeds the output term of the progress work)."""
+        self.outputs.observe_step(decode_tokens)
+
+    def retract(self, prefill: float) -> None:
+        """Undo the admission progress of a popped request (its prefill) the engine put back unadmitted."""
+        self.admitted_work -= prefill
+        self.admitted_n -= 1
+        self.outputs.observe_admitted(-1)
 
     def discard(self, slots: np.ndarray | list[int]) -> None:
         """Mark linked slots to unlink (and free) at the next flush."""
@@ -234,9 +255,10 @@ class WaitingSet:
             commit_fields(slots, sizes, prefills, np.array(staged[3]), np.array(staged[4], np.int32),
                           self._next_seq, self.size, self.prefill, self.arrival, self.cls, self.seq, self.deadline,
                           self.max_wait)
-            self._last_due, self._backlog_mean = commit_due_work(
-                slots, prefills, self.waiting_work, self.admitted_work, self.fcfs_wait_factor,
-                self._backlog_mean, self._next_seq, self._last_due, self.due_work)
+            self._backlog_mean = commit_due_work(
+                slots, prefills, float(self.work.sum()), float(self.n_linked), self.admitted_work, self.admitted_n,
+                self.fcfs_wait_factor, self._backlog_mean, self._next_seq, self._last_due, self.out_work,
+                self.due_work, self.due_n)
             self._next_seq += slots.shape[0]
             for lst in staged:
                 lst.clear()
@@ -291,8 +313,9 @@ class WaitingSet:
     def order(self, now: float, limit: int, params: np.ndarray):
         """The first `limit` slots in admission order (flushes first)."""
         self.flush()
-        return policy_order(now, self.admitted_work, limit, self.class_order, self.head, self.nxt, self.size,
-                            self.prefill, self.arrival, self.deadline, self.due_work, self.q_active, self.q_pos,
+        return policy_order(now, self.admitted_work, self.admitted_n, limit, self.class_order, self.head, self.nxt,
+                            self.size, self.prefill, self.arrival, self.deadline, self.due_work, self.due_n,
+                            self.q_active, self.q_pos,
                             self.q_mean, params)
 
     def age_bubbles(self, max_idle: int) -> None:

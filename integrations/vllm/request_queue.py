@@ -15,6 +15,8 @@ Semantics, matched to vLLM 0.32's FCFSRequestQueue where vLLM relies on them:
     back ahead of everything else of its priority class (EWSJFQueue's resume lane).
   - prepend_requests(reqs): like deque.extendleft, the LAST of `reqs` ends up at the front. vLLM passes the
     requests it skipped in a step in reverse pop order, so they come back in their original order.
+    A request popped and prepended in the same step (skipped) was never admitted: its admission progress
+    (the starvation bound's) is retracted, so a request blocked for many steps counts once, when admitted.
   - remove_requests: ignores requests that are not in this queue (vLLM calls it on both self.waiting and
     self.kv_holding_waiting with the same list); remove_request raises ValueError like deque.remove.
   - pop/peek on an empty queue raise IndexError. peek then pop in the same step return the same request.
@@ -62,6 +64,7 @@ class EWSJFRequestQueue(RequestQueue):
         """A scheduler step starts at `now`. Lazy (default): EWSJFQueue.begin_step(now) runs at the step's
         first peek/pop, i.e. only in steps where vLLM consults the waiting queue; otherwise right away."""
         self._step_now = now
+        self.queue.end_pops()  # pops of earlier steps stay admitted (see EWSJFQueue.end_pops)
         if not self.lazy_begin_step:
             self._begin()
 

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from ewsjf.bindings import EWSJFConfig, EWSJFQueue
+from ewsjf_core.progress_bound import past_due
 
 CONFIGS = [
     EWSJFConfig(max_wait=3.0, order_chunk=3, repartition_every=7, min_partition_samples=5, min_size=4,
@@ -17,6 +18,8 @@ CONFIGS = [
     EWSJFConfig(max_wait=8.0, order_chunk=2, repartition_every=5, min_partition_samples=5, min_size=3,
                 max_queues=4, initial_edges=(1.0, 64.0), max_bubbles=1, bubble_empty_rounds=1, alpha=2.0,
                 fcfs_wait_factor=1.5, prior_c1=2e-3),
+    EWSJFConfig(order_chunk=4, repartition_every=6, min_partition_samples=5, min_size=3, max_queues=3,
+                initial_edges=(1.0, 64.0), max_bubbles=1, fcfs_wait_factor=1.25, progress_output_weight=1.0),
 ]
 SIZES = st.one_of(st.integers(1, 40), st.integers(200, 400), st.integers(3000, 9000), st.integers(1, 20000))
 
@@ -75,7 +78,12 @@ class QueueMachine(RuleBasedStateMachine):
     def repartition(self):
         self.q.repartition()
 
-    @rule(which=st.integers(0, 1))
+    @rule(decode=st.sampled_from([0, 3, 400]))
+    def observe_step(self, decode):
+        # step feedback: feeds the cost model and the output term of the progress bound
+        self.q.observe_step(0.01, 0, decode)
+
+    @rule(which=st.integers(0, 2))
     def swap_config(self, which):
         self.q.set_config(CONFIGS[which])
 
@@ -107,8 +115,10 @@ class QueueMachine(RuleBasedStateMachine):
         ws = self.q._set  # white box: each request's queue and deadline
         slot_of = self.q._slot_of
         deadline = {k: ws.deadline[slot_of[k]] for k in same}
-        progress = ws.admitted_work  # as when this order was computed (pops are synced at the next one)
-        starved = [k for k in same if now > deadline[k] or progress > ws.due_work[slot_of[k]]]
+        # progress as when this order was computed (pops are synced at the next one)
+        progress, progress_n, ow = ws.admitted_work, ws.admitted_n, ws.out_work
+        starved = [k for k in same if now > deadline[k] or past_due(progress, progress_n, ws.due_work[slot_of[k]],
+                                                                     ws.due_n[slot_of[k]], ow)]
         qid = ws.qid[slot_of[rid]]
         in_queue = [k for k in same if ws.qid[slot_of[k]] == qid]
         # A queue is in (deadline, arrival, insertion) order: arrival order within equal deadlines.
@@ -120,7 +130,8 @@ class QueueMachine(RuleBasedStateMachine):
             share = max(self.q.config.fcfs_wait_factor - 1.0, 0.0)
             assert now <= deadline[due], "a request past max_wait is never bypassed"
             assert ws.q_pos[qid] < ws.q_pos[ws.qid[slot_of[due]]], "only a shorter queue bypasses"
-            assert ws.prefill[slot_of[rid]] <= share * ws.prefill[slot_of[due]], "a bypass stays within its share"
+            assert ws.prefill[slot_of[rid]] + ow <= share * (ws.prefill[slot_of[due]] + ow), \
+                "a bypass stays within its share"
             assert head, "a bypass takes its queue's head"
             return
         if starved:

@@ -122,16 +122,22 @@ def score(now, b, p, arrival, rank, n_active, q_mean, w_base, a_u, b_u, a_f, b_f
     return qf * (w_base + (a_u * q_mean + b_u) * cs + (a_f * q_mean + b_f) * math.log(b + 1.0))
 
 
-def policy_order(now, classes, score_of, progress=0.0, pos=None, bypass=0.0):
+def policy_order(now, classes, score_of, progress=0.0, pos=None, bypass=0.0, out_work=0.0, progress_n=0.0):
     """classes: per class (most urgent first) a pair (lane, queues); lane is a list of items in lane order;
     queues maps queue id -> list of items (dicts with 'deadline', 'due_work' and 'arrival') in queue order.
-    A head is starved when now > deadline or progress > due_work; starved heads go oldest arrival first.
+    A head is starved when now > deadline or the progress (prefill `progress`, requests `progress_n`) passes its
+    due point (prefill 'due_work', requests 'due_n', default 0), each request weighing out_work more; starved
+    heads go oldest arrival first.
     Before each starved head not past its time deadline, heads of queues with a smaller pos[qid] (not due
-    themselves) bypass it, smallest pos first, while their prefill sums to at most bypass x its prefill.
+    themselves) bypass it, smallest pos first, while their work (prefill + out_work each) sums to at most
+    bypass x its own work, less the work admitted since it became due.
     score_of(qid, head) scores a queue by its current head. Returns [(item, reason, qid)]."""
 
+    def overdue(item):
+        return progress - item["due_work"] + out_work * (progress_n - item.get("due_n", 0.0))
+
     def is_due(item):
-        return now > item["deadline"] or progress > item["due_work"]
+        return now > item["deadline"] or overdue(item) > 0.0
     out = []
     for lane, queues in classes:
         out += [(it, 0, None) for it in lane]
@@ -142,14 +148,14 @@ def policy_order(now, classes, score_of, progress=0.0, pos=None, bypass=0.0):
                 break
             _, q = min(starved)
             head = queues[q][0]
-            budget = bypass * head["prefill"] if now <= head["deadline"] else 0.0
+            budget = bypass * (head["prefill"] + out_work) - max(overdue(head), 0.0) if now <= head["deadline"] else 0.0
             while True:  # heads of shorter queues, shortest first, within the bypass share of the due one's work
                 fits = [(pos[o], o) for o, items in queues.items() if items and pos[o] < pos[q]
-                        and items[0]["prefill"] <= budget and not is_due(items[0])]
+                        and items[0]["prefill"] + out_work <= budget and not is_due(items[0])]
                 if not fits:
                     break
                 _, o = min(fits)
-                budget -= queues[o][0]["prefill"]
+                budget -= queues[o][0]["prefill"] + out_work
                 out.append((queues[o].pop(0), 2, o))
             out.append((queues[q].pop(0), 1, q))
         ranked = sorted((q for q in queues if queues[q]), key=lambda q: (-score_of(q, queues[q][0]), q))

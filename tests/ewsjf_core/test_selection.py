@@ -21,7 +21,7 @@ def states(draw):
         reqs.append({
             "slot": s, "size": float(draw(st.integers(1, 9000))), "prefill": float(draw(st.integers(1, 9000))),
             "arrival": float(draw(st.integers(0, 100))), "deadline": float(draw(st.integers(0, 200))),
-            "due_work": float(draw(st.integers(0, 5000))),
+            "due_work": float(draw(st.integers(0, 5000))), "due_n": float(draw(st.integers(0, 8))),
             "cls": draw(st.integers(0, n_classes - 1)),
             "qid": draw(st.integers(0, NQ)),  # NQ: in the lane
         })
@@ -60,13 +60,15 @@ def _arrays(reqs, n_classes):
     return size, prefill, arrival, deadline, due_work, cls, qid, nxt, head
 
 
-@given(states(), st.floats(0, 200), st.floats(0, 6000))
-def test_policy_order_matches_reference(state, now, progress):
+@given(states(), st.floats(0, 200), st.floats(0, 6000), st.integers(0, 8), st.sampled_from([0.0, 150.0, 2000.0]))
+def test_policy_order_matches_reference(state, now, progress, progress_n, out_work):
     reqs, n_classes, active, pos, mean, cfg, class_order = state
     size, prefill, arrival, deadline, due_work, cls, qid, nxt, head = _arrays(reqs, n_classes)
-    params = pack_params(cfg, 2e-3, 1e-4, 1e-9)
-    slots, reasons, sources, _ = policy_order(now, progress, len(reqs), np.array(class_order, np.int32), head, nxt,
-                                              size, prefill, arrival, deadline, due_work, active, pos, mean, params)
+    params = pack_params(cfg, 2e-3, 1e-4, 1e-9, out_work)
+    due_n = np.array([r["due_n"] for r in reqs])
+    slots, reasons, sources, _ = policy_order(now, progress, float(progress_n), len(reqs), np.array(class_order, np.int32),
+                                              head, nxt, size, prefill, arrival, deadline, due_work, due_n, active,
+                                              pos, mean, params)
     n_active = int(active.sum())
     ranks = {q: sum(1 for o in range(NQ) if active[o] and (pos[o] < pos[q] or (pos[o] == pos[q] and o < q)))
              for q in range(NQ)}
@@ -81,7 +83,8 @@ def test_policy_order_matches_reference(state, now, progress):
         queues = {q: sorted((r for r in reqs if r["cls"] == c and r["qid"] == q),
                             key=lambda r: (r["deadline"], r["arrival"], r["slot"])) for q in range(NQ)}
         classes.append((lane, queues))
-    want = ref.policy_order(now, classes, score_of, progress, pos, max(cfg.fcfs_wait_factor - 1.0, 0.0))
+    want = ref.policy_order(now, classes, score_of, progress, pos, max(cfg.fcfs_wait_factor - 1.0, 0.0), out_work,
+                            progress_n)
     assert slots.tolist() == [r["slot"] for r, _, _ in want]
     assert reasons.tolist() == [reason for _, reason, _ in want]
     assert len(set(slots.tolist())) == len(reqs)
@@ -109,7 +112,8 @@ def test_scores_match_reference_and_prefer_short_queues():
 
 def test_shorter_queue_bypasses_a_due_request_within_its_share():
     # Queue 0 (short): ten 10-token requests; queue 1 (long): a 1000-token request already due in progress.
-    # fcfs_wait_factor 1.05 -> bypass share 0.05 -> 50 tokens: five short ones go first, then the due one.
+    # fcfs_wait_factor 1.05 -> bypass share 0.05 -> 50 tokens, less the 0.5 admitted since it became due: four
+    # short ones go first, then the due one.
     cfg = EWSJFConfig(fcfs_wait_factor=1.05)
     params = pack_params(cfg, 2e-3, 1e-4, 1e-9)
     n = 11
@@ -126,13 +130,25 @@ def test_shorter_queue_bypasses_a_due_request_within_its_share():
     depth = np.zeros((1, 3), np.int64)
     work = np.zeros((1, 3))
     link_in_order(np.arange(n, dtype=np.int32), deadline, arrival, cls, qid, prefill, nxt, prv, head, tail, depth, work)
-    slots, reasons, _, _ = policy_order(6.0, 1.0, n, np.array([0], np.int32), head, nxt, prefill, prefill, arrival,
-                                        deadline, due_work, np.array([True, True]), np.array([1.0, 1000.0]),
+    due_n = np.zeros(n)
+    slots, reasons, _, _ = policy_order(6.0, 0.5, 0.0, n, np.array([0], np.int32), head, nxt, prefill, prefill, arrival,
+                                        deadline, due_work, due_n, np.array([True, True]), np.array([1.0, 1000.0]),
                                         np.array([10.0, 1000.0]), params)
-    assert slots.tolist()[:6] == [0, 1, 2, 3, 4, 10] and reasons.tolist()[5] == 1
+    assert slots.tolist()[:5] == [0, 1, 2, 3, 10] and reasons.tolist()[4] == 1
+    # The share is spent once, not per call: 30.5 tokens admitted since it became due leave room for one.
+    slots, reasons, _, _ = policy_order(6.0, 30.5, 0.0, n, np.array([0], np.int32), head, nxt, prefill, prefill,
+                                        arrival, deadline, due_work, due_n, np.array([True, True]),
+                                        np.array([1.0, 1000.0]), np.array([10.0, 1000.0]), params)
+    assert slots.tolist()[:2] == [0, 10] and reasons.tolist()[1] == 1
+    # With the output term (ewsjf_core.progress_bound), each request's work counts it: 0.05 * (1000 + 190)
+    # = 59.5 tokens of share, each bypass costing 10 + 190: none fits.
+    slots, _, _, _ = policy_order(6.0, 0.5, 0.0, n, np.array([0], np.int32), head, nxt, prefill, prefill, arrival,
+                                  deadline, due_work, due_n, np.array([True, True]), np.array([1.0, 1000.0]),
+                                  np.array([10.0, 1000.0]), pack_params(cfg, 2e-3, 1e-4, 1e-9, 190.0))
+    assert slots.tolist()[0] == 10
     # Past a max_wait deadline there is no bypass.
     deadline[10] = 1.0
-    slots, _, _, _ = policy_order(6.0, 1.0, n, np.array([0], np.int32), head, nxt, prefill, prefill, arrival,
-                                  deadline, due_work, np.array([True, True]), np.array([1.0, 1000.0]),
+    slots, _, _, _ = policy_order(6.0, 0.5, 0.0, n, np.array([0], np.int32), head, nxt, prefill, prefill, arrival,
+                                  deadline, due_work, due_n, np.array([True, True]), np.array([1.0, 1000.0]),
                                   np.array([10.0, 1000.0]), params)
     assert slots.tolist()[0] == 10

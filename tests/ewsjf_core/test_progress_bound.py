@@ -1,0 +1,57 @@
+"""The progress-based starvation bound: due points, the output term and its estimate."""
+
+import numpy as np
+import pytest
+
+from ewsjf_core.progress_bound import OUTPUT_MEMORY_STEPS, OutputEstimate, commit_due_work, overdue, past_due
+
+
+def _commit(prefills, waiting_p, waiting_n, admitted, admitted_n, factor, out_work, backlog_mean=0.0, n_committed=0,
+            last=(-np.inf, 0.0)):
+    n = len(prefills)
+    due_work, due_n = np.zeros(n), np.zeros(n)
+    last_due = np.array(last, dtype=np.float64)
+    mean = commit_due_work(np.arange(n, dtype=np.int32), np.array(prefills, dtype=np.float64), waiting_p,
+                           waiting_n, admitted, admitted_n, factor, backlog_mean, n_committed, last_due, out_work,
+                           due_work, due_n)
+    return due_work, due_n, last_due, mean
+
+
+def test_due_point_is_factor_times_the_work_ahead_in_two_parts():
+    # 1000 prefill tokens in 4 requests ahead, 50 output tokens per request: factor 1.25 of (1000, 4).
+    due_work, due_n, last, _ = _commit([300.0, 10.0], 1000.0, 4.0, 5000.0, 20.0, 1.25, 50.0, backlog_mean=1200.0,
+                                       n_committed=100)
+    assert due_work[0] == pytest.approx(5000.0 + 1.25 * 1000.0) and due_n[0] == pytest.approx(20.0 + 1.25 * 4)
+    # The second is behind the first: its work ahead includes the first's 300 tokens and one request.
+    assert due_work[1] == pytest.approx(5000.0 + 1.25 * 1300.0) and due_n[1] == pytest.approx(20.0 + 1.25 * 5)
+    assert tuple(last) == (due_work[1], due_n[1])
+
+
+def test_due_points_never_decrease_in_commit_order_and_factor_zero_disables():
+    due_work, due_n, _, _ = _commit([10.0], 0.0, 0.0, 100.0, 1.0, 1.25, 0.0, last=(900.0, 3.0))
+    assert (due_work[0], due_n[0]) == (900.0, 3.0)
+    due_work, _, _, _ = _commit([10.0], 500.0, 2.0, 100.0, 1.0, 0.0, 0.0)
+    assert due_work[0] == np.inf
+
+
+def test_output_estimate_drift_moves_progress_and_due_points_together():
+    """Progress and a due point both weigh requests at today's estimate: raising it changes how far past the
+    due point the progress is only by the request-count difference, never by the whole history."""
+    due_work, due_n, _, _ = _commit([100.0], 1000.0, 10.0, 1e6, 10_000.0, 1.0, 0.0, backlog_mean=1000.0,
+                                    n_committed=1000)
+    # Exactly the FCFS progress (the 10 requests ahead, 1000 tokens) is admitted afterwards.
+    progress, progress_n = 1e6 + 1000.0, 10_000.0 + 10.0
+    for out_work in (0.0, 500.0, 5000.0):
+        assert overdue(progress, progress_n, due_work[0], due_n[0], out_work) == pytest.approx(0.0)
+        assert not past_due(progress, progress_n, due_work[0], due_n[0], out_work)
+    assert past_due(progress + 1.0, progress_n, due_work[0], due_n[0], 5000.0)
+
+
+def test_output_estimate_follows_the_decode_rate_per_admission():
+    est = OutputEstimate()
+    assert est.per_request == 0.0
+    # Steady state: 2 admissions and 600 decode tokens per step -> 300 output tokens per request (Little's law).
+    for _ in range(int(4 * OUTPUT_MEMORY_STEPS)):
+        est.observe_admitted(2)
+        est.observe_step(600)
+    assert est.per_request == pytest.approx(300.0, rel=1e-3)
