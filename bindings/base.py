@@ -200,6 +200,11 @@ class WaitingQueue(ABC):
     def begin_step(self, now: float | None = None) -> None:
         """Start of an engine step at `now` (default: the clock)."""
 
+    def end_pops(self) -> None:
+        """Every engine step starts with it, whether or not the step calls begin_step (an engine may begin
+        the queue's step lazily, at its first look at the queue): requests popped before it were admitted,
+        even if they come back later with `prepend` (preempted)."""
+
     def observe_step(self, duration_s: float, prefill_tokens: int, decode_tokens: int) -> None:
         """A step finished: it took duration_s and processed these tokens."""
         check_step_feedback(duration_s, prefill_tokens, decode_tokens)

@@ -33,7 +33,7 @@ class StepBuilder:
     """Owns the waiting side of the engine (the queue calls, the waiting count, preemption and rejection);
     the running side lives in `RunningSet`, the KV cache in `BlockManager`."""
 
-    __slots__ = ('running', 'blocks', '_req', 'token_budget', 'max_running', 'chunked_prefill', '_oracle', 'reserve_full_sequence', '_pop', 'waiting', 'queue_cpu_s', 'rejected', '_prepend', '_peek', '_begin')
+    __slots__ = ('running', 'blocks', '_req', 'token_budget', 'max_running', 'chunked_prefill', '_oracle', 'reserve_full_sequence', '_pop', 'waiting', 'queue_cpu_s', 'rejected', '_prepend', '_peek', '_begin', '_end_pops')
 
     def __init__(self, queue, running: RunningSet, blocks: BlockManager, requests, *, token_budget: int,
                  max_running: int, chunked_prefill: bool, oracle_output: bool,
@@ -47,7 +47,7 @@ class StepBuilder:
         self._oracle = oracle_output
         self.reserve_full_sequence = reserve_full_sequence
         self._prepend, self._peek, self._pop = queue.prepend, queue.peek, queue.pop
-        self._begin = queue.begin_step
+        self._begin, self._end_pops = queue.begin_step, queue.end_pops
         self.waiting = 0
         self.queue_cpu_s = 0.0
         self.rejected: list[int] = []
@@ -78,6 +78,7 @@ class StepBuilder:
 
     # ------------------------------------------------------------------ the step
     def build(self, step: int, now: float) -> Batch:
+        self._end_pops()   # earlier steps' pops were admitted, even if preempted (prepended) below
         run, bm = self.running, self.blocks
         preempted = False
         # decoders: one token each, maybe a new block each

@@ -18,9 +18,13 @@ class FifoQueue:
         self.q = deque()
         self.prepended = []
         self.begun = []
+        self.ended = 0
 
     def begin_step(self, now):
         self.begun.append(now)
+
+    def end_pops(self):
+        self.ended += 1
 
     def add(self, rid, *a):
         self.q.append(rid)
@@ -73,6 +77,7 @@ def test_the_queue_step_begins_only_when_the_queue_is_consulted():
     b.running.computed[0] = 512
     b.build(2, 0.2)
     assert q.begun == [0.0, 0.2]
+    assert q.ended == 3                          # every step ends the previous steps' pops, begun or not
 
 
 def test_running_prefill_continues_before_admissions():
