@@ -10,8 +10,8 @@ cursor or random generator, so the Ray router and the bench's multi-instance sim
 | `power-of-two` | two random candidates, fewer ongoing requests first (Ray Serve's default router) |
 | `prefix-affinity` | longest expected prefix-cache hit, fewest ongoing on ties; fewest ongoing when the load is imbalanced (Ray Serve LLM's PrefixCacheAffinityRouter) |
 | `lmetric` | (waiting prefill tokens + the request's uncached tokens) x (running batch + 1) (LMetric) |
-| `ewsjf` | short requests: LMetric's product over the in-flight batch; long ones (above the work median of the waiting prefill work): the least prefill work among the half of the replicas with the smallest batches |
-| `ewsjf-balanced` | prefill work EWSJF computes before the request + its own + the delay it imposes on the longer requests it overtakes |
+| `ewsjf` | short: LMetric over the in-flight batch; long (`length_split`): least prefill work on the small-batch half |
+| `ewsjf-balanced` | prefill work EWSJF computes before it + its own + the delay it imposes on longer requests it overtakes |
 """
 
 from __future__ import annotations
