@@ -149,6 +149,12 @@ class ReplicaView:
     cached_tokens: int = 0
     """Estimated prefix-cache hit there for the request being routed."""
 
+    @property
+    def batch(self) -> int:
+        """Estimated batch size: the running batch plus the requests routed there since the stats (a
+        replica admits an arrival at its next step unless it has a backlog)."""
+        return self.running + len(self.unseen)
+
     def new_tokens(self, request: RequestInfo) -> int:
         """Prefill tokens the request would compute there (vLLM always computes at least one)."""
         return max(1, request.prompt_tokens - self.cached_tokens)

@@ -2,8 +2,9 @@
 
 import pytest
 
-from ewsjf.integrations.ray.policies import POLICIES, EWSJFAware, LMetric, PowerOfTwo, PrefixAffinity, RoundRobin, \
-    make_policy
+from ewsjf.integrations.ray.policies import POLICIES, EWSJFAware, EWSJFBalanced, LMetric, PowerOfTwo, PrefixAffinity, \
+    RoundRobin, make_policy
+from ewsjf.integrations.ray.length_split import waiting_work, work_median
 from ewsjf.integrations.ray.state import InFlight, QueueLoad, ReplicaStats, ReplicaView, RequestInfo
 
 SHORT = RequestInfo("s", 50)
@@ -24,12 +25,12 @@ def test_lmetric_minimises_prefill_work_times_batch():
     assert [v.replica_id for v in LMetric().rank(SHORT, [a, b])] == ["b", "a"]
 
 
-def test_ewsjf_sends_short_requests_past_long_backlogs_and_long_ones_to_the_least_work():
+def test_ewsjf_balanced_sends_short_requests_past_long_backlogs_and_long_ones_to_the_least_work():
     long_backlog = view("a", running=4, depths=(0, 0, 3))   # 15000 long tokens waiting, none short
     short_backlog = view("b", running=4, depths=(20, 0, 0))  # 2000 short tokens waiting
-    assert EWSJFAware().rank(SHORT, [long_backlog, short_backlog])[0].replica_id == "a"
+    assert EWSJFBalanced().rank(SHORT, [long_backlog, short_backlog])[0].replica_id == "a"
     assert LMetric().rank(SHORT, [long_backlog, short_backlog])[0].replica_id == "b"
-    assert EWSJFAware().rank(LONG, [long_backlog, short_backlog])[0].replica_id == "b"
+    assert EWSJFBalanced().rank(LONG, [long_backlog, short_backlog])[0].replica_id == "b"
 
 
 def test_unseen_requests_count_in_their_queue_when_the_replica_has_a_backlog():
@@ -37,7 +38,7 @@ def test_unseen_requests_count_in_their_queue_when_the_replica_has_a_backlog():
     b = view("b", running=2, depths=(1, 0, 0), unseen=(9000,))         # one long one
     assert a.tokens_ahead(50) == 280 and b.tokens_ahead(50) == 100
     assert b.tokens_ahead(6000) == 9100
-    assert EWSJFAware().rank(SHORT, [a, b])[0].replica_id == "b"
+    assert EWSJFBalanced().rank(SHORT, [a, b])[0].replica_id == "b"
 
 
 def test_without_a_backlog_everything_routed_since_is_ahead():
@@ -51,7 +52,7 @@ def test_prefix_hit_lowers_the_new_prefill_work():
     req = RequestInfo("p", 4000)
     cold = view("cold", running=3)
     warm = view("warm", running=3, cached=3900)
-    for pol in (LMetric(), EWSJFAware(), PrefixAffinity()):
+    for pol in (LMetric(), EWSJFAware(), EWSJFBalanced(), PrefixAffinity()):
         assert pol.rank(req, [cold, warm])[0].replica_id == "warm"
     assert warm.new_tokens(req) == 100 and view("x", cached=5000).new_tokens(req) == 1
 
@@ -81,16 +82,50 @@ def test_replica_without_queue_stats_is_fcfs():
 
 
 def test_make_policy_names():
-    assert set(POLICIES) == {"round-robin", "power-of-two", "prefix-affinity", "lmetric", "ewsjf"}
+    assert set(POLICIES) == {"round-robin", "power-of-two", "prefix-affinity", "lmetric", "ewsjf", "ewsjf-balanced"}
     assert isinstance(make_policy("lmetric"), LMetric)
     with pytest.raises(ValueError, match="unknown routing policy 'nope'"):
         make_policy("nope")
 
 
-def test_ewsjf_charges_the_delay_imposed_on_overtaken_requests():
+def test_ewsjf_balanced_charges_the_delay_imposed_on_overtaken_requests():
     # same short work ahead on both; on "a" the short request would overtake 8 waiting long ones
     a = view("a", running=2, depths=(2, 0, 8))
     b = view("b", running=2, depths=(2, 1, 0))
     assert a.requests_behind(50) == 8 and b.requests_behind(50) == 1
-    assert EWSJFAware().rank(SHORT, [a, b])[0].replica_id == "b"
+    assert EWSJFBalanced().rank(SHORT, [a, b])[0].replica_id == "b"
     assert view("idle", running=1).requests_behind(50) == 0
+
+
+def test_work_median_splits_the_waiting_prefill_work_in_halves():
+    a = view("a", depths=(10, 0, 0))                  # 10 x 100 short tokens
+    b = view("b", depths=(0, 0, 1), unseen=(900,))     # one 5000-token request, one 900 routed since
+    assert waiting_work(b) == [(5000, 1), (900.0, 1)]
+    assert work_median([a, b], 50) == 5000             # 6950 tokens in all: the 5000 one holds the middle
+    assert work_median([a], 50) == 100
+    assert work_median([view("idle")], 3000) == 3000   # nothing waiting: the request alone, not long
+
+
+def test_ewsjf_short_requests_follow_lmetric_over_the_in_flight_batch():
+    # "a" reported a smaller batch but was sent 6 requests since, all admitted at its next step:
+    # LMetric (60 + 50) x 3 < (100 + 50) x 6; ours (60 + 50) x 9 > (100 + 50) x 6
+    a = view("a", running=2, unseen=(10,) * 6)
+    b = view("b", running=5, depths=(1, 0, 0))
+    assert a.batch == 8 and b.batch == 5
+    assert LMetric().rank(SHORT, [a, b])[0].replica_id == "a"
+    assert EWSJFAware().rank(SHORT, [a, b])[0].replica_id == "b"
+
+
+def test_ewsjf_keeps_long_requests_on_the_small_batch_half_and_balances_their_work_there():
+    shorts = [view(f"s{i}", running=60) for i in range(2)]       # big batches, nothing waiting
+    longs = [view("l0", running=1, depths=(0, 0, 2)),             # 10000 long tokens waiting
+             view("l1", running=5, depths=(0, 0, 1))]             # 5000
+    ranked = [v.replica_id for v in EWSJFAware().rank(LONG, shorts + longs)]
+    assert ranked[:2] == ["l1", "l0"]                             # least work within the small-batch half
+    assert LMetric().rank(LONG, shorts + longs)[0].replica_id == "l0"   # 16000 x 2 < 11000 x 6
+    # a short request avoids the replicas holding long work
+    assert EWSJFAware().rank(SHORT, shorts + longs)[0].replica_id in {"s0", "s1"}
+    # a request that is long only where nothing is cached is judged by its best (cached) length
+    req = RequestInfo("c", 6000)
+    warm = view("warm", running=60, cached=5990)
+    assert EWSJFAware().rank(req, shorts + longs + [warm])[0].replica_id == "warm"

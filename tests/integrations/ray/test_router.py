@@ -17,14 +17,14 @@ class FakeReplica:
     max_ongoing_requests: int = 100
 
 
-def _setup(stats_a, stats_b):
+def _setup(stats_a, stats_b, policy="ewsjf"):
     from ray.serve._private.common import DeploymentHandleSource, DeploymentID, ReplicaID
 
     from ewsjf.integrations.ray.router import EWSJFRequestRouter
 
     dep = DeploymentID(name="llm", app_name="app")
     router = EWSJFRequestRouter(deployment_id=dep, handle_source=DeploymentHandleSource.UNKNOWN)
-    router.initialize_state(policy="ewsjf")
+    router.initialize_state(policy=policy)
     a = FakeReplica(ReplicaID(unique_id="a", deployment_id=dep), stats_a)
     b = FakeReplica(ReplicaID(unique_id="b", deployment_id=dep), stats_b)
     router._replicas = {a.replica_id: a, b.replica_id: b}  # what update_replicas() would hold
@@ -44,7 +44,7 @@ def test_ranks_by_policy_accounts_in_flight_and_ignores_bad_stats():
                     "queues": [[1, 256, 0, 80.0], [256, float("inf"), 3, 6000.0]]}
     short_backlog = {"time": 1.0, "running": 2, "waiting": 30,
                      "queues": [[1, 256, 30, 200.0], [256, float("inf"), 0, 6000.0]]}
-    router, a, b = _setup(long_backlog, short_backlog)
+    router, a, b = _setup(long_backlog, short_backlog, "ewsjf-balanced")
     short = _pending("s1", {"prompt_token_ids": list(range(50))})
     ranks = asyncio.run(router.choose_replicas([a, b], short))
     assert [r[0].replica_id.unique_id for r in ranks] == ["a", "b"]  # short: past the long backlog
