@@ -9,8 +9,10 @@ point is
     due point = A0 + fcfs_wait_factor * max(W0, W_mean)
 
 and once A passes it the request is starved (served before the scored order, oldest first). So at most
-(fcfs_wait_factor - 1) * W0 tokens of later arrivals can overtake it: bounded overtaking, and its wait stays
-within about fcfs_wait_factor times its FCFS wait at any engine speed. No throughput estimate is involved
+(fcfs_wait_factor - 1) * W0 tokens of later arrivals can overtake it (plus the bypass share of
+ewsjf_core.selection once it is due): bounded overtaking, and its wait stays within about fcfs_wait_factor
+times its FCFS wait in admitted work, in seconds too while the engine admits work at a rate the order does
+not change. No throughput estimate is involved
 (the earlier form, arrival + W0 / prefill rate, assumed admissions wait for prefill compute; under KV or
 decode pressure they wait far longer, and the bound fired early or late).
 
@@ -19,15 +21,16 @@ short backlog may still be overtaken by about one typical backlog, which stays b
 FCFS's tail waits (the p99 and longest waits the bound protects). Due points are made non-decreasing in
 commit order, so each FIFO queue stays sorted by them and its starved requests are a prefix.
 
-The work of a request is its effective prefill plus the engine's mean output length per admitted request
-(OutputEstimate: decode tokens generated over requests admitted, from the step feedback; no oracle). Prefill
-alone misweighs requests once KV memory or decode time is what the engine runs out of: a policy that
-prefers short prompts with long outputs then admits few prefill tokens per second, so a bound counted in
-prefill tokens came due far later in seconds than FCFS's wait (published setting, FCFS mean 10 s: long p99
-1.72x FCFS's). Prompt + output is what a request holds in KV memory and what it costs in engine steps.
-Progress and due points are kept in two parts (prefill tokens, requests) and compared at the current output
-estimate (past_due): folding the estimate in at commit time made progress outrun the due points while the
-estimate grew (long outputs take long to show up in the history), and the bound fired for nearly everyone.
+A request's work is its effective prefill, plus, with progress_output_weight > 0, that weight times the
+engine's mean output tokens per admitted request (OutputEstimate: decode tokens per step over admissions per
+step, from the step feedback; no oracle). Prefill alone misweighs requests once KV memory is what the engine
+runs out of: a policy that prefers short prompts with long outputs then admits few prefill tokens per
+second, so a bound counted in prefill tokens comes due later in seconds than FCFS's wait (published setting
+@ 10 s: long p99 1.80x FCFS's; 1.54x with weight 1). Elsewhere the output term makes every overtaking
+request as costly as any other and gives up most of the short-request gain, hence off by default (README,
+"The workload suite"). Progress and due points are kept in two parts (prefill tokens, requests) and
+compared at the current estimate (overdue), so the estimate's drift as the history builds up (long outputs
+take long to show up) moves neither ahead of the other.
 """
 
 from __future__ import annotations

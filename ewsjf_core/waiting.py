@@ -123,8 +123,8 @@ class WaitingSet:
 
     @property
     def waiting_work(self) -> float:
-        """Work of every linked request (all classes, queues and lanes): prefill plus the output term."""
-        return float(self.work.sum()) + self.n_linked * self.out_work
+        """Effective prefill tokens of every linked request (all classes, queues and lanes)."""
+        return float(self.work.sum())
 
     # ----- slots -----
     def _grow(self, new_capacity: int) -> None:
@@ -256,7 +256,7 @@ class WaitingSet:
                           self._next_seq, self.size, self.prefill, self.arrival, self.cls, self.seq, self.deadline,
                           self.max_wait)
             self._backlog_mean = commit_due_work(
-                slots, prefills, float(self.work.sum()), float(self.n_linked), self.admitted_work, self.admitted_n,
+                slots, prefills, self.waiting_work, float(self.n_linked), self.admitted_work, self.admitted_n,
                 self.fcfs_wait_factor, self._backlog_mean, self._next_seq, self._last_due, self.out_work,
                 self.due_work, self.due_n)
             self._next_seq += slots.shape[0]

@@ -55,6 +55,8 @@ class EWSJFRequestQueue(RequestQueue):
         self._cached_tokens_fn = cached_tokens_fn
         self._predict_output = predict_output
         self._step_now: float | None = None
+        # EWSJFQueue's step boundary for its pop/prepend accounting (the baselines have none).
+        self._end_pops: Callable[[], None] | None = getattr(queue, "end_pops", None)
         self.lazy_begin_step = True
         self.before_begin: Callable[[], None] | None = None
         """Called right before each EWSJFQueue.begin_step (the scheduler feeds its step feedback there)."""
@@ -64,7 +66,8 @@ class EWSJFRequestQueue(RequestQueue):
         """A scheduler step starts at `now`. Lazy (default): EWSJFQueue.begin_step(now) runs at the step's
         first peek/pop, i.e. only in steps where vLLM consults the waiting queue; otherwise right away."""
         self._step_now = now
-        self.queue.end_pops()  # pops of earlier steps stay admitted (see EWSJFQueue.end_pops)
+        if self._end_pops is not None:
+            self._end_pops()  # pops of earlier steps stay admitted (see EWSJFQueue.end_pops)
         if not self.lazy_begin_step:
             self._begin()
 
