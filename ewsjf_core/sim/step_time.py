@@ -70,7 +70,7 @@ class RooflineStepTime:
         # keyed by what each depends on, added in the same order as _dense_time adds them (identical floats).
         self._tokens_cache: dict[tuple, float] = {}
         self._head_cache: dict[tuple, float] = {}
-        self._attn = {True: self._attention_coefficients(self._busy), False: self._attention_coefficients(g)}
+        self._attn_busy, self._attn_burst = self._attention_coefficients(self._busy), self._attention_coefficients(g)
         self._torch = elementwise == "torch"
 
     def _attention_coefficients(self, g: GPUSpec) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -153,22 +153,26 @@ class RooflineStepTime:
                        busy: bool = True) -> float:
         """All layers' attention. The causal pairs within chunks are estimated as if the prefill_seqs chunks were
         equal (exact for one chunk); the rest of prefill_attn_tokens2 attends to cached tokens."""
-        (p0, p_tok, p_causal, p_cached, p_rows, p_kernel), (d0, d_seq, d_ctx) = self._attn[busy]
+        (p0, p_tok, p_causal, p_cached, p_rows, p_kernel), (d0, d_seq, d_ctx) = self._attn_busy if busy else self._attn_burst
         t = 0.0
         cached_tokens = 0.0
+        # (min/max written as conditionals, with the same operand kept on ties: the sim calls this every step)
         if prefill_tokens > 0:
-            n = max(prefill_seqs, 1)
-            causal = min(prefill_attn_tokens2, 0.5 * (prefill_tokens * prefill_tokens / n + prefill_tokens))
+            n = prefill_seqs if prefill_seqs > 1 else 1
+            causal = 0.5 * (prefill_tokens * prefill_tokens / n + prefill_tokens)
+            if not causal < prefill_attn_tokens2:
+                causal = prefill_attn_tokens2
             cached = prefill_attn_tokens2 - causal
             cached_tokens = prefill_cached_tokens if prefill_cached_tokens is not None else cached * n / prefill_tokens
             # query rows in chunks after cached tokens: exact for one chunk, else the cached share of the pairs
             rows = (prefill_tokens if cached > 0 else 0) if n == 1 else \
-                prefill_tokens * cached / max(prefill_attn_tokens2, 1e-9)
+                prefill_tokens * cached / (1e-9 if 1e-9 > prefill_attn_tokens2 else prefill_attn_tokens2)
             t += p0 + p_tok * prefill_tokens + p_causal * causal + p_cached * cached + p_rows * rows
-            if self.elementwise == "torch":  # the script runs one attention kernel per chunk (vLLM: one in all)
+            if self._torch:  # the script runs one attention kernel per chunk (vLLM: one in all)
                 t += (n - 1) * p_kernel
         if decode_tokens > 0:
-            t += d0 + d_seq * decode_tokens + d_ctx * max(kv_tokens_read - cached_tokens, 0.0)
+            ctx = kv_tokens_read - cached_tokens
+            t += d0 + d_seq * decode_tokens + d_ctx * (0.0 if 0.0 > ctx else ctx)
         return t
 
     def forward_time(self, prefill_tokens: int, prefill_attn_tokens2: float, decode_tokens: int,
