@@ -51,16 +51,19 @@ class ClusterConfig:
 
 
 def replica_stats(engine: SimEngine, now: float, waiting_tokens: float | None) -> ReplicaStats:
-    """What a replica publishes: its batch, its waiting requests, and its EWSJF queues when it has them."""
+    """What a replica publishes: its batch, its waiting requests, and, when it runs EWSJF, its queues and the
+    prefill rate of the queue's fitted cost model (what `VLLMReplica` publishes from the same stats)."""
     queues: tuple[QueueLoad, ...] = ()
+    rate = 0.0
     stats = getattr(engine.queue, "stats", None)
     if stats is not None and waiting_tokens is None:
         s = stats()
         queues = tuple(QueueLoad(q["lo"], q["hi"], q["depth"], q["mean"]) for q in s.get("queues", ()))
+        rate = float(s.get("cost_model", {}).get("prefill_rate_tps", 0.0) or 0.0)  # as VLLMReplica publishes
     run = engine.running
     prefilling = sum(run.target[r] - run.computed[r] for r in run.prefilling)
     return ReplicaStats(time=now, running=engine.num_running, waiting=engine.num_waiting, queues=queues,
-                        waiting_tokens=waiting_tokens, prefilling_tokens=float(prefilling))
+                        waiting_tokens=waiting_tokens, prefilling_tokens=float(prefilling), prefill_rate_tps=rate)
 
 
 class Cluster:

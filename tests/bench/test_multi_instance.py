@@ -78,3 +78,13 @@ def test_cli_multi_instance_smoke(tmp_path, capsys):
     assert len(doc["multi_instance_goal"]) == 2
     rc = cli.main(["bench", "--instances", "2", "--routers", "nope", "--max-requests", "50", "--no-progress"])
     assert rc == 2 and "unknown router 'nope'" in capsys.readouterr().err
+
+
+def test_sim_replicas_publish_their_queue_prefill_rate():
+    w = _workload(n=200)
+    cl = Cluster(w, STEP, EngineConfig(), ClusterConfig(2, "lmetric", "ewsjf", 0.2))
+    cl.run()
+    cl.publish(max(e.now for e in cl.engines) + 1.0)  # a report after the last step
+    for rid, eng in zip(cl.ids, cl.engines):
+        rate = cl.tracker.view(rid).stats.prefill_rate_tps
+        assert rate == pytest.approx(eng.queue.stats()["cost_model"]["prefill_rate_tps"]) and rate > 0
