@@ -25,6 +25,7 @@ from ewsjf_core.waiting import WaitingSet
 
 _log = logging.getLogger(__name__)
 
+_NO_SLOTS = np.empty(0, np.int32)
 _SLOT_BITS = 32
 _SLOT_MASK = (1 << _SLOT_BITS) - 1
 
@@ -67,6 +68,7 @@ class EWSJFQueue(WaitingQueue):
         self._order_items: list[Any] = []
         self._pos = 0    # requests of the current order already popped
         self._limit = 0  # pops allowed from the current order; 0 when it is stale
+        self._eager_order: tuple | None = None  # the order begin_step computed, until a pop adopts it
         self._last_scores = np.empty(0)
         # (reasons, sources) of popped prefixes, folded into the counters when stats() asks.
         self._popped_log: list[tuple[np.ndarray, np.ndarray]] = []
@@ -142,6 +144,7 @@ class EWSJFQueue(WaitingQueue):
         self._count += 1
         self._set.stage(slot, size, float(prefill), float(arrival_time), row, front)
         self._limit = 0
+        self._eager_order = None
         return slot
 
     def remove(self, request_ids: Iterable[RequestId]) -> None:
@@ -178,6 +181,7 @@ class EWSJFQueue(WaitingQueue):
 
     def _discard(self, slots: list[int]) -> None:
         self._sync()
+        self._eager_order = None
         self._set.flush_staged()  # a staged request must be linked before it can be unlinked
         self._items[slots] = None
         self._count -= len(slots)
@@ -252,18 +256,24 @@ class EWSJFQueue(WaitingQueue):
         self._now = check_now(now) if now is not None else float(self.clock())
         self._install_pending_config()
         cfg = self._config
-        self._sync()
-        self._set.age_bubbles(cfg.bubble_empty_rounds)   # flushes: nothing staged, depths current
-        self._set.retire_empty_classes()
+        # One kernel call admits last step's pops, flushes, ages the bubbles and computes this step's order
+        # (ewsjf_core.step_kernel); the first pop adopts that order unless something changed meanwhile.
+        popped = self._sync(admit=False)
+        order = self._set.begin(popped, self._now, min(cfg.order_chunk, self._count), self._params,
+                                cfg.bubble_empty_rounds)
+        self._set.retire_empty_classes()   # drops empty classes only: the order stays what it is
         if len(self._popped_log) > 64:
             self._fold_popped_log()
         if self._set.partition_due(cfg):
             self.repartition()
+        else:
+            self._eager_order = order
 
     def observe_step(self, duration_s: float, prefill_tokens: int, decode_tokens: int) -> None:
         check_step_feedback(duration_s, prefill_tokens, decode_tokens)
         self._cost.observe(duration_s, prefill_tokens, decode_tokens)
         self._params = pack_params(self._config, *self._cost.coefficients[:3])
+        self._eager_order = None  # computed with the previous cost model
 
     @property
     def cost_coefficients(self) -> tuple[float, float, float, float]:
@@ -282,6 +292,7 @@ class EWSJFQueue(WaitingQueue):
         """
         self._install_pending_config()
         self._sync()
+        self._eager_order = None
         changed = self._set.repartition(self._config, self._cost_offset())
         self._after_partition()
         return changed
@@ -328,6 +339,7 @@ class EWSJFQueue(WaitingQueue):
 
     def _apply_config(self, old: EWSJFConfig, new: EWSJFConfig) -> None:
         self._sync()
+        self._eager_order = None
         self._config = new
         self._params = pack_params(new, *self._cost.coefficients[:3])
         if self._set.apply_config(old, new, self._cost_offset()):
@@ -335,14 +347,19 @@ class EWSJFQueue(WaitingQueue):
         self._limit = 0
 
     # ----- internals -----
-    def _sync(self, keep_order: bool = False) -> None:
+    def _sync(self, keep_order: bool = False, admit: bool = True) -> np.ndarray:
         """Hand popped slots back to the WaitingSet and drop the cached order (keep_order: keep the
-        unpopped rest of it, so pops go on exactly as they would have)."""
+        unpopped rest of it, so pops go on exactly as they would have). admit=False: discard them only and
+        return them, for the caller to admit (WaitingSet.begin)."""
         pos = self._pos
+        popped = _NO_SLOTS
         if pos:
             popped = self._order_slots[:pos]
             self._items[popped] = None  # drop the references: slots are reused later
-            self._set.admit(popped)  # advances the admission progress behind the starvation bound
+            if admit:
+                self._set.admit(popped)  # advances the admission progress behind the starvation bound
+            else:
+                self._set.discard(popped)
             self._popped_log.append((self._order_reasons[:pos], self._order_sources[:pos]))
             self._pos = 0
             if keep_order:
@@ -353,6 +370,7 @@ class EWSJFQueue(WaitingQueue):
                 self._limit = max(self._limit - pos, 0)
         if not keep_order:
             self._limit = 0
+        return popped
 
     def _fold_popped_log(self) -> None:
         log, self._popped_log = self._popped_log, []
@@ -371,9 +389,13 @@ class EWSJFQueue(WaitingQueue):
         n = self._count
         if n == 0:
             raise IndexError("EWSJFQueue is empty")
-        now = self._now if self._now is not None else float(self.clock())
-        k = limit if limit is not None else min(self._config.order_chunk, n)
-        slots, reasons, sources, scores = self._set.order(now, k, self._params)
+        if limit is None and self._eager_order is not None:
+            slots, reasons, sources, scores = self._eager_order
+            self._eager_order = None
+        else:
+            now = self._now if self._now is not None else float(self.clock())
+            k = limit if limit is not None else min(self._config.order_chunk, n)
+            slots, reasons, sources, scores = self._set.order(now, k, self._params)
         self._order_slots, self._order_reasons, self._order_sources = slots, reasons, sources
         self._order_items = self._items[slots].tolist()
         self._last_scores = scores

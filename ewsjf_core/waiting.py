@@ -27,7 +27,6 @@ at most the running last one), so their bound loosens by at most one commit's sl
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.commit import (B_ADMITTED, B_FACTOR, B_MAX_WAIT, CTR_ARRIVALS, CTR_WINDOW_COUNT, CTR_WINDOW_POS,
@@ -36,25 +35,7 @@ from ewsjf_core.links import link_in_order, list_members
 from ewsjf_core.partition import refine_and_prune
 from ewsjf_core.routing import route_lengths
 from ewsjf_core.selection import policy_order
-
-
-@njit(cache=True, nogil=True)
-def age_bubbles(depth: np.ndarray, n_rows: int, base: int, active: np.ndarray, idle: np.ndarray,
-                max_idle: int) -> int:
-    """Count an empty round for each empty active bubble; retire those idle for max_idle rounds."""
-    alive = 0
-    for j in range(active.shape[0]):
-        if not active[j]:
-            continue
-        occupied = 0
-        for c in range(n_rows):
-            occupied += depth[c, base + j]
-        idle[j] = 0 if occupied > 0 else idle[j] + 1
-        if idle[j] >= max_idle:
-            active[j] = False
-        else:
-            alive += 1
-    return alive
+from ewsjf_core.step_kernel import age_bubbles, begin_step_kernel
 
 
 _NO_SLOTS = np.empty(0, np.int32)
@@ -227,35 +208,54 @@ class WaitingSet:
     def flush(self) -> None:
         """Commit staged changes in one kernel call: unlink and free discarded slots, then route and link
         staged ones."""
-        if self._to_unlink or self._to_unlink_few:
-            parts = self._to_unlink + ([np.array(self._to_unlink_few, np.int32)] if self._to_unlink_few else [])
-            gone = parts[0] if len(parts) == 1 else np.concatenate(parts)
-            self._to_unlink = []
-            self._to_unlink_few = []
-        elif self._staged_adds or self._staged_fronts:
-            gone = _NO_SLOTS
-        else:
-            return
-        self._commit(gone)
-        if gone.shape[0]:
-            self._free.extend(gone.tolist())
+        if self._to_unlink or self._to_unlink_few or self._staged_adds or self._staged_fronts:
+            gone = self._take_gone()
+            adds, fronts = self._take_staged()
+            self.n_linked += commit_flush(gone, adds, fronts, *self._kernel_state())
+            self._release(gone)
 
     def flush_staged(self) -> None:
         """Route and link staged requests (leaves discarded slots for the next flush)."""
         if self._staged_adds or self._staged_fronts:
-            self._commit(_NO_SLOTS)
+            adds, fronts = self._take_staged()
+            self.n_linked += commit_flush(_NO_SLOTS, adds, fronts, *self._kernel_state())
 
-    def _commit(self, gone: np.ndarray) -> None:
+    def begin(self, admitted: np.ndarray, now: float, limit: int, params: np.ndarray, max_idle: int):
+        """A step's start in one kernel call (ewsjf_core.step_kernel): admit `admitted` (popped, already
+        discarded), flush, age the bubbles, and return the first `limit` slots in admission order."""
+        gone = self._take_gone()
+        adds, fronts = self._take_staged()
+        delta, slots, reasons, sources, scores = begin_step_kernel(
+            admitted, gone, adds, fronts, *self._kernel_state(), max_idle, now, limit, self.class_order, params)
+        self.n_linked += delta
+        self._release(gone)
+        return slots, reasons, sources, scores
+
+    def _take_gone(self) -> np.ndarray:
+        if not (self._to_unlink or self._to_unlink_few):
+            return _NO_SLOTS
+        parts = self._to_unlink + ([np.array(self._to_unlink_few, np.int32)] if self._to_unlink_few else [])
+        self._to_unlink = []
+        self._to_unlink_few = []
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _take_staged(self) -> tuple[np.ndarray, np.ndarray]:
         adds = np.array(self._staged_adds, np.float64) if self._staged_adds else _NO_ROWS
         fronts = np.array(self._staged_fronts, np.float64) if self._staged_fronts else _NO_ROWS
         self._staged_adds = []
         self._staged_fronts = []
-        self.n_linked += commit_flush(
-            gone, adds, fronts, self._counters, self._bound, self.size, self.prefill, self.arrival,
-            self.deadline, self.due_work, self.seq, self.cls, self.qid, self.nxt, self.prv, self.head, self.tail,
-            self.depth, self.work, self.q_lo, self.q_hi, self.n_main, self.band_up, self.band_down,
-            self.b_center, self.b_active, self.b_idle, self.bubble_width, self.q_active, self.q_pos,
-            self.q_mean, self.window)
+        return adds, fronts
+
+    def _release(self, gone: np.ndarray) -> None:
+        if gone.shape[0]:
+            self._free.extend(gone.tolist())
+
+    def _kernel_state(self) -> tuple:
+        """The arrays and settings commit_flush works on, in its argument order after (gone, adds, fronts)."""
+        return (self._counters, self._bound, self.size, self.prefill, self.arrival, self.deadline, self.due_work,
+                self.seq, self.cls, self.qid, self.nxt, self.prv, self.head, self.tail, self.depth, self.work,
+                self.q_lo, self.q_hi, self.n_main, self.band_up, self.band_down, self.b_center, self.b_active,
+                self.b_idle, self.bubble_width, self.q_active, self.q_pos, self.q_mean, self.window)
 
     def _link(self, slots: np.ndarray) -> None:
         link_in_order(slots, self.deadline, self.arrival, self.cls, self.qid, self.prefill, self.nxt, self.prv,
