@@ -58,14 +58,14 @@ class EWSJFQueue(WaitingQueue):
         self._keyed: bool | None = None   # True: driven by ids; False: by handles; None: not yet known
         self._slot_of: dict[RequestId, int] = {}
         self._items = np.empty(self._set.capacity, dtype=object)  # request id or item by slot
-        self._gen = np.zeros(self._set.capacity, np.int64)       # handle generation by slot
+        self._gen = [0] * self._set.capacity   # handle generation by slot: counts the slot's uses
         self._count = 0
         self._now: float | None = None
         # Current admission order: slots, why each was chosen, its source queue column, and its items.
         self._order_slots = np.empty(0, np.int32)
         self._order_reasons = np.empty(0, np.int8)
         self._order_sources = np.empty(0, np.int32)
-        self._order_items: list[Any] = []
+        self._order_list: list[int] = []   # _order_slots as Python ints (cheap to index per pop)
         self._pos = 0    # requests of the current order already popped
         self._limit = 0  # pops allowed from the current order; 0 when it is stale
         self._eager_order: tuple | None = None  # the order begin_step computed, until a pop adopts it
@@ -99,7 +99,7 @@ class EWSJFQueue(WaitingQueue):
         check_request(item, prompt_tokens, arrival_time, priority, cached_tokens, predicted_output_tokens)
         slot = self._enqueue(item, prompt_tokens, arrival_time, priority, cached_tokens, predicted_output_tokens,
                              front)
-        return (int(self._gen[slot]) << _SLOT_BITS) | slot
+        return (self._gen[slot] << _SLOT_BITS) | slot
 
     def _enqueue_id(self, request_id, prompt_tokens, arrival_time, priority, cached_tokens,
                     predicted_output_tokens, front: bool) -> int:
@@ -117,7 +117,7 @@ class EWSJFQueue(WaitingQueue):
         slot = self._enqueue(request_id, prompt_tokens, arrival_time, priority, cached_tokens,
                              predicted_output_tokens, front)
         self._slot_of[request_id] = slot
-        return (int(self._gen[slot]) << _SLOT_BITS) | slot
+        return (self._gen[slot] << _SLOT_BITS) | slot
 
     def _fix_mode(self, keyed: bool) -> None:
         if self._keyed is None:
@@ -139,8 +139,9 @@ class EWSJFQueue(WaitingQueue):
         if slot >= self._items.shape[0]:
             grow = self._set.capacity - self._items.shape[0]
             self._items = np.concatenate([self._items, np.empty(grow, object)])
-            self._gen = np.concatenate([self._gen, np.zeros(grow, np.int64)])
+            self._gen.extend([0] * grow)
         self._items[slot] = item
+        self._gen[slot] += 1
         self._count += 1
         self._set.stage(slot, size, float(prefill), float(arrival_time), row, front)
         self._limit = 0
@@ -167,17 +168,15 @@ class EWSJFQueue(WaitingQueue):
         if bad:
             raise KeyError(f"handle(s) not waiting: {', '.join(map(repr, bad[:5]))}"
                            + (f" and {len(bad) - 5} more" if len(bad) > 5 else ""))
-        slots = [h & _SLOT_MASK for h in hs]
-        self._gen[slots] += 1
-        self._discard(slots)
+        self._discard([h & _SLOT_MASK for h in hs])
 
     def holds(self, handle: int) -> bool:
         """Whether `handle` names a request that is waiting (pushed or added, not yet popped or removed)."""
         if type(handle) is not int or handle < 0:
             return False
         slot = handle & _SLOT_MASK
-        return (slot < self._gen.shape[0] and self._items[slot] is not None
-                and int(self._gen[slot]) == handle >> _SLOT_BITS)
+        return (slot < len(self._gen) and self._items[slot] is not None
+                and self._gen[slot] == handle >> _SLOT_BITS)
 
     def _discard(self, slots: list[int]) -> None:
         self._sync()
@@ -191,7 +190,7 @@ class EWSJFQueue(WaitingQueue):
     def peek(self) -> Any:
         if self._pos >= self._limit:
             self._refresh_order()
-        return self._order_items[self._pos]
+        return self._items[self._order_list[self._pos]]
 
     def pop(self) -> Any:
         pos = self._pos
@@ -200,11 +199,12 @@ class EWSJFQueue(WaitingQueue):
             pos = 0
         self._pos = pos + 1
         self._count -= 1
-        item = self._order_items[pos]
+        slot = self._order_list[pos]
+        items = self._items
+        item = items[slot]
+        items[slot] = None  # popped: drop the reference (and the handle is no longer held)
         if self._keyed:
             del self._slot_of[item]
-        else:
-            self._gen[self._order_slots[pos]] += 1
         return item
 
     def pop_many(self, n: int) -> list[Any]:
@@ -218,13 +218,13 @@ class EWSJFQueue(WaitingQueue):
                 self._refresh_order()
             pos = self._pos
             end = min(self._limit, pos + n)
-            batch = self._order_items[pos:end]
+            slots = self._order_slots[pos:end]
+            batch = self._items[slots].tolist()
+            self._items[slots] = None
             if self._keyed:
                 slot_of = self._slot_of
                 for item in batch:
                     del slot_of[item]
-            else:
-                self._gen[self._order_slots[pos:end]] += 1
             out += batch
             self._pos = end
             self._count -= end - pos
@@ -248,7 +248,8 @@ class EWSJFQueue(WaitingQueue):
             return iter(())
         self._refresh_order(limit=self._count)
         # Hand the full order over instead of caching it: the hot path's order stays one chunk long.
-        items, self._order_items, self._limit = self._order_items, [], 0
+        items = self._items[self._order_slots].tolist()
+        self._order_list, self._limit = [], 0
         return iter(items)
 
     # ----- steps -----
@@ -355,7 +356,6 @@ class EWSJFQueue(WaitingQueue):
         popped = _NO_SLOTS
         if pos:
             popped = self._order_slots[:pos]
-            self._items[popped] = None  # drop the references: slots are reused later
             if admit:
                 self._set.admit(popped)  # advances the admission progress behind the starvation bound
             else:
@@ -366,7 +366,7 @@ class EWSJFQueue(WaitingQueue):
                 self._order_slots = self._order_slots[pos:]
                 self._order_reasons = self._order_reasons[pos:]
                 self._order_sources = self._order_sources[pos:]
-                self._order_items = self._order_items[pos:]
+                self._order_list = self._order_list[pos:]
                 self._limit = max(self._limit - pos, 0)
         if not keep_order:
             self._limit = 0
@@ -397,9 +397,9 @@ class EWSJFQueue(WaitingQueue):
             k = limit if limit is not None else min(self._config.order_chunk, n)
             slots, reasons, sources, scores = self._set.order(now, k, self._params)
         self._order_slots, self._order_reasons, self._order_sources = slots, reasons, sources
-        self._order_items = self._items[slots].tolist()
+        self._order_list = slots.tolist()
         self._last_scores = scores
-        self._limit = len(self._order_items)
+        self._limit = len(self._order_list)
 
     def stats(self) -> dict[str, Any]:
         """Per-queue depth, bounds, spread, density, last score and admissions; counters; parameters.
