@@ -44,6 +44,9 @@ class EWSJFQueue(WaitingQueue):
     Both give the same admission order (tests/bindings/test_handle_path.py).
     """
 
+    needs_request_ids = False
+    """Whether this queue must be driven by ids (a subclass that records arrivals by id says True)."""
+
     def __init__(self, config: EWSJFConfig | None = None, clock: Clock | None = None) -> None:
         super().__init__(clock)
         if config is not None and not isinstance(config, EWSJFConfig):
