@@ -32,11 +32,13 @@ def test_step(benchmark, policy, n):
         popped.clear()
         _fill(q, w, n - len(q))
         q.begin_step(w.t)
+        q.settle()
 
     def step():
         q.begin_step(w.t)
         popped[:] = q.pop_many(POPS_PER_STEP)
         q.begin_step(w.t)
+        q.settle()
 
     benchmark.pedantic(step, setup=setup, rounds=30, warmup_rounds=2)
 
@@ -51,7 +53,9 @@ def test_add_and_remove(benchmark, policy, n):
     def add_remove():
         q.add(rid, length, t)
         q.begin_step(w.t)
+        q.settle()
         q.remove(rid)
         q.begin_step(w.t)
+        q.settle()
 
     benchmark.pedantic(add_remove, rounds=200, warmup_rounds=5)

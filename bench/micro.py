@@ -5,8 +5,8 @@ every policy has) and by handles (`ewsjf-handle`: push returns a handle, pop_man
 For each waiting-set size N: `add` (one request, including the batched route-and-link it triggers at the
 next step), `remove` (one request, including its unlink), and `step` (begin_step + popping up to 256
 requests). Every figure is the median over repeats of a batch, in microseconds per operation; the set is
-refilled between repeats so N holds. A step's figure includes unlinking what it popped (EWSJF defers
-that to the next begin_step). EWSJF's re-partition at N waiting (every `repartition_every` arrivals,
+refilled between repeats so N holds. A step is begin_step, the pops, begin_step and settle(): it includes
+unlinking what it popped (EWSJF defers a step's work to the next pop, or settle()). EWSJF's re-partition at N waiting (every `repartition_every` arrivals,
 re-routing all of them) is reported on its own, in milliseconds. Ratios to FCFS come from the same run, so a noisy machine shifts all
 columns together. Also reports the one-off JIT compile time (fresh cache) and the cached load time.
 """
@@ -53,6 +53,9 @@ class _ByHandle:
     def begin_step(self, now: float) -> None:
         self.queue.begin_step(now)
 
+    def settle(self) -> None:
+        self.queue.settle()
+
     def __len__(self) -> int:
         return len(self.queue)
 
@@ -66,6 +69,7 @@ class _ById:
     def __init__(self, queue: WaitingQueue) -> None:
         self.queue = queue
         self.add, self.begin_step = queue.add, queue.begin_step
+        self.settle = getattr(queue, "settle", lambda: None)  # EWSJF: run deferred step work now
 
     def remove(self, rid: str) -> None:
         self.queue.remove((rid,))
@@ -132,32 +136,38 @@ def measure(policy: str, n: int, repeats: int, seed: int = 0) -> dict[str, float
     perf = time.perf_counter
     for _ in range(repeats):
         # Each timed segment starts with nothing deferred and ends with its own deferred work done
-        # (EWSJF routes/links adds and unlinks pops/removals at the next begin_step), so no
-        # operation's cost lands in another's figure.
+        # (EWSJF routes/links adds and unlinks pops/removals in the step work begin_step defers to
+        # the next pop or settle()), so no operation's cost lands in another's figure.
         batch = w.requests(BATCH)
         q.begin_step(w.t)
+        q.settle()
         t0 = perf()
         for rid, length, t in batch:
             q.add(rid, length, t)
         q.begin_step(w.t)
+        q.settle()
         adds.append((perf() - t0) / BATCH)
 
         waiting = list(q)
         victims = [waiting[int(i)] for i in w.rng.choice(len(waiting), BATCH, replace=False)]
         q.begin_step(w.t)
+        q.settle()
         t0 = perf()
         for rid in victims:
             q.remove(rid)
         q.begin_step(w.t)
+        q.settle()
         removes.append((perf() - t0) / BATCH)
 
         pops = min(POPS_PER_STEP, len(q))
         _fill(q, w, n - len(q))
         q.begin_step(w.t)
+        q.settle()
         t0 = perf()
         q.begin_step(w.t)
         popped = q.pop_many(pops)
         q.begin_step(w.t)
+        q.settle()
         steps.append(perf() - t0)
         q.forget(popped)
         _fill(q, w, n - len(q))

@@ -71,7 +71,7 @@ class EWSJFQueue(WaitingQueue):
         self._order_list: list[int] = []   # _order_slots as Python ints (cheap to index per pop)
         self._pos = 0    # requests of the current order already popped
         self._limit = 0  # pops allowed from the current order; 0 when it is stale
-        self._eager_order: tuple | None = None  # the order begin_step computed, until a pop adopts it
+        self._begin_pending = False  # begin_step's work waits for the step's first pop (see begin_step)
         self._last_scores = np.empty(0)
         # (reasons, sources) of popped prefixes, folded into the counters when stats() asks.
         self._popped_log: list[tuple[np.ndarray, np.ndarray]] = []
@@ -133,6 +133,8 @@ class EWSJFQueue(WaitingQueue):
     def _enqueue(self, item, prompt_tokens, arrival_time, priority, cached_tokens, predicted_output_tokens,
                  front: bool) -> int:
         """Stage a validated request; returns its slot."""
+        if self._begin_pending:
+            self._run_begin(False)
         prefill = max(1, prompt_tokens - cached_tokens)
         size = float(prefill)
         if predicted_output_tokens:
@@ -148,7 +150,6 @@ class EWSJFQueue(WaitingQueue):
         self._count += 1
         self._set.stage(slot, size, float(prefill), float(arrival_time), row, front)
         self._limit = 0
-        self._eager_order = None
         return slot
 
     def remove(self, request_ids: Iterable[RequestId]) -> None:
@@ -182,8 +183,8 @@ class EWSJFQueue(WaitingQueue):
                 and self._gen[slot] == handle >> _SLOT_BITS)
 
     def _discard(self, slots: list[int]) -> None:
+        self.settle()
         self._sync()
-        self._eager_order = None
         self._set.flush_staged()  # a staged request must be linked before it can be unlinked
         self._items[slots] = None
         self._count -= len(slots)
@@ -257,27 +258,46 @@ class EWSJFQueue(WaitingQueue):
 
     # ----- steps -----
     def begin_step(self, now: float | None = None) -> None:
-        self._now = check_now(now) if now is not None else float(self.clock())
+        """A step starts at `now`. Its work (admitting last step's pops, committing arrivals, bubble aging,
+        the periodic re-partition) runs at the step's first pop, in the same kernel call as the step's
+        order, or before anything else that needs it (an add, a removal, observe_step, stats), so the
+        admission order is exactly what it would be had it all run here."""
+        now = check_now(now) if now is not None else float(self.clock())
+        self.settle()
+        self._now = now
         self._install_pending_config()
+        self._begin_pending = True
+        self._limit = 0
+
+    def settle(self) -> None:
+        """Do the pending begin_step's work now (engines need not call this; see begin_step)."""
+        if self._begin_pending:
+            self._run_begin(False)
+
+    def _run_begin(self, with_order: bool) -> None:
+        """begin_step's work: admit last step's pops, flush, age the bubbles (and with_order: compute the
+        step's order) in one kernel call (ewsjf_core.step_kernel); then retire empty classes and
+        re-partition when due (which drops that order: the next pop computes it on the new queues)."""
+        self._begin_pending = False
         cfg = self._config
-        # One kernel call admits last step's pops, flushes, ages the bubbles and computes this step's order
-        # (ewsjf_core.step_kernel); the first pop adopts that order unless something changed meanwhile.
         popped = self._sync(admit=False)
-        order = self._set.begin(popped, self._now, min(cfg.order_chunk, self._count), self._params,
-                                cfg.bubble_empty_rounds)
+        limit = min(cfg.order_chunk, self._count) if with_order else 0
+        slots, reasons, sources, scores = self._set.begin(popped, self._now, limit, self._params,
+                                                          cfg.bubble_empty_rounds)
         self._set.retire_empty_classes()   # drops empty classes only: the order stays what it is
         if len(self._popped_log) > 64:
             self._fold_popped_log()
         if self._set.partition_due(cfg):
-            self.repartition()
-        else:
-            self._eager_order = order
+            self._repartition()   # under the config of begin_step's time (a later swap is installed after)
+        elif with_order:
+            self._adopt_order(slots, reasons, sources, scores)
 
     def observe_step(self, duration_s: float, prefill_tokens: int, decode_tokens: int) -> None:
         check_step_feedback(duration_s, prefill_tokens, decode_tokens)
+        self.settle()  # the pending step's work (a re-partition) uses the model as it was
         self._cost.observe(duration_s, prefill_tokens, decode_tokens)
         self._params = pack_params(self._config, *self._cost.coefficients[:3])
-        self._eager_order = None  # computed with the previous cost model
+
 
     @property
     def cost_coefficients(self) -> tuple[float, float, float, float]:
@@ -294,9 +314,12 @@ class EWSJFQueue(WaitingQueue):
 
         Returns False (partition kept) when fewer than min_partition_samples arrivals were recorded.
         """
+        self.settle()
         self._install_pending_config()
+        return self._repartition()
+
+    def _repartition(self) -> bool:
         self._sync()
-        self._eager_order = None
         changed = self._set.repartition(self._config, self._cost_offset())
         self._after_partition()
         return changed
@@ -343,7 +366,6 @@ class EWSJFQueue(WaitingQueue):
 
     def _apply_config(self, old: EWSJFConfig, new: EWSJFConfig) -> None:
         self._sync()
-        self._eager_order = None
         self._config = new
         self._params = pack_params(new, *self._cost.coefficients[:3])
         if self._set.apply_config(old, new, self._cost_offset()):
@@ -387,18 +409,23 @@ class EWSJFQueue(WaitingQueue):
         self._last_source_queue = int(sources[-1])
 
     def _refresh_order(self, limit: int | None = None) -> None:
+        if self._begin_pending:
+            # The step's first pop: begin_step's work and the order in one call, unless a config swap
+            # arrived since begin_step (it is installed first, then the order computed under it).
+            self._run_begin(limit is None and self._pending_config is None)
+            if self._limit:
+                return
         self._install_pending_config()
         self._sync()
         n = self._count
         if n == 0:
             raise IndexError("EWSJFQueue is empty")
-        if limit is None and self._eager_order is not None:
-            slots, reasons, sources, scores = self._eager_order
-            self._eager_order = None
-        else:
-            now = self._now if self._now is not None else float(self.clock())
-            k = limit if limit is not None else min(self._config.order_chunk, n)
-            slots, reasons, sources, scores = self._set.order(now, k, self._params)
+        now = self._now if self._now is not None else float(self.clock())
+        k = limit if limit is not None else min(self._config.order_chunk, n)
+        self._adopt_order(*self._set.order(now, k, self._params))
+
+    def _adopt_order(self, slots: np.ndarray, reasons: np.ndarray, sources: np.ndarray,
+                     scores: np.ndarray) -> None:
         self._order_slots, self._order_reasons, self._order_sources = slots, reasons, sources
         self._order_list = slots.tolist()
         self._last_scores = scores
@@ -408,6 +435,7 @@ class EWSJFQueue(WaitingQueue):
         """Per-queue depth, bounds, spread, density, last score and admissions; counters; parameters.
 
         Changes no admission order: the pops after it return what they would have without it."""
+        self.settle()
         self._sync(keep_order=True)
         self._fold_popped_log()
         ws = self._set
