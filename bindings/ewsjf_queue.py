@@ -60,7 +60,7 @@ class EWSJFQueue(WaitingQueue):
         self._params = pack_params(self._config, *self._cost.coefficients[:3])
         self._keyed: bool | None = None   # True: driven by ids; False: by handles; None: not yet known
         self._slot_of: dict[RequestId, int] = {}
-        self._items = np.empty(self._set.capacity, dtype=object)  # request id or item by slot
+        self._items: list[Any] = [None] * self._set.capacity  # request id or item by slot
         self._gen = [0] * self._set.capacity   # handle generation by slot: counts the slot's uses
         self._count = 0
         self._now: float | None = None
@@ -141,9 +141,9 @@ class EWSJFQueue(WaitingQueue):
             size += self._config.output_weight * predicted_output_tokens
         row = self._set.class_row(int(priority))
         slot = self._set.alloc()
-        if slot >= self._items.shape[0]:
-            grow = self._set.capacity - self._items.shape[0]
-            self._items = np.concatenate([self._items, np.empty(grow, object)])
+        if slot >= len(self._items):
+            grow = self._set.capacity - len(self._items)
+            self._items.extend([None] * grow)
             self._gen.extend([0] * grow)
         self._items[slot] = item
         self._gen[slot] += 1
@@ -186,7 +186,9 @@ class EWSJFQueue(WaitingQueue):
         self.settle()
         self._sync()
         self._set.flush_staged()  # a staged request must be linked before it can be unlinked
-        self._items[slots] = None
+        items = self._items
+        for slot in slots:
+            items[slot] = None
         self._count -= len(slots)
         self._set.discard(slots)
 
@@ -222,9 +224,10 @@ class EWSJFQueue(WaitingQueue):
                 self._refresh_order()
             pos = self._pos
             end = min(self._limit, pos + n)
-            slots = self._order_slots[pos:end]
-            batch = self._items[slots].tolist()
-            self._items[slots] = None
+            items = self._items
+            batch = [items[slot] for slot in self._order_list[pos:end]]
+            for slot in self._order_list[pos:end]:
+                items[slot] = None
             if self._keyed:
                 slot_of = self._slot_of
                 for item in batch:
@@ -252,7 +255,7 @@ class EWSJFQueue(WaitingQueue):
             return iter(())
         self._refresh_order(limit=self._count)
         # Hand the full order over instead of caching it: the hot path's order stays one chunk long.
-        items = self._items[self._order_slots].tolist()
+        items = [self._items[slot] for slot in self._order_list]
         self._order_list, self._limit = [], 0
         return iter(items)
 
