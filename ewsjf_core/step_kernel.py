@@ -47,7 +47,8 @@ def begin_step_kernel(admitted: np.ndarray, gone: np.ndarray, adds: np.ndarray, 
                       class_order: np.ndarray, params: np.ndarray):
     """Advance the admission progress by the prefill of `admitted` (popped last step), flush (see
     commit_flush), age the bubbles when any is open, then compute the first `limit` slots in admission
-    order. Returns (change in linked requests, slots, reasons, source queues, scores) as policy_order."""
+    order. Returns (change in linked requests, slots, reasons, source queues and scores as policy_order,
+    bubble queues open)."""
     if admitted.shape[0]:
         popped_work = np.empty(admitted.shape[0])
         for i in range(admitted.shape[0]):
@@ -57,14 +58,14 @@ def begin_step_kernel(admitted: np.ndarray, gone: np.ndarray, adds: np.ndarray, 
                          cls, qid, nxt, prv, head, tail, depth, work, q_lo, q_hi, n_main, band_up, band_down,
                          b_center, b_active, b_idle, bubble_width, q_active, q_pos, q_mean, window)
     base = q_active.shape[0] - b_active.shape[0]
-    any_bubble = False
+    bubbles = 0
     for j in range(b_active.shape[0]):
-        any_bubble = any_bubble or b_active[j]
-    if any_bubble:
-        age_bubbles(depth, depth.shape[0], base, b_active, b_idle, max_idle)
+        bubbles += b_active[j]
+    if bubbles:
+        bubbles = age_bubbles(depth, depth.shape[0], base, b_active, b_idle, max_idle)
         for j in range(b_active.shape[0]):
             q_active[base + j] = b_active[j]
     slots, reasons, sources, scores = policy_order(now, bound[B_ADMITTED], limit, class_order, head, nxt, size,
                                                    prefill, arrival, deadline, due_work, q_active, q_pos, q_mean,
                                                    params)
-    return delta, slots, reasons, sources, scores
+    return delta, slots, reasons, sources, scores, bubbles

@@ -40,6 +40,8 @@ from ewsjf_core.step_kernel import age_bubbles, begin_step_kernel
 
 _NO_SLOTS = np.empty(0, np.int32)
 _NO_ROWS = np.empty((0, 5))
+_NO_REASONS = np.empty(0, np.int8)
+_NO_SCORES = np.empty(0)
 
 
 class WaitingSet:
@@ -72,6 +74,10 @@ class WaitingSet:
         # Kernel-written scalars (ewsjf_core.commit): insertion seq, window position and fill, arrivals
         # committed since the last partition; and the starvation bound's parameters and running state.
         self._counters = np.zeros(4, np.int64)
+        # Python mirrors of what the per-step checks read (a numpy read costs more than the check itself).
+        self._arrivals = 0          # arrivals committed since the last partition
+        self._window_fill = 0       # recorded sizes in the window
+        self._bubbles_open = False  # False only when no bubble queue can be open
         self._bound = np.array([config.max_wait, config.fcfs_wait_factor, 0.0, 0.0, -np.inf])
         self.repartitions = 0
         self._layout(config, np.asarray(config.initial_edges), None)
@@ -102,7 +108,7 @@ class WaitingSet:
 
     @property
     def window_count(self) -> int:
-        return int(self._counters[CTR_WINDOW_COUNT])
+        return self._window_fill
 
     def partition_due(self, config: EWSJFConfig) -> bool:
         """Whether the periodic re-partition is due (call after a flush). Cold start: the initial edges
@@ -110,7 +116,7 @@ class WaitingSet:
         doubled, until the window is full; then every repartition_every arrivals."""
         if not config.repartition_every:
             return False
-        since = int(self._counters[CTR_ARRIVALS])
+        since = self._arrivals
         every = config.repartition_every
         count = self.window_count
         if count < self.window.shape[0]:
@@ -223,10 +229,14 @@ class WaitingSet:
     def begin(self, admitted: np.ndarray, now: float, limit: int, params: np.ndarray, max_idle: int):
         """A step's start in one kernel call (ewsjf_core.step_kernel): admit `admitted` (popped, already
         discarded), flush, age the bubbles, and return the first `limit` slots in admission order."""
+        if not (limit or admitted.shape[0] or self._to_unlink or self._to_unlink_few or self._staged_adds
+                or self._staged_fronts or self._bubbles_open):
+            return _NO_SLOTS, _NO_REASONS, _NO_SLOTS, _NO_SCORES   # nothing changed: no kernel call
         gone = self._take_gone()
         adds, fronts = self._take_staged()
-        delta, slots, reasons, sources, scores = begin_step_kernel(
+        delta, slots, reasons, sources, scores, bubbles = begin_step_kernel(
             admitted, gone, adds, fronts, *self._kernel_state(), max_idle, now, limit, self.class_order, params)
+        self._bubbles_open = bubbles > 0
         self.n_linked += delta
         self._release(gone)
         return slots, reasons, sources, scores
@@ -240,6 +250,10 @@ class WaitingSet:
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def _take_staged(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._staged_adds:  # the commit records them in the window and may open bubbles for them
+            self._arrivals += len(self._staged_adds)
+            self._window_fill = min(self.window.shape[0], self._window_fill + len(self._staged_adds))
+            self._bubbles_open = True
         adds = np.array(self._staged_adds, np.float64) if self._staged_adds else _NO_ROWS
         fronts = np.array(self._staged_fronts, np.float64) if self._staged_fronts else _NO_ROWS
         self._staged_adds = []
@@ -278,7 +292,7 @@ class WaitingSet:
         recent = recent[-new_size:]
         self.window = np.zeros(new_size)
         self.window[:recent.shape[0]] = recent
-        self._counters[CTR_WINDOW_COUNT] = recent.shape[0]
+        self._counters[CTR_WINDOW_COUNT] = self._window_fill = recent.shape[0]
         self._counters[CTR_WINDOW_POS] = recent.shape[0] % new_size
 
     # ----- per step -----
@@ -292,9 +306,11 @@ class WaitingSet:
     def age_bubbles(self, max_idle: int) -> None:
         """One step's round of bubble aging (flushes first, so depths are current)."""
         self.flush()
-        if self.b_active.any():
-            age_bubbles(self.depth, self.depth.shape[0], self.max_queues, self.b_active, self.b_idle, max_idle)
+        if self._bubbles_open:
+            alive = age_bubbles(self.depth, self.depth.shape[0], self.max_queues, self.b_active, self.b_idle,
+                                max_idle)
             self.q_active[self.max_queues:] = self.b_active
+            self._bubbles_open = alive > 0
 
     # ----- description -----
     def describe_queues(self, scores: np.ndarray, admitted: np.ndarray) -> dict:
@@ -327,7 +343,7 @@ class WaitingSet:
         cost_offset is b0 = c0 / c1 of the prefill-cost model (see ewsjf_core.partition).
         """
         self.flush()
-        self._counters[CTR_ARRIVALS] = 0
+        self._counters[CTR_ARRIVALS] = self._arrivals = 0
         if self.window_count < config.min_partition_samples:
             if (config.max_queues, config.max_bubbles) != (self.max_queues, self.b_active.shape[0]):
                 self._layout(config, self.q_lo[:self.n_main].copy(), self.q_hi[:self.n_main].copy())
@@ -382,6 +398,7 @@ class WaitingSet:
         self.q_pos, self.q_active = q_lo.copy(), q_active
         self.b_center = np.zeros(config.max_bubbles)
         self.b_active = np.zeros(config.max_bubbles, np.bool_)
+        self._bubbles_open = True   # re-routing below may open some
         self.b_idle = np.zeros(config.max_bubbles, np.int64)
         self.max_queues, self.n_main = config.max_queues, n_main
         self.band_up, self.band_down, self.bubble_width = config.band_up, config.band_down, config.bubble_width
