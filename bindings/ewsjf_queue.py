@@ -57,7 +57,7 @@ class EWSJFQueue(WaitingQueue):
         self._pending_config: EWSJFConfig | None = None
         self._set = WaitingSet(self._config)
         self._cost = PrefillCostModel(self._config)
-        self._params = pack_params(self._config, *self._cost.coefficients[:3])
+        self._params: np.ndarray | None = None   # the kernels' parameter vector; None: rebuild before use
         self._keyed: bool | None = None   # True: driven by ids; False: by handles; None: not yet known
         self._slot_of: dict[RequestId, int] = {}
         self._items: list[Any] = [None] * self._set.capacity  # request id or item by slot
@@ -285,7 +285,7 @@ class EWSJFQueue(WaitingQueue):
         cfg = self._config
         popped = self._sync(admit=False)
         limit = min(cfg.order_chunk, self._count) if with_order else 0
-        slots, reasons, sources, scores = self._set.begin(popped, self._now, limit, self._params,
+        slots, reasons, sources, scores = self._set.begin(popped, self._now, limit, self._packed_params(),
                                                           cfg.bubble_empty_rounds)
         self._set.retire_empty_classes()   # drops empty classes only: the order stays what it is
         if len(self._popped_log) > 64:
@@ -299,7 +299,7 @@ class EWSJFQueue(WaitingQueue):
         check_step_feedback(duration_s, prefill_tokens, decode_tokens)
         self.settle()  # the pending step's work (a re-partition) uses the model as it was
         self._cost.observe(duration_s, prefill_tokens, decode_tokens)
-        self._params = pack_params(self._config, *self._cost.coefficients[:3])
+        self._params = None  # rebuilt when next used: most steps compute no order
 
 
     @property
@@ -370,7 +370,7 @@ class EWSJFQueue(WaitingQueue):
     def _apply_config(self, old: EWSJFConfig, new: EWSJFConfig) -> None:
         self._sync()
         self._config = new
-        self._params = pack_params(new, *self._cost.coefficients[:3])
+        self._params = None
         if self._set.apply_config(old, new, self._cost_offset()):
             self._after_partition()
         self._limit = 0
@@ -425,7 +425,13 @@ class EWSJFQueue(WaitingQueue):
             raise IndexError("EWSJFQueue is empty")
         now = self._now if self._now is not None else float(self.clock())
         k = limit if limit is not None else min(self._config.order_chunk, n)
-        self._adopt_order(*self._set.order(now, k, self._params))
+        self._adopt_order(*self._set.order(now, k, self._packed_params()))
+
+    def _packed_params(self) -> np.ndarray:
+        """The config's scoring parameters and the cost model's current coefficients, as kernels read them."""
+        if self._params is None:
+            self._params = pack_params(self._config, *self._cost.coefficients[:3])
+        return self._params
 
     def _adopt_order(self, slots: np.ndarray, reasons: np.ndarray, sources: np.ndarray,
                      scores: np.ndarray) -> None:
