@@ -1,8 +1,9 @@
-"""EWSJFQueue: the EWSJF policy behind the WaitingQueue interface, keyed by the engine's request ids.
+"""EWSJFQueue: the EWSJF policy behind the WaitingQueue interface, driven by request ids or by handles.
 
-Hot-path costs: add/prepend are a few list appends (routing and linking run batched, jitted, at the next
-flush); a step computes the admission order of the next `order_chunk` requests in one jitted call,
-O(queues + chunk); each pop is then O(1) Python. Nothing per step scans the waiting set.
+Hot-path costs: add/push are a few list appends (routing and linking run batched, jitted, at the next
+flush); a step's work (admitting the last step's pops, committing arrivals, bubble aging) and the admission
+order of the next `order_chunk` requests are one jitted call at the step's first pop, O(changes + queues +
+chunk); each pop is then O(1) Python. Nothing per step scans the waiting set.
 
 Parameters are swapped by set_config(), safe from any thread: it stores the new config in one attribute;
 the engine thread installs it at its next begin_step (or pop), so the hot path takes no lock.
