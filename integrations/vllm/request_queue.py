@@ -40,7 +40,7 @@ from typing import Callable, Iterable, Iterator
 from vllm.v1.core.sched.request_queue import RequestQueue
 from vllm.v1.request import Request
 
-from ewsjf.bindings import EWSJFQueue
+from ewsjf.bindings.base import WaitingQueue
 
 CachedTokensFn = Callable[[Request], int]
 
@@ -49,15 +49,15 @@ class EWSJFRequestQueue(RequestQueue):
     """vLLM RequestQueue whose order is EWSJF's. `queue` is the underlying EWSJFQueue.
 
     It drives the queue by handle (EWSJFQueue.push / pop: the queue hands back the Request itself, no id
-    map inside the queue), unless the queue needs request ids (`needs_request_ids`: the tuned queue's
-    recorder matches first-token and finish reports by id). Either way the adapter keeps one map,
+    map inside the queue), unless the queue has no handles (the baseline policies of ewsjf.bindings) or
+    needs request ids (`needs_request_ids`: the tuned queue's recorder matches first-token and finish
+    reports by id). Either way the adapter keeps one map,
     request id -> (Request, handle), for vLLM's lookups by request (has_request, remove_request)."""
 
-    def __init__(self, queue: EWSJFQueue, cached_tokens_fn: CachedTokensFn | None = None,
+    def __init__(self, queue: WaitingQueue, cached_tokens_fn: CachedTokensFn | None = None,
                  predict_output: Callable[[Request], int | None] | None = None) -> None:
         self.queue = queue
-        # EWSJFQueue is driven by handles (push); other policies (and a queue that keys its own records by
-        # request id, like the tuned one) by ids.
+        # By id: a policy without handles (the baselines), or a queue that needs the ids.
         self._by_id = not hasattr(queue, "push") or bool(getattr(queue, "needs_request_ids", False))
         self._waiting: dict[str, tuple[Request, int]] = {}
         self._cached_tokens_fn = cached_tokens_fn
