@@ -13,7 +13,7 @@ SIZES = (1_000, 100_000)
 
 def _queue(policy: str, n: int):
     w = _Workload(0)
-    q = POLICIES[policy](clock=lambda: w.t)
+    q = POLICIES[policy](lambda: w.t)
     _fill(q, w, n)
     q.begin_step(w.t)
     return q, w
@@ -25,15 +25,20 @@ def test_step(benchmark, policy, n):
     """begin_step + popping 256, refilled (untimed) so the waiting set stays at n."""
     q, w = _queue(policy, n)
 
+    popped: list = []
+
     def setup():
+        q.forget(popped)
+        popped.clear()
         _fill(q, w, n - len(q))
         q.begin_step(w.t)
+        q.settle()
 
     def step():
         q.begin_step(w.t)
-        for _ in range(POPS_PER_STEP):
-            q.pop()
+        popped[:] = q.pop_many(POPS_PER_STEP)
         q.begin_step(w.t)
+        q.settle()
 
     benchmark.pedantic(step, setup=setup, rounds=30, warmup_rounds=2)
 
@@ -48,7 +53,9 @@ def test_add_and_remove(benchmark, policy, n):
     def add_remove():
         q.add(rid, length, t)
         q.begin_step(w.t)
-        q.remove((rid,))
+        q.settle()
+        q.remove(rid)
         q.begin_step(w.t)
+        q.settle()
 
     benchmark.pedantic(add_remove, rounds=200, warmup_rounds=5)

@@ -1,10 +1,12 @@
 """Microbenchmarks of the hot path: EWSJF against a deque FCFS queue and a heapq SJF queue, same run.
 
+EWSJF runs twice: driven by ids (`ewsjf`: add, remove by id, one pop() per admission, the WaitingQueue API
+every policy has) and by handles (`ewsjf-handle`: push returns a handle, pop_many(n), remove_handles).
 For each waiting-set size N: `add` (one request, including the batched route-and-link it triggers at the
-next step), `remove` (one request by id, including its unlink), and `step` (begin_step + popping up to 256
+next step), `remove` (one request, including its unlink), and `step` (begin_step + popping up to 256
 requests). Every figure is the median over repeats of a batch, in microseconds per operation; the set is
-refilled between repeats so N holds. A step's figure includes unlinking what it popped (EWSJF defers
-that to the next begin_step). EWSJF's re-partition at N waiting (every `repartition_every` arrivals,
+refilled between repeats so N holds. A step is begin_step, the pops, begin_step and settle(): it includes
+unlinking what it popped (EWSJF defers a step's work to the next pop, or settle()). EWSJF's re-partition at N waiting (every `repartition_every` arrivals,
 re-routing all of them) is reported on its own, in milliseconds. Ratios to FCFS come from the same run, so a noisy machine shifts all
 columns together. Also reports the one-off JIT compile time (fresh cache) and the cached load time.
 """
@@ -19,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -27,8 +29,68 @@ from ewsjf.bindings.base import WaitingQueue
 from ewsjf.bindings.baselines import FCFSQueue, SJFQueue
 from ewsjf.bindings.ewsjf_queue import EWSJFQueue
 
-POLICIES: dict[str, Callable[[], WaitingQueue]] = {
-    "ewsjf": EWSJFQueue, "fcfs-deque": FCFSQueue, "sjf-heapq": SJFQueue}
+class _ByHandle:
+    """EWSJFQueue driven by handles (push / pop_many / remove_handles): the engine keeps each request's
+    handle with its own request state; here a dict stands for that state, updated outside the timed pops."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.queue = EWSJFQueue(clock=clock)
+        self.handles: dict[str, int] = {}
+
+    def add(self, rid: str, length: int, t: float) -> None:
+        self.handles[rid] = self.queue.push(rid, length, t)
+
+    def remove(self, rid: str) -> None:
+        self.queue.remove_handles((self.handles.pop(rid),))
+
+    def pop_many(self, n: int) -> list[str]:
+        return self.queue.pop_many(n)
+
+    def forget(self, popped: list[str]) -> None:
+        for rid in popped:
+            del self.handles[rid]
+
+    def begin_step(self, now: float) -> None:
+        self.queue.begin_step(now)
+
+    def settle(self) -> None:
+        self.queue.settle()
+
+    def __len__(self) -> int:
+        return len(self.queue)
+
+    def __iter__(self):
+        return iter(self.queue)
+
+
+class _ById:
+    """A WaitingQueue driven by ids, as engines do: add, remove((id,)), one pop() per admission."""
+
+    def __init__(self, queue: WaitingQueue) -> None:
+        self.queue = queue
+        self.add, self.begin_step = queue.add, queue.begin_step
+        self.settle = getattr(queue, "settle", lambda: None)  # EWSJF: run deferred step work now
+
+    def remove(self, rid: str) -> None:
+        self.queue.remove((rid,))
+
+    def pop_many(self, n: int) -> list:
+        pop = self.queue.pop
+        return [pop() for _ in range(n)]
+
+    def forget(self, popped: list) -> None:
+        pass
+
+    def __len__(self) -> int:
+        return len(self.queue)
+
+    def __iter__(self):
+        return iter(self.queue)
+
+
+POLICIES: dict[str, Callable[[Callable[[], float]], Any]] = {
+    "ewsjf": lambda clock: _ById(EWSJFQueue(clock=clock)), "ewsjf-handle": _ByHandle,
+    "fcfs-deque": lambda clock: _ById(FCFSQueue(clock=clock)), "sjf-heapq": lambda clock: _ById(SJFQueue(clock=clock))}
 SIZES = (100, 1_000, 10_000, 100_000)
 POPS_PER_STEP = 256
 BATCH = 200
@@ -59,7 +121,7 @@ class _Workload:
         return out
 
 
-def _fill(q: WaitingQueue, w: _Workload, n: int) -> None:
+def _fill(q: Any, w: _Workload, n: int) -> None:
     for rid, length, t in w.requests(n):
         q.add(rid, length, t)
 
@@ -67,46 +129,52 @@ def _fill(q: WaitingQueue, w: _Workload, n: int) -> None:
 def measure(policy: str, n: int, repeats: int, seed: int = 0) -> dict[str, float]:
     """Median microseconds per add, remove and step for one policy at n waiting requests."""
     w = _Workload(seed)
-    q = POLICIES[policy](clock=lambda: w.t)
+    q = POLICIES[policy](lambda: w.t)
     _fill(q, w, n)
     q.begin_step(w.t)
     adds, removes, steps = [], [], []
     perf = time.perf_counter
     for _ in range(repeats):
         # Each timed segment starts with nothing deferred and ends with its own deferred work done
-        # (EWSJF routes/links adds and unlinks pops/removals at the next begin_step), so no
-        # operation's cost lands in another's figure.
+        # (EWSJF routes/links adds and unlinks pops/removals in the step work begin_step defers to
+        # the next pop or settle()), so no operation's cost lands in another's figure.
         batch = w.requests(BATCH)
         q.begin_step(w.t)
+        q.settle()
         t0 = perf()
         for rid, length, t in batch:
             q.add(rid, length, t)
         q.begin_step(w.t)
+        q.settle()
         adds.append((perf() - t0) / BATCH)
 
         waiting = list(q)
         victims = [waiting[int(i)] for i in w.rng.choice(len(waiting), BATCH, replace=False)]
         q.begin_step(w.t)
+        q.settle()
         t0 = perf()
         for rid in victims:
-            q.remove((rid,))
+            q.remove(rid)
         q.begin_step(w.t)
+        q.settle()
         removes.append((perf() - t0) / BATCH)
 
         pops = min(POPS_PER_STEP, len(q))
         _fill(q, w, n - len(q))
         q.begin_step(w.t)
+        q.settle()
         t0 = perf()
         q.begin_step(w.t)
-        for _ in range(pops):
-            q.pop()
+        popped = q.pop_many(pops)
         q.begin_step(w.t)
+        q.settle()
         steps.append(perf() - t0)
+        q.forget(popped)
         _fill(q, w, n - len(q))
     repartition_ms = float("nan")
-    if isinstance(q, EWSJFQueue):
+    if isinstance(q.queue, EWSJFQueue):
         t0 = perf()
-        q.repartition()
+        q.queue.repartition()
         repartition_ms = (perf() - t0) * 1e3
     return {"add_us": statistics.median(adds) * 1e6, "remove_us": statistics.median(removes) * 1e6,
             "step_us": statistics.median(steps) * 1e6, "repartition_ms": repartition_ms}

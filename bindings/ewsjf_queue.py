@@ -1,8 +1,9 @@
-"""EWSJFQueue: the EWSJF policy behind the WaitingQueue interface, keyed by the engine's request ids.
+"""EWSJFQueue: the EWSJF policy behind the WaitingQueue interface, driven by request ids or by handles.
 
-Hot-path costs: add/prepend are a few list appends (routing and linking run batched, jitted, at the next
-flush); a step computes the admission order of the next `order_chunk` requests in one jitted call,
-O(queues + chunk); each pop is then O(1) Python. Nothing per step scans the waiting set.
+Hot-path costs: add/push are a few list appends (routing and linking run batched, jitted, at the next
+flush); a step's work (admitting the last step's pops, committing arrivals, bubble aging) and the admission
+order of the next `order_chunk` requests are one jitted call at the step's first pop, O(changes + queues +
+chunk); each pop is then O(1) Python. Nothing per step scans the waiting set.
 
 Parameters are swapped by set_config(), safe from any thread: it stores the new config in one attribute;
 the engine thread installs it at its next begin_step (or pop), so the hot path takes no lock.
@@ -25,13 +26,27 @@ from ewsjf_core.waiting import WaitingSet
 
 _log = logging.getLogger(__name__)
 
-# Config fields whose change needs a new partition (the rest only change scoring).
-_PARTITION_FIELDS = ("window", "k0", "alpha", "min_size", "min_rel_range", "max_queues", "band_up",
-                     "band_down", "max_bubbles", "bubble_width", "output_weight")
+_NO_SLOTS = np.empty(0, np.int32)
+_SLOT_BITS = 32
+_SLOT_MASK = (1 << _SLOT_BITS) - 1
 
 
 class EWSJFQueue(WaitingQueue):
-    """Waiting requests ordered by EWSJF. Not thread-safe except set_config() and config."""
+    """Waiting requests ordered by EWSJF. Not thread-safe except set_config() and config.
+
+    Two ways to drive it, one per queue (the first add fixes which; mixing raises TypeError):
+    - by id (the WaitingQueue API): add/prepend(request_id, ...), pop() -> id, remove(ids). The queue keeps
+      an id -> slot map for remove() and `in`.
+    - by handle (the fast path): push(item, ...) -> handle, an int the engine keeps; pop() -> item and
+      pop_many(n) -> [items] in admission order; remove_handles(handles); holds(handle). `item` is any
+      object the engine wants back (its request object, an index); no map is kept, so a pop touches no hash
+      table. A handle is valid from push until its item is popped or removed, and never again (handles
+      carry a generation: a stale one is refused even after its slot is reused).
+    Both give the same admission order (tests/bindings/test_handle_path.py).
+    """
+
+    needs_request_ids = False
+    """Whether this queue must be driven by ids (a subclass that records arrivals by id says True)."""
 
     def __init__(self, config: EWSJFConfig | None = None, clock: Clock | None = None) -> None:
         super().__init__(clock)
@@ -43,21 +58,24 @@ class EWSJFQueue(WaitingQueue):
         self._pending_config: EWSJFConfig | None = None
         self._set = WaitingSet(self._config)
         self._cost = PrefillCostModel(self._config)
-        self._params = pack_params(self._config, *self._cost.coefficients[:3])
+        self._params: np.ndarray | None = None   # the kernels' parameter vector; None: rebuild before use
+        self._keyed: bool | None = None   # True: driven by ids; False: by handles; None: not yet known
         self._slot_of: dict[RequestId, int] = {}
-        self._ids = np.empty(self._set.capacity, dtype=object)  # request id by slot
+        self._items: list[Any] = [None] * self._set.capacity  # request id or item by slot
+        self._gen = [0] * self._set.capacity   # handle generation by slot: counts the slot's uses
+        self._count = 0
         self._now: float | None = None
-        self._arrivals_since_partition = 0
-        # Current admission order: slots, why each was chosen, its source queue column, and its ids.
+        # Current admission order: slots, why each was chosen, its source queue column, and its items.
         self._order_slots = np.empty(0, np.int32)
         self._order_reasons = np.empty(0, np.int8)
         self._order_sources = np.empty(0, np.int32)
-        self._order_ids: list[RequestId] = []
+        self._order_list: list[int] = []   # _order_slots as Python ints (cheap to index per pop)
         self._pos = 0    # requests of the current order already popped
         # Effective prefill counted for each request popped since the step began: one prepended in the
         # same step was never admitted (the engine skipped it), so prepend retracts its count.
-        self._step_pops: dict[RequestId, float] = {}
+        self._step_pops: dict[Any, float] = {}
         self._limit = 0  # pops allowed from the current order; 0 when it is stale
+        self._begin_pending = False  # begin_step's work waits for the step's first pop (see begin_step)
         self._last_scores = np.empty(0)
         # (reasons, sources) of popped prefixes, folded into the counters when stats() asks.
         self._popped_log: list[tuple[np.ndarray, np.ndarray]] = []
@@ -68,18 +86,32 @@ class EWSJFQueue(WaitingQueue):
 
     # ----- requests in -----
     def add(self, request_id: RequestId, prompt_tokens: int, arrival_time: float | None = None,
-            priority: int = 0, cached_tokens: int = 0, predicted_output_tokens: int | None = None) -> None:
-        self._enqueue(request_id, prompt_tokens, arrival_time, priority, cached_tokens,
-                      predicted_output_tokens, False)
-        self._arrivals_since_partition += 1
+            priority: int = 0, cached_tokens: int = 0, predicted_output_tokens: int | None = None) -> int:
+        """Add a request by id; returns its handle (for holds(); remove it by id)."""
+        return self._enqueue_id(request_id, prompt_tokens, arrival_time, priority, cached_tokens,
+                                predicted_output_tokens, False)
 
     def prepend(self, request_id: RequestId, prompt_tokens: int, arrival_time: float | None = None,
-                priority: int = 0, cached_tokens: int = 0, predicted_output_tokens: int | None = None) -> None:
-        self._enqueue(request_id, prompt_tokens, arrival_time, priority, cached_tokens,
-                      predicted_output_tokens, True)
+                priority: int = 0, cached_tokens: int = 0, predicted_output_tokens: int | None = None) -> int:
+        return self._enqueue_id(request_id, prompt_tokens, arrival_time, priority, cached_tokens,
+                                predicted_output_tokens, True)
 
-    def _enqueue(self, request_id, prompt_tokens, arrival_time, priority, cached_tokens,
-                 predicted_output_tokens, front: bool) -> None:
+    def push(self, item: Any, prompt_tokens: int, arrival_time: float | None = None, priority: int = 0,
+             cached_tokens: int = 0, predicted_output_tokens: int | None = None, front: bool = False) -> int:
+        """Add `item` (front: put it back ahead of its class, like prepend); returns its handle."""
+        if self._keyed is not False:
+            self._fix_mode(False)
+        if arrival_time is None:
+            arrival_time = float(self.clock())
+        check_request(item, prompt_tokens, arrival_time, priority, cached_tokens, predicted_output_tokens)
+        slot = self._enqueue(item, prompt_tokens, arrival_time, priority, cached_tokens, predicted_output_tokens,
+                             front)
+        return (self._gen[slot] << _SLOT_BITS) | slot
+
+    def _enqueue_id(self, request_id, prompt_tokens, arrival_time, priority, cached_tokens,
+                    predicted_output_tokens, front: bool) -> int:
+        if self._keyed is not True:
+            self._fix_mode(True)
         if arrival_time is None:
             arrival_time = float(self.clock())
         check_request(request_id, prompt_tokens, arrival_time, priority, cached_tokens, predicted_output_tokens)
@@ -89,8 +121,26 @@ class EWSJFQueue(WaitingQueue):
             raise TypeError(f"request id {request_id!r} is not hashable") from None
         if waiting:
             raise KeyError(f"request {request_id!r} is already waiting")
+        slot = self._enqueue(request_id, prompt_tokens, arrival_time, priority, cached_tokens,
+                             predicted_output_tokens, front)
+        self._slot_of[request_id] = slot
+        return (self._gen[slot] << _SLOT_BITS) | slot
+
+    def _fix_mode(self, keyed: bool) -> None:
+        if self._keyed is None:
+            self._keyed = keyed
+        elif self._keyed != keyed:
+            used, other = ("ids (add/prepend)", "handles (push)") if self._keyed else (
+                "handles (push)", "ids (add/prepend)")
+            raise TypeError(f"EWSJFQueue: this queue is driven by {used}; it cannot also take {other}")
+
+    def _enqueue(self, item, prompt_tokens, arrival_time, priority, cached_tokens, predicted_output_tokens,
+                 front: bool) -> int:
+        """Stage a validated request; returns its slot."""
+        if self._begin_pending:
+            self._run_begin(False)
         if front and self._step_pops:
-            counted = self._step_pops.pop(request_id, None)
+            counted = self._step_pops.pop(item, None)
             if counted is not None:
                 self._set.retract(counted)
         prefill = max(1, prompt_tokens - cached_tokens)
@@ -99,12 +149,16 @@ class EWSJFQueue(WaitingQueue):
             size += self._config.output_weight * predicted_output_tokens
         row = self._set.class_row(int(priority))
         slot = self._set.alloc()
-        if slot >= self._ids.shape[0]:
-            self._ids = np.concatenate([self._ids, np.empty(self._set.capacity - self._ids.shape[0], object)])
-        self._ids[slot] = request_id
-        self._slot_of[request_id] = slot
+        if slot >= len(self._items):
+            grow = self._set.capacity - len(self._items)
+            self._items.extend([None] * grow)
+            self._gen.extend([0] * grow)
+        self._items[slot] = item
+        self._gen[slot] += 1
+        self._count += 1
         self._set.stage(slot, size, float(prefill), float(arrival_time), row, front)
         self._limit = 0
+        return slot
 
     def remove(self, request_ids: Iterable[RequestId]) -> None:
         """Remove waiting requests (aborts). All ids are checked before any is removed; a str (or any
@@ -116,45 +170,104 @@ class EWSJFQueue(WaitingQueue):
         if missing:
             raise KeyError(f"request(s) not waiting: {', '.join(map(repr, missing[:5]))}"
                            + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
+        self._discard([slot_of.pop(rid) for rid in unique])
+
+    def remove_handles(self, handles: Iterable[int]) -> None:
+        """Remove waiting requests by handle (aborts). All are checked before any is removed: a handle that
+        is not waiting (popped, removed, never issued) raises KeyError naming it."""
+        hs = list(dict.fromkeys([handles] if isinstance(handles, int) else handles))
+        bad = [h for h in hs if not self.holds(h)]
+        if bad:
+            raise KeyError(f"handle(s) not waiting: {', '.join(map(repr, bad[:5]))}"
+                           + (f" and {len(bad) - 5} more" if len(bad) > 5 else ""))
+        self._discard([h & _SLOT_MASK for h in hs])
+
+    def holds(self, handle: int) -> bool:
+        """Whether `handle` names a request that is waiting (pushed or added, not yet popped or removed)."""
+        if type(handle) is not int or handle < 0:
+            return False
+        slot = handle & _SLOT_MASK
+        return (slot < len(self._gen) and self._items[slot] is not None
+                and self._gen[slot] == handle >> _SLOT_BITS)
+
+    def _discard(self, slots: list[int]) -> None:
+        self.settle()
         self._sync()
         self._set.flush_staged()  # a staged request must be linked before it can be unlinked
-        slots = [slot_of.pop(rid) for rid in unique]
-        self._ids[slots] = None
+        items = self._items
+        for slot in slots:
+            items[slot] = None
+        self._count -= len(slots)
         self._set.discard(slots)
 
     # ----- requests out -----
-    def peek(self) -> RequestId:
+    def peek(self) -> Any:
         if self._pos >= self._limit:
             self._refresh_order()
-        return self._order_ids[self._pos]
+        return self._items[self._order_list[self._pos]]
 
-    def pop(self) -> RequestId:
+    def pop(self) -> Any:
         pos = self._pos
         if pos >= self._limit:
             self._refresh_order()
             pos = 0
         self._pos = pos + 1
-        request_id = self._order_ids[pos]
-        del self._slot_of[request_id]
-        self._step_pops[request_id] = self._set.prefill[self._order_slots[pos]]
-        return request_id
+        self._count -= 1
+        slot = self._order_list[pos]
+        items = self._items
+        item = items[slot]
+        items[slot] = None  # popped: drop the reference (and the handle is no longer held)
+        if self._keyed:
+            del self._slot_of[item]
+        self._step_pops[item] = self._set.prefill_of(slot)
+        return item
+
+    def pop_many(self, n: int) -> list[Any]:
+        """Pop up to n requests (fewer when fewer wait), in the order n pop() calls would return them."""
+        if type(n) is not int or n < 0:
+            raise ValueError(f"pop_many: n must be an integer >= 0, got {n!r}")
+        out: list[Any] = []
+        n = min(n, self._count)
+        while n:
+            if self._pos >= self._limit:
+                self._refresh_order()
+            pos = self._pos
+            end = min(self._limit, pos + n)
+            items = self._items
+            batch = [items[slot] for slot in self._order_list[pos:end]]
+            for slot in self._order_list[pos:end]:
+                items[slot] = None
+            self._step_pops.update(zip(batch, self._set.prefill_of(self._order_slots[pos:end]).tolist()))
+            if self._keyed:
+                slot_of = self._slot_of
+                for item in batch:
+                    del slot_of[item]
+            out += batch
+            self._pos = end
+            self._count -= end - pos
+            n -= end - pos
+        return out
 
     def __len__(self) -> int:
-        return len(self._slot_of)
+        return self._count
 
     def __contains__(self, request_id: object) -> bool:
+        """By id (a queue driven by ids); a queue driven by handles answers holds(request_id)."""
+        if self._keyed is False:
+            return self.holds(request_id)  # type: ignore[arg-type]
         try:
             return request_id in self._slot_of
         except TypeError:
             return False
 
-    def __iter__(self) -> Iterator[RequestId]:
-        if not self._slot_of:
+    def __iter__(self) -> Iterator[Any]:
+        if not self._count:
             return iter(())
-        self._refresh_order(limit=len(self._slot_of))
+        self._refresh_order(limit=self._count)
         # Hand the full order over instead of caching it: the hot path's order stays one chunk long.
-        ids, self._order_ids, self._limit = self._order_ids, [], 0
-        return iter(ids)
+        items = [self._items[slot] for slot in self._order_list]
+        self._order_list, self._limit = [], 0
+        return iter(items)
 
     # ----- steps -----
     def end_pops(self) -> None:
@@ -164,29 +277,48 @@ class EWSJFQueue(WaitingQueue):
         self._step_pops.clear()
 
     def begin_step(self, now: float | None = None) -> None:
-        self._now = check_now(now) if now is not None else float(self.clock())
+        """A step starts at `now`. Its work (admitting last step's pops, committing arrivals, bubble aging,
+        the periodic re-partition) runs at the step's first pop, in the same kernel call as the step's
+        order, or before anything else that needs it (an add, a removal, observe_step, stats), so the
+        admission order is exactly what it would be had it all run here."""
+        now = check_now(now) if now is not None else float(self.clock())
         self._step_pops.clear()
+        self.settle()
+        self._now = now
         self._install_pending_config()
+        self._begin_pending = True
+        self._limit = 0
+
+    def settle(self) -> None:
+        """Do the pending begin_step's work now (engines need not call this; see begin_step)."""
+        if self._begin_pending:
+            self._run_begin(False)
+
+    def _run_begin(self, with_order: bool) -> None:
+        """begin_step's work: admit last step's pops, flush, age the bubbles (and with_order: compute the
+        step's order) in one kernel call (ewsjf_core.step_kernel); then retire empty classes and
+        re-partition when due (which drops that order: the next pop computes it on the new queues)."""
+        self._begin_pending = False
         cfg = self._config
-        self._sync()
-        self._set.age_bubbles(cfg.bubble_empty_rounds)   # flushes: nothing staged, depths current
-        self._set.retire_empty_classes()
+        popped = self._sync(admit=False)
+        limit = min(cfg.order_chunk, self._count) if with_order else 0
+        slots, reasons, sources, scores = self._set.begin(popped, self._now, limit, self._packed_params(),
+                                                          cfg.bubble_empty_rounds)
+        self._set.retire_empty_classes()   # drops empty classes only: the order stays what it is
         if len(self._popped_log) > 64:
             self._fold_popped_log()
-        every = cfg.repartition_every
-        ws = self._set
-        if ws.window_count < ws.window.shape[0]:
-            # Cold start: the initial edges are a guess. Partition from data as soon as there is enough,
-            # then each time the samples have doubled, until every repartition_every arrivals.
-            every = min(every, max(cfg.min_partition_samples, ws.window_count - self._arrivals_since_partition))
-        if cfg.repartition_every and self._arrivals_since_partition >= every:
-            self.repartition()
+        if self._set.partition_due(cfg):
+            self._repartition()   # under the config of begin_step's time (a later swap is installed after)
+        elif with_order:
+            self._adopt_order(slots, reasons, sources, scores)
 
     def observe_step(self, duration_s: float, prefill_tokens: int, decode_tokens: int) -> None:
         check_step_feedback(duration_s, prefill_tokens, decode_tokens)
+        self.settle()  # the pending step's work (a re-partition) uses the model as it was
         self._cost.observe(duration_s, prefill_tokens, decode_tokens)
         self._set.observe_decode(decode_tokens)
-        self._params = pack_params(self._config, *self._cost.coefficients[:3], self._set.out_work)
+        self._params = None  # rebuilt when next used: most steps compute no order
+
 
     @property
     def cost_coefficients(self) -> tuple[float, float, float, float]:
@@ -203,15 +335,25 @@ class EWSJFQueue(WaitingQueue):
 
         Returns False (partition kept) when fewer than min_partition_samples arrivals were recorded.
         """
+        self.settle()
         self._install_pending_config()
+        return self._repartition()
+
+    def _repartition(self) -> bool:
         self._sync()
+        changed = self._set.repartition(self._config, self._cost_offset())
+        self._after_partition()
+        return changed
+
+    def _cost_offset(self) -> float:
+        """b0 = c0 / c1 of the prefill-cost model, bounded (ewsjf_core.partition)."""
         c0, c1, _, _ = self._cost.coefficients
-        changed = self._set.repartition(self._config, min(max(c0 / max(c1, 1e-12), 1.0), 4096.0))
-        self._arrivals_since_partition = 0
+        return min(max(c0 / max(c1, 1e-12), 1.0), 4096.0)
+
+    def _after_partition(self) -> None:
         if self._admitted.shape[0] != self._set.n_queues + 1:
             self._fold_popped_log()
             self._admitted = np.zeros(self._set.n_queues + 1, np.int64)
-        return changed
 
     # ----- parameters -----
     @property
@@ -244,34 +386,37 @@ class EWSJFQueue(WaitingQueue):
             self._apply_config(new, old)
 
     def _apply_config(self, old: EWSJFConfig, new: EWSJFConfig) -> None:
+        self._sync()
         self._config = new
-        self._set.set_deadline_bound(new)
-        self._params = pack_params(new, *self._cost.coefficients[:3], self._set.out_work)
-        if new.window != old.window:
-            self._set.resize_window(new.window)
-        if any(getattr(new, f) != getattr(old, f) for f in _PARTITION_FIELDS):
-            self.repartition()
+        self._params = None
+        if self._set.apply_config(old, new, self._cost_offset()):
+            self._after_partition()
         self._limit = 0
 
     # ----- internals -----
-    def _sync(self, keep_order: bool = False) -> None:
+    def _sync(self, keep_order: bool = False, admit: bool = True) -> np.ndarray:
         """Hand popped slots back to the WaitingSet and drop the cached order (keep_order: keep the
-        unpopped rest of it, so pops go on exactly as they would have)."""
+        unpopped rest of it, so pops go on exactly as they would have). admit=False: discard them only and
+        return them, for the caller to admit (WaitingSet.begin)."""
         pos = self._pos
+        popped = _NO_SLOTS
         if pos:
             popped = self._order_slots[:pos]
-            self._ids[popped] = None  # drop the references: slots are reused later
-            self._set.admit(popped)  # advances the admission progress behind the starvation bound
+            if admit:
+                self._set.admit(popped)  # advances the admission progress behind the starvation bound
+            else:
+                self._set.discard(popped)
             self._popped_log.append((self._order_reasons[:pos], self._order_sources[:pos]))
             self._pos = 0
             if keep_order:
                 self._order_slots = self._order_slots[pos:]
                 self._order_reasons = self._order_reasons[pos:]
                 self._order_sources = self._order_sources[pos:]
-                self._order_ids = self._order_ids[pos:]
+                self._order_list = self._order_list[pos:]
                 self._limit = max(self._limit - pos, 0)
         if not keep_order:
             self._limit = 0
+        return popped
 
     def _fold_popped_log(self) -> None:
         log, self._popped_log = self._popped_log, []
@@ -285,46 +430,47 @@ class EWSJFQueue(WaitingQueue):
         self._last_source_queue = int(sources[-1])
 
     def _refresh_order(self, limit: int | None = None) -> None:
+        if self._begin_pending:
+            # The step's first pop: begin_step's work and the order in one call, unless a config swap
+            # arrived since begin_step (it is installed first, then the order computed under it).
+            self._run_begin(limit is None and self._pending_config is None)
+            if self._limit:
+                return
         self._install_pending_config()
         self._sync()
-        n = len(self._slot_of)
+        n = self._count
         if n == 0:
             raise IndexError("EWSJFQueue is empty")
         now = self._now if self._now is not None else float(self.clock())
         k = limit if limit is not None else min(self._config.order_chunk, n)
-        slots, reasons, sources, scores = self._set.order(now, k, self._params)
+        self._adopt_order(*self._set.order(now, k, self._packed_params()))
+
+    def _packed_params(self) -> np.ndarray:
+        """The config's scoring parameters and the cost model's current coefficients, as kernels read them."""
+        if self._params is None:
+            self._params = pack_params(self._config, *self._cost.coefficients[:3], self._set.out_work)
+        return self._params
+
+    def _adopt_order(self, slots: np.ndarray, reasons: np.ndarray, sources: np.ndarray,
+                     scores: np.ndarray) -> None:
         self._order_slots, self._order_reasons, self._order_sources = slots, reasons, sources
-        self._order_ids = self._ids[slots].tolist()
+        self._order_list = slots.tolist()
         self._last_scores = scores
-        self._limit = len(self._order_ids)
+        self._limit = len(self._order_list)
 
     def stats(self) -> dict[str, Any]:
         """Per-queue depth, bounds, spread, density, last score and admissions; counters; parameters.
 
         Changes no admission order: the pops after it return what they would have without it."""
+        self.settle()
         self._sync(keep_order=True)
         self._fold_popped_log()
         ws = self._set
         ws.flush()
-        nq = ws.n_queues
-        depth = ws.depth.sum(axis=0)
-        scores = self._last_scores if self._last_scores.shape[0] == nq else np.full(nq, -np.inf)
-        queues = []
-        for q in np.nonzero(ws.q_active)[0].tolist():
-            bubble = q >= ws.max_queues
-            queues.append({
-                "id": q, "bubble": bubble, "lo": float(ws.q_lo[q]) if not bubble else float(ws.q_pos[q]),
-                "hi": float(ws.q_hi[q]) if not bubble else float(ws.q_pos[q]),
-                "mean": float(ws.q_mean[q]), "spread": float(ws.q_spread[q]),
-                "density": float(ws.q_density[q]), "depth": int(depth[q]),
-                "score": float(scores[q]), "admitted": int(self._admitted[q]),
-            })
         c0, c1, c2, cd = self._cost.coefficients
         return {
-            "policy": "ewsjf", "waiting": len(self), "queues": queues,
-            "resume_lane_depth": int(depth[nq]), "priority_classes": sorted(ws.row_of_priority),
-            "repartitions": ws.repartitions, "starvation_promotions": self._starvation_promotions,
-            "last_source_queue": self._last_source_queue,
+            "policy": "ewsjf", "waiting": len(self), **ws.describe_queues(self._last_scores, self._admitted),
+            "starvation_promotions": self._starvation_promotions, "last_source_queue": self._last_source_queue,
             "admitted_work": ws.admitted_work,
             "cost_model": {"c0": c0, "c1": c1, "c2": c2, "decode": cd, "steps": self._cost.steps,
                            "skipped_steps": self._cost.skipped, "resets": self._cost.resets,

@@ -70,10 +70,16 @@ class TunedEWSJFQueue(EWSJFQueue):
         if start:
             self.start_tuner()
 
+    needs_request_ids = True
+    """The tuner's recorder matches arrivals, first tokens and finishes by request id: drive it by id."""
+
     # ----- hot path additions -----
+    def push(self, item: Any, *args: Any, **kwargs: Any) -> int:
+        raise TypeError("TunedEWSJFQueue records arrivals by request id: use add()/prepend(), not push()")
+
     def add(self, request_id: RequestId, prompt_tokens: int, arrival_time: float | None = None,
             priority: int = 0, cached_tokens: int = 0, predicted_output_tokens: int | None = None) -> None:
-        depth = len(self._slot_of)
+        depth = len(self)
         if arrival_time is None:
             arrival_time = float(self.clock())  # one reading, for the queue and the recorder alike
         _base_add(self, request_id, prompt_tokens, arrival_time, priority, cached_tokens, predicted_output_tokens)

@@ -12,6 +12,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+# Marks the fields whose change needs a new partition (the rest only change scoring or the bound).
+_PARTITION = {"partition": True}
+
 # The tuned vector theta, in the order the tuner and the scoring kernel use.
 THETA_FIELDS = ("a_u", "b_u", "a_f", "b_f", "alpha")
 
@@ -19,18 +22,18 @@ THETA_FIELDS = ("a_u", "b_u", "a_f", "b_f", "alpha")
 @dataclass(frozen=True)
 class EWSJFConfig:
     # --- Refine-and-Prune (section 1) ---
-    window: int = 10_000
+    window: int = field(default=10_000, metadata=_PARTITION)
     """Effective lengths of this many recent arrivals feed the partitioner."""
-    k0: int = 3
+    k0: int = field(default=3, metadata=_PARTITION)
     """Coarse clusters of the exact 1-D k-means (short, medium, long)."""
-    alpha: float = 5.0
+    alpha: float = field(default=5.0, metadata=_PARTITION)
     """Refine: split a cluster at its largest gap when that gap exceeds alpha * mean(gap)."""
-    min_size: int = 32
+    min_size: int = field(default=32, metadata=_PARTITION)
     """Refine: a part is split further only if it has at least this many members..."""
-    min_rel_range: float = 0.1
+    min_rel_range: float = field(default=0.1, metadata=_PARTITION)
     """...and its range is at least min_rel_range * its mean (on the log-cost scale of ewsjf_core.partition:
     0.1 admits parts spanning about a 2x length ratio)."""
-    max_queues: int = 8
+    max_queues: int = field(default=8, metadata=_PARTITION)
     """Prune: adjacent parts merge until at most this many queues remain."""
     min_partition_samples: int = 64
     """Fewer recorded arrivals than this: keep the current partition."""
@@ -40,13 +43,13 @@ class EWSJFConfig:
     """Queue lower edges before the first data-driven partition (one queue per edge)."""
 
     # --- Routing (section 2) ---
-    band_up: float = 1.10
+    band_up: float = field(default=1.10, metadata=_PARTITION)
     """A length up to band_up * (queue i's upper edge) still joins queue i."""
-    band_down: float = 0.90
+    band_down: float = field(default=0.90, metadata=_PARTITION)
     """A length down to band_down * (queue i+1's lower edge) joins queue i+1."""
-    max_bubbles: int = 4
+    max_bubbles: int = field(default=4, metadata=_PARTITION)
     """At most this many bubble queues (for lengths in no queue's band) exist at once."""
-    bubble_width: float = 0.25
+    bubble_width: float = field(default=0.25, metadata=_PARTITION)
     """A bubble centred on length c accepts lengths in [c / (1 + w), c * (1 + w)]."""
     bubble_empty_rounds: int = 64
     """A bubble queue is removed after this many consecutive steps with no waiting request."""
@@ -77,7 +80,7 @@ class EWSJFConfig:
     default: prefill alone. 1 counts what a request holds in KV memory: it tightens the bound where KV memory
     limits admissions (published setting @10 s: long p99 1.80x -> 1.54x FCFS's) and costs short-request
     gains everywhere else (README, "The workload suite")."""
-    output_weight: float = 1.0
+    output_weight: float = field(default=1.0, metadata=_PARTITION)
     """Job size = effective prompt length + output_weight * predicted output tokens (when given)."""
     order_chunk: int = 256
     """Policy order is materialised this many requests at a time (pops beyond it recompute)."""
@@ -130,6 +133,11 @@ class EWSJFConfig:
                 f"EWSJFConfig.initial_edges has {len(edges)} queues, more than max_queues={self.max_queues}")
         object.__setattr__(self, "initial_edges", tuple(float(e) for e in edges))
         object.__setattr__(self, "tune_bounds", _checked_tune_bounds(self.tune_bounds))
+
+    def needs_new_partition(self, old: "EWSJFConfig") -> bool:
+        """Whether going from `old` to this config changes the queue partition (a field marked partition)."""
+        return any(getattr(self, f.name) != getattr(old, f.name)
+                   for f in dataclasses.fields(self) if f.metadata.get("partition"))
 
     def replace(self, **changes: Any) -> "EWSJFConfig":
         """A copy with `changes` applied and validated (unknown names raise TypeError naming them)."""

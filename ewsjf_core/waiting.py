@@ -27,48 +27,23 @@ at most the running last one), so their bound loosens by at most one commit's sl
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from ewsjf_core.config import EWSJFConfig
-from ewsjf_core.links import link_in_order, list_members, push_front, unlink
+from ewsjf_core.commit import (B_ADMITTED, B_ADMITTED_N, B_FACTOR, B_MAX_WAIT, B_OUT_WORK, BOUND_SIZE, CTR_ARRIVALS,
+                               CTR_WINDOW_COUNT, CTR_WINDOW_POS,
+                               commit_flush)
+from ewsjf_core.links import link_in_order, list_members
 from ewsjf_core.partition import refine_and_prune
-from ewsjf_core.progress_bound import OutputEstimate, commit_due_work
+from ewsjf_core.progress_bound import OutputEstimate
 from ewsjf_core.routing import route_lengths
 from ewsjf_core.selection import policy_order
+from ewsjf_core.step_kernel import age_bubbles, begin_step_kernel
 
 
-@njit(cache=True, nogil=True)
-def age_bubbles(depth: np.ndarray, n_rows: int, base: int, active: np.ndarray, idle: np.ndarray,
-                max_idle: int) -> int:
-    """Count an empty round for each empty active bubble; retire those idle for max_idle rounds."""
-    alive = 0
-    for j in range(active.shape[0]):
-        if not active[j]:
-            continue
-        occupied = 0
-        for c in range(n_rows):
-            occupied += depth[c, base + j]
-        idle[j] = 0 if occupied > 0 else idle[j] + 1
-        if idle[j] >= max_idle:
-            active[j] = False
-        else:
-            alive += 1
-    return alive
-
-
-@njit(cache=True, nogil=True)
-def commit_fields(slots: np.ndarray, sizes: np.ndarray, prefills: np.ndarray, arrivals: np.ndarray,
-                  rows: np.ndarray, first_seq: int, size: np.ndarray, prefill: np.ndarray, arrival: np.ndarray,
-                  cls: np.ndarray, seq: np.ndarray, deadline: np.ndarray, max_wait: float) -> None:
-    """Write a commit batch's fields and time deadlines (module docstring)."""
-    for i in range(slots.shape[0]):
-        s = slots[i]
-        size[s] = sizes[i]
-        prefill[s] = prefills[i]
-        arrival[s] = arrivals[i]
-        cls[s] = rows[i]
-        seq[s] = first_seq + i
-        deadline[s] = arrivals[i] + max_wait
+_NO_SLOTS = np.empty(0, np.int32)
+_NO_ROWS = np.empty((0, 5))
+_NO_REASONS = np.empty(0, np.int8)
+_NO_SCORES = np.empty(0)
 
 
 class WaitingSet:
@@ -90,41 +65,81 @@ class WaitingSet:
         self._free: list[int] = []
         self._grow(capacity)
         self.n_linked = 0
-        self._next_seq = 0
         self.row_of_priority: dict[int, int] = {}   # live priority classes only (see retire_empty_classes)
         self._free_rows: list[int] = [0]   # rows of no class; the initial layout has one row
         self.class_order = np.empty(0, np.int32)
-        self._staged_adds: tuple[list, list, list, list, list] = ([], [], [], [], [])
-        self._staged_fronts: tuple[list, list, list, list, list] = ([], [], [], [], [])
+        # Staged requests, a STAGED_COLUMNS tuple each, committed by the next flush in one kernel call.
+        self._staged_adds: list[tuple[float, float, float, float, float]] = []
+        self._staged_fronts: list[tuple[float, float, float, float, float]] = []
         self._to_unlink: list[np.ndarray] = []   # popped prefixes (arrays)
         self._to_unlink_few: list[int] = []       # single removals (ints)
         self.window = np.zeros(config.window)
-        self.window_count = 0
-        self._window_pos = 0
-        self.repartitions = 0
-        self.admitted_work = 0.0   # effective prefill tokens of every request popped for admission...
-        self.admitted_n = 0.0      # ...and how many (progress in two parts: ewsjf_core.progress_bound)
+        # Kernel-written scalars (ewsjf_core.commit): insertion seq, window position and fill, arrivals
+        # committed since the last partition; and the starvation bound's parameters and running state.
+        self._counters = np.zeros(4, np.int64)
+        # Python mirrors of what the per-step checks read (a numpy read costs more than the check itself).
+        self._arrivals = 0          # arrivals committed since the last partition
+        self._window_fill = 0       # recorded sizes in the window
+        self._bubbles_open = False  # False only when no bubble queue can be open
+        self._bound = np.zeros(BOUND_SIZE)
+        self._bound[:5] = (config.max_wait, config.fcfs_wait_factor, 0.0, 0.0, -np.inf)
         self.outputs = OutputEstimate()   # output tokens per request, the weight of the request part
-        self._backlog_mean = 0.0
-        self._last_due = np.array([-np.inf, 0.0])
-        self.set_deadline_bound(config)
+        self._progress_output_weight = config.progress_output_weight
+        self.repartitions = 0
         self._layout(config, np.asarray(config.initial_edges), None)
 
-    def set_deadline_bound(self, config: EWSJFConfig) -> None:
-        """Use config's max_wait and fcfs_wait_factor for requests committed from now on."""
-        self.max_wait = config.max_wait
-        self.fcfs_wait_factor = config.fcfs_wait_factor
-        self.progress_output_weight = config.progress_output_weight
+    # ----- configuration -----
+    def apply_config(self, old: EWSJFConfig, new: EWSJFConfig, cost_offset: float) -> bool:
+        """Install `new` in place of `old`: the starvation bound for later commits, the window size, and a
+        new partition when a field that shapes it changed (EWSJFConfig.needs_new_partition). Returns True
+        when it re-partitioned (or tried to: fewer samples than min_partition_samples keep the edges)."""
+        self._bound[B_MAX_WAIT] = new.max_wait
+        self._bound[B_FACTOR] = new.fcfs_wait_factor
+        self._progress_output_weight = new.progress_output_weight
+        self._bound[B_OUT_WORK] = self.out_work
+        if new.window != old.window:
+            self.resize_window(new.window)
+        if new.needs_new_partition(old):
+            self.repartition(new, cost_offset)
+            return True
+        return False
+
+    @property
+    def admitted_work(self) -> float:
+        """Effective prefill tokens of every request popped for admission (the starvation bound's clock)..."""
+        return float(self._bound[B_ADMITTED])
+
+    @property
+    def admitted_n(self) -> float:
+        """...and how many they are (progress in two parts: ewsjf_core.progress_bound)."""
+        return float(self._bound[B_ADMITTED_N])
 
     @property
     def out_work(self) -> float:
         """Output tokens a request's work counts in the starvation bound (ewsjf_core.progress_bound)."""
-        return self.progress_output_weight * self.outputs.per_request
+        return self._progress_output_weight * self.outputs.per_request
 
     @property
     def waiting_work(self) -> float:
         """Effective prefill tokens of every linked request (all classes, queues and lanes)."""
         return float(self.work.sum())
+
+    @property
+    def window_count(self) -> int:
+        return self._window_fill
+
+    def partition_due(self, config: EWSJFConfig) -> bool:
+        """Whether the periodic re-partition is due (call after a flush). Cold start: the initial edges
+        are a guess, so partition from data as soon as there is enough, then each time the samples have
+        doubled, until the window is full; then every repartition_every arrivals."""
+        if not config.repartition_every:
+            return False
+        since = self._arrivals
+        every = config.repartition_every
+        count = self.window_count
+        if count < self.window.shape[0]:
+            every = min(every, max(config.min_partition_samples, count - since))
+        return since >= every
 
     # ----- slots -----
     def _grow(self, new_capacity: int) -> None:
@@ -171,7 +186,7 @@ class WaitingSet:
         staged); returns how many. Their rows are reused by later classes, and the row arrays shrink when
         at most a quarter of them is in use, so a stream of distinct priorities leaves the per-step cost
         (classes visited) and memory flat."""
-        if len(self.row_of_priority) <= 1 or self._staged_adds[0] or self._staged_fronts[0]:
+        if len(self.row_of_priority) <= 1 or self._staged_adds or self._staged_fronts:
             return 0
         occupied = self.depth[self.class_order].any(axis=1)
         if occupied.all():
@@ -200,28 +215,28 @@ class WaitingSet:
 
     def stage(self, slot: int, size: float, prefill: float, arrival: float, row: int, front: bool) -> None:
         """Record a request for the next flush: into its queue by size, or (front) onto its lane."""
-        lists = self._staged_fronts if front else self._staged_adds
-        lists[0].append(slot)
-        lists[1].append(size)
-        lists[2].append(prefill)
-        lists[3].append(arrival)
-        lists[4].append(row)
+        (self._staged_fronts if front else self._staged_adds).append((slot, size, prefill, arrival, row))
 
     def admit(self, slots: np.ndarray) -> None:
         """Popped for admission: advance the admission progress, then discard them."""
-        self.admitted_work += float(self.prefill[slots].sum())
-        self.admitted_n += slots.shape[0]
+        self._bound[B_ADMITTED] += float(self.prefill[slots].sum())
+        self._bound[B_ADMITTED_N] += slots.shape[0]
         self.outputs.observe_admitted(slots.shape[0])
         self.discard(slots)
+
+    def prefill_of(self, slots):
+        """Effective prefill tokens of a slot (a float) or of an array of slots (an array)."""
+        return self.prefill[slots]
 
     def observe_decode(self, decode_tokens: int) -> None:
         """One engine step's decode tokens (feeds the output term of the progress work)."""
         self.outputs.observe_step(decode_tokens)
+        self._bound[B_OUT_WORK] = self.out_work
 
     def retract(self, prefill: float) -> None:
         """Undo the admission progress of a popped request (its prefill) the engine put back unadmitted."""
-        self.admitted_work -= prefill
-        self.admitted_n -= 1
+        self._bound[B_ADMITTED] -= prefill
+        self._bound[B_ADMITTED_N] -= 1
         self.outputs.observe_admitted(-1)
 
     def discard(self, slots: np.ndarray | list[int]) -> None:
@@ -232,45 +247,66 @@ class WaitingSet:
             self._to_unlink.append(slots)
 
     def flush(self) -> None:
-        """Commit staged changes: unlink and free discarded slots, then route and link staged ones."""
-        if self._to_unlink or self._to_unlink_few:
-            parts = self._to_unlink + ([np.array(self._to_unlink_few, np.int32)] if self._to_unlink_few else [])
-            gone = parts[0] if len(parts) == 1 else np.concatenate(parts)
-            self._to_unlink = []
-            self._to_unlink_few = []
-            unlink(gone, self.cls, self.qid, self.prefill, self.nxt, self.prv, self.head, self.tail, self.depth,
-                   self.work)
-            self.n_linked -= gone.shape[0]
-            self._free.extend(gone.tolist())
-        self.flush_staged()
+        """Commit staged changes in one kernel call: unlink and free discarded slots, then route and link
+        staged ones."""
+        if self._to_unlink or self._to_unlink_few or self._staged_adds or self._staged_fronts:
+            gone = self._take_gone()
+            adds, fronts = self._take_staged()
+            self.n_linked += commit_flush(gone, adds, fronts, *self._kernel_state())
+            self._release(gone)
 
     def flush_staged(self) -> None:
         """Route and link staged requests (leaves discarded slots for the next flush)."""
-        for staged, front in ((self._staged_adds, False), (self._staged_fronts, True)):
-            if not staged[0]:
-                continue
-            slots = np.array(staged[0], dtype=np.int32)
-            sizes = np.array(staged[1])
-            prefills = np.array(staged[2])
-            commit_fields(slots, sizes, prefills, np.array(staged[3]), np.array(staged[4], np.int32),
-                          self._next_seq, self.size, self.prefill, self.arrival, self.cls, self.seq, self.deadline,
-                          self.max_wait)
-            self._backlog_mean = commit_due_work(
-                slots, prefills, self.waiting_work, float(self.n_linked), self.admitted_work, self.admitted_n,
-                self.fcfs_wait_factor, self._backlog_mean, self._next_seq, self._last_due, self.out_work,
-                self.due_work, self.due_n)
-            self._next_seq += slots.shape[0]
-            for lst in staged:
-                lst.clear()
-            if front:
-                self.qid[slots] = self.n_queues
-                push_front(slots, self.cls, self.qid, self.prefill, self.nxt, self.prv, self.head, self.tail,
-                           self.depth, self.work)
-            else:
-                self.qid[slots] = self._route(sizes)
-                self._link(slots)
-                self._record_window(sizes)
-            self.n_linked += slots.shape[0]
+        if self._staged_adds or self._staged_fronts:
+            adds, fronts = self._take_staged()
+            self.n_linked += commit_flush(_NO_SLOTS, adds, fronts, *self._kernel_state())
+
+    def begin(self, admitted: np.ndarray, now: float, limit: int, params: np.ndarray, max_idle: int):
+        """A step's start in one kernel call (ewsjf_core.step_kernel): admit `admitted` (popped, already
+        discarded), flush, age the bubbles, and return the first `limit` slots in admission order."""
+        if not (limit or admitted.shape[0] or self._to_unlink or self._to_unlink_few or self._staged_adds
+                or self._staged_fronts or self._bubbles_open):
+            return _NO_SLOTS, _NO_REASONS, _NO_SLOTS, _NO_SCORES   # nothing changed: no kernel call
+        gone = self._take_gone()
+        adds, fronts = self._take_staged()
+        if admitted.shape[0]:
+            self.outputs.observe_admitted(admitted.shape[0])
+        delta, slots, reasons, sources, scores, bubbles = begin_step_kernel(
+            admitted, gone, adds, fronts, *self._kernel_state(), max_idle, now, limit, self.class_order, params)
+        self._bubbles_open = bubbles > 0
+        self.n_linked += delta
+        self._release(gone)
+        return slots, reasons, sources, scores
+
+    def _take_gone(self) -> np.ndarray:
+        if not (self._to_unlink or self._to_unlink_few):
+            return _NO_SLOTS
+        parts = self._to_unlink + ([np.array(self._to_unlink_few, np.int32)] if self._to_unlink_few else [])
+        self._to_unlink = []
+        self._to_unlink_few = []
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _take_staged(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._staged_adds:  # the commit records them in the window and may open bubbles for them
+            self._arrivals += len(self._staged_adds)
+            self._window_fill = min(self.window.shape[0], self._window_fill + len(self._staged_adds))
+            self._bubbles_open = True
+        adds = np.array(self._staged_adds, np.float64) if self._staged_adds else _NO_ROWS
+        fronts = np.array(self._staged_fronts, np.float64) if self._staged_fronts else _NO_ROWS
+        self._staged_adds = []
+        self._staged_fronts = []
+        return adds, fronts
+
+    def _release(self, gone: np.ndarray) -> None:
+        if gone.shape[0]:
+            self._free.extend(gone.tolist())
+
+    def _kernel_state(self) -> tuple:
+        """The arrays and settings commit_flush works on, in its argument order after (gone, adds, fronts)."""
+        return (self._counters, self._bound, self.size, self.prefill, self.arrival, self.deadline, self.due_work,
+                self.due_n, self.seq, self.cls, self.qid, self.nxt, self.prv, self.head, self.tail, self.depth, self.work,
+                self.q_lo, self.q_hi, self.n_main, self.band_up, self.band_down, self.b_center, self.b_active,
+                self.b_idle, self.bubble_width, self.q_active, self.q_pos, self.q_mean, self.window)
 
     def _link(self, slots: np.ndarray) -> None:
         link_in_order(slots, self.deadline, self.arrival, self.cls, self.qid, self.prefill, self.nxt, self.prv,
@@ -285,45 +321,53 @@ class WaitingSet:
         self.q_mean[nq_main:] = self.b_center
         return qids
 
-    def _record_window(self, sizes: np.ndarray) -> None:
-        w = self.window.shape[0]
-        sizes = sizes[-w:]
-        k = sizes.shape[0]
-        end = self._window_pos + k
-        if end <= w:
-            self.window[self._window_pos:end] = sizes
-        else:
-            split = w - self._window_pos
-            self.window[self._window_pos:] = sizes[:split]
-            self.window[:end - w] = sizes[split:]
-        self._window_pos = end % w
-        self.window_count = min(w, self.window_count + k)
-
     def resize_window(self, new_size: int) -> None:
         """Keep the most recent min(count, new_size) recorded sizes in a window of new_size."""
         w = self.window.shape[0]
-        recent = np.roll(self.window, -self._window_pos)[w - self.window_count:]
+        count = self.window_count
+        recent = np.roll(self.window, -int(self._counters[CTR_WINDOW_POS]))[w - count:]
         recent = recent[-new_size:]
         self.window = np.zeros(new_size)
         self.window[:recent.shape[0]] = recent
-        self.window_count = recent.shape[0]
-        self._window_pos = self.window_count % new_size
+        self._counters[CTR_WINDOW_COUNT] = self._window_fill = recent.shape[0]
+        self._counters[CTR_WINDOW_POS] = recent.shape[0] % new_size
 
     # ----- per step -----
     def order(self, now: float, limit: int, params: np.ndarray):
         """The first `limit` slots in admission order (flushes first)."""
         self.flush()
-        return policy_order(now, self.admitted_work, self.admitted_n, limit, self.class_order, self.head, self.nxt,
+        b = self._bound
+        return policy_order(now, b[B_ADMITTED], b[B_ADMITTED_N], limit, self.class_order, self.head, self.nxt,
                             self.size, self.prefill, self.arrival, self.deadline, self.due_work, self.due_n,
-                            self.q_active, self.q_pos,
-                            self.q_mean, params)
+                            self.q_active, self.q_pos, self.q_mean, params)
 
     def age_bubbles(self, max_idle: int) -> None:
         """One step's round of bubble aging (flushes first, so depths are current)."""
         self.flush()
-        if self.b_active.any():
-            age_bubbles(self.depth, self.depth.shape[0], self.max_queues, self.b_active, self.b_idle, max_idle)
+        if self._bubbles_open:
+            alive = age_bubbles(self.depth, self.depth.shape[0], self.max_queues, self.b_active, self.b_idle,
+                                max_idle)
             self.q_active[self.max_queues:] = self.b_active
+            self._bubbles_open = alive > 0
+
+    # ----- description -----
+    def describe_queues(self, scores: np.ndarray, admitted: np.ndarray) -> dict:
+        """The active queues (bounds, spread, density, depth, the given last score and admissions) and the
+        set's own counters, as EWSJFQueue.stats() reports them. Call right after a flush."""
+        nq = self.n_queues
+        depth = self.depth.sum(axis=0)
+        queues = []
+        for q in np.nonzero(self.q_active)[0].tolist():
+            bubble = q >= self.max_queues
+            queues.append({
+                "id": q, "bubble": bubble, "lo": float(self.q_lo[q] if not bubble else self.q_pos[q]),
+                "hi": float(self.q_hi[q] if not bubble else self.q_pos[q]),
+                "mean": float(self.q_mean[q]), "spread": float(self.q_spread[q]),
+                "density": float(self.q_density[q]), "depth": int(depth[q]),
+                "score": float(scores[q]) if scores.shape[0] == nq else -np.inf, "admitted": int(admitted[q]),
+            })
+        return {"queues": queues, "resume_lane_depth": int(depth[nq]),
+                "priority_classes": sorted(self.row_of_priority), "repartitions": self.repartitions}
 
     # ----- partition -----
     @property
@@ -337,6 +381,7 @@ class WaitingSet:
         cost_offset is b0 = c0 / c1 of the prefill-cost model (see ewsjf_core.partition).
         """
         self.flush()
+        self._counters[CTR_ARRIVALS] = self._arrivals = 0
         if self.window_count < config.min_partition_samples:
             if (config.max_queues, config.max_bubbles) != (self.max_queues, self.b_active.shape[0]):
                 self._layout(config, self.q_lo[:self.n_main].copy(), self.q_hi[:self.n_main].copy())
@@ -391,6 +436,7 @@ class WaitingSet:
         self.q_pos, self.q_active = q_lo.copy(), q_active
         self.b_center = np.zeros(config.max_bubbles)
         self.b_active = np.zeros(config.max_bubbles, np.bool_)
+        self._bubbles_open = True   # re-routing below may open some
         self.b_idle = np.zeros(config.max_bubbles, np.int64)
         self.max_queues, self.n_main = config.max_queues, n_main
         self.band_up, self.band_down, self.bubble_width = config.band_up, config.band_down, config.bubble_width

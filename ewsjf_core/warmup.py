@@ -33,9 +33,13 @@ def compile_kernels() -> float:
     cost.observe(0.01, 100, 10)
     ws.repartition(cfg, 50.0)                                   # refine_and_prune, list_members
     ws.stage(ws.alloc(), 1.0e7, 1.0e7, 7.0, row0, front=False)  # beyond every queue: opens a bubble
-    slots, *_ = ws.order(10.0, 8, pack_params(cfg, *cost.coefficients[:3]))
+    params = pack_params(cfg, *cost.coefficients[:3])
+    slots, *_ = ws.order(10.0, 8, params)
     ws.discard(slots[:2])
     ws.discard([int(slots[2])])                                 # single removals take the list path
     ws.age_bubbles(1)                                           # flush (unlink) + age_bubbles
     ws.retire_empty_classes()
+    ws.stage(ws.alloc(), 2.0e7, 2.0e7, 8.0, row0, front=False)  # a step's start: admit, flush, age, order
+    ws.discard(slots[3:5])
+    ws.begin(slots[3:5], 11.0, 4, params, 2)
     return time.perf_counter() - start

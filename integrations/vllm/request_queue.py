@@ -1,7 +1,7 @@
 """vLLM's RequestQueue over EWSJFQueue: the object that replaces `Scheduler.waiting`.
 
-vLLM hands the queue `Request` objects; EWSJFQueue works on ids and sizes. The adapter keeps an
-id -> Request map and tells the queue each request's size when it enters:
+vLLM hands the queue `Request` objects; the adapter pushes each into EWSJFQueue with its size and keeps
+the handle it gets back (request id -> (Request, handle)), and the queue pops the Request itself. Sizes:
   prompt_tokens = request.num_tokens (prompt plus any output already generated: a preempted request
                   recomputes both when it resumes);
   cached_tokens = tokens vLLM will not recompute: request.num_computed_tokens if non-zero, else
@@ -40,23 +40,29 @@ from typing import Callable, Iterable, Iterator
 from vllm.v1.core.sched.request_queue import RequestQueue
 from vllm.v1.request import Request
 
-from ewsjf.bindings import EWSJFQueue
+from ewsjf.bindings.base import WaitingQueue
 
 CachedTokensFn = Callable[[Request], int]
 
 
 class EWSJFRequestQueue(RequestQueue):
-    """vLLM RequestQueue whose order is EWSJF's. `queue` is the underlying EWSJFQueue."""
+    """vLLM RequestQueue whose order is EWSJF's. `queue` is the underlying EWSJFQueue.
 
-    def __init__(self, queue: EWSJFQueue, cached_tokens_fn: CachedTokensFn | None = None,
+    It drives the queue by handle (EWSJFQueue.push / pop: the queue hands back the Request itself, no id
+    map inside the queue), unless the queue has no handles (the baseline policies of ewsjf.bindings) or
+    needs request ids (`needs_request_ids`: the tuned queue's recorder matches first-token and finish
+    reports by id). Either way the adapter keeps one map,
+    request id -> (Request, handle), for vLLM's lookups by request (has_request, remove_request)."""
+
+    def __init__(self, queue: WaitingQueue, cached_tokens_fn: CachedTokensFn | None = None,
                  predict_output: Callable[[Request], int | None] | None = None) -> None:
         self.queue = queue
-        self._requests: dict[str, Request] = {}
+        # By id: a policy without handles (the baselines), or a queue that needs the ids.
+        self._by_id = not hasattr(queue, "push") or bool(getattr(queue, "needs_request_ids", False))
+        self._waiting: dict[str, tuple[Request, int]] = {}
         self._cached_tokens_fn = cached_tokens_fn
         self._predict_output = predict_output
         self._step_now: float | None = None
-        # EWSJFQueue's step boundary for its pop/prepend accounting (the baselines have none).
-        self._end_pops: Callable[[], None] | None = getattr(queue, "end_pops", None)
         self.lazy_begin_step = True
         self.before_begin: Callable[[], None] | None = None
         """Called right before each EWSJFQueue.begin_step (the scheduler feeds its step feedback there)."""
@@ -66,8 +72,7 @@ class EWSJFRequestQueue(RequestQueue):
         """A scheduler step starts at `now`. Lazy (default): EWSJFQueue.begin_step(now) runs at the step's
         first peek/pop, i.e. only in steps where vLLM consults the waiting queue; otherwise right away."""
         self._step_now = now
-        if self._end_pops is not None:
-            self._end_pops()  # pops of earlier steps stay admitted (see EWSJFQueue.end_pops)
+        self.queue.end_pops()  # pops of earlier steps stay admitted (see WaitingQueue.end_pops)
         if not self.lazy_begin_step:
             self._begin()
 
@@ -93,11 +98,18 @@ class EWSJFRequestQueue(RequestQueue):
         return num_tokens, cached, predicted
 
     def _enter(self, request: Request, front: bool) -> None:
-        prompt_tokens, cached, predicted = self._sizes(request)
         rid = request.request_id
-        (self.queue.prepend if front else self.queue.add)(
-            rid, prompt_tokens, request.arrival_time, request.priority, cached, predicted)
-        self._requests[rid] = request
+        if rid in self._waiting:
+            raise KeyError(f"request {rid!r} is already waiting")
+        prompt_tokens, cached, predicted = self._sizes(request)
+        q = self.queue
+        if self._by_id:
+            handle = (q.prepend if front else q.add)(rid, prompt_tokens, request.arrival_time, request.priority,
+                                                     cached, predicted)
+        else:
+            handle = q.push(request, prompt_tokens, request.arrival_time, request.priority, cached, predicted,
+                            front)
+        self._waiting[rid] = (request, handle)
 
     # --- RequestQueue ---
     def add_request(self, request: Request) -> None:
@@ -111,65 +123,77 @@ class EWSJFRequestQueue(RequestQueue):
             self._enter(request, front=True)
 
     def pop_request(self) -> Request:
-        if not self._requests:
+        if not self._waiting:
             raise IndexError("pop from an empty EWSJF queue")
         if self._step_now is not None:
             self._begin()
-        return self._requests.pop(self.queue.pop())
+        item = self.queue.pop()
+        if self._by_id:
+            return self._waiting.pop(item)[0]
+        del self._waiting[item.request_id]
+        return item
 
     def peek_request(self) -> Request:
-        if not self._requests:
+        if not self._waiting:
             raise IndexError("peek from an empty EWSJF queue")
         if self._step_now is not None:
             self._begin()
-        return self._requests[self.queue.peek()]
+        item = self.queue.peek()
+        return self._waiting[item][0] if self._by_id else item
 
     def remove_request(self, request: Request) -> None:
         rid = request.request_id
-        if self._requests.get(rid) is not request:
+        entry = self._waiting.get(rid)
+        if entry is None or entry[0] is not request:
             raise ValueError(f"request {rid!r} is not in the EWSJF waiting queue")
-        self.queue.remove((rid,))
-        del self._requests[rid]
+        self._remove([rid])
 
     def remove_requests(self, requests: Iterable[Request]) -> None:
-        mine = self._requests
-        ids = [r.request_id for r in requests if mine.get(r.request_id) is r]
-        if not ids:
-            return
-        ids = list(dict.fromkeys(ids))
-        self.queue.remove(ids)
+        mine = self._waiting
+        ids = [r.request_id for r in requests if mine.get(r.request_id, (None,))[0] is r]
+        if ids:
+            self._remove(list(dict.fromkeys(ids)))
+
+    def _remove(self, ids: list[str]) -> None:
+        mine = self._waiting
+        if self._by_id:
+            self.queue.remove(ids)
+        else:
+            self.queue.remove_handles([mine[rid][1] for rid in ids])
         for rid in ids:
             del mine[rid]
 
     def has_request(self, request: Request | str) -> bool:
         rid = request if isinstance(request, str) else request.request_id
-        return rid in self._requests
+        return rid in self._waiting
 
     def __contains__(self, request: object) -> bool:
         rid = getattr(request, "request_id", request)
         try:
-            return rid in self._requests
+            return rid in self._waiting
         except TypeError:
             return False
 
     def __bool__(self) -> bool:
-        return bool(self._requests)
+        return bool(self._waiting)
 
     def __len__(self) -> int:
-        return len(self._requests)
+        return len(self._waiting)
 
     def __iter__(self) -> Iterator[Request]:
-        requests = self._requests
-        return iter([requests[rid] for rid in self.queue])
+        if self._by_id:
+            waiting = self._waiting
+            return iter([waiting[rid][0] for rid in self.queue])
+        return iter(list(self.queue))
 
     def __getitem__(self, index: int) -> Request:
         if not isinstance(index, int) or isinstance(index, bool):
             raise TypeError(f"EWSJF queue indices must be integers, not {type(index).__name__}")
-        n = len(self._requests)
+        n = len(self._waiting)
         i = index + n if index < 0 else index
         if not 0 <= i < n:
             raise IndexError("EWSJF queue index out of range")
-        for position, rid in enumerate(self.queue):
+        for position, request in enumerate(self):
             if position == i:
-                return self._requests[rid]
+                return request
         raise IndexError("EWSJF queue index out of range")  # unreachable while queue and map agree

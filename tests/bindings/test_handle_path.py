@@ -1,0 +1,141 @@
+"""EWSJFQueue driven by handles (push / pop / pop_many / remove_handles) against the same queue driven by ids:
+the same trace must give the same admission order, pop for pop; and handles are checked like ids are."""
+
+import random
+
+import pytest
+
+from ewsjf.bindings import EWSJFConfig, EWSJFQueue
+
+CONFIGS = [
+    EWSJFConfig(),
+    EWSJFConfig(repartition_every=120, min_partition_samples=20, order_chunk=7, max_wait=1.5, max_bubbles=2,
+                bubble_empty_rounds=2, min_size=4),
+    EWSJFConfig(fcfs_wait_factor=0.0, max_queues=3, initial_edges=(1.0, 64.0), repartition_every=50,
+                min_partition_samples=10, order_chunk=3),
+]
+
+
+class _IdDriver:
+    def __init__(self, q):
+        self.q = q
+
+    def add(self, rid, *fields, front=False):
+        (self.q.prepend if front else self.q.add)(rid, *fields)
+
+    def remove(self, rids):
+        self.q.remove(rids)
+
+    def pop_many(self, n):
+        return [self.q.pop() for _ in range(n)]
+
+
+class _HandleDriver:
+    def __init__(self, q):
+        self.q = q
+        self.handles = {}
+
+    def add(self, rid, *fields, front=False):
+        self.handles[rid] = self.q.push(rid, *fields, front=front)
+
+    def remove(self, rids):
+        self.q.remove_handles([self.handles.pop(r) for r in rids])
+
+    def pop_many(self, n):
+        out = self.q.pop_many(n) if n != 1 else [self.q.pop()]
+        for rid in out:
+            assert not self.q.holds(self.handles.pop(rid))  # a popped request's handle is stale at once
+        return out
+
+
+def _replay(driver_cls, cfg: EWSJFConfig, seed: int) -> list:
+    rng = random.Random(seed)
+    t = [0.0]
+    q = EWSJFQueue(cfg, clock=lambda: t[0])
+    d = driver_cls(q)
+    log, live, k = [], set(), 0
+    for step in range(400):
+        t[0] += rng.random() * 0.05
+        for _ in range(rng.choice([0, 1, 2, 6])):
+            k += 1
+            n = rng.choice([rng.randint(5, 300), rng.randint(500, 2500), rng.randint(4000, 16000)])
+            d.add(f"r{k}", n, max(0.0, t[0] - rng.choice([0.0, 0.0, 0.4])), rng.choice([0, 0, 0, 1, -1]),
+                  rng.choice([0, 0, n // 2]), rng.choice([None, None, 40]))
+            live.add(f"r{k}")
+        q.begin_step(t[0])
+        if rng.random() < 0.1 and live:
+            victims = rng.sample(sorted(live), min(len(live), 3))
+            d.remove(victims)
+            live.difference_update(victims)
+        if rng.random() < 0.2 and len(q):
+            log.append(("peek", q.peek()))
+        popped = d.pop_many(min(len(q), rng.choice([0, 1, 2, 9, 30])))
+        log.extend(popped)
+        live.difference_update(popped)
+        if popped and rng.random() < 0.1:  # a preemption puts the last one back in front
+            d.add(popped[-1], 100, t[0], front=True)
+            live.add(popped[-1])
+        q.observe_step(0.01 + rng.random() * 0.04, rng.randint(0, 8000), rng.randint(0, 256))
+        if step % 150 == 75:
+            q.set_config(q.config.replace(a_u=q.config.a_u * 2.0, max_queues=rng.choice([3, 4, 6])))
+        if step % 97 == 0:
+            s = q.stats()
+            log.append((s["repartitions"], [x["depth"] for x in s["queues"]], s["fcfs_wait_estimate_s"]))
+    log.append(list(q))
+    return log
+
+
+@pytest.mark.parametrize("cfg", CONFIGS)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_handle_path_admits_in_the_id_path_order(cfg, seed):
+    by_id = _replay(_IdDriver, cfg, seed)
+    by_handle = _replay(_HandleDriver, cfg, seed)
+    assert len(by_id) > 300
+    assert by_handle == by_id
+
+
+def test_handles_are_checked_and_never_reused():
+    t = [0.0]
+    q = EWSJFQueue(clock=lambda: t[0])
+    a = q.push("a", 100, 0.0)
+    b = q.push("b", 5000, 0.0)
+    assert q.holds(a) and q.holds(b) and a in q and len(q) == 2
+    with pytest.raises(KeyError, match="not waiting"):
+        q.remove_handles([b, 12345])       # one unknown handle: nothing removed
+    assert len(q) == 2 and q.holds(b)
+    q.remove_handles([b])
+    assert not q.holds(b) and len(q) == 1
+    with pytest.raises(KeyError):
+        q.remove_handles([b])              # removed twice
+    q.begin_step(1.0)
+    assert q.pop_many(5) == ["a"] and not q.holds(a)
+    c = q.push("c", 100, 1.0)              # reuses a freed slot, with a new generation
+    assert c != a and c != b and q.holds(c) and not q.holds(a)
+    with pytest.raises(KeyError):
+        q.remove_handles([a])
+    assert q.pop() == "c" and len(q) == 0
+    with pytest.raises(IndexError):
+        q.pop()
+    assert q.pop_many(3) == []
+    with pytest.raises(ValueError, match="pop_many"):
+        q.pop_many(-1)
+
+
+def test_ids_and_handles_do_not_mix():
+    q = EWSJFQueue()
+    q.add("x", 10, 0.0)
+    with pytest.raises(TypeError, match="driven by ids"):
+        q.push("y", 10, 0.0)
+    h = EWSJFQueue()
+    h.push(object(), 10, 0.0)
+    with pytest.raises(TypeError, match="driven by handles"):
+        h.add("y", 10, 0.0)
+
+
+def test_push_validates_like_add():
+    q = EWSJFQueue()
+    with pytest.raises(ValueError, match="prompt_tokens"):
+        q.push("bad", 0, 0.0)
+    with pytest.raises(ValueError, match="must not be None"):
+        q.push(None, 10, 0.0)
+    assert len(q) == 0
