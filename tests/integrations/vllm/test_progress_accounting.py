@@ -7,7 +7,7 @@ the progress ran ahead of the real admissions and every waiting request looked s
 
 import pytest
 
-from ewsjf.integrations.vllm.virtual import VirtualVLLM
+from ewsjf.bench.virtual_vllm import VirtualVLLM
 
 both = pytest.mark.parametrize("asy", [False, True], ids=["sync", "async"])
 
