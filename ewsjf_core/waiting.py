@@ -29,12 +29,12 @@ from __future__ import annotations
 import numpy as np
 
 from ewsjf_core.config import EWSJFConfig
-from ewsjf_core.commit import (B_ADMITTED, B_ADMITTED_N, B_FACTOR, B_MAX_WAIT, B_OUT_WORK, BOUND_SIZE, CTR_ARRIVALS,
-                               CTR_WINDOW_COUNT, CTR_WINDOW_POS,
+from ewsjf_core.commit import (B_ADMITTED, B_ADMITTED_N, B_BACKLOG_MEAN, B_FACTOR, B_LAST_DUE, B_LAST_DUE_N,
+                               B_MAX_WAIT, B_OUT_WORK, BOUND_SIZE, CTR_ARRIVALS, CTR_WINDOW_COUNT, CTR_WINDOW_POS,
                                commit_flush)
-from ewsjf_core.links import link_in_order, list_members
+from ewsjf_core.links import link_in_order, list_members, unlink
 from ewsjf_core.partition import refine_and_prune
-from ewsjf_core.progress_bound import OutputEstimate
+from ewsjf_core.progress_bound import OutputEstimate, commit_due_work
 from ewsjf_core.routing import route_lengths
 from ewsjf_core.selection import policy_order
 from ewsjf_core.step_kernel import age_bubbles, begin_step_kernel
@@ -97,12 +97,39 @@ class WaitingSet:
         self._bound[B_FACTOR] = new.fcfs_wait_factor
         self._progress_output_weight = new.progress_output_weight
         self._bound[B_OUT_WORK] = self.out_work
+        if (new.max_wait, new.fcfs_wait_factor, new.progress_output_weight) != (
+                old.max_wait, old.fcfs_wait_factor, old.progress_output_weight):
+            self._rebase_bounds()
         if new.window != old.window:
             self.resize_window(new.window)
         if new.needs_new_partition(old):
             self.repartition(new, cost_offset)
             return True
         return False
+
+    def _rebase_bounds(self) -> None:
+        """A swap changed the starvation bound: each queued request's deadline and due point are set again
+        under the new one, as if committed now in arrival order (FCFS still makes it wait for the work ahead
+        of it now), and the queues re-sorted. Bounds set under different settings would leave a queue out of
+        (deadline, due point) order: its starved requests would no longer be a prefix of it, and a newer
+        request at its head could hold an older starved one back."""
+        self.flush()
+        nq = self.n_queues
+        members = list_members(self.head, self.nxt, 0, nq, self.n_linked)
+        members = members[np.lexsort((self.seq[members], self.arrival[members]))]
+        b = self._bound
+        self.deadline[members] = self.arrival[members] + b[B_MAX_WAIT]
+        last = np.array([-np.inf, 0.0])
+        # The lanes (resumed requests) go first: their work is ahead of everyone. The running mean of the
+        # backlog is a scratch copy: these are not arrivals.
+        commit_due_work(members, self.prefill[members], float(self.work[:, nq].sum()),
+                        float(self.depth[:, nq].sum()), b[B_ADMITTED], b[B_ADMITTED_N], b[B_FACTOR],
+                        b[B_BACKLOG_MEAN], 1 << 40, last, b[B_OUT_WORK], self.due_work, self.due_n)
+        b[B_LAST_DUE], b[B_LAST_DUE_N] = last
+        unlink(members, self.cls, self.qid, self.prefill, self.nxt, self.prv, self.head, self.tail, self.depth,
+               self.work)
+        link_in_order(members, self.deadline, self.arrival, self.cls, self.qid, self.prefill, self.nxt, self.prv,
+                      self.head, self.tail, self.depth, self.work)
 
     @property
     def admitted_work(self) -> float:

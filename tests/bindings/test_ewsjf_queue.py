@@ -42,6 +42,21 @@ def test_starvation_bound_serves_oldest_first():
     assert q.stats()["starvation_promotions"] == 2
 
 
+def test_a_swapped_bound_keeps_an_older_starved_request_first():
+    # r1 is committed under a factor-1.5 bound (due at once: nothing ahead of it), r2 after a swap to a
+    # shorter max_wait and no progress bound: without re-basing, r2's earlier deadline put it ahead of r1 in
+    # their queue and the starved r1 waited behind it.
+    q = EWSJFQueue(EWSJFConfig(max_wait=8.0, fcfs_wait_factor=1.5), clock=Clock(0.0))
+    q.add("r1", 1, arrival_time=0.0)
+    q.begin_step()
+    q.set_config(EWSJFConfig(max_wait=3.0, fcfs_wait_factor=0.0))
+    q.begin_step()
+    q.add("r2", 1, arrival_time=0.0)
+    q.prepend("r3", 1, arrival_time=0.0)
+    q.begin_step()
+    assert drain(q) == ["r3", "r1", "r2"]
+
+
 def test_one_queue_without_aging_is_fcfs():
     cfg = EWSJFConfig(max_queues=1, initial_edges=(1.0,), max_bubbles=0, a_u=0, b_u=0, a_f=0, b_f=0,
                       max_wait=math.inf)

@@ -121,15 +121,9 @@ class QueueMachine(RuleBasedStateMachine):
         def is_due(k):
             return now > deadline[k] or past_due(progress, progress_n, ws.due_work[slot_of[k]], ws.due_n[slot_of[k]], ow)
 
-        # Starved requests are the due prefix of each queue (selection looks at queue heads: exact while due
-        # points grow along a queue; a config swap from fcfs_wait_factor 0 leaves bound-less requests in front).
-        starved = []
-        for q in {ws.qid[slot_of[k]] for k in same}:
-            for k in sorted((k for k in same if ws.qid[slot_of[k]] == q),
-                            key=lambda k: (deadline[k], same[k][1], same[k][2])):
-                if not is_due(k):
-                    break
-                starved.append(k)
+        # Every due request counts, wherever it sits in its queue: selection looks at queue heads only, which is
+        # exact while due points grow along each queue, also across config swaps (WaitingSet._rebase_bounds).
+        starved = [k for k in same if is_due(k)]
         qid = ws.qid[slot_of[rid]]
         in_queue = [k for k in same if ws.qid[slot_of[k]] == qid]
         # A queue is in (deadline, arrival, insertion) order: arrival order within equal deadlines.
