@@ -29,6 +29,64 @@ REASON_LANE, REASON_STARVED, REASON_SCORED = 0, 1, 2
 
 
 @njit(cache=True, nogil=True)
+def _is_due(h: int, now: float, progress: float, progress_n: float, deadline: np.ndarray, due_work: np.ndarray,
+            due_n: np.ndarray, ow: float) -> bool:
+    return now > deadline[h] or past_due(progress, progress_n, due_work[h], due_n[h], ow)
+
+
+@njit(cache=True, nogil=True)
+def _oldest_due_queue(cur: np.ndarray, now: float, progress: float, progress_n: float, arrival: np.ndarray,
+                      deadline: np.ndarray, due_work: np.ndarray, due_n: np.ndarray, ow: float) -> int:
+    """The queue whose head is the oldest starved request (-1: none is)."""
+    due = -1
+    for q in range(cur.shape[0]):
+        h = cur[q]
+        if h >= 0 and _is_due(h, now, progress, progress_n, deadline, due_work, due_n, ow):
+            if due < 0 or arrival[h] < arrival[cur[due]]:
+                due = q
+    return due
+
+
+@njit(cache=True, nogil=True)
+def _emit(order: np.ndarray, reason: np.ndarray, source: np.ndarray, n: int, slot: int, why: int, q: int) -> int:
+    order[n] = slot
+    reason[n] = why
+    source[n] = q
+    return n + 1
+
+
+@njit(cache=True, nogil=True)
+def _bypasses(order, reason, source, n: int, limit: int, cur: np.ndarray, nxt: np.ndarray, due: int, now: float,
+              progress: float,
+              progress_n: float, prefill: np.ndarray, deadline: np.ndarray, due_work: np.ndarray,
+              due_n: np.ndarray, q_pos: np.ndarray, params: np.ndarray) -> int:
+    """Heads of shorter queues that go before the due request at cur[due] (shortest queue first) while their
+    work stays within the bypass share of its own; never past a max_wait deadline. The share is counted
+    from the moment it became due, across calls: the work admitted since (bypasses and everything else) is
+    spent, so bypasses stop once the share is used up. Returns the new count n."""
+    ow = params[P_OUT_WORK]
+    d = cur[due]
+    budget = 0.0
+    if now <= deadline[d]:
+        budget = params[P_BYPASS] * (prefill[d] + ow) - max(overdue(progress, progress_n, due_work[d], due_n[d], ow),
+                                                            0.0)
+    while n < limit:
+        by = -1
+        for q in range(cur.shape[0]):
+            h = cur[q]
+            if h >= 0 and q_pos[q] < q_pos[due] and prefill[h] + ow <= budget and not _is_due(
+                    h, now, progress, progress_n, deadline, due_work, due_n, ow):
+                if by < 0 or q_pos[q] < q_pos[by]:
+                    by = q
+        if by < 0:
+            break
+        budget -= prefill[cur[by]] + ow
+        n = _emit(order, reason, source, n, cur[by], REASON_SCORED, by)
+        cur[by] = nxt[cur[by]]
+    return n
+
+
+@njit(cache=True, nogil=True)
 def policy_order(now: float, progress: float, progress_n: float, limit: int, class_order: np.ndarray,
                  head: np.ndarray, nxt: np.ndarray, size: np.ndarray, prefill: np.ndarray, arrival: np.ndarray,
                  deadline: np.ndarray, due_work: np.ndarray, due_n: np.ndarray, q_active: np.ndarray,
@@ -37,7 +95,8 @@ def policy_order(now: float, progress: float, progress_n: float, limit: int, cla
 
     head[c, q] is the first slot of class row c's queue q (-1 if empty); column q == n_queues is the
     class's resume lane. (progress, progress_n) is the admission progress that the due points (due_work,
-    due_n) are compared with (ewsjf_core.progress_bound.past_due). Returns (slots, reasons, source queue ids, scores of the first non-empty class).
+    due_n) are compared with (ewsjf_core.progress_bound.past_due). Returns (slots, reasons, source queue
+    ids, scores of the first non-empty class).
     """
     nq = q_active.shape[0]
     order = np.empty(limit, dtype=np.int32)
@@ -53,53 +112,19 @@ def policy_order(now: float, progress: float, progress_n: float, limit: int, cla
             break
         s = head[c, nq]
         while s >= 0 and n < limit:
-            order[n] = s
-            reason[n] = REASON_LANE
-            source[n] = nq
-            n += 1
+            n = _emit(order, reason, source, n, s, REASON_LANE, nq)
             s = nxt[s]
         for q in range(nq):
             cur[q] = head[c, q]
         while n < limit:
-            due = -1
-            for q in range(nq):
-                h = cur[q]
-                if h >= 0 and (now > deadline[h] or past_due(progress, progress_n, due_work[h], due_n[h], ow)):
-                    if due < 0 or arrival[h] < arrival[cur[due]]:
-                        due = q
+            due = _oldest_due_queue(cur, now, progress, progress_n, arrival, deadline, due_work, due_n, ow)
             if due < 0:
                 break
-            # Bypass: requests of shorter queues may go first while their work stays within the bypass
-            # share of the due request's own work (shortest queue first); never past a max_wait deadline.
-            # The share is counted from the moment it became due, across calls: the work admitted since
-            # (bypasses and everything else) is spent, so bypasses stop once the share is used up.
-            d = cur[due]
-            budget = 0.0
-            if now <= deadline[d]:
-                budget = params[P_BYPASS] * (prefill[d] + ow) - max(
-                    overdue(progress, progress_n, due_work[d], due_n[d], ow), 0.0)
-            while n < limit:
-                by = -1
-                for q in range(nq):
-                    h = cur[q]
-                    if h >= 0 and q_pos[q] < q_pos[due] and prefill[h] + ow <= budget and not (
-                            now > deadline[h] or past_due(progress, progress_n, due_work[h], due_n[h], ow)):
-                        if by < 0 or q_pos[q] < q_pos[by]:
-                            by = q
-                if by < 0:
-                    break
-                budget -= prefill[cur[by]] + ow
-                order[n] = cur[by]
-                reason[n] = REASON_SCORED
-                source[n] = by
-                n += 1
-                cur[by] = nxt[cur[by]]
+            n = _bypasses(order, reason, source, n, limit, cur, nxt, due, now, progress, progress_n, prefill,
+                          deadline, due_work, due_n, q_pos, params)
             if n >= limit:
                 break
-            order[n] = cur[due]
-            reason[n] = REASON_STARVED
-            source[n] = due
-            n += 1
+            n = _emit(order, reason, source, n, cur[due], REASON_STARVED, due)
             cur[due] = nxt[cur[due]]
         if n >= limit:
             break
@@ -116,10 +141,7 @@ def policy_order(now: float, progress: float, progress_n: float, limit: int, cla
             q = by_score[k]
             s = cur[q]
             while s >= 0 and n < limit:
-                order[n] = s
-                reason[n] = REASON_SCORED
-                source[n] = q
-                n += 1
+                n = _emit(order, reason, source, n, s, REASON_SCORED, q)
                 s = nxt[s]
             if n >= limit:
                 break
