@@ -45,6 +45,7 @@ BACKLOG_MEAN_WEIGHT = 1.0 / 512.0
 OUTPUT_MEMORY_STEPS = 8192.0
 """OutputEstimate's horizon in engine steps: far longer than a request's decode, so the decode tokens counted
 come from about the requests counted."""
+_OUTPUT_KEEP = 1.0 - 1.0 / OUTPUT_MEMORY_STEPS
 
 
 class OutputEstimate:
@@ -57,7 +58,7 @@ class OutputEstimate:
         self.per_request = 0.0
 
     def observe_step(self, decode_tokens: int) -> None:
-        keep = 1.0 - 1.0 / OUTPUT_MEMORY_STEPS
+        keep = _OUTPUT_KEEP
         self.decoded = keep * self.decoded + decode_tokens
         self.admitted *= keep
         if self.admitted >= 1.0:

@@ -258,7 +258,8 @@ class WaitingSet:
     def observe_decode(self, decode_tokens: int) -> None:
         """One engine step's decode tokens (feeds the output term of the progress work)."""
         self.outputs.observe_step(decode_tokens)
-        self._bound[B_OUT_WORK] = self.out_work
+        if self._progress_output_weight:   # 0 (the default): out_work stays 0, no write per step
+            self._bound[B_OUT_WORK] = self.out_work
 
     def retract(self, prefill: float) -> None:
         """Undo the admission progress of a popped request (its prefill) the engine put back unadmitted."""
