@@ -63,6 +63,7 @@ class EWSJFQueue(WaitingQueue):
         self._slot_of: dict[RequestId, int] = {}
         self._items: list[Any] = [None] * self._set.capacity  # request id or item by slot
         self._gen = [0] * self._set.capacity   # handle generation by slot: counts the slot's uses
+        self._prefill = [0] * self._set.capacity   # effective prefill by slot (read per pop: a list is cheap)
         self._count = 0
         self._now: float | None = None
         # Current admission order: slots, why each was chosen, its source queue column, and its items.
@@ -153,8 +154,10 @@ class EWSJFQueue(WaitingQueue):
             grow = self._set.capacity - len(self._items)
             self._items.extend([None] * grow)
             self._gen.extend([0] * grow)
+            self._prefill.extend([0] * grow)
         self._items[slot] = item
         self._gen[slot] += 1
+        self._prefill[slot] = prefill
         self._count += 1
         self._set.stage(slot, size, float(prefill), float(arrival_time), row, front)
         self._limit = 0
@@ -219,7 +222,7 @@ class EWSJFQueue(WaitingQueue):
         items[slot] = None  # popped: drop the reference (and the handle is no longer held)
         if self._keyed:
             del self._slot_of[item]
-        self._step_pops[item] = self._set.prefill_of(slot)
+        self._step_pops[item] = self._prefill[slot]
         return item
 
     def pop_many(self, n: int) -> list[Any]:
@@ -237,7 +240,8 @@ class EWSJFQueue(WaitingQueue):
             batch = [items[slot] for slot in self._order_list[pos:end]]
             for slot in self._order_list[pos:end]:
                 items[slot] = None
-            self._step_pops.update(zip(batch, self._set.prefill_of(self._order_slots[pos:end]).tolist()))
+            prefill = self._prefill
+            self._step_pops.update(zip(batch, [prefill[slot] for slot in self._order_list[pos:end]]))
             if self._keyed:
                 slot_of = self._slot_of
                 for item in batch:

@@ -251,10 +251,6 @@ class WaitingSet:
         self.outputs.observe_admitted(slots.shape[0])
         self.discard(slots)
 
-    def prefill_of(self, slots):
-        """Effective prefill tokens of a slot (a float) or of an array of slots (an array)."""
-        return self.prefill[slots]
-
     def observe_decode(self, decode_tokens: int) -> None:
         """One engine step's decode tokens (feeds the output term of the progress work)."""
         self.outputs.observe_step(decode_tokens)
