@@ -236,12 +236,12 @@ class EWSJFQueue(WaitingQueue):
                 self._refresh_order()
             pos = self._pos
             end = min(self._limit, pos + n)
-            items = self._items
-            batch = [items[slot] for slot in self._order_list[pos:end]]
-            for slot in self._order_list[pos:end]:
+            items, prefill = self._items, self._prefill
+            slots = self._order_list[pos:end]
+            batch = [items[slot] for slot in slots]
+            for slot in slots:
                 items[slot] = None
-            prefill = self._prefill
-            self._step_pops.update(zip(batch, [prefill[slot] for slot in self._order_list[pos:end]]))
+            self._step_pops.update(zip(batch, [prefill[slot] for slot in slots]))
             if self._keyed:
                 slot_of = self._slot_of
                 for item in batch:
