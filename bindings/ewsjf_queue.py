@@ -20,7 +20,7 @@ from ewsjf.bindings.base import (Clock, RequestId, WaitingQueue, check_now, chec
                                  check_step_feedback, request_id_list)
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.cost_model import PrefillCostModel
-from ewsjf_core.scoring import pack_params
+from ewsjf_core.scoring import P_C0, P_C1, P_C2, P_OUT_WORK, pack_params
 from ewsjf_core.selection import REASON_STARVED
 from ewsjf_core.waiting import WaitingSet
 
@@ -29,6 +29,7 @@ _log = logging.getLogger(__name__)
 _NO_SLOTS = np.empty(0, np.int32)
 _SLOT_BITS = 32
 _SLOT_MASK = (1 << _SLOT_BITS) - 1
+_MIN_ORDER_PREFIX = 16
 
 
 class EWSJFQueue(WaitingQueue):
@@ -59,6 +60,10 @@ class EWSJFQueue(WaitingQueue):
         self._set = WaitingSet(self._config)
         self._cost = PrefillCostModel(self._config)
         self._params: np.ndarray | None = None   # the kernels' parameter vector; None: rebuild before use
+        self._params_stale = False   # the cost model moved since _params was filled: refresh its coefficients
+        # Step feedback not yet fitted: (duration_s, prefill_tokens, decode_tokens), folded in one kernel call
+        # before anything reads the cost model or the progress bound (_fold_feedback).
+        self._feedback: list[tuple[float, int, int]] = []
         self._keyed: bool | None = None   # True: driven by ids; False: by handles; None: not yet known
         self._slot_of: dict[RequestId, int] = {}
         self._items: list[Any] = [None] * self._set.capacity  # request id or item by slot
@@ -76,6 +81,12 @@ class EWSJFQueue(WaitingQueue):
         # same step was never admitted (the engine skipped it), so prepend retracts its count.
         self._step_pops: dict[Any, float] = {}
         self._limit = 0  # pops allowed from the current order; 0 when it is stale
+        # The order is computed a prefix at a time (see _extend_order): _order_cap is how long it may grow
+        # (order_chunk, or fewer when fewer wait), at `_order_now`; _chunk_hint, how long a prefix to compute
+        # first (twice the pops of the last order, so a step that admits a few requests orders a few).
+        self._order_cap = 0
+        self._order_now = 0.0
+        self._chunk_hint = _MIN_ORDER_PREFIX
         self._begin_pending = False  # begin_step's work waits for the step's first pop (see begin_step)
         self._last_scores = np.empty(0)
         # (reasons, sources) of popped prefixes, folded into the counters when stats() asks.
@@ -141,6 +152,8 @@ class EWSJFQueue(WaitingQueue):
         if self._begin_pending:
             self._run_begin(False)
         if front and self._step_pops:
+            if self._feedback:
+                self._fold_feedback()   # the retraction below and the feedback's decay happen in order
             counted = self._step_pops.pop(item, None)
             if counted is not None:
                 self._set.retract(counted)
@@ -213,7 +226,7 @@ class EWSJFQueue(WaitingQueue):
         pos = self._pos
         if pos >= self._limit:
             self._refresh_order()
-            pos = 0
+            pos = self._pos
         self._pos = pos + 1
         self._count -= 1
         slot = self._order_list[pos]
@@ -295,6 +308,8 @@ class EWSJFQueue(WaitingQueue):
 
     def settle(self) -> None:
         """Do the pending begin_step's work now (engines need not call this; see begin_step)."""
+        if self._feedback:
+            self._fold_feedback()
         if self._begin_pending:
             self._run_begin(False)
 
@@ -303,35 +318,51 @@ class EWSJFQueue(WaitingQueue):
         step's order) in one kernel call (ewsjf_core.step_kernel); then retire empty classes and
         re-partition when due (which drops that order: the next pop computes it on the new queues)."""
         self._begin_pending = False
+        if self._feedback:
+            self._fold_feedback()
         cfg = self._config
         popped = self._sync(admit=False)
-        limit = min(cfg.order_chunk, self._count) if with_order else 0
-        slots, reasons, sources, scores = self._set.begin(popped, self._now, limit, self._packed_params(),
-                                                          cfg.bubble_empty_rounds)
+        cap = min(cfg.order_chunk, self._count) if with_order else 0
+        slots, reasons, sources, scores = self._set.begin(popped, self._now, min(cap, self._chunk_hint),
+                                                          self._packed_params(), cfg.bubble_empty_rounds)
         self._set.retire_empty_classes()   # drops empty classes only: the order stays what it is
         if len(self._popped_log) > 64:
             self._fold_popped_log()
         if self._set.partition_due(cfg):
             self._repartition()   # under the config of begin_step's time (a later swap is installed after)
         elif with_order:
-            self._adopt_order(slots, reasons, sources, scores)
+            self._adopt_order(slots, reasons, sources, scores, cap, self._now)
 
     def observe_step(self, duration_s: float, prefill_tokens: int, decode_tokens: int) -> None:
+        """A finished step's cost. Recorded here and fitted, in one kernel call with the steps fed since,
+        right before anything reads the cost model or the admission progress: every step is seen, in order,
+        as if fitted at once, and steps that admit nothing cost one list append."""
         check_step_feedback(duration_s, prefill_tokens, decode_tokens)
-        self.settle()  # the pending step's work (a re-partition) uses the model as it was
-        self._cost.observe(duration_s, prefill_tokens, decode_tokens)
-        self._set.observe_decode(decode_tokens)
-        self._params = None  # rebuilt when next used: most steps compute no order
+        if self._begin_pending:
+            self._run_begin(False)  # the pending step's work (a re-partition) uses the model as it was
+        self._feedback.append((duration_s, prefill_tokens, decode_tokens))
+
+    def _fold_feedback(self) -> None:
+        feedback, self._feedback = self._feedback, []
+        self._cost.observe_many(feedback)
+        observe_decode = self._set.observe_decode
+        for _, _, decode_tokens in feedback:
+            observe_decode(decode_tokens)
+        self._params_stale = True
 
 
     @property
     def cost_coefficients(self) -> tuple[float, float, float, float]:
         """(c0, c1, c2, cd) of the fitted prefill-cost model (four floats: safe to read from any thread;
         a torn read during an update is harmless to the tuner that reads it)."""
+        if self._feedback:
+            self._fold_feedback()
         return self._cost.coefficients
 
     def prefill_cost(self, tokens: float) -> float:
         """Current C_prefill(tokens) estimate in seconds (floored like the scoring kernel's)."""
+        if self._feedback:
+            self._fold_feedback()
         return max(self._cost.cost(tokens), self._config.min_prefill_cost)
 
     def repartition(self) -> bool:
@@ -351,6 +382,8 @@ class EWSJFQueue(WaitingQueue):
 
     def _cost_offset(self) -> float:
         """b0 = c0 / c1 of the prefill-cost model, bounded (ewsjf_core.partition)."""
+        if self._feedback:
+            self._fold_feedback()
         c0, c1, _, _ = self._cost.coefficients
         return min(max(c0 / max(c1, 1e-12), 1.0), 4096.0)
 
@@ -405,6 +438,7 @@ class EWSJFQueue(WaitingQueue):
         pos = self._pos
         popped = _NO_SLOTS
         if pos:
+            self._chunk_hint = max(_MIN_ORDER_PREFIX, 2 * pos)
             popped = self._order_slots[:pos]
             if admit:
                 self._set.admit(popped)  # advances the admission progress behind the starvation bound
@@ -417,7 +451,7 @@ class EWSJFQueue(WaitingQueue):
                 self._order_reasons = self._order_reasons[pos:]
                 self._order_sources = self._order_sources[pos:]
                 self._order_list = self._order_list[pos:]
-                self._limit = max(self._limit - pos, 0)
+                self._limit = self._order_cap = max(self._limit - pos, 0)
         if not keep_order:
             self._limit = 0
         return popped
@@ -434,39 +468,70 @@ class EWSJFQueue(WaitingQueue):
         self._last_source_queue = int(sources[-1])
 
     def _refresh_order(self, limit: int | None = None) -> None:
+        if limit is None and 0 < self._limit < self._order_cap and self._pos >= self._limit:
+            self._extend_order(min(self._order_cap, 2 * self._limit))
+            return
         if self._begin_pending:
             # The step's first pop: begin_step's work and the order in one call, unless a config swap
             # arrived since begin_step (it is installed first, then the order computed under it).
             self._run_begin(limit is None and self._pending_config is None)
             if self._limit:
                 return
+        if self._feedback:
+            self._fold_feedback()
         self._install_pending_config()
         self._sync()
         n = self._count
         if n == 0:
             raise IndexError("EWSJFQueue is empty")
         now = self._now if self._now is not None else float(self.clock())
-        k = limit if limit is not None else min(self._config.order_chunk, n)
-        self._adopt_order(*self._set.order(now, k, self._packed_params()))
+        cap = limit if limit is not None else min(self._config.order_chunk, n)
+        k = cap if limit is not None else min(cap, self._chunk_hint)
+        self._adopt_order(*self._set.order(now, k, self._packed_params()), cap, now)
+
+    def _extend_order(self, limit: int) -> None:
+        """Compute a longer prefix of the current order. Nothing it depends on has changed since the order
+        was computed (any change drops the order: _limit = 0; the popped requests are still linked and
+        not yet counted as admitted; the parameters are rewritten only for a new order), and the order's
+        prefixes do not depend on its length, so the pops go on exactly as if the whole order had been
+        computed at once."""
+        self._adopt_order(*self._set.order(self._order_now, limit, self._params), self._order_cap,
+                          self._order_now)
 
     def _packed_params(self) -> np.ndarray:
-        """The config's scoring parameters and the cost model's current coefficients, as kernels read them."""
-        if self._params is None:
-            self._params = pack_params(self._config, *self._cost.coefficients[:3], self._set.out_work)
-        return self._params
+        """The config's scoring parameters and the cost model's current coefficients, as kernels read them.
 
-    def _adopt_order(self, slots: np.ndarray, reasons: np.ndarray, sources: np.ndarray,
-                     scores: np.ndarray) -> None:
+        Built whole when the config changes; after step feedback only the model's entries are rewritten in
+        place (the engine thread owns the array and no kernel holds it between calls)."""
+        if self._feedback:
+            self._fold_feedback()
+        params = self._params
+        if params is None:
+            params = self._params = pack_params(self._config, *self._cost.coefficients[:3], self._set.out_work)
+        elif self._params_stale:
+            c0, c1, c2, _ = self._cost.coefficients
+            params[P_C0] = c0
+            params[P_C1] = c1
+            params[P_C2] = c2
+            params[P_OUT_WORK] = self._set.out_work
+        self._params_stale = False
+        return params
+
+    def _adopt_order(self, slots: np.ndarray, reasons: np.ndarray, sources: np.ndarray, scores: np.ndarray,
+                     cap: int, now: float) -> None:
         self._order_slots, self._order_reasons, self._order_sources = slots, reasons, sources
         self._order_list = slots.tolist()
         self._last_scores = scores
         self._limit = len(self._order_list)
+        self._order_cap, self._order_now = cap, now
 
     def stats(self) -> dict[str, Any]:
         """Per-queue depth, bounds, spread, density, last score and admissions; counters; parameters.
 
         Changes no admission order: the pops after it return what they would have without it."""
         self.settle()
+        if 0 < self._limit < self._order_cap:
+            self._extend_order(self._order_cap)   # the pops after stats() go on as if it had not run
         self._sync(keep_order=True)
         self._fold_popped_log()
         ws = self._set

@@ -35,7 +35,8 @@ from numba import njit
 
 from ewsjf_core.config import EWSJFConfig
 
-_SCALE = np.array([1.0, 1.0e3, 1.0e6, 1.0e3])  # feature scale: 1, p/1e3, (p/1e3)^2, d/1e3
+_SCALE_F = (1.0, 1.0e3, 1.0e6, 1.0e3)  # feature scale: 1, p/1e3, (p/1e3)^2, d/1e3
+_SCALE = np.array(_SCALE_F)
 MAX_STEP_TOKENS = 1 << 24
 """Steps claiming more prefill or decode tokens than this (16.7M, far above any engine's per-step token
 budget) are skipped as corrupt feedback."""
@@ -150,6 +151,32 @@ def prior_prefill_rate(config: EWSJFConfig) -> float:
     return 1.0 / max(config.prior_c1, 1e-12)
 
 
+@njit(cache=True, nogil=True)
+def fit_steps(info: np.ndarray, rhs: np.ndarray, theta: np.ndarray, prior: np.ndarray, strength: float,
+              floor: float, aux: np.ndarray, steps: np.ndarray, forgetting: float, sums: np.ndarray) -> None:
+    """regularised_update for each row (duration_s, prefill_tokens, decode_tokens) of `steps`, oldest first,
+    and the decayed sums behind the prefill rate: sums = (prefill tokens, steps with prefill, step seconds).
+    One call for a batch of steps: a host that feeds steps between admission rounds pays one kernel call."""
+    x = np.empty(4)
+    for k in range(steps.shape[0]):
+        prefill_tokens = steps[k, 1]
+        p = prefill_tokens / 1.0e3
+        x[0] = 1.0
+        x[1] = p
+        x[2] = p * p
+        x[3] = steps[k, 2] / 1.0e3
+        y_used = regularised_update(info, rhs, theta, prior, strength, floor, aux, x, steps[k, 0], forgetting)
+        sums[0] = forgetting * sums[0] + prefill_tokens
+        sums[1] = forgetting * sums[1] + (1.0 if prefill_tokens > 0.0 else 0.0)
+        sums[2] = forgetting * sums[2] + max(y_used, 1e-9)
+
+
+def plausible_step(duration_s: float, prefill_tokens: int, decode_tokens: int) -> bool:
+    """Whether a step's feedback can be fitted (False also for NaN); implausible steps are skipped."""
+    return (0.0 < duration_s <= MAX_STEP_SECONDS and 0 <= prefill_tokens <= MAX_STEP_TOKENS
+            and 0 <= decode_tokens <= MAX_STEP_TOKENS)
+
+
 class PrefillCostModel:
     """C_prefill estimate, updated once per engine step. Not thread-safe: the engine thread owns it."""
 
@@ -162,34 +189,29 @@ class PrefillCostModel:
         self._rhs = self._prior * self._strength
         self._theta = self._prior.copy()
         self._aux = np.zeros(2)
-        self._x = np.empty(4)
         self.steps = 0
         self.skipped = 0
         self._prior_rate = prior_prefill_rate(config)
-        self._prefill_tokens = 0.0  # decayed sums behind prefill_rate (and the mean prefill size)
-        self._prefill_steps = 0.0
-        self._step_seconds = 0.0
+        # Decayed sums behind prefill_rate (and the mean prefill size): prefill tokens, steps with prefill,
+        # step seconds. Written by the kernel, read here as Python floats.
+        self._sums = np.zeros(3)
+        self._coefficients: tuple[float, float, float, float] | None = None   # cached reading of theta
 
     def observe(self, duration_s: float, prefill_tokens: int, decode_tokens: int) -> bool:
         """Fit one step; False (and counted in `skipped`) when its figures are implausible."""
-        if not (0.0 < duration_s <= MAX_STEP_SECONDS and 0 <= prefill_tokens <= MAX_STEP_TOKENS
-                and 0 <= decode_tokens <= MAX_STEP_TOKENS):  # also False for NaN
-            self.skipped += 1
-            return False
-        p = prefill_tokens / 1.0e3
-        x = self._x
-        x[0] = 1.0
-        x[1] = p
-        x[2] = p * p
-        x[3] = decode_tokens / 1.0e3
-        y_used = regularised_update(self._info, self._rhs, self._theta, self._prior, self._strength,
-                                    self._floor, self._aux, x, float(duration_s), self._forgetting)
-        self.steps += 1
-        f = self._forgetting
-        self._prefill_tokens = f * self._prefill_tokens + prefill_tokens
-        self._prefill_steps = f * self._prefill_steps + (prefill_tokens > 0)
-        self._step_seconds = f * self._step_seconds + max(y_used, 1e-9)
-        return True
+        return self.observe_many(((duration_s, prefill_tokens, decode_tokens),)) == 1
+
+    def observe_many(self, steps) -> int:
+        """Fit a sequence of (duration_s, prefill_tokens, decode_tokens) steps in order, in one kernel call;
+        implausible ones are skipped and counted. Returns how many were fitted."""
+        good = [s for s in steps if plausible_step(*s)]
+        self.skipped += len(steps) - len(good)
+        if good:
+            fit_steps(self._info, self._rhs, self._theta, self._prior, self._strength, self._floor, self._aux,
+                      np.array(good, np.float64), self._forgetting, self._sums)
+            self.steps += len(good)
+            self._coefficients = None
+        return len(good)
 
     @property
     def resets(self) -> int:
@@ -201,9 +223,10 @@ class PrefillCostModel:
         """Prefill tokens the engine processes per second of step time (1 / prior_c1 before feedback).
 
         Less than one (decayed) token of prefill evidence, as after a long decode-only stretch: the prior."""
-        if self._prefill_tokens < 1.0:
+        prefill_tokens, _, step_seconds = self._sums.tolist()
+        if prefill_tokens < 1.0:
             return self._prior_rate
-        return self._prefill_tokens / self._step_seconds
+        return prefill_tokens / step_seconds
 
     @property
     def coefficients(self) -> tuple[float, float, float, float]:
@@ -212,15 +235,21 @@ class PrefillCostModel:
         Each is made >= 0 (a cost never falls with size). A negative c1 or c2 is folded into the other
         so the cost at the recent mean prefill size is kept: when one prompt size dominates, only the
         sum c1 p + c2 p^2 at that size is known, and zeroing a term would bias exactly that sum."""
-        th = self._theta
-        c0, c1, c2, cd = th[0] / _SCALE[0], th[1] / _SCALE[1], th[2] / _SCALE[2], th[3] / _SCALE[3]
+        if self._coefficients is None:
+            self._coefficients = self._read_coefficients()
+        return self._coefficients
+
+    def _read_coefficients(self) -> tuple[float, float, float, float]:
+        t0, t1, t2, t3 = self._theta.tolist()   # Python floats: the same IEEE results as numpy's, cheaper
+        c0, c1, c2, cd = t0 / _SCALE_F[0], t1 / _SCALE_F[1], t2 / _SCALE_F[2], t3 / _SCALE_F[3]
         if c1 < 0.0 or c2 < 0.0:
-            ref = self._prefill_tokens / self._prefill_steps if self._prefill_steps > 1e-9 else 1.0e3
+            prefill_tokens, prefill_steps, _ = self._sums.tolist()
+            ref = prefill_tokens / prefill_steps if prefill_steps > 1e-9 else 1.0e3
             if c2 < 0.0:
                 c1, c2 = c1 + c2 * ref, 0.0
             if c1 < 0.0:
                 c1, c2 = 0.0, max(c2 + c1 / ref, 0.0)
-        return max(float(c0), 0.0), max(float(c1), 0.0), float(c2), max(float(cd), 0.0)
+        return max(c0, 0.0), max(c1, 0.0), c2, max(cd, 0.0)
 
     @property
     def covariance_bound(self) -> float:

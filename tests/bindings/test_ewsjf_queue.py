@@ -81,6 +81,35 @@ def test_pops_beyond_one_order_chunk_and_interleaved_changes():
     assert drain(q) == [i for i in range(6, 20) if i not in (10, 11)]
 
 
+@pytest.mark.parametrize("fcfs_wait_factor", [0.0, 1.2])
+def test_a_step_pops_the_order_computed_at_its_start_however_many_it_pops(fcfs_wait_factor):
+    """The queue computes a step's order a prefix at a time, as long as the last step popped; a step that
+    pops more extends it. Whatever each step pops (up to order_chunk), the pops are the prefix of the whole
+    order listed at the step's start: queue `listed` is listed before popping, `plain` only pops."""
+    import random
+    rng = random.Random(7)
+    t = [0.0]
+    cfg = EWSJFConfig(repartition_every=300, min_partition_samples=50, fcfs_wait_factor=fcfs_wait_factor)
+    listed, plain = (EWSJFQueue(cfg, clock=lambda: t[0]) for _ in range(2))
+    next_id = 0
+    for step in range(120):
+        t[0] += 0.05
+        for _ in range(rng.choice([0, 2, 30, 200])):
+            next_id += 1
+            n = rng.choice([rng.randint(5, 200), rng.randint(500, 3000), rng.randint(4000, 20000)])
+            arrival = t[0] - rng.random() * 0.05
+            for q in (listed, plain):
+                q.add(next_id, n, arrival_time=arrival)
+        for q in (listed, plain):
+            q.begin_step(t[0])
+        whole = list(listed)
+        k = min(rng.choice([0, 1, 3, 17, 40, 100, 255, 256]), len(whole))
+        assert plain.pop_many(k) == whole[:k] == listed.pop_many(k), f"step {step}"
+        if step % 5 == 0:
+            for q in (listed, plain):
+                q.observe_step(0.02 + 1e-5 * k, 100 * k, 64)
+
+
 def test_iter_is_pop_order_and_does_not_consume():
     q = EWSJFQueue(clock=Clock(5.0))
     for i, n in enumerate([3000, 20, 400, 20]):
