@@ -12,6 +12,7 @@ the engine thread installs it at its next begin_step (or pop), so the hot path t
 from __future__ import annotations
 
 import logging
+from operator import itemgetter
 from typing import Any, Iterable, Iterator
 
 import numpy as np
@@ -68,7 +69,6 @@ class EWSJFQueue(WaitingQueue):
         self._slot_of: dict[RequestId, int] = {}
         self._items: list[Any] = [None] * self._set.capacity  # request id or item by slot
         self._gen = [0] * self._set.capacity   # handle generation by slot: counts the slot's uses
-        self._prefill = [0] * self._set.capacity   # effective prefill by slot (read per pop: a list is cheap)
         self._count = 0
         self._now: float | None = None
         # Current admission order: slots, why each was chosen, its source queue column, and its items.
@@ -77,9 +77,12 @@ class EWSJFQueue(WaitingQueue):
         self._order_sources = np.empty(0, np.int32)
         self._order_list: list[int] = []   # _order_slots as Python ints (cheap to index per pop)
         self._pos = 0    # requests of the current order already popped
-        # Effective prefill counted for each request popped since the step began: one prepended in the
-        # same step was never admitted (the engine skipped it), so prepend retracts its count.
-        self._step_pops: dict[Any, float] = {}
+        # Requests popped since the step began (items and slots, logged per pop at the cost of a list append;
+        # _counted_this_step turns them into item -> counted prefill when a prepend needs it): one prepended
+        # in the same step was never admitted (the engine skipped it), so prepend retracts its count.
+        self._step_items: list[Any] = []
+        self._step_slots: list[int] = []
+        self._step_counted: dict[Any, float] = {}
         self._limit = 0  # pops allowed from the current order; 0 when it is stale
         # The order is computed a prefix at a time (see _extend_order): _order_cap is how long it may grow
         # (order_chunk, or fewer when fewer wait), at `_order_now`; _chunk_hint, how long a prefix to compute
@@ -151,10 +154,10 @@ class EWSJFQueue(WaitingQueue):
         """Stage a validated request; returns its slot."""
         if self._begin_pending:
             self._run_begin(False)
-        if front and self._step_pops:
+        if front and (self._step_slots or self._step_counted):
             if self._feedback:
                 self._fold_feedback()   # the retraction below and the feedback's decay happen in order
-            counted = self._step_pops.pop(item, None)
+            counted = self._counted_this_step().pop(item, None)
             if counted is not None:
                 self._set.retract(counted)
         prefill = max(1, prompt_tokens - cached_tokens)
@@ -163,14 +166,12 @@ class EWSJFQueue(WaitingQueue):
             size += self._config.output_weight * predicted_output_tokens
         row = self._set.class_row(int(priority))
         slot = self._set.alloc()
-        if slot >= len(self._items):
-            grow = self._set.capacity - len(self._items)
+        if slot >= len(self._gen):
+            grow = self._set.capacity - len(self._gen)
             self._items.extend([None] * grow)
             self._gen.extend([0] * grow)
-            self._prefill.extend([0] * grow)
         self._items[slot] = item
         self._gen[slot] += 1
-        self._prefill[slot] = prefill
         self._count += 1
         self._set.stage(slot, size, float(prefill), float(arrival_time), row, front)
         self._limit = 0
@@ -235,7 +236,8 @@ class EWSJFQueue(WaitingQueue):
         items[slot] = None  # popped: drop the reference (and the handle is no longer held)
         if self._keyed:
             del self._slot_of[item]
-        self._step_pops[item] = self._prefill[slot]
+        self._step_items.append(item)
+        self._step_slots.append(slot)
         return item
 
     def pop_many(self, n: int) -> list[Any]:
@@ -249,12 +251,13 @@ class EWSJFQueue(WaitingQueue):
                 self._refresh_order()
             pos = self._pos
             end = min(self._limit, pos + n)
-            items, prefill = self._items, self._prefill
+            items = self._items
             slots = self._order_list[pos:end]
-            batch = [items[slot] for slot in slots]
+            batch = list(itemgetter(*slots)(items)) if len(slots) > 1 else [items[slots[0]]]
             for slot in slots:
                 items[slot] = None
-            self._step_pops.update(zip(batch, [prefill[slot] for slot in slots]))
+            self._step_items += batch
+            self._step_slots += slots
             if self._keyed:
                 slot_of = self._slot_of
                 for item in batch:
@@ -291,7 +294,18 @@ class EWSJFQueue(WaitingQueue):
         """The engine's step is over: requests popped so far stay admitted even if prepended later (a
         preempted request's recompute is admitted work again when it resumes). begin_step calls it; an
         engine that skips begin_step in some steps (vLLM's lazy adapter) calls it at every step start."""
-        self._step_pops.clear()
+        self._end_step_pops()
+
+    def _end_step_pops(self) -> None:
+        self._step_items, self._step_slots, self._step_counted = [], [], {}
+
+    def _counted_this_step(self) -> dict[Any, float]:
+        """item -> effective prefill counted as admitted, for the requests popped since the step began."""
+        if self._step_slots:
+            prefill = self._set.prefill[np.array(self._step_slots, np.int64)].tolist()
+            self._step_counted.update(zip(self._step_items, prefill))
+            self._step_items, self._step_slots = [], []
+        return self._step_counted
 
     def begin_step(self, now: float | None = None) -> None:
         """A step starts at `now`. Its work (admitting last step's pops, committing arrivals, bubble aging,
@@ -299,7 +313,7 @@ class EWSJFQueue(WaitingQueue):
         order, or before anything else that needs it (an add, a removal, observe_step, stats), so the
         admission order is exactly what it would be had it all run here."""
         now = check_now(now) if now is not None else float(self.clock())
-        self._step_pops.clear()
+        self._end_step_pops()
         self.settle()
         self._now = now
         self._install_pending_config()
@@ -439,6 +453,8 @@ class EWSJFQueue(WaitingQueue):
         popped = _NO_SLOTS
         if pos:
             self._chunk_hint = max(_MIN_ORDER_PREFIX, 2 * pos)
+            if self._step_slots:
+                self._counted_this_step()  # read the popped slots' prefill before the slots are reused
             popped = self._order_slots[:pos]
             if admit:
                 self._set.admit(popped)  # advances the admission progress behind the starvation bound
