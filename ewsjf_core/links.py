@@ -95,3 +95,47 @@ def list_members(head: np.ndarray, nxt: np.ndarray, first_col: int, end_col: int
                 n += 1
                 s = nxt[s]
     return out[:n]
+
+
+@njit(cache=True, nogil=True)
+def members_in_order(head: np.ndarray, nxt: np.ndarray, deadline: np.ndarray, arrival: np.ndarray,
+                     seq: np.ndarray, n_cols: int, total: int):
+    """All slots linked in columns [0, n_cols) of every class row, row by row, each row in (deadline,
+    arrival, seq) order: a merge of the row's lists, which are each in that order already (O(members x
+    columns) over the lists' current heads, kept in small local arrays, against a sort's O(members log
+    members) over four scattered keys). Returns (slots, True); (a prefix, False) if a list turns out not
+    to be in order, for the caller to sort instead."""
+    out = np.empty(total, dtype=np.int32)
+    cur = np.empty(n_cols, dtype=np.int32)
+    key_d = np.empty(n_cols)
+    key_a = np.empty(n_cols)
+    key_s = np.empty(n_cols, dtype=np.int64)
+    n = 0
+    for c in range(head.shape[0]):
+        for q in range(n_cols):
+            s = head[c, q]
+            cur[q] = s
+            if s >= 0:
+                key_d[q], key_a[q], key_s[q] = deadline[s], arrival[s], seq[s]
+        while True:
+            best = -1
+            for q in range(n_cols):
+                if cur[q] >= 0 and (best < 0 or key_d[q] < key_d[best] or (key_d[q] == key_d[best] and (
+                        key_a[q] < key_a[best] or (key_a[q] == key_a[best] and key_s[q] < key_s[best])))):
+                    best = q
+            if best < 0:
+                break
+            if n >= total:
+                return out[:n], False
+            s = cur[best]
+            out[n] = s
+            n += 1
+            t = nxt[s]
+            cur[best] = t
+            if t >= 0:
+                d, a, k = deadline[t], arrival[t], seq[t]
+                if d < key_d[best] or (d == key_d[best] and (a < key_a[best] or (a == key_a[best]
+                                                                                  and k < key_s[best]))):
+                    return out[:n], False
+                key_d[best], key_a[best], key_s[best] = d, a, k
+    return out[:n], True

@@ -32,7 +32,7 @@ from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.commit import (B_ADMITTED, B_ADMITTED_N, B_BACKLOG_MEAN, B_FACTOR, B_LAST_DUE, B_LAST_DUE_N,
                                B_MAX_WAIT, B_OUT_WORK, BOUND_SIZE, CTR_ARRIVALS, CTR_WINDOW_COUNT, CTR_WINDOW_POS,
                                commit_flush)
-from ewsjf_core.links import link_in_order, list_members, unlink
+from ewsjf_core.links import link_in_order, list_members, members_in_order, unlink
 from ewsjf_core.partition import refine_and_prune
 from ewsjf_core.progress_bound import OutputEstimate, commit_due_work
 from ewsjf_core.routing import route_lengths
@@ -428,9 +428,12 @@ class WaitingSet:
         members = np.empty(0, np.int32)
         if old is not None:
             old_nq = self.n_queues
-            members = list_members(old, self.nxt, 0, old_nq, self.n_linked)
-            members = members[np.lexsort((self.seq[members], self.arrival[members], self.deadline[members],
-                                          self.cls[members]))]
+            members, in_order = members_in_order(old, self.nxt, self.deadline, self.arrival, self.seq, old_nq,
+                                                 self.n_linked)
+            if not in_order:  # never expected (queues are kept in that order); sort rather than trust it
+                members = list_members(old, self.nxt, 0, old_nq, self.n_linked)
+                members = members[np.lexsort((self.seq[members], self.arrival[members], self.deadline[members],
+                                              self.cls[members]))]
             lanes = (old[:, old_nq].copy(), self.tail[:, old_nq].copy(), self.depth[:, old_nq].copy(),
                      self.work[:, old_nq].copy())
             rows = old.shape[0]

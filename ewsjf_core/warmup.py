@@ -31,7 +31,7 @@ def compile_kernels() -> float:
     ws.flush()
     cost = PrefillCostModel(cfg)
     cost.observe(0.01, 100, 10)
-    ws.repartition(cfg, 50.0)                                   # refine_and_prune, list_members
+    ws.repartition(cfg, 50.0)                                   # refine_and_prune, members_in_order
     ws.stage(ws.alloc(), 1.0e7, 1.0e7, 7.0, row0, front=False)  # beyond every queue: opens a bubble
     params = pack_params(cfg, *cost.coefficients[:3])
     slots, *_ = ws.order(10.0, 8, params)
