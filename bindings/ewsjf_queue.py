@@ -329,8 +329,9 @@ class EWSJFQueue(WaitingQueue):
 
     def _run_begin(self, with_order: bool) -> None:
         """begin_step's work: admit last step's pops, flush, age the bubbles (and with_order: compute the
-        step's order) in one kernel call (ewsjf_core.step_kernel); then retire empty classes and
-        re-partition when due (which drops that order: the next pop computes it on the new queues)."""
+        step's order) in one kernel call (ewsjf_core.step_kernel); then retire empty classes, install the
+        partition computed since the last round (which drops that order: the next pop computes it on the new
+        queues), and start the next one in the background when due."""
         self._begin_pending = False
         if self._feedback:
             self._fold_feedback()
@@ -342,9 +343,12 @@ class EWSJFQueue(WaitingQueue):
         self._set.retire_empty_classes()   # drops empty classes only: the order stays what it is
         if len(self._popped_log) > 64:
             self._fold_popped_log()
-        if self._set.partition_due(cfg):
-            self._repartition()   # under the config of begin_step's time (a later swap is installed after)
-        elif with_order:
+        installed = self._set.finish_partition()
+        if installed:
+            self._after_partition()
+        if self._set.partition_due(cfg):   # under the config of begin_step's time (a later swap comes after)
+            self._set.start_partition(cfg, self._cost_offset())
+        if with_order and not installed:
             self._adopt_order(slots, reasons, sources, scores, cap, self._now)
 
     def observe_step(self, duration_s: float, prefill_tokens: int, decode_tokens: int) -> None:

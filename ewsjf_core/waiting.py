@@ -26,6 +26,10 @@ at most the running last one), so their bound loosens by at most one commit's sl
 
 from __future__ import annotations
 
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from ewsjf_core.config import EWSJFConfig
@@ -40,6 +44,7 @@ from ewsjf_core.selection import policy_order
 from ewsjf_core.step_kernel import age_bubbles, begin_step_kernel
 
 
+_log = logging.getLogger(__name__)
 _NO_SLOTS = np.empty(0, np.int32)
 _NO_ROWS = np.empty((0, 5))
 _NO_REASONS = np.empty(0, np.int8)
@@ -86,6 +91,7 @@ class WaitingSet:
         self.outputs = OutputEstimate()   # output tokens per request, the weight of the request part
         self._progress_output_weight = config.progress_output_weight
         self.repartitions = 0
+        self._partition_job: tuple | None = None   # (config, Future) of a re-partition being computed
         self._layout(config, np.asarray(config.initial_edges), None)
 
     # ----- configuration -----
@@ -401,21 +407,62 @@ class WaitingSet:
 
     def repartition(self, config: EWSJFConfig, cost_offset: float) -> bool:
         """Refine-and-Prune over the window, then re-route every queued request (FIFO kept, lanes kept).
+        Drops a partition started in the background. Returns False when the window holds fewer than
+        min_partition_samples sizes (the edges are kept).
 
         cost_offset is b0 = c0 / c1 of the prefill-cost model (see ewsjf_core.partition).
         """
+        self._partition_job = None
+        if not self._enough_samples(config):
+            return False
+        self._install_partition(config, refine_and_prune(*self._partition_args(config, cost_offset)))
+        return True
+
+    def start_partition(self, config: EWSJFConfig, cost_offset: float) -> None:
+        """Begin a periodic re-partition: Refine-and-Prune runs on a worker thread (a jitted kernel that
+        releases the GIL) over a copy of the window; finish_partition() installs it. The engine's step runs
+        meanwhile, so no step waits for the partition's computation, only for the re-routing."""
+        self._partition_job = None
+        if self._enough_samples(config):
+            args = self._partition_args(config, cost_offset)
+            self._partition_job = (config, _partition_worker().submit(refine_and_prune, *args))
+
+    def finish_partition(self) -> bool:
+        """Install the partition start_partition() began (waiting for it if it is still being computed, so
+        the result never depends on timing: it is always installed at the call after its start). Returns
+        whether one was installed; a failed computation is logged and the partition kept."""
+        job, self._partition_job = self._partition_job, None
+        if job is None:
+            return False
+        config, future = job
+        try:
+            edges = future.result()
+        except Exception:  # noqa: BLE001 - scheduling goes on with the current partition
+            _log.exception("EWSJF: a background re-partition failed; the current queues stay")
+            return False
+        self._install_partition(config, edges)
+        return True
+
+    def _enough_samples(self, config: EWSJFConfig) -> bool:
+        """Flush, restart the arrivals count; with too few samples, keep the edges (re-laid out only when the
+        number of queues changed) and say False."""
         self.flush()
         self._counters[CTR_ARRIVALS] = self._arrivals = 0
-        if self.window_count < config.min_partition_samples:
-            if (config.max_queues, config.max_bubbles) != (self.max_queues, self.b_active.shape[0]):
-                self._layout(config, self.q_lo[:self.n_main].copy(), self.q_hi[:self.n_main].copy())
-            return False
-        lo, hi, mean, spread, count, density = refine_and_prune(
-            self.window[:self.window_count], cost_offset, config.k0, config.alpha, config.min_size, config.min_rel_range,
-            config.max_queues)
+        if self.window_count >= config.min_partition_samples:
+            return True
+        if (config.max_queues, config.max_bubbles) != (self.max_queues, self.b_active.shape[0]):
+            self._layout(config, self.q_lo[:self.n_main].copy(), self.q_hi[:self.n_main].copy())
+        return False
+
+    def _partition_args(self, config: EWSJFConfig, cost_offset: float) -> tuple:
+        return (self.window[:self.window_count].copy(), cost_offset, config.k0, config.alpha, config.min_size,
+                config.min_rel_range, config.max_queues)
+
+    def _install_partition(self, config: EWSJFConfig, edges: tuple) -> None:
+        lo, hi, mean, spread, _, density = edges
+        self.flush()
         self._layout(config, lo, hi, mean, spread, density)
         self.repartitions += 1
-        return True
 
     def _layout(self, config: EWSJFConfig, lo: np.ndarray, hi: np.ndarray | None, mean=None, spread=None,
                 density=None) -> None:
@@ -473,3 +520,17 @@ class WaitingSet:
         if members.shape[0]:
             self.qid[members] = self._route(self.size[members])
             self._link(members)
+
+
+_worker: ThreadPoolExecutor | None = None
+_worker_lock = threading.Lock()
+
+
+def _partition_worker() -> ThreadPoolExecutor:
+    """One worker thread for every queue's background partitions (created at first use, so in the engine's
+    own process)."""
+    global _worker
+    with _worker_lock:
+        if _worker is None:
+            _worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ewsjf-partition")
+        return _worker

@@ -116,3 +116,48 @@ def test_within_a_queue_arrival_breaks_deadline_ties_and_max_wait_keeps_arrival_
         q.add(rid, 100, arrival_time=arrival)
     q.begin_step(10.0)
     assert list(q) == ["a", "a2", "b", "c"]
+
+
+def _filled(cfg: EWSJFConfig, n: int) -> WaitingSet:
+    ws = WaitingSet(cfg)
+    rng = random.Random(5)
+    for i in range(n):
+        size = float(rng.choice([rng.randint(10, 100), rng.randint(2000, 4000)]))
+        ws.stage(ws.alloc(), size, size, 0.01 * i, ws.class_row(0), front=False)
+    ws.flush()
+    return ws
+
+
+def test_a_background_partition_is_the_one_computed_in_place():
+    cfg = EWSJFConfig(min_partition_samples=50)
+    here, there = _filled(cfg, 400), _filled(cfg, 400)
+    assert here.repartition(cfg, 50.0)
+    there.start_partition(cfg, 50.0)
+    assert there.repartitions == 0 and there.finish_partition() and not there.finish_partition()
+    assert there.repartitions == 1
+    for name in ("q_lo", "q_hi", "q_mean", "head", "nxt", "qid"):
+        assert np.array_equal(getattr(here, name), getattr(there, name)), name
+
+
+def test_a_failed_background_partition_keeps_the_queues(monkeypatch, caplog):
+    cfg = EWSJFConfig(min_partition_samples=50)
+    ws = _filled(cfg, 300)
+    before = ws.q_lo.copy()
+
+    def broken(*args):
+        raise MemoryError("no room for the partition")
+
+    monkeypatch.setattr("ewsjf_core.waiting.refine_and_prune", broken)
+    ws.start_partition(cfg, 50.0)
+    assert not ws.finish_partition()
+    assert np.array_equal(ws.q_lo, before) and ws.repartitions == 0 and "background re-partition" in caplog.text
+    slots, *_ = ws.order(1.0, 300, pack_params(cfg, 5e-3, 1e-4, 1e-9))
+    assert sorted(slots.tolist()) == list(range(300))   # every request still linked, once
+
+
+def test_a_partition_in_place_drops_one_started_in_the_background():
+    cfg = EWSJFConfig(min_partition_samples=50)
+    ws = _filled(cfg, 300)
+    ws.start_partition(cfg, 50.0)
+    ws.repartition(cfg.replace(max_queues=3), 50.0)
+    assert not ws.finish_partition() and ws.max_queues == 3 and ws.repartitions == 1
