@@ -28,6 +28,7 @@ from ewsjf_core.waiting import WaitingSet
 _log = logging.getLogger(__name__)
 
 _NO_SLOTS = np.empty(0, np.int32)
+_NO_FEEDBACK = np.empty((0, 3))
 _SLOT_BITS = 32
 _SLOT_MASK = (1 << _SLOT_BITS) - 1
 _MIN_ORDER_PREFIX = 16
@@ -333,13 +334,16 @@ class EWSJFQueue(WaitingQueue):
         partition computed since the last round (which drops that order: the next pop computes it on the new
         queues), and start the next one in the background when due."""
         self._begin_pending = False
-        if self._feedback:
-            self._fold_feedback()
+        # The cost model is fitted to the steps since the last round inside the step kernel (one call).
+        rows = self._cost.plausible_rows(self._take_feedback()) if self._feedback else _NO_FEEDBACK
         cfg = self._config
         popped = self._sync(admit=False)
         cap = min(cfg.order_chunk, self._count) if with_order else 0
         slots, reasons, sources, scores = self._set.begin(popped, self._now, min(cap, self._chunk_hint),
-                                                          self._packed_params(), cfg.bubble_empty_rounds)
+                                                          self._packed_params(), cfg.bubble_empty_rounds,
+                                                          self._cost.state, rows)
+        if rows.shape[0]:
+            self._cost.fitted(rows)
         self._set.retire_empty_classes()   # drops empty classes only: the order stays what it is
         if len(self._popped_log) > 64:
             self._fold_popped_log()
@@ -361,12 +365,17 @@ class EWSJFQueue(WaitingQueue):
         self._feedback.append((duration_s, prefill_tokens, decode_tokens))
 
     def _fold_feedback(self) -> None:
+        self._cost.observe_many(self._take_feedback())
+
+    def _take_feedback(self) -> list[tuple[float, int, int]]:
+        """The steps fed since the last fit, with their decode tokens counted (the progress bound's output
+        estimate); the caller fits the cost model to them."""
         feedback, self._feedback = self._feedback, []
-        self._cost.observe_many(feedback)
         observe_decode = self._set.observe_decode
         for _, _, decode_tokens in feedback:
             observe_decode(decode_tokens)
         self._params_stale = True
+        return feedback
 
 
     @property

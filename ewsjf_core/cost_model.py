@@ -35,8 +35,7 @@ from numba import njit
 
 from ewsjf_core.config import EWSJFConfig
 
-_SCALE_F = (1.0, 1.0e3, 1.0e6, 1.0e3)  # feature scale: 1, p/1e3, (p/1e3)^2, d/1e3
-_SCALE = np.array(_SCALE_F)
+_SCALE = np.array([1.0, 1.0e3, 1.0e6, 1.0e3])  # feature scale: 1, p/1e3, (p/1e3)^2, d/1e3 (read_coefficients)
 MAX_STEP_TOKENS = 1 << 24
 """Steps claiming more prefill or decode tokens than this (16.7M, far above any engine's per-step token
 budget) are skipped as corrupt feedback."""
@@ -151,12 +150,20 @@ def prior_prefill_rate(config: EWSJFConfig) -> float:
     return 1.0 / max(config.prior_c1, 1e-12)
 
 
+# The fit's whole state, one array (so a kernel that fits in the same call as other work takes one argument):
+# information matrix A (4x4), b, theta, the prior, aux (above), the decayed sums behind the prefill rate
+# (prefill tokens, steps with prefill, step seconds), then strength, floor r and forgetting f.
+_INFO, _RHS, _THETA, _PRIOR, _AUX, _SUMS, _STRENGTH, _FLOOR, _FORGET, STATE_SIZE = 0, 16, 20, 24, 28, 30, 33, 34, 35, 36
+
+
 @njit(cache=True, nogil=True)
-def fit_steps(info: np.ndarray, rhs: np.ndarray, theta: np.ndarray, prior: np.ndarray, strength: float,
-              floor: float, aux: np.ndarray, steps: np.ndarray, forgetting: float, sums: np.ndarray) -> None:
+def fit_steps(state: np.ndarray, steps: np.ndarray) -> None:
     """regularised_update for each row (duration_s, prefill_tokens, decode_tokens) of `steps`, oldest first,
-    and the decayed sums behind the prefill rate: sums = (prefill tokens, steps with prefill, step seconds).
-    One call for a batch of steps: a host that feeds steps between admission rounds pays one kernel call."""
+    and the decayed sums behind the prefill rate; `state` laid out as above, updated in place."""
+    info = state[_INFO:_RHS].reshape((4, 4))
+    rhs, theta, prior = state[_RHS:_THETA], state[_THETA:_PRIOR], state[_PRIOR:_AUX]
+    aux, sums = state[_AUX:_SUMS], state[_SUMS:_STRENGTH]
+    strength, floor, forgetting = state[_STRENGTH], state[_FLOOR], state[_FORGET]
     x = np.empty(4)
     for k in range(steps.shape[0]):
         prefill_tokens = steps[k, 1]
@@ -171,30 +178,58 @@ def fit_steps(info: np.ndarray, rhs: np.ndarray, theta: np.ndarray, prior: np.nd
         sums[2] = forgetting * sums[2] + max(y_used, 1e-9)
 
 
+@njit(cache=True, nogil=True)
+def read_coefficients(state: np.ndarray):
+    """(c0, c1, c2, cd) in seconds, seconds/token, seconds/token^2, seconds/decode token, from the fit.
+
+    Each is made >= 0 (a cost never falls with size). A negative c1 or c2 is folded into the other
+    so the cost at the recent mean prefill size is kept: when one prompt size dominates, only the
+    sum c1 p + c2 p^2 at that size is known, and zeroing a term would bias exactly that sum."""
+    c0 = state[_THETA] / 1.0
+    c1 = state[_THETA + 1] / 1.0e3
+    c2 = state[_THETA + 2] / 1.0e6
+    cd = state[_THETA + 3] / 1.0e3
+    if c1 < 0.0 or c2 < 0.0:
+        prefill_tokens, prefill_steps = state[_SUMS], state[_SUMS + 1]
+        ref = prefill_tokens / prefill_steps if prefill_steps > 1e-9 else 1.0e3
+        if c2 < 0.0:
+            c1, c2 = c1 + c2 * ref, 0.0
+        if c1 < 0.0:
+            c1, c2 = 0.0, max(c2 + c1 / ref, 0.0)
+    return max(c0, 0.0), max(c1, 0.0), c2, max(cd, 0.0)
+
+
 def plausible_step(duration_s: float, prefill_tokens: int, decode_tokens: int) -> bool:
     """Whether a step's feedback can be fitted (False also for NaN); implausible steps are skipped."""
     return (0.0 < duration_s <= MAX_STEP_SECONDS and 0 <= prefill_tokens <= MAX_STEP_TOKENS
             and 0 <= decode_tokens <= MAX_STEP_TOKENS)
 
 
+_NO_STEPS = np.empty((0, 3))
+
+
 class PrefillCostModel:
     """C_prefill estimate, updated once per engine step. Not thread-safe: the engine thread owns it."""
 
     def __init__(self, config: EWSJFConfig) -> None:
-        self._prior = np.array([config.prior_c0, config.prior_c1, config.prior_c2, config.prior_decode]) * _SCALE
-        self._strength = max(config.cost_prior_strength, 1e-6)
-        self._forgetting = config.cost_forgetting
-        self._floor = (1.0 - self._forgetting) * self._strength  # r: least information in any direction
-        self._info = np.eye(4) * self._strength
-        self._rhs = self._prior * self._strength
-        self._theta = self._prior.copy()
-        self._aux = np.zeros(2)
+        self.state = np.zeros(STATE_SIZE)
+        """The fit's state (layout above). fit_steps(state, rows) may run inside another kernel: call
+        fitted(rows) right after. Nothing else writes it."""
+        self._info = self.state[_INFO:_RHS].reshape(4, 4)
+        self._theta = self.state[_THETA:_PRIOR]
+        self._aux = self.state[_AUX:_SUMS]
+        self._sums = self.state[_SUMS:_STRENGTH]
+        prior = np.array([config.prior_c0, config.prior_c1, config.prior_c2, config.prior_decode]) * _SCALE
+        strength = max(config.cost_prior_strength, 1e-6)
+        forgetting = config.cost_forgetting
+        self.state[_PRIOR:_AUX] = prior
+        self.state[_STRENGTH:] = strength, (1.0 - forgetting) * strength, forgetting  # r: least information
+        self._info[:] = np.eye(4) * strength
+        self.state[_RHS:_THETA] = prior * strength
+        self._theta[:] = prior
         self.steps = 0
         self.skipped = 0
         self._prior_rate = prior_prefill_rate(config)
-        # Decayed sums behind prefill_rate (and the mean prefill size): prefill tokens, steps with prefill,
-        # step seconds. Written by the kernel, read here as Python floats.
-        self._sums = np.zeros(3)
         self._coefficients: tuple[float, float, float, float] | None = None   # cached reading of theta
 
     def observe(self, duration_s: float, prefill_tokens: int, decode_tokens: int) -> bool:
@@ -204,14 +239,22 @@ class PrefillCostModel:
     def observe_many(self, steps) -> int:
         """Fit a sequence of (duration_s, prefill_tokens, decode_tokens) steps in order, in one kernel call;
         implausible ones are skipped and counted. Returns how many were fitted."""
+        rows = self.plausible_rows(steps)
+        if rows.shape[0]:
+            fit_steps(self.state, rows)
+            self.fitted(rows)
+        return rows.shape[0]
+
+    def plausible_rows(self, steps) -> np.ndarray:
+        """The steps to fit, as fit_steps takes them; implausible ones are counted in `skipped`."""
         good = [s for s in steps if plausible_step(*s)]
         self.skipped += len(steps) - len(good)
-        if good:
-            fit_steps(self._info, self._rhs, self._theta, self._prior, self._strength, self._floor, self._aux,
-                      np.array(good, np.float64), self._forgetting, self._sums)
-            self.steps += len(good)
-            self._coefficients = None
-        return len(good)
+        return np.array(good, np.float64) if good else _NO_STEPS
+
+    def fitted(self, rows: np.ndarray) -> None:
+        """fit_steps(state, rows) ran (here or inside another kernel)."""
+        self.steps += rows.shape[0]
+        self._coefficients = None
 
     @property
     def resets(self) -> int:
@@ -230,26 +273,10 @@ class PrefillCostModel:
 
     @property
     def coefficients(self) -> tuple[float, float, float, float]:
-        """(c0, c1, c2, cd) in seconds, seconds/token, seconds/token^2, seconds/decode token.
-
-        Each is made >= 0 (a cost never falls with size). A negative c1 or c2 is folded into the other
-        so the cost at the recent mean prefill size is kept: when one prompt size dominates, only the
-        sum c1 p + c2 p^2 at that size is known, and zeroing a term would bias exactly that sum."""
+        """(c0, c1, c2, cd): see read_coefficients."""
         if self._coefficients is None:
-            self._coefficients = self._read_coefficients()
+            self._coefficients = tuple(float(c) for c in read_coefficients(self.state))
         return self._coefficients
-
-    def _read_coefficients(self) -> tuple[float, float, float, float]:
-        t0, t1, t2, t3 = self._theta.tolist()   # Python floats: the same IEEE results as numpy's, cheaper
-        c0, c1, c2, cd = t0 / _SCALE_F[0], t1 / _SCALE_F[1], t2 / _SCALE_F[2], t3 / _SCALE_F[3]
-        if c1 < 0.0 or c2 < 0.0:
-            prefill_tokens, prefill_steps, _ = self._sums.tolist()
-            ref = prefill_tokens / prefill_steps if prefill_steps > 1e-9 else 1.0e3
-            if c2 < 0.0:
-                c1, c2 = c1 + c2 * ref, 0.0
-            if c1 < 0.0:
-                c1, c2 = 0.0, max(c2 + c1 / ref, 0.0)
-        return max(c0, 0.0), max(c1, 0.0), c2, max(cd, 0.0)
 
     @property
     def covariance_bound(self) -> float:

@@ -2,8 +2,9 @@
 
 Inside an engine every call into a kernel or a numpy function finds cold caches (the engine's own step
 touched megabytes in between), and then costs 15-40 us however little it computes. `begin_step_kernel`
-does in one call what EWSJFQueue.begin_step and the step's first pop used to do in four or more (the
-admission sum, the flush, bubble aging, the policy order), composing the same kernels in the same order,
+does in one call what EWSJFQueue.begin_step and the step's first pop used to do in five or more (fitting the
+cost model to the steps since, the admission sum, the flush, bubble aging, the policy order), composing the
+same kernels in the same order,
 so the admission order is unchanged. A pure function over the arrays the WaitingSet owns.
 """
 
@@ -13,6 +14,8 @@ import numpy as np
 from numba import njit
 
 from ewsjf_core.commit import B_ADMITTED, B_ADMITTED_N, commit_flush, pairwise_sum
+from ewsjf_core.cost_model import fit_steps, read_coefficients
+from ewsjf_core.scoring import P_C0, P_C1, P_C2
 from ewsjf_core.selection import policy_order
 
 
@@ -45,11 +48,18 @@ def begin_step_kernel(admitted: np.ndarray, gone: np.ndarray, adds: np.ndarray, 
                       n_main: int, band_up: float, band_down: float, b_center: np.ndarray, b_active: np.ndarray,
                       b_idle: np.ndarray, bubble_width: float, q_active: np.ndarray, q_pos: np.ndarray,
                       q_mean: np.ndarray, window: np.ndarray, max_idle: int, now: float, limit: int,
-                      class_order: np.ndarray, params: np.ndarray):
-    """Advance the admission progress by the prefill of `admitted` (popped last step), flush (see
-    commit_flush), age the bubbles when any is open, then compute the first `limit` slots in admission
-    order. Returns (change in linked requests, slots, reasons, source queues and scores as policy_order,
-    bubble queues open)."""
+                      class_order: np.ndarray, params: np.ndarray, cost_state: np.ndarray, feedback: np.ndarray):
+    """Fit the cost model to the step feedback not yet fitted (`feedback`, into `cost_state`; its
+    coefficients into `params`), advance the admission progress by the prefill of `admitted` (popped last
+    step), flush (see commit_flush), age the bubbles when any is open, then compute the first `limit` slots
+    in admission order. Returns (change in linked requests, slots, reasons, source queues and scores as
+    policy_order, bubble queues open)."""
+    if feedback.shape[0]:
+        fit_steps(cost_state, feedback)
+        c0, c1, c2, _ = read_coefficients(cost_state)
+        params[P_C0] = c0
+        params[P_C1] = c1
+        params[P_C2] = c2
     if admitted.shape[0]:
         popped_work = np.empty(admitted.shape[0])
         for i in range(admitted.shape[0]):

@@ -291,18 +291,21 @@ class WaitingSet:
             adds, fronts = self._take_staged()
             self.n_linked += commit_flush(_NO_SLOTS, adds, fronts, *self._kernel_state())
 
-    def begin(self, admitted: np.ndarray, now: float, limit: int, params: np.ndarray, max_idle: int):
-        """A step's start in one kernel call (ewsjf_core.step_kernel): admit `admitted` (popped, already
-        discarded), flush, age the bubbles, and return the first `limit` slots in admission order."""
-        if not (limit or admitted.shape[0] or self._to_unlink or self._to_unlink_few or self._staged_adds
-                or self._staged_fronts or self._bubbles_open):
+    def begin(self, admitted: np.ndarray, now: float, limit: int, params: np.ndarray, max_idle: int,
+              cost_state: np.ndarray, feedback: np.ndarray):
+        """A step's start in one kernel call (ewsjf_core.step_kernel): fit the cost model's `cost_state` to
+        `feedback` (writing its coefficients into `params`), admit `admitted` (popped, already discarded),
+        flush, age the bubbles, and return the first `limit` slots in admission order."""
+        if not (limit or admitted.shape[0] or feedback.shape[0] or self._to_unlink or self._to_unlink_few
+                or self._staged_adds or self._staged_fronts or self._bubbles_open):
             return _NO_SLOTS, _NO_REASONS, _NO_SLOTS, _NO_SCORES   # nothing changed: no kernel call
         gone = self._take_gone()
         adds, fronts = self._take_staged()
         if admitted.shape[0]:
             self.outputs.observe_admitted(admitted.shape[0])
         delta, slots, reasons, sources, scores, bubbles = begin_step_kernel(
-            admitted, gone, adds, fronts, *self._kernel_state(), max_idle, now, limit, self.class_order, params)
+            admitted, gone, adds, fronts, *self._kernel_state(), max_idle, now, limit, self.class_order, params,
+            cost_state, feedback)
         self._bubbles_open = bubbles > 0
         self.n_linked += delta
         self._release(gone)
