@@ -315,7 +315,8 @@ class EWSJFQueue(WaitingQueue):
         admission order is exactly what it would be had it all run here."""
         now = check_now(now) if now is not None else float(self.clock())
         self._end_step_pops()
-        self.settle()
+        if self._begin_pending:   # the last step's work, had no pop run it (the feedback since waits for
+            self._run_begin(False)   # this step's kernel call)
         self._now = now
         self._install_pending_config()
         self._begin_pending = True
@@ -450,6 +451,8 @@ class EWSJFQueue(WaitingQueue):
             self._apply_config(new, old)
 
     def _apply_config(self, old: EWSJFConfig, new: EWSJFConfig) -> None:
+        if self._feedback:
+            self._fold_feedback()   # the step feedback counts before the admissions _sync counts
         self._sync()
         self._config = new
         self._params = None
