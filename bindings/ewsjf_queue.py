@@ -341,8 +341,8 @@ class EWSJFQueue(WaitingQueue):
         popped = self._sync(admit=False)
         cap = min(cfg.order_chunk, self._count) if with_order else 0
         slots, reasons, sources, scores = self._set.begin(popped, self._now, min(cap, self._chunk_hint),
-                                                          self._packed_params(), cfg.bubble_empty_rounds,
-                                                          self._cost.state, rows)
+                                                          self._packed_params(rows.shape[0] > 0),
+                                                          cfg.bubble_empty_rounds, self._cost.state, rows)
         if rows.shape[0]:
             self._cost.fitted(rows)
         self._set.retire_empty_classes()   # drops empty classes only: the order stays what it is
@@ -530,21 +530,23 @@ class EWSJFQueue(WaitingQueue):
         self._adopt_order(*self._set.order(self._order_now, limit, self._params), self._order_cap,
                           self._order_now)
 
-    def _packed_params(self) -> np.ndarray:
+    def _packed_params(self, fitting: bool = False) -> np.ndarray:
         """The config's scoring parameters and the cost model's current coefficients, as kernels read them.
 
         Built whole when the config changes; after step feedback only the model's entries are rewritten in
-        place (the engine thread owns the array and no kernel holds it between calls)."""
+        place (the engine thread owns the array and no kernel holds it between calls). fitting: the caller's
+        kernel fits the model and writes its coefficients itself."""
         if self._feedback:
             self._fold_feedback()
         params = self._params
         if params is None:
             params = self._params = pack_params(self._config, *self._cost.coefficients[:3], self._set.out_work)
         elif self._params_stale:
-            c0, c1, c2, _ = self._cost.coefficients
-            params[P_C0] = c0
-            params[P_C1] = c1
-            params[P_C2] = c2
+            if not fitting:
+                c0, c1, c2, _ = self._cost.coefficients
+                params[P_C0] = c0
+                params[P_C1] = c1
+                params[P_C2] = c2
             params[P_OUT_WORK] = self._set.out_work
         self._params_stale = False
         return params

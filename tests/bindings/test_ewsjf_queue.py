@@ -273,3 +273,27 @@ def test_cold_start_partitions_from_data_early_then_at_doubling_counts():
     # Due at the 64th, 128th and 256th arrival; computed in the background during that step and installed
     # at the next admission round.
     assert counts == [0, 1, 1, 1, 2, 2, 3, 3]
+
+
+def test_step_feedback_fitted_in_batches_is_fitted_as_if_at_once():
+    """observe_step records; the fit runs in the next step's kernel call (or before anything reads the model).
+    Reading the model after every step (one fit per step) gives the same model and the same pops."""
+    import random
+    rng = random.Random(11)
+    t = [0.0]
+    eager, lazy = (EWSJFQueue(EWSJFConfig(progress_output_weight=1.0), clock=lambda: t[0]) for _ in range(2))
+    for step in range(200):
+        t[0] += 0.03
+        n = rng.randint(10, 5000)
+        for q in (eager, lazy):
+            q.add(step, n, arrival_time=t[0])
+            q.begin_step(t[0])
+        k = rng.choice([0, 0, 1, 2])
+        assert eager.pop_many(k) == lazy.pop_many(k)
+        feedback = (0.01 + 1e-5 * n * rng.random(), rng.choice([0, 512, 2048]), rng.randint(0, 256))
+        for q in (eager, lazy):
+            q.observe_step(*feedback)
+        eager.cost_coefficients  # forces the fit now
+    assert eager.cost_coefficients == lazy.cost_coefficients
+    assert eager.stats()["cost_model"] == lazy.stats()["cost_model"]
+    assert list(eager) == list(lazy)
