@@ -147,7 +147,7 @@ def test_a_failed_background_partition_keeps_the_queues(monkeypatch, caplog):
     def broken(*args):
         raise MemoryError("no room for the partition")
 
-    monkeypatch.setattr("ewsjf_core.waiting.refine_and_prune", broken)
+    monkeypatch.setattr("ewsjf_core.queue_layout.refine_and_prune", broken)
     ws.start_partition(cfg, 50.0)
     assert not ws.finish_partition()
     assert np.array_equal(ws.q_lo, before) and ws.repartitions == 0 and "background re-partition" in caplog.text
