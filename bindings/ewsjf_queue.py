@@ -17,12 +17,12 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from ewsjf.bindings.admission_log import AdmissionLog
 from ewsjf.bindings.base import (Clock, RequestId, WaitingQueue, check_now, check_request,
                                  check_step_feedback, request_id_list)
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.cost_model import PrefillCostModel
 from ewsjf_core.scoring import P_C0, P_C1, P_C2, P_OUT_WORK, pack_params
-from ewsjf_core.selection import REASON_STARVED
 from ewsjf_core.waiting import WaitingSet
 
 _log = logging.getLogger(__name__)
@@ -93,11 +93,7 @@ class EWSJFQueue(WaitingQueue):
         self._chunk_hint = _MIN_ORDER_PREFIX
         self._begin_pending = False  # begin_step's work waits for the step's first pop (see begin_step)
         self._last_scores = np.empty(0)
-        # (reasons, sources) of popped prefixes, folded into the counters when stats() asks.
-        self._popped_log: list[tuple[np.ndarray, np.ndarray]] = []
-        self._starvation_promotions = 0
-        self._admitted = np.zeros(self._set.n_queues + 1, np.int64)
-        self._last_source_queue = -1
+        self._admissions = AdmissionLog(self._set.n_queues)
         self.config_install_errors = 0
 
     # ----- requests in -----
@@ -346,8 +342,6 @@ class EWSJFQueue(WaitingQueue):
         if rows.shape[0]:
             self._cost.fitted(rows)
         self._set.retire_empty_classes()   # drops empty classes only: the order stays what it is
-        if len(self._popped_log) > 64:
-            self._fold_popped_log()
         installed = self._set.finish_partition()
         if installed:
             self._after_partition()
@@ -416,9 +410,7 @@ class EWSJFQueue(WaitingQueue):
         return min(max(c0 / max(c1, 1e-12), 1.0), 4096.0)
 
     def _after_partition(self) -> None:
-        if self._admitted.shape[0] != self._set.n_queues + 1:
-            self._fold_popped_log()
-            self._admitted = np.zeros(self._set.n_queues + 1, np.int64)
+        self._admissions.resize(self._set.n_queues)
 
     # ----- parameters -----
     @property
@@ -476,7 +468,7 @@ class EWSJFQueue(WaitingQueue):
                 self._set.admit(popped)  # advances the admission progress behind the starvation bound
             else:
                 self._set.discard(popped)
-            self._popped_log.append((self._order_reasons[:pos], self._order_sources[:pos]))
+            self._admissions.record(self._order_reasons[:pos], self._order_sources[:pos])
             self._pos = 0
             if keep_order:
                 self._order_slots = self._order_slots[pos:]
@@ -487,17 +479,6 @@ class EWSJFQueue(WaitingQueue):
         if not keep_order:
             self._limit = 0
         return popped
-
-    def _fold_popped_log(self) -> None:
-        log, self._popped_log = self._popped_log, []
-        if not log:
-            return
-        reasons = np.concatenate([r for r, _ in log])
-        sources = np.concatenate([s for _, s in log])
-        self._starvation_promotions += int(np.count_nonzero(reasons == REASON_STARVED))
-        n = self._admitted.shape[0]
-        self._admitted += np.bincount(sources, minlength=n)[:n]
-        self._last_source_queue = int(sources[-1])
 
     def _refresh_order(self, limit: int | None = None) -> None:
         if limit is None and 0 < self._limit < self._order_cap and self._pos >= self._limit:
@@ -567,13 +548,15 @@ class EWSJFQueue(WaitingQueue):
         if 0 < self._limit < self._order_cap:
             self._extend_order(self._order_cap)   # the pops after stats() go on as if it had not run
         self._sync(keep_order=True)
-        self._fold_popped_log()
+        admissions = self._admissions
+        admissions.fold()
         ws = self._set
         ws.flush()
         c0, c1, c2, cd = self._cost.coefficients
         return {
-            "policy": "ewsjf", "waiting": len(self), **ws.describe_queues(self._last_scores, self._admitted),
-            "starvation_promotions": self._starvation_promotions, "last_source_queue": self._last_source_queue,
+            "policy": "ewsjf", "waiting": len(self), **ws.describe_queues(self._last_scores, admissions.admitted),
+            "starvation_promotions": admissions.starvation_promotions,
+            "last_source_queue": admissions.last_source_queue,
             "admitted_work": ws.admitted_work,
             "cost_model": {"c0": c0, "c1": c1, "c2": c2, "decode": cd, "steps": self._cost.steps,
                            "skipped_steps": self._cost.skipped, "resets": self._cost.resets,
