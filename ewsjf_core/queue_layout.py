@@ -9,6 +9,7 @@ WaitingSet owns, and nothing else touches them.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -204,14 +205,16 @@ class QueueLayout:
 
 
 _worker: ThreadPoolExecutor | None = None
+_worker_pid = 0
 _worker_lock = threading.Lock()
 
 
 def _partition_worker() -> ThreadPoolExecutor:
-    """One worker thread for every queue's background partitions (created at first use, so in the engine's
-    own process)."""
-    global _worker
+    """One worker thread for every queue's background partitions, created at first use in each process (a
+    forked child inherits the executor but not its thread, and would wait forever on it)."""
+    global _worker, _worker_pid
     with _worker_lock:
-        if _worker is None:
+        if _worker is None or _worker_pid != os.getpid():
             _worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ewsjf-partition")
+            _worker_pid = os.getpid()
         return _worker

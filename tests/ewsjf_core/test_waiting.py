@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 
 import numpy as np
@@ -161,3 +162,33 @@ def test_a_partition_in_place_drops_one_started_in_the_background():
     ws.start_partition(cfg, 50.0)
     ws.repartition(cfg.replace(max_queues=3), 50.0)
     assert not ws.finish_partition() and ws.max_queues == 3 and ws.repartitions == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_gets_its_own_partition_worker():
+    """The worker thread does not survive a fork: a child that inherited the executor would wait forever."""
+    cfg = EWSJFConfig(min_partition_samples=50)
+    parent = _filled(cfg, 200)
+    parent.start_partition(cfg, 50.0)
+    assert parent.finish_partition()   # the parent's worker exists now
+    pid = os.fork()
+    if pid == 0:   # the child: a background partition must finish
+        try:
+            ws = _filled(cfg, 200)
+            ws.start_partition(cfg, 50.0)
+            os._exit(0 if ws.finish_partition() else 1)
+        except BaseException:
+            os._exit(2)
+    import signal
+    import time
+    deadline = time.monotonic() + 60.0
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:   # hung on the inherited worker: fail, do not hang the suite
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the child's background partition never finished")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(status) == 0
