@@ -85,7 +85,8 @@ def test_pops_beyond_one_order_chunk_and_interleaved_changes():
 def test_a_step_pops_the_order_computed_at_its_start_however_many_it_pops(fcfs_wait_factor):
     """The queue computes a step's order a prefix at a time, as long as the last step popped; a step that
     pops more extends it. Whatever each step pops (up to order_chunk), the pops are the prefix of the whole
-    order listed at the step's start: queue `listed` is listed before popping, `plain` only pops."""
+    order listed at the step's start: queue `listed` is listed before popping, `plain` only pops (in two
+    batches, with a stats() call between them)."""
     import random
     rng = random.Random(7)
     t = [0.0]
@@ -104,7 +105,11 @@ def test_a_step_pops_the_order_computed_at_its_start_however_many_it_pops(fcfs_w
             q.begin_step(t[0])
         whole = list(listed)
         k = min(rng.choice([0, 1, 3, 17, 40, 100, 255, 256]), len(whole))
-        assert plain.pop_many(k) == whole[:k] == listed.pop_many(k), f"step {step}"
+        first = rng.randint(0, k)   # stats() between two batches changes nothing
+        popped = plain.pop_many(first)
+        plain.stats()
+        popped += plain.pop_many(k - first)
+        assert popped == whole[:k] == listed.pop_many(k), f"step {step}"
         if step % 5 == 0:
             for q in (listed, plain):
                 q.observe_step(0.02 + 1e-5 * k, 100 * k, 64)
