@@ -117,7 +117,7 @@ def tradeoff(args, base, step_model, engine, ecfg, edges, runs, show_progress) -
             return summarize(res, edges, args.slo_ttft, args.slo_tpot)
 
         points = curve.run_curve(runs, simulate, GOAL_BASELINES,
-                             lambda ours, other: {k: _ratio(get(ours), get(other)) for k, get in METRICS.items()})
+                                 lambda ours, other: {k: _ratio(get(ours), get(other)) for k, get in METRICS.items()})
     if not points:
         print("\n(no tradeoff curve: it needs the routers ewsjf, " + ", ".join(GOAL_BASELINES) + ")")
         return {"curve": [], "explanations": []}
