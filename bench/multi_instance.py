@@ -42,6 +42,8 @@ class ClusterConfig:
     """Each engine's scheduler (a bench policy name)."""
     stats_period_s: float = 0.5
     seed: int = 0
+    router_options: tuple[tuple[str, float], ...] = ()
+    """Keyword arguments of the router policy, e.g. (("long_pool", 0.75),) for the tradeoff curve."""
 
     def __post_init__(self) -> None:
         if self.instances < 1:
@@ -82,7 +84,9 @@ class Cluster:
         kv = self.engines[0].blocks.total * engine_config.block_size // PREFIX_BLOCK_TOKENS
         self.tracker = ReplicaTracker(prefix_capacity_blocks=max(1, min(kv, 10_000_000)))
         self.tracker.set_replicas(self.ids)
-        kwargs = {"seed": cluster.seed} if cluster.router == "power-of-two" else {}
+        kwargs = dict(cluster.router_options)
+        if cluster.router == "power-of-two":
+            kwargs["seed"] = cluster.seed
         self.router = make_policy(cluster.router, **kwargs)
         n = len(workload)
         self.assigned = np.full(n, -1, dtype=np.int64)

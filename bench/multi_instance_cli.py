@@ -39,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"comma list of {', '.join(POLICIES)} (default: all)")
     g.add_argument("--stats-period", type=T.positive_float(hi=3600.0), default=0.5,
                    help="seconds between replica stats reports to the router (default 0.5)")
+    g.add_argument("--tradeoff", action="store_true",
+                   help="also rerun the ewsjf router with every long-pool size (the mean/tail tradeoff curve) "
+                        "and explain each goal miss with it")
 
 
 def wanted(args) -> bool:
@@ -94,8 +97,36 @@ def run(args, base, step_model, engine, ecfg, edges, loads, policies, show_progr
         print(f"\n== goal: ewsjf router below lmetric and power-of-two on mean, p99 and short-class mean TTFT "
               f"-> {verdicts} (ratios ours / baseline) ==")
         print(report.table(goal_rows(goal), GOAL_HEADER))
-    return {"multi_instance": runs, "multi_instance_goal": goal, "routers": routers,
-            "instances": args.instances, "stats_period_s": args.stats_period}
+    doc = {"multi_instance": runs, "multi_instance_goal": goal, "routers": routers,
+           "instances": args.instances, "stats_period_s": args.stats_period}
+    if getattr(args, "tradeoff", False):
+        doc["multi_instance_tradeoff"] = tradeoff(args, base, step_model, engine, ecfg, edges, runs, show_progress)
+    return doc
+
+
+def tradeoff(args, base, step_model, engine, ecfg, edges, runs, show_progress) -> dict[str, Any]:
+    """The `ewsjf` router's long-pool curve against the goal's baselines, and one explanation per miss."""
+    from . import multi_instance_tradeoff as curve
+    from .multi_instance import ClusterConfig, simulate_cluster
+
+    with console.progress(show_progress) as bars:
+        def simulate(n, load, pol, k):
+            cfg = ClusterConfig(n, curve.ROUTER, pol, args.stats_period, args.seed, (("long_pool", k / n),))
+            res = simulate_cluster(base.scale_rate(load * n), step_model, engine, cfg, ecfg,
+                                   bars.task(f"N={n} ewsjf pool {k}/{n}/{pol} @ {report.load_label(load)}"))
+            return summarize(res, edges, args.slo_ttft, args.slo_tpot)
+
+        points = curve.run_curve(runs, simulate, GOAL_BASELINES,
+                                 lambda ours, other: {k: _ratio(get(ours), get(other)) for k, get in METRICS.items()})
+    if not points:
+        print("\n(no tradeoff curve: it needs the routers ewsjf, " + ", ".join(GOAL_BASELINES) + ")")
+        return {"curve": [], "explanations": []}
+    expl = curve.explain(points)
+    print("\n== tradeoff: the ewsjf router with every long-pool size (ratios ours / baseline; misses of 6) ==")
+    print(report.table(curve.curve_rows(points, GOAL_BASELINES), curve.header(GOAL_BASELINES)))
+    print("\n== each miss of the default ewsjf router against the curve ==")
+    print("\n".join(curve.explanation_lines(expl)) or "(no misses)")
+    return {"curve": points, "explanations": expl}
 
 
 def rows(runs: list[dict]) -> list[list[str]]:

@@ -10,12 +10,13 @@ cursor or random generator, so the Ray router and the bench's multi-instance sim
 | `power-of-two` | two random candidates, fewer ongoing requests first (Ray Serve's default router) |
 | `prefix-affinity` | longest expected prefix-cache hit, fewest ongoing on ties; fewest ongoing when the load is imbalanced (Ray Serve LLM's PrefixCacheAffinityRouter) |
 | `lmetric` | (waiting prefill tokens + the request's uncached tokens) x (running batch + 1) (LMetric) |
-| `ewsjf` | short: LMetric over the in-flight batch; long (`length_split`): least prefill work on the small-batch half |
+| `ewsjf` | short: LMetric over the in-flight batch; long (`length_split`): least prefill work on the small-batch half (`long_pool`) |
 | `ewsjf-balanced` | prefill work EWSJF computes before it + its own + the delay it imposes on longer requests it overtakes |
 """
 
 from __future__ import annotations
 
+import math
 import random
 from abc import ABC, abstractmethod
 from typing import Sequence
@@ -104,9 +105,16 @@ class EWSJFAware(RoutingPolicy):
       work EWSJF puts first and, within the starvation bound, after the work already waiting, so the work
       there is its wait.
     Tradeoff: concentrating long prefills on half the replicas lowers mean and short-request TTFT and raises
-    the long requests' tail under bursts (`ewsjf-balanced` keeps the tail lower)."""
+    the long requests' tail under bursts (`ewsjf-balanced` keeps the tail lower). `long_pool` is the share of
+    the replicas long requests may use (half by default, the pool that matches the work median's halves);
+    the bench sweeps it to draw the tradeoff curve (`ewsjf bench --instances N --tradeoff`), it is not tuned."""
 
     name = "ewsjf"
+
+    def __init__(self, long_pool: float = 0.5) -> None:
+        if isinstance(long_pool, bool) or not isinstance(long_pool, (int, float)) or not 0 < long_pool <= 1:
+            raise ValueError(f"ewsjf router: long_pool must be a share of the replicas in (0, 1], got {long_pool!r}")
+        self.long_pool = float(long_pool)
 
     def rank(self, request, replicas):
         if not replicas:
@@ -115,8 +123,8 @@ class EWSJFAware(RoutingPolicy):
         if tokens <= work_median(replicas, tokens):
             return self._sorted(replicas, lambda v: (v.waiting_tokens() + v.new_tokens(request)) * (v.batch + 1))
         batches = sorted(v.batch for v in replicas)
-        lower_median = batches[(len(batches) - 1) // 2]
-        return self._sorted(replicas, lambda v: (v.batch > lower_median, v.waiting_tokens() + v.new_tokens(request)))
+        edge = batches[pool_size(self.long_pool, len(batches)) - 1]  # the pool: batches at or below the edge
+        return self._sorted(replicas, lambda v: (v.batch > edge, v.waiting_tokens() + v.new_tokens(request)))
 
 
 class EWSJFBalanced(RoutingPolicy):
@@ -140,6 +148,11 @@ class EWSJFBalanced(RoutingPolicy):
 
 POLICIES: dict[str, type[RoutingPolicy]] = {
     cls.name: cls for cls in (RoundRobin, PowerOfTwo, PrefixAffinity, LMetric, EWSJFAware, EWSJFBalanced)}
+
+
+def pool_size(share: float, replicas: int) -> int:
+    """Replicas in a pool of `share` of `replicas`: at least one, rounded up (half of 3 is 2)."""
+    return max(1, min(replicas, math.ceil(round(share * replicas, 9))))
 
 
 def make_policy(name: str, **kwargs) -> RoutingPolicy:

@@ -3,7 +3,7 @@
 import pytest
 
 from ewsjf.integrations.ray.policies import POLICIES, EWSJFAware, EWSJFBalanced, LMetric, PowerOfTwo, PrefixAffinity, \
-    RoundRobin, make_policy
+    RoundRobin, make_policy, pool_size
 from ewsjf.integrations.ray.length_split import waiting_work, work_median
 from ewsjf.integrations.ray.state import InFlight, QueueLoad, ReplicaStats, ReplicaView, RequestInfo
 
@@ -129,3 +129,17 @@ def test_ewsjf_keeps_long_requests_on_the_small_batch_half_and_balances_their_wo
     req = RequestInfo("c", 6000)
     warm = view("warm", running=60, cached=5990)
     assert EWSJFAware().rank(req, shorts + longs + [warm])[0].replica_id == "warm"
+
+
+def test_ewsjf_long_pool_sets_how_many_replicas_long_requests_may_use():
+    # batches 1 < 5 < 40 < 60; the long request goes to the least work among the k smallest batches
+    reps = [view("b1", running=1, depths=(0, 0, 3)), view("b5", running=5, depths=(0, 0, 2)),
+            view("b40", running=40, depths=(0, 0, 1)), view("b60", running=60)]
+    first = {share: EWSJFAware(long_pool=share).rank(LONG, reps)[0].replica_id for share in (0.25, 0.5, 0.75, 1.0)}
+    assert first == {0.25: "b1", 0.5: "b5", 0.75: "b40", 1.0: "b60"}
+    assert EWSJFAware().long_pool == 0.5
+    assert [pool_size(0.5, n) for n in (1, 2, 3, 4, 5, 16)] == [1, 1, 2, 2, 3, 8]   # the lower median, as before
+    assert pool_size(0.3, 10) == 3 and pool_size(0.01, 4) == 1 and pool_size(1.0, 7) == 7
+    for bad in (0, -0.5, 1.5, True, "half", float("nan")):
+        with pytest.raises(ValueError, match="long_pool"):
+            EWSJFAware(long_pool=bad)
