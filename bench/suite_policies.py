@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from ewsjf.bindings.baselines import HRRNQueue
-from ewsjf_core.config import INT_BOUNDS, EWSJFConfig
+from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.sim import EngineConfig, SimResult, VirtualClock, Workload, simulate
 
 from . import engines
@@ -43,8 +43,7 @@ def parse(spec: str) -> tuple[str, dict]:
     settings = {}
     for item in filter(None, rest.split(",")):
         k, _, v = item.partition("=")
-        k = k.strip()
-        settings[k] = int(v) if k in INT_BOUNDS else float(v)  # integer fields (max_queues) stay integers
+        settings[k.strip()] = float(v)
     return base, settings
 
 

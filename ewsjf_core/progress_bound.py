@@ -6,7 +6,7 @@ admissions advance, whatever limits them: prefill compute, KV memory or decode s
 when A = A0 with W0 tokens waiting ahead of it would be admitted by FCFS when A reaches A0 + W0. Its due
 point is
 
-    due point = A0 + max(fcfs_wait_factor * W0, W_q)
+    due point = A0 + fcfs_wait_factor * max(W0, W_mean)
 
 and once A passes it the request is starved (served before the scored order, oldest first). So at most
 (fcfs_wait_factor - 1) * W0 tokens of later arrivals can overtake it (plus the bypass share of
@@ -16,18 +16,10 @@ not change. No throughput estimate is involved
 (the earlier form, arrival + W0 / prefill rate, assumed admissions wait for prefill compute; under KV or
 decode pressure they wait far longer, and the bound fired early or late).
 
-W_q, a running BACKLOG_QUANTILE-quantile of W0 over recent commits, is the floor of the slack: a request
-that arrives to a short backlog may still be overtaken until it has waited about a backlog most requests
-see. Why a quantile and not the mean (the floor until this round): the goal bounds the long class's p99
-and the longest wait, not each request's ratio. Every request waits at most max(factor * W0, W_q) in
-admitted work, so the p-th percentile of the waits is at most max(factor * p-th percentile of W0, W_q):
-with W_q at or below the p99 of W0 the bound on the p99 (and on the longest wait) is the factor's alone,
-while requests that FCFS would have served fast give up more of their head start than one mean backlog.
-Measured (README, "The workload suite"): the 0.8-quantile gains short-request mean TTFT where backlogs vary
-(bursty arrivals, overload) with no new fairness failure; the 0.95 and 0.99 quantiles gain more but break
-the published setting @ 3 s (KV-bound: work admitted is not time there, long p99 1.59x FCFS's). Due points
-are made non-decreasing in commit order, so each FIFO queue stays sorted by them and its starved requests
-are a prefix.
+W_mean, a running mean of W0 over recent commits, is the floor of the slack: a request that arrives to a
+short backlog may still be overtaken by about one typical backlog, which stays below the backlogs that set
+FCFS's tail waits (the p99 and longest waits the bound protects). Due points are made non-decreasing in
+commit order, so each FIFO queue stays sorted by them and its starved requests are a prefix.
 
 A request's work is its effective prefill, plus, with progress_output_weight > 0, that weight times the
 engine's mean output tokens per admitted request (OutputEstimate: decode tokens per step over admissions per
@@ -46,13 +38,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-BACKLOG_QUANTILE = 0.8
-"""W_q, the slack floor, tracks this quantile of the backlog ahead of each commit (see the module docstring)."""
-QUANTILE_STEP = 0.1
-"""The tracker's log-step: W_q *= exp(step * q) when a backlog exceeds it, exp(-step * (1 - q)) otherwise,
-which settles where a fraction 1 - q of backlogs exceed it (about the last 100 commits weigh)."""
-QUANTILE_WARMUP = 32
-"""The first commits set W_q to the largest backlog seen (the tracker then moves it to the quantile)."""
+BACKLOG_MEAN_WEIGHT = 1.0 / 512.0
+"""Weight of each commit in the running mean W_mean: about the last 500 arrivals count."""
 
 
 OUTPUT_MEMORY_STEPS = 8192.0
@@ -96,23 +83,14 @@ def past_due(progress: float, progress_n: float, due_work: float, due_n: float, 
 
 
 @njit(cache=True, nogil=True)
-def _track_quantile(q: float, x: float, k: int) -> float:
-    """One step of the W_q tracker for the k-th commit (1-based), backlog x."""
-    if k <= QUANTILE_WARMUP or q <= 0.0:
-        return max(q, x)
-    if x > q:
-        return q * np.exp(QUANTILE_STEP * BACKLOG_QUANTILE)
-    return q * np.exp(-QUANTILE_STEP * (1.0 - BACKLOG_QUANTILE))
-
-
-@njit(cache=True, nogil=True)
 def commit_due_work(slots: np.ndarray, prefills: np.ndarray, waiting_prefill: float, waiting_n: float,
-                    admitted: float, admitted_n: float, factor: float, backlog_q: float, n_committed: int,
+                    admitted: float, admitted_n: float, factor: float, backlog_mean: float, n_committed: int,
                     last_due: np.ndarray, out_work: float, due_work: np.ndarray, due_n: np.ndarray) -> float:
     """Write due points (due_work: prefill part, due_n: request part) for a commit batch (earlier members are
     ahead of later ones); factor 0 disables (inf). last_due (prefill part, request part) is updated in place.
 
-    Returns the updated W_q (in work at out_work per request; see QUANTILE_STEP and QUANTILE_WARMUP).
+    Returns the updated W_mean (in work at out_work per request). The mean starts as a plain average (its
+    first commits), then becomes an exponential one.
     """
     ahead_p, ahead_n = waiting_prefill, waiting_n
     for i in range(slots.shape[0]):
@@ -121,17 +99,18 @@ def commit_due_work(slots: np.ndarray, prefills: np.ndarray, waiting_prefill: fl
             due_work[s] = np.inf
             due_n[s] = 0.0
             continue
+        k = n_committed + i + 1
+        w = 1.0 / k if k * BACKLOG_MEAN_WEIGHT < 1.0 else BACKLOG_MEAN_WEIGHT
         ahead = ahead_p + out_work * ahead_n
-        backlog_q = _track_quantile(backlog_q, ahead, n_committed + i + 1)
-        # Slack max(factor * W0, W_q): the floor scales both parts (or, with nothing ahead, counts as prefill).
-        floor = backlog_q / factor
-        if ahead >= floor:
+        backlog_mean += w * (ahead - backlog_mean)
+        # The floor scales both parts (or, with nothing ahead, counts as prefill).
+        if ahead >= backlog_mean:
             sp, sn = ahead_p, ahead_n
         elif ahead > 0.0:
-            r = floor / ahead
+            r = backlog_mean / ahead
             sp, sn = r * ahead_p, r * ahead_n
         else:
-            sp, sn = floor, 0.0
+            sp, sn = backlog_mean, 0.0
         dp, dn = admitted + factor * sp, admitted_n + factor * sn
         if dp + out_work * dn < last_due[0] + out_work * last_due[1]:
             dp, dn = last_due[0], last_due[1]
@@ -140,4 +119,4 @@ def commit_due_work(slots: np.ndarray, prefills: np.ndarray, waiting_prefill: fl
         due_n[s] = dn
         ahead_p += prefills[i]
         ahead_n += 1.0
-    return backlog_q
+    return backlog_mean

@@ -55,30 +55,3 @@ def test_output_estimate_follows_the_decode_rate_per_admission():
         est.observe_admitted(2)
         est.observe_step(600)
     assert est.per_request == pytest.approx(300.0, rel=1e-3)
-
-
-def test_slack_floor_is_the_backlog_quantile_not_the_factor_times_it():
-    """A request with little work ahead may be overtaken until about W_q is admitted (factor * (W_q / factor)),
-    one with a long backlog by factor times its own backlog."""
-    from ewsjf_core.progress_bound import BACKLOG_QUANTILE, QUANTILE_STEP
-    w_q = 5000.0
-    due_work, _, _, q = _commit([10.0], 100.0, 1.0, 0.0, 0.0, 1.25, 0.0, backlog_mean=w_q, n_committed=1000)
-    # The backlog (100) is below the quantile: W_q steps down once, and the slack is that floor.
-    assert q == pytest.approx(w_q * np.exp(-QUANTILE_STEP * (1.0 - BACKLOG_QUANTILE)))
-    assert due_work[0] == pytest.approx(q)
-    due_work, _, _, q2 = _commit([10.0], 9000.0, 3.0, 0.0, 0.0, 1.25, 0.0, backlog_mean=w_q, n_committed=1000)
-    assert q2 > w_q and due_work[0] == pytest.approx(1.25 * 9000.0)
-
-
-def test_backlog_quantile_tracker_settles_at_its_quantile():
-    from ewsjf_core.progress_bound import BACKLOG_QUANTILE, _track_quantile
-    rng = np.random.default_rng(0)
-    xs = rng.exponential(1000.0, 40_000)
-    q = 0.0
-    for k, x in enumerate(xs, 1):
-        q = _track_quantile(q, x, k)
-    # The fraction of the last backlogs above W_q is about 1 - quantile.
-    tail = xs[-5000:]
-    assert abs(np.mean(tail > q) - (1.0 - BACKLOG_QUANTILE)) < 0.05
-    # Warm-up: the first commits take the largest backlog seen.
-    assert _track_quantile(0.0, 700.0, 1) == 700.0 and _track_quantile(800.0, 700.0, 2) == 800.0
