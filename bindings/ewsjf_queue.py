@@ -32,6 +32,7 @@ _NO_FEEDBACK = np.empty((0, 3))
 _SLOT_BITS = 32
 _SLOT_MASK = (1 << _SLOT_BITS) - 1
 _MIN_ORDER_PREFIX = 16
+_MAX_PENDING_FEEDBACK = 4096
 
 
 class EWSJFQueue(WaitingQueue):
@@ -358,6 +359,8 @@ class EWSJFQueue(WaitingQueue):
         if self._begin_pending:
             self._run_begin(False)  # the pending step's work (a re-partition) uses the model as it was
         self._feedback.append((duration_s, prefill_tokens, decode_tokens))
+        if len(self._feedback) >= _MAX_PENDING_FEEDBACK:   # steps that never consult the queue (a full
+            self._fold_feedback()                          # running batch for hours) keep it bounded
 
     def _fold_feedback(self) -> None:
         self._cost.observe_many(self._take_feedback())

@@ -302,3 +302,16 @@ def test_step_feedback_fitted_in_batches_is_fitted_as_if_at_once():
     assert eager.cost_coefficients == lazy.cost_coefficients
     assert eager.stats()["cost_model"] == lazy.stats()["cost_model"]
     assert list(eager) == list(lazy)
+
+
+def test_step_feedback_waiting_for_a_step_that_consults_the_queue_stays_bounded():
+    """Hours of steps with a full running batch (observe_step, never a pop): the recorded feedback is fitted
+    in bounded batches, and the model is the one fitted step by step."""
+    q, ref = EWSJFQueue(clock=Clock(0.0)), EWSJFQueue(clock=Clock(0.0))
+    q.add("waiting", 100, arrival_time=0.0)
+    for i in range(20_000):
+        q.observe_step(0.02 + 1e-6 * (i % 7), 0, 256)
+        ref.observe_step(0.02 + 1e-6 * (i % 7), 0, 256)
+        ref.cost_coefficients   # fits now
+        assert len(q._feedback) < 4096   # white box: the pending list
+    assert q.cost_coefficients == ref.cost_coefficients
