@@ -2,6 +2,7 @@
 
 EWSJF runs twice: driven by ids (`ewsjf`: add, remove by id, one pop() per admission, the WaitingQueue API
 every policy has) and by handles (`ewsjf-handle`: push returns a handle, pop_many(n), remove_handles).
+`raw-deque` is vLLM's own FCFS queue as it is (a deque, popleft per admission, no checks): the floor.
 For each waiting-set size N: `add` (one request, including the batched route-and-link it triggers at the
 next step), `remove` (one request, including its unlink), and `step` (begin_step + popping up to 256
 requests). Every figure is the median over repeats of a batch, in microseconds per operation; the set is
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from typing import Any, Callable
 
 import numpy as np
@@ -91,9 +93,36 @@ class _ById:
         return iter(self.queue)
 
 
+class _RawDeque:
+    """vLLM's own FCFS waiting queue: a deque, popleft per admission, remove by scan; no checks, no step
+    hooks. The floor a Python-level queue can reach (the other baselines go through the WaitingQueue API)."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.queue: deque = deque()
+        self.add = lambda rid, length, t: self.queue.append(rid)
+        self.begin_step = self.settle = lambda *args: None
+
+    def remove(self, rid: str) -> None:
+        self.queue.remove(rid)
+
+    def pop_many(self, n: int) -> list:
+        pop = self.queue.popleft
+        return [pop() for _ in range(n)]
+
+    def forget(self, popped: list) -> None:
+        pass
+
+    def __len__(self) -> int:
+        return len(self.queue)
+
+    def __iter__(self):
+        return iter(self.queue)
+
+
 POLICIES: dict[str, Callable[[Callable[[], float]], Any]] = {
     "ewsjf": lambda clock: _ById(EWSJFQueue(clock=clock)), "ewsjf-handle": _ByHandle,
-    "fcfs-deque": lambda clock: _ById(FCFSQueue(clock=clock)), "sjf-heapq": lambda clock: _ById(SJFQueue(clock=clock))}
+    "fcfs-deque": lambda clock: _ById(FCFSQueue(clock=clock)), "sjf-heapq": lambda clock: _ById(SJFQueue(clock=clock)),
+    "raw-deque": _RawDeque}
 SIZES = (100, 1_000, 10_000, 100_000)
 POPS_PER_STEP = 256
 BATCH = 200
