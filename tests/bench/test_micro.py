@@ -8,7 +8,8 @@ def test_micro_writes_every_policy_and_size(tmp_path):
     assert main(["micro", "--sizes", "100,300", "--repeats", "2", "--no-compile", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     rows = {(r["waiting"], r["policy"]): r for r in report["results"]}
-    assert set(rows) == {(n, p) for n in (100, 300) for p in ("ewsjf", "ewsjf-handle", "fcfs-deque", "sjf-heapq")}
+    policies = ("ewsjf", "ewsjf-handle", "fcfs-deque", "sjf-heapq", "raw-deque")
+    assert set(rows) == {(n, p) for n in (100, 300) for p in policies}
     for r in rows.values():
         assert r["add_us"] > 0 and r["remove_us"] > 0 and r["step_us"] > 0
     assert rows[(100, "fcfs-deque")]["step_vs_fcfs"] == 1.0
