@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit
 
 from ewsjf_core.config import EWSJFConfig
-from ewsjf_core.links import link_in_order, list_members, members_in_order
+from ewsjf_core.links import link_in_order, list_members, members_in_order, unlink_one
 from ewsjf_core.routing import route_lengths
 
 
@@ -195,22 +195,7 @@ def replay_changes(slots: np.ndarray, is_add: np.ndarray, rows_at: np.ndarray, p
         if is_add[e] or not member[s]:
             continue     # a lane's request, or one added since the start (linked below only if live)
         member[s] = False
-        c = rows_at[e]
-        q = qid[s]
-        p = prv[s]
-        nx = nxt[s]
-        if p >= 0:
-            nxt[p] = nx
-        else:
-            head[c, q] = nx
-        if nx >= 0:
-            prv[nx] = p
-        else:
-            tail[c, q] = p
-        nxt[s] = -1
-        prv[s] = -1
-        depth[c, q] -= 1
-        work[c, q] -= prefill_at[e]
+        unlink_one(s, rows_at[e], qid[s], prefill_at[e], nxt, prv, head, tail, depth, work)
     adds = slots[live]
     sizes = np.empty(adds.shape[0])
     for i in range(adds.shape[0]):
