@@ -1,6 +1,7 @@
-"""The queue partition of a WaitingSet: its queues' ranges, the arrival window they are fitted to, routing
-and linking requests into them, Refine-and-Prune (in place, or in the background for the periodic one),
-installing a partition (re-routing every waiting request) and describing the queues.
+"""The queue partition of a WaitingSet: its queues' ranges, the arrival window they are fitted to,
+Refine-and-Prune and re-routing the waiting requests into the new queues (in place, or for the periodic one
+in the background, its install replaying the changes made meanwhile: ewsjf_core.reroute), and describing
+the queues.
 
 QueueLayout is a part of WaitingSet (its base class), split off by concern: it works on the arrays the
 WaitingSet owns, and nothing else touches them.

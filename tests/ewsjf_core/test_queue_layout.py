@@ -109,13 +109,15 @@ def _run(cfg: EWSJFConfig, seed: int, between, priorities=(0, 1)):
     t = 0.0
     for _ in range(30):
         t += 1.0
-        _apply([here, there], rng.choice(["add", "add", "add", "front", "remove", "pop", "begin"]), rng, t)
+        _apply([here, there], rng.choice(["add", "add", "add", "front", "remove", "pop", "begin"]), rng, t,
+               priorities)
     here.ws.flush()
     assert here.ws._enough_samples(cfg)
     edges = refine_and_prune(*here.ws._partition_args(cfg, B0))
     there.ws.start_partition(cfg, B0)
     between(here, there, rng, t)
     assert there.ws.finish_partition()
+    assert there.ws._partition_job is None
     here.ws._install_partition(cfg, edges)
     return here, there
 
@@ -145,7 +147,6 @@ def _assert_same(here: _Twin, there: _Twin) -> None:
 def test_a_background_reroute_equals_an_in_place_one_at_the_install(seed, max_wait):
     cfg = EWSJFConfig(min_partition_samples=20, max_bubbles=0, max_wait=max_wait, repartition_every=0)
     here, there = _run(cfg, seed, _random_steps)
-    assert there.ws._partition_job is None
     _assert_same(here, there)
 
 
@@ -203,6 +204,25 @@ def test_a_bound_rebase_meanwhile_falls_back_to_rerouting_in_place():
         there.cancelled = there.ws._partition_job.cancelled
         _random_steps(here, there, rng, t + 1.0, 8)
     here, there = _run(cfg, 6, rebase)
+    assert there.cancelled
+    _assert_same(here, there)
+
+
+def test_classes_compacted_meanwhile_fall_back_to_rerouting_in_place():
+    cfg = EWSJFConfig(min_partition_samples=20, max_bubbles=0, repartition_every=0)
+
+    def drain(here, there, rng, t):
+        for tw in (here, there):
+            tw.ws.flush_staged()
+            tw.ws.discard(list(tw.live))
+            tw.live = []
+        _apply([here, there], "add", rng, t, priorities=(0,))
+        for tw in (here, there):
+            tw.ws.flush()
+            rows = tw.ws.head.shape[0]
+            assert tw.ws.retire_empty_classes() and tw.ws.head.shape[0] < rows   # compacted
+        there.cancelled = there.ws._partition_job.cancelled
+    here, there = _run(cfg, 8, drain, priorities=tuple(range(12)))
     assert there.cancelled
     _assert_same(here, there)
 
