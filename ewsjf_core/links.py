@@ -64,22 +64,27 @@ def push_front(slots: np.ndarray, cls: np.ndarray, qid: np.ndarray, prefill: np.
 def unlink(slots: np.ndarray, cls: np.ndarray, qid: np.ndarray, prefill: np.ndarray, nxt: np.ndarray,
            prv: np.ndarray, head: np.ndarray, tail: np.ndarray, depth: np.ndarray, work: np.ndarray) -> None:
     for s in slots:
-        c = cls[s]
-        q = qid[s]
-        p = prv[s]
-        n = nxt[s]
-        if p >= 0:
-            nxt[p] = n
-        else:
-            head[c, q] = n
-        if n >= 0:
-            prv[n] = p
-        else:
-            tail[c, q] = p
-        nxt[s] = -1
-        prv[s] = -1
-        depth[c, q] -= 1
-        work[c, q] -= prefill[s]
+        unlink_one(s, cls[s], qid[s], prefill[s], nxt, prv, head, tail, depth, work)
+
+
+@njit(cache=True, nogil=True)
+def unlink_one(s: int, c: int, q: int, slot_prefill: float, nxt: np.ndarray, prv: np.ndarray, head: np.ndarray,
+               tail: np.ndarray, depth: np.ndarray, work: np.ndarray) -> None:
+    """Take slot s out of list (c, q), whose work counts slot_prefill for it."""
+    p = prv[s]
+    n = nxt[s]
+    if p >= 0:
+        nxt[p] = n
+    else:
+        head[c, q] = n
+    if n >= 0:
+        prv[n] = p
+    else:
+        tail[c, q] = p
+    nxt[s] = -1
+    prv[s] = -1
+    depth[c, q] -= 1
+    work[c, q] -= slot_prefill
 
 
 @njit(cache=True, nogil=True)

@@ -1,6 +1,7 @@
-"""The queue partition of a WaitingSet: its queues' ranges, the arrival window they are fitted to, routing
-and linking requests into them, Refine-and-Prune (in place, or in the background for the periodic one),
-installing a partition (re-routing every waiting request) and describing the queues.
+"""The queue partition of a WaitingSet: its queues' ranges, the arrival window they are fitted to,
+Refine-and-Prune and re-routing the waiting requests into the new queues (in place, or for the periodic one
+in the background, its install replaying the changes made meanwhile: ewsjf_core.reroute), and describing
+the queues.
 
 QueueLayout is a part of WaitingSet (its base class), split off by concern: it works on the arrays the
 WaitingSet owns, and nothing else touches them.
@@ -17,9 +18,10 @@ import numpy as np
 
 from ewsjf_core.commit import CTR_ARRIVALS, CTR_WINDOW_COUNT, CTR_WINDOW_POS
 from ewsjf_core.config import EWSJFConfig
-from ewsjf_core.links import link_in_order, list_members, members_in_order
+from ewsjf_core.links import list_members
 from ewsjf_core.partition import refine_and_prune
-from ewsjf_core.routing import route_lengths
+from ewsjf_core.reroute import (Members, PartitionJob, Queues, Routed, build_layout, new_queues, replay_changes,
+                                route_members)
 
 _log = logging.getLogger(__name__)
 
@@ -39,19 +41,6 @@ class QueueLayout:
         if count < self.window.shape[0]:
             every = min(every, max(config.min_partition_samples, count - since))
         return since >= every
-
-    def _link(self, slots: np.ndarray) -> None:
-        link_in_order(slots, self.deadline, self.arrival, self.cls, self.qid, self.prefill, self.nxt, self.prv,
-                      self.head, self.tail, self.depth, self.work)
-
-    def _route(self, sizes: np.ndarray) -> np.ndarray:
-        qids = route_lengths(sizes, self.q_lo, self.q_hi, self.n_main, self.band_up, self.band_down,
-                             self.b_center, self.b_active, self.b_idle, self.bubble_width, self.max_queues)
-        nq_main = self.max_queues
-        self.q_active[nq_main:] = self.b_active
-        self.q_pos[nq_main:] = self.b_center
-        self.q_mean[nq_main:] = self.b_center
-        return qids
 
     def resize_window(self, new_size: int) -> None:
         """Keep the most recent min(count, new_size) recorded sizes in a window of new_size."""
@@ -94,36 +83,58 @@ class QueueLayout:
 
         cost_offset is b0 = c0 / c1 of the prefill-cost model (see ewsjf_core.partition).
         """
-        self._partition_job = None
+        self._drop_partition()
         if not self._enough_samples(config):
             return False
         self._install_partition(config, refine_and_prune(*self._partition_args(config, cost_offset)))
         return True
 
     def start_partition(self, config: EWSJFConfig, cost_offset: float) -> None:
-        """Begin a periodic re-partition: Refine-and-Prune runs on a worker thread (a jitted kernel that
-        releases the GIL) over a copy of the window; finish_partition() installs it. The engine's step runs
-        meanwhile, so no step waits for the partition's computation, only for the re-routing."""
-        self._partition_job = None
+        """Begin a periodic re-partition: a worker thread computes Refine-and-Prune over a copy of the
+        window (a jitted kernel that releases the GIL) and re-routes the queued requests into new arrays
+        (ewsjf_core.reroute); finish_partition() installs it. The engine's steps run meanwhile; the set's
+        writes wait for the job (they are logged and replayed at the install)."""
+        self._drop_partition()
         if self._enough_samples(config):
-            args = self._partition_args(config, cost_offset)
-            self._partition_job = (config, _partition_worker().submit(refine_and_prune, *args))
+            members = Members(self.head, self.n_queues, self.n_linked, self.nxt, self.deadline, self.arrival,
+                              self.seq, self.cls, self.size, self.prefill, self.qid)
+            future = _partition_worker().submit(build_layout, refine_and_prune,
+                                                self._partition_args(config, cost_offset), config, members)
+            self._partition_job = PartitionJob(config, future, self.head.shape[0])
 
     def finish_partition(self) -> bool:
         """Install the partition start_partition() began (waiting for it if it is still being computed, so
         the result never depends on timing: it is always installed at the call after its start). Returns
         whether one was installed; a failed computation is logged and the partition kept."""
-        job, self._partition_job = self._partition_job, None
-        if job is None:
+        if self._partition_job is None:
             return False
-        config, future = job
+        self.flush()   # logged for the replay
+        job, self._partition_job = self._partition_job, None
         try:
-            edges = future.result()
+            edges, queues, routed = job.future.result()
         except Exception:  # noqa: BLE001 - scheduling goes on with the current partition
             _log.exception("EWSJF: a background re-partition failed; the current queues stay")
             return False
-        self._install_partition(config, edges)
+        if job.cancelled or self.head.shape[0] != job.rows:   # the log cannot bring it up to date
+            self._install_partition(job.config, edges)
+            return True
+        self._install_layout(job.config, queues, routed, job)
+        self.repartitions += 1
         return True
+
+    def _drop_partition(self) -> None:
+        """Forget a background partition (after it is done: it reads the arrays the caller will write)."""
+        job, self._partition_job = self._partition_job, None
+        if job is not None:
+            job.wait()
+
+    def _cancel_replay(self) -> None:
+        """Something changes what the queues hold or their order keys beyond the log's reach: wait for the
+        background partition, and install it by re-routing in place."""
+        job = self._partition_job
+        if job is not None:
+            job.wait()
+            job.cancelled = True
 
     def _enough_samples(self, config: EWSJFConfig) -> bool:
         """Flush, restart the arrivals count; with too few samples, keep the edges (re-laid out only when the
@@ -149,59 +160,40 @@ class QueueLayout:
     def _layout(self, config: EWSJFConfig, lo: np.ndarray, hi: np.ndarray | None, mean=None, spread=None,
                 density=None) -> None:
         """Install queues with the given core ranges and re-link every queued request into them."""
-        if hi is None:  # contiguous initial queues: each band ends exactly at the next queue's lower edge
-            hi = np.append(lo[1:] / config.band_up, np.inf)
-        n_main = min(lo.shape[0], config.max_queues)
-        nq = config.max_queues + config.max_bubbles
-        old = getattr(self, "head", None)
-        members = np.empty(0, np.int32)
-        if old is not None:
-            old_nq = self.n_queues
-            members, in_order = members_in_order(old, self.nxt, self.deadline, self.arrival, self.seq, old_nq,
-                                                 self.n_linked)
-            if not in_order:  # never expected (queues are kept in that order); sort rather than trust it
-                members = list_members(old, self.nxt, 0, old_nq, self.n_linked)
-                members = members[np.lexsort((self.seq[members], self.arrival[members], self.deadline[members],
-                                              self.cls[members]))]
-            lanes = (old[:, old_nq].copy(), self.tail[:, old_nq].copy(), self.depth[:, old_nq].copy(),
-                     self.work[:, old_nq].copy())
-            rows = old.shape[0]
-        else:
-            rows = 1
-        # Allocate everything before changing any state: a failure (MemoryError) leaves the set intact.
-        head = np.full((rows, nq + 1), -1, np.int32)
-        tail = np.full((rows, nq + 1), -1, np.int32)
-        depth = np.zeros((rows, nq + 1), np.int64)
-        work = np.zeros((rows, nq + 1))
-        q_lo = np.full(nq, np.inf)
-        q_hi = np.full(nq, np.inf)
-        q_lo[:n_main], q_hi[:n_main] = lo[:n_main], hi[:n_main]
-        finite_hi = np.where(np.isfinite(q_hi[:n_main]), q_hi[:n_main], 2.0 * q_lo[:n_main])
-        q_mean = np.zeros(nq)
-        q_mean[:n_main] = mean[:n_main] if mean is not None else np.sqrt(q_lo[:n_main] * finite_hi)
-        q_spread = np.zeros(nq)
-        q_density = np.zeros(nq)
-        if spread is not None:
-            q_spread[:n_main], q_density[:n_main] = spread[:n_main], density[:n_main]
-        q_active = np.zeros(nq, np.bool_)
-        q_active[:n_main] = True
-        if old is not None:
-            head[:, nq], tail[:, nq], depth[:, nq], work[:, nq] = lanes
-        self.head, self.tail, self.depth, self.work = head, tail, depth, work
-        self.q_lo, self.q_hi, self.q_mean, self.q_spread, self.q_density = q_lo, q_hi, q_mean, q_spread, q_density
-        self.q_pos, self.q_active = q_lo.copy(), q_active
-        self.b_center = np.zeros(config.max_bubbles)
-        self.b_active = np.zeros(config.max_bubbles, np.bool_)
-        self._bubbles_open = True   # re-routing below may open some
-        self.b_idle = np.zeros(config.max_bubbles, np.int64)
-        self.max_queues, self.n_main = config.max_queues, n_main
+        queues = new_queues(config, lo, hi, mean, spread, density)
+        head = getattr(self, "head", None)
+        members = Members(head, self.n_queues if head is not None else 0, self.n_linked, self.nxt,
+                          self.deadline, self.arrival, self.seq, self.cls, self.size, self.prefill, self.qid)
+        self._install_layout(config, queues, route_members(queues, config.max_bubbles, members), None)
+
+    def _install_layout(self, config: EWSJFConfig, q: Queues, r: Routed, job: PartitionJob | None) -> None:
+        """Swap in routed queues: the changes logged since they were built (job) replayed, the lanes taken
+        from the current lists. Everything is allocated before any state changes (a MemoryError leaves the
+        set intact)."""
+        nq = q.lo.shape[0]
+        r.fit_capacity(self.capacity, self.qid)
+        if job is not None:
+            replay_changes(*job.events(), r.member, self.size, self.deadline, self.arrival, self.cls, self.prefill,
+                           r.qid, r.nxt, r.prv, r.head, r.tail, r.depth, r.work, q.lo, q.hi, q.n_main, q.band_up,
+                           q.band_down, r.b_center, r.b_active, r.b_idle, q.bubble_width, q.max_queues)
+        q_pos = q.lo.copy()
+        if getattr(self, "head", None) is not None:   # after the replay: a slot gone may be in a lane now
+            lane = self.n_queues
+            lane_slots = list_members(self.head, self.nxt, lane, lane + 1, self.n_linked)
+            r.nxt[lane_slots], r.prv[lane_slots], r.qid[lane_slots] = self.nxt[lane_slots], self.prv[lane_slots], nq
+            for new, old in ((r.head, self.head), (r.tail, self.tail), (r.depth, self.depth), (r.work, self.work)):
+                new[:, nq] = old[:, lane]
+        q.active[q.max_queues:] = r.b_active   # bubbles routing opened are queues from now on
+        q_pos[q.max_queues:] = r.b_center
+        q.mean[q.max_queues:] = r.b_center
+        self.head, self.tail, self.depth, self.work = r.head, r.tail, r.depth, r.work
+        self.nxt, self.prv, self.qid = r.nxt, r.prv, r.qid
+        self.q_lo, self.q_hi, self.q_mean, self.q_spread, self.q_density = q.lo, q.hi, q.mean, q.spread, q.density
+        self.q_pos, self.q_active = q_pos, q.active
+        self.b_center, self.b_active, self.b_idle = r.b_center, r.b_active, r.b_idle
+        self._bubbles_open = True
+        self.max_queues, self.n_main = config.max_queues, q.n_main
         self.band_up, self.band_down, self.bubble_width = config.band_up, config.band_down, config.bubble_width
-        if old is not None:
-            lane_slots = list_members(self.head, self.nxt, nq, nq + 1, self.n_linked)
-            self.qid[lane_slots] = nq
-        if members.shape[0]:
-            self.qid[members] = self._route(self.size[members])
-            self._link(members)
 
 
 _worker: ThreadPoolExecutor | None = None

@@ -30,10 +30,11 @@ import numpy as np
 
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.commit import (B_ADMITTED, B_ADMITTED_N, B_BACKLOG_MEAN, B_FACTOR, B_LAST_DUE, B_LAST_DUE_N,
-                               B_MAX_WAIT, B_OUT_WORK, BOUND_SIZE, commit_flush)
+                               B_MAX_WAIT, B_OUT_WORK, BOUND_SIZE, COL_SLOT, commit_flush)
 from ewsjf_core.links import link_in_order, list_members, unlink
 from ewsjf_core.progress_bound import OutputEstimate, commit_due_work
 from ewsjf_core.queue_layout import QueueLayout
+from ewsjf_core.reroute import PartitionJob
 from ewsjf_core.selection import policy_order
 from ewsjf_core.step_kernel import age_bubbles, begin_step_kernel
 
@@ -84,7 +85,7 @@ class WaitingSet(QueueLayout):
         self.outputs = OutputEstimate()   # output tokens per request, the weight of the request part
         self._progress_output_weight = config.progress_output_weight
         self.repartitions = 0
-        self._partition_job: tuple | None = None   # (config, Future) of a re-partition being computed
+        self._partition_job: PartitionJob | None = None   # a re-partition being built in the background
         self._layout(config, np.asarray(config.initial_edges), None)
 
     # ----- configuration -----
@@ -113,6 +114,7 @@ class WaitingSet(QueueLayout):
         (deadline, due point) order: its starved requests would no longer be a prefix of it, and a newer
         request at its head could hold an older starved one back."""
         self.flush()
+        self._cancel_replay()   # the order keys change
         nq = self.n_queues
         members = list_members(self.head, self.nxt, 0, nq, self.n_linked)
         members = members[np.lexsort((self.seq[members], self.arrival[members]))]
@@ -215,6 +217,7 @@ class WaitingSet(QueueLayout):
 
     def _compact_rows(self) -> None:
         """Renumber the live classes 0..n-1 (in priority order) and drop the other rows."""
+        self._cancel_replay()
         live = self.class_order
         remap = np.full(self.head.shape[0], -1, np.int32)
         remap[live] = np.arange(live.shape[0], dtype=np.int32)
@@ -262,6 +265,7 @@ class WaitingSet(QueueLayout):
         if self._to_unlink or self._to_unlink_few or self._staged_adds or self._staged_fronts:
             gone = self._take_gone()
             adds, fronts = self._take_staged()
+            self._before_commit(gone, adds)
             self.n_linked += commit_flush(gone, adds, fronts, *self._kernel_state())
             self._release(gone)
 
@@ -269,6 +273,7 @@ class WaitingSet(QueueLayout):
         """Route and link staged requests (leaves discarded slots for the next flush)."""
         if self._staged_adds or self._staged_fronts:
             adds, fronts = self._take_staged()
+            self._before_commit(_NO_SLOTS, adds)
             self.n_linked += commit_flush(_NO_SLOTS, adds, fronts, *self._kernel_state())
 
     def begin(self, admitted: np.ndarray, now: float, limit: int, params: np.ndarray, max_idle: int,
@@ -283,6 +288,7 @@ class WaitingSet(QueueLayout):
         adds, fronts = self._take_staged()
         if admitted.shape[0]:
             self.outputs.observe_admitted(admitted.shape[0])
+        self._before_commit(gone, adds)
         delta, slots, reasons, sources, scores, bubbles = begin_step_kernel(
             admitted, gone, adds, fronts, *self._kernel_state(), max_idle, now, limit, self.class_order, params,
             cost_state, feedback)
@@ -309,6 +315,14 @@ class WaitingSet(QueueLayout):
         self._staged_adds = []
         self._staged_fronts = []
         return adds, fronts
+
+    def _before_commit(self, gone: np.ndarray, adds: np.ndarray) -> None:
+        """A background partition reads the arrays a commit writes: wait for it, and log the commit for its
+        install (ewsjf_core.reroute)."""
+        job = self._partition_job
+        if job is not None:
+            job.wait()
+            job.record(gone, self.cls[gone], self.prefill[gone], adds[:, COL_SLOT].astype(np.int32))
 
     def _release(self, gone: np.ndarray) -> None:
         if gone.shape[0]:

@@ -43,5 +43,8 @@ def compile_kernels() -> float:
     ws.discard(slots[3:5])
     ws.begin(slots[3:5], 11.0, 4, params, 2, cost.state, cost.plausible_rows([(0.02, 200, 10)]))
     ws.start_partition(cfg, 50.0)                               # a periodic one, on the worker thread
+    ws.stage(ws.alloc(), 3.0, 3.0, 12.0, row0, front=False)     # changes meanwhile, replayed at its install
+    ws.discard(slots[5:6])
+    ws.flush()
     ws.finish_partition()
     return time.perf_counter() - start
