@@ -93,7 +93,7 @@ class _ById:
         return iter(self.queue)
 
 
-class _RawDeque:
+class _RawDeque(_ById):
     """vLLM's own FCFS waiting queue: a deque, popleft per admission, remove by scan; no checks, no step
     hooks. The floor a Python-level queue can reach (the other baselines go through the WaitingQueue API)."""
 
@@ -108,15 +108,6 @@ class _RawDeque:
     def pop_many(self, n: int) -> list:
         pop = self.queue.popleft
         return [pop() for _ in range(n)]
-
-    def forget(self, popped: list) -> None:
-        pass
-
-    def __len__(self) -> int:
-        return len(self.queue)
-
-    def __iter__(self):
-        return iter(self.queue)
 
 
 POLICIES: dict[str, Callable[[Callable[[], float]], Any]] = {

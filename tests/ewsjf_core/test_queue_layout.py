@@ -26,6 +26,7 @@ class _Twin:
     """One WaitingSet driven like an engine drives it, and the slots it holds (committed or staged)."""
 
     def __init__(self, cfg: EWSJFConfig) -> None:
+        self.cfg = cfg
         self.ws = WaitingSet(cfg, capacity=64)
         self.cost = PrefillCostModel(cfg)
         self.params = pack_params(cfg, 5e-3, 1e-4, 1e-9)
@@ -182,29 +183,31 @@ def test_capacity_growth_meanwhile_is_padded():
     _assert_same(here, there)
 
 
-def test_a_new_class_row_meanwhile_falls_back_to_rerouting_in_place():
+def _new_class_rows(here, there, rng, t) -> bool:
+    _random_steps(here, there, rng, t, 10, priorities=(0, 1, 5, 6, 7))
+    return there.ws.head.shape[0] != there.ws._partition_job.rows
+
+
+def _bound_rebase(here, there, rng, t) -> bool:
+    _random_steps(here, there, rng, t, 8)
+    old = here.cfg
+    for tw in (here, there):
+        assert not tw.ws.apply_config(old, old.replace(max_wait=5.0), B0)
+    cancelled = there.ws._partition_job.cancelled
+    _random_steps(here, there, rng, t + 1.0, 8)
+    return cancelled
+
+
+@pytest.mark.parametrize("meanwhile,seed", [(_new_class_rows, 5), (_bound_rebase, 6)])
+def test_a_change_the_log_cannot_express_falls_back_to_rerouting_in_place(meanwhile, seed):
+    """A new class row, or a bound rebase (through apply_config), while the job runs."""
     cfg = EWSJFConfig(min_partition_samples=20, max_bubbles=0, repartition_every=0)
+    fell_back = []
 
-    def new_rows(here, there, rng, t):
-        _random_steps(here, there, rng, t, 10, priorities=(0, 1, 5, 6, 7))
-        there.rows_grew = there.ws.head.shape[0] != there.ws._partition_job.rows
-    here, there = _run(cfg, 5, new_rows)
-    assert there.rows_grew
-    _assert_same(here, there)
-
-
-def test_a_bound_rebase_meanwhile_falls_back_to_rerouting_in_place():
-    cfg = EWSJFConfig(min_partition_samples=20, max_bubbles=0, repartition_every=0)
-
-    def rebase(here, there, rng, t):
-        _random_steps(here, there, rng, t, 8)
-        new = cfg.replace(max_wait=5.0)
-        for tw in (here, there):
-            assert not tw.ws.apply_config(cfg, new, B0)
-        there.cancelled = there.ws._partition_job.cancelled
-        _random_steps(here, there, rng, t + 1.0, 8)
-    here, there = _run(cfg, 6, rebase)
-    assert there.cancelled
+    def steps(here, there, rng, t):
+        fell_back.append(meanwhile(here, there, rng, t))
+    here, there = _run(cfg, seed, steps)
+    assert fell_back == [True]
     _assert_same(here, there)
 
 
