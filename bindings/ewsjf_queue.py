@@ -28,7 +28,6 @@ from ewsjf_core.waiting import WaitingSet
 _log = logging.getLogger(__name__)
 
 _NO_SLOTS = np.empty(0, np.int32)
-_NO_FEEDBACK = np.empty((0, 3))
 _SLOT_BITS = 32
 _SLOT_MASK = (1 << _SLOT_BITS) - 1
 _MIN_ORDER_PREFIX = 16
@@ -153,8 +152,7 @@ class EWSJFQueue(WaitingQueue):
         if self._begin_pending:
             self._run_begin(False)
         if front and (self._step_slots or self._step_counted):
-            if self._feedback:
-                self._fold_feedback()   # the retraction below and the feedback's decay happen in order
+            self._fold_feedback()   # the retraction below and the feedback's decay happen in order
             counted = self._counted_this_step().pop(item, None)
             if counted is not None:
                 self._set.retract(counted)
@@ -292,9 +290,6 @@ class EWSJFQueue(WaitingQueue):
         """The engine's step is over: requests popped so far stay admitted even if prepended later (a
         preempted request's recompute is admitted work again when it resumes). begin_step calls it; an
         engine that skips begin_step in some steps (vLLM's lazy adapter) calls it at every step start."""
-        self._end_step_pops()
-
-    def _end_step_pops(self) -> None:
         self._step_items, self._step_slots, self._step_counted = [], [], {}
 
     def _counted_this_step(self) -> dict[Any, float]:
@@ -311,7 +306,7 @@ class EWSJFQueue(WaitingQueue):
         order, or before anything else that needs it (an add, a removal, observe_step, stats), so the
         admission order is exactly what it would be had it all run here."""
         now = check_now(now) if now is not None else float(self.clock())
-        self._end_step_pops()
+        self.end_pops()
         if self._begin_pending:   # the last step's work, had no pop run it (the feedback since waits for
             self._run_begin(False)   # this step's kernel call)
         self._now = now
@@ -320,11 +315,11 @@ class EWSJFQueue(WaitingQueue):
         self._limit = 0
 
     def settle(self) -> None:
-        """Do the pending begin_step's work now (engines need not call this; see begin_step)."""
-        if self._feedback:
-            self._fold_feedback()
+        """Do the pending begin_step's work now (engines need not call this; see begin_step), and fit the
+        step feedback recorded since (inside that work's kernel call when there is one)."""
         if self._begin_pending:
             self._run_begin(False)
+        self._fold_feedback()
 
     def _run_begin(self, with_order: bool) -> None:
         """begin_step's work: admit last step's pops, flush, age the bubbles (and with_order: compute the
@@ -333,7 +328,7 @@ class EWSJFQueue(WaitingQueue):
         queues), and start the next one in the background when due."""
         self._begin_pending = False
         # The cost model is fitted to the steps since the last round inside the step kernel (one call).
-        rows = self._cost.plausible_rows(self._take_feedback()) if self._feedback else _NO_FEEDBACK
+        rows = self._cost.plausible_rows(self._take_feedback())
         cfg = self._config
         popped = self._sync(admit=False)
         cap = min(cfg.order_chunk, self._count) if with_order else 0
@@ -363,31 +358,32 @@ class EWSJFQueue(WaitingQueue):
             self._fold_feedback()                          # running batch for hours) keep it bounded
 
     def _fold_feedback(self) -> None:
-        self._cost.observe_many(self._take_feedback())
+        """Fit the cost model to the steps recorded since the last fit, if any (one kernel call)."""
+        if self._feedback:
+            self._cost.observe_many(self._take_feedback())
 
     def _take_feedback(self) -> list[tuple[float, int, int]]:
         """The steps fed since the last fit, with their decode tokens counted (the progress bound's output
         estimate); the caller fits the cost model to them."""
         feedback, self._feedback = self._feedback, []
+        if not feedback:
+            return feedback
         observe_decode = self._set.observe_decode
         for _, _, decode_tokens in feedback:
             observe_decode(decode_tokens)
         self._params_stale = True
         return feedback
 
-
     @property
     def cost_coefficients(self) -> tuple[float, float, float, float]:
         """(c0, c1, c2, cd) of the fitted prefill-cost model (four floats: safe to read from any thread;
         a torn read during an update is harmless to the tuner that reads it)."""
-        if self._feedback:
-            self._fold_feedback()
+        self._fold_feedback()
         return self._cost.coefficients
 
     def prefill_cost(self, tokens: float) -> float:
         """Current C_prefill(tokens) estimate in seconds (floored like the scoring kernel's)."""
-        if self._feedback:
-            self._fold_feedback()
+        self._fold_feedback()
         return max(self._cost.cost(tokens), self._config.min_prefill_cost)
 
     def repartition(self) -> bool:
@@ -407,8 +403,7 @@ class EWSJFQueue(WaitingQueue):
 
     def _cost_offset(self) -> float:
         """b0 = c0 / c1 of the prefill-cost model, bounded (ewsjf_core.partition)."""
-        if self._feedback:
-            self._fold_feedback()
+        self._fold_feedback()
         c0, c1, _, _ = self._cost.coefficients
         return min(max(c0 / max(c1, 1e-12), 1.0), 4096.0)
 
@@ -446,8 +441,7 @@ class EWSJFQueue(WaitingQueue):
             self._apply_config(new, old)
 
     def _apply_config(self, old: EWSJFConfig, new: EWSJFConfig) -> None:
-        if self._feedback:
-            self._fold_feedback()   # the step feedback counts before the admissions _sync counts
+        self._fold_feedback()   # the step feedback counts before the admissions _sync counts
         self._sync()
         self._config = new
         self._params = None
@@ -464,8 +458,7 @@ class EWSJFQueue(WaitingQueue):
         popped = _NO_SLOTS
         if pos:
             self._chunk_hint = max(_MIN_ORDER_PREFIX, 2 * pos)
-            if self._step_slots:
-                self._counted_this_step()  # read the popped slots' prefill before the slots are reused
+            self._counted_this_step()  # read the popped slots' prefill before the slots are reused
             popped = self._order_slots[:pos]
             if admit:
                 self._set.admit(popped)  # advances the admission progress behind the starvation bound
@@ -493,8 +486,7 @@ class EWSJFQueue(WaitingQueue):
             self._run_begin(limit is None and self._pending_config is None)
             if self._limit:
                 return
-        if self._feedback:
-            self._fold_feedback()
+        self._fold_feedback()
         self._install_pending_config()
         self._sync()
         n = self._count
@@ -520,8 +512,7 @@ class EWSJFQueue(WaitingQueue):
         Built whole when the config changes; after step feedback only the model's entries are rewritten in
         place (the engine thread owns the array and no kernel holds it between calls). fitting: the caller's
         kernel fits the model and writes its coefficients itself."""
-        if self._feedback:
-            self._fold_feedback()
+        self._fold_feedback()
         params = self._params
         if params is None:
             params = self._params = pack_params(self._config, *self._cost.coefficients[:3], self._set.out_work)

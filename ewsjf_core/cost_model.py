@@ -35,7 +35,7 @@ from numba import njit
 
 from ewsjf_core.config import EWSJFConfig
 
-_SCALE = np.array([1.0, 1.0e3, 1.0e6, 1.0e3])  # feature scale: 1, p/1e3, (p/1e3)^2, d/1e3 (read_coefficients)
+_SCALE = np.array([1.0, 1.0e3, 1.0e6, 1.0e3])  # feature scale: 1, p/1e3, (p/1e3)^2, d/1e3
 MAX_STEP_TOKENS = 1 << 24
 """Steps claiming more prefill or decode tokens than this (16.7M, far above any engine's per-step token
 budget) are skipped as corrupt feedback."""
@@ -185,10 +185,10 @@ def read_coefficients(state: np.ndarray):
     Each is made >= 0 (a cost never falls with size). A negative c1 or c2 is folded into the other
     so the cost at the recent mean prefill size is kept: when one prompt size dominates, only the
     sum c1 p + c2 p^2 at that size is known, and zeroing a term would bias exactly that sum."""
-    c0 = state[_THETA] / 1.0
-    c1 = state[_THETA + 1] / 1.0e3
-    c2 = state[_THETA + 2] / 1.0e6
-    cd = state[_THETA + 3] / 1.0e3
+    c0 = state[_THETA] / _SCALE[0]
+    c1 = state[_THETA + 1] / _SCALE[1]
+    c2 = state[_THETA + 2] / _SCALE[2]
+    cd = state[_THETA + 3] / _SCALE[3]
     if c1 < 0.0 or c2 < 0.0:
         prefill_tokens, prefill_steps = state[_SUMS], state[_SUMS + 1]
         ref = prefill_tokens / prefill_steps if prefill_steps > 1e-9 else 1.0e3

@@ -96,10 +96,8 @@ class QueueLayout:
         writes wait for the job (they are logged and replayed at the install)."""
         self._drop_partition()
         if self._enough_samples(config):
-            members = Members(self.head, self.n_queues, self.n_linked, self.nxt, self.deadline, self.arrival,
-                              self.seq, self.cls, self.size, self.prefill, self.qid)
             future = _partition_worker().submit(build_layout, refine_and_prune,
-                                                self._partition_args(config, cost_offset), config, members)
+                                                self._partition_args(config, cost_offset), config, self._members())
             self._partition_job = PartitionJob(config, future, self.head.shape[0])
 
     def finish_partition(self) -> bool:
@@ -161,10 +159,13 @@ class QueueLayout:
                 density=None) -> None:
         """Install queues with the given core ranges and re-link every queued request into them."""
         queues = new_queues(config, lo, hi, mean, spread, density)
+        self._install_layout(config, queues, route_members(queues, config.max_bubbles, self._members()), None)
+
+    def _members(self) -> Members:
+        """The queued requests as route_members reads them (no lists yet at the first layout)."""
         head = getattr(self, "head", None)
-        members = Members(head, self.n_queues if head is not None else 0, self.n_linked, self.nxt,
-                          self.deadline, self.arrival, self.seq, self.cls, self.size, self.prefill, self.qid)
-        self._install_layout(config, queues, route_members(queues, config.max_bubbles, members), None)
+        return Members(head, self.n_queues if head is not None else 0, self.n_linked, self.nxt, self.deadline,
+                       self.arrival, self.seq, self.cls, self.size, self.prefill, self.qid)
 
     def _install_layout(self, config: EWSJFConfig, q: Queues, r: Routed, job: PartitionJob | None) -> None:
         """Swap in routed queues: the changes logged since they were built (job) replayed, the lanes taken
