@@ -90,6 +90,8 @@ def check_step_feedback(duration_s: float, prefill_tokens: int, decode_tokens: i
 
 
 def check_now(now: float) -> float:
+    if type(now) is float and -math.inf < now < math.inf:   # the common call, on the hot path
+        return now
     t = _finite_float(now)
     if t is None:
         raise ValueError(f"begin_step: now must be a finite number, got {_short(now)}")

@@ -21,13 +21,14 @@ from ewsjf.bindings.admission_log import AdmissionLog
 from ewsjf.bindings.base import (Clock, RequestId, WaitingQueue, check_now, check_request,
                                  check_step_feedback, request_id_list)
 from ewsjf_core.config import EWSJFConfig
-from ewsjf_core.cost_model import PrefillCostModel
+from ewsjf_core.cost_model import PrefillCostModel, plausible_step
 from ewsjf_core.scoring import P_C0, P_C1, P_C2, P_OUT_WORK, pack_params
 from ewsjf_core.waiting import WaitingSet
 
 _log = logging.getLogger(__name__)
 
 _NO_SLOTS = np.empty(0, np.int32)
+_NO_STEPS = np.empty((0, 3))
 _SLOT_BITS = 32
 _SLOT_MASK = (1 << _SLOT_BITS) - 1
 _MIN_ORDER_PREFIX = 16
@@ -63,8 +64,10 @@ class EWSJFQueue(WaitingQueue):
         self._cost = PrefillCostModel(self._config)
         self._params: np.ndarray | None = None   # the kernels' parameter vector; None: rebuild before use
         self._params_stale = False   # the cost model moved since _params was filled: refresh its coefficients
-        # Step feedback not yet fitted: (duration_s, prefill_tokens, decode_tokens), folded in one kernel call
-        # before anything reads the cost model or the progress bound (_fold_feedback).
+        # Step feedback not yet fitted, folded in one kernel call before anything reads the cost model or the
+        # progress bound (_fold_feedback): every step's decode tokens, and the plausible steps' figures
+        # (duration_s, prefill_tokens, decode_tokens) for the fit (implausible ones are counted as skipped).
+        self._decoded: list[int] = []
         self._feedback: list[tuple[float, int, int]] = []
         self._keyed: bool | None = None   # True: driven by ids; False: by handles; None: not yet known
         self._slot_of: dict[RequestId, int] = {}
@@ -328,7 +331,7 @@ class EWSJFQueue(WaitingQueue):
         queues), and start the next one in the background when due."""
         self._begin_pending = False
         # The cost model is fitted to the steps since the last round inside the step kernel (one call).
-        rows = self._cost.plausible_rows(self._take_feedback())
+        rows = self._take_feedback()
         cfg = self._config
         popped = self._sync(admit=False)
         cap = min(cfg.order_chunk, self._count) if with_order else 0
@@ -353,26 +356,29 @@ class EWSJFQueue(WaitingQueue):
         check_step_feedback(duration_s, prefill_tokens, decode_tokens)
         if self._begin_pending:
             self._run_begin(False)  # the pending step's work (a re-partition) uses the model as it was
-        self._feedback.append((duration_s, prefill_tokens, decode_tokens))
-        if len(self._feedback) >= _MAX_PENDING_FEEDBACK:   # steps that never consult the queue (a full
-            self._fold_feedback()                          # running batch for hours) keep it bounded
+        self._decoded.append(decode_tokens)
+        if plausible_step(duration_s, prefill_tokens, decode_tokens):
+            self._feedback.append((duration_s, prefill_tokens, decode_tokens))
+        else:
+            self._cost.skip()
+        if len(self._decoded) >= _MAX_PENDING_FEEDBACK:   # steps that never consult the queue (a full
+            self._fold_feedback()                         # running batch for hours) keep it bounded
 
     def _fold_feedback(self) -> None:
         """Fit the cost model to the steps recorded since the last fit, if any (one kernel call)."""
-        if self._feedback:
-            self._cost.observe_many(self._take_feedback())
+        if self._decoded:
+            self._cost.fit_rows(self._take_feedback())
 
-    def _take_feedback(self) -> list[tuple[float, int, int]]:
-        """The steps fed since the last fit, with their decode tokens counted (the progress bound's output
-        estimate); the caller fits the cost model to them."""
+    def _take_feedback(self) -> np.ndarray:
+        """The plausible steps fed since the last fit, as the cost model's fit takes them, with every step's
+        decode tokens counted (the progress bound's output estimate); the caller fits the model to them."""
+        if not self._decoded:
+            return _NO_STEPS
         feedback, self._feedback = self._feedback, []
-        if not feedback:
-            return feedback
-        observe_decode = self._set.observe_decode
-        for _, _, decode_tokens in feedback:
-            observe_decode(decode_tokens)
+        self._set.observe_decode(self._decoded)
+        self._decoded = []
         self._params_stale = True
-        return feedback
+        return np.array(feedback, np.float64) if feedback else _NO_STEPS
 
     @property
     def cost_coefficients(self) -> tuple[float, float, float, float]:
@@ -512,8 +518,10 @@ class EWSJFQueue(WaitingQueue):
         Built whole when the config changes; after step feedback only the model's entries are rewritten in
         place (the engine thread owns the array and no kernel holds it between calls). fitting: the caller's
         kernel fits the model and writes its coefficients itself."""
-        self._fold_feedback()
         params = self._params
+        if params is not None and not self._params_stale and not self._decoded:
+            return params   # the common case: nothing moved since the last round
+        self._fold_feedback()
         if params is None:
             params = self._params = pack_params(self._config, *self._cost.coefficients[:3], self._set.out_work)
         elif self._params_stale:

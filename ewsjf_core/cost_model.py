@@ -205,9 +205,6 @@ def plausible_step(duration_s: float, prefill_tokens: int, decode_tokens: int) -
             and 0 <= decode_tokens <= MAX_STEP_TOKENS)
 
 
-_NO_STEPS = np.empty((0, 3))
-
-
 class PrefillCostModel:
     """C_prefill estimate, updated once per engine step. Not thread-safe: the engine thread owns it."""
 
@@ -239,17 +236,21 @@ class PrefillCostModel:
     def observe_many(self, steps) -> int:
         """Fit a sequence of (duration_s, prefill_tokens, decode_tokens) steps in order, in one kernel call;
         implausible ones are skipped and counted. Returns how many were fitted."""
-        rows = self.plausible_rows(steps)
+        good = [s for s in steps if plausible_step(*s)]
+        self.skipped += len(steps) - len(good)
+        if good:
+            self.fit_rows(np.array(good, np.float64))
+        return len(good)
+
+    def fit_rows(self, rows: np.ndarray) -> None:
+        """Fit plausible steps, a row (duration_s, prefill_tokens, decode_tokens) each, in order."""
         if rows.shape[0]:
             fit_steps(self.state, rows)
             self.fitted(rows)
-        return rows.shape[0]
 
-    def plausible_rows(self, steps) -> np.ndarray:
-        """The steps to fit, as fit_steps takes them; implausible ones are counted in `skipped`."""
-        good = [s for s in steps if plausible_step(*s)]
-        self.skipped += len(steps) - len(good)
-        return np.array(good, np.float64) if good else _NO_STEPS
+    def skip(self) -> None:
+        """Count a step left out of the fit (its figures are implausible: plausible_step)."""
+        self.skipped += 1
 
     def fitted(self, rows: np.ndarray) -> None:
         """fit_steps(state, rows) ran (here or inside another kernel)."""

@@ -57,12 +57,16 @@ class OutputEstimate:
         self.admitted = 0.0
         self.per_request = 0.0
 
-    def observe_step(self, decode_tokens: int) -> None:
+    def observe_steps(self, decode_tokens: list[int]) -> None:
+        """Steps' decode tokens, in order."""
         keep = _OUTPUT_KEEP
-        self.decoded = keep * self.decoded + decode_tokens
-        self.admitted *= keep
-        if self.admitted >= 1.0:
-            self.per_request = self.decoded / self.admitted
+        decoded, admitted, per_request = self.decoded, self.admitted, self.per_request
+        for tokens in decode_tokens:
+            decoded = keep * decoded + tokens
+            admitted *= keep
+            if admitted >= 1.0:
+                per_request = decoded / admitted
+        self.decoded, self.admitted, self.per_request = decoded, admitted, per_request
 
     def observe_admitted(self, n: int) -> None:
         self.admitted += n

@@ -33,9 +33,9 @@ class QueueLayout:
         """Whether the periodic re-partition is due (call after a flush). Cold start: the initial edges
         are a guess, so partition from data as soon as there is enough, then each time the samples have
         doubled, until the window is full; then every repartition_every arrivals."""
-        if not config.repartition_every:
-            return False
         since = self._arrivals
+        if since < config.min_partition_samples and since < config.repartition_every or not config.repartition_every:
+            return False   # the common answer, cheaply: `every` below is never under either
         every = config.repartition_every
         count = self.window_count
         if count < self.window.shape[0]:

@@ -240,9 +240,9 @@ class WaitingSet(QueueLayout):
         self.outputs.observe_admitted(slots.shape[0])
         self.discard(slots)
 
-    def observe_decode(self, decode_tokens: int) -> None:
-        """One engine step's decode tokens (feeds the output term of the progress work)."""
-        self.outputs.observe_step(decode_tokens)
+    def observe_decode(self, decode_tokens: list[int]) -> None:
+        """Engine steps' decode tokens, in order (feed the output term of the progress work)."""
+        self.outputs.observe_steps(decode_tokens)
         if self._progress_output_weight:   # 0 (the default): out_work stays 0, no write per step
             self._bound[B_OUT_WORK] = self.out_work
 

@@ -41,7 +41,7 @@ def compile_kernels() -> float:
     ws.retire_empty_classes()
     ws.stage(ws.alloc(), 2.0e7, 2.0e7, 8.0, row0, front=False)  # a step's start: admit, flush, age, order
     ws.discard(slots[3:5])
-    ws.begin(slots[3:5], 11.0, 4, params, 2, cost.state, cost.plausible_rows([(0.02, 200, 10)]))
+    ws.begin(slots[3:5], 11.0, 4, params, 2, cost.state, np.array([(0.02, 200, 10)], np.float64))
     ws.start_partition(cfg, 50.0)                               # a periodic one, on the worker thread
     ws.stage(ws.alloc(), 3.0, 3.0, 12.0, row0, front=False)     # changes meanwhile, replayed at its install
     ws.discard(slots[5:6])

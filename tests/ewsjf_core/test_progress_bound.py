@@ -53,5 +53,17 @@ def test_output_estimate_follows_the_decode_rate_per_admission():
     # Steady state: 2 admissions and 600 decode tokens per step -> 300 output tokens per request (Little's law).
     for _ in range(int(4 * OUTPUT_MEMORY_STEPS)):
         est.observe_admitted(2)
-        est.observe_step(600)
+        est.observe_steps([600])
     assert est.per_request == pytest.approx(300.0, rel=1e-3)
+
+
+def test_output_estimate_takes_steps_in_batches_as_one_by_one():
+    one, batched = OutputEstimate(), OutputEstimate()
+    steps = [0, 600, 0, 0, 1200, 5]
+    one.observe_admitted(3)
+    batched.observe_admitted(3)
+    for tokens in steps:
+        one.observe_steps([tokens])
+    batched.observe_steps(steps)
+    assert (batched.decoded, batched.admitted, batched.per_request) == (one.decoded, one.admitted, one.per_request)
+    assert batched.per_request > 0.0

@@ -63,7 +63,7 @@ def _apply(twins: list[_Twin], op: str, rng: random.Random, t: float, priorities
             if op == "begin":
                 popped = np.array(chosen, np.int32)
                 ws.discard(popped)
-                ws.begin(popped, t, 8, tw.params, 3, tw.cost.state, tw.cost.plausible_rows([]))
+                ws.begin(popped, t, 8, tw.params, 3, tw.cost.state, np.empty((0, 3)))
             else:
                 ws.discard(chosen)
         elif op == "flush":
