@@ -29,6 +29,10 @@ CTR_SEQ, CTR_WINDOW_POS, CTR_WINDOW_COUNT, CTR_ARRIVALS = range(4)
 # tokens each request's work counts at today's estimate).
 B_MAX_WAIT, B_FACTOR, B_ADMITTED, B_BACKLOG_MEAN, B_LAST_DUE, B_LAST_DUE_N, B_ADMITTED_N, B_OUT_WORK = range(8)
 BOUND_SIZE = 8
+# The per-slot float64 fields, rows of one `slot_f` array (each kernel call pays per array argument: one
+# array for six fields), in this order.
+SLOT_FIELDS = ("size", "prefill", "arrival", "deadline", "due_work", "due_n")
+F_SIZE, F_PREFILL, F_ARRIVAL, F_DEADLINE, F_DUE_WORK, F_DUE_N = range(6)
 
 
 @njit(cache=True, nogil=True)
@@ -134,16 +138,16 @@ def _record_window(sizes: np.ndarray, window: np.ndarray, counters: np.ndarray) 
 
 @njit(cache=True, nogil=True)
 def commit_flush(gone: np.ndarray, adds: np.ndarray, fronts: np.ndarray, counters: np.ndarray,
-                 bound: np.ndarray, size: np.ndarray, prefill: np.ndarray, arrival: np.ndarray,
-                 deadline: np.ndarray, due_work: np.ndarray, due_n: np.ndarray, seq: np.ndarray, cls: np.ndarray,
-                 qid: np.ndarray, nxt: np.ndarray, prv: np.ndarray, head: np.ndarray, tail: np.ndarray, depth: np.ndarray,
+                 bound: np.ndarray, slot_f: np.ndarray, seq: np.ndarray, cls: np.ndarray, qid: np.ndarray, nxt: np.ndarray, prv: np.ndarray, head: np.ndarray, tail: np.ndarray, depth: np.ndarray,
                  work: np.ndarray, q_lo: np.ndarray, q_hi: np.ndarray, n_main: int, band_up: float,
                  band_down: float, b_center: np.ndarray, b_active: np.ndarray, b_idle: np.ndarray,
                  bubble_width: float, q_active: np.ndarray, q_pos: np.ndarray, q_mean: np.ndarray,
                  window: np.ndarray) -> int:
     """Unlink `gone`, then route and link `adds` into their queues, then push `fronts` onto their lanes.
 
-    Returns the change in the number of linked requests."""
+    slot_f holds the per-slot fields SLOT_FIELDS. Returns the change in the number of linked requests."""
+    size, prefill, arrival = slot_f[F_SIZE], slot_f[F_PREFILL], slot_f[F_ARRIVAL]
+    deadline, due_work, due_n = slot_f[F_DEADLINE], slot_f[F_DUE_WORK], slot_f[F_DUE_N]
     unlink(gone, cls, qid, prefill, nxt, prv, head, tail, depth, work)
     lane = head.shape[1] - 1
     max_queues = q_active.shape[0] - b_active.shape[0]

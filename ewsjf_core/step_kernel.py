@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ewsjf_core.commit import B_ADMITTED, B_ADMITTED_N, commit_flush, pairwise_sum
+from ewsjf_core.commit import (B_ADMITTED, B_ADMITTED_N, F_ARRIVAL, F_DEADLINE, F_DUE_N, F_DUE_WORK, F_PREFILL,
+                               F_SIZE, commit_flush, pairwise_sum)
 from ewsjf_core.cost_model import fit_steps, read_coefficients
 from ewsjf_core.scoring import P_C0, P_C1, P_C2
 from ewsjf_core.selection import policy_order
@@ -40,10 +41,7 @@ def age_bubbles(depth: np.ndarray, n_rows: int, base: int, active: np.ndarray, i
 
 @njit(cache=True, nogil=True)
 def begin_step_kernel(admitted: np.ndarray, gone: np.ndarray, adds: np.ndarray, fronts: np.ndarray,
-                      counters: np.ndarray, bound: np.ndarray, size: np.ndarray, prefill: np.ndarray,
-                      arrival: np.ndarray, deadline: np.ndarray, due_work: np.ndarray, due_n: np.ndarray,
-                      seq: np.ndarray,
-                      cls: np.ndarray, qid: np.ndarray, nxt: np.ndarray, prv: np.ndarray, head: np.ndarray,
+                      counters: np.ndarray, bound: np.ndarray, slot_f: np.ndarray, seq: np.ndarray, cls: np.ndarray, qid: np.ndarray, nxt: np.ndarray, prv: np.ndarray, head: np.ndarray,
                       tail: np.ndarray, depth: np.ndarray, work: np.ndarray, q_lo: np.ndarray, q_hi: np.ndarray,
                       n_main: int, band_up: float, band_down: float, b_center: np.ndarray, b_active: np.ndarray,
                       b_idle: np.ndarray, bubble_width: float, q_active: np.ndarray, q_pos: np.ndarray,
@@ -60,14 +58,14 @@ def begin_step_kernel(admitted: np.ndarray, gone: np.ndarray, adds: np.ndarray, 
         params[P_C0] = c0
         params[P_C1] = c1
         params[P_C2] = c2
+    prefill = slot_f[F_PREFILL]
     if admitted.shape[0]:
         popped_work = np.empty(admitted.shape[0])
         for i in range(admitted.shape[0]):
             popped_work[i] = prefill[admitted[i]]
         bound[B_ADMITTED] += pairwise_sum(popped_work)
         bound[B_ADMITTED_N] += admitted.shape[0]
-    delta = commit_flush(gone, adds, fronts, counters, bound, size, prefill, arrival, deadline, due_work, due_n, seq,
-                         cls, qid, nxt, prv, head, tail, depth, work, q_lo, q_hi, n_main, band_up, band_down,
+    delta = commit_flush(gone, adds, fronts, counters, bound, slot_f, seq, cls, qid, nxt, prv, head, tail, depth, work, q_lo, q_hi, n_main, band_up, band_down,
                          b_center, b_active, b_idle, bubble_width, q_active, q_pos, q_mean, window)
     base = q_active.shape[0] - b_active.shape[0]
     bubbles = 0
@@ -78,6 +76,6 @@ def begin_step_kernel(admitted: np.ndarray, gone: np.ndarray, adds: np.ndarray, 
         for j in range(b_active.shape[0]):
             q_active[base + j] = b_active[j]
     slots, reasons, sources, scores = policy_order(now, bound[B_ADMITTED], bound[B_ADMITTED_N], limit, class_order,
-                                                   head, nxt, size, prefill, arrival, deadline, due_work, due_n,
-                                                   q_active, q_pos, q_mean, params)
+                                                   head, nxt, slot_f[F_SIZE], prefill, slot_f[F_ARRIVAL],
+                                                   slot_f[F_DEADLINE], slot_f[F_DUE_WORK], slot_f[F_DUE_N], q_active, q_pos, q_mean, params)
     return delta, slots, reasons, sources, scores, bubbles

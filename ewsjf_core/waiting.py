@@ -30,7 +30,8 @@ import numpy as np
 
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.commit import (B_ADMITTED, B_ADMITTED_N, B_BACKLOG_MEAN, B_FACTOR, B_LAST_DUE, B_LAST_DUE_N,
-                               B_MAX_WAIT, B_OUT_WORK, BOUND_SIZE, COL_SLOT, commit_flush)
+                               B_MAX_WAIT, B_OUT_WORK, BOUND_SIZE, COL_SLOT, F_ARRIVAL, F_DEADLINE, F_DUE_N,
+                               F_DUE_WORK, F_PREFILL, F_SIZE, SLOT_FIELDS, commit_flush)
 from ewsjf_core.links import link_in_order, list_members, unlink
 from ewsjf_core.progress_bound import OutputEstimate, commit_due_work
 from ewsjf_core.queue_layout import QueueLayout
@@ -50,12 +51,14 @@ class WaitingSet(QueueLayout):
 
     def __init__(self, config: EWSJFConfig, capacity: int = 1024) -> None:
         self.capacity = 0
-        self.size = np.empty(0)        # job size used for routing and scoring
-        self.prefill = np.empty(0)     # effective prefill tokens (uncached prompt)
-        self.arrival = np.empty(0)
-        self.deadline = np.empty(0)        # past it (seconds), a request is starved (see module docstring)
-        self.due_work = np.empty(0)        # past it (admitted work), a request is starved: prefill part...
-        self.due_n = np.empty(0)           # ...and request part (ewsjf_core.progress_bound.past_due)
+        # The per-slot float fields are rows of one array (the kernels take it whole), each also named:
+        self._slot_f = np.empty((len(SLOT_FIELDS), 0))
+        self.size = self._slot_f[F_SIZE]           # job size used for routing and scoring
+        self.prefill = self._slot_f[F_PREFILL]     # effective prefill tokens (uncached prompt)
+        self.arrival = self._slot_f[F_ARRIVAL]
+        self.deadline = self._slot_f[F_DEADLINE]   # past it (seconds), a request is starved (module docstring)
+        self.due_work = self._slot_f[F_DUE_WORK]   # past it (admitted work), a request is starved: prefill part...
+        self.due_n = self._slot_f[F_DUE_N]         # ...and request part (ewsjf_core.progress_bound.past_due)
         self.seq = np.empty(0, np.int64)   # insertion order: breaks deadline ties in FIFO order
         self.cls = np.empty(0, np.int32)
         self.qid = np.empty(0, np.int32)
@@ -159,10 +162,12 @@ class WaitingSet(QueueLayout):
     # ----- slots -----
     def _grow(self, new_capacity: int) -> None:
         old = self.capacity
-        for name, fill in (("size", 0.0), ("prefill", 0.0), ("arrival", 0.0), ("deadline", 0.0),
-                           ("due_work", 0.0), ("due_n", 0.0), ("seq", 0),
-                           ("cls", 0), ("qid", 0),
-                           ("nxt", -1), ("prv", -1)):
+        slot_f = np.zeros((len(SLOT_FIELDS), new_capacity))
+        slot_f[:, :old] = self._slot_f
+        self._slot_f = slot_f
+        for i, name in enumerate(SLOT_FIELDS):
+            setattr(self, name, slot_f[i])
+        for name, fill in (("seq", 0), ("cls", 0), ("qid", 0), ("nxt", -1), ("prv", -1)):
             arr = getattr(self, name)
             grown = np.full(new_capacity, fill, dtype=arr.dtype)
             grown[:old] = arr
@@ -330,8 +335,8 @@ class WaitingSet(QueueLayout):
 
     def _kernel_state(self) -> tuple:
         """The arrays and settings commit_flush works on, in its argument order after (gone, adds, fronts)."""
-        return (self._counters, self._bound, self.size, self.prefill, self.arrival, self.deadline, self.due_work,
-                self.due_n, self.seq, self.cls, self.qid, self.nxt, self.prv, self.head, self.tail, self.depth, self.work,
+        return (self._counters, self._bound, self._slot_f, self.seq, self.cls, self.qid, self.nxt, self.prv,
+                self.head, self.tail, self.depth, self.work,
                 self.q_lo, self.q_hi, self.n_main, self.band_up, self.band_down, self.b_center, self.b_active,
                 self.b_idle, self.bubble_width, self.q_active, self.q_pos, self.q_mean, self.window)
 
