@@ -12,28 +12,24 @@ the engine thread installs it at its next begin_step (or pop), so the hot path t
 from __future__ import annotations
 
 import logging
-from array import array
 from operator import itemgetter
 from typing import Any, Iterable, Iterator
 
 import numpy as np
 
 from ewsjf.bindings.admission_log import AdmissionLog
+from ewsjf.bindings.admission_order import AdmissionOrder
 from ewsjf.bindings.base import (Clock, RequestId, WaitingQueue, check_now, check_request,
                                  check_step_feedback, request_id_list)
+from ewsjf.bindings.step_feedback import StepFeedback
 from ewsjf_core.config import EWSJFConfig
-from ewsjf_core.cost_model import PrefillCostModel, plausible_step
-from ewsjf_core.scoring import P_C0, P_C1, P_C2, P_OUT_WORK, pack_params
 from ewsjf_core.waiting import WaitingSet
 
 _log = logging.getLogger(__name__)
 
 _NO_SLOTS = np.empty(0, np.int32)
-_NO_STEPS = np.empty((0, 3))
 _SLOT_BITS = 32
 _SLOT_MASK = (1 << _SLOT_BITS) - 1
-_MIN_ORDER_PREFIX = 16
-_MAX_PENDING_FEEDBACK = 4096
 
 
 class EWSJFQueue(WaitingQueue):
@@ -62,42 +58,21 @@ class EWSJFQueue(WaitingQueue):
         self._config = config or EWSJFConfig()
         self._pending_config: EWSJFConfig | None = None
         self._set = WaitingSet(self._config)
-        self._cost = PrefillCostModel(self._config)
-        self._params: np.ndarray | None = None   # the kernels' parameter vector; None: rebuild before use
-        self._params_stale = False   # the cost model moved since _params was filled: refresh its coefficients
-        # Step feedback not yet fitted, folded in one kernel call before anything reads the cost model or the
-        # progress bound (_fold_feedback): every step's decode tokens, and the plausible steps' figures
-        # (duration_s, prefill_tokens, decode_tokens) for the fit (implausible ones are counted as skipped), flat
-        # in a buffer numpy reads without a conversion (one that parses tuples costs ~20 us amid an engine step).
-        self._decoded: list[int] = []
-        self._feedback = array("d")
+        self._feedback = StepFeedback(self._config)   # fitted before anything reads the model (_fold_feedback)
         self._keyed: bool | None = None   # True: driven by ids; False: by handles; None: not yet known
         self._slot_of: dict[RequestId, int] = {}
         self._items: list[Any] = [None] * self._set.capacity  # request id or item by slot
         self._gen = [0] * self._set.capacity   # handle generation by slot: counts the slot's uses
         self._count = 0
         self._now: float | None = None
-        # Current admission order: slots, why each was chosen, its source queue column, and its items.
-        self._order_slots = np.empty(0, np.int32)
-        self._order_reasons = np.empty(0, np.int8)
-        self._order_sources = np.empty(0, np.int32)
-        self._order_list: list[int] = []   # _order_slots as Python ints (cheap to index per pop)
-        self._pos = 0    # requests of the current order already popped
+        self._order = AdmissionOrder()
         # Requests popped since the step began (items and slots, logged per pop at the cost of a list append;
         # _counted_this_step turns them into item -> counted prefill when a prepend needs it): one prepended
         # in the same step was never admitted (the engine skipped it), so prepend retracts its count.
         self._step_items: list[Any] = []
         self._step_slots: list[int] = []
         self._step_counted: dict[Any, float] = {}
-        self._limit = 0  # pops allowed from the current order; 0 when it is stale
-        # The order is computed a prefix at a time (see _extend_order): _order_cap is how long it may grow
-        # (order_chunk, or fewer when fewer wait), at `_order_now`; _chunk_hint, how long a prefix to compute
-        # first (twice the pops of the last order, so a step that admits a few requests orders a few).
-        self._order_cap = 0
-        self._order_now = 0.0
-        self._chunk_hint = _MIN_ORDER_PREFIX
         self._begin_pending = False  # begin_step's work waits for the step's first pop (see begin_step)
-        self._last_scores = np.empty(0)
         self._admissions = AdmissionLog(self._set.n_queues)
         self.config_install_errors = 0
 
@@ -175,7 +150,7 @@ class EWSJFQueue(WaitingQueue):
         self._gen[slot] += 1
         self._count += 1
         self._set.stage(slot, size, float(prefill), float(arrival_time), row, front)
-        self._limit = 0
+        self._order.limit = 0
         return slot
 
     def remove(self, request_ids: Iterable[RequestId]) -> None:
@@ -220,18 +195,20 @@ class EWSJFQueue(WaitingQueue):
 
     # ----- requests out -----
     def peek(self) -> Any:
-        if self._pos >= self._limit:
+        order = self._order
+        if order.pos >= order.limit:
             self._refresh_order()
-        return self._items[self._order_list[self._pos]]
+        return self._items[order.slot_list[order.pos]]
 
     def pop(self) -> Any:
-        pos = self._pos
-        if pos >= self._limit:
+        order = self._order
+        pos = order.pos
+        if pos >= order.limit:
             self._refresh_order()
-            pos = self._pos
-        self._pos = pos + 1
+            pos = order.pos
+        order.pos = pos + 1
         self._count -= 1
-        slot = self._order_list[pos]
+        slot = order.slot_list[pos]
         items = self._items
         item = items[slot]
         items[slot] = None  # popped: drop the reference (and the handle is no longer held)
@@ -247,13 +224,14 @@ class EWSJFQueue(WaitingQueue):
             raise ValueError(f"pop_many: n must be an integer >= 0, got {n!r}")
         out: list[Any] = []
         n = min(n, self._count)
+        order = self._order
         while n:
-            if self._pos >= self._limit:
+            if order.pos >= order.limit:
                 self._refresh_order()
-            pos = self._pos
-            end = min(self._limit, pos + n)
+            pos = order.pos
+            end = min(order.limit, pos + n)
             items = self._items
-            slots = self._order_list[pos:end]
+            slots = order.slot_list[pos:end]
             batch = list(itemgetter(*slots)(items)) if len(slots) > 1 else [items[slots[0]]]
             for slot in slots:
                 items[slot] = None
@@ -264,7 +242,7 @@ class EWSJFQueue(WaitingQueue):
                 for item in batch:
                     del slot_of[item]
             out += batch
-            self._pos = end
+            order.pos = end
             self._count -= end - pos
             n -= end - pos
         return out
@@ -286,8 +264,9 @@ class EWSJFQueue(WaitingQueue):
             return iter(())
         self._refresh_order(limit=self._count)
         # Hand the full order over instead of caching it: the hot path's order stays one chunk long.
-        items = [self._items[slot] for slot in self._order_list]
-        self._order_list, self._limit = [], 0
+        order = self._order
+        items = [self._items[slot] for slot in order.slot_list]
+        order.slot_list, order.limit = [], 0
         return iter(items)
 
     # ----- steps -----
@@ -317,7 +296,7 @@ class EWSJFQueue(WaitingQueue):
         self._now = now
         self._install_pending_config()
         self._begin_pending = True
-        self._limit = 0
+        self._order.limit = 0
 
     def settle(self) -> None:
         """Do the pending begin_step's work now (engines need not call this; see begin_step), and fit the
@@ -337,11 +316,12 @@ class EWSJFQueue(WaitingQueue):
         cfg = self._config
         popped = self._sync(admit=False)
         cap = min(cfg.order_chunk, self._count) if with_order else 0
-        slots, reasons, sources, scores = self._set.begin(popped, self._now, min(cap, self._chunk_hint),
-                                                          self._packed_params(rows.shape[0] > 0),
-                                                          cfg.bubble_empty_rounds, self._cost.state, rows)
+        model = self._feedback.model
+        params = self._feedback.params(cfg, self._set.out_work, fitting=rows.shape[0] > 0)
+        slots, reasons, sources, scores = self._set.begin(popped, self._now, min(cap, self._order.prefix_hint),
+                                                          params, cfg.bubble_empty_rounds, model.state, rows)
         if rows.shape[0]:
-            self._cost.fitted(rows)
+            model.fitted(rows)
         self._set.retire_empty_classes()   # drops empty classes only: the order stays what it is
         installed = self._set.finish_partition()
         if installed:
@@ -349,7 +329,7 @@ class EWSJFQueue(WaitingQueue):
         if self._set.partition_due(cfg):   # under the config of begin_step's time (a later swap comes after)
             self._set.start_partition(cfg, self._cost_offset())
         if with_order and not installed:
-            self._adopt_order(slots, reasons, sources, scores, cap, self._now)
+            self._order.adopt(slots, reasons, sources, scores, cap, self._now)
 
     def observe_step(self, duration_s: float, prefill_tokens: int, decode_tokens: int) -> None:
         """A finished step's cost. Recorded here and fitted, in one kernel call with the steps fed since,
@@ -358,41 +338,33 @@ class EWSJFQueue(WaitingQueue):
         check_step_feedback(duration_s, prefill_tokens, decode_tokens)
         if self._begin_pending:
             self._run_begin(False)  # the pending step's work (a re-partition) uses the model as it was
-        self._decoded.append(decode_tokens)
-        if plausible_step(duration_s, prefill_tokens, decode_tokens):
-            self._feedback.extend((duration_s, prefill_tokens, decode_tokens))
-        else:
-            self._cost.skip()
-        if len(self._decoded) >= _MAX_PENDING_FEEDBACK:   # steps that never consult the queue (a full
-            self._fold_feedback()                         # running batch for hours) keep it bounded
+        if self._feedback.record(duration_s, prefill_tokens, decode_tokens):
+            self._fold_feedback()   # steps that never consult the queue (hours of a full running batch)
 
     def _fold_feedback(self) -> None:
         """Fit the cost model to the steps recorded since the last fit, if any (one kernel call)."""
-        if self._decoded:
-            self._cost.fit_rows(self._take_feedback())
+        if self._feedback.pending:
+            self._feedback.model.fit_rows(self._take_feedback())
 
     def _take_feedback(self) -> np.ndarray:
-        """The plausible steps fed since the last fit, as the cost model's fit takes them, with every step's
-        decode tokens counted (the progress bound's output estimate); the caller fits the model to them."""
-        if not self._decoded:
-            return _NO_STEPS
-        feedback, self._feedback = self._feedback, array("d")
-        self._set.observe_decode(self._decoded)
-        self._decoded = []
-        self._params_stale = True
-        return np.frombuffer(feedback).reshape(-1, 3) if feedback else _NO_STEPS
+        """The plausible steps recorded since the last fit, for the caller to fit; every step's decode tokens
+        are counted here (the progress bound's output estimate)."""
+        rows, decoded = self._feedback.take()
+        if decoded:
+            self._set.observe_decode(decoded)
+        return rows
 
     @property
     def cost_coefficients(self) -> tuple[float, float, float, float]:
         """(c0, c1, c2, cd) of the fitted prefill-cost model (four floats: safe to read from any thread;
         a torn read during an update is harmless to the tuner that reads it)."""
         self._fold_feedback()
-        return self._cost.coefficients
+        return self._feedback.model.coefficients
 
     def prefill_cost(self, tokens: float) -> float:
         """Current C_prefill(tokens) estimate in seconds (floored like the scoring kernel's)."""
         self._fold_feedback()
-        return max(self._cost.cost(tokens), self._config.min_prefill_cost)
+        return max(self._feedback.model.cost(tokens), self._config.min_prefill_cost)
 
     def repartition(self) -> bool:
         """Refine-and-Prune over the recent-arrival window and re-route every waiting request.
@@ -412,8 +384,7 @@ class EWSJFQueue(WaitingQueue):
     def _cost_offset(self) -> float:
         """b0 = c0 / c1 of the prefill-cost model, bounded (ewsjf_core.partition)."""
         self._fold_feedback()
-        c0, c1, _, _ = self._cost.coefficients
-        return min(max(c0 / max(c1, 1e-12), 1.0), 4096.0)
+        return self._feedback.cost_offset()
 
     def _after_partition(self) -> None:
         self._admissions.resize(self._set.n_queues)
@@ -452,47 +423,39 @@ class EWSJFQueue(WaitingQueue):
         self._fold_feedback()   # the step feedback counts before the admissions _sync counts
         self._sync()
         self._config = new
-        self._params = None
+        self._feedback.config_changed()
         if self._set.apply_config(old, new, self._cost_offset()):
             self._after_partition()
-        self._limit = 0
+        self._order.drop()
 
     # ----- internals -----
     def _sync(self, keep_order: bool = False, admit: bool = True) -> np.ndarray:
         """Hand popped slots back to the WaitingSet and drop the cached order (keep_order: keep the
         unpopped rest of it, so pops go on exactly as they would have). admit=False: discard them only and
         return them, for the caller to admit (WaitingSet.begin)."""
-        pos = self._pos
-        popped = _NO_SLOTS
-        if pos:
-            self._chunk_hint = max(_MIN_ORDER_PREFIX, 2 * pos)
-            self._counted_this_step()  # read the popped slots' prefill before the slots are reused
-            popped = self._order_slots[:pos]
-            if admit:
-                self._set.admit(popped)  # advances the admission progress behind the starvation bound
-            else:
-                self._set.discard(popped)
-            self._admissions.record(self._order_reasons[:pos], self._order_sources[:pos])
-            self._pos = 0
-            if keep_order:
-                self._order_slots = self._order_slots[pos:]
-                self._order_reasons = self._order_reasons[pos:]
-                self._order_sources = self._order_sources[pos:]
-                self._order_list = self._order_list[pos:]
-                self._limit = self._order_cap = max(self._limit - pos, 0)
-        if not keep_order:
-            self._limit = 0
+        if not self._order.pos:
+            if not keep_order:
+                self._order.drop()
+            return _NO_SLOTS
+        self._counted_this_step()  # read the popped slots' prefill before the slots are reused
+        popped, reasons, sources = self._order.take_popped(keep_order)
+        if admit:
+            self._set.admit(popped)  # advances the admission progress behind the starvation bound
+        else:
+            self._set.discard(popped)
+        self._admissions.record(reasons, sources)
         return popped
 
     def _refresh_order(self, limit: int | None = None) -> None:
-        if limit is None and 0 < self._limit < self._order_cap and self._pos >= self._limit:
-            self._extend_order(min(self._order_cap, 2 * self._limit))
+        order = self._order
+        if limit is None and order.extendable and order.pos >= order.limit:
+            self._extend_order(min(order.cap, 2 * order.limit))
             return
         if self._begin_pending:
             # The step's first pop: begin_step's work and the order in one call, unless a config swap
             # arrived since begin_step (it is installed first, then the order computed under it).
             self._run_begin(limit is None and self._pending_config is None)
-            if self._limit:
+            if order.limit:
                 return
         self._fold_feedback()
         self._install_pending_config()
@@ -502,71 +465,48 @@ class EWSJFQueue(WaitingQueue):
             raise IndexError("EWSJFQueue is empty")
         now = self._now if self._now is not None else float(self.clock())
         cap = limit if limit is not None else min(self._config.order_chunk, n)
-        k = cap if limit is not None else min(cap, self._chunk_hint)
-        self._adopt_order(*self._set.order(now, k, self._packed_params()), cap, now)
+        k = cap if limit is not None else min(cap, order.prefix_hint)
+        order.adopt(*self._set.order(now, k, self._packed_params()), cap, now)
 
     def _extend_order(self, limit: int) -> None:
         """Compute a longer prefix of the current order. Nothing it depends on has changed since the order
-        was computed (any change drops the order: _limit = 0; the popped requests are still linked and
-        not yet counted as admitted; the parameters are rewritten only for a new order), and the order's
-        prefixes do not depend on its length, so the pops go on exactly as if the whole order had been
-        computed at once."""
-        self._adopt_order(*self._set.order(self._order_now, limit, self._params), self._order_cap,
-                          self._order_now)
+        was computed (any change drops the order; the popped requests are still linked and not yet counted
+        as admitted; the parameters are rewritten only for a new order), and the order's prefixes do not
+        depend on its length, so the pops go on exactly as if the whole order had been computed at once."""
+        order = self._order
+        order.adopt(*self._set.order(order.now, limit, self._feedback.vector), order.cap, order.now)
 
-    def _packed_params(self, fitting: bool = False) -> np.ndarray:
-        """The config's scoring parameters and the cost model's current coefficients, as kernels read them.
-
-        Built whole when the config changes; after step feedback only the model's entries are rewritten in
-        place (the engine thread owns the array and no kernel holds it between calls). fitting: the caller's
-        kernel fits the model and writes its coefficients itself."""
-        params = self._params
-        if params is not None and not self._params_stale and not self._decoded:
-            return params   # the common case: nothing moved since the last round
-        self._fold_feedback()
-        if params is None:
-            params = self._params = pack_params(self._config, *self._cost.coefficients[:3], self._set.out_work)
-        elif self._params_stale:
-            if not fitting:
-                c0, c1, c2, _ = self._cost.coefficients
-                params[P_C0] = c0
-                params[P_C1] = c1
-                params[P_C2] = c2
-            params[P_OUT_WORK] = self._set.out_work
-        self._params_stale = False
-        return params
-
-    def _adopt_order(self, slots: np.ndarray, reasons: np.ndarray, sources: np.ndarray, scores: np.ndarray,
-                     cap: int, now: float) -> None:
-        self._order_slots, self._order_reasons, self._order_sources = slots, reasons, sources
-        self._order_list = slots.tolist()
-        self._last_scores = scores
-        self._limit = len(self._order_list)
-        self._order_cap, self._order_now = cap, now
+    def _packed_params(self) -> np.ndarray:
+        """The parameter vector the kernels read (StepFeedback.params), the recorded steps fitted first."""
+        feedback = self._feedback
+        if not feedback.params_current:
+            self._fold_feedback()
+        return feedback.params(self._config, self._set.out_work)
 
     def stats(self) -> dict[str, Any]:
         """Per-queue depth, bounds, spread, density, last score and admissions; counters; parameters.
 
         Changes no admission order: the pops after it return what they would have without it."""
         self.settle()
-        if 0 < self._limit < self._order_cap:
-            self._extend_order(self._order_cap)   # the pops after stats() go on as if it had not run
+        if self._order.extendable:
+            self._extend_order(self._order.cap)   # the pops after stats() go on as if it had not run
         self._sync(keep_order=True)
         admissions = self._admissions
         admissions.fold()
         ws = self._set
         ws.flush()
-        c0, c1, c2, cd = self._cost.coefficients
+        model = self._feedback.model
+        c0, c1, c2, cd = model.coefficients
         return {
-            "policy": "ewsjf", "waiting": len(self), **ws.describe_queues(self._last_scores, admissions.admitted),
+            "policy": "ewsjf", "waiting": len(self), **ws.describe_queues(self._order.scores, admissions.admitted),
             "starvation_promotions": admissions.starvation_promotions,
             "last_source_queue": admissions.last_source_queue,
             "admitted_work": ws.admitted_work,
-            "cost_model": {"c0": c0, "c1": c1, "c2": c2, "decode": cd, "steps": self._cost.steps,
-                           "skipped_steps": self._cost.skipped, "resets": self._cost.resets,
-                           "prefill_rate_tps": self._cost.prefill_rate},
+            "cost_model": {"c0": c0, "c1": c1, "c2": c2, "decode": cd, "steps": model.steps,
+                           "skipped_steps": model.skipped, "resets": model.resets,
+                           "prefill_rate_tps": model.prefill_rate},
             "config_install_errors": self.config_install_errors,
             # Seconds FCFS would make a request arriving now wait: waiting prefill tokens / prefill rate.
-            "fcfs_wait_estimate_s": ws.waiting_work / self._cost.prefill_rate,
+            "fcfs_wait_estimate_s": ws.waiting_work / model.prefill_rate,
             "params": self._config.to_dict(),
         }

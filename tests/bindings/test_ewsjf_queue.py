@@ -4,6 +4,7 @@ import threading
 import pytest
 
 from ewsjf.bindings import EWSJFConfig, EWSJFQueue
+from ewsjf.bindings.step_feedback import MAX_PENDING_STEPS
 from .helpers import Clock, drain
 
 
@@ -316,5 +317,5 @@ def test_step_feedback_waiting_for_a_step_that_consults_the_queue_stays_bounded(
         q.observe_step(0.02 + 1e-6 * (i % 7), 0, 256)
         ref.observe_step(0.02 + 1e-6 * (i % 7), 0, 256)
         ref.cost_coefficients   # fits now
-        assert len(q._decoded) < 4096 and len(q._feedback) < 3 * 4096   # white box: the pending steps
+        assert q._feedback.pending_steps < MAX_PENDING_STEPS   # white box: the steps waiting for a fit
     assert q.cost_coefficients == ref.cost_coefficients
