@@ -328,6 +328,7 @@ class EWSJFQueue(WaitingQueue):
             self._after_partition()
         if self._set.partition_due(cfg):   # under the config of begin_step's time (a later swap comes after)
             self._set.start_partition(cfg, self._cost_offset())
+            self._after_partition()   # too few samples to partition: the queues may be laid out anew at once
         if with_order and not installed:
             self._order.adopt(slots, reasons, sources, scores, cap, self._now)
 
@@ -398,9 +399,13 @@ class EWSJFQueue(WaitingQueue):
     def set_config(self, config: EWSJFConfig) -> None:
         """Swap parameters atomically; takes effect at the next step. Safe from any thread.
 
+        Scoring and the starvation bound change at the next step. A change to a field that shapes the
+        partition (EWSJFConfig.needs_new_partition) has the new queues built like a periodic partition: off
+        the engine thread after the next admission round, installed at the round after, so no step waits
+        for it (a build that fails is logged and the queues stay as they are, until the next periodic one).
         The config is validated here (ValueError naming the field; the current config keeps serving). If
-        installing it still fails at the next step (say, MemoryError building the new partition), the
-        previous config stays installed and `config_install_errors` counts it."""
+        installing it still fails at the next step (say, MemoryError resizing the window), the previous
+        config stays installed and `config_install_errors` counts it."""
         if not isinstance(config, EWSJFConfig):
             raise TypeError(f"config must be an EWSJFConfig, got {type(config).__name__}")
         config.validate()
@@ -424,8 +429,7 @@ class EWSJFQueue(WaitingQueue):
         self._sync()
         self._config = new
         self._feedback.config_changed()
-        if self._set.apply_config(old, new, self._cost_offset()):
-            self._after_partition()
+        self._set.apply_config(old, new)
         self._order.drop()
 
     # ----- internals -----

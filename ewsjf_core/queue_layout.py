@@ -32,7 +32,10 @@ class QueueLayout:
     def partition_due(self, config: EWSJFConfig) -> bool:
         """Whether the periodic re-partition is due (call after a flush). Cold start: the initial edges
         are a guess, so partition from data as soon as there is enough, then each time the samples have
-        doubled, until the window is full; then every repartition_every arrivals."""
+        doubled, until the window is full; then every repartition_every arrivals; and after a config swap
+        that changes the partition's settings (partition_wanted)."""
+        if self.partition_wanted:
+            return True
         since = self._arrivals
         if since < config.min_partition_samples and since < config.repartition_every or not config.repartition_every:
             return False   # the common answer, cheaply: `every` below is never under either
@@ -84,6 +87,7 @@ class QueueLayout:
         cost_offset is b0 = c0 / c1 of the prefill-cost model (see ewsjf_core.partition).
         """
         self._drop_partition()
+        self.partition_wanted = False
         if not self._enough_samples(config):
             return False
         self._install_partition(config, refine_and_prune(*self._partition_args(config, cost_offset)))
@@ -95,6 +99,7 @@ class QueueLayout:
         (ewsjf_core.reroute); finish_partition() installs it. The engine's steps run meanwhile; the set's
         writes wait for the job (they are logged and replayed at the install)."""
         self._drop_partition()
+        self.partition_wanted = False
         if self._enough_samples(config):
             future = _partition_worker().submit(build_layout, refine_and_prune,
                                                 self._partition_args(config, cost_offset), config, self._members())

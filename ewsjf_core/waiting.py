@@ -92,13 +92,15 @@ class WaitingSet(QueueLayout):
         self._progress_output_weight = config.progress_output_weight
         self.repartitions = 0
         self._partition_job: PartitionJob | None = None   # a re-partition being built in the background
+        self.partition_wanted = False   # a config swap asked for a new partition (QueueLayout.partition_due)
         self._layout(config, np.asarray(config.initial_edges), None)
 
     # ----- configuration -----
-    def apply_config(self, old: EWSJFConfig, new: EWSJFConfig, cost_offset: float) -> bool:
-        """Install `new` in place of `old`: the starvation bound for later commits, the window size, and a
-        new partition when a field that shapes it changed (EWSJFConfig.needs_new_partition). Returns True
-        when it re-partitioned (or tried to: fewer samples than min_partition_samples keep the edges)."""
+    def apply_config(self, old: EWSJFConfig, new: EWSJFConfig) -> None:
+        """Install `new` in place of `old`: the starvation bound for later commits and the window size now;
+        when a field that shapes the partition changed (EWSJFConfig.needs_new_partition), a new partition
+        is due: built in the background from the next partition_due() check on, like a periodic one, so no
+        step waits for it."""
         self._bound[B_MAX_WAIT] = new.max_wait
         self._bound[B_FACTOR] = new.fcfs_wait_factor
         self._progress_output_weight = new.progress_output_weight
@@ -109,9 +111,7 @@ class WaitingSet(QueueLayout):
         if new.window != old.window:
             self.resize_window(new.window)
         if new.needs_new_partition(old):
-            self.repartition(new, cost_offset)
-            return True
-        return False
+            self.partition_wanted = True
 
     def _rebase_bounds(self) -> None:
         """A swap changed the starvation bound: each queued request's deadline and due point are set again

@@ -138,16 +138,44 @@ def test_failed_install_keeps_the_old_config_serving(monkeypatch):
     for i in range(20):
         q.add(i, 10 * (i + 1), arrival_time=0.01 * i)
     q.begin_step()
-    real = type(q._set).repartition
-    calls = []
 
-    def failing(self, config, offset):
-        calls.append(config.max_queues)
-        if config.max_queues == 5:
+    real = type(q._set).resize_window
+
+    def failing(self, new_size):
+        if new_size == 500:
             raise MemoryError("simulated")
-        return real(self, config, offset)
-    monkeypatch.setattr(type(q._set), "repartition", failing)
-    q.set_config(q.config.replace(max_queues=5))
+        real(self, new_size)
+    monkeypatch.setattr(type(q._set), "resize_window", failing)
+    q.set_config(q.config.replace(max_queues=5, window=500))
     q.begin_step()
-    assert q.config.max_queues == 8 and q.config_install_errors == 1
+    assert q.config.max_queues == 8 and q.config.window == 10_000 and q.config_install_errors == 1
     assert sorted(drain(q)) == list(range(20))
+
+
+def test_a_partition_swapped_in_is_built_off_the_step_and_a_failed_build_keeps_the_queues(monkeypatch):
+    """A config swap that changes the partition: the new queues are built in the background after the next
+    admission round and installed at the round after; a build that fails keeps the queues serving."""
+    import ewsjf_core.queue_layout as layout
+    q = EWSJFQueue(EWSJFConfig(min_partition_samples=4, repartition_every=0), clock=Clock(1.0))
+    for i in range(40):
+        q.add(i, 10 * (i + 1) ** 2, arrival_time=0.01 * i)
+    q.begin_step()
+    popped = [q.pop()]
+    before = [(x["lo"], x["hi"]) for x in q.stats()["queues"]]
+    built = []
+    real = layout.build_layout
+    monkeypatch.setattr(layout, "build_layout", lambda *a: built.append(a[2].max_queues) or real(*a))
+    q.set_config(q.config.replace(max_queues=2, initial_edges=(1.0,)))
+    q.begin_step()
+    popped.append(q.pop())   # round 1: the new config scores; its partition starts building
+    assert len(q.stats()["queues"]) == len(before) == 3
+    q.begin_step()
+    popped.append(q.pop())   # round 2: installed
+    assert built == [2] and len(q.stats()["queues"]) <= 2
+    monkeypatch.setattr(layout, "build_layout", lambda *a: 1 / 0)
+    q.set_config(q.config.replace(max_queues=6))
+    for _ in range(3):
+        q.begin_step()
+        popped.append(q.pop())
+    assert len(q.stats()["queues"]) <= 2 and q.config.max_queues == 6 and q.config_install_errors == 0
+    assert sorted(popped + drain(q)) == list(range(40))   # none lost, none twice

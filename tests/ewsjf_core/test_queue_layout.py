@@ -192,7 +192,8 @@ def _bound_rebase(here, there, rng, t) -> bool:
     _random_steps(here, there, rng, t, 8)
     old = here.cfg
     for tw in (here, there):
-        assert not tw.ws.apply_config(old, old.replace(max_wait=5.0), B0)
+        tw.ws.apply_config(old, old.replace(max_wait=5.0))
+        assert not tw.ws.partition_wanted
     cancelled = there.ws._partition_job.cancelled
     _random_steps(here, there, rng, t + 1.0, 8)
     return cancelled
