@@ -1,9 +1,10 @@
 """EWSJFQueue: the EWSJF policy behind the WaitingQueue interface, driven by request ids or by handles.
 
 Hot-path costs: add/push are a few list appends (routing and linking run batched, jitted, at the next
-flush); a step's work (admitting the last step's pops, committing arrivals, bubble aging) and the admission
-order of the next `order_chunk` requests are one jitted call at the step's first pop, O(changes + queues +
-chunk); each pop is then O(1) Python. Nothing per step scans the waiting set.
+flush); a step's work (fitting the step feedback, admitting the last step's pops, committing arrivals,
+bubble aging) and a prefix of the admission order (AdmissionOrder) are one jitted call at the step's first
+pop, O(changes + queues + prefix); each pop is then O(1) Python. Nothing per step scans the waiting set.
+The step feedback and the cost model fitted to it are StepFeedback's.
 
 Parameters are swapped by set_config(), safe from any thread: it stores the new config in one attribute;
 the engine thread installs it at its next begin_step (or pop), so the hot path takes no lock.
