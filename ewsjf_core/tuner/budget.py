@@ -1,0 +1,51 @@
+"""The replay budget: the tuner's replay work bounded by the traffic it tunes.
+
+A replay trial costs about what the host spends on the same number of requests (the same sim or queue
+code, one request's arrival, admission and finish each), so the budget counts requests on both sides: the
+requests every replay simulated (trials and the rollback guard's replays) against the requests the host
+recorded. After the first window, a window opens only if its trials fit: replayed so far plus
+trials_per_window times its replay size within `per_arrival` times the arrivals recorded. The first window
+is exempt (the parameters in force were tuned for no traffic yet); later windows wait for the traffic that
+pays for them. So the replay work of a run is at most its first window plus `per_arrival` times the run's
+requests, whatever the trace's length or load (a per-step or per-virtual-second cadence would not be: an
+overloaded trace has fewer, larger steps, and the windows' trials replay the backlog).
+
+A window refused for its size is not looked at again (no recorder snapshots while waiting) until the
+arrivals would cover that size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class ReplayBudget:
+    per_arrival: float | None = None
+    """Requests replayed per request recorded (None: unbounded)."""
+    replayed: int = 0
+    """Requests simulated by replays so far (trials and guard replays)."""
+    refused: int = 0
+    """Windows refused so far for lack of budget (visibility)."""
+    _needed: float = 0.0          # replayed + planned of the last refused window
+
+    def charge(self, requests: float) -> None:
+        """Count a finished replay of `requests` requests (a guard replay too: it is never refused)."""
+        self.replayed += int(requests)
+
+    def may_open(self, arrivals: int) -> bool:
+        """Cheap pre-check before a window is snapshotted: False while the last refused window still
+        does not fit."""
+        return self.per_arrival is None or self.per_arrival * arrivals >= self._needed
+
+    def allows(self, arrivals: int, planned: int) -> bool:
+        """Whether a window whose trials replay `planned` requests in all may open now (and remember its
+        size when not)."""
+        if self.per_arrival is None or self.replayed == 0:
+            return True
+        need = self.replayed + planned
+        if need <= self.per_arrival * arrivals:
+            return True
+        self._needed = need
+        self.refused += 1
+        return False
