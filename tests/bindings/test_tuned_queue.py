@@ -60,12 +60,12 @@ def test_tuned_queue_tunes_in_virtual_time_from_sim_hook():
 
 
 def _run_with_budget(budget):
-    """A tuned replay whose windows (3 trials of at most 300 requests) come every 5 virtual seconds
+    """A tuned replay whose windows (3 trials of at most 200 requests) come every 5 virtual seconds
     unless the replay budget holds them back. Per window: the arrivals and replayed requests just
     before its first trial, and its trials' replay size."""
-    w = workload(n=2000, rate=40.0)
+    w = workload(n=1200, rate=40.0)
     settings = TunerSettings(window_s=10.0, window_requests=100, min_window_requests=100,
-                             min_window_depth=0.0, max_replay_requests=300, trials_per_window=3,
+                             min_window_depth=0.0, max_replay_requests=200, trials_per_window=3,
                              retune_every_s=5.0, replay_budget=budget, executor="thread",
                              rollback_min_samples=10 ** 9)
     clock = VirtualClock()
@@ -90,7 +90,7 @@ def test_replay_budget_bounds_the_trials_replay_by_the_recorded_traffic():
     hist = q.tuner.state.history
     assert tuner["replayed_requests"] == sum(r.metrics["replayed_requests"] for r in hist)
     for window, (arrivals, replayed, size) in opened.items():
-        assert 100 <= size <= 300
+        assert 100 <= size <= 200
         if window > 0:      # the rule: a later window opens only when its trials fit in the arrivals
             assert replayed + 3 * size <= arrivals
     first = sum(r.metrics["replayed_requests"] for r in hist if r.window == 0)
