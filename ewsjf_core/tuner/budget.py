@@ -3,10 +3,11 @@
 A replay trial costs about what the host spends on the same number of requests (the same sim or queue
 code, one request's arrival, admission and finish each), so the budget counts requests on both sides: the
 requests every replay simulated (trials and the rollback guard's replays) against the requests the host
-recorded. After the first window, a window opens only if its trials fit: replayed so far plus
-trials_per_window times its replay size within `per_arrival` times the arrivals recorded. The first window
-is exempt (the parameters in force were tuned for no traffic yet); later windows wait for the traffic that
-pays for them. So the replay work of a run is at most its first window plus `per_arrival` times the run's
+recorded. The first window is free, and so is all it replayed (its trials and the guard's replay of its
+swap): the parameters in force were tuned for no traffic yet. After it, a window opens only if its trials
+fit: what was replayed since the first window plus trials_per_window times this window's replay size,
+within `per_arrival` times the arrivals recorded. Later windows thus wait for the traffic that pays for
+them, and the replay work of a run is at most its first window plus `per_arrival` times the run's
 requests, whatever the trace's length or load (a per-step or per-virtual-second cadence would not be: an
 overloaded trace has fewer, larger steps, and the windows' trials replay the backlog).
 
@@ -24,14 +25,20 @@ class ReplayBudget:
     per_arrival: float | None = None
     """Requests replayed per request recorded (None: unbounded)."""
     replayed: int = 0
-    """Requests simulated by replays so far (trials and guard replays)."""
+    """Requests simulated by replays so far (trials and guard replays, the first window's included)."""
     refused: int = 0
     """Windows refused so far for lack of budget (visibility)."""
-    _needed: float = 0.0          # replayed + planned of the last refused window
+    _free: int | None = None      # replayed before the second window was first looked at: the first's
+    _needed: float = 0.0          # counted replay + planned of the last refused window
 
     def charge(self, requests: float) -> None:
         """Count a finished replay of `requests` requests (a guard replay too: it is never refused)."""
         self.replayed += int(requests)
+
+    @property
+    def counted(self) -> int:
+        """Requests replayed that count against the budget (all but the first window's)."""
+        return self.replayed - (self._free or 0)
 
     def may_open(self, arrivals: int) -> bool:
         """Cheap pre-check before a window is snapshotted: False while the last refused window still
@@ -42,8 +49,10 @@ class ReplayBudget:
         """Whether a window whose trials replay `planned` requests in all may open now (and remember its
         size when not)."""
         if self.per_arrival is None or self.replayed == 0:
-            return True
-        need = self.replayed + planned
+            return True                  # unbounded, or the first window
+        if self._free is None:
+            self._free = self.replayed   # the first window's replays, its guard's included
+        need = self.counted + planned
         if need <= self.per_arrival * arrivals:
             return True
         self._needed = need

@@ -43,10 +43,11 @@ class TunerSettings:
     max_replay_requests: int = 4000
     """replay: the most recent requests of the window replayed at most (bounds a trial's CPU)."""
     replay_budget: float | None = None
-    """replay: requests the tuner may replay per request recorded (budget.py). After the first window, a
-    window opens only when all replays so far plus its trials (trials_per_window x its replay size) stay
-    within replay_budget x the arrivals recorded since the tuner started. None: no bound (serving, where
-    duty_cycle bounds the tuner's wall time; the bench, in virtual time, sets it)."""
+    """replay: requests the tuner may replay per request recorded (budget.py). The first window is free;
+    after it, a window opens only when the replays since the first window plus its own trials
+    (trials_per_window x its replay size) stay within replay_budget x the arrivals recorded since the
+    tuner started. None: no bound (serving, where duty_cycle bounds the tuner's wall time; the bench, in
+    virtual time, sets it)."""
     live_trial_s: float = 120.0
     """live: how long each candidate serves before it is scored."""
     trial_interval_s: float = 0.0
