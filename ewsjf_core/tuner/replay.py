@@ -182,7 +182,7 @@ def score_replay(res: Any, snaps: list, ctx: ReplayContext, cfg: EWSJFConfig, we
         "short_ttft_mean_s": float(np.mean(ttft[short])) if short.any() else math.nan,
         "completed": float(np.count_nonzero(ok)), "requests": float(len(wl)),
         "replay_cpu_s": float(cpu_s), "replay_scheduler_s": float(res.scheduler_cpu_s),
-        "replayed_requests": float(len(wl)),
+        "replayed_requests": float(len(wl)),    # what the replay budget charges (live trials replay none)
     }
     n = int(getattr(ctx, "n_fresh", 0) or 0)
     fresh = ttft[len(ttft) - n:] if n else ttft[:0]
