@@ -11,7 +11,8 @@ coefficient of variation --cv at the same mean rate). For each:
 2. `ewsjf-tuned` (ewsjf.bindings.tuned_queue.bench_queue) starts from deliberately poor parameters
    (POOR below: urgency and fairness weights that favour long queues) and tunes itself in virtual time:
    once a window with contention is recorded, one replay trial every --trial-every seconds; after 8
-   trials the window's winner is applied (if it beats the parameters in force on that window).
+   trials the window's winner is applied (if it beats the parameters in force on that window). Later
+   windows wait for the traffic that pays for them (the bench's replay budget; --replay-budget).
 3. Figures: (a) the parameters in force once k = 1..16 trials have run, each run as a static setting over
    the whole workload, against the best static: the first k within 5% (the first window's own winner
    after k of its trials too); (b) the tuned run itself, over the requests that arrived after the first
@@ -120,7 +121,7 @@ def run_tuned(w: Workload, poor: EWSJFConfig, st, engine: EngineConfig, args) ->
     """Step 2: `ewsjf-tuned` from the poor start, recording the parameters in force after each trial."""
     sp = ParamSpace.from_config(poor)
     settings = BENCH_SETTINGS.replace(seed=args.seed, window_s=args.tuner_window, trials_per_window=8,
-                                      retune_every_s=args.retune_every)
+                                      retune_every_s=args.retune_every, replay_budget=args.replay_budget)
     clock = VirtualClock()
     q = bench_queue(clock, poor, settings=settings, trial_every_s=args.trial_every)
     in_force: list[tuple[float, ...]] = []       # parameters in force once k trials have run
@@ -301,8 +302,18 @@ def print_convergence(w: Workload, r: dict[str, Any]) -> None:
               f"{lm['swaps']} swaps, {lm['rollbacks']} rollbacks, {lm['failures']} failed trials")
     print(f"tuned whole run (poor start included): {r['tuned_whole_run_short_ttft_s']:.4f} s; "
           f"{r['tuner_trials_total']} trials, {r['tuner']['applied']} swaps, "
-          f"{r['tuner']['rollbacks']} rollbacks, tuner CPU {r['tuner_wall_s']:.1f} s "
-          f"of a {r['tuned_run_wall_s']:.1f} s run")
+          f"{r['tuner']['rollbacks']} rollbacks, {r['tuner']['replayed_requests']} requests replayed "
+          f"({r['tuner']['windows_refused_by_budget']} window(s) held back by the replay budget), tuner CPU "
+          f"{r['tuner_wall_s']:.1f} s of a {r['tuned_run_wall_s']:.1f} s run")
+
+
+def _budget(text: str) -> float | None:
+    if text.strip().lower() == "none":
+        return None
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("--replay-budget must be > 0 or 'none'")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -319,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tuner-window", type=float, default=120.0, help="replay window, virtual seconds")
     p.add_argument("--trial-every", type=float, default=5.0, help="virtual seconds between trials")
     p.add_argument("--retune-every", type=float, default=300.0)
+    p.add_argument("--replay-budget", type=_budget, default=BENCH_SETTINGS.replay_budget,
+                   help="requests the tuner may replay per request recorded, after its first window "
+                        f"(default the bench's, {BENCH_SETTINGS.replay_budget}; 'none': unbounded)")
     p.add_argument("--max-k", type=int, default=16, help="trial counts to evaluate (default 1..16)")
     p.add_argument("--live", action="store_true", help="also run the tuner in live mode (published design)")
     p.add_argument("--live-trial", type=float, default=15.0, help="live mode: virtual seconds per trial")
@@ -332,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     st = RooflineStepTime(args.model, args.gpu)
     engine = EngineConfig()
     report: dict[str, Any] = {"model": args.model, "gpu": args.gpu, "rate_scale": args.rate_scale,
-                              "poor_start": POOR, "seed": args.seed}
+                              "poor_start": POOR, "seed": args.seed, "replay_budget": args.replay_budget}
     if not args.skip_convergence:
         report["convergence"] = []
         for w in load(args.rate_scale, (lo, hi), args.cv, args.seed):

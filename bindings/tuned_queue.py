@@ -166,13 +166,14 @@ def default_objective(settings: TunerSettings, queue: Any) -> Objective:
 # ----- the bench's `ewsjf-tuned` policy ----------------------------------------------------------------
 BENCH_SETTINGS = TunerSettings(
     mode="replay", seed=0, window_s=120.0, min_window_requests=500, trials_per_window=8,
-    retune_every_s=600.0, max_replay_requests=2000, guard_s=60.0, executor="thread")
+    retune_every_s=600.0, max_replay_requests=2000, replay_budget=1.0, guard_s=60.0, executor="thread")
 """Defaults of `ewsjf bench --policies ewsjf-tuned`: replay windows of the last 120 virtual seconds (at most
 the 2,000 most recent requests with their backlog), 8 trials per window, one trial every BENCH_TRIAL_EVERY_S
-virtual seconds, a new window every 10 minutes. A sweep replays many loads: this budget keeps a tuned
-replay within ~10x an untuned one (each trial replays its window, and the bench runs them in line).
-Override with the environment variable EWSJF_TUNER (a JSON object of TunerSettings fields, plus
-"trial_every_s")."""
+virtual seconds, a new window 10 minutes after the last one at the earliest. The bench runs the trials in
+line, so their work is bounded by the work of the replay they tune: after the first window, the trials
+replay no more requests than the bench itself has (replay_budget=1.0, ewsjf_core/tuner/budget.py), on any
+trace length or load. Override with the environment variable EWSJF_TUNER (a JSON object of TunerSettings
+fields, plus "trial_every_s")."""
 BENCH_TRIAL_EVERY_S = 5.0
 
 

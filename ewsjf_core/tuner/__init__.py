@@ -10,6 +10,7 @@
     live.py       live mode: each candidate serves real traffic for a while
     executor.py   where a trial runs (thread or worker process), with a time limit
     context.py    TrialContext: all an objective sees of the serving side
+    budget.py     the replay budget: replay work bounded by the traffic recorded
     guard.py      the rollback guard: watch live latency after a swap, undo one that hurt
     runner.py     the Tuner: trials, windows, applying winners, background thread
 """

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ewsjf_core.config import EWSJFConfig
+from ewsjf_core.tuner.budget import ReplayBudget
 from ewsjf_core.tuner.recorder import WindowRecorder
 from ewsjf_core.tuner.settings import TunerSettings
 
@@ -33,6 +34,8 @@ class TrialContext:
     the bubble queues)."""
     wait: Callable[[float], bool]
     """Sleeps up to `seconds`; True when the tuner is stopping (a live trial then ends early)."""
+    budget: ReplayBudget = field(default_factory=ReplayBudget)
+    """The replay work spent so far against the traffic recorded (replay objectives; budget.py)."""
     counters: dict[str, int] = field(default_factory=dict)
     """Counts objectives keep for visibility (e.g. windows skipped for lack of contention)."""
 

@@ -2,7 +2,8 @@
 
 Per window (`prepare`, in the serving process, cheap): snapshot the recorder's last `window_s` seconds
 (at most `max_replay_requests` most recent requests), read the queue's fitted prefill-cost coefficients,
-and package both. Per trial (`evaluate`, usually in the tuner's worker process):
+and package both; with a replay budget (budget.py), only once the recorded traffic pays for the window's
+trials. Per trial (`evaluate`, usually in the tuner's worker process):
 1. The step-time model is the fitted cost model itself: a step that prefills p tokens and decodes d takes
    c0 + c1 p + c2 p^2 + cd d seconds (CostModelStepTime), the very model the queue fits from the engine's
    step feedback. So a replay needs no GPU model, and it follows the hardware the queue is serving on.
@@ -108,8 +109,11 @@ class ReplayObjective:
         (earlier requests not finished at the window's start, when the host reports finishes), the most
         recent max_replay_requests of them. None (wait) when it is too small, or when the host reports
         queue depths and the window's arrivals found fewer than min_window_depth requests waiting on
-        average (no contention: every order serves them alike)."""
+        average (no contention: every order serves them alike), or when the window's trials do not fit
+        in the replay budget yet (ctx.budget; after the first window)."""
         s = ctx.settings
+        if not ctx.budget.may_open(ctx.recorder.arrivals):
+            return None
         now = ctx.clock()
         start = now - s.window_s
         fresh = ctx.recorder.snapshot(start, now)
@@ -125,7 +129,11 @@ class ReplayObjective:
         if math.isfinite(contention) and contention < s.min_window_depth:
             ctx.count("skipped_windows")
             return None
-        return self.prepare_range(ctx, start, now, info={"mean_depth_at_arrival": contention})
+        prepared = self.prepare_range(ctx, start, now, info={"mean_depth_at_arrival": contention})
+        if prepared is not None and not ctx.budget.allows(ctx.recorder.arrivals,
+                                                          s.trials_per_window * len(prepared.workload)):
+            return None          # wait for the traffic that pays for this window's trials
+        return prepared
 
     def prepare_range(self, ctx: TrialContext, start: float, end: float,
                       info: dict | None = None) -> ReplayContext | None:
@@ -174,6 +182,7 @@ def score_replay(res: Any, snaps: list, ctx: ReplayContext, cfg: EWSJFConfig, we
         "short_ttft_mean_s": float(np.mean(ttft[short])) if short.any() else math.nan,
         "completed": float(np.count_nonzero(ok)), "requests": float(len(wl)),
         "replay_cpu_s": float(cpu_s), "replay_scheduler_s": float(res.scheduler_cpu_s),
+        "replayed_requests": float(len(wl)),    # what the replay budget charges (live trials replay none)
     }
     n = int(getattr(ctx, "n_fresh", 0) or 0)
     fresh = ttft[len(ttft) - n:] if n else ttft[:0]

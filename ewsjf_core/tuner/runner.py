@@ -31,6 +31,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ewsjf_core.config import EWSJFConfig
+from ewsjf_core.tuner.budget import ReplayBudget
 from ewsjf_core.tuner.executor import (ExecutorBroken, ProcessExecutor, ThreadExecutor, TrialError,
                                        TrialTimeout)
 from ewsjf_core.tuner.context import TrialContext, queue_cap, queue_cost_coefficients
@@ -60,7 +61,8 @@ class Tuner:
         self.context = TrialContext(
             clock=self.clock, recorder=self.recorder, settings=settings, config=lambda: self.queue.config,
             cost_coefficients=cost_coefficients or (lambda: queue_cost_coefficients(self.queue)),
-            queue_cap=queue_cap(queue.config, mq), wait=self._stop.wait)
+            queue_cap=queue_cap(queue.config, mq), wait=self._stop.wait,
+            budget=ReplayBudget(settings.replay_budget))
         self.guard = RollbackGuard(self.context)
         if executor is None:
             use_process = (settings.executor == "process"
@@ -76,6 +78,7 @@ class Tuner:
         self._next_window_at = -math.inf
         self._incumbent_replay: tuple | None = None
         self._last_tick_trial = -math.inf
+        self._last_tick_guard = -math.inf
         self._consecutive_failures = 0
         self.stopped_reason = ""
         self._thread: threading.Thread | None = None
@@ -153,6 +156,7 @@ class Tuner:
                                          + (self.settings.live_trial_s if self.objective.applies_candidate
                                             else 0.0))
                 self._score(rec, out)
+                self.context.budget.charge(out.get("metrics", {}).get("replayed_requests", 0))
                 seeds = self.state.window_seeds
                 if ("fresh_ttft" in out and seeds
                         and np.allclose(self.space.clip(rec.point), self.space.clip(seeds[0]), rtol=1e-9, atol=0)):
@@ -275,6 +279,7 @@ class Tuner:
             return None
         out = self.executor.call(self.objective.evaluate, prepared, self.queue.config,
                                  timeout=self.settings.trial_timeout_s)
+        self.context.budget.charge(out.get("metrics", {}).get("replayed_requests", 0))
         return out["fresh_ttft"]
 
     # ----- rollback guard ------------------------------------------------------------------------------
@@ -314,7 +319,8 @@ class Tuner:
 
     def tick(self, min_interval: float = 0.0) -> TrialRecord | None:
         """Synchronous driving (a simulator's step hook, in its virtual clock): judge a pending swap;
-        otherwise run a trial if `min_interval` clock seconds passed since the last one began. Live
+        otherwise run a trial if `min_interval` clock seconds passed since the last one began (a pending
+        swap is judged at that pace too). Live
         trials are two-phase here: the candidate goes in force at one tick and is scored at the first
         tick `live_trial_s` later, so traffic flows in between. Returns the finished trial or None."""
         now = self.clock()
@@ -330,7 +336,11 @@ class Tuner:
                 except Exception as e:  # noqa: BLE001
                     self._fail(rec, e)
                 return self._end(rec, t0)
-        self.check_guard()
+        if now - self._last_tick_guard >= min_interval:
+            # Judged at the trials' pace, not every host step: a judgement snapshots the recorder and
+            # (replay objectives) replays the guard period, which may not have enough traffic yet.
+            self._last_tick_guard = now
+            self.check_guard()
         if self.guard.pending is not None or self.stopped_reason:
             return None
         if now - self._last_tick_trial < min_interval:
@@ -412,4 +422,5 @@ class Tuner:
                 "rollbacks": st.rollbacks, "failures": st.failures, "best_reward": st.best_reward,
                 "params": self._in_force_mapping(), "last_good": st.last_good,
                 "guard_pending": self.guard.pending is not None, "running": self.running,
-                "stopped": self.stopped_reason, **self.context.counters}
+                "stopped": self.stopped_reason, "replayed_requests": self.context.budget.replayed,
+                "windows_refused_by_budget": self.context.budget.refused, **self.context.counters}

@@ -42,6 +42,12 @@ class TunerSettings:
     waits for traffic that exercises the scheduler instead of spending trials on it."""
     max_replay_requests: int = 4000
     """replay: the most recent requests of the window replayed at most (bounds a trial's CPU)."""
+    replay_budget: float | None = None
+    """replay: requests the tuner may replay per request recorded (budget.py). The first window is free;
+    after it, a window opens only when the replays since the first window plus its own trials
+    (trials_per_window x its replay size) stay within replay_budget x the arrivals recorded since the
+    tuner started. None: no bound (serving, where duty_cycle bounds the tuner's wall time; the bench, in
+    virtual time, sets it)."""
     live_trial_s: float = 120.0
     """live: how long each candidate serves before it is scored."""
     trial_interval_s: float = 0.0
@@ -86,6 +92,8 @@ class TunerSettings:
         for name in ("window_s", "live_trial_s", "trial_timeout_s", "guard_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"TunerSettings.{name} must be > 0")
+        if self.replay_budget is not None and not self.replay_budget > 0:
+            raise ValueError("TunerSettings.replay_budget must be > 0 (or None: unbounded)")
         if self.retune_every_s < 0 or self.trial_interval_s < 0 or self.rollback_threshold < 0 or self.keep_top < 0:
             raise ValueError("TunerSettings: retune_every_s, trial_interval_s, rollback_threshold, keep_top must be >= 0")
 

@@ -57,3 +57,44 @@ def test_tuned_queue_tunes_in_virtual_time_from_sim_hook():
     assert m["trials"] >= 3 and m["window"] >= 1 and m["failures"] == 0
     assert all(r.window == 0 for r in q.tuner.state.history[:3])
     assert q.stats()["policy"] == "ewsjf-tuned"
+
+
+def _run_with_budget(budget):
+    """A tuned replay whose windows (3 trials of at most 200 requests) come every 5 virtual seconds
+    unless the replay budget holds them back. Per window: the arrivals and replayed requests just
+    before its first trial, and its trials' replay size."""
+    w = workload(n=1200, rate=40.0)
+    settings = TunerSettings(window_s=10.0, window_requests=100, min_window_requests=100,
+                             min_window_depth=0.0, max_replay_requests=200, trials_per_window=3,
+                             retune_every_s=5.0, replay_budget=budget, executor="thread",
+                             rollback_min_samples=10 ** 9)
+    clock = VirtualClock()
+    q = TunedEWSJFQueue(poor_config(), clock=clock, settings=settings, cost_coefficients=lambda: COEFFS)
+    q.sim_trial_every_s = 1.0
+    opened = {}
+
+    def on_step(*a):
+        before = (q.recorder.arrivals, q.tuner.context.budget.replayed)
+        q.on_sim_step(*a)
+        for r in q.tuner.state.history:
+            opened.setdefault(r.window, (*before, r.metrics.get("replayed_requests")))
+
+    simulate(w, q, STEP, EngineConfig(), clock=clock, on_step=on_step)
+    return q, opened
+
+
+def test_replay_budget_bounds_the_trials_replay_by_the_recorded_traffic():
+    q, opened = _run_with_budget(1.0)
+    tuner = q.stats()["tuner"]
+    assert len(opened) >= 2 and tuner["windows_refused_by_budget"] > 0 and tuner["failures"] == 0
+    hist = q.tuner.state.history     # (no guard replays here: the guard never has enough samples)
+    assert tuner["replayed_requests"] == sum(r.metrics["replayed_requests"] for r in hist)
+    first = sum(r.metrics["replayed_requests"] for r in hist if r.window == 0)     # free
+    for window, (arrivals, replayed, size) in opened.items():
+        assert 100 <= size <= 200
+        if window > 0:      # the rule: a later window opens only when its trials fit in the arrivals
+            assert replayed - first + 3 * size <= arrivals
+    assert tuner["replayed_requests"] <= first + q.recorder.arrivals
+    free, free_opened = _run_with_budget(None)      # the same run unbounded tunes more windows
+    assert len(free_opened) > len(opened) + 2
+    assert free.stats()["tuner"]["replayed_requests"] > q.recorder.arrivals + first
