@@ -16,15 +16,15 @@ _FOLD_AFTER = 64   # prefixes kept before folding: bounds the log's memory betwe
 
 class AdmissionLog:
     def __init__(self, n_queues: int) -> None:
-        self._prefixes: list[tuple[np.ndarray, np.ndarray]] = []
+        self._prefixes: list[tuple[np.ndarray, np.ndarray, int]] = []
         self.starvation_promotions = 0
         self.admitted = np.zeros(n_queues + 1, np.int64)
         """Requests admitted from each queue column (the last column: the resume lanes)."""
         self.last_source_queue = -1
 
-    def record(self, reasons: np.ndarray, sources: np.ndarray) -> None:
-        """A popped prefix of an order: its reasons and source queues."""
-        self._prefixes.append((reasons, sources))
+    def record(self, reasons: np.ndarray, sources: np.ndarray, n: int) -> None:
+        """The popped prefix (first n) of an order: its reasons and source queues (arrays nobody writes)."""
+        self._prefixes.append((reasons, sources, n))
         if len(self._prefixes) > _FOLD_AFTER:
             self.fold()
 
@@ -33,8 +33,8 @@ class AdmissionLog:
         log, self._prefixes = self._prefixes, []
         if not log:
             return
-        reasons = np.concatenate([r for r, _ in log])
-        sources = np.concatenate([s for _, s in log])
+        reasons = np.concatenate([r[:n] for r, _, n in log])
+        sources = np.concatenate([s[:n] for _, s, n in log])
         self.starvation_promotions += int(np.count_nonzero(reasons == REASON_STARVED))
         n = self.admitted.shape[0]
         self.admitted += np.bincount(sources, minlength=n)[:n]

@@ -48,12 +48,12 @@ class AdmissionOrder:
         """Whether a longer prefix of this order may still be computed."""
         return 0 < self.limit < self.cap
 
-    def take_popped(self, keep: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The popped prefix (slots, reasons, sources), which leaves the order; keep: the rest still serves
-        (its pops go on as they would have), else the order is dropped. Call with pos > 0."""
+    def release_popped(self, keep: bool) -> None:
+        """The popped prefix (the first `pos` of slots, slot_list, reasons, sources: read it before) leaves
+        the order; keep: the rest still serves (its pops go on as they would have), else the order is
+        dropped."""
         pos = self.pos
         self.prefix_hint = max(MIN_PREFIX, 2 * pos)
-        popped = self.slots[:pos], self.reasons[:pos], self.sources[:pos]
         self.pos = 0
         if keep:
             self.slots, self.reasons, self.sources = self.slots[pos:], self.reasons[pos:], self.sources[pos:]
@@ -61,4 +61,3 @@ class AdmissionOrder:
             self.limit = self.cap = max(self.limit - pos, 0)
         else:
             self.limit = 0
-        return popped

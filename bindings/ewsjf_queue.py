@@ -13,6 +13,7 @@ the engine thread installs it at its next begin_step (or pop), so the hot path t
 from __future__ import annotations
 
 import logging
+from array import array
 from operator import itemgetter
 from typing import Any, Iterable, Iterator
 
@@ -313,16 +314,20 @@ class EWSJFQueue(WaitingQueue):
         queues), and start the next one in the background when due."""
         self._begin_pending = False
         # The cost model is fitted to the steps since the last round inside the step kernel (one call).
-        rows = self._take_feedback()
+        feedback = self._take_feedback()
+        n_fit = len(feedback) // 3
         cfg = self._config
-        popped = self._sync(admit=False)
+        order = self._order
+        last, popped = order.slots, self._pop_log()
         cap = min(cfg.order_chunk, self._count) if with_order else 0
         model = self._feedback.model
-        params = self._feedback.params(cfg, self._set.out_work, fitting=rows.shape[0] > 0)
-        slots, reasons, sources, scores = self._set.begin(popped, self._now, min(cap, self._order.prefix_hint),
-                                                          params, cfg.bubble_empty_rounds, model.state, rows)
-        if rows.shape[0]:
-            model.fitted(rows)
+        out_work = self._set.out_work
+        params = self._feedback.params(cfg, out_work, fitting=n_fit > 0)
+        slots, reasons, sources, scores = self._set.begin(last, popped, self._now, min(cap, order.prefix_hint),
+                                                          params, cfg.bubble_empty_rounds, model.state, feedback,
+                                                          out_work)
+        if n_fit:
+            model.fitted(n_fit)
         self._set.retire_empty_classes()   # drops empty classes only: the order stays what it is
         installed = self._set.finish_partition()
         if installed:
@@ -346,9 +351,9 @@ class EWSJFQueue(WaitingQueue):
     def _fold_feedback(self) -> None:
         """Fit the cost model to the steps recorded since the last fit, if any (one kernel call)."""
         if self._feedback.pending:
-            self._feedback.model.fit_rows(self._take_feedback())
+            self._feedback.model.fit_rows(StepFeedback.rows(self._take_feedback()))
 
-    def _take_feedback(self) -> np.ndarray:
+    def _take_feedback(self) -> array:
         """The plausible steps recorded since the last fit, for the caller to fit; every step's decode tokens
         are counted here (the progress bound's output estimate)."""
         rows, decoded = self._feedback.take()
@@ -434,21 +439,31 @@ class EWSJFQueue(WaitingQueue):
         self._order.drop()
 
     # ----- internals -----
-    def _sync(self, keep_order: bool = False, admit: bool = True) -> np.ndarray:
-        """Hand popped slots back to the WaitingSet and drop the cached order (keep_order: keep the
-        unpopped rest of it, so pops go on exactly as they would have). admit=False: discard them only and
-        return them, for the caller to admit (WaitingSet.begin)."""
-        if not self._order.pos:
+    def _sync(self, keep_order: bool = False) -> None:
+        """Hand popped slots back to the WaitingSet as admitted and drop the cached order (keep_order: keep
+        the unpopped rest of it, so pops go on exactly as they would have). A round hands them to its kernel
+        call instead (_pop_log)."""
+        order = self._order
+        if not order.pos:
             if not keep_order:
-                self._order.drop()
-            return _NO_SLOTS
+                order.drop()
+            return
         self._counted_this_step()  # read the popped slots' prefill before the slots are reused
-        popped, reasons, sources = self._order.take_popped(keep_order)
-        if admit:
-            self._set.admit(popped)  # advances the admission progress behind the starvation bound
-        else:
-            self._set.discard(popped)
-        self._admissions.record(reasons, sources)
+        self._set.admit(order.slots[:order.pos])  # advances the admission progress behind the starvation bound
+        self._admissions.record(order.reasons, order.sources, order.pos)
+        order.release_popped(keep_order)
+
+    def _pop_log(self) -> list[int]:
+        """The popped prefix of the order as a list of slots, for the round's kernel call to admit, and the
+        order dropped (the round computes the next one)."""
+        order = self._order
+        if not order.pos:
+            order.drop()
+            return []
+        self._counted_this_step()  # read the popped slots' prefill before the slots are reused
+        self._admissions.record(order.reasons, order.sources, order.pos)
+        popped = order.slot_list[:order.pos]
+        order.release_popped(False)
         return popped
 
     def _refresh_order(self, limit: int | None = None) -> None:

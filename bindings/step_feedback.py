@@ -18,7 +18,7 @@ from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.cost_model import PrefillCostModel, plausible_step
 from ewsjf_core.scoring import P_C0, P_C1, P_C2, P_OUT_WORK, pack_params
 
-_NO_STEPS = np.empty((0, 3))
+_NO_STEPS = array("d")
 MAX_PENDING_STEPS = 4096
 """Steps recorded before a fit is due whatever else happens (a full running batch for hours consults no
 queue, and the recorded steps must stay bounded)."""
@@ -56,16 +56,21 @@ class StepFeedback:
     def pending_steps(self) -> int:
         return len(self._decoded)
 
-    def take(self) -> tuple[np.ndarray, list[int]]:
-        """The steps recorded since the last take: the plausible ones as rows for the fit (the caller fits
-        them: model.fit_rows, or fit_steps inside its kernel, then model.fitted), and every step's decode
-        tokens (none: nothing was recorded)."""
+    def take(self) -> tuple[array, list[int]]:
+        """The steps recorded since the last take: the plausible ones for the fit, flat (rows(): as rows; the
+        caller fits them: model.fit_rows, or fit_steps inside its kernel, then model.fitted), and every
+        step's decode tokens (none: nothing was recorded)."""
         if not self._decoded:
             return _NO_STEPS, []
         decoded, self._decoded = self._decoded, []
-        rows, self._rows = self._rows, array("d")
+        flat, self._rows = self._rows, array("d")
         self._stale = True
-        return (np.frombuffer(rows).reshape(-1, 3) if rows else _NO_STEPS), decoded
+        return flat, decoded
+
+    @staticmethod
+    def rows(flat: array) -> np.ndarray:
+        """take()'s steps as rows (duration_s, prefill_tokens, decode_tokens)."""
+        return np.frombuffer(flat).reshape(-1, 3)
 
     def params(self, config: EWSJFConfig, out_work: float, fitting: bool = False) -> np.ndarray:
         """The parameter vector for `config` (call with nothing pending: take() and fit first). fitting: the

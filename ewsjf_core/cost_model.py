@@ -246,15 +246,15 @@ class PrefillCostModel:
         """Fit plausible steps, a row (duration_s, prefill_tokens, decode_tokens) each, in order."""
         if rows.shape[0]:
             fit_steps(self.state, rows)
-            self.fitted(rows)
+            self.fitted(rows.shape[0])
 
     def skip(self) -> None:
         """Count a step left out of the fit (its figures are implausible: plausible_step)."""
         self.skipped += 1
 
-    def fitted(self, rows: np.ndarray) -> None:
-        """fit_steps(state, rows) ran (here or inside another kernel)."""
-        self.steps += rows.shape[0]
+    def fitted(self, n_steps: int) -> None:
+        """fit_steps(state, rows) ran for n_steps rows (here or inside another kernel)."""
+        self.steps += n_steps
         self._coefficients = None
 
     @property

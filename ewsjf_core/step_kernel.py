@@ -14,9 +14,9 @@ import numpy as np
 from numba import njit
 
 from ewsjf_core.commit import (B_ADMITTED, B_ADMITTED_N, F_ARRIVAL, F_DEADLINE, F_DUE_N, F_DUE_WORK, F_PREFILL,
-                               F_SIZE, commit_flush, pairwise_sum)
+                               F_SIZE, STAGED_COLUMNS, commit_flush, pairwise_sum)
 from ewsjf_core.cost_model import fit_steps, read_coefficients
-from ewsjf_core.scoring import P_C0, P_C1, P_C2
+from ewsjf_core.scoring import P_C0, P_C1, P_C2, P_OUT_WORK
 from ewsjf_core.selection import policy_order
 
 
@@ -39,19 +39,38 @@ def age_bubbles(depth: np.ndarray, n_rows: int, base: int, active: np.ndarray, i
     return alive
 
 
+STAGED_WIDTH = len(STAGED_COLUMNS)
+
+
 @njit(cache=True, nogil=True)
-def begin_step_kernel(admitted: np.ndarray, gone: np.ndarray, adds: np.ndarray, fronts: np.ndarray,
-                      counters: np.ndarray, bound: np.ndarray, slot_f: np.ndarray, seq: np.ndarray, cls: np.ndarray, qid: np.ndarray, nxt: np.ndarray, prv: np.ndarray, head: np.ndarray,
-                      tail: np.ndarray, depth: np.ndarray, work: np.ndarray, q_lo: np.ndarray, q_hi: np.ndarray,
+def buffer_rows(buf, width: int) -> np.ndarray:
+    """A flat float64 buffer (array('d'), filled from Python without numpy) as rows of `width`."""
+    rows = np.empty((len(buf) // width, width))
+    for i in range(rows.shape[0]):
+        for j in range(width):
+            rows[i, j] = buf[i * width + j]
+    return rows
+
+
+@njit(cache=True, nogil=True)
+def begin_step_kernel(order: np.ndarray, n_popped: int, gone: np.ndarray, adds_buf, fronts_buf,
+                      counters: np.ndarray, bound: np.ndarray, slot_f: np.ndarray, seq: np.ndarray, cls: np.ndarray,
+                      qid: np.ndarray, nxt: np.ndarray, prv: np.ndarray, head: np.ndarray, tail: np.ndarray, depth: np.ndarray, work: np.ndarray, q_lo: np.ndarray, q_hi: np.ndarray,
                       n_main: int, band_up: float, band_down: float, b_center: np.ndarray, b_active: np.ndarray,
                       b_idle: np.ndarray, bubble_width: float, q_active: np.ndarray, q_pos: np.ndarray,
                       q_mean: np.ndarray, window: np.ndarray, max_idle: int, now: float, limit: int,
-                      class_order: np.ndarray, params: np.ndarray, cost_state: np.ndarray, feedback: np.ndarray):
-    """Fit the cost model to the step feedback not yet fitted (`feedback`, into `cost_state`; its
-    coefficients into `params`), advance the admission progress by the prefill of `admitted` (popped last
-    step), flush (see commit_flush), age the bubbles when any is open, then compute the first `limit` slots
-    in admission order. Returns (change in linked requests, slots, reasons, source queues and scores as
+                      class_order: np.ndarray, params: np.ndarray, cost_state: np.ndarray, feedback_buf,
+                      out_work: float):
+    """Fit the cost model to the step feedback not yet fitted (`feedback_buf`, rows of (duration_s,
+    prefill_tokens, decode_tokens), into `cost_state`; its coefficients and out_work into `params`), advance
+    the admission progress by the prefill of the first n_popped of the last `order` (popped last step),
+    flush (see commit_flush: `gone`, then those popped, unlinked; the staged rows of `adds_buf` and
+    `fronts_buf` committed), age the bubbles when any is open, then compute the first `limit` slots in
+    admission order. The buffers come flat (buffer_rows): the host hands over what it staged without a
+    numpy call. Returns (change in linked requests, slots, reasons, source queues and scores as
     policy_order, bubble queues open)."""
+    feedback = buffer_rows(feedback_buf, 3)
+    params[P_OUT_WORK] = out_work
     if feedback.shape[0]:
         fit_steps(cost_state, feedback)
         c0, c1, c2, _ = read_coefficients(cost_state)
@@ -59,12 +78,17 @@ def begin_step_kernel(admitted: np.ndarray, gone: np.ndarray, adds: np.ndarray, 
         params[P_C1] = c1
         params[P_C2] = c2
     prefill = slot_f[F_PREFILL]
-    if admitted.shape[0]:
+    admitted = order[:n_popped]
+    if n_popped:
         popped_work = np.empty(admitted.shape[0])
         for i in range(admitted.shape[0]):
             popped_work[i] = prefill[admitted[i]]
         bound[B_ADMITTED] += pairwise_sum(popped_work)
         bound[B_ADMITTED_N] += admitted.shape[0]
+    if n_popped:
+        gone = np.concatenate((gone, admitted)) if gone.shape[0] else admitted
+    adds = buffer_rows(adds_buf, STAGED_WIDTH)
+    fronts = buffer_rows(fronts_buf, STAGED_WIDTH)
     delta = commit_flush(gone, adds, fronts, counters, bound, slot_f, seq, cls, qid, nxt, prv, head, tail, depth, work, q_lo, q_hi, n_main, band_up, band_down,
                          b_center, b_active, b_idle, bubble_width, q_active, q_pos, q_mean, window)
     base = q_active.shape[0] - b_active.shape[0]

@@ -284,25 +284,31 @@ class WaitingSet(QueueLayout):
             self._before_commit(_NO_SLOTS, adds)
             self.n_linked += commit_flush(_NO_SLOTS, adds, fronts, *self._kernel_state())
 
-    def begin(self, admitted: np.ndarray, now: float, limit: int, params: np.ndarray, max_idle: int,
-              cost_state: np.ndarray, feedback: np.ndarray):
+    def begin(self, order: np.ndarray, popped: list[int], now: float, limit: int, params: np.ndarray,
+              max_idle: int, cost_state: np.ndarray, feedback: array, out_work: float):
         """A step's start in one kernel call (ewsjf_core.step_kernel): fit the cost model's `cost_state` to
-        `feedback` (writing its coefficients into `params`), admit `admitted` (popped, already discarded),
-        flush, age the bubbles, and return the first `limit` slots in admission order."""
-        if not (limit or admitted.shape[0] or feedback.shape[0] or self._to_unlink or self._to_unlink_few
-                or self._staged_adds or self._staged_fronts or self._bubbles_open):
+        `feedback` (flat rows (duration_s, prefill_tokens, decode_tokens); its coefficients and out_work go
+        into `params`), admit `popped` (the slots of the first len(popped) of the last `order`: still linked,
+        not discarded), flush, age the bubbles, and return the first `limit` slots in admission order."""
+        n_popped = len(popped)
+        if not (limit or n_popped or feedback or self._to_unlink or self._to_unlink_few or self._staged_adds
+                or self._staged_fronts or self._bubbles_open):
             return _NO_SLOTS, _NO_REASONS, _NO_SLOTS, _NO_SCORES   # nothing changed: no kernel call
         gone = self._take_gone()
-        adds, fronts = self._take_staged()
-        if admitted.shape[0]:
-            self.outputs.observe_admitted(admitted.shape[0])
-        self._before_commit(gone, adds)
+        adds, fronts = self._staged_adds, self._staged_fronts
+        self._staged_adds, self._staged_fronts = array("d"), array("d")
+        self._count_staged(len(adds) // len(STAGED_COLUMNS))
+        if n_popped:
+            self.outputs.observe_admitted(n_popped)
+        if self._partition_job is not None:   # rare: its log takes what is unlinked as one array
+            self._before_commit(np.concatenate((gone, order[:n_popped])), adds)
         delta, slots, reasons, sources, scores, bubbles = begin_step_kernel(
-            admitted, gone, adds, fronts, *self._kernel_state(), max_idle, now, limit, self.class_order, params,
-            cost_state, feedback)
+            order, n_popped, gone, adds, fronts, *self._kernel_state(), max_idle, now, limit, self.class_order,
+            params, cost_state, feedback, out_work)
         self._bubbles_open = bubbles > 0
         self.n_linked += delta
         self._release(gone)
+        self._free.extend(popped)
         return slots, reasons, sources, scores
 
     def _take_gone(self) -> np.ndarray:
@@ -315,24 +321,31 @@ class WaitingSet(QueueLayout):
 
     def _take_staged(self) -> tuple[np.ndarray, np.ndarray]:
         adds = fronts = _NO_ROWS
-        if self._staged_adds:  # the commit records them in the window and may open bubbles for them
+        if self._staged_adds:
             adds = np.frombuffer(self._staged_adds).reshape(-1, len(STAGED_COLUMNS))
             self._staged_adds = array("d")
-            self._arrivals += adds.shape[0]
-            self._window_fill = min(self.window.shape[0], self._window_fill + adds.shape[0])
-            self._bubbles_open = True
+            self._count_staged(adds.shape[0])
         if self._staged_fronts:
             fronts = np.frombuffer(self._staged_fronts).reshape(-1, len(STAGED_COLUMNS))
             self._staged_fronts = array("d")
         return adds, fronts
 
-    def _before_commit(self, gone: np.ndarray, adds: np.ndarray) -> None:
-        """A background partition reads the arrays a commit writes: wait for it, and log the commit for its
-        install (ewsjf_core.reroute)."""
+    def _count_staged(self, n_adds: int) -> None:
+        """The commit of n_adds staged arrivals records them in the window and may open bubbles for them."""
+        if n_adds:
+            self._arrivals += n_adds
+            self._window_fill = min(self.window.shape[0], self._window_fill + n_adds)
+            self._bubbles_open = True
+
+    def _before_commit(self, gone: np.ndarray, adds: np.ndarray | array) -> None:
+        """A background partition reads the arrays a commit writes: wait for it, and log the commit (`adds`:
+        staged rows, or a flat buffer of them) for its install (ewsjf_core.reroute)."""
         job = self._partition_job
         if job is not None:
             job.wait()
-            job.record(gone, self.cls[gone], self.prefill[gone], adds[:, COL_SLOT].astype(np.int32))
+            added = np.frombuffer(adds)[COL_SLOT::len(STAGED_COLUMNS)] if isinstance(adds, array) else \
+                adds[:, COL_SLOT]
+            job.record(gone, self.cls[gone], self.prefill[gone], added.astype(np.int32))
 
     def _release(self, gone: np.ndarray) -> None:
         if gone.shape[0]:

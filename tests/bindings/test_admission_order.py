@@ -18,20 +18,20 @@ def test_a_new_order_serves_its_prefix_and_may_grow_to_its_cap():
     assert o.limit == 0 and not o.extendable
 
 
-def test_taking_the_popped_prefix_keeps_or_drops_the_rest():
+def test_releasing_the_popped_prefix_keeps_or_drops_the_rest():
     o = _order(6, 6)
     o.pos = 2
-    slots, reasons, sources = o.take_popped(keep=True)
-    assert slots.tolist() == [10, 11] and sources.tolist() == [0, 1] and reasons.shape == (2,)
-    assert o.pos == 0 and o.slot_list == [12, 13, 14, 15] and o.limit == o.cap == 4
+    o.release_popped(keep=True)
+    assert o.pos == 0 and o.slot_list == [12, 13, 14, 15] and o.slots.tolist() == [12, 13, 14, 15]
+    assert o.sources.tolist() == [2, 0, 1, 2] and o.limit == o.cap == 4
     assert o.prefix_hint == MIN_PREFIX   # twice 2 pops, floored
     o.pos = 4
-    slots, _, _ = o.take_popped(keep=False)
-    assert slots.tolist() == [12, 13, 14, 15] and o.limit == 0
+    o.release_popped(keep=False)
+    assert o.limit == 0 and o.prefix_hint == MIN_PREFIX
 
 
 def test_the_next_prefix_is_twice_the_last_pops():
     o = _order(64, 64)
     o.pos = 40
-    o.take_popped(keep=False)
+    o.release_popped(keep=False)
     assert o.prefix_hint == 80

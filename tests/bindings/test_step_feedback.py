@@ -8,13 +8,13 @@ from ewsjf_core.scoring import P_C0, P_C1, P_C2, P_OUT_WORK
 
 def test_take_hands_over_the_plausible_steps_and_every_steps_decode_tokens():
     fb = StepFeedback(EWSJFConfig())
-    assert not fb.pending and fb.take()[0].shape == (0, 3)
+    assert not fb.pending and len(fb.take()[0]) == 0
     fb.record(0.02, 512, 30)
     fb.record(-1.0, 512, 7)       # implausible: not fitted, counted as skipped, its decode tokens still count
     fb.record(0.05, 2048, 0)
     assert fb.pending and fb.pending_steps == 3
-    rows, decoded = fb.take()
-    assert rows.tolist() == [[0.02, 512.0, 30.0], [0.05, 2048.0, 0.0]]
+    flat, decoded = fb.take()
+    assert StepFeedback.rows(flat).tolist() == [[0.02, 512.0, 30.0], [0.05, 2048.0, 0.0]]
     assert decoded == [30, 7, 0]
     assert fb.model.skipped == 1
     assert not fb.pending and fb.take()[1] == []
@@ -35,7 +35,7 @@ def test_params_follow_the_fitted_model_and_the_config():
         fb.record(0.01 + 4e-6 * 3000, 3000, 100)
     assert not fb.params_current
     assert fb.vector is first and fb.vector[P_C1] == first[P_C1]   # recording touches no vector
-    rows, _ = fb.take()
+    rows = StepFeedback.rows(fb.take()[0])
     fb.model.fit_rows(rows)
     params = fb.params(cfg, 12.5)
     ref = PrefillCostModel(cfg)

@@ -8,6 +8,7 @@ queue in (deadline, arrival, seq) order)."""
 from __future__ import annotations
 
 import math
+from array import array
 import random
 
 import numpy as np
@@ -60,10 +61,8 @@ def _apply(twins: list[_Twin], op: str, rng: random.Random, t: float, priorities
                 chosen = ws.order(t, args, tw.params)[0].tolist()
             for s in chosen:
                 tw.live.remove(s)
-            if op == "begin":
-                popped = np.array(chosen, np.int32)
-                ws.discard(popped)
-                ws.begin(popped, t, 8, tw.params, 3, tw.cost.state, np.empty((0, 3)))
+            if op == "begin":   # the popped are admitted (and unlinked) by the round's kernel call
+                ws.begin(np.array(chosen, np.int32), chosen, t, 8, tw.params, 3, tw.cost.state, array("d"), 0.0)
             else:
                 ws.discard(chosen)
         elif op == "flush":
