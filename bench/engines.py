@@ -162,7 +162,11 @@ def run_vllm(workload: Workload, policy: str, step_model, engine: EngineConfig,
         return st(i.prefill_tokens, i.prefill_attn_tokens2, i.decode_tokens, max(kv_read, 0), i.num_prefill_reqs)
 
     kwargs: dict[str, Any] = {}
-    options: dict[str, Any] = {"waiting_head_share": engine.waiting_head_share}
+    options: dict[str, Any] = {}
+    if policy != "fcfs":   # vLLM's own scheduler below: no share (policy_engine gives FCFS none)
+        options["waiting_head_share"] = engine.waiting_head_share
+    elif engine.waiting_head_share:
+        raise ValueError("the vllm engine runs fcfs on vLLM's own scheduler: waiting_head_share must be 0")
     if policy == "oracle-sjf":
         options["output_prediction"] = "max_tokens"
     if policy == "fcfs":
