@@ -123,9 +123,12 @@ class StepBuilder:
         rid = self._peek()
         self.queue_cpu_s += time.perf_counter() - t0
         total = req.prompt[rid] + run.gen[rid]
-        hitb = bm.prefix_hit(rid, total) if req.prefix_ids is not None else 0
-        need = total - hitb * PREFIX_BLOCK_TOKENS
-        if need > self.head_share * self.token_budget or need >= budget:
+        limit = self.head_share * self.token_budget
+        need, hitb = total, 0
+        if need > limit and req.prefix_ids is not None:   # as the vLLM scheduler: the hit only matters here
+            hitb = bm.prefix_hit(rid, total)
+            need -= hitb * PREFIX_BLOCK_TOKENS
+        if need > limit or need >= budget:
             return
         if -(-total // bm.block_size) - hitb * bm.per_prefix > bm.total - bm.used:
             return   # it would not be admitted this step anyway: leave the budget to the running prefills

@@ -20,26 +20,24 @@ from typing import Any, Iterator
 
 def head_cap(scheduler: Any, share: float, cached_tokens) -> int:
     """This step's chunk cap for the running prefills (0: none). cached_tokens(request) -> prefix-cache hit,
-    or None (no lookup)."""
+    or None (no lookup). Cheapest tests first: most steps have no running prefill or a long head."""
     running = scheduler.running
     waiting = scheduler.waiting
     if not waiting or len(running) >= getattr(scheduler, "max_num_active_reqs", scheduler.max_num_running_reqs):
         return 0
-    decodes = 0
-    prefilling = False
-    for r in running:
-        if r.is_prefill_chunk:
-            prefilling = True
-        else:
-            decodes += 1
+    prefilling = sum(1 for r in running if r.is_prefill_chunk)
     if not prefilling:
         return 0
     head = waiting.peek_request()
-    hit = cached_tokens(head) if cached_tokens is not None else 0
-    need = head.num_tokens - hit
     total = scheduler.max_num_scheduled_tokens
-    budget = total - decodes
-    if need > share * total or need >= budget:
+    limit = share * total
+    need = head.num_tokens
+    hit = 0
+    if need > limit and cached_tokens is not None:   # a long prompt may still be short once its cached prefix is off
+        hit = cached_tokens(head)
+        need -= hit
+    budget = total - (len(running) - prefilling)   # after one token per decoding request
+    if need > limit or need >= budget:
         return 0
     block = scheduler.cache_config.block_size
     if -(-head.num_tokens // block) - hit // block > scheduler.kv_cache_manager.block_pool.get_num_free_blocks():
