@@ -12,6 +12,9 @@
    ends admission); later chunks allocate as they run. Admission stops at the first request that does not
    fit (head-of-line), as vLLM does. The queue's `begin_step(now)` runs just before its first `peek` of the
    step, and not at all in steps that never consult it (the vLLM adapter's default, lazy_begin_step).
+3. Chunk caps: vLLM's long_prefill_token_threshold (EngineConfig), and EngineConfig.waiting_head_share, the
+   per-step cap EWSJF's vLLM scheduler sets so that a short next request gets room beside a running prefill
+   (that one peeks at the queue, so begins its step, before the running prefills are scheduled).
 """
 
 from __future__ import annotations
