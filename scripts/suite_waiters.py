@@ -6,7 +6,8 @@ Replays the cell's workload under FCFS and under EWSJF (default config, the benc
 for EWSJF's 12 longest waits: the request, its TTFT under both, when it became due under the progress bound
 (seconds after arrival), how long it waited after that and why admission stopped in those steps (KV blocks,
 the token budget, the running cap), and how many requests were admitted past it meanwhile; then the admitted
-prefill rate of both policies over the span of those waits. Reads EWSJFQueue's internals (due points, the
+prefill rate of both policies over the span of those waits, the prefill backlog ahead of each at its arrival
+under both, and the prefill each had admitted when the span starts. Reads EWSJFQueue's internals (due points, the
 admission progress), so it lives here, not in the package. Operating points come from the suite's cache
 (run `ewsjf bench --suite` once first).
 """
@@ -107,9 +108,14 @@ def main(name: str, load: str, seed: int = 0) -> None:
         else:
             due_txt = "admitted before its due point"
             past = 0
+        # The prefill backlog ahead of it at arrival (arrived before it, not yet admitted), under each policy.
+        ahead = wl.arrival_s < a
+        w0f = int(wl.prompt_tokens[ahead & (rf.first_scheduled_s > a)].sum())
+        w0e = int(wl.prompt_tokens[ahead & (re_.first_scheduled_s > a)].sum())
         print(f"  #{rid} prompt {wl.prompt_tokens[rid]} out {wl.output_tokens[rid]}: ttft ewsjf {tte[rid]:5.1f} s "
               f"fcfs {ttf[rid]:5.1f} s; {due_txt}; reason {['lane', 'starved', 'scored'][reason]}; "
-              f"stops {stops}; admitted past it after due: {past}")
+              f"stops {stops}; admitted past it after due: {past}; backlog ahead at arrival fcfs {w0f} "
+              f"ewsjf {w0e} tokens")
 
     def rate(steps):
         tt = np.array([s[0] for s in steps])
@@ -117,6 +123,9 @@ def main(name: str, load: str, seed: int = 0) -> None:
         m = (tt >= lo) & (tt < hi)
         return pf[m].sum() / max(hi - lo, 1e-9)
     print(f"  prefill tokens computed per second over [{lo:.0f}, {hi:.0f}] s: fcfs {rate(sf):.0f}, ewsjf {rate(se):.0f}")
+    p = wl.prompt_tokens
+    print(f"  prefill admitted by {lo:.0f} s: fcfs {int(p[rf.first_scheduled_s <= lo].sum())}, "
+          f"ewsjf {int(p[re_.first_scheduled_s <= lo].sum())} tokens")
 
 
 if __name__ == "__main__":
