@@ -61,6 +61,17 @@ def positive_float(allow_inf: bool = False, hi: float = math.inf) -> Callable[[s
     return parse
 
 
+def fraction(text: str) -> float:
+    """A number in [0, 1]."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return v
+
+
 def _decimal(text: str) -> Decimal:
     try:
         d = Decimal(text.strip())

@@ -10,6 +10,7 @@ Both return a `SimResult`, so the metrics and reports are shared.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from typing import Any, Callable
@@ -37,6 +38,16 @@ def make_queue(policy: str, clock, ewsjf_config: EWSJFConfig | None = None):
         from ewsjf.bindings.tuned_queue import bench_queue
         return bench_queue(clock, ewsjf_config)
     raise ValueError(f"unknown policy {policy!r}: use {', '.join(POLICY_NAMES)}")
+
+
+def policy_engine(policy: str, engine: EngineConfig, ewsjf_head_share: float) -> EngineConfig:
+    """The engine `policy` runs on: EWSJF's vLLM scheduler keeps a share of the chunk budget for the waiting
+    queue's next request while a prefill runs (VLLMOptions.waiting_head_share, EngineConfig.waiting_head_share);
+    the baselines run on the engine as vLLM ships it."""
+    share = ewsjf_head_share if policy.startswith("ewsjf") else 0.0
+    if share == engine.waiting_head_share:
+        return engine
+    return dataclasses.replace(engine, waiting_head_share=share)
 
 
 _WARMED: dict[str, float] = {}
@@ -152,6 +163,10 @@ def run_vllm(workload: Workload, policy: str, step_model, engine: EngineConfig,
 
     kwargs: dict[str, Any] = {}
     options: dict[str, Any] = {}
+    if policy != "fcfs":   # vLLM's own scheduler below: no share (policy_engine gives FCFS none)
+        options["waiting_head_share"] = engine.waiting_head_share
+    elif engine.waiting_head_share:
+        raise ValueError("the vllm engine runs fcfs on vLLM's own scheduler: waiting_head_share must be 0")
     if policy == "oracle-sjf":
         options["output_prediction"] = "max_tokens"
     if policy == "fcfs":

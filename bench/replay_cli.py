@@ -24,6 +24,7 @@ import time
 
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.sim import EngineConfig
+from ewsjf_core.sim.config import DEFAULT_WAITING_HEAD_SHARE
 from ewsjf_core.sim.context_length import context_length
 from ewsjf_core.sim.step_time import GPU_PRESETS, MODEL_PRESETS
 
@@ -88,6 +89,10 @@ def _engine_arguments(g) -> None:
     g.add_argument("--gpu-memory-utilization", type=T.positive_float(hi=1.0), default=0.9)
     g.add_argument("--no-chunked-prefill", action="store_true")
     g.add_argument("--no-prefix-caching", action="store_true")
+    g.add_argument("--ewsjf-head-share", type=T.fraction, default=DEFAULT_WAITING_HEAD_SHARE,
+                   help="EWSJF's share of the chunk budget for the waiting queue's next request while a prefill "
+                        "runs (vLLM option waiting_head_share; 0: off; baselines always run without it; "
+                        "default %(default)s)")
     g.add_argument("--max-model-len", type=T.int_in(1), default=None,
                    help="context length: longer prompts are rejected as vLLM does (default: the model's "
                         "max_position_embeddings)")
@@ -238,7 +243,9 @@ def _replay_all(args, base, loads, engine_names, policies, step_model, engine, e
                     if eng == "vllm" and pol == "ewsjf-tuned":
                         print(f"  skip {pol} on vllm (not supported)", file=sys.stderr)
                         continue
-                    res = engines.run(eng, w, pol, step_model, engine, ecfg, bars.task(f"{eng}/{pol} @ {label}"))
+                    res = engines.run(eng, w, pol, step_model,
+                                      engines.policy_engine(pol, engine, args.ewsjf_head_share), ecfg,
+                                      bars.task(f"{eng}/{pol} @ {label}"))
                     m = summarize(res, edges, args.slo_ttft, args.slo_tpot)
                     _check_rejections(m, f"{eng}/{pol} @ {label}")
                     runs.append({"engine": eng, "policy": pol, "load": load, "metrics": m,

@@ -21,6 +21,7 @@ import numpy as np
 
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.sim import EngineConfig, RooflineStepTime
+from ewsjf_core.sim.config import DEFAULT_WAITING_HEAD_SHARE
 
 from . import arg_types as T
 from . import inputs, suite_goals, suite_report
@@ -69,7 +70,7 @@ def _deciles(w, ttft: np.ndarray) -> list[float]:
 
 
 def run_workload(sw, n: int, engine: EngineConfig, ecfg: EWSJFConfig | None, cache: str | None,
-                 pareto: bool, seed: int = 0) -> dict:
+                 pareto: bool, seed: int = 0, head_share: float = DEFAULT_WAITING_HEAD_SHARE) -> dict:
     t0 = time.perf_counter()
     w = sw.build(min(n, sw.max_requests or n), seed)
     st = RooflineStepTime(sw.model, sw.gpu)
@@ -88,14 +89,14 @@ def run_workload(sw, n: int, engine: EngineConfig, ecfg: EWSJFConfig | None, cac
         wl = w.scale_rate(pt["scale"])
         metrics, deciles = {}, {}
         for pol in CELL_POLICIES:
-            res = run_policy(wl, pol, st, engine, ecfg)
+            res = run_policy(wl, pol, st, engine, ecfg, head_share)
             metrics[pol] = summarize(res, edges)
             deciles[pol] = _deciles(wl, res.first_token_s - wl.arrival_s)
         # The sweep: the Pareto plot at the 10 s point, and the near-limit goal's frontier wherever it applies.
         front = {}
         if pareto and (pt["target_s"] == TARGETS_S[2]
                        or metrics["fcfs"]["ttft_s"]["mean"] >= suite_goals.NEAR_LIMIT_FCFS_MEAN_S):
-            front = {spec: summarize(run_policy(wl, spec, st, engine, ecfg), edges)
+            front = {spec: summarize(run_policy(wl, spec, st, engine, ecfg, head_share), edges)
                      for spec in PARETO_EWSJF + PARETO_AGING}
         label = f"{pt['target_s']:g} s" if pt["target_s"] else f"overload ({OVERLOAD:g}x)"
         cells.append({"label": label, "point": pt, "metrics": metrics, "deciles": deciles, "front": front,
@@ -116,11 +117,12 @@ def run_suite(args) -> int:
     results = []
     for name in names:
         r = run_workload(BY_NAME[name], args.suite_requests, engine, ecfg, args.suite_cache, not args.no_pareto,
-                         args.seed)
+                         args.seed, args.ewsjf_head_share)
         results.append(r)
         print(f"  {name}: {len(r['cells'])} loads in {r['wall_s']:.1f} s", file=sys.stderr)
     doc = {"command": "ewsjf bench --suite " + " ".join(a for a in sys.argv[2:] if a != "--suite"),
            "ewsjf_config": (ecfg or EWSJFConfig()).to_dict(), "engine": _engine_key(engine),
+           "ewsjf_head_share": args.ewsjf_head_share,
            "workloads": results, "wall_s": time.perf_counter() - t0}
     print(suite_report.summary_text(results))
     if args.out:

@@ -6,6 +6,13 @@ from dataclasses import dataclass
 
 from .workload import PREFIX_BLOCK_TOKENS
 
+DEFAULT_WAITING_HEAD_SHARE = 0.25
+"""The waiting_head_share EWSJF's vLLM scheduler uses by default (VLLMOptions.waiting_head_share) and the bench
+gives EWSJF's replays (--ewsjf-head-share): a request needing at most a quarter of the token budget counts as
+short next to a running prefill, which then keeps at least three quarters of it. (Half let medium prompts of
+2-4k tokens in beside long prefills and cost the short class elsewhere: README, "The workload suite".)
+Baselines run on the engine as vLLM ships it (0)."""
+
 
 class VirtualClock:
     """The simulation's clock: call it (or read `.now`) for the current virtual time in seconds.
@@ -47,7 +54,25 @@ class EngineConfig:
     generated so far, less its prefix-cache hit), not just its first chunk: vLLM's
     scheduler_reserve_full_isl (on by default in vLLM 0.32)."""
 
+    long_prefill_token_threshold: int = 0
+    """vLLM's --long-prefill-token-threshold: with chunked prefill, a request gets at most this many prompt
+    tokens per step (running or newly admitted) while it is not the only request running or waiting, so a
+    long prefill leaves the rest of the budget to others. 0 (vLLM's default): no cap."""
+
+    waiting_head_share: float = 0.0
+    """A share of the chunk budget for the waiting queue's next request while a prefill runs: when > 0, some
+    running request is still in prefill and the request at the head of the queue's order needs at most this
+    fraction of token_budget (uncached prompt tokens) and fits the KV cache, this step's running prefills leave
+    it room (their chunk cap: the budget after decodes less its tokens), so it is admitted now instead of
+    after the long prefill. The vLLM integration does the same through vLLM's long_prefill_token_threshold,
+    set per step (ewsjf.integrations.vllm.scheduler). 0: off (vLLM's behaviour)."""
+
     def __post_init__(self) -> None:
+        if not 0.0 <= self.waiting_head_share <= 1.0:
+            raise ValueError(f"EngineConfig.waiting_head_share must be in [0, 1], got {self.waiting_head_share!r}")
+        t = self.long_prefill_token_threshold
+        if isinstance(t, bool) or not isinstance(t, int) or t < 0:
+            raise ValueError(f"EngineConfig.long_prefill_token_threshold must be an integer >= 0, got {t!r}")
         for name in ("token_budget", "max_running", "block_size"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:

@@ -12,6 +12,9 @@
    ends admission); later chunks allocate as they run. Admission stops at the first request that does not
    fit (head-of-line), as vLLM does. The queue's `begin_step(now)` runs just before its first `peek` of the
    step, and not at all in steps that never consult it (the vLLM adapter's default, lazy_begin_step).
+3. Chunk caps: vLLM's long_prefill_token_threshold (EngineConfig), and EngineConfig.waiting_head_share, the
+   per-step cap EWSJF's vLLM scheduler sets so that a short next request gets room beside a running prefill
+   (that one peeks at the queue, so begins its step, before the running prefills are scheduled).
 """
 
 from __future__ import annotations
@@ -33,11 +36,12 @@ class StepBuilder:
     """Owns the waiting side of the engine (the queue calls, the waiting count, preemption and rejection);
     the running side lives in `RunningSet`, the KV cache in `BlockManager`."""
 
-    __slots__ = ('running', 'blocks', '_req', 'token_budget', 'max_running', 'chunked_prefill', '_oracle', 'reserve_full_sequence', '_pop', 'waiting', 'queue_cpu_s', 'rejected', '_prepend', '_peek', '_begin', '_end_pops')
+    __slots__ = ('running', 'blocks', '_req', 'token_budget', 'max_running', 'chunked_prefill', '_oracle', 'reserve_full_sequence', '_pop', 'waiting', 'queue_cpu_s', 'rejected', '_prepend', '_peek', '_begin', '_end_pops', 'long_prefill_cap', '_cap', 'head_share', '_begun')
 
     def __init__(self, queue, running: RunningSet, blocks: BlockManager, requests, *, token_budget: int,
                  max_running: int, chunked_prefill: bool, oracle_output: bool,
-                 reserve_full_sequence: bool = True) -> None:
+                 reserve_full_sequence: bool = True, long_prefill_token_threshold: int = 0,
+                 waiting_head_share: float = 0.0) -> None:
         self.running = running
         self.blocks = blocks
         self._req = requests
@@ -46,6 +50,10 @@ class StepBuilder:
         self.chunked_prefill = chunked_prefill
         self._oracle = oracle_output
         self.reserve_full_sequence = reserve_full_sequence
+        self.long_prefill_cap = long_prefill_token_threshold if chunked_prefill else 0
+        self._cap = 0   # this step's chunk cap (0: none): vLLM applies it unless one request is eligible
+        self.head_share = waiting_head_share if chunked_prefill else 0.0
+        self._begun = False   # the queue's begin_step ran in this step
         self._prepend, self._peek, self._pop = queue.prepend, queue.peek, queue.pop
         self._begin, self._end_pops = queue.begin_step, queue.end_pops
         self.waiting = 0
@@ -91,9 +99,14 @@ class StepBuilder:
         if need:
             bm.allocate(need)
         dec = run.n_decoding
+        # vLLM's long_prefill_token_threshold, decided at the step's start from the requests eligible.
+        self._cap = self.long_prefill_cap if len(run.order) + self.waiting > 1 else 0
+        self._begun = False
         chunks: list[tuple[int, int]] = []
         acc = [0, 0.0, run.kv_sum]   # prefill tokens, attention work, KV read
         budget = self.token_budget - dec
+        if self.head_share and run.prefilling and self.waiting and not preempted:
+            self._share_for_head(now, budget)
         if run.prefilling:
             budget, p = self._continue_prefills(chunks, acc, step, budget)
             preempted = preempted or p
@@ -101,17 +114,44 @@ class StepBuilder:
             self._admit(chunks, acc, now, budget)
         return chunks, acc[0], acc[1], dec, acc[2], preempted
 
+    def _share_for_head(self, now: float, budget: int) -> None:
+        """EngineConfig.waiting_head_share: cap this step's chunks so that the queue's next request, if short
+        and admissible (KV blocks, running slots), gets its prompt into this step."""
+        run, bm, req = self.running, self.blocks, self._req
+        if len(run.order) >= self.max_running:
+            return
+        t0 = time.perf_counter()
+        self._begin(now)
+        self._begun = True
+        rid = self._peek()
+        self.queue_cpu_s += time.perf_counter() - t0
+        total = req.prompt[rid] + run.gen[rid]
+        limit = self.head_share * self.token_budget
+        need, hitb = total, 0
+        if need > limit and req.prefix_ids is not None:   # as the vLLM scheduler: the hit only matters here
+            hitb = bm.prefix_hit(rid, total)
+            need -= hitb * PREFIX_BLOCK_TOKENS
+        if need > limit or need >= budget:
+            return
+        if -(-total // bm.block_size) - hitb * bm.per_prefix > bm.total - bm.used:
+            return   # it would not be admitted this step anyway: leave the budget to the running prefills
+        cap = budget - need
+        self._cap = cap if self._cap <= 0 else min(self._cap, cap)
+
     def _continue_prefills(self, chunks: list, acc: list, step: int, budget: int) -> tuple[int, bool]:
         run, bm = self.running, self.blocks
         bs = bm.block_size
         computed, target, held, shared = run.computed, run.target, bm.held, bm.shared
         prefilling = run.prefilling
         preempted = False
+        cap = self._cap
         i = 0
         while i < len(prefilling) and budget > 0:
             rid = prefilling[i]
             c0 = computed[rid]
             c = target[rid] - c0
+            if 0 < cap < c:
+                c = cap
             if c > budget:
                 c = budget
             nb = -(-(c0 + c) // bs) - shared[rid] - held[rid]
@@ -149,11 +189,12 @@ class StepBuilder:
         chunked, max_running, token_budget = self.chunked_prefill, self.max_running, self.token_budget
         prefix, stash = req.prefix_ids is not None, bm.stash
         reserve_full = self.reserve_full_sequence
+        cap = self._cap
         peek, pop = self._peek, self._pop
         perf = time.perf_counter
         qcpu = 0.0
         waiting = self.waiting
-        if waiting and budget > 0 and len(order) < max_running:
+        if waiting and budget > 0 and len(order) < max_running and not self._begun:
             # The queue's step starts at its first consultation, as the vLLM adapter does (lazy_begin_step):
             # steps that never look at the waiting queue do not commit arrivals or age anything.
             t0 = perf()
@@ -179,6 +220,8 @@ class StepBuilder:
                 sblk = bm.stash_hit(rid, total, hitb)
                 cached += sblk * bs
             c = total - cached
+            if 0 < cap < c:
+                c = cap
             if c > budget:
                 if not chunked:
                     break

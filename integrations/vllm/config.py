@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ewsjf_core.config import EWSJFConfig, read_mapping_file
+from ewsjf_core.sim.config import DEFAULT_WAITING_HEAD_SHARE
 from ewsjf_core.tuner.settings import TunerSettings
 
 CONFIG_ENV = "EWSJF_CONFIG"
@@ -55,6 +56,10 @@ class VLLMOptions:
     """Seconds between one-line summaries in the log (0 disables)."""
     metrics_interval_s: float = 1.0
     """Seconds between exports of the queue's state to vLLM's /metrics (0 disables)."""
+    waiting_head_share: float = DEFAULT_WAITING_HEAD_SHARE
+    """While a running request is in chunked prefill, the next waiting request, if it needs at most this
+    fraction of the token budget, gets room in the same step (a per-step long_prefill_token_threshold:
+    ewsjf.integrations.vllm.head_share). 0: vLLM's own behaviour."""
 
     def __post_init__(self) -> None:
         for name in ("prefix_cache_lookup", "lazy_begin_step"):
@@ -63,6 +68,9 @@ class VLLMOptions:
         if self.output_prediction not in ("none", "max_tokens"):
             raise ValueError(f"vllm.output_prediction must be 'none' or 'max_tokens', "
                              f"got {self.output_prediction!r}")
+        v = self.waiting_head_share
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+            raise ValueError(f"vllm.waiting_head_share must be a number in [0, 1], got {v!r}")
         for name in ("log_interval_s", "metrics_interval_s"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:

@@ -40,6 +40,7 @@ from ewsjf.bindings import EWSJFConfig, EWSJFQueue
 from ewsjf_core.warmup import compile_kernels
 from ewsjf.integrations.vllm.compat import held_waiting
 from ewsjf.integrations.vllm.config import Settings, VLLMOptions, load_settings
+from ewsjf.integrations.vllm.head_share import chunk_cap, head_cap
 from ewsjf.integrations.vllm.metrics import EngineMetrics
 from ewsjf.integrations.vllm.request_queue import EWSJFRequestQueue
 from ewsjf.integrations.vllm.version import check_vllm_version
@@ -60,6 +61,8 @@ class EWSJFSchedulerMixin:
     _ewsjf_inflight: Any = ()
     ewsjf_metrics: EngineMetrics | None = None
     _ewsjf_idle_exported = True
+    _ewsjf_cached_fn = None
+    _ewsjf_head_share = 0.0
 
     def __init__(self, *args: Any, ewsjf_config: EWSJFConfig | Mapping[str, Any] | None = None,
                  ewsjf_options: VLLMOptions | Mapping[str, Any] | None = None, clock: Clock | None = None,
@@ -82,6 +85,8 @@ class EWSJFSchedulerMixin:
         opts = settings.options
         cached_fn = self._ewsjf_cached_tokens if (opts.prefix_cache_lookup
                                                   and self.cache_config.enable_prefix_caching) else None
+        self._ewsjf_cached_fn = cached_fn
+        self._ewsjf_head_share = opts.waiting_head_share
         predict = _max_tokens if opts.output_prediction == "max_tokens" else None
         old = self.waiting
         self.waiting = EWSJFRequestQueue(self.ewsjf_queue, cached_fn, predict)
@@ -130,7 +135,13 @@ class EWSJFSchedulerMixin:
         if waiting.before_begin is None:  # a subclass swapped the adapter in
             waiting.before_begin = self._ewsjf_feed
         waiting.start_step(now)  # EWSJFQueue.begin_step(now), lazily at the step's first peek/pop
-        output = super().schedule(*args, **kwargs)  # type: ignore[misc]
+        share = self._ewsjf_head_share
+        cap = head_cap(self, share, self._ewsjf_cached_fn) if share else 0
+        if cap:   # a share of the budget for the next waiting request (head_share.py)
+            with chunk_cap(self, cap):
+                output = super().schedule(*args, **kwargs)  # type: ignore[misc]
+        else:
+            output = super().schedule(*args, **kwargs)  # type: ignore[misc]
         total = output.total_num_scheduled_tokens
         if total:
             decode = list(output.num_scheduled_tokens.values()).count(1)

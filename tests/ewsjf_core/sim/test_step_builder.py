@@ -40,7 +40,7 @@ class FifoQueue:
         return self.q.popleft()
 
 
-def builder(prompts, outputs, *, kv=1000, budget=512, reserve=True, max_running=8):
+def builder(prompts, outputs, *, kv=1000, budget=512, reserve=True, max_running=8, threshold=0, share=0.0):
     n = len(prompts)
     w = Workload(np.zeros(n), np.array(prompts), np.array(outputs))
     req = RequestTable(w, False)
@@ -48,7 +48,8 @@ def builder(prompts, outputs, *, kv=1000, budget=512, reserve=True, max_running=
     bm = BlockManager(kv, 16, n, None, self_cache=True)
     q = FifoQueue()
     b = StepBuilder(q, run, bm, req, token_budget=budget, max_running=max_running, chunked_prefill=True,
-                    oracle_output=False, reserve_full_sequence=reserve)
+                    oracle_output=False, reserve_full_sequence=reserve, long_prefill_token_threshold=threshold,
+                    waiting_head_share=share)
     for i in range(n):
         q.add(i)
         b.waiting += 1
@@ -86,6 +87,41 @@ def test_running_prefill_continues_before_admissions():
     b.running.computed[0] += 512                 # what the engine does when the step ran
     chunks, *_ = b.build(1, 0.1)
     assert chunks == [(0, 488), (1, 24)]
+
+
+def test_long_prefill_threshold_caps_every_chunk_unless_one_request_is_eligible():
+    # vLLM's long_prefill_token_threshold: running and newly admitted prefills get at most 200 tokens a step.
+    b, _ = builder([1000, 300], [5, 5], budget=512, threshold=200)
+    chunks, *_ = b.build(0, 0.0)
+    assert chunks == [(0, 200), (1, 200)]
+    alone, _ = builder([1000], [5], budget=512, threshold=200)
+    chunks, *_ = alone.build(0, 0.0)
+    assert chunks == [(0, 512)]                  # nobody to starve: the whole budget
+
+
+def test_head_share_leaves_the_next_request_room_beside_a_running_prefill():
+    for share, expect in ((0.0, [(0, 512)]), (0.5, [(0, 412), (1, 100)])):
+        b, q = builder([2000, 100, 100], [5, 5, 5], budget=512, share=share)
+        b.build(0, 0.0)                          # request 0 admitted: its first chunk
+        b.running.computed[0] += 512
+        chunks, *_ = b.build(1, 0.1)
+        assert chunks == expect                  # only the head gets room: request 2 waits
+        assert q.begun == [0.0, 0.1] if share else q.begun == [0.0]
+
+
+def test_head_share_keeps_the_budget_when_the_head_is_long_or_has_no_slot():
+    # The head needs more than the share (300 > 0.5 * 512): the prefill keeps the budget.
+    b, _ = builder([2000, 300], [5, 5], budget=512, share=0.5)
+    b.build(0, 0.0)
+    b.running.computed[0] += 512
+    chunks, *_ = b.build(1, 0.1)
+    assert chunks == [(0, 512)]
+    # The head cannot be admitted (no running slot free): no room is left for it (the batch stays full).
+    b, _ = builder([2000, 100], [5, 5], budget=512, share=0.5, max_running=1)
+    b.build(0, 0.0)
+    b.running.computed[0] += 512
+    chunks, *_ = b.build(1, 0.1)
+    assert chunks == [(0, 512)]
 
 
 def test_full_sequence_must_fit_to_be_admitted():

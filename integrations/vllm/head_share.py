@@ -1,0 +1,57 @@
+"""A share of the chunk budget for the waiting queue's next request while a prefill runs (VLLMOptions.waiting_head_share).
+
+vLLM schedules the running requests first: a long prompt in chunked prefill takes the whole remaining token
+budget every step until its prefill is done, and a short request that arrived meanwhile waits those steps
+although the next one in the admission order needs only a few hundred tokens. In the workload suite that
+is most of the short class's TTFT where long prefills are common (mooncake: 53-68%; bench/README). vLLM has
+the mechanism, `long_prefill_token_threshold` (a per-request chunk cap, applied when more than one request is
+eligible); the scheduler sets it for one step, to the budget left after the decodes less the head's uncached
+tokens, when some running request is still in prefill and the request at the head of the waiting order
+needs at most `share` of the token budget, fits the free KV blocks and a running slot. The running prefill then
+leaves exactly the room the head uses, so the batch stays full. A cap the user set stays in force (the smaller
+one wins). ewsjf_core.sim's StepBuilder does the same (EngineConfig.waiting_head_share).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+
+def head_cap(scheduler: Any, share: float, cached_tokens) -> int:
+    """This step's chunk cap for the running prefills (0: none). cached_tokens(request) -> prefix-cache hit,
+    or None (no lookup). Cheapest tests first: most steps have no running prefill or a long head."""
+    running = scheduler.running
+    waiting = scheduler.waiting
+    if not waiting or len(running) >= getattr(scheduler, "max_num_active_reqs", scheduler.max_num_running_reqs):
+        return 0
+    prefilling = sum(1 for r in running if r.is_prefill_chunk)
+    if not prefilling:
+        return 0
+    head = waiting.peek_request()
+    total = scheduler.max_num_scheduled_tokens
+    limit = share * total
+    need = head.num_tokens
+    hit = 0
+    if need > limit and cached_tokens is not None:   # a long prompt may still be short once its cached prefix is off
+        hit = cached_tokens(head)
+        need -= hit
+    budget = total - (len(running) - prefilling)   # after one token per decoding request
+    if need > limit or need >= budget:
+        return 0
+    block = scheduler.cache_config.block_size
+    if -(-head.num_tokens // block) - hit // block > scheduler.kv_cache_manager.block_pool.get_num_free_blocks():
+        return 0   # it would not be admitted this step: the running prefills keep the budget
+    return budget - need
+
+
+@contextmanager
+def chunk_cap(scheduler: Any, cap: int) -> Iterator[None]:
+    """vLLM's long_prefill_token_threshold set to `cap` (or the user's, if smaller) for one schedule() call."""
+    cfg = scheduler.scheduler_config
+    old = cfg.long_prefill_token_threshold
+    cfg.long_prefill_token_threshold = cap if old <= 0 else min(old, cap)
+    try:
+        yield
+    finally:
+        cfg.long_prefill_token_threshold = old

@@ -1,0 +1,43 @@
+"""The share of the chunk budget for the waiting queue's next request (VLLMOptions.waiting_head_share), through
+vLLM's real scheduler: a short request that arrives while a long prompt is in chunked prefill is scheduled in
+the next step instead of after the long prefill, the batch stays full, and vLLM's own setting is restored."""
+
+import pytest
+
+from ewsjf.bench.virtual_vllm import VirtualVLLM
+from ewsjf.integrations.vllm.config import VLLMOptions
+
+both = pytest.mark.parametrize("asy", [False, True], ids=["sync", "async"])
+
+
+def _run(share, asy, threshold=0):
+    v = VirtualVLLM("ewsjf", num_blocks=4096, max_num_seqs=8, max_num_batched_tokens=2048, async_scheduling=asy,
+                    long_prefill_token_threshold=threshold,
+                    scheduler_kwargs={"ewsjf_options": {"waiting_head_share": share}})
+    v.add_request("long", prompt_tokens=10_000, output_tokens=3)
+    v.step()
+    v.add_request("short", prompt_tokens=100, output_tokens=3)
+    while v.has_unfinished():
+        v.step()
+    return v
+
+
+@both
+def test_short_request_gets_room_beside_a_long_prefill(asy):
+    off, on = _run(0.0, asy), _run(0.25, asy)
+    assert off.first_token_time["short"] >= off.first_token_time["long"]       # vLLM: after the long prefill
+    assert on.first_token_time["short"] < 0.5 * on.first_token_time["long"]    # with the share: right away
+    # The long prefill only gave up the short request's tokens: its first token comes about as late as before.
+    assert on.first_token_time["long"] == pytest.approx(off.first_token_time["long"], rel=0.05)
+    assert on.scheduler.scheduler_config.long_prefill_token_threshold == 0     # vLLM's setting restored
+
+
+def test_a_smaller_user_threshold_stays_in_force():
+    v = _run(0.25, False, threshold=512)
+    assert v.scheduler.scheduler_config.long_prefill_token_threshold == 512
+
+
+def test_share_is_validated():
+    with pytest.raises(ValueError, match="waiting_head_share"):
+        VLLMOptions(waiting_head_share=1.5)
+    assert VLLMOptions().waiting_head_share == 0.25
