@@ -6,7 +6,7 @@ comparison tooling (--benchmark-compare). Figures only: nothing here asserts a s
 
 import pytest
 
-from ewsjf.bench.micro import POLICIES, POPS_PER_STEP, _fill, _Workload
+from ewsjf.bench.micro import POLICIES, POPS_PER_STEP, STEPS_PER_RUN, _fill, _Workload, run_steps
 
 SIZES = (1_000, 100_000)
 
@@ -22,25 +22,23 @@ def _queue(policy: str, n: int):
 @pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("policy", list(POLICIES))
 def test_step(benchmark, policy, n):
-    """begin_step + popping 256, refilled (untimed) so the waiting set stays at n."""
+    """A run of STEPS_PER_RUN steps as `ewsjf micro` times them (each begin_step + popping 256; the run's
+    deferred work settled), refilled (untimed) so the waiting set stays at n."""
     q, w = _queue(policy, n)
-
     popped: list = []
 
     def setup():
-        q.forget(popped)
+        for batch in popped:
+            q.forget(batch)
         popped.clear()
         _fill(q, w, n - len(q))
         q.begin_step(w.t)
         q.settle()
 
-    def step():
-        q.begin_step(w.t)
-        popped[:] = q.pop_many(POPS_PER_STEP)
-        q.begin_step(w.t)
-        q.settle()
+    def steps():
+        popped[:] = run_steps(q, w.t, min(POPS_PER_STEP, len(q) // STEPS_PER_RUN))
 
-    benchmark.pedantic(step, setup=setup, rounds=30, warmup_rounds=2)
+    benchmark.pedantic(steps, setup=setup, rounds=30, warmup_rounds=2)
 
 
 @pytest.mark.parametrize("n", SIZES)

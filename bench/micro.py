@@ -155,6 +155,18 @@ def _fill(q: Any, w: _Workload, n: int) -> None:
         q.add(rid, length, t)
 
 
+def run_steps(q: Any, now: float, pops: int) -> list[list]:
+    """STEPS_PER_RUN engine steps back to back (begin_step, then `pops` pops each), then begin_step and
+    settle() (the last step's deferred work); returns each step's popped batch."""
+    popped = []
+    for _ in range(STEPS_PER_RUN):
+        q.begin_step(now)
+        popped.append(q.pop_many(pops))
+    q.begin_step(now)
+    q.settle()
+    return popped
+
+
 def measure(policy: str, n: int, repeats: int, seed: int = 0) -> dict[str, float]:
     """Median microseconds per add, remove and step for one policy at n waiting requests."""
     w = _Workload(seed)
@@ -192,13 +204,8 @@ def measure(policy: str, n: int, repeats: int, seed: int = 0) -> dict[str, float
         pops = min(POPS_PER_STEP, len(q) // STEPS_PER_RUN)
         q.begin_step(w.t)
         q.settle()
-        popped = []
         t0 = perf()
-        for _ in range(STEPS_PER_RUN):
-            q.begin_step(w.t)
-            popped.append(q.pop_many(pops))
-        q.begin_step(w.t)
-        q.settle()
+        popped = run_steps(q, w.t, pops)
         steps.append((perf() - t0) / STEPS_PER_RUN)
         for batch in popped:
             q.forget(batch)
