@@ -460,7 +460,8 @@ class EWSJFQueue(WaitingQueue):
         if not order.pos:
             order.drop()
             return []
-        self._counted_this_step()  # read the popped slots' prefill before the slots are reused
+        if self._step_slots:
+            self._counted_this_step()  # read the popped slots' prefill before the slots are reused
         self._admissions.record(order.reasons, order.sources, order.pos)
         popped = order.slot_list[:order.pos]
         order.release_popped(False)

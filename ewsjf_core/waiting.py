@@ -294,10 +294,13 @@ class WaitingSet(QueueLayout):
         if not (limit or n_popped or feedback or self._to_unlink or self._to_unlink_few or self._staged_adds
                 or self._staged_fronts or self._bubbles_open):
             return _NO_SLOTS, _NO_REASONS, _NO_SLOTS, _NO_SCORES   # nothing changed: no kernel call
-        gone = self._take_gone()
+        gone = self._take_gone() if self._to_unlink or self._to_unlink_few else _NO_SLOTS
         adds, fronts = self._staged_adds, self._staged_fronts
-        self._staged_adds, self._staged_fronts = array("d"), array("d")
-        self._count_staged(len(adds) // len(STAGED_COLUMNS))
+        if adds:
+            self._staged_adds = array("d")
+            self._count_staged(len(adds) // len(STAGED_COLUMNS))
+        if fronts:
+            self._staged_fronts = array("d")
         if n_popped:
             self.outputs.observe_admitted(n_popped)
         if self._partition_job is not None:   # rare: its log takes what is unlinked as one array
@@ -307,7 +310,8 @@ class WaitingSet(QueueLayout):
             params, cost_state, feedback, out_work)
         self._bubbles_open = bubbles > 0
         self.n_linked += delta
-        self._release(gone)
+        if gone.shape[0]:
+            self._release(gone)
         self._free.extend(popped)
         return slots, reasons, sources, scores
 
