@@ -8,10 +8,11 @@ next step), `remove` (one request, including its unlink), and `step` (begin_step
 requests, at most N / STEPS_PER_RUN). Every figure is the median over repeats of a batch, in microseconds per
 operation; the set is refilled between repeats so N holds. A step is measured as engines run them, in a run of
 STEPS_PER_RUN steps back to back (each begin_step and its pops), then begin_step and settle(), divided by
-STEPS_PER_RUN: each step pays its share of the work EWSJF defers (unlinking the last step's pops runs in the
-next step's kernel call, or in settle()), and the run's last settle() is charged to it too. EWSJF's re-partition at
-N waiting is reported on its own, in milliseconds: called directly (`repart`: Refine-and-Prune, then
-re-routing every waiting request; timed with no background partition pending, which it would first wait for), and the part a step pays for a periodic one (every `repartition_every`
+STEPS_PER_RUN: each step pays its share of the work EWSJF defers (unlinking the last step's pops runs in
+the next step's kernel call, or in settle()), and the run's last settle() is charged to it too. EWSJF's
+re-partition at N waiting is reported on its own, in milliseconds: called directly (`repart`:
+Refine-and-Prune, then re-routing every waiting request; timed with no background partition pending,
+which it would first wait for), and the part a step pays for a periodic one (every `repartition_every`
 arrivals: Refine-and-Prune runs in the background during a step, and the next step's begin_step installs
 it, re-routing). Ratios to FCFS come from the same run, so a noisy machine shifts all columns together.
 Also reports the one-off JIT compile time (fresh cache) and the cached load time.

@@ -308,8 +308,9 @@ class EWSJFQueue(WaitingQueue):
         self._fold_feedback()
 
     def _run_begin(self, with_order: bool) -> None:
-        """begin_step's work: admit last step's pops, flush, age the bubbles (and with_order: compute the
-        step's order) in one kernel call (ewsjf_core.step_kernel); then retire empty classes, install the
+        """begin_step's work: fit the step feedback recorded since, admit last step's pops, flush, age the
+        bubbles (and with_order: compute the step's order) in one kernel call (ewsjf_core.step_kernel), handed
+        what was staged and popped as it was kept (no numpy call before it); then retire empty classes, install the
         partition computed since the last round (which drops that order: the next pop computes it on the new
         queues), and start the next one in the background when due."""
         self._begin_pending = False
@@ -318,7 +319,7 @@ class EWSJFQueue(WaitingQueue):
         n_fit = len(feedback) // 3
         cfg = self._config
         order = self._order
-        last, popped = order.slots, self._pop_log()
+        last, popped = order.slots, self._popped_for_round()
         cap = min(cfg.order_chunk, self._count) if with_order else 0
         model = self._feedback.model
         out_work = self._set.out_work
@@ -442,7 +443,7 @@ class EWSJFQueue(WaitingQueue):
     def _sync(self, keep_order: bool = False) -> None:
         """Hand popped slots back to the WaitingSet as admitted and drop the cached order (keep_order: keep
         the unpopped rest of it, so pops go on exactly as they would have). A round hands them to its kernel
-        call instead (_pop_log)."""
+        call instead (_popped_for_round)."""
         order = self._order
         if not order.pos:
             if not keep_order:
@@ -453,7 +454,7 @@ class EWSJFQueue(WaitingQueue):
         self._admissions.record(order.reasons, order.sources, order.pos)
         order.release_popped(keep_order)
 
-    def _pop_log(self) -> list[int]:
+    def _popped_for_round(self) -> list[int]:
         """The popped prefix of the order as a list of slots, for the round's kernel call to admit, and the
         order dropped (the round computes the next one)."""
         order = self._order

@@ -138,7 +138,8 @@ def _record_window(sizes: np.ndarray, window: np.ndarray, counters: np.ndarray) 
 
 @njit(cache=True, nogil=True)
 def commit_flush(gone: np.ndarray, adds: np.ndarray, fronts: np.ndarray, counters: np.ndarray,
-                 bound: np.ndarray, slot_f: np.ndarray, seq: np.ndarray, cls: np.ndarray, qid: np.ndarray, nxt: np.ndarray, prv: np.ndarray, head: np.ndarray, tail: np.ndarray, depth: np.ndarray,
+                 bound: np.ndarray, slot_f: np.ndarray, seq: np.ndarray, cls: np.ndarray, qid: np.ndarray,
+                 nxt: np.ndarray, prv: np.ndarray, head: np.ndarray, tail: np.ndarray, depth: np.ndarray,
                  work: np.ndarray, q_lo: np.ndarray, q_hi: np.ndarray, n_main: int, band_up: float,
                  band_down: float, b_center: np.ndarray, b_active: np.ndarray, b_idle: np.ndarray,
                  bubble_width: float, q_active: np.ndarray, q_pos: np.ndarray, q_mean: np.ndarray,

@@ -55,7 +55,8 @@ def buffer_rows(buf, width: int) -> np.ndarray:
 @njit(cache=True, nogil=True)
 def begin_step_kernel(order: np.ndarray, n_popped: int, gone: np.ndarray, adds_buf, fronts_buf,
                       counters: np.ndarray, bound: np.ndarray, slot_f: np.ndarray, seq: np.ndarray, cls: np.ndarray,
-                      qid: np.ndarray, nxt: np.ndarray, prv: np.ndarray, head: np.ndarray, tail: np.ndarray, depth: np.ndarray, work: np.ndarray, q_lo: np.ndarray, q_hi: np.ndarray,
+                      qid: np.ndarray, nxt: np.ndarray, prv: np.ndarray, head: np.ndarray, tail: np.ndarray,
+                      depth: np.ndarray, work: np.ndarray, q_lo: np.ndarray, q_hi: np.ndarray,
                       n_main: int, band_up: float, band_down: float, b_center: np.ndarray, b_active: np.ndarray,
                       b_idle: np.ndarray, bubble_width: float, q_active: np.ndarray, q_pos: np.ndarray,
                       q_mean: np.ndarray, window: np.ndarray, max_idle: int, now: float, limit: int,
@@ -89,8 +90,9 @@ def begin_step_kernel(order: np.ndarray, n_popped: int, gone: np.ndarray, adds_b
         gone = np.concatenate((gone, admitted)) if gone.shape[0] else admitted
     adds = buffer_rows(adds_buf, STAGED_WIDTH)
     fronts = buffer_rows(fronts_buf, STAGED_WIDTH)
-    delta = commit_flush(gone, adds, fronts, counters, bound, slot_f, seq, cls, qid, nxt, prv, head, tail, depth, work, q_lo, q_hi, n_main, band_up, band_down,
-                         b_center, b_active, b_idle, bubble_width, q_active, q_pos, q_mean, window)
+    delta = commit_flush(gone, adds, fronts, counters, bound, slot_f, seq, cls, qid, nxt, prv, head, tail, depth,
+                         work, q_lo, q_hi, n_main, band_up, band_down, b_center, b_active, b_idle, bubble_width,
+                         q_active, q_pos, q_mean, window)
     base = q_active.shape[0] - b_active.shape[0]
     bubbles = 0
     for j in range(b_active.shape[0]):
@@ -101,5 +103,6 @@ def begin_step_kernel(order: np.ndarray, n_popped: int, gone: np.ndarray, adds_b
             q_active[base + j] = b_active[j]
     slots, reasons, sources, scores = policy_order(now, bound[B_ADMITTED], bound[B_ADMITTED_N], limit, class_order,
                                                    head, nxt, slot_f[F_SIZE], prefill, slot_f[F_ARRIVAL],
-                                                   slot_f[F_DEADLINE], slot_f[F_DUE_WORK], slot_f[F_DUE_N], q_active, q_pos, q_mean, params)
+                                                   slot_f[F_DEADLINE], slot_f[F_DUE_WORK], slot_f[F_DUE_N],
+                                                   q_active, q_pos, q_mean, params)
     return delta, slots, reasons, sources, scores, bubbles
