@@ -14,8 +14,10 @@ re-partition at N waiting is reported on its own, in milliseconds: called direct
 Refine-and-Prune, then re-routing every waiting request; timed with no background partition pending,
 which it would first wait for), and the part a step pays for a periodic one (every `repartition_every`
 arrivals: Refine-and-Prune runs in the background during a step, and the next step's begin_step installs
-it, re-routing). Ratios to FCFS come from the same run, so a noisy machine shifts all columns together.
-Also reports the one-off JIT compile time (fresh cache) and the cached load time.
+it, re-routing), and the most a step pays for a config swap that changes the partition (`swap`: an alpha
+change; its partition takes the periodic one's path). Ratios to FCFS come from the same run, so a noisy
+machine shifts all columns together. Also reports the one-off JIT compile time (fresh cache) and the cached
+load time.
 """
 
 from __future__ import annotations
@@ -211,16 +213,17 @@ def measure(policy: str, n: int, repeats: int, seed: int = 0) -> dict[str, float
         for batch in popped:
             q.forget(batch)
         _fill(q, w, n - len(q))
-    repartition_ms = install_ms = float("nan")
+    repartition_ms = install_ms = swap_ms = float("nan")
     if isinstance(q.queue, EWSJFQueue):
         q.queue.repartition()   # untimed: it first waits for a background partition the loop may have started
         t0 = perf()
         q.queue.repartition()
         repartition_ms = (perf() - t0) * 1e3
         install_ms = _periodic_partition_step_ms(q, w)
+        swap_ms = _partition_swap_step_ms(q, w)
     return {"add_us": statistics.median(adds) * 1e6, "remove_us": statistics.median(removes) * 1e6,
             "step_us": statistics.median(steps) * 1e6, "repartition_ms": repartition_ms,
-            "partition_step_ms": install_ms}
+            "partition_step_ms": install_ms, "swap_step_ms": swap_ms}
 
 
 def _periodic_partition_step_ms(q: Any, w: _Workload) -> float:
@@ -238,6 +241,23 @@ def _periodic_partition_step_ms(q: Any, w: _Workload) -> float:
     q.begin_step(w.t)
     q.settle()
     return (time.perf_counter() - t0) * 1e3
+
+
+def _partition_swap_step_ms(q: Any, w: _Workload) -> float:
+    """What a step pays for a config swap that changes the partition (a tuner's alpha), in milliseconds: the
+    larger of the round that installs the config (its partition starts in the background) and the next
+    one, after an engine step, which installs the partition."""
+    config = q.queue.config
+    q.queue.set_config(config.replace(alpha=config.alpha * 1.1))
+    rounds = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        q.begin_step(w.t)
+        q.settle()
+        rounds.append((time.perf_counter() - t0) * 1e3)
+        time.sleep(ENGINE_STEP_S)
+    q.queue.set_config(config)
+    return max(rounds)
 
 
 def compile_times() -> dict[str, float]:
@@ -262,7 +282,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-compile", action="store_true", help="skip the JIT compile-time measurement")
 
 
-HEADER = ["waiting", "policy", "add", "remove", "step", "step/fcfs", "repart ms", "in step ms"]
+HEADER = ["waiting", "policy", "add", "remove", "step", "step/fcfs", "repart ms", "in step ms", "swap ms"]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -284,11 +304,12 @@ def run(args: argparse.Namespace) -> int:
                 report["results"].append({"waiting": n, "policy": p, **r})
                 rows.append([str(n), p, f"{r['add_us']:.2f}", f"{r['remove_us']:.2f}", f"{r['step_us']:.1f}",
                              f"{r['step_vs_fcfs']:.2f}x", f"{r['repartition_ms']:.2f}",
-                             f"{r['partition_step_ms']:.2f}"])
+                             f"{r['partition_step_ms']:.2f}", f"{r['swap_step_ms']:.2f}"])
             if tick:
                 tick(i + 1, len(args.sizes))
     print(console.table(rows, HEADER, title="microseconds per operation (median); re-partition in ms: called "
-                        "directly (repart), and what the step installing a periodic one pays (in step)"))
+                        "directly (repart), what the step installing a periodic one pays (in step), and the "
+                        "most a step pays for a config swap that changes the partition (swap)"))
     if args.json:
         try:
             with open(args.json, "w") as f:

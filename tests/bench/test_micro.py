@@ -13,3 +13,5 @@ def test_micro_writes_every_policy_and_size(tmp_path):
     for r in rows.values():
         assert r["add_us"] > 0 and r["remove_us"] > 0 and r["step_us"] > 0
     assert rows[(100, "fcfs-deque")]["step_vs_fcfs"] == 1.0
+    for n in (100, 300):
+        assert rows[(n, "ewsjf")]["swap_step_ms"] > 0 and rows[(n, "ewsjf-handle")]["swap_step_ms"] > 0
