@@ -31,7 +31,9 @@ LOG_FIELDS = ("start_s", "duration_s", "prefill_tokens", "decode_tokens", "runni
 class SimEngine:
     """A steppable engine over the requests of `workload` (submitted by index, in any order)."""
 
-    __slots__ = ('clock', 'config', 'queue', 'step_model', 'requests', 'running', 'blocks', 'builder', '_oracle', '_max_len', '_st', '_q_observe', '_q_first', '_q_fin', 'now', 'steps', 'done', 'busy_s', 'peak_blocks', 'batch_size', '_qcpu', '_log', 'last_step', '_q_add')
+    __slots__ = ('clock', 'config', 'queue', 'step_model', 'requests', 'running', 'blocks', 'builder', '_oracle',
+                 '_max_len', '_st', '_q_observe', '_q_first', '_q_fin', 'now', 'steps', 'done', 'busy_s',
+                 'peak_blocks', 'batch_size', '_qcpu', '_log', 'last_step', '_q_add')
 
     def __init__(self, workload: Workload, queue, step_time, config: EngineConfig = EngineConfig(), *,
                  clock: VirtualClock | None = None, oracle_output: bool = False, log_steps: bool = True) -> None:

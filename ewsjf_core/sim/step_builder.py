@@ -36,7 +36,9 @@ class StepBuilder:
     """Owns the waiting side of the engine (the queue calls, the waiting count, preemption and rejection);
     the running side lives in `RunningSet`, the KV cache in `BlockManager`."""
 
-    __slots__ = ('running', 'blocks', '_req', 'token_budget', 'max_running', 'chunked_prefill', '_oracle', 'reserve_full_sequence', '_pop', 'waiting', 'queue_cpu_s', 'rejected', '_prepend', '_peek', '_begin', '_end_pops', 'long_prefill_cap', '_cap', 'head_share', '_begun')
+    __slots__ = ('running', 'blocks', '_req', 'token_budget', 'max_running', 'chunked_prefill', '_oracle',
+                 'reserve_full_sequence', '_pop', 'waiting', 'queue_cpu_s', 'rejected', '_prepend', '_peek',
+                 '_begin', '_end_pops', 'long_prefill_cap', '_cap', 'head_share', '_begun')
 
     def __init__(self, queue, running: RunningSet, blocks: BlockManager, requests, *, token_budget: int,
                  max_running: int, chunked_prefill: bool, oracle_output: bool,

@@ -1,4 +1,5 @@
-"""A share of the chunk budget for the waiting queue's next request while a prefill runs (VLLMOptions.waiting_head_share).
+"""A share of the chunk budget for the waiting queue's next request while a prefill runs
+(VLLMOptions.waiting_head_share).
 
 vLLM schedules the running requests first: a long prompt in chunked prefill takes the whole remaining token
 budget every step until its prefill is done, and a short request that arrived meanwhile waits those steps
