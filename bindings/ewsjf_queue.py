@@ -445,28 +445,27 @@ class EWSJFQueue(WaitingQueue):
         the unpopped rest of it, so pops go on exactly as they would have). A round hands them to its kernel
         call instead (_popped_for_round)."""
         order = self._order
+        if order.pos:
+            self._set.admit(order.slots[:order.pos])  # advances the admission progress behind the starvation bound
+        self._release_popped(keep_order)
+
+    def _popped_for_round(self) -> list[int]:
+        """The popped prefix of the order as a list of slots, for the round's kernel call to admit, and the
+        order dropped (the round computes the next one)."""
+        popped = self._order.slot_list[:self._order.pos]
+        self._release_popped(False)
+        return popped
+
+    def _release_popped(self, keep_order: bool) -> None:
+        """The popped prefix leaves the order, recorded in the admission log (keep_order: see _sync)."""
+        order = self._order
         if not order.pos:
             if not keep_order:
                 order.drop()
             return
         self._counted_this_step()  # read the popped slots' prefill before the slots are reused
-        self._set.admit(order.slots[:order.pos])  # advances the admission progress behind the starvation bound
         self._admissions.record(order.reasons, order.sources, order.pos)
         order.release_popped(keep_order)
-
-    def _popped_for_round(self) -> list[int]:
-        """The popped prefix of the order as a list of slots, for the round's kernel call to admit, and the
-        order dropped (the round computes the next one)."""
-        order = self._order
-        if not order.pos:
-            order.drop()
-            return []
-        if self._step_slots:
-            self._counted_this_step()  # read the popped slots' prefill before the slots are reused
-        self._admissions.record(order.reasons, order.sources, order.pos)
-        popped = order.slot_list[:order.pos]
-        order.release_popped(False)
-        return popped
 
     def _refresh_order(self, limit: int | None = None) -> None:
         order = self._order

@@ -74,16 +74,16 @@ class StepFeedback:
 
     def params(self, config: EWSJFConfig, out_work: float, fitting: bool = False) -> np.ndarray:
         """The parameter vector for `config` (call with nothing pending: take() and fit first). fitting: the
-        caller's kernel fits the model to the rows just taken and writes the coefficients itself."""
+        caller's kernel (the step kernel) fits the model to the rows just taken and writes the coefficients
+        and out_work itself."""
         params = self._params
         if params is None:
             params = self._params = pack_params(config, *self.model.coefficients[:3], out_work)
-        elif self._stale:
-            if not fitting:
-                c0, c1, c2, _ = self.model.coefficients
-                params[P_C0] = c0
-                params[P_C1] = c1
-                params[P_C2] = c2
+        elif self._stale and not fitting:
+            c0, c1, c2, _ = self.model.coefficients
+            params[P_C0] = c0
+            params[P_C1] = c1
+            params[P_C2] = c2
             params[P_OUT_WORK] = out_work
         self._stale = False
         return params

@@ -20,6 +20,7 @@ from ewsjf_core.routing import route_lengths
 
 STAGED_COLUMNS = ("slot", "size", "prefill", "arrival", "row")
 COL_SLOT, COL_SIZE, COL_PREFILL, COL_ARRIVAL, COL_ROW = range(5)
+STAGED_WIDTH = len(STAGED_COLUMNS)
 
 # Layout of the int64 `counters` array: next insertion seq, window write position, window fill, arrivals
 # committed since the last partition.

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from ewsjf_core.commit import (B_ADMITTED, B_ADMITTED_N, F_ARRIVAL, F_DEADLINE, F_DUE_N, F_DUE_WORK, F_PREFILL,
-                               F_SIZE, STAGED_COLUMNS, commit_flush, pairwise_sum)
+                               F_SIZE, STAGED_WIDTH, commit_flush, pairwise_sum)
 from ewsjf_core.cost_model import fit_steps, read_coefficients
 from ewsjf_core.scoring import P_C0, P_C1, P_C2, P_OUT_WORK
 from ewsjf_core.selection import policy_order
@@ -37,9 +37,6 @@ def age_bubbles(depth: np.ndarray, n_rows: int, base: int, active: np.ndarray, i
         else:
             alive += 1
     return alive
-
-
-STAGED_WIDTH = len(STAGED_COLUMNS)
 
 
 @njit(cache=True, nogil=True)
@@ -86,7 +83,6 @@ def begin_step_kernel(order: np.ndarray, n_popped: int, gone: np.ndarray, adds_b
             popped_work[i] = prefill[admitted[i]]
         bound[B_ADMITTED] += pairwise_sum(popped_work)
         bound[B_ADMITTED_N] += admitted.shape[0]
-    if n_popped:
         gone = np.concatenate((gone, admitted)) if gone.shape[0] else admitted
     adds = buffer_rows(adds_buf, STAGED_WIDTH)
     fronts = buffer_rows(fronts_buf, STAGED_WIDTH)

@@ -33,7 +33,7 @@ import numpy as np
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.commit import (B_ADMITTED, B_ADMITTED_N, B_BACKLOG_MEAN, B_FACTOR, B_LAST_DUE, B_LAST_DUE_N,
                                B_MAX_WAIT, B_OUT_WORK, BOUND_SIZE, COL_SLOT, F_ARRIVAL, F_DEADLINE, F_DUE_N,
-                               F_DUE_WORK, F_PREFILL, F_SIZE, SLOT_FIELDS, STAGED_COLUMNS, commit_flush)
+                               F_DUE_WORK, F_PREFILL, F_SIZE, SLOT_FIELDS, STAGED_WIDTH, commit_flush)
 from ewsjf_core.links import link_in_order, list_members, unlink
 from ewsjf_core.progress_bound import OutputEstimate, commit_due_work
 from ewsjf_core.queue_layout import QueueLayout
@@ -42,9 +42,15 @@ from ewsjf_core.selection import policy_order
 from ewsjf_core.step_kernel import age_bubbles, begin_step_kernel
 
 _NO_SLOTS = np.empty(0, np.int32)
-_NO_ROWS = np.empty((0, 5))
+_NO_ROWS = np.empty((0, STAGED_WIDTH))
 _NO_REASONS = np.empty(0, np.int8)
 _NO_SCORES = np.empty(0)
+
+
+def _staged_rows(buf: array) -> np.ndarray:
+    """A staged buffer as rows (STAGED_COLUMNS) for the kernels that take rows (a view: nothing may append to
+    the buffer while it lives; an empty one is not viewed, as the set keeps appending to it)."""
+    return np.frombuffer(buf).reshape(-1, STAGED_WIDTH) if buf else _NO_ROWS
 
 
 class WaitingSet(QueueLayout):
@@ -274,7 +280,7 @@ class WaitingSet(QueueLayout):
             gone = self._take_gone()
             adds, fronts = self._take_staged()
             self._before_commit(gone, adds)
-            self.n_linked += commit_flush(gone, adds, fronts, *self._kernel_state())
+            self.n_linked += commit_flush(gone, _staged_rows(adds), _staged_rows(fronts), *self._kernel_state())
             self._release(gone)
 
     def flush_staged(self) -> None:
@@ -282,7 +288,7 @@ class WaitingSet(QueueLayout):
         if self._staged_adds or self._staged_fronts:
             adds, fronts = self._take_staged()
             self._before_commit(_NO_SLOTS, adds)
-            self.n_linked += commit_flush(_NO_SLOTS, adds, fronts, *self._kernel_state())
+            self.n_linked += commit_flush(_NO_SLOTS, _staged_rows(adds), _staged_rows(fronts), *self._kernel_state())
 
     def begin(self, order: np.ndarray, popped: list[int], now: float, limit: int, params: np.ndarray,
               max_idle: int, cost_state: np.ndarray, feedback: array, out_work: float):
@@ -294,13 +300,8 @@ class WaitingSet(QueueLayout):
         if not (limit or n_popped or feedback or self._to_unlink or self._to_unlink_few or self._staged_adds
                 or self._staged_fronts or self._bubbles_open):
             return _NO_SLOTS, _NO_REASONS, _NO_SLOTS, _NO_SCORES   # nothing changed: no kernel call
-        gone = self._take_gone() if self._to_unlink or self._to_unlink_few else _NO_SLOTS
-        adds, fronts = self._staged_adds, self._staged_fronts
-        if adds:
-            self._staged_adds = array("d")
-            self._count_staged(len(adds) // len(STAGED_COLUMNS))
-        if fronts:
-            self._staged_fronts = array("d")
+        gone = self._take_gone()
+        adds, fronts = self._take_staged()
         if n_popped:
             self.outputs.observe_admitted(n_popped)
         if self._partition_job is not None:   # rare: its log takes what is unlinked as one array
@@ -310,8 +311,7 @@ class WaitingSet(QueueLayout):
             params, cost_state, feedback, out_work)
         self._bubbles_open = bubbles > 0
         self.n_linked += delta
-        if gone.shape[0]:
-            self._release(gone)
+        self._release(gone)
         self._free.extend(popped)
         return slots, reasons, sources, scores
 
@@ -323,33 +323,28 @@ class WaitingSet(QueueLayout):
         self._to_unlink_few = []
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
-    def _take_staged(self) -> tuple[np.ndarray, np.ndarray]:
-        adds = fronts = _NO_ROWS
-        if self._staged_adds:
-            adds = np.frombuffer(self._staged_adds).reshape(-1, len(STAGED_COLUMNS))
+    def _take_staged(self) -> tuple[array, array]:
+        """The staged arrivals and fronts, handed over as their flat buffers (STAGED_WIDTH per request); the
+        commit they go to records the arrivals in the window and may open bubbles for them."""
+        adds, fronts = self._staged_adds, self._staged_fronts
+        if adds:
             self._staged_adds = array("d")
-            self._count_staged(adds.shape[0])
-        if self._staged_fronts:
-            fronts = np.frombuffer(self._staged_fronts).reshape(-1, len(STAGED_COLUMNS))
-            self._staged_fronts = array("d")
-        return adds, fronts
-
-    def _count_staged(self, n_adds: int) -> None:
-        """The commit of n_adds staged arrivals records them in the window and may open bubbles for them."""
-        if n_adds:
+            n_adds = len(adds) // STAGED_WIDTH
             self._arrivals += n_adds
             self._window_fill = min(self.window.shape[0], self._window_fill + n_adds)
             self._bubbles_open = True
+        if fronts:
+            self._staged_fronts = array("d")
+        return adds, fronts
 
-    def _before_commit(self, gone: np.ndarray, adds: np.ndarray | array) -> None:
+    def _before_commit(self, gone: np.ndarray, adds: array) -> None:
         """A background partition reads the arrays a commit writes: wait for it, and log the commit (`adds`:
-        staged rows, or a flat buffer of them) for its install (ewsjf_core.reroute)."""
+        the staged buffer) for its install (ewsjf_core.reroute)."""
         job = self._partition_job
         if job is not None:
             job.wait()
-            added = np.frombuffer(adds)[COL_SLOT::len(STAGED_COLUMNS)] if isinstance(adds, array) else \
-                adds[:, COL_SLOT]
-            job.record(gone, self.cls[gone], self.prefill[gone], added.astype(np.int32))
+            added = _staged_rows(adds)[:, COL_SLOT].astype(np.int32)
+            job.record(gone, self.cls[gone], self.prefill[gone], added)
 
     def _release(self, gone: np.ndarray) -> None:
         if gone.shape[0]:
