@@ -36,10 +36,10 @@ class QueueLayout:
         that changes the partition's settings (partition_wanted)."""
         if self.partition_wanted:
             return True
-        since = self._arrivals
-        if since < config.min_partition_samples and since < config.repartition_every or not config.repartition_every:
-            return False   # the common answer, cheaply: `every` below is never under either
         every = config.repartition_every
+        since = self._arrivals
+        if not every or since < min(every, config.min_partition_samples):
+            return False   # the common answer, cheaply: `every` below is never under either
         count = self.window_count
         if count < self.window.shape[0]:
             every = min(every, max(config.min_partition_samples, count - since))
