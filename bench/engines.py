@@ -25,8 +25,9 @@ DEFAULT_POLICIES = ("fcfs", "sjf", "oracle-sjf", "hrrn", "ewsjf")
 ENGINES = ("sim", "vllm")
 
 
-def make_queue(policy: str, clock, ewsjf_config: EWSJFConfig | None = None):
-    """A fresh waiting queue for `policy`, on `clock`."""
+def make_queue(policy: str, clock, ewsjf_config: EWSJFConfig | None = None, engine: EngineConfig | None = None):
+    """A fresh waiting queue for `policy`, on `clock`; `ewsjf-tuned` replays its trials on `engine` (the one
+    the queue runs on, its kv_blocks resolved: EngineConfig.with_kv_blocks)."""
     from ewsjf.bindings.baselines import POLICIES
 
     if policy in POLICIES:
@@ -36,7 +37,7 @@ def make_queue(policy: str, clock, ewsjf_config: EWSJFConfig | None = None):
         return EWSJFQueue(ewsjf_config, clock=clock)
     if policy == "ewsjf-tuned":
         from ewsjf.bindings.tuned_queue import bench_queue
-        return bench_queue(clock, ewsjf_config)
+        return bench_queue(clock, ewsjf_config, engine=engine)
     raise ValueError(f"unknown policy {policy!r}: use {', '.join(POLICY_NAMES)}")
 
 
@@ -69,8 +70,8 @@ def warm_up(policy: str, workload: Workload, step_model, engine: EngineConfig,
         compile_kernels()
     head = workload.head(min(len(workload), 2500))   # enough arrivals for a repartition
     clock = VirtualClock()
-    simulate(head, make_queue(policy, clock, ewsjf_config), step_model, engine, clock=clock,
-             oracle_output=(policy == "oracle-sjf"), log_steps=False)
+    queue = make_queue(policy, clock, ewsjf_config, engine.with_kv_blocks(step_model))
+    simulate(head, queue, step_model, engine, clock=clock, oracle_output=(policy == "oracle-sjf"), log_steps=False)
     _WARMED[policy] = time.perf_counter() - t0
     return _WARMED[policy]
 
@@ -79,7 +80,7 @@ def run_sim(workload: Workload, policy: str, step_model, engine: EngineConfig,
             ewsjf_config: EWSJFConfig | None = None, progress: Callable[[int, int], None] | None = None) -> SimResult:
     compile_s = warm_up(policy, workload, step_model, engine, ewsjf_config)
     clock = VirtualClock()
-    queue = make_queue(policy, clock, ewsjf_config)
+    queue = make_queue(policy, clock, ewsjf_config, engine.with_kv_blocks(step_model))
     # A tuned queue's trials run from the step hook (off the timed queue methods; in production they run in
     # another thread or process).
     res = simulate(workload, queue, step_model, engine, clock=clock, oracle_output=(policy == "oracle-sjf"),
@@ -154,7 +155,7 @@ def run_vllm(workload: Workload, policy: str, step_model, engine: EngineConfig,
     from .virtual_vllm import VirtualVLLM
     wall0 = time.perf_counter()
     if kv_blocks is None:
-        kv_blocks = engine.kv_blocks or int(step_model.kv_blocks(engine.block_size, engine.gpu_memory_utilization))
+        kv_blocks = engine.with_kv_blocks(step_model).kv_blocks
     st = step_model.step_time
 
     def step_time(i) -> float:

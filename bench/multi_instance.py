@@ -77,7 +77,7 @@ class Cluster:
         self.engines: list[SimEngine] = []
         for _ in range(cluster.instances):
             clock = VirtualClock()
-            queue = make_queue(cluster.replica_policy, clock, ewsjf_config)
+            queue = make_queue(cluster.replica_policy, clock, ewsjf_config, engine_config.with_kv_blocks(step_model))
             self.engines.append(SimEngine(workload, queue, step_model, engine_config, clock=clock,
                                           oracle_output=cluster.replica_policy == "oracle-sjf"))
         self.ids = [f"replica-{i}" for i in range(cluster.instances)]

@@ -158,7 +158,7 @@ def _run(args) -> int:
                           prefix_caching=not args.no_prefix_caching,
                           gpu_memory_utilization=args.gpu_memory_utilization,
                           max_model_len=args.max_model_len or context_length(args.model))
-    kv_blocks = engine.kv_blocks or step_model.kv_blocks(engine.block_size, engine.gpu_memory_utilization)
+    kv_blocks = engine.with_kv_blocks(step_model).kv_blocks
     _check_kv_cache(base, kv_blocks, engine.block_size, engine_names)
     edges = args.class_edges or default_edges(base.prompt_tokens)
     # Loads keep the digits they were given (12 significant digits drop float noise such as 1.1 * 3).

@@ -62,7 +62,7 @@ def run_policy(workload: Workload, spec: str, step_model, engine: EngineConfig,
         cfg = ewsjf_config or EWSJFConfig()
         if settings:
             cfg = dataclasses.replace(cfg, **settings)
-        queue = engines.make_queue(base, clock, cfg)
+        queue = engines.make_queue(base, clock, cfg, engine.with_kv_blocks(step_model))
     res = simulate(workload, queue, step_model, engine, clock=clock, oracle_output=(base == "oracle-sjf"))
     res.info["policy"] = spec
     return res

@@ -123,7 +123,7 @@ def run_tuned(w: Workload, poor: EWSJFConfig, st, engine: EngineConfig, args) ->
     settings = BENCH_SETTINGS.replace(seed=args.seed, window_s=args.tuner_window, trials_per_window=8,
                                       retune_every_s=args.retune_every, replay_budget=args.replay_budget)
     clock = VirtualClock()
-    q = bench_queue(clock, poor, settings=settings, trial_every_s=args.trial_every)
+    q = bench_queue(clock, poor, settings=settings, trial_every_s=args.trial_every, engine=engine.with_kv_blocks(st))
     in_force: list[tuple[float, ...]] = []       # parameters in force once k trials have run
     trial_time: list[float] = []
 

@@ -22,6 +22,7 @@ dies, scheduling goes on with the last good parameters.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import logging
 import os
@@ -178,15 +179,18 @@ BENCH_TRIAL_EVERY_S = 5.0
 
 
 def bench_queue(clock: Any, config: EWSJFConfig | None = None, settings: TunerSettings | None = None,
-                trial_every_s: float | None = None) -> TunedEWSJFQueue:
+                trial_every_s: float | None = None, engine: Any = None) -> TunedEWSJFQueue:
     """Factory of the bench's `ewsjf-tuned` policy: a TunedEWSJFQueue starting from `config`, tuned
     synchronously in the sim's virtual time (deterministic). Trials run from simulate()'s on_step hook
     when the bench passes `on_step=queue.on_sim_step`, else from begin_step (then their time counts as
-    scheduler time)."""
+    scheduler time). `engine` (an ewsjf_core.sim EngineConfig, its kv_blocks resolved: with_kv_blocks) is
+    the engine the bench replays on: the trials replay on it too, unless the settings name their own."""
     overrides = json.loads(os.environ.get("EWSJF_TUNER", "{}") or "{}")
     every = overrides.pop("trial_every_s", None)
     if settings is None:
         settings = BENCH_SETTINGS.replace(**overrides) if overrides else BENCH_SETTINGS
+    if engine is not None:
+        settings = settings.replace(engine={**dataclasses.asdict(engine), **settings.engine})
     q = TunedEWSJFQueue(config, clock=clock, settings=settings)
     q.sim_trial_every_s = float(trial_every_s if trial_every_s is not None
                                 else every if every is not None else BENCH_TRIAL_EVERY_S)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from .workload import PREFIX_BLOCK_TOKENS
@@ -66,6 +67,14 @@ class EngineConfig:
     it room (their chunk cap: the budget after decodes less its tokens), so it is admitted now instead of
     after the long prefill. The vLLM integration does the same through vLLM's long_prefill_token_threshold,
     set per step (ewsjf.integrations.vllm.scheduler). 0: off (vLLM's behaviour)."""
+
+    def with_kv_blocks(self, step_time) -> "EngineConfig":
+        """This config with kv_blocks as the simulator sizes the KV cache: given, else the step-time model's
+        kv_blocks(block_size, gpu_memory_utilization) when it has one, else None (unlimited)."""
+        if self.kv_blocks is not None or not hasattr(step_time, "kv_blocks"):
+            return self
+        return dataclasses.replace(self, kv_blocks=int(step_time.kv_blocks(self.block_size,
+                                                                           self.gpu_memory_utilization)))
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.waiting_head_share <= 1.0:

@@ -50,12 +50,7 @@ class SimEngine:
         self.queue = queue
         self.step_model = step_time
         bs = config.block_size
-        if config.kv_blocks is not None:
-            total = config.kv_blocks
-        elif hasattr(step_time, "kv_blocks"):
-            total = int(step_time.kv_blocks(bs, config.gpu_memory_utilization))
-        else:
-            total = UNLIMITED
+        total = config.with_kv_blocks(step_time).kv_blocks or UNLIMITED
         use_prefix = bool(config.prefix_caching and workload.prefix_blocks is not None)
         self.requests = RequestTable(workload, use_prefix, config.max_model_len)
         n = len(self.requests)

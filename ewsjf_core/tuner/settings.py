@@ -96,6 +96,7 @@ class TunerSettings:
             raise ValueError("TunerSettings.replay_budget must be > 0 (or None: unbounded)")
         if self.retune_every_s < 0 or self.trial_interval_s < 0 or self.rollback_threshold < 0 or self.keep_top < 0:
             raise ValueError("TunerSettings: retune_every_s, trial_interval_s, rollback_threshold, keep_top must be >= 0")
+        _check_engine(self.engine)
 
     def replace(self, **changes: Any) -> "TunerSettings":
         return dataclasses.replace(self, **changes)
@@ -111,3 +112,19 @@ class TunerSettings:
         if isinstance(v.get("optimizer"), Mapping):
             v["optimizer"] = OptimizerSettings(**v["optimizer"])
         return cls(**v)
+
+
+def _check_engine(engine: Any) -> None:
+    """TunerSettings.engine must build an EngineConfig: a trial that cannot build its engine would fail every
+    window, so a bad key or value is refused here, naming it."""
+    from ewsjf_core.sim.config import EngineConfig   # the sim is only needed to check the replay's engine
+    if not isinstance(engine, Mapping):
+        raise ValueError(f"TunerSettings.engine must be a mapping of EngineConfig fields, got "
+                         f"{type(engine).__name__}")
+    unknown = sorted(set(engine) - {f.name for f in dataclasses.fields(EngineConfig)})
+    if unknown:
+        raise ValueError(f"TunerSettings.engine: EngineConfig has no field(s) {', '.join(map(str, unknown))}")
+    try:
+        EngineConfig(**engine)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"TunerSettings.engine: {e}") from None

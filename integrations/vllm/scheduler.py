@@ -42,6 +42,7 @@ from ewsjf.integrations.vllm.compat import held_waiting
 from ewsjf.integrations.vllm.config import Settings, VLLMOptions, load_settings
 from ewsjf.integrations.vllm.head_share import chunk_cap, head_cap
 from ewsjf.integrations.vllm.metrics import EngineMetrics
+from ewsjf.integrations.vllm.replay_engine import replay_engine
 from ewsjf.integrations.vllm.request_queue import EWSJFRequestQueue
 from ewsjf.integrations.vllm.version import check_vllm_version
 
@@ -77,8 +78,11 @@ class EWSJFSchedulerMixin:
             self.ewsjf_queue = EWSJFQueue(settings.config, clock=self._ewsjf_clock)
         else:  # the Bayesian tuner in a background thread; trials replay in a niced worker process
             from ewsjf.bindings.tuned_queue import TunedEWSJFQueue
-            self.ewsjf_queue = TunedEWSJFQueue(settings.config, clock=self._ewsjf_clock,
-                                               settings=settings.tuner, start=True)
+            tuner = settings.tuner   # its replays run on this engine's settings (what the user set wins)
+            tuner = tuner.replace(engine={**replay_engine(self, settings.options.waiting_head_share),
+                                          **tuner.engine})
+            self.ewsjf_queue = TunedEWSJFQueue(settings.config, clock=self._ewsjf_clock, settings=tuner,
+                                               start=True)
         # Output tokens so far per request (only with the tuner: it needs first-token and finish times).
         self._ewsjf_out_tokens: dict[str, int] | None = None if settings.tuner is None else {}
         compile_kernels()  # at engine start, so no request pays the JIT (or its cache load)

@@ -1,9 +1,11 @@
 """TunedEWSJFQueue: the queue with the Bayesian tuner attached, driven synchronously (tick()) in a
 controlled or virtual clock: live trials in two phases, replay trials from the sim's step hook."""
 
+import dataclasses
+
 import numpy as np
 
-from ewsjf.bindings.tuned_queue import TunedEWSJFQueue
+from ewsjf.bindings.tuned_queue import TunedEWSJFQueue, bench_queue
 from ewsjf_core.sim.engine import EngineConfig, VirtualClock, simulate
 from ewsjf_core.tuner import ThreadExecutor, TunerSettings
 from tests.ewsjf_core.tuner.helpers import SPACE, point_of, poor_config, quadratic
@@ -98,3 +100,12 @@ def test_replay_budget_bounds_the_trials_replay_by_the_recorded_traffic():
     free, free_opened = _run_with_budget(None)      # the same run unbounded tunes more windows
     assert len(free_opened) > len(opened) + 2
     assert free.stats()["tuner"]["replayed_requests"] > q.recorder.arrivals + first
+
+
+def test_the_bench_tuner_replays_on_the_engine_the_bench_runs():
+    engine = EngineConfig(token_budget=4096, max_running=64, kv_blocks=500, waiting_head_share=0.25)
+    q = bench_queue(VirtualClock(), engine=engine)
+    assert EngineConfig(**q.tuner_settings.engine) == engine
+    mine = bench_queue(VirtualClock(), settings=TunerSettings(engine={"kv_blocks": 900}), engine=engine)
+    assert EngineConfig(**mine.tuner_settings.engine) == dataclasses.replace(engine, kv_blocks=900)
+    assert bench_queue(VirtualClock()).tuner_settings.engine == {}   # no engine given: the sim's defaults

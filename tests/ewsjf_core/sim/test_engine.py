@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from ewsjf.bindings.baselines import FCFSQueue, HRRNQueue, OracleSJFQueue, SJFQueue
 from ewsjf_core.sim import EngineConfig, RooflineStepTime, VirtualClock, Workload, simulate
+from ewsjf_core.tuner.replay import CostModelStepTime
 
 
 class LinearStep:
@@ -222,3 +223,12 @@ def test_preempted_request_reuses_its_cached_blocks():
     per_pre_on = (on.step_log["prefill_tokens"].sum() - 1200) / on.preemptions.sum()
     per_pre_off = (off.step_log["prefill_tokens"].sum() - 1200) / off.preemptions.sum()
     assert per_pre_on < per_pre_off
+
+
+def test_with_kv_blocks_sizes_the_cache_as_the_simulator_does():
+    roofline = RooflineStepTime("llama-3-8b", "a100-80gb")
+    given = EngineConfig(kv_blocks=123)
+    assert given.with_kv_blocks(roofline) is given
+    sized = EngineConfig(block_size=32, gpu_memory_utilization=0.8).with_kv_blocks(roofline)
+    assert sized.kv_blocks == roofline.kv_blocks(32, 0.8) and sized.block_size == 32
+    assert EngineConfig().with_kv_blocks(CostModelStepTime(0.01, 1e-4, 0.0, 1e-4)).kv_blocks is None  # unlimited

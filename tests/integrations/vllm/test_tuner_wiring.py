@@ -48,3 +48,24 @@ def test_tuner_runs_in_the_vllm_scheduler_with_token_feedback(monkeypatch):
     assert {"vllm:ewsjf_tuner_trials", "vllm:ewsjf_tuner_applied", "vllm:ewsjf_param"} <= names
     sched.shutdown()
     assert not queue.tuner.running
+
+
+def test_the_tuner_replays_on_the_engine_it_tunes(monkeypatch):
+    """Replay trials simulate vLLM's own settings (budget, running cap, KV blocks, the head share), so a trial
+    sees the KV pressure the live engine has; a key set in the tuner's `engine` mapping wins."""
+    monkeypatch.delenv("EWSJF_CONFIG", raising=False)
+    tuner = {"executor": "thread", "retune_every_s": 1e9, "min_window_requests": 10_000}
+    v = VirtualVLLM(scheduler="ewsjf", num_blocks=1024, block_size=16, max_num_seqs=16,
+                    max_num_batched_tokens=2048, scheduler_kwargs={"ewsjf_config": {"tuner": tuner}})
+    engine = v.scheduler.ewsjf_queue.tuner_settings.engine
+    assert {k: engine[k] for k in ("token_budget", "max_running", "kv_blocks", "block_size", "waiting_head_share")} \
+        == {"token_budget": 2048, "max_running": 16, "kv_blocks": 1024, "block_size": 16, "waiting_head_share": 0.25}
+    assert engine["prefix_caching"] is True and engine["max_model_len"] == v.scheduler.max_model_len
+    v.scheduler.shutdown()
+    mine = VirtualVLLM(scheduler="ewsjf", num_blocks=1024, max_num_seqs=16, scheduler_kwargs={"ewsjf_config": {
+        "tuner": {**tuner, "engine": {"kv_blocks": 4000}}, "vllm": {"waiting_head_share": 0}}})
+    engine = mine.scheduler.ewsjf_queue.tuner_settings.engine
+    assert (engine["kv_blocks"], engine["waiting_head_share"], engine["max_running"]) == (4000, 0.0, 16)
+    mine.scheduler.shutdown()
+    with pytest.raises(EWSJFConfigError, match="token_budgte"):
+        load_settings(None, {"tuner": {"engine": {"token_budgte": 4096}}})
