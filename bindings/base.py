@@ -95,9 +95,11 @@ def check_finished(prompt_tokens: int, output_tokens: int) -> None:
             and 0 <= output_tokens <= MAX_TOKENS:
         return
     if not _is_int_in(prompt_tokens, 1, MAX_TOKENS):
-        raise ValueError(f"observe_finished: prompt_tokens must be an integer in [1, 2**53], got {_short(prompt_tokens)}")
+        raise ValueError(f"observe_finished: prompt_tokens must be an integer in [1, 2**53], "
+                         f"got {_short(prompt_tokens)}")
     if not _is_int_in(output_tokens, 0, MAX_TOKENS):
-        raise ValueError(f"observe_finished: output_tokens must be an integer in [0, 2**53], got {_short(output_tokens)}")
+        raise ValueError(f"observe_finished: output_tokens must be an integer in [0, 2**53], "
+                         f"got {_short(output_tokens)}")
 
 
 def check_now(now: float) -> float:
