@@ -44,7 +44,8 @@ def parse(spec: str) -> tuple[str, dict]:
     settings = {}
     for item in filter(None, rest.split(",")):
         k, _, v = item.partition("=")
-        settings[k.strip()] = float(v)
+        v = v.strip()
+        settings[k.strip()] = int(v) if v.lstrip("-").isdigit() else float(v)   # int fields (max_queues) stay ints
     return base, settings
 
 

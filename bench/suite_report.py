@@ -40,8 +40,8 @@ def totals(results: list[dict]) -> str:
             n_all += len(verdicts)
             cells += 1
             cells_ok += all(verdicts)
-    return (f"{n_pass}/{n_all} goal checks pass ({n_unreach} more near-limit checks unreachable within the "
-            f"fairness bounds by any swept scheduler); {cells_ok}/{cells} cells pass every reachable goal")
+    return (f"{n_pass}/{n_all} goal checks pass ({n_unreach} more checks, near-limit or dominance, unreachable "
+            f"within the fairness bounds by any swept scheduler); {cells_ok}/{cells} cells pass every reachable goal")
 
 
 FRONTIER_HEADER = ["cell", "oracle-sjf short gain (long p99, max wait vs FCFS)", "0.8x oracle",

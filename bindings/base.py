@@ -89,6 +89,19 @@ def check_step_feedback(duration_s: float, prefill_tokens: int, decode_tokens: i
             raise ValueError(f"observe_step: {name} must be an integer >= 0, got {_short(v)}")
 
 
+def check_finished(prompt_tokens: int, output_tokens: int) -> None:
+    """Validate observe_finished's arguments (shared by every policy)."""
+    if type(prompt_tokens) is int and type(output_tokens) is int and 1 <= prompt_tokens <= MAX_TOKENS \
+            and 0 <= output_tokens <= MAX_TOKENS:
+        return
+    if not _is_int_in(prompt_tokens, 1, MAX_TOKENS):
+        raise ValueError(f"observe_finished: prompt_tokens must be an integer in [1, 2**53], "
+                         f"got {_short(prompt_tokens)}")
+    if not _is_int_in(output_tokens, 0, MAX_TOKENS):
+        raise ValueError(f"observe_finished: output_tokens must be an integer in [0, 2**53], "
+                         f"got {_short(output_tokens)}")
+
+
 def check_now(now: float) -> float:
     if type(now) is float and -math.inf < now < math.inf:   # the common call, on the hot path
         return now
@@ -210,6 +223,11 @@ class WaitingQueue(ABC):
     def observe_step(self, duration_s: float, prefill_tokens: int, decode_tokens: int) -> None:
         """A step finished: it took duration_s and processed these tokens."""
         check_step_feedback(duration_s, prefill_tokens, decode_tokens)
+
+    def observe_finished(self, prompt_tokens: int, output_tokens: int) -> None:
+        """A request admitted from this queue finished: its prompt had prompt_tokens tokens, and it generated
+        output_tokens. Policies that learn output lengths use it."""
+        check_finished(prompt_tokens, output_tokens)
 
     def stats(self) -> dict[str, Any]:
         return {"policy": type(self).__name__, "waiting": len(self)}

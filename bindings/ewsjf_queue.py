@@ -21,10 +21,11 @@ import numpy as np
 
 from ewsjf.bindings.admission_log import AdmissionLog
 from ewsjf.bindings.admission_order import AdmissionOrder
-from ewsjf.bindings.base import (Clock, RequestId, WaitingQueue, check_now, check_request,
+from ewsjf.bindings.base import (Clock, RequestId, WaitingQueue, check_finished, check_now, check_request,
                                  check_step_feedback, request_id_list)
 from ewsjf.bindings.step_feedback import StepFeedback
 from ewsjf_core.config import EWSJFConfig
+from ewsjf_core.kv_work import KVWork
 from ewsjf_core.waiting import WaitingSet
 
 _log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class EWSJFQueue(WaitingQueue):
         self._step_counted: dict[Any, float] = {}
         self._begin_pending = False  # begin_step's work waits for the step's first pop (see begin_step)
         self._admissions = AdmissionLog(self._set.n_queues)
+        self._kv_work = KVWork()   # a request's work in the bound under KV pressure (observe_finished)
         self.config_install_errors = 0
 
     # ----- requests in -----
@@ -151,7 +153,9 @@ class EWSJFQueue(WaitingQueue):
         self._items[slot] = item
         self._gen[slot] += 1
         self._count += 1
-        self._set.stage(slot, size, float(prefill), float(arrival_time), row, front)
+        # The bound's work: the effective prefill, or under KV pressure its KV memory-time (ewsjf_core.kv_work).
+        work = self._kv_work.work(prompt_tokens, float(prefill), self._config.kv_work_weight)
+        self._set.stage(slot, size, work, float(arrival_time), row, front)
         self._order.limit = 0
         return slot
 
@@ -344,10 +348,18 @@ class EWSJFQueue(WaitingQueue):
         right before anything reads the cost model or the admission progress: every step is seen, in order,
         as if fitted at once, and steps that admit nothing cost one list append."""
         check_step_feedback(duration_s, prefill_tokens, decode_tokens)
+        self._kv_work.observe_step(prefill_tokens, decode_tokens, self._count > 0)
         if self._begin_pending:
             self._run_begin(False)  # the pending step's work (a re-partition) uses the model as it was
         if self._feedback.record(duration_s, prefill_tokens, decode_tokens):
             self._fold_feedback()   # steps that never consult the queue (hours of a full running batch)
+
+    def observe_finished(self, prompt_tokens: int, output_tokens: int) -> None:
+        """A request this queue admitted finished with `output_tokens` (its prompt had `prompt_tokens`): the
+        engine's output lengths per prompt-length class, which weigh a request's work in the starvation bound
+        where KV memory holds admissions (ewsjf_core.kv_work)."""
+        check_finished(prompt_tokens, output_tokens)
+        self._kv_work.observe_finished(prompt_tokens, output_tokens)
 
     def _fold_feedback(self) -> None:
         """Fit the cost model to the steps recorded since the last fit, if any (one kernel call)."""

@@ -39,12 +39,13 @@ class DueProbe(EWSJFQueue):
         self.first_pop: dict[int, tuple[float, float, int]] = {}
 
     def pop(self):
-        if self._pos >= self._limit:
+        order = self._order
+        if order.pos >= order.limit:
             self._refresh_order()
-        slot = self._order_list[self._pos]
+        slot = order.slot_list[order.pos]
         rid = self._items[slot]
         if rid not in self.first_pop:
-            self.first_pop[rid] = (self._now, float(self._set.due_work[slot]), int(self._order_reasons[self._pos]))
+            self.first_pop[rid] = (self._now, float(self._set.due_work[slot]), int(order.reasons[order.pos]))
         return super().pop()
 
 

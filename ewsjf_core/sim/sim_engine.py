@@ -32,7 +32,7 @@ class SimEngine:
     """A steppable engine over the requests of `workload` (submitted by index, in any order)."""
 
     __slots__ = ('clock', 'config', 'queue', 'step_model', 'requests', 'running', 'blocks', 'builder', '_oracle',
-                 '_max_len', '_st', '_q_observe', '_q_first', '_q_fin', 'now', 'steps', 'done', 'busy_s',
+                 '_max_len', '_st', '_q_observe', '_q_first', '_q_fin', '_q_done', 'now', 'steps', 'done', 'busy_s',
                  'peak_blocks', 'batch_size', '_qcpu', '_log', 'last_step', '_q_add')
 
     def __init__(self, workload: Workload, queue, step_time, config: EngineConfig = EngineConfig(), *,
@@ -69,6 +69,8 @@ class SimEngine:
         # Optional host callbacks (duck-typed; the tuner's queues use them).
         self._q_first = getattr(queue, "on_first_token", None)
         self._q_fin = getattr(queue, "on_finish", None)
+        # Completion feedback (the WaitingQueue API; a duck-typed queue may lack it).
+        self._q_done = getattr(queue, "observe_finished", None)
         self.now = clock.now
         self.steps = 0
         self.done = 0
@@ -191,9 +193,14 @@ class SimEngine:
         """Record requests that emitted their last token in the step just run (their blocks are freed)."""
         req = self.requests
         finish, output, gen, now, q_fin = req.finish, req.output, self.running.gen, self.now, self._q_fin
+        q_done, prompt = self._q_done, req.prompt
         for rid in rids:
             finish[rid] = now
             gen[rid] = output[rid]
+            if q_done is not None:
+                t0 = time.perf_counter()
+                q_done(int(prompt[rid]), int(output[rid]))
+                self._qcpu += time.perf_counter() - t0
             if q_fin is not None:
                 t0 = time.perf_counter()
                 q_fin(rid, output[rid], now)

@@ -18,6 +18,7 @@ What the mixin changes, and nothing else:
     two steps in flight; idle gaps never count. Tokens: a request given exactly one token this step is
     counted as a decode, every other scheduled token as prefill (speculative-decoding verify tokens land in
     prefill: documented approximation, one C-speed count per step).
+  - _free_request() tells the queue each finished request's prompt and output lengths (observe_finished).
   - the clock is injectable (`clock=`): the virtual harness runs vLLM's real scheduler in virtual time.
 
 Auto async: vLLM instantiates exactly the class it is given. With async scheduling on (vLLM's default on
@@ -219,6 +220,14 @@ class EWSJFSchedulerMixin:
                 counts.pop(getattr(request, "request_id", request), None)
         self._ewsjf_export_if_idle()
         return finished
+
+    def _free_request(self, request: Request, *args: Any, **kwargs: Any):
+        """vLLM frees every finished request here (stopped or aborted): a request that generated output tells
+        the queue its output length (EWSJFQueue.observe_finished), before vLLM forgets the request."""
+        out = request.num_output_tokens
+        if out > 0:
+            self.ewsjf_queue.observe_finished(request.num_prompt_tokens, out)
+        return super()._free_request(request, *args, **kwargs)  # type: ignore[misc]
 
     def _ewsjf_feed(self) -> None:
         """Give the queued step feedback to the cost model (observe_step), oldest first.

@@ -65,6 +65,20 @@ def test_goal_checks_pass_and_fail_on_each_bound():
     assert light["near"]["ok"] is None  # only judged where FCFS's mean TTFT >= 3 s
 
 
+def test_dominance_unreachable_only_when_hrrn_breaks_the_bounds_and_nothing_within_them_matches_it():
+    base = {"fcfs": _m(4.0, 20.0, 30.0, 100.0), "oracle-sjf": _m(0.5, 40.0, 60.0, 100.0),
+            "hrrn": _m(1.0, 30.0, 50.0, 100.0)}            # HRRN: long p99 1.5x, longest wait 1.67x FCFS's
+    ewsjf = _m(1.5, 24.0, 40.0, 100.0)                      # fair, slower on short than HRRN
+    worse = {"ewsjf:fcfs_wait_factor=2": _m(1.2, 26.0, 44.0, 100.0)}    # faster but out of the bounds
+    g = suite_goals.check_cell({**base, "ewsjf": ewsjf}, front=worse)["hrrn"]
+    assert g["ok"] is None and g["unreachable"] and "HRRN's long p99 1.50x" in g["why"]
+    within = {"sjf-aging:0.1": _m(0.9, 24.0, 40.0, 100.0)}   # a swept scheduler within the bounds matches HRRN
+    assert suite_goals.check_cell({**base, "ewsjf": ewsjf}, front=within)["hrrn"]["ok"] is False
+    fair_hrrn = {**base, "hrrn": _m(1.0, 24.0, 34.0, 100.0)}  # HRRN within the bounds: it is its own witness
+    assert suite_goals.check_cell({**fair_hrrn, "ewsjf": ewsjf}, front=worse)["hrrn"]["ok"] is False
+    assert suite_goals.check_cell({**base, "ewsjf": ewsjf})["hrrn"]["ok"] is False   # no sweep: a failure
+
+
 def test_aging_sjf_spans_sjf_to_fcfs():
     def order(aging):
         q = AgingSJFQueue(clock=lambda: 100.0, aging=aging)
@@ -75,7 +89,8 @@ def test_aging_sjf_spans_sjf_to_fcfs():
     assert order(0.0) == ["new-short", "old-long"]
     assert order(1000.0) == ["old-long", "new-short"]
     assert parse("sjf-aging:0.3") == ("sjf-aging", {"aging": 0.3})
-    assert parse("ewsjf:fcfs_wait_factor=2") == ("ewsjf", {"fcfs_wait_factor": 2.0})
+    assert parse("ewsjf:fcfs_wait_factor=2.5") == ("ewsjf", {"fcfs_wait_factor": 2.5})
+    assert parse("ewsjf:max_queues=16") == ("ewsjf", {"max_queues": 16})   # an int field stays an int
     with pytest.raises(ValueError, match="unknown suite policy"):
         parse("lifo")
 

@@ -135,6 +135,19 @@ def test_host_callbacks_called():
     assert sum(1 for s in seen if s[0] == "first") == 2
 
 
+def test_completions_fed_to_the_queue():
+    """Every finished request reaches observe_finished with its prompt and output lengths, once."""
+    seen = []
+
+    class Done(FCFSQueue):
+        def observe_finished(self, prompt_tokens, output_tokens):
+            super().observe_finished(prompt_tokens, output_tokens)
+            seen.append((prompt_tokens, output_tokens))
+
+    run(wl([0.0, 0.0, 0.5], [10, 20, 30], [1, 4, 2]), Done)
+    assert sorted(seen) == [(10, 1), (20, 4), (30, 2)]
+
+
 def test_prefix_cache_reuse():
     blocks = [np.arange(4), np.arange(4), np.array([0, 1, 9, 10])]
     w = wl([0.0, 10.0, 20.0], [2048, 2048, 2048], [2, 2, 2], prefix=blocks)

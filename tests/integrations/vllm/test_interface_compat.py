@@ -61,7 +61,7 @@ def test_overridden_methods_keep_their_signatures():
     base = vllm_sched_mod.Scheduler
     expect = {"update_from_output": ["scheduler_output", "model_runner_output"],
               "finish_requests": ["request_ids", "finished_status"],
-              "schedule": [], "shutdown": []}
+              "_free_request": ["request"], "schedule": [], "shutdown": []}
     for name, params in expect.items():
         assert name in vars(EWSJFSchedulerMixin), name
         got = [p for p in inspect.signature(getattr(base, name)).parameters if p != "self"]

@@ -1,0 +1,109 @@
+"""KVWork: each request's work in the starvation bound, in the currency of what limits the engine's admissions.
+
+The progress bound (ewsjf_core.progress_bound) counts work admitted; it holds in seconds while the engine
+admits that work at a rate the order does not change. Counted in prefill tokens, that is true where prefill
+compute limits admissions. Where KV memory does, the engine admits KV memory-time at a fixed rate (its cache
+stays full: memory-time admitted per second is the cache's size), and prefill tokens at a rate that depends on
+the order: short-first admits requests whose memory-time per prefill token is 2.5-4x the long class's, so a
+bound counted in prefill comes due late (published setting @ 10 s: long p99 1.80x FCFS's). So a request's work is
+
+    work = (1 - phi) * prefill + phi * c * kv_time,     kv_time = o * (prompt + o / 2)
+
+- kv_time: the token-steps of KV memory the request will hold (its prompt, plus an output growing to o tokens,
+  over o decode steps), o the engine's own mean output length for the request's length class (prompt-length
+  octave), learned from completions (observe_finished: no oracle, nothing read from pending requests);
+  classes with few completions lean on the mean of all (a prior of PRIOR_COMPLETIONS completions).
+- c = prompt tokens per token-step of the recent completions: one unit of work is then about one prefill token
+  of a typical request, so the bound's slack (the backlog mean) and the share keep their meaning.
+- phi: the recent fraction of engine steps that ended with requests waiting although the step's tokens were
+  below the token budget (the most tokens any step carried): admissions held by KV memory (or the running
+  cap), not by prefill compute. Where prefill compute binds, phi ~ 0 and work = prefill, as before.
+Each request's work is fixed when it is queued (the backlog ahead of it and the admission progress then sum
+the same numbers, so FCFS's admission point stays exact however phi and o drift).
+
+EWSJFConfig.kv_work_weight scales phi and is 0 by default: on the suite's engine, KV memory or the running cap
+holds admissions in 96-100% of the steps with requests waiting (all workloads but mooncake), so phi is near 1
+wherever queues build, and counting work in memory-time makes every request's bound hold in time, mediums'
+included, which gives up short-request gains where the prefill bound already kept the goals (README, "The
+workload suite", fifth pass).
+"""
+
+from __future__ import annotations
+
+COMPLETION_MEMORY = 512.0
+"""Completions the output history remembers (exponential forgetting), overall and per length class."""
+PRIOR_COMPLETIONS = 8.0
+"""A class's mean output leans on the mean of all classes as if it were this many completions."""
+STEP_MEMORY = 1024.0
+"""Steps phi remembers: far longer than a burst's ramp, short against a workload's phases."""
+N_CLASSES = 64
+_KEEP_DONE = 1.0 - 1.0 / COMPLETION_MEMORY
+_KEEP_STEP = 1.0 - 1.0 / STEP_MEMORY
+
+
+def length_class(prompt_tokens: int) -> int:
+    """Prompt-length octave: 0 for 1 token, 1 for 2-3, 2 for 4-7, ..."""
+    return min(int(prompt_tokens).bit_length() - 1, N_CLASSES - 1)
+
+
+class KVWork:
+    """Output lengths per length class (from completions) and the share of KV-held steps (from step feedback).
+    Host-side state of one queue; the engine thread owns it."""
+
+    def __init__(self) -> None:
+        self._n = [0.0] * N_CLASSES       # forgotten count of completions per class...
+        self._out = [0.0] * N_CLASSES     # ...and of their output tokens
+        self._all_n = self._all_out = 0.0
+        self._prompt = self._kv = 0.0     # forgotten sums over completions: prompt tokens, token-steps
+        self._held = self._steps = 0.0    # forgotten counts of KV-held steps and of steps with requests waiting
+        self._budget = 0                  # the most tokens a step carried: the engine's token budget, as seen
+        self.phi = 0.0
+
+    # ----- feedback -----
+    def observe_finished(self, prompt_tokens: int, output_tokens: int) -> None:
+        """A request finished with `output_tokens` (validated by the caller)."""
+        c = length_class(prompt_tokens)
+        keep = _KEEP_DONE
+        # A class forgets at its own completions (its last ~COMPLETION_MEMORY), the overall sums at every one.
+        self._n[c] = keep * self._n[c] + 1.0
+        self._out[c] = keep * self._out[c] + output_tokens
+        self._all_n = keep * self._all_n + 1.0
+        self._all_out = keep * self._all_out + output_tokens
+        self._prompt = keep * self._prompt + prompt_tokens
+        self._kv = keep * self._kv + kv_time(prompt_tokens, output_tokens)
+
+    def observe_step(self, prefill_tokens: int, decode_tokens: int, waiting: bool) -> None:
+        """A finished step's tokens, and whether requests were still waiting at its end."""
+        tokens = prefill_tokens + decode_tokens
+        if tokens > self._budget:
+            self._budget = tokens
+        if not waiting:
+            return
+        keep = _KEEP_STEP
+        self._steps = keep * self._steps + 1.0
+        self._held = keep * self._held + (1.0 if tokens < self._budget else 0.0)
+        self.phi = self._held / self._steps
+
+    # ----- estimates -----
+    def mean_output(self, prompt_tokens: int) -> float:
+        """Expected output tokens of a request of this prompt length (0 before any completion)."""
+        if self._all_n <= 0.0:
+            return 0.0
+        overall = self._all_out / self._all_n
+        c = length_class(prompt_tokens)
+        return (self._out[c] + PRIOR_COMPLETIONS * overall) / (self._n[c] + PRIOR_COMPLETIONS)
+
+    def work(self, prompt_tokens: int, prefill: float, weight: float = 1.0) -> float:
+        """The request's work in the starvation bound (module docstring, phi scaled by `weight`): `prefill`
+        when nothing holds admissions but prefill compute, or before any completion."""
+        phi = weight * self.phi
+        if phi <= 0.0 or self._kv <= 0.0:
+            return prefill
+        o = self.mean_output(prompt_tokens)
+        return prefill + phi * (self._prompt / self._kv * kv_time(prompt_tokens, o) - prefill)
+
+
+def kv_time(prompt_tokens: float, output_tokens: float) -> float:
+    """Token-steps of KV memory a request holds over its decode: o steps of its prompt plus a growing output."""
+    return output_tokens * (prompt_tokens + 0.5 * output_tokens)
+

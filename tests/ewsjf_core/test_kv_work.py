@@ -1,0 +1,60 @@
+"""KVWork: output lengths per prompt-length class from completions, the share of KV-held steps, and the work a
+request counts in the starvation bound (ewsjf_core.kv_work)."""
+
+import pytest
+
+from ewsjf_core.kv_work import PRIOR_COMPLETIONS, KVWork, kv_time, length_class
+
+
+def test_length_class_is_the_prompt_octave():
+    assert [length_class(n) for n in (1, 2, 3, 4, 7, 8, 1000, 1024)] == [0, 1, 1, 2, 2, 3, 9, 10]
+    assert length_class(2 ** 53) == 53
+
+
+def test_no_completion_or_no_pressure_counts_the_prefill():
+    kv = KVWork()
+    assert kv.work(500, 480.0) == 480.0          # nothing finished yet
+    kv.observe_finished(500, 100)
+    assert kv.phi == 0.0 and kv.work(500, 480.0) == 480.0   # no step held by KV memory
+
+
+def test_phi_is_the_share_of_steps_held_below_the_budget_while_requests_wait():
+    kv = KVWork()
+    kv.observe_step(8000, 192, waiting=True)     # a full step: the budget as seen
+    assert kv.phi == 0.0
+    kv.observe_step(0, 100, waiting=False)       # nobody waits: not counted
+    assert kv.phi == 0.0
+    kv.observe_step(0, 100, waiting=True)        # requests wait, the budget is unused: held
+    assert kv.phi == pytest.approx(0.5, abs=1e-3)
+
+
+def test_class_means_lean_on_the_overall_mean_until_the_class_has_history():
+    kv = KVWork()
+    for _ in range(4):
+        kv.observe_finished(100, 1000)    # class 6
+        kv.observe_finished(4000, 100)    # class 11
+    overall = 550.0
+    assert kv.mean_output(4000) == pytest.approx((4 * 100 + PRIOR_COMPLETIONS * overall) / (4 + PRIOR_COMPLETIONS),
+                                                 rel=1e-2)
+    assert kv.mean_output(100) > overall > kv.mean_output(4000)
+    assert kv.mean_output(20) == pytest.approx(overall, rel=1e-2)   # a class never seen: the overall mean
+
+
+def test_work_under_full_pressure_is_kv_time_in_prefill_units():
+    kv = KVWork()
+    for _ in range(2000):
+        kv.observe_finished(100, 1000)
+        kv.observe_finished(4000, 100)
+    kv.observe_step(8192, 0, waiting=True)
+    for _ in range(20000):
+        kv.observe_step(0, 50, waiting=True)
+    assert kv.phi > 0.99
+    short, long_ = kv.work(100, 100.0), kv.work(4000, 4000.0)
+    # A short prompt with long outputs holds more KV memory-time than a long prompt with short outputs.
+    assert short / long_ == pytest.approx(kv_time(100, kv.mean_output(100)) / kv_time(4000, kv.mean_output(4000)),
+                                          rel=0.02)
+    assert short > long_
+    # Units: the completions' prompt tokens per token-step, so the mix's mean work is about its mean prompt.
+    assert (short + long_) / 2 == pytest.approx(2050.0, rel=0.05)
+    # The weight scales the pressure: 0 is the prefill.
+    assert kv.work(100, 100.0, 0.0) == 100.0
