@@ -6,12 +6,12 @@ every policy has) and by handles (`ewsjf-handle`: push returns a handle, pop_man
 For each waiting-set size N: `add` (one request, including the batched route-and-link it triggers at the
 next step), `remove` (one request, including its unlink), and `step` (begin_step + popping up to 256
 requests, at most N / STEPS_PER_RUN). Every figure is the median over repeats of a batch, in microseconds per
-operation; the set is refilled between repeats so N holds. A step is measured as engines run them, in a run of
-STEPS_PER_RUN steps back to back (each begin_step and its pops), then begin_step and settle(), divided by
-STEPS_PER_RUN: each step pays its share of the work EWSJF defers (unlinking the last step's pops runs in
-the next step's kernel call, or in settle()), and the run's last settle() is charged to it too; a periodic
-re-partition the refill made due is done before the run (untimed), as an engine's forward pass overlaps its
-background job (what the install costs a step is its own column). EWSJF's
+operation; the set is refilled between repeats so N holds. Steps are timed as engines run them: STEPS_PER_RUN
+back to back (each begin_step and its pops), then begin_step and settle(); each step pays the work it defers
+to the next one's kernel call (unlinking and admitting its pops: the closing begin_step and settle() count in
+the last step), and `step` is the median over every step of every repeat. The steps that install a periodic
+re-partition the refill made due (or wait for its background job: an engine's forward pass would overlap it)
+are among them (under one step in five here); what such a step pays is its own column. EWSJF's
 re-partition at N waiting is reported on its own, in milliseconds: called directly (`repart`:
 Refine-and-Prune, then re-routing every waiting request; timed with no background partition pending,
 which it would first wait for), and the part a step pays for a periodic one (every `repartition_every`
@@ -160,15 +160,24 @@ def _fill(q: Any, w: _Workload, n: int) -> None:
         q.add(rid, length, t)
 
 
-def run_steps(q: Any, now: float, pops: int) -> list[list]:
+def run_steps(q: Any, now: float, pops: int, times: list[float] | None = None) -> list[list]:
     """STEPS_PER_RUN engine steps back to back (begin_step, then `pops` pops each), then begin_step and
-    settle() (the last step's deferred work); returns each step's popped batch."""
+    settle() (the last step's deferred work); returns each step's popped batch. `times`: each step's seconds
+    are appended to it (the closing begin_step and settle() counted in the last step's)."""
     popped = []
-    for _ in range(STEPS_PER_RUN):
+    perf = time.perf_counter
+    t0 = perf()
+    for i in range(STEPS_PER_RUN):
         q.begin_step(now)
         popped.append(q.pop_many(pops))
+        if times is not None and i < STEPS_PER_RUN - 1:
+            t1 = perf()
+            times.append(t1 - t0)
+            t0 = t1
     q.begin_step(now)
     q.settle()
+    if times is not None:
+        times.append(perf() - t0)
     return popped
 
 
@@ -207,10 +216,9 @@ def measure(policy: str, n: int, repeats: int, seed: int = 0) -> dict[str, float
 
         _fill(q, w, n - len(q))
         pops = min(POPS_PER_STEP, len(q) // STEPS_PER_RUN)
-        _install_due_partition(q, w)
-        t0 = perf()
-        popped = run_steps(q, w.t, pops)
-        steps.append((perf() - t0) / STEPS_PER_RUN)
+        q.begin_step(w.t)
+        q.settle()
+        popped = run_steps(q, w.t, pops, steps)
         for batch in popped:
             q.forget(batch)
         _fill(q, w, n - len(q))
@@ -225,20 +233,6 @@ def measure(policy: str, n: int, repeats: int, seed: int = 0) -> dict[str, float
     return {"add_us": statistics.median(adds) * 1e6, "remove_us": statistics.median(removes) * 1e6,
             "step_us": statistics.median(steps) * 1e6, "repartition_ms": repartition_ms,
             "partition_step_ms": install_ms, "swap_step_ms": swap_ms}
-
-
-def _install_due_partition(q: Any, w: _Workload) -> None:
-    """Settle the refill; for EWSJF, partition at once (untimed) whatever periodic partition the refill made
-    due. In an engine the background job overlaps the forward pass between the step that starts it and
-    the step that installs it; timed right after the refill, the first step would instead wait for the
-    whole job (~3 ms at 100k waiting) and the figure would be the job's, not a step's (what the install
-    costs a step is its own column). A synchronous repartition() leaves no job pending and, unlike waiting
-    for the job, no pause before the timed steps (on this machine a 30 ms pause, sleeping or spinning,
-    costs the next steps ~35 us each at 100k waiting: the order's data is evicted)."""
-    q.begin_step(w.t)
-    q.settle()
-    if isinstance(q.queue, EWSJFQueue):
-        q.queue.repartition()
 
 
 def _periodic_partition_step_ms(q: Any, w: _Workload) -> float:
