@@ -69,7 +69,8 @@ def check_cell(metrics: dict[str, dict], candidate: str = "ewsjf", front: dict[s
         s_ok = _short_mean(e) <= _short_mean(h)
         l_ok = _long_p99(e) <= _long_p99(h)
         out["hrrn"] = {"ok": s_ok and l_ok,
-                       "why": f"short {_short_mean(e):.2f}/{_short_mean(h):.2f} long p99 {_long_p99(e):.1f}/{_long_p99(h):.1f}"}
+                       "why": f"short {_short_mean(e):.2f}/{_short_mean(h):.2f} "
+                              f"long p99 {_long_p99(e):.1f}/{_long_p99(h):.1f}"}
         if not out["hrrn"]["ok"] and front:
             out["hrrn"] = _dominance_reachable(out["hrrn"], {**front, **metrics}, h, f)
     p99_ratio = _long_p99(e) / max(_long_p99(f), 1e-9)

@@ -123,7 +123,8 @@ def main(name: str, load: str, seed: int = 0) -> None:
         pf = np.array([s[4] for s in steps])
         m = (tt >= lo) & (tt < hi)
         return pf[m].sum() / max(hi - lo, 1e-9)
-    print(f"  prefill tokens computed per second over [{lo:.0f}, {hi:.0f}] s: fcfs {rate(sf):.0f}, ewsjf {rate(se):.0f}")
+    print(f"  prefill tokens computed per second over [{lo:.0f}, {hi:.0f}] s: fcfs {rate(sf):.0f}, "
+          f"ewsjf {rate(se):.0f}")
     p = wl.prompt_tokens
     print(f"  prefill admitted by {lo:.0f} s: fcfs {int(p[rf.first_scheduled_s <= lo].sum())}, "
           f"ewsjf {int(p[re_.first_scheduled_s <= lo].sum())} tokens")

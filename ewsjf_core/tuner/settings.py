@@ -95,7 +95,8 @@ class TunerSettings:
         if self.replay_budget is not None and not self.replay_budget > 0:
             raise ValueError("TunerSettings.replay_budget must be > 0 (or None: unbounded)")
         if self.retune_every_s < 0 or self.trial_interval_s < 0 or self.rollback_threshold < 0 or self.keep_top < 0:
-            raise ValueError("TunerSettings: retune_every_s, trial_interval_s, rollback_threshold, keep_top must be >= 0")
+            raise ValueError("TunerSettings: retune_every_s, trial_interval_s, rollback_threshold, keep_top "
+                             "must be >= 0")
         _check_engine(self.engine)
 
     def replace(self, **changes: Any) -> "TunerSettings":
