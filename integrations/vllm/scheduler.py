@@ -224,9 +224,9 @@ class EWSJFSchedulerMixin:
     def _free_request(self, request: Request, *args: Any, **kwargs: Any):
         """vLLM frees every finished request here (stopped or aborted): a request that generated output tells
         the queue its output length (EWSJFQueue.observe_finished), before vLLM forgets the request."""
-        out = request.num_output_tokens
-        if out > 0:
-            self.ewsjf_queue.observe_finished(request.num_prompt_tokens, out)
+        out, prompt = request.num_output_tokens, request.num_prompt_tokens
+        if out > 0 and prompt > 0:   # (a prompt of embeddings alone has no tokens to size a class by)
+            self.ewsjf_queue.observe_finished(prompt, out)
         return super()._free_request(request, *args, **kwargs)  # type: ignore[misc]
 
     def _ewsjf_feed(self) -> None:
