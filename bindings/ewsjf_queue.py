@@ -154,7 +154,8 @@ class EWSJFQueue(WaitingQueue):
         self._gen[slot] += 1
         self._count += 1
         # The bound's work: the effective prefill, or under KV pressure its KV memory-time (ewsjf_core.kv_work).
-        work = self._kv_work.work(prompt_tokens, float(prefill), self._config.kv_work_weight)
+        weight = self._config.kv_work_weight
+        work = self._kv_work.work(prompt_tokens, float(prefill), weight) if weight else float(prefill)
         self._set.stage(slot, size, work, float(arrival_time), row, front)
         self._order.limit = 0
         return slot
