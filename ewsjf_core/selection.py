@@ -9,7 +9,9 @@ Priority classes are served strictly in urgency order (lower priority value firs
      fcfs_wait_factor - 1; none for a request past its max_wait deadline), less the work admitted since it
      became due (so the share is spent once over all calls, not once per call: per call, a due request
      waited unboundedly under KV pressure, each step's order granting a fresh share): a long request that
-     has become due then delays short ones by a bounded amount of work instead of blocking them;
+     has become due then delays short ones by a bounded amount of work instead of blocking them. With
+     own_size_slack k > 0, a request's due point is compared as k times its own prefill later (an overtaking
+     window proportional to its size, as SJF with aging grants; off by default, README sixth pass);
   3. the queues by descending score: all of the best queue in FIFO (arrival) order, then backfill from
      the next-best queue, and so on.
 Each queue is kept in deadline (and due-point) order, so its starved requests are a prefix of it: finding them costs
@@ -23,25 +25,33 @@ import numpy as np
 from numba import njit
 
 from ewsjf_core.progress_bound import overdue, past_due
-from ewsjf_core.scoring import P_BYPASS, P_OUT_WORK, queue_scores
+from ewsjf_core.scoring import P_BYPASS, P_OUT_WORK, P_OWN_SLACK, queue_scores
 
 REASON_LANE, REASON_STARVED, REASON_SCORED = 0, 1, 2
 
 
 @njit(cache=True, nogil=True)
+def _overdue(h: int, progress: float, progress_n: float, prefill: np.ndarray, due_work: np.ndarray,
+             due_n: np.ndarray, ow: float, own: float) -> float:
+    """Work admitted past h's due point, which own_size_slack (own) moves by `own` times h's prefill."""
+    return overdue(progress, progress_n, due_work[h] + own * prefill[h], due_n[h], ow)
+
+
+@njit(cache=True, nogil=True)
 def _is_due(h: int, now: float, progress: float, progress_n: float, deadline: np.ndarray, due_work: np.ndarray,
-            due_n: np.ndarray, ow: float) -> bool:
-    return now > deadline[h] or past_due(progress, progress_n, due_work[h], due_n[h], ow)
+            due_n: np.ndarray, ow: float, prefill: np.ndarray, own: float) -> bool:
+    return now > deadline[h] or past_due(progress, progress_n, due_work[h] + own * prefill[h], due_n[h], ow)
 
 
 @njit(cache=True, nogil=True)
 def _oldest_due_queue(cur: np.ndarray, now: float, progress: float, progress_n: float, arrival: np.ndarray,
-                      deadline: np.ndarray, due_work: np.ndarray, due_n: np.ndarray, ow: float) -> int:
+                      deadline: np.ndarray, due_work: np.ndarray, due_n: np.ndarray, ow: float, prefill: np.ndarray,
+                      own: float) -> int:
     """The queue whose head is the oldest starved request (-1: none is)."""
     due = -1
     for q in range(cur.shape[0]):
         h = cur[q]
-        if h >= 0 and _is_due(h, now, progress, progress_n, deadline, due_work, due_n, ow):
+        if h >= 0 and _is_due(h, now, progress, progress_n, deadline, due_work, due_n, ow, prefill, own):
             if due < 0 or arrival[h] < arrival[cur[due]]:
                 due = q
     return due
@@ -64,18 +74,18 @@ def _bypasses(order, reason, source, n: int, limit: int, cur: np.ndarray, nxt: n
     work stays within the bypass share of its own; never past a max_wait deadline. The share is counted
     from the moment it became due, across calls: the work admitted since (bypasses and everything else) is
     spent, so bypasses stop once the share is used up. Returns the new count n."""
-    ow = params[P_OUT_WORK]
+    ow, own = params[P_OUT_WORK], params[P_OWN_SLACK]
     d = cur[due]
     budget = 0.0
     if now <= deadline[d]:
-        budget = params[P_BYPASS] * (prefill[d] + ow) - max(overdue(progress, progress_n, due_work[d], due_n[d], ow),
-                                                            0.0)
+        budget = params[P_BYPASS] * (prefill[d] + ow) - max(
+            _overdue(d, progress, progress_n, prefill, due_work, due_n, ow, own), 0.0)
     while n < limit:
         by = -1
         for q in range(cur.shape[0]):
             h = cur[q]
             if h >= 0 and q_pos[q] < q_pos[due] and prefill[h] + ow <= budget and not _is_due(
-                    h, now, progress, progress_n, deadline, due_work, due_n, ow):
+                    h, now, progress, progress_n, deadline, due_work, due_n, ow, prefill, own):
                 if by < 0 or q_pos[q] < q_pos[by]:
                     by = q
         if by < 0:
@@ -106,7 +116,7 @@ def policy_order(now: float, progress: float, progress_n: float, limit: int, cla
     scored_any = False
     n = 0
     cur = np.empty(nq, dtype=np.int32)
-    ow = params[P_OUT_WORK]
+    ow, own = params[P_OUT_WORK], params[P_OWN_SLACK]
     for c in class_order:
         if n >= limit:
             break
@@ -117,7 +127,8 @@ def policy_order(now: float, progress: float, progress_n: float, limit: int, cla
         for q in range(nq):
             cur[q] = head[c, q]
         while n < limit:
-            due = _oldest_due_queue(cur, now, progress, progress_n, arrival, deadline, due_work, due_n, ow)
+            due = _oldest_due_queue(cur, now, progress, progress_n, arrival, deadline, due_work, due_n, ow, prefill,
+                                    own)
             if due < 0:
                 break
             n = _bypasses(order, reason, source, n, limit, cur, nxt, due, now, progress, progress_n, prefill,

@@ -122,7 +122,8 @@ def score(now, b, p, arrival, rank, n_active, q_mean, w_base, a_u, b_u, a_f, b_f
     return qf * (w_base + (a_u * q_mean + b_u) * cs + (a_f * q_mean + b_f) * math.log(b + 1.0))
 
 
-def policy_order(now, classes, score_of, progress=0.0, pos=None, bypass=0.0, out_work=0.0, progress_n=0.0):
+def policy_order(now, classes, score_of, progress=0.0, pos=None, bypass=0.0, out_work=0.0, progress_n=0.0,
+                 own_slack=0.0):
     """classes: per class (most urgent first) a pair (lane, queues); lane is a list of items in lane order;
     queues maps queue id -> list of items (dicts with 'deadline', 'due_work' and 'arrival') in queue order.
     A head is starved when now > deadline or the progress (prefill `progress`, requests `progress_n`) passes its
@@ -130,11 +131,13 @@ def policy_order(now, classes, score_of, progress=0.0, pos=None, bypass=0.0, out
     heads go oldest arrival first.
     Before each starved head not past its time deadline, heads of queues with a smaller pos[qid] (not due
     themselves) bypass it, smallest pos first, while their work (prefill + out_work each) sums to at most
-    bypass x its own work, less the work admitted since it became due.
+    bypass x its own work, less the work admitted since it became due. A due point counts own_slack x the
+    item's 'prefill' later (own_size_slack).
     score_of(qid, head) scores a queue by its current head. Returns [(item, reason, qid)]."""
 
     def overdue(item):
-        return progress - item["due_work"] + out_work * (progress_n - item.get("due_n", 0.0))
+        return (progress - item["due_work"] - own_slack * item["prefill"]
+                + out_work * (progress_n - item.get("due_n", 0.0)))
 
     def is_due(item):
         return now > item["deadline"] or overdue(item) > 0.0

@@ -29,7 +29,8 @@ def states(draw):
     pos = draw(st.lists(st.floats(1, 9000), min_size=NQ, max_size=NQ))
     mean = draw(st.lists(st.floats(1, 9000), min_size=NQ, max_size=NQ))
     cfg = EWSJFConfig(fcfs_wait_factor=draw(st.floats(0, 3)), a_u=draw(st.floats(0, 1e-2)),
-                      b_u=draw(st.floats(0, 3)), a_f=draw(st.floats(0, 1e-3)), b_f=draw(st.floats(0, 1)))
+                      b_u=draw(st.floats(0, 3)), a_f=draw(st.floats(0, 1e-3)), b_f=draw(st.floats(0, 1)),
+                      own_size_slack=draw(st.sampled_from([0.0, 0.5, 1.0])))
     for r in reqs:  # a request only sits in an active queue (or the lane)
         if r["qid"] < NQ and not active[r["qid"]]:
             r["qid"] = NQ
@@ -84,7 +85,7 @@ def test_policy_order_matches_reference(state, now, progress, progress_n, out_wo
                             key=lambda r: (r["deadline"], r["arrival"], r["slot"])) for q in range(NQ)}
         classes.append((lane, queues))
     want = ref.policy_order(now, classes, score_of, progress, pos, max(cfg.fcfs_wait_factor - 1.0, 0.0), out_work,
-                            progress_n)
+                            progress_n, cfg.own_size_slack)
     assert slots.tolist() == [r["slot"] for r, _, _ in want]
     assert reasons.tolist() == [reason for _, reason, _ in want]
     assert len(set(slots.tolist())) == len(reqs)
@@ -152,3 +153,34 @@ def test_shorter_queue_bypasses_a_due_request_within_its_share():
                                   deadline, due_work, due_n, np.array([True, True]), np.array([1.0, 1000.0]),
                                   np.array([10.0, 1000.0]), params)
     assert slots.tolist()[0] == 10
+
+
+def test_own_size_slack_moves_the_due_point_by_the_requests_own_prefill():
+    # A 1000-token request whose due point (0) the progress has passed: with own_size_slack 1 it falls due only
+    # once the progress passes 0 + 1 x 1000; before that the shorter queue (scored first) goes ahead of it.
+    prefill = np.array([10.0, 1000.0])
+    arrival = np.array([5.0, 0.0])
+    deadline = np.full(2, np.inf)
+    due_work = np.array([1e9, 0.0])
+    cls = np.zeros(2, np.int32)
+    qid = np.array([0, 1], np.int32)
+    nxt = np.full(2, -1, np.int32)
+    prv = nxt.copy()
+    head = np.full((1, 3), -1, np.int32)
+    tail = head.copy()
+    link_in_order(np.arange(2, dtype=np.int32), deadline, arrival, cls, qid, prefill, nxt, prv, head, tail,
+                  np.zeros((1, 3), np.int64), np.zeros((1, 3)))
+
+    def order(progress, slack):
+        params = pack_params(EWSJFConfig(fcfs_wait_factor=1.0, own_size_slack=slack), 2e-3, 1e-4, 1e-9)
+        slots, reasons, _, _ = policy_order(6.0, progress, 0.0, 2, np.array([0], np.int32), head, nxt, prefill,
+                                            prefill, arrival, deadline, due_work, np.zeros(2),
+                                            np.array([True, True]), np.array([1.0, 1000.0]),
+                                            np.array([10.0, 1000.0]), params)
+        return slots.tolist(), reasons.tolist()
+
+    assert order(500.0, 0.0) == ([1, 0], [1, 2])     # due: first
+    assert order(500.0, 1.0) == ([0, 1], [2, 2])     # within its own-size slack: scored order
+    assert order(1000.5, 1.0) == ([1, 0], [1, 2])    # past it: due again
+    with pytest.raises(ValueError, match="own_size_slack"):
+        EWSJFConfig(own_size_slack=-1.0)
