@@ -67,9 +67,9 @@ def test_policy_order_matches_reference(state, now, progress, progress_n, out_wo
     size, prefill, arrival, deadline, due_work, cls, qid, nxt, head = _arrays(reqs, n_classes)
     params = pack_params(cfg, 2e-3, 1e-4, 1e-9, out_work)
     due_n = np.array([r["due_n"] for r in reqs])
-    slots, reasons, sources, _ = policy_order(now, progress, float(progress_n), len(reqs), np.array(class_order, np.int32),
-                                              head, nxt, size, prefill, arrival, deadline, due_work, due_n, active,
-                                              pos, mean, params)
+    slots, reasons, sources, _ = policy_order(now, progress, float(progress_n), len(reqs),
+                                              np.array(class_order, np.int32), head, nxt, size, prefill, arrival,
+                                              deadline, due_work, due_n, active, pos, mean, params)
     n_active = int(active.sum())
     ranks = {q: sum(1 for o in range(NQ) if active[o] and (pos[o] < pos[q] or (pos[o] == pos[q] and o < q)))
              for q in range(NQ)}
