@@ -80,8 +80,12 @@ class EWSJFSchedulerMixin:
         else:  # the Bayesian tuner in a background thread; trials replay in a niced worker process
             from ewsjf.bindings.tuned_queue import TunedEWSJFQueue
             tuner = settings.tuner   # its replays run on this engine's settings (what the user set wins)
-            tuner = tuner.replace(engine={**replay_engine(self, settings.options.waiting_head_share),
-                                          **tuner.engine})
+            try:
+                tuner = tuner.replace(engine={**replay_engine(self, settings.options.waiting_head_share),
+                                              **tuner.engine})
+            except ValueError as e:   # a setting the simulator cannot model: serve, replay on the user's
+                logger.warning("EWSJF tuner: replays cannot mirror this engine (%s); they use the tuner's "
+                               "engine settings", e)
             self.ewsjf_queue = TunedEWSJFQueue(settings.config, clock=self._ewsjf_clock, settings=tuner,
                                                start=True)
         # Output tokens so far per request (only with the tuner: it needs first-token and finish times).

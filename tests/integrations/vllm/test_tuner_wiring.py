@@ -69,3 +69,19 @@ def test_the_tuner_replays_on_the_engine_it_tunes(monkeypatch):
     mine.scheduler.shutdown()
     with pytest.raises(EWSJFConfigError, match="token_budgte"):
         load_settings(None, {"tuner": {"engine": {"token_budgte": 4096}}})
+
+
+def test_an_engine_the_replay_cannot_model_leaves_the_tuner_on_its_own_engine_settings(monkeypatch, caplog):
+    """If vLLM's settings do not fit the simulator, the scheduler still starts and the trials replay on the
+    tuner's own `engine` mapping (a warning says so): serving never fails for the tuner's sake."""
+    import ewsjf.integrations.vllm.scheduler as sched_mod
+    monkeypatch.delenv("EWSJF_CONFIG", raising=False)
+    monkeypatch.setattr(sched_mod, "replay_engine", lambda scheduler, share: {"max_model_len": 1})
+    tuner = {"executor": "thread", "retune_every_s": 1e9, "min_window_requests": 10_000,
+             "engine": {"kv_blocks": 777}}
+    with caplog.at_level("WARNING", logger="vllm.ewsjf"):
+        v = VirtualVLLM(scheduler="ewsjf", num_blocks=1024, max_num_seqs=16,
+                        scheduler_kwargs={"ewsjf_config": {"tuner": tuner}})
+    assert v.scheduler.ewsjf_queue.tuner_settings.engine == {"kv_blocks": 777}
+    assert "replays cannot mirror this engine" in caplog.text and "max_model_len" in caplog.text
+    v.scheduler.shutdown()
