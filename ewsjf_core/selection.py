@@ -31,16 +31,15 @@ REASON_LANE, REASON_STARVED, REASON_SCORED = 0, 1, 2
 
 
 @njit(cache=True, nogil=True)
-def _overdue(h: int, progress: float, progress_n: float, prefill: np.ndarray, due_work: np.ndarray,
-             due_n: np.ndarray, ow: float, own: float) -> float:
-    """Work admitted past h's due point, which own_size_slack (own) moves by `own` times h's prefill."""
-    return overdue(progress, progress_n, due_work[h] + own * prefill[h], due_n[h], ow)
+def _due_work(h: int, due_work: np.ndarray, prefill: np.ndarray, own: float) -> float:
+    """The prefill part of h's due point, which own_size_slack (own) moves by `own` times h's prefill."""
+    return due_work[h] + own * prefill[h]
 
 
 @njit(cache=True, nogil=True)
 def _is_due(h: int, now: float, progress: float, progress_n: float, deadline: np.ndarray, due_work: np.ndarray,
             due_n: np.ndarray, ow: float, prefill: np.ndarray, own: float) -> bool:
-    return now > deadline[h] or past_due(progress, progress_n, due_work[h] + own * prefill[h], due_n[h], ow)
+    return now > deadline[h] or past_due(progress, progress_n, _due_work(h, due_work, prefill, own), due_n[h], ow)
 
 
 @njit(cache=True, nogil=True)
@@ -79,7 +78,7 @@ def _bypasses(order, reason, source, n: int, limit: int, cur: np.ndarray, nxt: n
     budget = 0.0
     if now <= deadline[d]:
         budget = params[P_BYPASS] * (prefill[d] + ow) - max(
-            _overdue(d, progress, progress_n, prefill, due_work, due_n, ow, own), 0.0)
+            overdue(progress, progress_n, _due_work(d, due_work, prefill, own), due_n[d], ow), 0.0)
     while n < limit:
         by = -1
         for q in range(cur.shape[0]):
