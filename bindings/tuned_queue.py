@@ -190,7 +190,7 @@ def bench_queue(clock: Any, config: EWSJFConfig | None = None, settings: TunerSe
     if settings is None:
         settings = BENCH_SETTINGS.replace(**overrides) if overrides else BENCH_SETTINGS
     if engine is not None:
-        settings = settings.replace(engine={**dataclasses.asdict(engine), **settings.engine})
+        settings = settings.on_engine(dataclasses.asdict(engine))
     q = TunedEWSJFQueue(config, clock=clock, settings=settings)
     q.sim_trial_every_s = float(trial_every_s if trial_every_s is not None
                                 else every if every is not None else BENCH_TRIAL_EVERY_S)

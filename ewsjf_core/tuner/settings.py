@@ -102,6 +102,11 @@ class TunerSettings:
     def replace(self, **changes: Any) -> "TunerSettings":
         return dataclasses.replace(self, **changes)
 
+    def on_engine(self, engine: Mapping[str, Any]) -> "TunerSettings":
+        """These settings with replays on `engine` (EngineConfig fields: the engine being tuned), the keys
+        set in `self.engine` winning over its own."""
+        return self.replace(engine={**engine, **self.engine})
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> "TunerSettings":
         v = dict(values)

@@ -81,8 +81,7 @@ class EWSJFSchedulerMixin:
             from ewsjf.bindings.tuned_queue import TunedEWSJFQueue
             tuner = settings.tuner   # its replays run on this engine's settings (what the user set wins)
             try:
-                tuner = tuner.replace(engine={**replay_engine(self, settings.options.waiting_head_share),
-                                              **tuner.engine})
+                tuner = tuner.on_engine(replay_engine(self, settings.options.waiting_head_share))
             except ValueError as e:   # a setting the simulator cannot model: serve, replay on the user's
                 logger.warning("EWSJF tuner: replays cannot mirror this engine (%s); they use the tuner's "
                                "engine settings", e)
