@@ -1,6 +1,9 @@
 """KVWork: output lengths per prompt-length class from completions, the share of KV-held steps, and the work a
 request counts in the starvation bound (ewsjf_core.kv_work)."""
 
+import math
+import random
+
 import pytest
 
 from ewsjf_core.kv_work import PRIOR_COMPLETIONS, KVWork, kv_time, length_class
@@ -58,3 +61,20 @@ def test_work_under_full_pressure_is_kv_time_in_prefill_units():
     assert (short + long_) / 2 == pytest.approx(2050.0, rel=0.05)
     # The weight scales the pressure: 0 is the prefill.
     assert kv.work(100, 100.0, 0.0) == 100.0
+
+
+def test_hours_of_feedback_keep_the_estimates_finite_and_following_the_engine():
+    """Soak: 200,000 completions and steps (hours of a busy engine) in two regimes. The state stays
+    finite and forgets: after the switch the estimates follow the new regime, not the long past."""
+    kv = KVWork()
+    rng = random.Random(0)
+    for regime, (out_scale, held_share) in enumerate(((50, 0.1), (2000, 0.9))):
+        for _ in range(100_000):
+            prompt = int(2 ** rng.uniform(0, 20))   # every length class sees thousands
+            kv.observe_finished(prompt, rng.randint(0, 2 * out_scale))
+            kv.observe_step(8192 if rng.random() > held_share else rng.randint(1, 8191), 0, True)
+        assert 0.0 <= kv.phi <= 1.0 and abs(kv.phi - held_share) < 0.1
+        for prompt in (10, 1000, 100_000):
+            o = kv.mean_output(prompt)
+            assert math.isfinite(o) and abs(o - out_scale) < 0.2 * out_scale, (regime, prompt, o)
+            assert math.isfinite(kv.work(prompt, float(prompt)))
