@@ -30,13 +30,13 @@ engine runs it: each step() schedules one step and then processes the output of 
 from __future__ import annotations
 
 import functools
-import json
 import os
-import tempfile
 from collections import deque
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+
+from ewsjf.bench.tiny_llama import shared_tiny_llama
 
 if TYPE_CHECKING:
     from vllm.v1.outputs import ModelRunnerOutput
@@ -74,24 +74,6 @@ def _vllm() -> SimpleNamespace:
         KVCacheConfig=KVCacheConfig, KVCacheGroupSpec=KVCacheGroupSpec, ModelRunnerOutput=ModelRunnerOutput,
         Request=Request, RequestStatus=RequestStatus, StructuredOutputManager=StructuredOutputManager,
         held_waiting=held_waiting)
-
-
-TINY_LLAMA_CONFIG = {
-    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 128,
-    "intermediate_size": 256, "num_attention_heads": 2, "num_key_value_heads": 2, "num_hidden_layers": 2,
-    "vocab_size": 1024, "max_position_embeddings": 131072, "rms_norm_eps": 1e-5, "torch_dtype": "float32",
-    "bos_token_id": 1, "eos_token_id": 2, "tie_word_embeddings": False,
-}
-
-
-def write_tiny_llama(directory: str | None = None, **overrides: Any) -> str:
-    """Write a tiny Llama config.json (no weights, no tokenizer) into `directory` (default: a new temp dir)."""
-    directory = directory or tempfile.mkdtemp(prefix="ewsjf-tiny-llama-")
-    os.makedirs(directory, exist_ok=True)
-    cfg = dict(TINY_LLAMA_CONFIG, **overrides)
-    with open(os.path.join(directory, "config.json"), "w", encoding="utf-8") as f:
-        json.dump(cfg, f)
-    return directory
 
 
 @dataclass(frozen=True)
@@ -153,22 +135,6 @@ def default_step_time(info: StepInfo) -> float:
     return 0.005 + 6e-5 * info.prefill_tokens + 1.5e-4 * info.decode_tokens + 2e-8 * info.kv_tokens
 
 
-_SHARED_MODEL_DIRS: dict[int, str] = {}
-
-
-def _shared_tiny_llama(max_position_embeddings: int) -> str:
-    """One tiny-Llama folder per process and size, removed at exit (harness instances share it read-only)."""
-    d = _SHARED_MODEL_DIRS.get(max_position_embeddings)
-    if d is None or not os.path.isfile(os.path.join(d, "config.json")):
-        import atexit
-        import shutil
-
-        d = write_tiny_llama(max_position_embeddings=max_position_embeddings)
-        _SHARED_MODEL_DIRS[max_position_embeddings] = d
-        atexit.register(shutil.rmtree, d, True)
-    return d
-
-
 SchedulerSpec = str | type
 
 
@@ -204,7 +170,7 @@ class VirtualVLLM:
         self.async_scheduling = bool(async_scheduling)
         self.step_time = step_time or default_step_time
         self.block_size = block_size
-        self.model_dir = model_dir or _shared_tiny_llama(max(max_model_len, 2048))
+        self.model_dir = model_dir or shared_tiny_llama(max(max_model_len, 2048))
         policy = policy or ("priority" if scheduler == "priority" else "fcfs")
         model_config = v.ModelConfig(model=self.model_dir, skip_tokenizer_init=True, max_model_len=max_model_len,
                                    dtype="float32")

@@ -25,7 +25,7 @@ TIMEOUT_S = 900
 
 
 def _run(tmp_path, policy):
-    from ewsjf.bench.virtual_vllm import write_tiny_llama
+    from ewsjf.bench.tiny_llama import write_tiny_llama
 
     model = write_tiny_llama(str(tmp_path / "model"), max_position_embeddings=4096)
     env = dict(os.environ, VLLM_HOST_IP="127.0.0.1", VLLM_NO_USAGE_STATS="1", DO_NOT_TRACK="1",

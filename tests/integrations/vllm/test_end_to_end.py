@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from ewsjf.bench.virtual_vllm import write_tiny_llama
+from ewsjf.bench.tiny_llama import write_tiny_llama
 from tests.integrations.helpers import run_group
 
 pytestmark = pytest.mark.slow
