@@ -140,7 +140,7 @@ def _baseline_scheduler_cls(policy: str):
             super().__init__(*args, **kwargs)
             old = self.waiting
             self.ewsjf_queue = queue_cls(clock=self._ewsjf_clock)
-            self.waiting = EWSJFRequestQueue(self.ewsjf_queue, old._cached_tokens_fn, old._predict_output)
+            self.waiting = EWSJFRequestQueue(self.ewsjf_queue, old.cached_tokens_fn, old.predict_output)
 
     BaselineScheduler.__name__ = BaselineScheduler.__qualname__ = f"{queue_cls.__name__}Scheduler"
     return BaselineScheduler

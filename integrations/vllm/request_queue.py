@@ -60,8 +60,11 @@ class EWSJFRequestQueue(RequestQueue):
         # By id: a policy without handles (the baselines), or a queue that needs the ids.
         self._by_id = not hasattr(queue, "push") or bool(getattr(queue, "needs_request_ids", False))
         self._waiting: dict[str, tuple[Request, int]] = {}
-        self._cached_tokens_fn = cached_tokens_fn
-        self._predict_output = predict_output
+        self.cached_tokens_fn = cached_tokens_fn
+        """request -> its prefix-cache hit in tokens, or None (size by num_tokens alone); the scheduler drops it
+        when a lookup fails."""
+        self.predict_output = predict_output
+        """request -> its predicted output tokens (or None), added to its job size; None: not predicted."""
         self._step_now: float | None = None
         self.lazy_begin_step = True
         self.before_begin: Callable[[], None] | None = None
@@ -91,10 +94,10 @@ class EWSJFRequestQueue(RequestQueue):
         if not cached:
             # Versions whose Request records a prefix-cache hit (num_cached_tokens, -1 until known) tell us.
             cached = max(0, getattr(request, "num_cached_tokens", 0) or 0)
-        if not cached and self._cached_tokens_fn is not None:
-            cached = self._cached_tokens_fn(request)
+        if not cached and self.cached_tokens_fn is not None:
+            cached = self.cached_tokens_fn(request)
         cached = max(0, min(cached, num_tokens - 1))
-        predicted = self._predict_output(request) if self._predict_output is not None else None
+        predicted = self.predict_output(request) if self.predict_output is not None else None
         return num_tokens, cached, predicted
 
     def _enter(self, request: Request, front: bool) -> None:

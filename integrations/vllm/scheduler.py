@@ -132,7 +132,7 @@ class EWSJFSchedulerMixin:
         except Exception:  # an unexpected KV-cache layout: size by the full prompt from now on
             logger.warning("EWSJF: prefix-cache lookup failed; sizing requests by full prompt length",
                            exc_info=True)
-            self.waiting._cached_tokens_fn = None
+            self.waiting.cached_tokens_fn = None
             return 0
 
     # --- the hot path ---
