@@ -16,7 +16,7 @@ from typing import Any
 from ewsjf.integrations.ray.policies import POLICIES
 
 from . import arg_types as T
-from . import console, report
+from . import console, engines, report
 from .engines import DEFAULT_POLICIES as DEFAULT_SINGLE_POLICIES
 from .metrics import summarize
 
@@ -76,7 +76,8 @@ def run(args, base, step_model, engine, ecfg, edges, loads, policies, show_progr
                     for router in routers:
                         label = f"N={n} {router}/{pol} @ {report.load_label(load)}"
                         cfg = ClusterConfig(n, router, pol, args.stats_period, args.seed)
-                        res = simulate_cluster(w, step_model, engine, cfg, ecfg, bars.task(label))
+                        replica_engine = engines.policy_engine(pol, engine, args.ewsjf_head_share)
+                        res = simulate_cluster(w, step_model, replica_engine, cfg, ecfg, bars.task(label))
                         m = summarize(res, edges, args.slo_ttft, args.slo_tpot)
                         runs.append({"instances": n, "load": load, "policy": pol, "router": router, "metrics": m,
                                      "spread": res.info["spread"]})
