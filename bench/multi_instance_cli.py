@@ -33,7 +33,8 @@ MAX_INSTANCES = 1024
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("multi-instance (routers in front of N engines)")
-    g.add_argument("--instances", type=T.int_list("instance counts", 1, MAX_INSTANCES), default=None, metavar="N[,M...]",
+    g.add_argument("--instances", type=T.int_list("instance counts", 1, MAX_INSTANCES), default=None,
+                   metavar="N[,M...]",
                    help="simulate N engines behind a router (loads are relative to N engines' capacity)")
     g.add_argument("--routers", type=T.names("router", tuple(POLICIES)), default=",".join(DEFAULT_ROUTERS),
                    help=f"comma list of {', '.join(POLICIES)} (default: all)")
