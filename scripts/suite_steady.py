@@ -2,6 +2,7 @@
 found after the warm-up (issue 9; see scripts/suite_stationarity.py for why).
 
     .venv/bin/python scripts/suite_steady.py [--workloads sharegpt,bwb,published] [--requests 4000] [--seed 0]
+                                             [--ewsjf ewsjf:kv_work_weight=1]
 
 For each workload: a build of --requests requests; loads by the same bisection as the suite's, on FCFS's mean
 TTFT of the requests that arrive after the first --warmup share of them (the running batch has filled by then),
@@ -53,6 +54,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=4000)
     ap.add_argument("--warmup", type=float, default=0.25, help="share of the arrivals not measured")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ewsjf", default="ewsjf", help="the EWSJF policy spec, e.g. ewsjf:kv_work_weight=1")
     args = ap.parse_args()
     engine = EngineConfig()
     for name in args.workloads.split(","):
@@ -70,7 +72,8 @@ def main() -> None:
         for target in TARGETS_S:
             scale, value = find_scale(fcfs_mean, target)
             wl = w.scale_rate(scale)
-            m = {pol: measured(wl, pol, step_time, engine, first) for pol in ("fcfs", "hrrn", "ewsjf")}
+            m = {pol: measured(wl, spec, step_time, engine, first)
+                 for pol, spec in (("fcfs", "fcfs"), ("hrrn", "hrrn"), ("ewsjf", args.ewsjf))}
             q = len(m["fcfs"]["ttft"]) // 4
             head, tail = np.nanmean(m["fcfs"]["ttft"][:q]), np.nanmean(m["fcfs"]["ttft"][-q:])
             steady = "steady" if tail <= 2 * head else "GROWING"
