@@ -1,8 +1,9 @@
 """Why the longest waiters of a suite cell wait (issue 9, fairness under KV pressure): a diagnostic.
 
-    .venv/bin/python scripts/suite_waiters.py published 10 [seed]     # load: 1, 3, 10 or ovl
+    .venv/bin/python scripts/suite_waiters.py published 10 [seed] [--set k=v,...]   # load: 1, 3, 10 or ovl
 
-Replays the cell's workload under FCFS and under EWSJF (default config, the bench's engine for each) and prints,
+Replays the cell's workload under FCFS and under EWSJF (default config, or the default with --set's fields; the
+bench's engine for each) and prints,
 for EWSJF's 12 longest waits: the request, its TTFT under both, when it became due under the progress bound
 (seconds after arrival), how long it waited after that and why admission stopped in those steps (KV blocks,
 the token budget, the running cap), and how many requests were admitted past it meanwhile; then the admitted
@@ -14,7 +15,7 @@ admission progress), so it lives here, not in the package. Operating points come
 
 from __future__ import annotations
 
-import sys
+import argparse
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from ewsjf.bench import engines
 from ewsjf.bench.metrics import class_edges
 from ewsjf.bench.suite import TARGETS_S, OVERLOAD, _engine_key
 from ewsjf.bench.suite_loads import DEFAULT_CACHE, operating_points
+from ewsjf.bench.suite_policies import parse
 from ewsjf.bench.suite_workloads import BY_NAME
 from ewsjf.bindings import EWSJFQueue
 from ewsjf_core.config import EWSJFConfig
@@ -70,7 +72,7 @@ def replay(wl, st, engine, queue):
     return result_of(e, wl, 0.0), steps
 
 
-def main(name: str, load: str, seed: int = 0) -> None:
+def main(name: str, load: str, seed: int = 0, overrides: str = "") -> None:
     sw = BY_NAME[name]
     w = sw.build(min(1000, sw.max_requests or 1000), seed)
     st = RooflineStepTime(sw.model, sw.gpu)
@@ -83,12 +85,16 @@ def main(name: str, load: str, seed: int = 0) -> None:
     edges = class_edges(w.prompt_tokens)
     fcfs = engines.make_queue("fcfs", VirtualClock())
     rf, sf = replay(wl, st, engine, fcfs)
-    q = DueProbe(EWSJFConfig(), clock=VirtualClock())
+    q = DueProbe(EWSJFConfig(**parse("ewsjf:" + overrides)[1]), clock=VirtualClock())
     re_, se = replay(wl, st, engines.policy_engine("ewsjf", engine, DEFAULT_WAITING_HEAD_SHARE), q)
     ttf, tte = rf.first_token_s - wl.arrival_s, re_.first_token_s - wl.arrival_s
     long_ = wl.prompt_tokens > edges[1]
     print(f"{name} @ {load} (scale {scale:.4g}): long p99 fcfs {np.percentile(ttf[long_], 99):.1f} s, "
           f"ewsjf {np.percentile(tte[long_], 99):.1f} s; longest wait {np.nanmax(ttf):.1f} / {np.nanmax(tte):.1f} s")
+    third = np.digitize(wl.prompt_tokens, [edges[0] + 0.5, edges[1] + 0.5])   # terciles as the suite's classes
+    means = [f"{pol} " + " / ".join(f"{x[third == c].mean():.2f}" for c in range(3))
+             for pol, x in (("fcfs", ttf), ("ewsjf", tte))]
+    print("  mean TTFT short / medium / long: " + ", ".join(means))
     t = np.array([s[0] for s in se])
     d = np.array([s[1] for s in se])
     why = np.array([s[2] for s in se])
@@ -131,4 +137,10 @@ def main(name: str, load: str, seed: int = 0) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 0)
+    ap = argparse.ArgumentParser()
+    ap.add_argument("workload")
+    ap.add_argument("load", help="1, 3, 10 or ovl")
+    ap.add_argument("seed", type=int, nargs="?", default=0)
+    ap.add_argument("--set", default="", help="EWSJF config overrides, k=v,...")
+    args = ap.parse_args()
+    main(args.workload, args.load, args.seed, args.set)
