@@ -12,13 +12,16 @@ Definitions (times in seconds; only completed requests count unless stated):
 - Goodput: completed requests meeting TTFT <= slo_ttft_s and TPOT <= slo_tpot_s, per second of makespan
   (and as a fraction of all requests).
 - Longest wait: the largest queue wait (arrival to first admission).
+- Measured requests: every latency figure (TTFT, TPOT, E2E, queue wait, by class, longest wait, Jain's index)
+  counts the requests from index `measured_from` on (arrival order; default 0: all). A replay that starts
+  on an idle engine can skip its warm-up this way (the suite does); rates and totals cover the whole run.
 - Jain's fairness index over slowdowns, J = (sum x)^2 / (n sum x^2), x = E2E / the request's latency
   alone on the idle engine (from the step-time model; 1 = perfectly equal slowdowns).
 - Scheduler CPU: wall microseconds inside the queue's methods per engine step.
 - gpu_busy_frac: fraction of the makespan with a step running (not a load measure: a few decoders keep it
   near 1). saturated_frac: fraction of busy time in steps after which requests were left waiting (the
-  engine was full: token budget, max_running or KV cache). mfu_linear: model FLOP utilization of the linear layers (2 * linear params *
-  batch tokens) against the GPU's peak.
+  engine was full: token budget, max_running or KV cache). mfu_linear: model FLOP utilization of the linear
+  layers (2 * linear params * batch tokens) against the GPU's peak.
 """
 
 from __future__ import annotations
@@ -76,19 +79,22 @@ def isolated_latency(prompt: np.ndarray, output: np.ndarray, step_time, token_bu
 
 
 def summarize(result, class_edges_: Sequence[int] | None = None, slo_ttft_s: float = 2.0,
-              slo_tpot_s: float = 0.1, step_time=None) -> dict[str, Any]:
+              slo_tpot_s: float = 0.1, step_time=None, measured_from: int = 0) -> dict[str, Any]:
     """Metrics of one replay as a JSON-ready dict (see the module docstring for definitions).
 
     step_time: the step-time model, for slowdowns (Jain's index); default: result.step_model if present.
+    measured_from: the first request (arrival order) whose latencies count (the warm-up before it does not).
     """
     w = result.workload
     edges = tuple(int(e) for e in (class_edges_ or class_edges(w.prompt_tokens)))
     if len(edges) != 2 or edges[0] >= edges[1]:
         raise ValueError(f"class edges must be two increasing lengths, got {edges!r}")
+    if not 0 <= measured_from < max(len(w), 1):
+        raise ValueError(f"measured_from must be in [0, {len(w)}), got {measured_from!r}")
     st = step_time if step_time is not None else getattr(result, "step_model", None)
-    m = _latencies(result, edges)
+    m = _latencies(result, edges, measured_from)
     m.update(_rates(result, slo_ttft_s, slo_tpot_s))
-    m.update(_fairness(result, st))
+    m.update(_fairness(result, st, measured_from))
     m.update(_totals(result))
     m.update(_engine_use(result, st, m["makespan_s"]))
     return m
@@ -113,15 +119,17 @@ def _makespan(result) -> float:
     return max(t_end - t0, 1e-9)
 
 
-def _latencies(result, edges: tuple[int, int]) -> dict[str, Any]:
-    """Counts, classes, and TTFT / TPOT / E2E / queue-wait statistics, overall and per length class."""
+def _latencies(result, edges: tuple[int, int], first: int = 0) -> dict[str, Any]:
+    """Counts, classes, and TTFT / TPOT / E2E / queue-wait statistics, overall and per length class, of the
+    requests from index `first` on."""
     w = result.workload
-    P = w.prompt_tokens
-    r = _per_request(result)
+    P = w.prompt_tokens[first:]
+    r = {k: v[first:] for k, v in _per_request(result).items()}
     classes = {"short": P <= edges[0], "medium": (P > edges[0]) & (P <= edges[1]), "long": P > edges[1]}
     wait = r["wait"]
     return {
-        "requests": int(len(w)), "completed": int((~np.isnan(result.finish_s)).sum()),
+        "requests": int(len(w)), "measured_from": int(first),
+        "completed": int((~np.isnan(result.finish_s)).sum()),
         "rejected": int(np.sum(result.rejected)),
         "class_edges": list(edges),
         "class_sizes": {k: int(v.sum()) for k, v in classes.items()},
@@ -180,9 +188,11 @@ def _totals(result) -> dict[str, Any]:
     }
 
 
-def _fairness(result, st) -> dict[str, Any]:
-    """Jain's index over slowdowns (E2E / latency alone on the idle engine); None without a step-time model."""
+def _fairness(result, st, first: int = 0) -> dict[str, Any]:
+    """Jain's index over slowdowns (E2E / latency alone on the idle engine) of the requests from index `first`
+    on; None without a step-time model."""
     done = ~np.isnan(result.finish_s)
+    done[:first] = False
     if st is None or not done.any():
         return {"jain_slowdown": None, "slowdown": None}
     w = result.workload

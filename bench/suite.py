@@ -2,10 +2,15 @@
 
 For each workload (bench/suite_workloads.py) the loads are the arrival-rate scales at which FCFS's mean TTFT
 is about 1, 3 and 10 s (bench/suite_loads.py, cached on disk) plus an overload point (OVERLOAD x the 10 s
-scale). Each cell runs fcfs, oracle-sjf, hrrn and ewsjf on the sim engine and checks the goals of
-bench/suite_goals.py; classes are the workload's prompt-length terciles, with per-decile views in the
-markdown report. Per workload, a Pareto plot (bench/suite_report.py) sweeps EWSJF's fairness knob
-(fcfs_wait_factor) and SJF with aging at the 10 s point; the same sweep runs in every cell where the
+scale). The engine starts idle and its running batch takes minutes to fill, so the first WARMUP_SHARE of each
+workload's arrivals is replayed but not measured: the loads are found, and every policy judged, on the requests
+after it. Without that, a finite replay's mean TTFT is reached above the engine's capacity too (a queue that
+grows for as long as requests arrive, seen over its first minutes); a cell whose FCFS mean TTFT still grows
+over the measured arrivals (last quarter above STEADY_GROWTH x the first) is labelled "not steady". Each cell
+runs fcfs, oracle-sjf, hrrn and ewsjf on the sim engine and checks the goals of bench/suite_goals.py; classes
+are the workload's prompt-length terciles, with per-decile views in the markdown report. Per workload, a
+Pareto plot (bench/suite_report.py) sweeps EWSJF's fairness knob (fcfs_wait_factor) and SJF with aging at the
+10 s point; the same sweep runs in every cell where the
 near-limit goal applies, to tell an unreachable goal (no swept scheduler gets there within the fairness
 bounds) from a failure of EWSJF's. Request counts are bounded (--suite-requests) so the
 whole suite runs in minutes on two cores.
@@ -33,6 +38,9 @@ from .suite_workloads import BY_NAME, SUITE
 CELL_POLICIES = ("fcfs", "oracle-sjf", "hrrn", "ewsjf")
 TARGETS_S = (1.0, 3.0, 10.0)
 OVERLOAD = 1.5
+SUITE_REQUESTS = 4000
+WARMUP_SHARE = 0.25
+STEADY_GROWTH = 2.0
 # The Pareto sweep: EWSJF's fairness knob (the starvation bound's slack over the FCFS wait) and SJF's aging.
 PARETO_EWSJF = tuple(f"ewsjf:fcfs_wait_factor={x:g}" for x in (0.5, 1.0, 1.5, 2.0, 4.0, 1e3))
 PARETO_AGING = tuple(f"sjf-aging:{x:g}" for x in (0.0, 0.003, 0.01, 0.03, 0.1, 1.0))
@@ -45,8 +53,9 @@ def add_arguments(g: argparse._ArgumentGroup) -> None:
                         "and --ewsjf-set/--ewsjf-config do; see bench/suite.py)")
     g.add_argument("--suite-workloads", default=",".join(w.name for w in SUITE),
                    help="comma list of suite workloads (default: all)")
-    g.add_argument("--suite-requests", type=T.int_in(50, 1_000_000), default=1000,
-                   help="requests per workload (default 1000)")
+    g.add_argument("--suite-requests", type=T.int_in(50, 1_000_000), default=SUITE_REQUESTS,
+                   help=f"requests per workload (default {SUITE_REQUESTS}; the first {WARMUP_SHARE:g} of them are "
+                        "not measured)")
     g.add_argument("--suite-cache", default=DEFAULT_CACHE, help="operating-point cache file ('' disables)")
     g.add_argument("--no-pareto", action="store_true", help="skip the Pareto sweeps")
 
@@ -63,47 +72,94 @@ def _engine_key(e: EngineConfig) -> dict:
                                        "prefix_caching", "gpu_memory_utilization")}
 
 
-def _deciles(w, ttft: np.ndarray) -> list[float]:
-    """Mean TTFT per prompt-length decile (requests ranked by prompt length, split into ten equal groups)."""
-    order = np.argsort(w.prompt_tokens, kind="stable")
-    return [float(np.nanmean(ttft[part])) for part in np.array_split(order, 10)]
+def _deciles(w, ttft: np.ndarray, first: int) -> list[float]:
+    """Mean TTFT per prompt-length decile of the requests from index `first` on (ranked by prompt length,
+    split into ten equal groups)."""
+    order = np.argsort(w.prompt_tokens[first:], kind="stable")
+    return [float(np.nanmean(ttft[first:][part])) for part in np.array_split(order, 10)]
+
+
+def suite_build(sw, n: int = SUITE_REQUESTS, seed: int = 0):
+    """The workload `sw` as the suite replays it: its first n requests (at most its own cap)."""
+    return sw.build(min(n, sw.max_requests or n), seed)
+
+
+def measured_from(w) -> int:
+    """The first request the suite measures (the ones before it warm the engine up)."""
+    return int(WARMUP_SHARE * len(w))
+
+
+def workload_points(sw, w, engine: EngineConfig, seed: int = 0, cache: str | None = DEFAULT_CACHE) -> list[dict]:
+    """The operating points of `w` (a suite_build of sw): one per target, found by bisection on FCFS's mean
+    TTFT over the measured requests (cached), then the overload point."""
+    st = RooflineStepTime(sw.model, sw.gpu)
+    edges, first = class_edges(w.prompt_tokens), measured_from(w)
+
+    def fcfs_mean(scale: float) -> float:
+        res = run_policy(w.scale_rate(scale), "fcfs", st, engine)
+        return summarize(res, edges, measured_from=first)["ttft_s"]["mean"]
+
+    key = {"workload": sw.name, "requests": len(w), "measured_from": first, "seed": seed, "model": sw.model,
+           "gpu": sw.gpu, "engine": _engine_key(engine)}
+    points = operating_points(key, fcfs_mean, TARGETS_S, cache or None)
+    return points + [{"target_s": None, "scale": OVERLOAD * points[-1]["scale"], "fcfs_mean_ttft_s": None,
+                      "reached": True}]
+
+
+def cell_scale(points: list[dict], load: str) -> float:
+    """The rate scale of a cell named by its load: '1', '3', '10' (seconds of FCFS mean TTFT) or 'ovl'."""
+    if load == "ovl":
+        return points[-1]["scale"]
+    return points[TARGETS_S.index(float(load))]["scale"]
+
+
+def _steady(ttft: np.ndarray, first: int) -> bool:
+    """Whether FCFS's mean TTFT stays level over the measured arrivals (see STEADY_GROWTH)."""
+    x = ttft[first:]
+    q = len(x) // 4
+    return bool(q) and float(np.nanmean(x[-q:])) <= STEADY_GROWTH * max(float(np.nanmean(x[:q])), 1e-9)
 
 
 def run_workload(sw, n: int, engine: EngineConfig, ecfg: EWSJFConfig | None, cache: str | None,
                  pareto: bool, seed: int = 0, head_share: float = DEFAULT_WAITING_HEAD_SHARE) -> dict:
     t0 = time.perf_counter()
-    w = sw.build(min(n, sw.max_requests or n), seed)
+    w = suite_build(sw, n, seed)
     st = RooflineStepTime(sw.model, sw.gpu)
-    edges = class_edges(w.prompt_tokens)
-
-    def fcfs_mean(scale: float) -> float:
-        return summarize(run_policy(w.scale_rate(scale), "fcfs", st, engine), edges)["ttft_s"]["mean"]
-
-    key = {"workload": sw.name, "requests": len(w), "seed": seed, "model": sw.model, "gpu": sw.gpu,
-           "engine": _engine_key(engine)}
-    points = operating_points(key, fcfs_mean, TARGETS_S, cache or None)
-    points = points + [{"target_s": None, "scale": OVERLOAD * points[-1]["scale"], "fcfs_mean_ttft_s": None,
-                        "reached": True}]
+    edges, first = class_edges(w.prompt_tokens), measured_from(w)
     cells = []
+    points = workload_points(sw, w, engine, seed, cache)
+    top = points[len(TARGETS_S) - 1]["scale"]   # the highest target's point: the Pareto plot's
     for pt in points:
+        if pt["scale"] in {c["point"]["scale"] for c in cells}:
+            continue   # a target past a cliff in FCFS's mean TTFT lands where the last one did: one cell
         wl = w.scale_rate(pt["scale"])
         metrics, deciles = {}, {}
         for pol in CELL_POLICIES:
             res = run_policy(wl, pol, st, engine, ecfg, head_share)
-            metrics[pol] = summarize(res, edges)
-            deciles[pol] = _deciles(wl, res.first_token_s - wl.arrival_s)
-        # The sweep: the Pareto plot at the 10 s point, and the near-limit goal's frontier wherever it applies.
+            ttft = res.first_token_s - wl.arrival_s
+            metrics[pol] = summarize(res, edges, measured_from=first)
+            deciles[pol] = _deciles(wl, ttft, first)
+            if pol == "fcfs":
+                pt = {**pt, "steady": _steady(ttft, first)}
+        # The sweep: the Pareto plot at the highest target's point, and the near-limit goal's frontier wherever it
+        # applies.
         front = {}
-        if pareto and (pt["target_s"] == TARGETS_S[2]
+        if pareto and (pt["scale"] == top
                        or metrics["fcfs"]["ttft_s"]["mean"] >= suite_goals.NEAR_LIMIT_FCFS_MEAN_S):
-            front = {spec: summarize(run_policy(wl, spec, st, engine, ecfg, head_share), edges)
+            front = {spec: summarize(run_policy(wl, spec, st, engine, ecfg, head_share), edges, measured_from=first)
                      for spec in PARETO_EWSJF + PARETO_AGING}
         label = f"{pt['target_s']:g} s" if pt["target_s"] else f"overload ({OVERLOAD:g}x)"
+        if pt["target_s"] and not pt["reached"]:
+            label += ", not reached"
+        if pt["target_s"] and not pt["steady"]:
+            label += ", not steady"
         cells.append({"label": label, "point": pt, "metrics": metrics, "deciles": deciles, "front": front,
                       "goals": suite_goals.check_cell(metrics, front=front)})
-    front = {**cells[2]["front"], **cells[2]["metrics"]} if cells[2]["front"] else {}
+    top_cell = next(c for c in cells if c["point"]["scale"] == top)
+    front = {**top_cell["front"], **top_cell["metrics"]} if top_cell["front"] else {}
     return {"workload": sw.name, "what": sw.what, "model": sw.model, "gpu": sw.gpu, "describe": w.describe(),
-            "class_edges": list(edges), "cells": cells, "pareto": front, "wall_s": time.perf_counter() - t0}
+            "class_edges": list(edges), "measured_from": first, "cells": cells, "pareto": front,
+            "wall_s": time.perf_counter() - t0}
 
 
 def run_suite(args) -> int:

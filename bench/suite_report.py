@@ -103,7 +103,8 @@ def markdown(doc: dict, pngs: dict[str, str]) -> str:
                   report.md_table(fr, FRONTIER_HEADER), ""]
     for r in res:
         d = r["describe"]
-        lines += [f"## {r['workload']}", "", f"{r['what']}. {d['requests']} requests, prompts mean "
+        lines += [f"## {r['workload']}", "", f"{r['what']}. {d['requests']} requests (the first "
+                  f"{r.get('measured_from', 0)} warm the engine up and are not measured), prompts mean "
                   f"{d['prompt_mean']} (p99 {d['prompt_p99']}), outputs mean {d['output_mean']}; {r['model']} on "
                   f"{r['gpu']}; classes: short <= {r['class_edges'][0]} < medium <= {r['class_edges'][1]} < long.", ""]
         for c in r["cells"]:

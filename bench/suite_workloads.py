@@ -74,9 +74,9 @@ SUITE: tuple[SuiteWorkload, ...] = (
                   _lengths(SHAREGPT, "sharegpt-bursty", BURSTY_CV)),
     SuiteWorkload("bwb", "BWB translation: long outputs (~1.6k tokens), Poisson arrivals", _lengths(BWB, "bwb")),
     SuiteWorkload("mooncake", "Mooncake synthetic: long prompts (mean ~15k), prefix reuse, trace arrivals",
-                  _mooncake, max_requests=500),
+                  _mooncake, max_requests=1500),
     SuiteWorkload("published", "the published setting: Llama-2-13B on A100-80GB, Poisson, 2/3 ShareGPT "
                   "(interactive) + 1/3 BWB (batch)", _interactive_batch, model="llama-2-13b",
-                  max_requests=600),
+                  max_requests=2400),
 )
 BY_NAME = {w.name: w for w in SUITE}

@@ -8,7 +8,8 @@ and after it, by class, and under EWSJF how many of them were promoted as due), 
 waited through while another request was at the head of the order and was not admitted (the engine stops at the
 first waiting request it cannot allocate, as vLLM does), split by that head's class and, for EWSJF, by why the
 head was first (resume lane, due, scored order). Reads EWSJFQueue's order (its reasons), so it lives here, not in
-the package. Operating points come from the suite's cache (run `ewsjf bench --suite` once first).
+the package. Operating points and request counts are the suite's (its cache, or found anew); the figures count every
+request of the replay, the suite's warm-up included.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from suite_waiters import DueProbe
 
 from ewsjf.bench import engines
 from ewsjf.bench.metrics import class_edges
-from ewsjf.bench.suite import OVERLOAD, TARGETS_S, _engine_key
-from ewsjf.bench.suite_loads import DEFAULT_CACHE, operating_points
+from ewsjf.bench.suite import cell_scale, suite_build, workload_points
 from ewsjf.bench.suite_policies import AgingSJFQueue
 from ewsjf.bench.suite_workloads import BY_NAME
 from ewsjf_core.config import EWSJFConfig
@@ -110,14 +110,10 @@ def main() -> None:
     args = ap.parse_args()
     sw = BY_NAME[args.workload]
     engine = EngineConfig()
-    w = sw.build(min(1000, sw.max_requests or 1000), args.seed)
+    w = suite_build(sw, seed=args.seed)
     st = RooflineStepTime(sw.model, sw.gpu)
-    key = {"workload": sw.name, "requests": len(w), "seed": args.seed, "model": sw.model, "gpu": sw.gpu,
-           "engine": _engine_key(engine)}
-    points = operating_points(key, None, TARGETS_S, DEFAULT_CACHE)
     load = args.load
-    scale = OVERLOAD * points[-1]["scale"] if load == "ovl" else points[TARGETS_S.index(float(load))]["scale"]
-    wl = w.scale_rate(scale)
+    wl = w.scale_rate(cell_scale(workload_points(sw, w, engine, args.seed), load))
     edges = class_edges(w.prompt_tokens)
     p = wl.prompt_tokens
     cls = np.where(p <= edges[0], 0, np.where(p <= edges[1], 1, 2))

@@ -4,8 +4,8 @@ candidate on the cells it targets before the full suite (issue 9).
     .venv/bin/python scripts/suite_cells.py published:10,bwb:3,sharegpt:ovl [--seed N] [--set k=v,...]
 
 Prints per cell EWSJF's short-class mean and long-class p99 against HRRN's and FCFS's, the fairness ratios and
-the checks of bench/suite_goals.py (the near-limit goal without the frontier sweep). Operating points come from
-the suite's cache (run `ewsjf bench --suite` once first). Baselines are cached in $EWSJF_CELLS_CACHE
+the checks of bench/suite_goals.py (the near-limit goal without the frontier sweep), on the requests the suite
+measures. Operating points and request counts are the suite's (its cache, or found anew). Baselines are cached in $EWSJF_CELLS_CACHE
 (default /tmp/ewsjf_suite_cells.json): delete it after changing the simulator.
 """
 
@@ -17,8 +17,7 @@ import os
 
 from ewsjf.bench import suite_goals
 from ewsjf.bench.metrics import class_edges, summarize
-from ewsjf.bench.suite import OVERLOAD, TARGETS_S, _engine_key
-from ewsjf.bench.suite_loads import DEFAULT_CACHE, operating_points
+from ewsjf.bench.suite import cell_scale, measured_from, suite_build, workload_points
 from ewsjf.bench.suite_policies import run_policy
 from ewsjf.bench.suite_workloads import BY_NAME
 from ewsjf_core.sim import EngineConfig, RooflineStepTime
@@ -40,22 +39,18 @@ def main() -> None:
     for cell in args.cells.split(","):
         name, load = cell.split(":")
         sw = BY_NAME[name]
-        w = sw.build(min(1000, sw.max_requests or 1000), args.seed)
+        w = suite_build(sw, seed=args.seed)
         st = RooflineStepTime(sw.model, sw.gpu)
-        key = {"workload": sw.name, "requests": len(w), "seed": args.seed, "model": sw.model, "gpu": sw.gpu,
-               "engine": _engine_key(engine)}
-        points = operating_points(key, None, TARGETS_S, DEFAULT_CACHE)
-        scale = OVERLOAD * points[-1]["scale"] if load == "ovl" else points[TARGETS_S.index(float(load))]["scale"]
-        wl = w.scale_rate(scale)
-        edges = class_edges(w.prompt_tokens)
+        wl = w.scale_rate(cell_scale(workload_points(sw, w, engine, args.seed), load))
+        edges, first = class_edges(w.prompt_tokens), measured_from(w)
         metrics = {}
         for pol in BASELINES:
-            k = f"{name}:{load}:{args.seed}:{pol}"
+            k = f"{name}:{len(w)}:{first}:{load}:{args.seed}:{pol}"
             if k not in cache:
-                cache[k] = summarize(run_policy(wl, pol, st, engine), edges)
+                cache[k] = summarize(run_policy(wl, pol, st, engine), edges, measured_from=first)
                 json.dump(cache, open(cache_path, "w"))
             metrics[pol] = cache[k]
-        metrics["ewsjf"] = summarize(run_policy(wl, spec, st, engine), edges)
+        metrics["ewsjf"] = summarize(run_policy(wl, spec, st, engine), edges, measured_from=first)
         goals = suite_goals.check_cell(metrics)
         marks = " | ".join(f"{g} {suite_goals.mark(v['ok'])} {v['why']}" for g, v in goals.items())
         n_checks += sum(v["ok"] is not None for v in goals.values())

@@ -9,8 +9,8 @@ for EWSJF's 12 longest waits: the request, its TTFT under both, when it became d
 the token budget, the running cap), and how many requests were admitted past it meanwhile; then the admitted
 prefill rate of both policies over the span of those waits, the prefill backlog ahead of each at its arrival
 under both, and the prefill each had admitted when the span starts. Reads EWSJFQueue's internals (due points, the
-admission progress), so it lives here, not in the package. Operating points come from the suite's cache
-(run `ewsjf bench --suite` once first).
+admission progress), so it lives here, not in the package. Operating points and request counts are the suite's
+(its cache, or found anew); the figures count every request of the replay, the suite's warm-up included.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ import numpy as np
 
 from ewsjf.bench import engines
 from ewsjf.bench.metrics import class_edges
-from ewsjf.bench.suite import TARGETS_S, OVERLOAD, _engine_key
-from ewsjf.bench.suite_loads import DEFAULT_CACHE, operating_points
+from ewsjf.bench.suite import cell_scale, suite_build, workload_points
 from ewsjf.bench.suite_policies import parse
 from ewsjf.bench.suite_workloads import BY_NAME
 from ewsjf.bindings import EWSJFQueue
@@ -74,13 +73,10 @@ def replay(wl, st, engine, queue):
 
 def main(name: str, load: str, seed: int = 0, overrides: str = "") -> None:
     sw = BY_NAME[name]
-    w = sw.build(min(1000, sw.max_requests or 1000), seed)
+    w = suite_build(sw, seed=seed)
     st = RooflineStepTime(sw.model, sw.gpu)
     engine = EngineConfig()
-    key = {"workload": sw.name, "requests": len(w), "seed": seed, "model": sw.model, "gpu": sw.gpu,
-           "engine": _engine_key(engine)}
-    points = operating_points(key, None, TARGETS_S, DEFAULT_CACHE)
-    scale = OVERLOAD * points[-1]["scale"] if load == "ovl" else points[TARGETS_S.index(float(load))]["scale"]
+    scale = cell_scale(workload_points(sw, w, engine, seed), load)
     wl = w.scale_rate(scale)
     edges = class_edges(w.prompt_tokens)
     fcfs = engines.make_queue("fcfs", VirtualClock())

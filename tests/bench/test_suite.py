@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
-from ewsjf.bench import cli, suite_goals, suite_loads
+from ewsjf.bench import cli, suite, suite_goals, suite_loads
 from ewsjf.bench.suite_policies import AgingSJFQueue, parse
 from ewsjf.bench.suite_workloads import SUITE
 
@@ -116,3 +117,15 @@ def test_suite_end_to_end_small(tmp_path, capsys):
     assert "| azure-code @ 1 s |" in (out / "suite.md").read_text()
     assert cli.main(["bench", "--suite", "--suite-workloads", "nope"]) == 2
     assert math.isfinite(cells[1]["point"]["scale"])
+    # The first quarter of the arrivals warms the engine up: not measured, by any policy.
+    assert doc["workloads"][0]["measured_from"] == 20
+    assert all(m["measured_from"] == 20 for c in cells for m in c["metrics"].values())
+    assert all(isinstance(c["point"]["steady"], bool) for c in cells)
+
+
+def test_a_load_is_steady_unless_fcfs_waits_grow_over_the_measured_arrivals():
+    level = np.r_[np.full(25, 50.0), np.full(100, 1.0) + np.sin(np.arange(100))]   # a warm-up, then level
+    growing = np.r_[np.zeros(25), np.linspace(1.0, 30.0, 100)]
+    assert suite._steady(level, 25) and not suite._steady(growing, 25)
+    assert suite.cell_scale([{"scale": 1.0}, {"scale": 2.0}, {"scale": 3.0}, {"scale": 4.5}], "ovl") == 4.5
+    assert suite.cell_scale([{"scale": 1.0}, {"scale": 2.0}, {"scale": 3.0}, {"scale": 4.5}], "3") == 2.0
