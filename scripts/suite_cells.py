@@ -5,8 +5,8 @@ candidate on the cells it targets before the full suite (issue 9).
 
 Prints per cell EWSJF's short-class mean and long-class p99 against HRRN's and FCFS's, the fairness ratios and
 the checks of bench/suite_goals.py (the near-limit goal without the frontier sweep), on the requests the suite
-measures. Operating points and request counts are the suite's (its cache, or found anew). Baselines are cached in $EWSJF_CELLS_CACHE
-(default /tmp/ewsjf_suite_cells.json): delete it after changing the simulator.
+measures. Operating points and request counts are the suite's (its cache, or found anew). Baselines are cached
+in $EWSJF_CELLS_CACHE (default /tmp/ewsjf_suite_cells.json): delete it after changing the simulator.
 """
 
 from __future__ import annotations
