@@ -10,10 +10,9 @@ over the measured arrivals (last quarter above STEADY_GROWTH x the first) is lab
 runs fcfs, oracle-sjf, hrrn and ewsjf on the sim engine and checks the goals of bench/suite_goals.py; classes
 are the workload's prompt-length terciles, with per-decile views in the markdown report. Per workload, a
 Pareto plot (bench/suite_report.py) sweeps EWSJF's fairness knob (fcfs_wait_factor) and SJF with aging at the
-10 s point; the same sweep runs in every cell where the
-near-limit goal applies, to tell an unreachable goal (no swept scheduler gets there within the fairness
-bounds) from a failure of EWSJF's. Request counts are bounded (--suite-requests) so the
-whole suite runs in minutes on two cores.
+10 s point; the same sweep runs in every cell where the near-limit goal applies, to tell an unreachable goal (no
+swept scheduler gets there within the fairness bounds) from a failure of EWSJF's. Request counts are bounded
+(--suite-requests) so the whole suite runs in minutes on two cores.
 """
 
 from __future__ import annotations
@@ -133,14 +132,13 @@ def run_workload(sw, n: int, engine: EngineConfig, ecfg: EWSJFConfig | None, cac
         if pt["scale"] in {c["point"]["scale"] for c in cells}:
             continue   # a target past a cliff in FCFS's mean TTFT lands where the last one did: one cell
         wl = w.scale_rate(pt["scale"])
-        metrics, deciles = {}, {}
+        metrics, deciles, ttfts = {}, {}, {}
         for pol in CELL_POLICIES:
             res = run_policy(wl, pol, st, engine, ecfg, head_share)
-            ttft = res.first_token_s - wl.arrival_s
+            ttfts[pol] = res.first_token_s - wl.arrival_s
             metrics[pol] = summarize(res, edges, measured_from=first)
-            deciles[pol] = _deciles(wl, ttft, first)
-            if pol == "fcfs":
-                pt = {**pt, "steady": _steady(ttft, first)}
+            deciles[pol] = _deciles(wl, ttfts[pol], first)
+        pt = {**pt, "steady": _steady(ttfts["fcfs"], first)}
         # The sweep: the Pareto plot at the highest target's point, and the near-limit goal's frontier wherever it
         # applies.
         front = {}
