@@ -79,20 +79,20 @@ class EWSJFConfig:
     output tokens per request (ewsjf_core.progress_bound.OutputEstimate, from the step feedback). 0, the
     default: prefill alone. 1 counts what a request holds in KV memory: it tightens the bound where KV memory
     limits admissions (published setting @10 s: long p99 1.80x -> 1.54x FCFS's) and costs short-request
-    gains everywhere else (README, "The workload suite")."""
+    gains everywhere else (bench/SUITE_PASSES.md)."""
     kv_work_weight: float = 0.0
     """Where KV memory (or the running cap), not prefill compute, holds admissions, the starvation bound counts
     a request's work in KV memory-time (ewsjf_core.kv_work: the engine's output lengths per prompt-length
     class, from completions fed to observe_finished), in proportion to the measured share of such steps times
     this weight. 0, the default: prefill alone. 1 makes the bound hold under KV pressure (published setting
     @ 10 s: long p99 1.80x -> 1.24x FCFS's) and costs short-request gains where the prefill bound was fair
-    already (sharegpt @ 10 s: short mean 0.99 -> 2.98 s; README, "The workload suite")."""
+    already (sharegpt @ 10 s: short mean 0.99 -> 2.98 s; bench/SUITE_PASSES.md, fifth pass)."""
     own_size_slack: float = 0.0
     """A request falls due this many times its own effective prefill later than its due point (compared at
     selection, ewsjf_core.selection): an overtaking window proportional to the request's own size, as SJF with
     aging grants. 0, the default. 1 gains short-request checks on the suite (sharegpt @ 3 s's near-limit goal,
     light-load dominance) but breaks the published setting's fairness on some draws (KV-bound: prefill tokens
-    are not time there; README, "The workload suite", sixth pass)."""
+    are not time there; bench/SUITE_PASSES.md, sixth and eighth passes)."""
     output_weight: float = field(default=1.0, metadata=_PARTITION)
     """Job size = effective prompt length + output_weight * predicted output tokens (when given)."""
     order_chunk: int = 256

@@ -24,8 +24,8 @@ the same numbers, so FCFS's admission point stays exact however phi and o drift)
 EWSJFConfig.kv_work_weight scales phi and is 0 by default: on the suite's engine, KV memory or the running cap
 holds admissions in 96-100% of the steps with requests waiting (all workloads but mooncake), so phi is near 1
 wherever queues build, and counting work in memory-time makes every request's bound hold in time, mediums'
-included, which gives up short-request gains where the prefill bound already kept the goals (README, "The
-workload suite", fifth pass).
+included, which gives up short-request gains where the prefill bound already kept the goals
+(bench/SUITE_PASSES.md, fifth pass).
 """
 
 from __future__ import annotations

@@ -27,8 +27,8 @@ step, from the step feedback; no oracle). Prefill alone misweighs requests once 
 runs out of: a policy that prefers short prompts with long outputs then admits few prefill tokens per
 second, so a bound counted in prefill tokens comes due later in seconds than FCFS's wait (published setting
 @ 10 s: long p99 1.80x FCFS's; 1.54x with weight 1). Elsewhere the output term makes every overtaking
-request as costly as any other and gives up most of the short-request gain, hence off by default (README,
-"The workload suite"). Progress and due points are kept in two parts (prefill tokens, requests) and
+request as costly as any other and gives up most of the short-request gain, hence off by default
+(bench/SUITE_PASSES.md). Progress and due points are kept in two parts (prefill tokens, requests) and
 compared at the current estimate (overdue), so the estimate's drift as the history builds up (long outputs
 take long to show up) moves neither ahead of the other.
 """

@@ -11,7 +11,7 @@ DEFAULT_WAITING_HEAD_SHARE = 0.25
 """The waiting_head_share EWSJF's vLLM scheduler uses by default (VLLMOptions.waiting_head_share) and the bench
 gives EWSJF's replays (--ewsjf-head-share): a request needing at most a quarter of the token budget counts as
 short next to a running prefill, which then keeps at least three quarters of it. (Half let medium prompts of
-2-4k tokens in beside long prefills and cost the short class elsewhere: README, "The workload suite".)
+2-4k tokens in beside long prefills and cost the short class elsewhere: bench/SUITE_PASSES.md, fourth pass.)
 Baselines run on the engine as vLLM ships it (0)."""
 
 
