@@ -2,10 +2,12 @@
 candidate on the cells it targets before the full suite (issue 9).
 
     .venv/bin/python scripts/suite_cells.py published:10,bwb:3,sharegpt:ovl [--seed N] [--set k=v,...]
+    .venv/bin/python scripts/suite_cells.py all --seed 0,1,2 --set own_size_slack=1   # every cell, three draws
 
 Prints per cell EWSJF's short-class mean and long-class p99 against HRRN's and FCFS's, the fairness ratios and
 the checks of bench/suite_goals.py (the near-limit goal without the frontier sweep), on the requests the suite
-measures. Operating points and request counts are the suite's (its cache, or found anew). Baselines are cached
+measures, then per seed the checks passing and the failing ones by goal (near-limit misses count as failures
+here). Operating points and request counts are the suite's (its cache, or found anew). Baselines are cached
 in $EWSJF_CELLS_CACHE (default /tmp/ewsjf_suite_cells.json): delete it after changing the simulator.
 """
 
@@ -14,49 +16,68 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections import Counter
 
 from ewsjf.bench import suite_goals
 from ewsjf.bench.metrics import class_edges, summarize
 from ewsjf.bench.suite import cell_scale, measured_from, suite_build, workload_points
 from ewsjf.bench.suite_policies import run_policy
-from ewsjf.bench.suite_workloads import BY_NAME
+from ewsjf.bench.suite_workloads import BY_NAME, SUITE
 from ewsjf_core.sim import EngineConfig, RooflineStepTime
 
 BASELINES = ("fcfs", "oracle-sjf", "hrrn")
+ALL_CELLS = [f"{w.name}:{load}" for w in SUITE for load in ("1", "3", "10", "ovl")]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("cells", help="comma list of workload:load, load one of 1, 3, 10, ovl")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("cells", help="comma list of workload:load (load one of 1, 3, 10, ovl), or 'all'")
+    ap.add_argument("--seed", default="0", help="a seed, or a comma list of seeds (each its own draw)")
     ap.add_argument("--set", default="", help="EWSJF config overrides, k=v,...")
     args = ap.parse_args()
     cache_path = os.environ.get("EWSJF_CELLS_CACHE", "/tmp/ewsjf_suite_cells.json")
     cache = json.load(open(cache_path)) if os.path.exists(cache_path) else {}
-    engine = EngineConfig()
+    cells = ALL_CELLS if args.cells == "all" else args.cells.split(",")
     spec = "ewsjf" + (":" + args.set if args.set else "")
-    n_ok = n_checks = 0
-    for cell in args.cells.split(","):
-        name, load = cell.split(":")
-        sw = BY_NAME[name]
-        w = suite_build(sw, seed=args.seed)
-        st = RooflineStepTime(sw.model, sw.gpu)
-        wl = w.scale_rate(cell_scale(workload_points(sw, w, engine, args.seed), load))
-        edges, first = class_edges(w.prompt_tokens), measured_from(w)
-        metrics = {}
-        for pol in BASELINES:
-            k = f"{name}:{len(w)}:{first}:{load}:{args.seed}:{pol}"
-            if k not in cache:
-                cache[k] = summarize(run_policy(wl, pol, st, engine), edges, measured_from=first)
-                json.dump(cache, open(cache_path, "w"))
-            metrics[pol] = cache[k]
-        metrics["ewsjf"] = summarize(run_policy(wl, spec, st, engine), edges, measured_from=first)
-        goals = suite_goals.check_cell(metrics)
-        marks = " | ".join(f"{g} {suite_goals.mark(v['ok'])} {v['why']}" for g, v in goals.items())
-        n_checks += sum(v["ok"] is not None for v in goals.values())
-        n_ok += sum(bool(v["ok"]) for v in goals.values())
-        print(f"{cell:>18}: {marks}", flush=True)
-    print(f"{n_ok}/{n_checks} checks pass")
+    total = Counter()
+    for seed in [int(s) for s in args.seed.split(",")]:
+        tally = Counter()
+        for cell in cells:
+            goals = _cell_goals(cell, seed, spec, cache, cache_path)
+            marks = " | ".join(f"{g} {suite_goals.mark(v['ok'])} {v['why']}" for g, v in goals.items())
+            tally["checks"] += sum(v["ok"] is not None for v in goals.values())
+            tally["pass"] += sum(bool(v["ok"]) for v in goals.values())
+            tally.update(g for g, v in goals.items() if v["ok"] is False)
+            print(f"{cell:>18}: {marks}", flush=True)
+        print(f"seed {seed}: {_summary(tally)}", flush=True)
+        total.update(tally)
+    if "," in args.seed:
+        print(f"all seeds: {_summary(total)}")
+
+
+def _summary(tally: Counter) -> str:
+    fails = ", ".join(f"{g} {tally[g]}" for g in suite_goals.GOALS)
+    return f"{tally['pass']}/{tally['checks']} checks pass; failing checks by goal: {fails}"
+
+
+def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str) -> dict[str, dict]:
+    """The goal checks of one cell (bench/suite_goals.py), EWSJF run as `spec`, the baselines cached."""
+    name, load = cell.split(":")
+    sw = BY_NAME[name]
+    engine = EngineConfig()
+    w = suite_build(sw, seed=seed)
+    st = RooflineStepTime(sw.model, sw.gpu)
+    wl = w.scale_rate(cell_scale(workload_points(sw, w, engine, seed), load))
+    edges, first = class_edges(w.prompt_tokens), measured_from(w)
+    metrics = {}
+    for pol in BASELINES:
+        k = f"{name}:{len(w)}:{first}:{load}:{seed}:{pol}"
+        if k not in cache:
+            cache[k] = summarize(run_policy(wl, pol, st, engine), edges, measured_from=first)
+            json.dump(cache, open(cache_path, "w"))
+        metrics[pol] = cache[k]
+    metrics["ewsjf"] = summarize(run_policy(wl, spec, st, engine), edges, measured_from=first)
+    return suite_goals.check_cell(metrics)
 
 
 if __name__ == "__main__":
