@@ -6,7 +6,8 @@ Replays the cell's workload under FCFS and under EWSJF (default config, or the d
 bench's engine for each) and prints,
 for EWSJF's 12 longest waits: the request, its TTFT under both, when it became due under the progress bound
 (seconds after arrival), how long it waited after that and why admission stopped in those steps (KV blocks,
-the token budget, the running cap), and how many requests were admitted past it meanwhile; then the admitted
+the token budget, the running cap), and how many requests were admitted past it meanwhile; what held admissions
+in the steps that ended with requests waiting (the share per reason, both policies); then the admitted
 prefill rate of both policies over the span of those waits, the prefill backlog ahead of each at its arrival
 under both, and the prefill each had admitted when the span starts. Reads EWSJFQueue's internals (due points, the
 admission progress), so it lives here, not in the package. Operating points and request counts are the suite's
@@ -32,6 +33,10 @@ from ewsjf_core.sim.engine import result_of
 from ewsjf_core.sim.sim_engine import SimEngine
 
 
+HELD = ("kv", "cap", "budget", "preempt")
+"""Why a step admitted no more while requests waited (StepBuilder.held_by)."""
+
+
 class DueProbe(EWSJFQueue):
     """EWSJFQueue recording, at each request's first pop: time, due point, reason, admission progress."""
 
@@ -51,7 +56,7 @@ class DueProbe(EWSJFQueue):
 
 
 def replay(wl, st, engine, queue):
-    """Run the cell; per step: (start, duration, stop reason, admitted progress, prefill tokens)."""
+    """Run the cell; per step: (start, duration, what held admissions, admitted progress, prefill tokens)."""
     e = SimEngine(wl, queue, st, engine, clock=queue.clock)
     arr, n, nxt, b, steps = e.requests.arrival, len(wl), 0, e.builder, []
     while e.done < n:
@@ -62,10 +67,7 @@ def replay(wl, st, engine, queue):
             e.advance_to(arr[nxt])
             continue
         start, dur, pf, dec = e.last_step
-        why = ""
-        if b.waiting:
-            why = "cap" if len(e.running.order) >= b.max_running else (
-                "budget" if pf + dec >= b.token_budget else "kv")
+        why = b.held_by
         progress = queue._set.admitted_work if isinstance(queue, EWSJFQueue) else 0.0
         steps.append((start, dur, why, progress, pf))
     return result_of(e, wl, 0.0), steps
@@ -91,6 +93,7 @@ def main(name: str, load: str, seed: int = 0, overrides: str = "") -> None:
     means = [f"{pol} " + " / ".join(f"{x[third == c].mean():.2f}" for c in range(3))
              for pol, x in (("fcfs", ttf), ("ewsjf", tte))]
     print("  mean TTFT short / medium / long: " + ", ".join(means))
+    print(f"  steps with requests waiting, held by: fcfs {_held(sf)}; ewsjf {_held(se)}")
     t = np.array([s[0] for s in se])
     d = np.array([s[1] for s in se])
     why = np.array([s[2] for s in se])
@@ -104,7 +107,7 @@ def main(name: str, load: str, seed: int = 0, overrides: str = "") -> None:
         due_t = t[k] if k < len(t) else np.inf
         lo, hi = min(lo, a), max(hi, pop_t)
         m = (t >= due_t) & (t < pop_t)
-        stops = {r: round(float(d[m & (why == r)].sum()), 1) for r in ("kv", "budget", "cap") if (m & (why == r)).any()}
+        stops = {r: round(float(d[m & (why == r)].sum()), 1) for r in HELD if (m & (why == r)).any()}
         past = int(np.searchsorted(pops, pop_t) - np.searchsorted(pops, due_t)) if np.isfinite(due_t) else 0
         if due_t < pop_t:
             due_txt = f"due {due_t - a:5.1f} s after arrival, then {pop_t - due_t:4.1f} s"
@@ -130,6 +133,12 @@ def main(name: str, load: str, seed: int = 0, overrides: str = "") -> None:
     p = wl.prompt_tokens
     print(f"  prefill admitted by {lo:.0f} s: fcfs {int(p[rf.first_scheduled_s <= lo].sum())}, "
           f"ewsjf {int(p[re_.first_scheduled_s <= lo].sum())} tokens")
+
+
+def _held(steps) -> str:
+    """What held admissions in the steps that ended with requests waiting: the share per stop reason."""
+    why = [s[2] for s in steps if s[2]]
+    return ", ".join(f"{r} {why.count(r) / max(len(why), 1):.2f}" for r in HELD)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ class StepBuilder:
 
     __slots__ = ('running', 'blocks', '_req', 'token_budget', 'max_running', 'chunked_prefill', '_oracle',
                  'reserve_full_sequence', '_pop', 'waiting', 'queue_cpu_s', 'rejected', '_prepend', '_peek',
-                 '_begin', '_end_pops', 'long_prefill_cap', '_cap', 'head_share', '_begun')
+                 '_begin', '_end_pops', 'long_prefill_cap', '_cap', 'head_share', '_begun', 'held_by')
 
     def __init__(self, queue, running: RunningSet, blocks: BlockManager, requests, *, token_budget: int,
                  max_running: int, chunked_prefill: bool, oracle_output: bool,
@@ -62,6 +62,10 @@ class StepBuilder:
         self.queue_cpu_s = 0.0
         self.rejected: list[int] = []
         """Requests rejected during admission (the engine drains this list)."""
+        self.held_by = ""
+        """What kept the last step from admitting more while requests waited: "preempt" (nothing is admitted
+        in a step that preempts), "cap" (max_running), "budget" (the token budget), "kv" (the next request's KV
+        blocks); "" when nothing waited. A diagnostic (scripts/suite_waiters.py)."""
 
     # ------------------------------------------------------------------ preemption
     def preempt(self, victim: int, step: int, decode_allocated: int) -> None:
@@ -114,6 +118,8 @@ class StepBuilder:
             preempted = preempted or p
         if not preempted and self.waiting and budget > 0:
             self._admit(chunks, acc, now, budget)
+        self.held_by = "" if not self.waiting else "preempt" if preempted else "cap" if len(
+            run.order) >= self.max_running else "budget" if acc[0] + dec >= self.token_budget else "kv"
         return chunks, acc[0], acc[1], dec, acc[2], preempted
 
     def _share_for_head(self, now: float, budget: int) -> None:

@@ -152,3 +152,31 @@ def test_preemption_takes_the_last_admitted_and_stops_admissions():
     assert list(run.order) == [0] and q.prepended[0][0] == 1
     assert q.peek() == 1 and b.waiting == 2      # the victim is first in line; 2 was not admitted
     assert b.blocks.used == 14                   # request 0's 13 blocks plus its new one
+
+
+def test_held_by_names_what_stopped_admissions():
+    b, _ = builder([300, 400, 50], [5, 5, 5], budget=512)
+    b.build(0, 0.0)
+    assert b.held_by == "budget"                 # the first two took the whole budget
+    b, _ = builder([10, 10, 10], [5, 5, 5], max_running=2)
+    b.build(0, 0.0)
+    assert b.held_by == "cap"
+    b, _ = builder([1000, 10], [5, 5], kv=80)
+    b.blocks.allocate(30)
+    b.build(0, 0.0)
+    assert b.held_by == "kv"                     # the head's whole prompt does not fit the free blocks
+    b, _ = builder([10, 10], [5, 5])
+    b.build(0, 0.0)
+    assert b.held_by == ""                       # everything admitted: nothing waits
+
+
+def test_held_by_a_preemption():
+    b, _ = builder([200, 200, 100], [50, 50, 5], kv=26, budget=512, reserve=False)
+    b.build(0, 0.0)
+    run = b.running
+    for rid in (0, 1):
+        run.computed[rid] = 200
+        run.gen[rid] = 1
+        run.start_decoding(rid, 1, 200, 50)
+    b.build(9, 1.0)
+    assert b.held_by == "preempt"
