@@ -83,10 +83,11 @@ class EWSJFConfig:
     kv_work_weight: float = 0.0
     """Where KV memory (or the running cap), not prefill compute, holds admissions, the starvation bound counts
     a request's work in KV memory-time (ewsjf_core.kv_work: the engine's output lengths per prompt-length
-    class, from completions fed to observe_finished), in proportion to the measured share of such steps times
-    this weight. 0, the default: prefill alone. 1 makes the bound hold under KV pressure (published setting
-    @ 10 s: long p99 1.80x -> 1.24x FCFS's) and costs short-request gains where the prefill bound was fair
-    already (sharegpt @ 10 s: short mean 0.99 -> 2.98 s; bench/SUITE_PASSES.md, fifth pass)."""
+    class, from completions fed to observe_finished), in proportion to the measured share of such steps, times
+    the outputs' share of the completions' memory-time, times this weight. 0, the default: prefill alone. 1
+    holds the published setting's fairness on most draws (@ 10 s: long p99 1.53x -> 1.25x FCFS's) and costs
+    dominance checks at bwb and at sharegpt @ 3 s (suite, three seeds: fairness failures 13 -> 8, dominance
+    failures 47 -> 56; bench/SUITE_PASSES.md, eighth pass)."""
     own_size_slack: float = 0.0
     """A request falls due this many times its own effective prefill later than its due point (compared at
     selection, ewsjf_core.selection): an overtaking window proportional to the request's own size, as SJF with

@@ -7,7 +7,7 @@ stays full: memory-time admitted per second is the cache's size), and prefill to
 the order: short-first admits requests whose memory-time per prefill token is 2.5-4x the long class's, so a
 bound counted in prefill comes due late (published setting @ 10 s: long p99 1.80x FCFS's). So a request's work is
 
-    work = (1 - phi) * prefill + phi * c * kv_time,     kv_time = o * (prompt + o / 2)
+    work = (1 - m) * prefill + m * c * kv_time,     kv_time = o * (prompt + o / 2),     m = phi * s
 
 - kv_time: the token-steps of KV memory the request will hold (its prompt, plus an output growing to o tokens,
   over o decode steps), o the engine's own mean output length for the request's length class (prompt-length
@@ -18,14 +18,21 @@ bound counted in prefill comes due late (published setting @ 10 s: long p99 1.80
 - phi: the recent fraction of engine steps that ended with requests waiting although the step's tokens were
   below the token budget (the most tokens any step carried): admissions held by KV memory (or the running
   cap), not by prefill compute. Where prefill compute binds, phi ~ 0 and work = prefill, as before.
+- s: the outputs' share of the recent completions' memory-time (sum of o^2 / 2 over sum of kv_time). vLLM admits
+  a request once its prompt's blocks fit; what admission does not see is the output growing after it. Where
+  prompts hold most of the memory, memory-time per request follows the prompt, and prefill tokens already count
+  it: s ~ 0.1 in the suite's sharegpt and azure workloads, 0.03 in mooncake. Where outputs hold it (0.30 in the
+  published setting, 0.43 in bwb), short prompts with long outputs cost far more than their prefill, and the
+  work moves toward memory-time. (bench/SUITE_PASSES.md, eighth pass: with phi alone, sharegpt's overloads lost
+  their short-request gain, 18 -> 53 s, to a bound that was fair there already.)
 Each request's work is fixed when it is queued (the backlog ahead of it and the admission progress then sum
 the same numbers, so FCFS's admission point stays exact however phi and o drift).
 
-EWSJFConfig.kv_work_weight scales phi and is 0 by default: on the suite's engine, KV memory or the running cap
+EWSJFConfig.kv_work_weight scales m and is 0 by default: on the suite's engine, KV memory or the running cap
 holds admissions in 96-100% of the steps with requests waiting (all workloads but mooncake), so phi is near 1
-wherever queues build, and counting work in memory-time makes every request's bound hold in time, mediums'
-included, which gives up short-request gains where the prefill bound already kept the goals
-(bench/SUITE_PASSES.md, fifth pass).
+wherever queues build, and counting work in memory-time makes the bound stricter, mediums' included, which gives
+up short-request gains where the prefill bound already kept the goals (bench/SUITE_PASSES.md, fifth and eighth
+passes).
 """
 
 from __future__ import annotations
@@ -54,7 +61,8 @@ class KVWork:
         self._n = [0.0] * N_CLASSES       # forgotten count of completions per class...
         self._out = [0.0] * N_CLASSES     # ...and of their output tokens
         self._all_n = self._all_out = 0.0
-        self._prompt = self._kv = 0.0     # forgotten sums over completions: prompt tokens, token-steps
+        self._prompt = self._kv = 0.0     # forgotten sums over completions: prompt tokens, token-steps...
+        self._kv_out = 0.0                # ...and the token-steps of their outputs
         self._held = self._steps = 0.0    # forgotten counts of KV-held steps and of steps with requests waiting
         self._budget = 0                  # the most tokens a step carried: the engine's token budget, as seen
         self.phi = 0.0
@@ -71,6 +79,7 @@ class KVWork:
         self._all_out = keep * self._all_out + output_tokens
         self._prompt = keep * self._prompt + prompt_tokens
         self._kv = keep * self._kv + kv_time(prompt_tokens, output_tokens)
+        self._kv_out = keep * self._kv_out + kv_time(0, output_tokens)
 
     def observe_step(self, prefill_tokens: int, decode_tokens: int, waiting: bool) -> None:
         """A finished step's tokens, and whether requests were still waiting at its end."""
@@ -93,14 +102,19 @@ class KVWork:
         c = length_class(prompt_tokens)
         return (self._out[c] + PRIOR_COMPLETIONS * overall) / (self._n[c] + PRIOR_COMPLETIONS)
 
+    @property
+    def output_share(self) -> float:
+        """s of the module docstring: the outputs' share of the recent completions' memory-time (0 before any)."""
+        return self._kv_out / self._kv if self._kv > 0.0 else 0.0
+
     def work(self, prompt_tokens: int, prefill: float, weight: float = 1.0) -> float:
-        """The request's work in the starvation bound (module docstring, phi scaled by `weight`): `prefill`
+        """The request's work in the starvation bound (module docstring, m scaled by `weight`): `prefill`
         when nothing holds admissions but prefill compute, or before any completion."""
-        phi = weight * self.phi
-        if phi <= 0.0 or self._kv <= 0.0:
+        m = weight * self.phi * self.output_share
+        if m <= 0.0:
             return prefill
         o = self.mean_output(prompt_tokens)
-        return prefill + phi * (self._prompt / self._kv * kv_time(prompt_tokens, o) - prefill)
+        return prefill + m * (self._prompt / self._kv * kv_time(prompt_tokens, o) - prefill)
 
 
 def kv_time(prompt_tokens: float, output_tokens: float) -> float:

@@ -43,24 +43,47 @@ def test_class_means_lean_on_the_overall_mean_until_the_class_has_history():
     assert kv.mean_output(20) == pytest.approx(overall, rel=1e-2)   # a class never seen: the overall mean
 
 
-def test_work_under_full_pressure_is_kv_time_in_prefill_units():
-    kv = KVWork()
-    for _ in range(2000):
-        kv.observe_finished(100, 1000)
-        kv.observe_finished(4000, 100)
+def _full_pressure(kv: KVWork) -> None:
     kv.observe_step(8192, 0, waiting=True)
     for _ in range(20000):
         kv.observe_step(0, 50, waiting=True)
     assert kv.phi > 0.99
-    short, long_ = kv.work(100, 100.0), kv.work(4000, 4000.0)
-    # A short prompt with long outputs holds more KV memory-time than a long prompt with short outputs.
-    assert short / long_ == pytest.approx(kv_time(100, kv.mean_output(100)) / kv_time(4000, kv.mean_output(4000)),
-                                          rel=0.02)
-    assert short > long_
-    # Units: the completions' prompt tokens per token-step, so the mix's mean work is about its mean prompt.
-    assert (short + long_) / 2 == pytest.approx(2050.0, rel=0.05)
-    # The weight scales the pressure: 0 is the prefill.
+
+
+def test_work_under_full_pressure_moves_to_kv_time_by_the_outputs_share():
+    kv = KVWork()
+    for _ in range(2000):
+        kv.observe_finished(100, 1000)
+        kv.observe_finished(4000, 100)
+    _full_pressure(kv)
+    mem = kv_time(100, 1000) + kv_time(4000, 100)
+    assert kv.output_share == pytest.approx((kv_time(0, 1000) + kv_time(0, 100)) / mem, rel=1e-3)
+    m = kv.phi * kv.output_share
+    # Units: the completions' prompt tokens per token-step (a unit is about a prefill token). Forgetting weighs
+    # the later completion of each pair a hair more, hence the tolerance.
+    c = 4100 / mem
+    for prompt in (100, 4000):
+        expected = (1 - m) * prompt + m * c * kv_time(prompt, kv.mean_output(prompt))
+        assert kv.work(prompt, float(prompt)) == pytest.approx(expected, rel=5e-3)
+    # A short prompt with long outputs holds more memory-time than its prefill says: its work grows, the
+    # long prompt's shrinks.
+    assert kv.work(100, 100.0) > 10 * 100 and kv.work(4000, 4000.0) < 4000
+    # The weight scales the mix: 0 is the prefill.
     assert kv.work(100, 100.0, 0.0) == 100.0
+    assert kv.work(100, 100.0, 0.5) == pytest.approx(100 + 0.5 * (kv.work(100, 100.0) - 100), rel=1e-9)
+
+
+def test_memory_held_by_prompts_keeps_the_prefill():
+    """Where prompts hold the memory (outputs short), vLLM's admission already sees what a request holds:
+    the work stays about the prefill, however full the cache."""
+    kv = KVWork()
+    for _ in range(2000):
+        kv.observe_finished(100, 10)
+        kv.observe_finished(4000, 10)
+    _full_pressure(kv)
+    assert kv.output_share < 0.01
+    assert kv.work(100, 100.0) == pytest.approx(100.0, rel=0.02)
+    assert kv.work(4000, 4000.0) == pytest.approx(4000.0, rel=0.02)
 
 
 def test_hours_of_feedback_keep_the_estimates_finite_and_following_the_engine():
@@ -74,6 +97,7 @@ def test_hours_of_feedback_keep_the_estimates_finite_and_following_the_engine():
             kv.observe_finished(prompt, rng.randint(0, 2 * out_scale))
             kv.observe_step(8192 if rng.random() > held_share else rng.randint(1, 8191), 0, True)
         assert 0.0 <= kv.phi <= 1.0 and abs(kv.phi - held_share) < 0.1
+        assert 0.0 <= kv.output_share <= 1.0
         for prompt in (10, 1000, 100_000):
             o = kv.mean_output(prompt)
             assert math.isfinite(o) and abs(o - out_scale) < 0.2 * out_scale, (regime, prompt, o)
