@@ -17,8 +17,10 @@ import time
 from ewsjf.bindings import EWSJFQueue
 from ewsjf_core.config import EWSJFConfig
 
-CONFIGS = {"default": EWSJFConfig(), "kv_work_weight=1,own_size_slack=1": EWSJFConfig(kv_work_weight=1.0,
-                                                                                      own_size_slack=1.0)}
+CONFIGS = {
+    "default": EWSJFConfig(),
+    "kv_work_weight=1,own_size_slack=1": EWSJFConfig(kv_work_weight=1.0, own_size_slack=1.0),
+}
 
 
 def _pressured(config: EWSJFConfig) -> EWSJFQueue:
