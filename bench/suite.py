@@ -105,8 +105,12 @@ def workload_points(sw, w, engine: EngineConfig, seed: int = 0, cache: str | Non
                       "reached": True}]
 
 
+CELL_LOADS = tuple(f"{t:g}" for t in TARGETS_S) + ("ovl",)
+"""A cell's load by name: its target (seconds of FCFS mean TTFT) or 'ovl', the overload point."""
+
+
 def cell_scale(points: list[dict], load: str) -> float:
-    """The rate scale of a cell named by its load: '1', '3', '10' (seconds of FCFS mean TTFT) or 'ovl'."""
+    """The rate scale of a cell named by its load (one of CELL_LOADS)."""
     if load == "ovl":
         return points[-1]["scale"]
     return points[TARGETS_S.index(float(load))]["scale"]

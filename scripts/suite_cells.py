@@ -20,13 +20,13 @@ from collections import Counter
 
 from ewsjf.bench import suite_goals
 from ewsjf.bench.metrics import class_edges, summarize
-from ewsjf.bench.suite import cell_scale, measured_from, suite_build, workload_points
+from ewsjf.bench.suite import CELL_LOADS, cell_scale, measured_from, suite_build, workload_points
 from ewsjf.bench.suite_policies import run_policy
 from ewsjf.bench.suite_workloads import BY_NAME, SUITE
 from ewsjf_core.sim import EngineConfig, RooflineStepTime
 
 BASELINES = ("fcfs", "oracle-sjf", "hrrn")
-ALL_CELLS = [f"{w.name}:{load}" for w in SUITE for load in ("1", "3", "10", "ovl")]
+ALL_CELLS = [f"{w.name}:{load}" for w in SUITE for load in CELL_LOADS]
 
 
 def main() -> None:

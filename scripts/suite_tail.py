@@ -16,7 +16,7 @@ import argparse
 import numpy as np
 
 from ewsjf.bench.metrics import class_edges
-from ewsjf.bench.suite import cell_scale, measured_from, suite_build, workload_points
+from ewsjf.bench.suite import CELL_LOADS, cell_scale, measured_from, suite_build, workload_points
 from ewsjf.bench.suite_policies import run_policy
 from ewsjf.bench.suite_workloads import BY_NAME
 from ewsjf_core.sim import EngineConfig, RooflineStepTime
@@ -25,7 +25,7 @@ from ewsjf_core.sim import EngineConfig, RooflineStepTime
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("workload", choices=sorted(BY_NAME))
-    ap.add_argument("load", choices=("1", "3", "10", "ovl"))
+    ap.add_argument("load", choices=CELL_LOADS)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--policies", default="fcfs,hrrn,ewsjf", help="suite policy specs, comma-separated")
     ap.add_argument("--top", type=int, default=8)
