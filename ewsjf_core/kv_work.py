@@ -28,11 +28,11 @@ bound counted in prefill comes due late (published setting @ 10 s: long p99 1.80
 Each request's work is fixed when it is queued (the backlog ahead of it and the admission progress then sum
 the same numbers, so FCFS's admission point stays exact however phi and o drift).
 
-EWSJFConfig.kv_work_weight scales m and is 0 by default: on the suite's engine, KV memory or the running cap
-holds admissions in 96-100% of the steps with requests waiting (all workloads but mooncake), so phi is near 1
-wherever queues build, and counting work in memory-time makes the bound stricter, mediums' included, which gives
-up short-request gains where the prefill bound already kept the goals (bench/SUITE_PASSES.md, fifth and eighth
-passes).
+EWSJFConfig.kv_work_weight scales m and is 1 by default (ninth pass). With phi alone (the fifth pass's form) it
+was 0: on the suite's engine KV memory or the running cap holds admissions in 96-100% of the steps with requests
+waiting, so phi is near 1 wherever queues build, and memory-time made the bound stricter everywhere, giving up
+short-request gains where the prefill bound already kept the goals; s keeps it to where outputs hold the memory
+(bench/SUITE_PASSES.md, fifth, eighth and ninth passes).
 """
 
 from __future__ import annotations
@@ -66,6 +66,10 @@ class KVWork:
         self._held = self._steps = 0.0    # forgotten counts of KV-held steps and of steps with requests waiting
         self._budget = 0                  # the most tokens a step carried: the engine's token budget, as seen
         self.phi = 0.0
+        # Derived at feedback, so that work() (once per add, on the hot path) reads them ready:
+        self._pressure = 0.0     # phi * output_share
+        self._prior_out = 0.0    # PRIOR_COMPLETIONS * the overall mean output
+        self._scale = 0.0        # c: prompt tokens per token-step of the completions
 
     # ----- feedback -----
     def observe_finished(self, prompt_tokens: int, output_tokens: int) -> None:
@@ -80,6 +84,9 @@ class KVWork:
         self._prompt = keep * self._prompt + prompt_tokens
         self._kv = keep * self._kv + kv_time(prompt_tokens, output_tokens)
         self._kv_out = keep * self._kv_out + kv_time(0, output_tokens)
+        self._prior_out = PRIOR_COMPLETIONS * self._all_out / self._all_n
+        self._scale = self._prompt / self._kv if self._kv > 0.0 else 0.0
+        self._pressure = self.phi * self.output_share
 
     def observe_step(self, prefill_tokens: int, decode_tokens: int, waiting: bool) -> None:
         """A finished step's tokens, and whether requests were still waiting at its end."""
@@ -92,15 +99,15 @@ class KVWork:
         self._steps = keep * self._steps + 1.0
         self._held = keep * self._held + (1.0 if tokens < self._budget else 0.0)
         self.phi = self._held / self._steps
+        self._pressure = self.phi * self.output_share
 
     # ----- estimates -----
     def mean_output(self, prompt_tokens: int) -> float:
         """Expected output tokens of a request of this prompt length (0 before any completion)."""
         if self._all_n <= 0.0:
             return 0.0
-        overall = self._all_out / self._all_n
         c = length_class(prompt_tokens)
-        return (self._out[c] + PRIOR_COMPLETIONS * overall) / (self._n[c] + PRIOR_COMPLETIONS)
+        return (self._out[c] + self._prior_out) / (self._n[c] + PRIOR_COMPLETIONS)
 
     @property
     def output_share(self) -> float:
@@ -109,12 +116,14 @@ class KVWork:
 
     def work(self, prompt_tokens: int, prefill: float, weight: float = 1.0) -> float:
         """The request's work in the starvation bound (module docstring, m scaled by `weight`): `prefill`
-        when nothing holds admissions but prefill compute, or before any completion."""
-        m = weight * self.phi * self.output_share
+        when nothing holds admissions but prefill compute, or before any completion. Once per add: it reads
+        what feedback derived, and inlines mean_output and kv_time (a call each costs what the rest does)."""
+        m = weight * self._pressure
         if m <= 0.0:
             return prefill
-        o = self.mean_output(prompt_tokens)
-        return prefill + m * (self._prompt / self._kv * kv_time(prompt_tokens, o) - prefill)
+        c = min(int(prompt_tokens).bit_length() - 1, N_CLASSES - 1)   # length_class
+        o = (self._out[c] + self._prior_out) / (self._n[c] + PRIOR_COMPLETIONS)
+        return prefill + m * (self._scale * o * (prompt_tokens + 0.5 * o) - prefill)
 
 
 def kv_time(prompt_tokens: float, output_tokens: float) -> float:

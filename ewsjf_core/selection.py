@@ -11,7 +11,8 @@ Priority classes are served strictly in urgency order (lower priority value firs
      waited unboundedly under KV pressure, each step's order granting a fresh share): a long request that
      has become due then delays short ones by a bounded amount of work instead of blocking them. With
      own_size_slack k > 0, a request's due point is compared as k times its own prefill later (an overtaking
-     window proportional to its size, as SJF with aging grants; off by default, bench/SUITE_PASSES.md sixth pass);
+     window proportional to its size, as SJF with aging grants; k = 1 by default, bench/SUITE_PASSES.md sixth to
+     ninth passes);
   3. the queues by descending score: all of the best queue in FIFO (arrival) order, then backfill from
      the next-best queue, and so on.
 Each queue is kept in deadline (and due-point) order, so its starved requests are a prefix of it: finding them costs

@@ -114,8 +114,8 @@ def test_scores_match_reference_and_prefer_short_queues():
 def test_shorter_queue_bypasses_a_due_request_within_its_share():
     # Queue 0 (short): ten 10-token requests; queue 1 (long): a 1000-token request already due in progress.
     # fcfs_wait_factor 1.05 -> bypass share 0.05 -> 50 tokens, less the 0.5 admitted since it became due: four
-    # short ones go first, then the due one.
-    cfg = EWSJFConfig(fcfs_wait_factor=1.05)
+    # short ones go first, then the due one (own_size_slack=0: the due point as it is).
+    cfg = EWSJFConfig(fcfs_wait_factor=1.05, own_size_slack=0.0)
     params = pack_params(cfg, 2e-3, 1e-4, 1e-9)
     n = 11
     prefill = np.array([10.0] * 10 + [1000.0])
