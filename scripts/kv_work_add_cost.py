@@ -1,10 +1,10 @@
-"""What counting a request's work in KV memory-time costs an add (issue 9's candidate default, issue 11's hot path).
+"""What counting a request's work in KV memory-time costs an add (issue 9's default since its ninth pass, issue 11).
 
     .venv/bin/python scripts/kv_work_add_cost.py [--runs 7] [--pushes 5000]
 
-EWSJFQueue.push per request, warm, with the default config and with the candidate (kv_work_weight=1,
-own_size_slack=1), alternating in one process, median of the runs. Before timing, each queue is fed what makes the
-KV work take its full path: completions (observe_finished) and steps held below the token budget while a request
+EWSJFQueue.push per request, warm, with the default config (kv_work_weight=1, own_size_slack=1, since the
+suite's ninth pass) and with prefill alone (both 0, the earlier defaults), alternating in one process, median of
+the runs. Before timing, each queue is fed what makes the KV work take its full path: completions (observe_finished) and steps held below the token budget while a request
 waited (observe_step), so phi and the outputs' share are above 0 (ewsjf_core.kv_work).
 """
 
@@ -18,8 +18,8 @@ from ewsjf.bindings import EWSJFQueue
 from ewsjf_core.config import EWSJFConfig
 
 CONFIGS = {
+    "kv_work_weight=0,own_size_slack=0": EWSJFConfig(kv_work_weight=0.0, own_size_slack=0.0),
     "default": EWSJFConfig(),
-    "kv_work_weight=1,own_size_slack=1": EWSJFConfig(kv_work_weight=1.0, own_size_slack=1.0),
 }
 
 
