@@ -4,8 +4,9 @@
 
 EWSJFQueue.push per request, warm, with the default config (kv_work_weight=1, own_size_slack=1, since the
 suite's ninth pass) and with prefill alone (both 0, the earlier defaults), alternating in one process, median of
-the runs. Before timing, each queue is fed what makes the KV work take its full path: completions (observe_finished) and steps held below the token budget while a request
-waited (observe_step), so phi and the outputs' share are above 0 (ewsjf_core.kv_work).
+the runs. Before timing, each queue is fed what makes the KV work take its full path: completions
+(observe_finished) and steps held below the token budget while a request waited (observe_step), so phi and the
+outputs' share are above 0 (ewsjf_core.kv_work).
 """
 
 from __future__ import annotations
