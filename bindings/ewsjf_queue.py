@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from array import array
-from operator import itemgetter
 from typing import Any, Iterable, Iterator
 
 import numpy as np
@@ -33,6 +32,13 @@ _log = logging.getLogger(__name__)
 _NO_SLOTS = np.empty(0, np.int32)
 _SLOT_BITS = 32
 _SLOT_MASK = (1 << _SLOT_BITS) - 1
+
+
+def _slot_array(parts: list[int | np.ndarray]) -> np.ndarray:
+    """The step log's slots (ints from pop(), arrays from pop_many) as one array, in pop order."""
+    if all(type(p) is int for p in parts):
+        return np.array(parts, np.int64)
+    return np.concatenate([np.asarray(p, np.int64).reshape(-1) for p in parts])
 
 
 class EWSJFQueue(WaitingQueue):
@@ -64,16 +70,18 @@ class EWSJFQueue(WaitingQueue):
         self._feedback = StepFeedback(self._config)   # fitted before anything reads the model (_fold_feedback)
         self._keyed: bool | None = None   # True: driven by ids; False: by handles; None: not yet known
         self._slot_of: dict[RequestId, int] = {}
-        self._items: list[Any] = [None] * self._set.capacity  # request id or item by slot
+        # Request id or item by slot (None: free), an object array so that a batch is gathered and cleared by
+        # slot in one C call each (pop_many).
+        self._items = np.full(self._set.capacity, None, object)
         self._gen = [0] * self._set.capacity   # handle generation by slot: counts the slot's uses
         self._count = 0
         self._now: float | None = None
         self._order = AdmissionOrder()
-        # Requests popped since the step began (items and slots, logged per pop at the cost of a list append;
-        # _counted_this_step turns them into item -> counted prefill when a prepend needs it): one prepended
-        # in the same step was never admitted (the engine skipped it), so prepend retracts its count.
+        # Requests popped since the step began (items, and slots as an int per pop() and a view of the order per
+        # pop_many batch; _counted_this_step turns them into item -> counted prefill when a prepend needs it):
+        # one prepended in the same step was never admitted (the engine skipped it), so prepend retracts its count.
         self._step_items: list[Any] = []
-        self._step_slots: list[int] = []
+        self._step_slots: list[int | np.ndarray] = []
         self._step_counted: dict[Any, float] = {}
         self._begin_pending = False  # begin_step's work waits for the step's first pop (see begin_step)
         self._admissions = AdmissionLog(self._set.n_queues)
@@ -148,7 +156,7 @@ class EWSJFQueue(WaitingQueue):
         slot = self._set.alloc()
         if slot >= len(self._gen):
             grow = self._set.capacity - len(self._gen)
-            self._items.extend([None] * grow)
+            self._items = np.concatenate((self._items, np.full(grow, None, object)))
             self._gen.extend([0] * grow)
         self._items[slot] = item
         self._gen[slot] += 1
@@ -205,7 +213,10 @@ class EWSJFQueue(WaitingQueue):
         order = self._order
         if order.pos >= order.limit:
             self._refresh_order()
-        return self._items[order.slot_list[order.pos]]
+        slot_list = order.slot_list
+        if slot_list is None:
+            slot_list = order.list_slots()
+        return self._items[slot_list[order.pos]]
 
     def pop(self) -> Any:
         order = self._order
@@ -215,7 +226,10 @@ class EWSJFQueue(WaitingQueue):
             pos = order.pos
         order.pos = pos + 1
         self._count -= 1
-        slot = order.slot_list[pos]
+        slot_list = order.slot_list
+        if slot_list is None:
+            slot_list = order.list_slots()
+        slot = slot_list[pos]
         items = self._items
         item = items[slot]
         items[slot] = None  # popped: drop the reference (and the handle is no longer held)
@@ -238,17 +252,19 @@ class EWSJFQueue(WaitingQueue):
             pos = order.pos
             end = min(order.limit, pos + n)
             items = self._items
-            slots = order.slot_list[pos:end]
-            batch = list(itemgetter(*slots)(items)) if len(slots) > 1 else [items[slots[0]]]
-            for slot in slots:
-                items[slot] = None
+            slots = order.slots[pos:end]   # a view; the order's arrays are never written after adopt
+            batch = items[slots].tolist()
+            items[slots] = None   # popped: drop the references (and the handles are no longer held)
             self._step_items += batch
-            self._step_slots += slots
+            self._step_slots.append(slots)
             if self._keyed:
                 slot_of = self._slot_of
                 for item in batch:
                     del slot_of[item]
-            out += batch
+            if out:
+                out += batch
+            else:
+                out = batch
             order.pos = end
             self._count -= end - pos
             n -= end - pos
@@ -272,8 +288,8 @@ class EWSJFQueue(WaitingQueue):
         self._refresh_order(limit=self._count)
         # Hand the full order over instead of caching it: the hot path's order stays one chunk long.
         order = self._order
-        items = [self._items[slot] for slot in order.slot_list]
-        order.slot_list, order.limit = [], 0
+        items = self._items[order.slots].tolist()
+        order.slot_list, order.limit = None, 0
         return iter(items)
 
     # ----- steps -----
@@ -286,7 +302,7 @@ class EWSJFQueue(WaitingQueue):
     def _counted_this_step(self) -> dict[Any, float]:
         """item -> effective prefill counted as admitted, for the requests popped since the step began."""
         if self._step_slots:
-            prefill = self._set.prefill[np.array(self._step_slots, np.int64)].tolist()
+            prefill = self._set.prefill[_slot_array(self._step_slots)].tolist()
             self._step_counted.update(zip(self._step_items, prefill))
             self._step_items, self._step_slots = [], []
         return self._step_counted
@@ -324,12 +340,12 @@ class EWSJFQueue(WaitingQueue):
         n_fit = len(feedback) // 3
         cfg = self._config
         order = self._order
-        last, popped = order.slots, self._popped_for_round()
+        last, n_popped = self._popped_for_round()
         cap = min(cfg.order_chunk, self._count) if with_order else 0
         model = self._feedback.model
         out_work = self._set.out_work
         params = self._feedback.params(cfg, out_work, fitting=n_fit > 0)
-        slots, reasons, sources, scores = self._set.begin(last, popped, self._now, min(cap, order.prefix_hint),
+        slots, reasons, sources, scores = self._set.begin(last, n_popped, self._now, min(cap, order.prefix_hint),
                                                           params, cfg.bubble_empty_rounds, model.state, feedback,
                                                           out_work)
         if n_fit:
@@ -462,12 +478,13 @@ class EWSJFQueue(WaitingQueue):
             self._set.admit(order.slots[:order.pos])  # advances the admission progress behind the starvation bound
         self._release_popped(keep_order)
 
-    def _popped_for_round(self) -> list[int]:
-        """The popped prefix of the order as a list of slots, for the round's kernel call to admit, and the
-        order dropped (the round computes the next one)."""
-        popped = self._order.slot_list[:self._order.pos]
+    def _popped_for_round(self) -> tuple[np.ndarray, int]:
+        """The last order and how many of it were popped, for the round's kernel call to admit, and the order
+        dropped (the round computes the next one)."""
+        order = self._order
+        last, n_popped = order.slots, order.pos
         self._release_popped(False)
-        return popped
+        return last, n_popped
 
     def _release_popped(self, keep_order: bool) -> None:
         """The popped prefix leaves the order, recorded in the admission log (keep_order: see _sync)."""
