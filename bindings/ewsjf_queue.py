@@ -29,7 +29,7 @@ from ewsjf_core.waiting import WaitingSet
 
 _log = logging.getLogger(__name__)
 
-_NO_SLOTS = np.empty(0, np.int32)
+_NO_STEPS = array("d")   # no step feedback to fit (read only)
 _SLOT_BITS = 32
 _SLOT_MASK = (1 << _SLOT_BITS) - 1
 
@@ -253,7 +253,7 @@ class EWSJFQueue(WaitingQueue):
             end = min(order.limit, pos + n)
             items = self._items
             slots = order.slots[pos:end]   # a view; the order's arrays are never written after adopt
-            batch = items[slots].tolist()
+            batch = items.take(slots).tolist()
             items[slots] = None   # popped: drop the references (and the handles are no longer held)
             self._step_items += batch
             self._step_slots.append(slots)
@@ -297,7 +297,8 @@ class EWSJFQueue(WaitingQueue):
         """The engine's step is over: requests popped so far stay admitted even if prepended later (a
         preempted request's recompute is admitted work again when it resumes). begin_step calls it; an
         engine that skips begin_step in some steps (vLLM's lazy adapter) calls it at every step start."""
-        self._step_items, self._step_slots, self._step_counted = [], [], {}
+        if self._step_slots or self._step_counted:
+            self._step_items, self._step_slots, self._step_counted = [], [], {}
 
     def _counted_this_step(self) -> dict[Any, float]:
         """item -> effective prefill counted as admitted, for the requests popped since the step began."""
@@ -336,7 +337,7 @@ class EWSJFQueue(WaitingQueue):
         queues), and start the next one in the background when due."""
         self._begin_pending = False
         # The cost model is fitted to the steps since the last round inside the step kernel (one call).
-        feedback = self._take_feedback()
+        feedback = self._take_feedback() if self._feedback.pending else _NO_STEPS
         n_fit = len(feedback) // 3
         cfg = self._config
         order = self._order
