@@ -494,7 +494,8 @@ class EWSJFQueue(WaitingQueue):
             if not keep_order:
                 order.drop()
             return
-        self._counted_this_step()  # read the popped slots' prefill before the slots are reused
+        if self._step_slots:
+            self._counted_this_step()  # read the popped slots' prefill before the slots are reused
         self._admissions.record(order.reasons, order.sources, order.pos)
         order.release_popped(keep_order)
 

@@ -310,8 +310,10 @@ class WaitingSet(QueueLayout):
         if not (limit or n_popped or feedback or self._to_unlink or self._to_unlink_few or self._staged_adds
                 or self._staged_fronts or self._bubbles_open):
             return _NO_SLOTS, _NO_REASONS, _NO_SLOTS, _NO_SCORES   # nothing changed: no kernel call
-        gone = self._take_gone()
-        adds, fronts = self._take_staged()
+        # (the common round has nothing staged or removed: its buffers go in as they are, empty)
+        gone = self._take_gone() if self._to_unlink or self._to_unlink_few else _NO_SLOTS
+        adds, fronts = self._take_staged() if self._staged_adds or self._staged_fronts else (self._staged_adds,
+                                                                                           self._staged_fronts)
         if n_popped:
             self.outputs.observe_admitted(n_popped)
         if self._partition_job is not None:   # rare: its log takes what is unlinked as one array
@@ -323,7 +325,8 @@ class WaitingSet(QueueLayout):
             params, cost_state, feedback, out_work, out, scores)
         self._bubbles_open = bubbles > 0
         self.n_linked += delta
-        self._release(gone)
+        if gone.shape[0]:
+            self._release(gone)
         if n_popped:
             self._release(order[:n_popped])
         return out[ORDER_SLOT, :n], out[ORDER_REASON, :n], out[ORDER_SOURCE, :n], scores
