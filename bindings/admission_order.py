@@ -23,7 +23,7 @@ class AdmissionOrder:
 
     def __init__(self) -> None:
         self.slots = _NO_SLOTS
-        self.reasons = np.empty(0, np.int32)
+        self.reasons = np.empty(0, np.int8)
         self.sources = _NO_SLOTS
         # slots as Python ints (cheap to index per pop), converted at the order's first single pop (list_slots):
         # pop_many reads `slots` itself, and a 256-int conversion costs what a batch's own gather does.

@@ -341,12 +341,12 @@ class EWSJFQueue(WaitingQueue):
         n_fit = len(feedback) // 3
         cfg = self._config
         order = self._order
-        last, n_popped = self._popped_for_round()
+        last, popped = self._popped_for_round()
         cap = min(cfg.order_chunk, self._count) if with_order else 0
         model = self._feedback.model
         out_work = self._set.out_work
         params = self._feedback.params(cfg, out_work, fitting=n_fit > 0)
-        slots, reasons, sources, scores = self._set.begin(last, n_popped, self._now, min(cap, order.prefix_hint),
+        slots, reasons, sources, scores = self._set.begin(last, popped, self._now, min(cap, order.prefix_hint),
                                                           params, cfg.bubble_empty_rounds, model.state, feedback,
                                                           out_work)
         if n_fit:
@@ -479,13 +479,14 @@ class EWSJFQueue(WaitingQueue):
             self._set.admit(order.slots[:order.pos])  # advances the admission progress behind the starvation bound
         self._release_popped(keep_order)
 
-    def _popped_for_round(self) -> tuple[np.ndarray, int]:
-        """The last order and how many of it were popped, for the round's kernel call to admit, and the order
-        dropped (the round computes the next one)."""
+    def _popped_for_round(self) -> tuple[np.ndarray, list[int] | np.ndarray]:
+        """The last order and its popped prefix (a list where single pops listed the order, else a view), for
+        the round's kernel call to admit, and the order dropped (the round computes the next one)."""
         order = self._order
-        last, n_popped = order.slots, order.pos
+        last, pos = order.slots, order.pos
+        popped = order.slot_list[:pos] if order.slot_list is not None else last[:pos]
         self._release_popped(False)
-        return last, n_popped
+        return last, popped
 
     def _release_popped(self, keep_order: bool) -> None:
         """The popped prefix leaves the order, recorded in the admission log (keep_order: see _sync)."""

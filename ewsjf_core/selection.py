@@ -28,9 +28,6 @@ from ewsjf_core.progress_bound import overdue, past_due
 from ewsjf_core.scoring import P_BYPASS, P_OUT_WORK, P_OWN_SLACK, queue_scores
 
 REASON_LANE, REASON_STARVED, REASON_SCORED = 0, 1, 2
-ORDER_SLOT, ORDER_REASON, ORDER_SOURCE = range(3)
-ORDER_ROWS = 3
-"""The rows of an order as fill_order writes it: slots, reasons, source queue columns."""
 
 
 @njit(cache=True, nogil=True)
@@ -110,25 +107,11 @@ def policy_order(now: float, progress: float, progress_n: float, limit: int, cla
     due_n) are compared with (ewsjf_core.progress_bound.past_due). Returns (slots, reasons, source queue
     ids, scores of the first non-empty class).
     """
-    out = np.empty((ORDER_ROWS, limit), dtype=np.int32)
-    first_scores = np.empty(q_active.shape[0])
-    n = fill_order(out, first_scores, now, progress, progress_n, limit, class_order, head, nxt, size, prefill,
-                   arrival, deadline, due_work, due_n, q_active, q_pos, q_mean, params)
-    return out[ORDER_SLOT, :n], out[ORDER_REASON, :n], out[ORDER_SOURCE, :n], first_scores
-
-
-@njit(cache=True, nogil=True)
-def fill_order(out: np.ndarray, first_scores: np.ndarray, now: float, progress: float, progress_n: float,
-               limit: int, class_order: np.ndarray, head: np.ndarray, nxt: np.ndarray, size: np.ndarray,
-               prefill: np.ndarray, arrival: np.ndarray, deadline: np.ndarray, due_work: np.ndarray,
-               due_n: np.ndarray, q_active: np.ndarray, q_pos: np.ndarray, q_mean: np.ndarray,
-               params: np.ndarray) -> int:
-    """policy_order into the caller's arrays (a kernel returning arrays pays ~1.5 us to box each): the slots,
-    reasons and source queues into the rows of `out` (ORDER_ROWS x at least `limit`, int32), the first
-    non-empty class's scores into `first_scores` (one per queue column). Returns how many were ordered."""
     nq = q_active.shape[0]
-    order, reason, source = out[ORDER_SLOT], out[ORDER_REASON], out[ORDER_SOURCE]
-    first_scores[:] = -np.inf
+    order = np.empty(limit, dtype=np.int32)
+    reason = np.empty(limit, dtype=np.int8)
+    source = np.empty(limit, dtype=np.int32)
+    first_scores = np.full(nq, -np.inf)
     scored_any = False
     n = 0
     cur = np.empty(nq, dtype=np.int32)
@@ -172,4 +155,4 @@ def fill_order(out: np.ndarray, first_scores: np.ndarray, now: float, progress: 
                 s = nxt[s]
             if n >= limit:
                 break
-    return n
+    return order[:n], reason[:n], source[:n], first_scores

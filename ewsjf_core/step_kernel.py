@@ -17,7 +17,7 @@ from ewsjf_core.commit import (B_ADMITTED, B_ADMITTED_N, F_ARRIVAL, F_DEADLINE, 
                                F_SIZE, STAGED_WIDTH, commit_flush, pairwise_sum)
 from ewsjf_core.cost_model import fit_steps, read_coefficients
 from ewsjf_core.scoring import P_C0, P_C1, P_C2, P_OUT_WORK
-from ewsjf_core.selection import fill_order
+from ewsjf_core.selection import policy_order
 
 
 @njit(cache=True, nogil=True)
@@ -58,15 +58,15 @@ def begin_step_kernel(order: np.ndarray, n_popped: int, gone: np.ndarray, adds_b
                       b_idle: np.ndarray, bubble_width: float, q_active: np.ndarray, q_pos: np.ndarray,
                       q_mean: np.ndarray, window: np.ndarray, max_idle: int, now: float, limit: int,
                       class_order: np.ndarray, params: np.ndarray, cost_state: np.ndarray, feedback_buf,
-                      out_work: float, out: np.ndarray, first_scores: np.ndarray):
+                      out_work: float):
     """Fit the cost model to the step feedback not yet fitted (`feedback_buf`, rows of (duration_s,
     prefill_tokens, decode_tokens), into `cost_state`; its coefficients and out_work into `params`), advance
     the admission progress by the prefill of the first n_popped of the last `order` (popped last step),
     flush (see commit_flush: `gone`, then those popped, unlinked; the staged rows of `adds_buf` and
     `fronts_buf` committed), age the bubbles when any is open, then compute the first `limit` slots in
-    admission order into `out` and `first_scores` (ewsjf_core.selection.fill_order). The buffers come flat
-    (buffer_rows): the host hands over what it staged without a numpy call. Returns (change in linked
-    requests, requests ordered, bubble queues open)."""
+    admission order. The buffers come flat (buffer_rows): the host hands over what it staged without a
+    numpy call. Returns (change in linked requests, slots, reasons, source queues and scores as
+    policy_order, bubble queues open)."""
     feedback = buffer_rows(feedback_buf, 3)
     params[P_OUT_WORK] = out_work
     if feedback.shape[0]:
@@ -97,7 +97,8 @@ def begin_step_kernel(order: np.ndarray, n_popped: int, gone: np.ndarray, adds_b
         bubbles = age_bubbles(depth, depth.shape[0], base, b_active, b_idle, max_idle)
         for j in range(b_active.shape[0]):
             q_active[base + j] = b_active[j]
-    n = fill_order(out, first_scores, now, bound[B_ADMITTED], bound[B_ADMITTED_N], limit, class_order, head, nxt,
-                   slot_f[F_SIZE], prefill, slot_f[F_ARRIVAL], slot_f[F_DEADLINE], slot_f[F_DUE_WORK], slot_f[F_DUE_N],
-                   q_active, q_pos, q_mean, params)
-    return delta, n, bubbles
+    slots, reasons, sources, scores = policy_order(now, bound[B_ADMITTED], bound[B_ADMITTED_N], limit, class_order,
+                                                   head, nxt, slot_f[F_SIZE], prefill, slot_f[F_ARRIVAL],
+                                                   slot_f[F_DEADLINE], slot_f[F_DUE_WORK], slot_f[F_DUE_N],
+                                                   q_active, q_pos, q_mean, params)
+    return delta, slots, reasons, sources, scores, bubbles

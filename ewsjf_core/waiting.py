@@ -38,12 +38,12 @@ from ewsjf_core.links import link_in_order, list_members, unlink
 from ewsjf_core.progress_bound import OutputEstimate, commit_due_work
 from ewsjf_core.queue_layout import QueueLayout
 from ewsjf_core.reroute import PartitionJob
-from ewsjf_core.selection import ORDER_REASON, ORDER_ROWS, ORDER_SLOT, ORDER_SOURCE, policy_order
+from ewsjf_core.selection import policy_order
 from ewsjf_core.step_kernel import age_bubbles, begin_step_kernel
 
 _NO_SLOTS = np.empty(0, np.int32)
 _NO_ROWS = np.empty((0, STAGED_WIDTH))
-_NO_REASONS = np.empty(0, np.int32)
+_NO_REASONS = np.empty(0, np.int8)
 _NO_SCORES = np.empty(0)
 
 
@@ -73,7 +73,7 @@ class WaitingSet(QueueLayout):
         self.nxt = np.empty(0, np.int32)
         self.prv = np.empty(0, np.int32)
         self._free: list[int] = []   # free slots, a stack: the last freed is reused first
-        self._freed: list[np.ndarray] = []   # slots freed since, oldest first (moved onto _free by alloc)
+        self._freed: list[np.ndarray | list[int]] = []   # slots freed since, oldest first (moved onto _free by alloc)
         self._grow(capacity)
         self.n_linked = 0
         self.row_of_priority: dict[int, int] = {}   # live priority classes only (see retire_empty_classes)
@@ -193,11 +193,11 @@ class WaitingSet(QueueLayout):
         return self._free.pop()
 
     def _take_freed(self) -> None:
-        """Move the slots freed since onto the free stack, in the order they were freed (one conversion per
-        batch, at the first add after it rather than inside the step that freed it)."""
+        """Move the slots freed since onto the free stack, in the order they were freed (an array's conversion
+        comes at the first add after it rather than inside the step that freed it)."""
         free = self._free
         for slots in self._freed:
-            free.extend(slots.tolist())
+            free.extend(slots if type(slots) is list else slots.tolist())
         self._freed = []
 
     def class_row(self, priority: int) -> int:
@@ -301,12 +301,14 @@ class WaitingSet(QueueLayout):
             self._before_commit(_NO_SLOTS, adds)
             self.n_linked += commit_flush(_NO_SLOTS, _staged_rows(adds), _staged_rows(fronts), *self._kernel_state())
 
-    def begin(self, order: np.ndarray, n_popped: int, now: float, limit: int, params: np.ndarray,
+    def begin(self, order: np.ndarray, popped: list[int] | np.ndarray, now: float, limit: int, params: np.ndarray,
               max_idle: int, cost_state: np.ndarray, feedback: array, out_work: float):
         """A step's start in one kernel call (ewsjf_core.step_kernel): fit the cost model's `cost_state` to
         `feedback` (flat rows (duration_s, prefill_tokens, decode_tokens); its coefficients and out_work go
-        into `params`), admit the first n_popped slots of the last `order` (popped: still linked, not
-        discarded), flush, age the bubbles, and return the first `limit` slots in admission order."""
+        into `params`), admit `popped` (the slots of the first len(popped) of the last `order`, as a list or
+        an array: still linked, not discarded), flush, age the bubbles, and return the first `limit` slots in
+        admission order."""
+        n_popped = len(popped)
         if not (limit or n_popped or feedback or self._to_unlink or self._to_unlink_few or self._staged_adds
                 or self._staged_fronts or self._bubbles_open):
             return _NO_SLOTS, _NO_REASONS, _NO_SLOTS, _NO_SCORES   # nothing changed: no kernel call
@@ -318,18 +320,16 @@ class WaitingSet(QueueLayout):
             self.outputs.observe_admitted(n_popped)
         if self._partition_job is not None:   # rare: its log takes what is unlinked as one array
             self._before_commit(np.concatenate((gone, order[:n_popped])), adds)
-        out = np.empty((ORDER_ROWS, limit), np.int32)
-        scores = np.empty(self.q_active.shape[0])
-        delta, n, bubbles = begin_step_kernel(
+        delta, slots, reasons, sources, scores, bubbles = begin_step_kernel(
             order, n_popped, gone, adds, fronts, *self._kernel_state(), max_idle, now, limit, self.class_order,
-            params, cost_state, feedback, out_work, out, scores)
+            params, cost_state, feedback, out_work)
         self._bubbles_open = bubbles > 0
         self.n_linked += delta
         if gone.shape[0]:
             self._release(gone)
         if n_popped:
-            self._release(order[:n_popped])
-        return out[ORDER_SLOT, :n], out[ORDER_REASON, :n], out[ORDER_SOURCE, :n], scores
+            self._release(popped)
+        return slots, reasons, sources, scores
 
     def _take_gone(self) -> np.ndarray:
         if not (self._to_unlink or self._to_unlink_few):
@@ -362,9 +362,9 @@ class WaitingSet(QueueLayout):
             added = _staged_rows(adds)[:, COL_SLOT].astype(np.int32)
             job.record(gone, self.cls[gone], self.prefill[gone], added)
 
-    def _release(self, gone: np.ndarray) -> None:
-        """Free unlinked slots (read by the next alloc: _take_freed)."""
-        if gone.shape[0]:
+    def _release(self, gone: np.ndarray | list[int]) -> None:
+        """Free unlinked slots (an array or a list: read by the next alloc, _take_freed)."""
+        if len(gone):
             self._freed.append(gone)
             if len(self._freed) > 64:   # bounds what the batches' views keep alive while nothing is added
                 self._take_freed()

@@ -42,7 +42,7 @@ def compile_kernels() -> float:
     ws.retire_empty_classes()
     ws.stage(ws.alloc(), 2.0e7, 2.0e7, 8.0, row0, front=False)  # a step's start: admit, flush, age, order
     ws.discard([int(slots[5])])
-    ws.begin(slots[3:], 2, 11.0, 4, params, 2, cost.state, array("d", (0.02, 200, 10)), 0.0)
+    ws.begin(slots, slots[3:5].tolist(), 11.0, 4, params, 2, cost.state, array("d", (0.02, 200, 10)), 0.0)
     ws.start_partition(cfg, 50.0)                               # a periodic one, on the worker thread
     ws.stage(ws.alloc(), 3.0, 3.0, 12.0, row0, front=False)     # changes meanwhile, replayed at its install
     ws.discard(slots[5:6])

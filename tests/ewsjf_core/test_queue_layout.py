@@ -62,7 +62,7 @@ def _apply(twins: list[_Twin], op: str, rng: random.Random, t: float, priorities
             for s in chosen:
                 tw.live.remove(s)
             if op == "begin":   # the popped are admitted (and unlinked) by the round's kernel call
-                ws.begin(np.array(chosen, np.int32), len(chosen), t, 8, tw.params, 3, tw.cost.state, array("d"), 0.0)
+                ws.begin(np.array(chosen, np.int32), chosen, t, 8, tw.params, 3, tw.cost.state, array("d"), 0.0)
             else:
                 ws.discard(chosen)
         elif op == "flush":
