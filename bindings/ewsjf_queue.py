@@ -317,7 +317,8 @@ class EWSJFQueue(WaitingQueue):
         if self._begin_pending:   # the last step's work, had no pop run it (the feedback since waits for
             self._run_begin(False)   # this step's kernel call)
         self._now = now
-        self._install_pending_config()
+        if self._pending_config is not None:
+            self._install_pending_config()
         self._begin_pending = True
         self._order.limit = 0
 
@@ -479,8 +480,8 @@ class EWSJFQueue(WaitingQueue):
         self._release_popped(keep_order)
 
     def _popped_for_round(self) -> tuple[np.ndarray, list[int] | np.ndarray]:
-        """The last order and its popped prefix (a list where single pops listed the order, else a view), for
-        the round's kernel call to admit, and the order dropped (the round computes the next one)."""
+        """The last order and its popped prefix (a list: the pops listed the order; none popped, an empty
+        view), for the round's kernel call to admit, and the order dropped (the round computes the next one)."""
         order = self._order
         last, pos = order.slots, order.pos
         popped = order.slot_list[:pos] if order.slot_list is not None else last[:pos]
@@ -501,7 +502,7 @@ class EWSJFQueue(WaitingQueue):
 
     def _refresh_order(self, limit: int | None = None) -> None:
         order = self._order
-        if limit is None and order.extendable and order.pos >= order.limit:
+        if limit is None and order.limit and order.pos >= order.limit and order.extendable:
             self._extend_order(min(order.cap, 2 * order.limit))
             return
         if self._begin_pending:
