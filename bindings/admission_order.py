@@ -18,15 +18,15 @@ _NO_SLOTS = np.empty(0, np.int32)
 
 
 class AdmissionOrder:
-    """The current order and the pop cursor. EWSJFQueue's pops read `slots` (pop_many: views of it) or
-    `slot_list` (single pops: list_slots()), `pos` and `limit`."""
+    """The current order and the pop cursor. EWSJFQueue's pops read `slot_list` (list_slots()), `pos` and
+    `limit`."""
 
     def __init__(self) -> None:
         self.slots = _NO_SLOTS
         self.reasons = np.empty(0, np.int8)
         self.sources = _NO_SLOTS
-        # slots as Python ints (cheap to index per pop), converted at the order's first single pop (list_slots):
-        # pop_many reads `slots` itself.
+        # slots as Python ints (cheap to index per pop), converted at the order's first pop (list_slots), so
+        # an order dropped or extended before any pop is never converted.
         self.slot_list: list[int] | None = None
         self.pos = 0     # requests already popped from it
         self.limit = 0   # pops allowed from it; 0 when it is stale

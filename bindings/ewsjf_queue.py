@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from array import array
+from operator import itemgetter
 from typing import Any, Iterable, Iterator
 
 import numpy as np
@@ -32,13 +33,6 @@ _log = logging.getLogger(__name__)
 _NO_STEPS = array("d")   # no step feedback to fit (read only)
 _SLOT_BITS = 32
 _SLOT_MASK = (1 << _SLOT_BITS) - 1
-
-
-def _slot_array(parts: list[int | np.ndarray]) -> np.ndarray:
-    """The step log's slots (ints from pop(), arrays from pop_many) as one array, in pop order."""
-    if all(type(p) is int for p in parts):
-        return np.array(parts, np.int64)
-    return np.concatenate([np.asarray(p, np.int64).reshape(-1) for p in parts])
 
 
 class EWSJFQueue(WaitingQueue):
@@ -70,18 +64,19 @@ class EWSJFQueue(WaitingQueue):
         self._feedback = StepFeedback(self._config)   # fitted before anything reads the model (_fold_feedback)
         self._keyed: bool | None = None   # True: driven by ids; False: by handles; None: not yet known
         self._slot_of: dict[RequestId, int] = {}
-        # Request id or item by slot (None: free), an object array so that pop_many gathers and clears a batch
-        # by slot in one C call each (single pops and adds inside vLLM measured no slower than with a list).
-        self._items = np.full(self._set.capacity, None, object)
+        # Request id or item by slot (None: free). A list: amid an engine step (vLLM's single pops and adds) a
+        # numpy object array's item access costs several times a list's, which a batch's one-call gather and
+        # clear (pop_many) win back only in part.
+        self._items: list[Any] = [None] * self._set.capacity
         self._gen = [0] * self._set.capacity   # handle generation by slot: counts the slot's uses
         self._count = 0
         self._now: float | None = None
         self._order = AdmissionOrder()
-        # Requests popped since the step began (items, and slots as an int per pop() and a view of the order per
-        # pop_many batch; _counted_this_step turns them into item -> counted prefill when a prepend needs it):
-        # one prepended in the same step was never admitted (the engine skipped it), so prepend retracts its count.
+        # Requests popped since the step began (items and slots, logged per pop at the cost of a list append;
+        # _counted_this_step turns them into item -> counted prefill when a prepend needs it): one prepended
+        # in the same step was never admitted (the engine skipped it), so prepend retracts its count.
         self._step_items: list[Any] = []
-        self._step_slots: list[int | np.ndarray] = []
+        self._step_slots: list[int] = []
         self._step_counted: dict[Any, float] = {}
         self._begin_pending = False  # begin_step's work waits for the step's first pop (see begin_step)
         self._admissions = AdmissionLog(self._set.n_queues)
@@ -156,7 +151,7 @@ class EWSJFQueue(WaitingQueue):
         slot = self._set.alloc()
         if slot >= len(self._gen):
             grow = self._set.capacity - len(self._gen)
-            self._items = np.concatenate((self._items, np.full(grow, None, object)))
+            self._items.extend([None] * grow)
             self._gen.extend([0] * grow)
         self._items[slot] = item
         self._gen[slot] += 1
@@ -252,11 +247,15 @@ class EWSJFQueue(WaitingQueue):
             pos = order.pos
             end = min(order.limit, pos + n)
             items = self._items
-            slots = order.slots[pos:end]   # a view; the order's arrays are never written after adopt
-            batch = items.take(slots).tolist()
-            items[slots] = None   # popped: drop the references (and the handles are no longer held)
+            slot_list = order.slot_list
+            if slot_list is None:
+                slot_list = order.list_slots()
+            slots = slot_list[pos:end]
+            batch = list(itemgetter(*slots)(items)) if len(slots) > 1 else [items[slots[0]]]
+            for slot in slots:
+                items[slot] = None   # popped: drop the references (and the handles are no longer held)
             self._step_items += batch
-            self._step_slots.append(slots)
+            self._step_slots += slots
             if self._keyed:
                 slot_of = self._slot_of
                 for item in batch:
@@ -288,7 +287,7 @@ class EWSJFQueue(WaitingQueue):
         self._refresh_order(limit=self._count)
         # Hand the full order over instead of caching it: the hot path's order stays one chunk long.
         order = self._order
-        items = self._items[order.slots].tolist()
+        items = [self._items[slot] for slot in order.list_slots()]
         order.slot_list, order.limit = None, 0
         return iter(items)
 
@@ -303,7 +302,7 @@ class EWSJFQueue(WaitingQueue):
     def _counted_this_step(self) -> dict[Any, float]:
         """item -> effective prefill counted as admitted, for the requests popped since the step began."""
         if self._step_slots:
-            prefill = self._set.prefill[_slot_array(self._step_slots)].tolist()
+            prefill = self._set.prefill[np.array(self._step_slots, np.int64)].tolist()
             self._step_counted.update(zip(self._step_items, prefill))
             self._step_items, self._step_slots = [], []
         return self._step_counted
@@ -481,8 +480,8 @@ class EWSJFQueue(WaitingQueue):
         self._release_popped(keep_order)
 
     def _popped_for_round(self) -> tuple[np.ndarray, list[int] | np.ndarray]:
-        """The last order and its popped prefix (a list where single pops listed the order, else a view), for
-        the round's kernel call to admit, and the order dropped (the round computes the next one)."""
+        """The last order and its popped prefix (a list: the pops listed the order; none popped, an empty
+        view), for the round's kernel call to admit, and the order dropped (the round computes the next one)."""
         order = self._order
         last, pos = order.slots, order.pos
         popped = order.slot_list[:pos] if order.slot_list is not None else last[:pos]

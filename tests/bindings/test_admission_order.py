@@ -39,7 +39,7 @@ def test_the_next_prefix_is_twice_the_last_pops():
 
 def test_the_slot_list_is_made_at_the_first_single_pop_and_follows_a_release():
     o = _order(6, 6)
-    assert o.slot_list is None   # converted at the order's first single pop (pop_many reads the array)
+    assert o.slot_list is None   # converted at the order's first pop
     o.pos = 2
     o.release_popped(keep=True)
     assert o.slot_list is None and o.list_slots() == [12, 13, 14, 15] and o.slot_list == [12, 13, 14, 15]
