@@ -18,13 +18,16 @@ _NO_SLOTS = np.empty(0, np.int32)
 
 
 class AdmissionOrder:
-    """The current order and the pop cursor. EWSJFQueue's pops read `slot_list`, `pos` and `limit`."""
+    """The current order and the pop cursor. EWSJFQueue's pops read `slot_list` (list_slots()), `pos` and
+    `limit`."""
 
     def __init__(self) -> None:
         self.slots = _NO_SLOTS
         self.reasons = np.empty(0, np.int8)
         self.sources = _NO_SLOTS
-        self.slot_list: list[int] = []   # slots as Python ints (cheap to index per pop)
+        # slots as Python ints (cheap to index per pop), converted at the order's first pop (list_slots), so
+        # an order dropped or extended before any pop is never converted.
+        self.slot_list: list[int] | None = None
         self.pos = 0     # requests already popped from it
         self.limit = 0   # pops allowed from it; 0 when it is stale
         self.cap = 0
@@ -36,9 +39,15 @@ class AdmissionOrder:
               now: float) -> None:
         """Serve a newly computed order (or a longer prefix of this one) of at most `cap` requests at `now`."""
         self.slots, self.reasons, self.sources, self.scores = slots, reasons, sources, scores
-        self.slot_list = slots.tolist()
-        self.limit = len(self.slot_list)
+        self.slot_list = None
+        self.limit = slots.shape[0]
         self.cap, self.now = cap, now
+
+    def list_slots(self) -> list[int]:
+        """slot_list, converted from `slots` if it is not yet."""
+        if self.slot_list is None:
+            self.slot_list = self.slots.tolist()
+        return self.slot_list
 
     def drop(self) -> None:
         self.limit = 0
@@ -57,7 +66,8 @@ class AdmissionOrder:
         self.pos = 0
         if keep:
             self.slots, self.reasons, self.sources = self.slots[pos:], self.reasons[pos:], self.sources[pos:]
-            self.slot_list = self.slot_list[pos:]
+            if self.slot_list is not None:
+                self.slot_list = self.slot_list[pos:]
             self.limit = self.cap = max(self.limit - pos, 0)
         else:
             self.limit = 0

@@ -30,7 +30,7 @@ from ewsjf_core.waiting import WaitingSet
 
 _log = logging.getLogger(__name__)
 
-_NO_SLOTS = np.empty(0, np.int32)
+_NO_STEPS = array("d")   # no step feedback to fit (read only)
 _SLOT_BITS = 32
 _SLOT_MASK = (1 << _SLOT_BITS) - 1
 
@@ -64,7 +64,10 @@ class EWSJFQueue(WaitingQueue):
         self._feedback = StepFeedback(self._config)   # fitted before anything reads the model (_fold_feedback)
         self._keyed: bool | None = None   # True: driven by ids; False: by handles; None: not yet known
         self._slot_of: dict[RequestId, int] = {}
-        self._items: list[Any] = [None] * self._set.capacity  # request id or item by slot
+        # Request id or item by slot (None: free). A list: a numpy object array gathers and clears pop_many's
+        # batch in one call each (a 256-pop step 15-17% faster), but a single pop's read and clear cost ~0.5 us
+        # there against ~0.1 us in a list, which engines that pop one request at a time (vLLM) pay per pop.
+        self._items: list[Any] = [None] * self._set.capacity
         self._gen = [0] * self._set.capacity   # handle generation by slot: counts the slot's uses
         self._count = 0
         self._now: float | None = None
@@ -205,7 +208,10 @@ class EWSJFQueue(WaitingQueue):
         order = self._order
         if order.pos >= order.limit:
             self._refresh_order()
-        return self._items[order.slot_list[order.pos]]
+        slot_list = order.slot_list
+        if slot_list is None:
+            slot_list = order.list_slots()
+        return self._items[slot_list[order.pos]]
 
     def pop(self) -> Any:
         order = self._order
@@ -215,7 +221,10 @@ class EWSJFQueue(WaitingQueue):
             pos = order.pos
         order.pos = pos + 1
         self._count -= 1
-        slot = order.slot_list[pos]
+        slot_list = order.slot_list
+        if slot_list is None:
+            slot_list = order.list_slots()
+        slot = slot_list[pos]
         items = self._items
         item = items[slot]
         items[slot] = None  # popped: drop the reference (and the handle is no longer held)
@@ -238,17 +247,23 @@ class EWSJFQueue(WaitingQueue):
             pos = order.pos
             end = min(order.limit, pos + n)
             items = self._items
-            slots = order.slot_list[pos:end]
+            slot_list = order.slot_list
+            if slot_list is None:
+                slot_list = order.list_slots()
+            slots = slot_list[pos:end]
             batch = list(itemgetter(*slots)(items)) if len(slots) > 1 else [items[slots[0]]]
             for slot in slots:
-                items[slot] = None
+                items[slot] = None   # popped: drop the references (and the handles are no longer held)
             self._step_items += batch
             self._step_slots += slots
             if self._keyed:
                 slot_of = self._slot_of
                 for item in batch:
                     del slot_of[item]
-            out += batch
+            if out:
+                out += batch
+            else:
+                out = batch
             order.pos = end
             self._count -= end - pos
             n -= end - pos
@@ -272,8 +287,8 @@ class EWSJFQueue(WaitingQueue):
         self._refresh_order(limit=self._count)
         # Hand the full order over instead of caching it: the hot path's order stays one chunk long.
         order = self._order
-        items = [self._items[slot] for slot in order.slot_list]
-        order.slot_list, order.limit = [], 0
+        items = [self._items[slot] for slot in order.list_slots()]
+        order.slot_list, order.limit = None, 0
         return iter(items)
 
     # ----- steps -----
@@ -281,7 +296,8 @@ class EWSJFQueue(WaitingQueue):
         """The engine's step is over: requests popped so far stay admitted even if prepended later (a
         preempted request's recompute is admitted work again when it resumes). begin_step calls it; an
         engine that skips begin_step in some steps (vLLM's lazy adapter) calls it at every step start."""
-        self._step_items, self._step_slots, self._step_counted = [], [], {}
+        if self._step_slots or self._step_counted:
+            self._step_items, self._step_slots, self._step_counted = [], [], {}
 
     def _counted_this_step(self) -> dict[Any, float]:
         """item -> effective prefill counted as admitted, for the requests popped since the step began."""
@@ -301,7 +317,8 @@ class EWSJFQueue(WaitingQueue):
         if self._begin_pending:   # the last step's work, had no pop run it (the feedback since waits for
             self._run_begin(False)   # this step's kernel call)
         self._now = now
-        self._install_pending_config()
+        if self._pending_config is not None:
+            self._install_pending_config()
         self._begin_pending = True
         self._order.limit = 0
 
@@ -320,11 +337,11 @@ class EWSJFQueue(WaitingQueue):
         queues), and start the next one in the background when due."""
         self._begin_pending = False
         # The cost model is fitted to the steps since the last round inside the step kernel (one call).
-        feedback = self._take_feedback()
+        feedback = self._take_feedback() if self._feedback.pending else _NO_STEPS
         n_fit = len(feedback) // 3
         cfg = self._config
         order = self._order
-        last, popped = order.slots, self._popped_for_round()
+        last, popped = self._popped_for_round()
         cap = min(cfg.order_chunk, self._count) if with_order else 0
         model = self._feedback.model
         out_work = self._set.out_work
@@ -462,12 +479,14 @@ class EWSJFQueue(WaitingQueue):
             self._set.admit(order.slots[:order.pos])  # advances the admission progress behind the starvation bound
         self._release_popped(keep_order)
 
-    def _popped_for_round(self) -> list[int]:
-        """The popped prefix of the order as a list of slots, for the round's kernel call to admit, and the
-        order dropped (the round computes the next one)."""
-        popped = self._order.slot_list[:self._order.pos]
+    def _popped_for_round(self) -> tuple[np.ndarray, list[int] | np.ndarray]:
+        """The last order and its popped prefix (a list: the pops listed the order; none popped, an empty
+        view), for the round's kernel call to admit, and the order dropped (the round computes the next one)."""
+        order = self._order
+        last, pos = order.slots, order.pos
+        popped = order.slot_list[:pos] if order.slot_list is not None else last[:pos]
         self._release_popped(False)
-        return popped
+        return last, popped
 
     def _release_popped(self, keep_order: bool) -> None:
         """The popped prefix leaves the order, recorded in the admission log (keep_order: see _sync)."""
@@ -476,13 +495,14 @@ class EWSJFQueue(WaitingQueue):
             if not keep_order:
                 order.drop()
             return
-        self._counted_this_step()  # read the popped slots' prefill before the slots are reused
+        if self._step_slots:
+            self._counted_this_step()  # read the popped slots' prefill before the slots are reused
         self._admissions.record(order.reasons, order.sources, order.pos)
         order.release_popped(keep_order)
 
     def _refresh_order(self, limit: int | None = None) -> None:
         order = self._order
-        if limit is None and order.extendable and order.pos >= order.limit:
+        if limit is None and order.limit and order.pos >= order.limit and order.extendable:
             self._extend_order(min(order.cap, 2 * order.limit))
             return
         if self._begin_pending:

@@ -72,7 +72,8 @@ class WaitingSet(QueueLayout):
         self.qid = np.empty(0, np.int32)
         self.nxt = np.empty(0, np.int32)
         self.prv = np.empty(0, np.int32)
-        self._free: list[int] = []
+        self._free: list[int] = []   # free slots, a stack: the last freed is reused first
+        self._freed: list[np.ndarray | list[int]] = []   # slots freed since, oldest first (moved onto _free by alloc)
         self._grow(capacity)
         self.n_linked = 0
         self.row_of_priority: dict[int, int] = {}   # live priority classes only (see retire_empty_classes)
@@ -185,9 +186,19 @@ class WaitingSet(QueueLayout):
         self.capacity = new_capacity
 
     def alloc(self) -> int:
+        if self._freed:
+            self._take_freed()
         if not self._free:
             self._grow(self.capacity * 2)
         return self._free.pop()
+
+    def _take_freed(self) -> None:
+        """Move the slots freed since onto the free stack, in the order they were freed (an array's conversion
+        comes at the first add after it rather than inside the step that freed it)."""
+        free = self._free
+        for slots in self._freed:
+            free.extend(slots if type(slots) is list else slots.tolist())
+        self._freed = []
 
     def class_row(self, priority: int) -> int:
         """The row of a priority class, opened on first use (reusing a retired row when there is one)."""
@@ -290,18 +301,21 @@ class WaitingSet(QueueLayout):
             self._before_commit(_NO_SLOTS, adds)
             self.n_linked += commit_flush(_NO_SLOTS, _staged_rows(adds), _staged_rows(fronts), *self._kernel_state())
 
-    def begin(self, order: np.ndarray, popped: list[int], now: float, limit: int, params: np.ndarray,
+    def begin(self, order: np.ndarray, popped: list[int] | np.ndarray, now: float, limit: int, params: np.ndarray,
               max_idle: int, cost_state: np.ndarray, feedback: array, out_work: float):
         """A step's start in one kernel call (ewsjf_core.step_kernel): fit the cost model's `cost_state` to
         `feedback` (flat rows (duration_s, prefill_tokens, decode_tokens); its coefficients and out_work go
-        into `params`), admit `popped` (the slots of the first len(popped) of the last `order`: still linked,
-        not discarded), flush, age the bubbles, and return the first `limit` slots in admission order."""
+        into `params`), admit `popped` (the slots of the first len(popped) of the last `order`, as a list or
+        an array: still linked, not discarded), flush, age the bubbles, and return the first `limit` slots in
+        admission order."""
         n_popped = len(popped)
         if not (limit or n_popped or feedback or self._to_unlink or self._to_unlink_few or self._staged_adds
                 or self._staged_fronts or self._bubbles_open):
             return _NO_SLOTS, _NO_REASONS, _NO_SLOTS, _NO_SCORES   # nothing changed: no kernel call
-        gone = self._take_gone()
-        adds, fronts = self._take_staged()
+        # (the common round has nothing staged or removed: its buffers go in as they are, empty)
+        gone = self._take_gone() if self._to_unlink or self._to_unlink_few else _NO_SLOTS
+        adds, fronts = self._take_staged() if self._staged_adds or self._staged_fronts else (self._staged_adds,
+                                                                                           self._staged_fronts)
         if n_popped:
             self.outputs.observe_admitted(n_popped)
         if self._partition_job is not None:   # rare: its log takes what is unlinked as one array
@@ -311,8 +325,10 @@ class WaitingSet(QueueLayout):
             params, cost_state, feedback, out_work)
         self._bubbles_open = bubbles > 0
         self.n_linked += delta
-        self._release(gone)
-        self._free.extend(popped)
+        if gone.shape[0]:
+            self._release(gone)
+        if n_popped:
+            self._release(popped)
         return slots, reasons, sources, scores
 
     def _take_gone(self) -> np.ndarray:
@@ -346,9 +362,12 @@ class WaitingSet(QueueLayout):
             added = _staged_rows(adds)[:, COL_SLOT].astype(np.int32)
             job.record(gone, self.cls[gone], self.prefill[gone], added)
 
-    def _release(self, gone: np.ndarray) -> None:
-        if gone.shape[0]:
-            self._free.extend(gone.tolist())
+    def _release(self, gone: np.ndarray | list[int]) -> None:
+        """Free unlinked slots (an array or a list: read by the next alloc, _take_freed)."""
+        if len(gone):
+            self._freed.append(gone)
+            if len(self._freed) > 64:   # bounds what the batches' views keep alive while nothing is added
+                self._take_freed()
 
     def _kernel_state(self) -> tuple:
         """The arrays and settings commit_flush works on, in its argument order after (gone, adds, fronts)."""

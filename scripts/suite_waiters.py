@@ -48,7 +48,7 @@ class DueProbe(EWSJFQueue):
         order = self._order
         if order.pos >= order.limit:
             self._refresh_order()
-        slot = order.slot_list[order.pos]
+        slot = order.list_slots()[order.pos]
         rid = self._items[slot]
         if rid not in self.first_pop:
             self.first_pop[rid] = (self._now, float(self._set.due_work[slot]), int(order.reasons[order.pos]))

@@ -12,7 +12,7 @@ def _order(n: int, cap: int) -> AdmissionOrder:
 
 def test_a_new_order_serves_its_prefix_and_may_grow_to_its_cap():
     o = _order(4, 10)
-    assert o.slot_list == [10, 11, 12, 13] and o.limit == 4 and o.extendable
+    assert o.list_slots() == [10, 11, 12, 13] and o.limit == 4 and o.extendable
     assert not _order(4, 4).extendable
     o.drop()
     assert o.limit == 0 and not o.extendable
@@ -22,7 +22,7 @@ def test_releasing_the_popped_prefix_keeps_or_drops_the_rest():
     o = _order(6, 6)
     o.pos = 2
     o.release_popped(keep=True)
-    assert o.pos == 0 and o.slot_list == [12, 13, 14, 15] and o.slots.tolist() == [12, 13, 14, 15]
+    assert o.pos == 0 and o.list_slots() == [12, 13, 14, 15] and o.slots.tolist() == [12, 13, 14, 15]
     assert o.sources.tolist() == [2, 0, 1, 2] and o.limit == o.cap == 4
     assert o.prefix_hint == MIN_PREFIX   # twice 2 pops, floored
     o.pos = 4
@@ -35,3 +35,14 @@ def test_the_next_prefix_is_twice_the_last_pops():
     o.pos = 40
     o.release_popped(keep=False)
     assert o.prefix_hint == 80
+
+
+def test_the_slot_list_is_made_at_the_first_single_pop_and_follows_a_release():
+    o = _order(6, 6)
+    assert o.slot_list is None   # converted at the order's first pop
+    o.pos = 2
+    o.release_popped(keep=True)
+    assert o.slot_list is None and o.list_slots() == [12, 13, 14, 15] and o.slot_list == [12, 13, 14, 15]
+    o.pos = 1
+    o.release_popped(keep=True)
+    assert o.slot_list == [13, 14, 15] and o.slots.tolist() == [13, 14, 15]

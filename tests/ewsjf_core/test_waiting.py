@@ -192,3 +192,20 @@ def test_a_forked_child_gets_its_own_partition_worker():
             pytest.fail("the child's background partition never finished")
         time.sleep(0.05)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_freed_slots_are_reused_last_freed_first_though_handed_over_later():
+    """Slots a flush or a round frees (arrays or lists) reach the free stack at the next alloc, in the order
+    they were freed: allocation is what it would be had each been pushed onto the stack at once."""
+    cfg = EWSJFConfig()
+    ws = WaitingSet(cfg, capacity=8)
+    slots = [ws.alloc() for _ in range(6)]
+    for i, s in enumerate(slots):
+        ws.stage(s, 10.0, 10.0, float(i), ws.class_row(0), front=False)
+    ws.flush()
+    ws.discard(np.array(slots[:2], np.int32))   # a popped prefix: an array
+    ws.flush()
+    ws.discard([slots[4]])                      # a removal: a list
+    ws.flush()
+    assert [ws.alloc() for _ in range(5)] == [slots[4], slots[1], slots[0], 6, 7]
+    assert ws.alloc() == 8 and ws.capacity == 16   # then the stack runs out and the set grows
