@@ -30,7 +30,6 @@ from ewsjf_core.waiting import WaitingSet
 
 _log = logging.getLogger(__name__)
 
-_NO_STEPS = array("d")   # no step feedback to fit (read only)
 _SLOT_BITS = 32
 _SLOT_MASK = (1 << _SLOT_BITS) - 1
 
@@ -208,10 +207,7 @@ class EWSJFQueue(WaitingQueue):
         order = self._order
         if order.pos >= order.limit:
             self._refresh_order()
-        slot_list = order.slot_list
-        if slot_list is None:
-            slot_list = order.list_slots()
-        return self._items[slot_list[order.pos]]
+        return self._items[order.list_slots()[order.pos]]
 
     def pop(self) -> Any:
         order = self._order
@@ -221,10 +217,7 @@ class EWSJFQueue(WaitingQueue):
             pos = order.pos
         order.pos = pos + 1
         self._count -= 1
-        slot_list = order.slot_list
-        if slot_list is None:
-            slot_list = order.list_slots()
-        slot = slot_list[pos]
+        slot = order.list_slots()[pos]
         items = self._items
         item = items[slot]
         items[slot] = None  # popped: drop the reference (and the handle is no longer held)
@@ -247,10 +240,7 @@ class EWSJFQueue(WaitingQueue):
             pos = order.pos
             end = min(order.limit, pos + n)
             items = self._items
-            slot_list = order.slot_list
-            if slot_list is None:
-                slot_list = order.list_slots()
-            slots = slot_list[pos:end]
+            slots = order.list_slots()[pos:end]
             batch = list(itemgetter(*slots)(items)) if len(slots) > 1 else [items[slots[0]]]
             for slot in slots:
                 items[slot] = None   # popped: drop the references (and the handles are no longer held)
@@ -337,7 +327,7 @@ class EWSJFQueue(WaitingQueue):
         queues), and start the next one in the background when due."""
         self._begin_pending = False
         # The cost model is fitted to the steps since the last round inside the step kernel (one call).
-        feedback = self._take_feedback() if self._feedback.pending else _NO_STEPS
+        feedback = self._take_feedback()
         n_fit = len(feedback) // 3
         cfg = self._config
         order = self._order
@@ -495,14 +485,13 @@ class EWSJFQueue(WaitingQueue):
             if not keep_order:
                 order.drop()
             return
-        if self._step_slots:
-            self._counted_this_step()  # read the popped slots' prefill before the slots are reused
+        self._counted_this_step()  # read the popped slots' prefill before the slots are reused
         self._admissions.record(order.reasons, order.sources, order.pos)
         order.release_popped(keep_order)
 
     def _refresh_order(self, limit: int | None = None) -> None:
         order = self._order
-        if limit is None and order.limit and order.pos >= order.limit and order.extendable:
+        if limit is None and order.pos >= order.limit and order.extendable:
             self._extend_order(min(order.cap, 2 * order.limit))
             return
         if self._begin_pending:

@@ -312,10 +312,8 @@ class WaitingSet(QueueLayout):
         if not (limit or n_popped or feedback or self._to_unlink or self._to_unlink_few or self._staged_adds
                 or self._staged_fronts or self._bubbles_open):
             return _NO_SLOTS, _NO_REASONS, _NO_SLOTS, _NO_SCORES   # nothing changed: no kernel call
-        # (the common round has nothing staged or removed: its buffers go in as they are, empty)
-        gone = self._take_gone() if self._to_unlink or self._to_unlink_few else _NO_SLOTS
-        adds, fronts = self._take_staged() if self._staged_adds or self._staged_fronts else (self._staged_adds,
-                                                                                           self._staged_fronts)
+        gone = self._take_gone()
+        adds, fronts = self._take_staged()   # nothing staged: the empty buffers go in as they are
         if n_popped:
             self.outputs.observe_admitted(n_popped)
         if self._partition_job is not None:   # rare: its log takes what is unlinked as one array
@@ -325,10 +323,8 @@ class WaitingSet(QueueLayout):
             params, cost_state, feedback, out_work)
         self._bubbles_open = bubbles > 0
         self.n_linked += delta
-        if gone.shape[0]:
-            self._release(gone)
-        if n_popped:
-            self._release(popped)
+        self._release(gone)
+        self._release(popped)
         return slots, reasons, sources, scores
 
     def _take_gone(self) -> np.ndarray:

@@ -118,8 +118,9 @@ class StepBuilder:
             preempted = preempted or p
         if not preempted and self.waiting and budget > 0:
             self._admit(chunks, acc, now, budget)
-        self.held_by = "" if not self.waiting else "preempt" if preempted else "cap" if len(
-            run.order) >= self.max_running else "budget" if acc[0] + dec >= self.token_budget else "kv"
+        self.held_by = ("" if not self.waiting else "preempt" if preempted
+                        else "cap" if len(run.order) >= self.max_running
+                        else "budget" if acc[0] + dec >= self.token_budget else "kv")
         return chunks, acc[0], acc[1], dec, acc[2], preempted
 
     def _share_for_head(self, now: float, budget: int) -> None:
