@@ -209,3 +209,19 @@ def test_freed_slots_are_reused_last_freed_first_though_handed_over_later():
     ws.flush()
     assert [ws.alloc() for _ in range(5)] == [slots[4], slots[1], slots[0], 6, 7]
     assert ws.alloc() == 8 and ws.capacity == 16   # then the stack runs out and the set grows
+
+
+def test_rounds_that_free_without_adding_keep_the_pending_frees_bounded_and_lose_no_slot():
+    """Hours of steps that pop or remove while nothing arrives: the freed batches waiting for an alloc stay
+    bounded (each can be a view keeping its order alive), and every freed slot is handed out exactly once."""
+    ws = WaitingSet(EWSJFConfig(), capacity=4096)
+    slots = [ws.alloc() for _ in range(3000)]
+    for i, s in enumerate(slots):
+        ws.stage(s, 10.0, 10.0, float(i), ws.class_row(0), front=False)
+    ws.flush()
+    for k in range(0, 3000, 3):   # a thousand rounds, each freeing a few slots, no add in between
+        ws.discard(np.array(slots[k:k + 3], np.int32))
+        ws.flush()
+        assert len(ws._freed) <= 65
+    again = [ws.alloc() for _ in range(4096)]
+    assert sorted(again) == list(range(4096)) and ws.capacity == 4096
