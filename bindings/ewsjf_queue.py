@@ -4,7 +4,8 @@ Hot-path costs: add/push are a few list appends (routing and linking run batched
 flush); a step's work (fitting the step feedback, admitting the last step's pops, committing arrivals,
 bubble aging) and a prefix of the admission order (AdmissionOrder) are one jitted call at the step's first
 pop, O(changes + queues + prefix); each pop is then O(1) Python. Nothing per step scans the waiting set.
-The step feedback and the cost model fitted to it are StepFeedback's.
+The step feedback and the cost model fitted to it are StepFeedback's; the items, handles and id map
+ItemSlots'; the step's pops, and the prefill a prepend retracts, StepPops'.
 
 Parameters are swapped by set_config(), safe from any thread: it stores the new config in one attribute;
 the engine thread installs it at its next begin_step (or pop), so the hot path takes no lock.
@@ -22,16 +23,15 @@ import numpy as np
 from ewsjf.bindings.admission_log import AdmissionLog
 from ewsjf.bindings.admission_order import AdmissionOrder
 from ewsjf.bindings.base import (Clock, RequestId, WaitingQueue, check_finished, check_now, check_request,
-                                 check_step_feedback, request_id_list)
+                                 check_step_feedback)
+from ewsjf.bindings.item_slots import ItemSlots
 from ewsjf.bindings.step_feedback import StepFeedback
+from ewsjf.bindings.step_pops import StepPops
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.kv_work import KVWork
 from ewsjf_core.waiting import WaitingSet
 
 _log = logging.getLogger(__name__)
-
-_SLOT_BITS = 32
-_SLOT_MASK = (1 << _SLOT_BITS) - 1
 
 
 class EWSJFQueue(WaitingQueue):
@@ -61,22 +61,14 @@ class EWSJFQueue(WaitingQueue):
         self._pending_config: EWSJFConfig | None = None
         self._set = WaitingSet(self._config)
         self._feedback = StepFeedback(self._config)   # fitted before anything reads the model (_fold_feedback)
-        self._keyed: bool | None = None   # True: driven by ids; False: by handles; None: not yet known
-        self._slot_of: dict[RequestId, int] = {}
-        # Request id or item by slot (None: free). A list: a numpy object array gathers and clears pop_many's
-        # batch in one call each (a 256-pop step 15-17% faster), but a single pop's read and clear cost ~0.5 us
-        # there against ~0.1 us in a list, which engines that pop one request at a time (vLLM) pay per pop.
-        self._items: list[Any] = [None] * self._set.capacity
-        self._gen = [0] * self._set.capacity   # handle generation by slot: counts the slot's uses
+        self._slots = ItemSlots(self._set.capacity)
+        # The pops read and clear these lists and this map directly (ItemSlots: public, never replaced).
+        self._items, self._slot_of = self._slots.items, self._slots.slot_of
         self._count = 0
         self._now: float | None = None
         self._order = AdmissionOrder()
-        # Requests popped since the step began (items and slots, logged per pop at the cost of a list append;
-        # _counted_this_step turns them into item -> counted prefill when a prepend needs it): one prepended
-        # in the same step was never admitted (the engine skipped it), so prepend retracts its count.
-        self._step_items: list[Any] = []
-        self._step_slots: list[int] = []
-        self._step_counted: dict[Any, float] = {}
+        self._popped = StepPops()   # logged per pop: a prepend in the same step retracts the pop's count
+        self._step_items, self._step_slots = self._popped.items, self._popped.slots
         self._begin_pending = False  # begin_step's work waits for the step's first pop (see begin_step)
         self._admissions = AdmissionLog(self._set.n_queues)
         self._kv_work = KVWork()   # a request's work in the bound under KV pressure (observe_finished)
@@ -97,49 +89,31 @@ class EWSJFQueue(WaitingQueue):
     def push(self, item: Any, prompt_tokens: int, arrival_time: float | None = None, priority: int = 0,
              cached_tokens: int = 0, predicted_output_tokens: int | None = None, front: bool = False) -> int:
         """Add `item` (front: put it back ahead of its class, like prepend); returns its handle."""
-        if self._keyed is not False:
-            self._fix_mode(False)
+        self._slots.fix_mode(False)
         if arrival_time is None:
             arrival_time = float(self.clock())
         check_request(item, prompt_tokens, arrival_time, priority, cached_tokens, predicted_output_tokens)
-        slot = self._enqueue(item, prompt_tokens, arrival_time, priority, cached_tokens, predicted_output_tokens,
+        return self._enqueue(item, prompt_tokens, arrival_time, priority, cached_tokens, predicted_output_tokens,
                              front)
-        return (self._gen[slot] << _SLOT_BITS) | slot
 
     def _enqueue_id(self, request_id, prompt_tokens, arrival_time, priority, cached_tokens,
                     predicted_output_tokens, front: bool) -> int:
-        if self._keyed is not True:
-            self._fix_mode(True)
+        self._slots.fix_mode(True)
         if arrival_time is None:
             arrival_time = float(self.clock())
         check_request(request_id, prompt_tokens, arrival_time, priority, cached_tokens, predicted_output_tokens)
-        try:
-            waiting = request_id in self._slot_of
-        except TypeError:
-            raise TypeError(f"request id {request_id!r} is not hashable") from None
-        if waiting:
-            raise KeyError(f"request {request_id!r} is already waiting")
-        slot = self._enqueue(request_id, prompt_tokens, arrival_time, priority, cached_tokens,
+        self._slots.check_new_id(request_id)
+        return self._enqueue(request_id, prompt_tokens, arrival_time, priority, cached_tokens,
                              predicted_output_tokens, front)
-        self._slot_of[request_id] = slot
-        return (self._gen[slot] << _SLOT_BITS) | slot
-
-    def _fix_mode(self, keyed: bool) -> None:
-        if self._keyed is None:
-            self._keyed = keyed
-        elif self._keyed != keyed:
-            used, other = ("ids (add/prepend)", "handles (push)") if self._keyed else (
-                "handles (push)", "ids (add/prepend)")
-            raise TypeError(f"EWSJFQueue: this queue is driven by {used}; it cannot also take {other}")
 
     def _enqueue(self, item, prompt_tokens, arrival_time, priority, cached_tokens, predicted_output_tokens,
                  front: bool) -> int:
-        """Stage a validated request; returns its slot."""
+        """Stage a validated request; returns its handle."""
         if self._begin_pending:
             self._run_begin(False)
-        if front and (self._step_slots or self._step_counted):
+        if front and self._popped:
             self._fold_feedback()   # the retraction below and the feedback's decay happen in order
-            counted = self._counted_this_step().pop(item, None)
+            counted = self._popped.retract(item, self._set.prefill)
             if counted is not None:
                 self._set.retract(counted)
         prefill = max(1, prompt_tokens - cached_tokens)
@@ -148,57 +122,34 @@ class EWSJFQueue(WaitingQueue):
             size += self._config.output_weight * predicted_output_tokens
         row = self._set.class_row(int(priority))
         slot = self._set.alloc()
-        if slot >= len(self._gen):
-            grow = self._set.capacity - len(self._gen)
-            self._items.extend([None] * grow)
-            self._gen.extend([0] * grow)
-        self._items[slot] = item
-        self._gen[slot] += 1
+        handle = self._slots.put(slot, item, self._set.capacity)
         self._count += 1
         # The bound's work: the effective prefill, or under KV pressure its KV memory-time (ewsjf_core.kv_work).
         weight = self._config.kv_work_weight
         work = self._kv_work.work(prompt_tokens, float(prefill), weight) if weight else float(prefill)
         self._set.stage(slot, size, work, float(arrival_time), row, front)
         self._order.limit = 0
-        return slot
+        return handle
 
     def remove(self, request_ids: Iterable[RequestId]) -> None:
         """Remove waiting requests (aborts). All ids are checked before any is removed; a str (or any
         non-iterable) is one id."""
-        slot_of = self._slot_of
-        unique = request_ids if type(request_ids) is tuple and len(request_ids) == 1 \
-            else request_id_list(request_ids)
-        missing = [rid for rid in unique if rid not in slot_of]
-        if missing:
-            raise KeyError(f"request(s) not waiting: {', '.join(map(repr, missing[:5]))}"
-                           + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
-        self._discard([slot_of.pop(rid) for rid in unique])
+        self._discard(self._slots.take_ids(request_ids))
 
     def remove_handles(self, handles: Iterable[int]) -> None:
         """Remove waiting requests by handle (aborts). All are checked before any is removed: a handle that
         is not waiting (popped, removed, never issued) raises KeyError naming it."""
-        hs = list(dict.fromkeys([handles] if isinstance(handles, int) else handles))
-        bad = [h for h in hs if not self.holds(h)]
-        if bad:
-            raise KeyError(f"handle(s) not waiting: {', '.join(map(repr, bad[:5]))}"
-                           + (f" and {len(bad) - 5} more" if len(bad) > 5 else ""))
-        self._discard([h & _SLOT_MASK for h in hs])
+        self._discard(self._slots.take_handles(handles))
 
     def holds(self, handle: int) -> bool:
         """Whether `handle` names a request that is waiting (pushed or added, not yet popped or removed)."""
-        if type(handle) is not int or handle < 0:
-            return False
-        slot = handle & _SLOT_MASK
-        return (slot < len(self._gen) and self._items[slot] is not None
-                and self._gen[slot] == handle >> _SLOT_BITS)
+        return self._slots.holds(handle)
 
     def _discard(self, slots: list[int]) -> None:
         self.settle()
         self._sync()
         self._set.flush_staged()  # a staged request must be linked before it can be unlinked
-        items = self._items
-        for slot in slots:
-            items[slot] = None
+        self._slots.clear(slots)
         self._count -= len(slots)
         self._set.discard(slots)
 
@@ -221,7 +172,7 @@ class EWSJFQueue(WaitingQueue):
         items = self._items
         item = items[slot]
         items[slot] = None  # popped: drop the reference (and the handle is no longer held)
-        if self._keyed:
+        if self._slot_of:   # driven by ids (by handles the map stays empty)
             del self._slot_of[item]
         self._step_items.append(item)
         self._step_slots.append(slot)
@@ -246,8 +197,8 @@ class EWSJFQueue(WaitingQueue):
                 items[slot] = None   # popped: drop the references (and the handles are no longer held)
             self._step_items += batch
             self._step_slots += slots
-            if self._keyed:
-                slot_of = self._slot_of
+            slot_of = self._slot_of
+            if slot_of:   # driven by ids
                 for item in batch:
                     del slot_of[item]
             if out:
@@ -264,7 +215,7 @@ class EWSJFQueue(WaitingQueue):
 
     def __contains__(self, request_id: object) -> bool:
         """By id (a queue driven by ids); a queue driven by handles answers holds(request_id)."""
-        if self._keyed is False:
+        if self._slots.keyed is False:
             return self.holds(request_id)  # type: ignore[arg-type]
         try:
             return request_id in self._slot_of
@@ -286,16 +237,7 @@ class EWSJFQueue(WaitingQueue):
         """The engine's step is over: requests popped so far stay admitted even if prepended later (a
         preempted request's recompute is admitted work again when it resumes). begin_step calls it; an
         engine that skips begin_step in some steps (vLLM's lazy adapter) calls it at every step start."""
-        if self._step_slots or self._step_counted:
-            self._step_items, self._step_slots, self._step_counted = [], [], {}
-
-    def _counted_this_step(self) -> dict[Any, float]:
-        """item -> effective prefill counted as admitted, for the requests popped since the step began."""
-        if self._step_slots:
-            prefill = self._set.prefill[np.array(self._step_slots, np.int64)].tolist()
-            self._step_counted.update(zip(self._step_items, prefill))
-            self._step_items, self._step_slots = [], []
-        return self._step_counted
+        self._popped.end_step()
 
     def begin_step(self, now: float | None = None) -> None:
         """A step starts at `now`. Its work (admitting last step's pops, committing arrivals, bubble aging,
@@ -485,7 +427,7 @@ class EWSJFQueue(WaitingQueue):
             if not keep_order:
                 order.drop()
             return
-        self._counted_this_step()  # read the popped slots' prefill before the slots are reused
+        self._popped.read(self._set.prefill)  # before the slots are reused
         self._admissions.record(order.reasons, order.sources, order.pos)
         order.release_popped(keep_order)
 

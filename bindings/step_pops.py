@@ -1,0 +1,50 @@
+"""StepPops: the requests EWSJFQueue popped since the engine's step began, and the prefill each was counted.
+
+A pop counts its request's effective prefill as admitted (the starvation bound's progress). An engine may
+put a request back in the same step it popped it (vLLM does when the step's budget turns out too small):
+that request was never admitted, so prepend retracts its count. Logging a pop is two list appends; the
+popped slots' prefill is read in one numpy call when the round releases the slots (before they are
+reused), and turned into item -> prefill only when a prepend asks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class StepPops:
+    """Popped items and slots, appended to by the queue's pops (public lists, never replaced)."""
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []   # every pop since the step began
+        self.slots: list[int] = []   # the last len(slots) of items: their prefill not yet read
+        self._prefill: list[float] = []   # the prefill of items[:len(_prefill)]
+        self._counted: dict[Any, float] = {}   # item -> prefill, for pops before the last retract()
+
+    def __bool__(self) -> bool:
+        return bool(self.items or self._counted)
+
+    def end_step(self) -> None:
+        """The step is over: its pops stay admitted even if prepended later."""
+        if self.items or self._counted:
+            self.items.clear()
+            self.slots.clear()
+            self._prefill.clear()
+            self._counted = {}
+
+    def read(self, prefill: np.ndarray) -> None:
+        """Read the prefill of the slots popped since the last read (before the slots are reused)."""
+        if self.slots:
+            self._prefill += prefill[np.array(self.slots, np.int64)].tolist()
+            self.slots.clear()
+
+    def retract(self, item: Any, prefill: np.ndarray) -> float | None:
+        """The prefill counted for `item` if it was popped this step (then no longer counted), else None."""
+        self.read(prefill)
+        if self.items:
+            self._counted.update(zip(self.items, self._prefill))
+            self.items.clear()
+            self._prefill.clear()
+        return self._counted.pop(item, None)

@@ -1,0 +1,39 @@
+"""StepPops: the step's pops and the prefill each was counted, read before slots are reused."""
+
+import numpy as np
+
+from ewsjf.bindings.step_pops import StepPops
+
+
+def _pop(p, item, slot):
+    p.items.append(item)
+    p.slots.append(slot)
+
+
+def test_retract_returns_each_pops_count_once_read_before_reuse():
+    prefill = np.array([10.0, 20.0, 30.0, 40.0])
+    p = StepPops()
+    assert not p
+    _pop(p, "a", 0)
+    _pop(p, "b", 2)
+    p.read(prefill)             # the round releases slots 0 and 2 ...
+    prefill[[0, 2]] = -1.0      # ... and they are reused
+    _pop(p, "c", 3)
+    assert p
+    assert p.retract("b", prefill) == 30.0
+    assert p.retract("b", prefill) is None     # retracted once
+    _pop(p, "d", 1)
+    assert p.retract("d", prefill) == 20.0 and p.retract("a", prefill) == 10.0
+    assert p.retract("c", prefill) == 40.0
+    assert p.retract("zz", prefill) is None
+
+
+def test_end_step_forgets_the_steps_pops():
+    prefill = np.array([5.0])
+    p = StepPops()
+    items, slots = p.items, p.slots
+    _pop(p, "a", 0)
+    assert p.retract("x", prefill) is None and p   # counted, not retracted
+    p.end_step()
+    assert not p and p.retract("a", prefill) is None
+    assert p.items is items and p.slots is slots   # the queue's pops keep appending to the same lists
