@@ -3,6 +3,7 @@ candidate on the cells it targets before the full suite (issue 9).
 
     .venv/bin/python scripts/suite_cells.py published:10,bwb:3,sharegpt:ovl [--seed N] [--set k=v,...]
     .venv/bin/python scripts/suite_cells.py all --seed 0,1,2 --set own_size_slack=0   # every cell, three draws
+    .venv/bin/python scripts/suite_cells.py all --seed 0 --policy sjf-aging:0.03      # another scheduler scored alike
 
 Prints per cell EWSJF's short-class mean and long-class p99 against HRRN's and FCFS's, the fairness ratios and
 the checks of bench/suite_goals.py (the near-limit goal without the frontier sweep), on the requests the suite
@@ -34,11 +35,13 @@ def main() -> None:
     ap.add_argument("cells", help="comma list of workload:load (load one of 1, 3, 10, ovl), or 'all'")
     ap.add_argument("--seed", default="0", help="a seed, or a comma list of seeds (each its own draw)")
     ap.add_argument("--set", default="", help="EWSJF config overrides, k=v,...")
+    ap.add_argument("--policy", default="ewsjf",
+                    help="the candidate in EWSJF's place, a suite spec (bench/suite_policies.py): sjf-aging:0.03, hrrn")
     args = ap.parse_args()
     cache_path = os.environ.get("EWSJF_CELLS_CACHE", "/tmp/ewsjf_suite_cells.json")
     cache = json.load(open(cache_path)) if os.path.exists(cache_path) else {}
     cells = ALL_CELLS if args.cells == "all" else args.cells.split(",")
-    spec = "ewsjf" + (":" + args.set if args.set else "")
+    spec = args.policy + (":" + args.set if args.set else "")
     total = Counter()
     for seed in [int(s) for s in args.seed.split(",")]:
         tally = Counter()
