@@ -1,7 +1,9 @@
 """Winner application and the rollback guard, on a controlled clock and recorded traffic."""
 
+import numpy as np
 import pytest
 
+from ewsjf_core.tuner.guard import calibration
 from ewsjf_core.tuner import FunctionObjective, ThreadExecutor, Tuner, TunerSettings, WindowRecorder
 
 from .helpers import SPACE, FakeQueue, close, point_of, poor_config, quadratic
@@ -74,14 +76,24 @@ def test_guard_waits_for_enough_samples_then_keeps():
 
 
 def test_calibration_is_live_over_replayed_slowdown_on_the_same_requests():
-    import numpy as np
-
-    from ewsjf_core.tuner.guard import calibration
     rec = WindowRecorder()
     feed(rec, 0, 10, ttft=2 * COST, n=10)
     rec.on_arrival("no-first-token", 10.0, 100)
     snap = rec.snapshot(0, 10)
     replay = [COST] * 10 + [5 * COST]       # aligned by arrival order; the last one has no live TTFT
-    rho, n = calibration(snap, replay, (COST, 0.0, 0.0, 0.0), 1e-4)
+    rho, n = calibration(snap, replay, 1e-4)
     assert n == 10 and rho == pytest.approx(2.0)
-    assert calibration(snap, [], (COST, 0, 0, 0), 1e-4) == (pytest.approx(np.nan, nan_ok=True), 0)
+    assert calibration(snap, [], 1e-4) == (pytest.approx(np.nan, nan_ok=True), 0)
+
+
+def test_calibration_is_not_swung_by_a_few_replay_outliers():
+    """The figure the guard compares before and after a swap: one replayed request 1000x slower among 100
+    (the mean slowdowns' ratio would read 0.09) leaves the typical request's live/replay factor about 1."""
+    rec = WindowRecorder()
+    feed(rec, 0, 10, ttft=COST, n=100)
+    snap = rec.snapshot(0, 10)
+    replay = [COST] * 99 + [1000 * COST]
+    rho, n = calibration(snap, replay, 1e-4)
+    assert n == 100 and 0.9 < rho < 1.1
+    slower = [COST / 3] * 100      # live 3x slower than replayed on every request
+    assert calibration(snap, slower, 1e-4)[0] == pytest.approx(3.0)
