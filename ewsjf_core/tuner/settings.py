@@ -65,8 +65,9 @@ class TunerSettings:
     worker_nice: int = 19
     rollback_threshold: float = 0.5
     """Roll back when, over `guard_s` after a swap, the live mean TTFT/C_prefill grew by more than this
-    fraction AND (replay mode) so did its ratio to the replayed prediction for the same requests (which
-    cancels changes of traffic). Live mode compares the raw live figure only."""
+    fraction AND (replay mode) so did how many times slower live was than the replayed prediction for the same
+    requests (a paired geometric mean, which cancels changes of traffic: guard.calibration). Live mode compares
+    the raw live figure only."""
     guard_s: float = 60.0
     """How long the rollback guard watches after a swap (host clock)."""
     rollback_min_samples: int = 30
