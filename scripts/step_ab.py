@@ -1,6 +1,6 @@
 """`ewsjf micro`'s step, a git revision against the working tree, alternating in one process (issue 11).
 
-    .venv/bin/python scripts/step_ab.py [--base 1b68084] [--sizes 1000,10000,100000] [--repeats 40]
+    .venv/bin/python scripts/step_ab.py [--base 1b68084] [--sizes 1000,10000,100000] [--repeats 40] [--policy ewsjf]
 
 Runs minutes apart on a shared machine move every figure by up to 2x, so a change to the hot path is compared
 here in one process: the revision's ewsjf_core, bindings and bench are exported (git archive) under other package
@@ -52,12 +52,12 @@ def export(rev: str, cache: Path) -> Path:
     return dest
 
 
-def compare(micro_modules: dict, n: int, repeats: int) -> dict[str, float]:
+def compare(micro_modules: dict, n: int, repeats: int, policy: str = "ewsjf-handle") -> dict[str, float]:
     """Median microseconds per step for each side at n waiting, the sides' repeats alternating."""
     sides = {}
     for name, m in micro_modules.items():
         w = m._Workload(0)
-        q = m.POLICIES["ewsjf-handle"](lambda w=w: w.t)
+        q = m.POLICIES[policy](lambda w=w: w.t)
         m._fill(q, w, n)
         q.begin_step(w.t)
         q.settle()
@@ -83,6 +83,8 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=40, help="timed repeats per side (4 steps each)")
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "ewsjf-step-ab",
                     help="where exported revisions (and their numba caches) are kept")
+    ap.add_argument("--policy", default="ewsjf-handle", choices=("ewsjf-handle", "ewsjf"),
+                    help="EWSJF driven by handles (pop_many) or by ids (one pop() per admission)")
     args = ap.parse_args()
     sys.path.insert(0, str(export(args.base, args.cache)))
     modules = {args.base: importlib.import_module(f"{PREFIX}ewsjf.bench.micro"),
@@ -91,11 +93,11 @@ def main() -> int:
 
     rows = []
     for n in (int(x) for x in args.sizes.split(",")):
-        res = compare(modules, n, args.repeats)
+        res = compare(modules, n, args.repeats, args.policy)
         base, new = res[args.base], res["working tree"]
         rows.append([f"{n:,}", f"{base:.1f}", f"{new:.1f}", f"{new / base:.3f}"])
     print(console.table(rows, ["waiting", args.base, "working tree", "ratio"],
-                        title="micro's step (begin_step + 256 pops), median us, alternating in one process"))
+                        title=f"micro's step (begin_step + 256 pops, {args.policy}), median us, alternating in one process"))
     return 0
 
 
