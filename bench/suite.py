@@ -10,8 +10,9 @@ over the measured arrivals (last quarter above STEADY_GROWTH x the first) is lab
 runs fcfs, oracle-sjf, hrrn and ewsjf on the sim engine and checks the goals of bench/suite_goals.py; classes
 are the workload's prompt-length terciles, with per-decile views in the markdown report. Per workload, a
 Pareto plot (bench/suite_report.py) sweeps EWSJF's fairness knob (fcfs_wait_factor) and SJF with aging at the
-10 s point; the same sweep runs in every cell where the near-limit goal applies, to tell an unreachable goal (no
-swept scheduler gets there within the fairness bounds) from a failure of EWSJF's. Request counts are bounded
+10 s point; the same sweep runs in every cell where the near-limit goal applies, and where EWSJF misses dominating
+an HRRN that breaks the fairness bounds, to tell an unreachable goal (no swept scheduler gets there within the
+fairness bounds) from a failure of EWSJF's. Request counts are bounded
 (--suite-requests) so the whole suite runs in minutes on two cores.
 """
 
@@ -143,11 +144,10 @@ def run_workload(sw, n: int, engine: EngineConfig, ecfg: EWSJFConfig | None, cac
             metrics[pol] = summarize(res, edges, measured_from=first)
             deciles[pol] = _deciles(wl, ttfts[pol], first)
         pt = {**pt, "steady": _steady(ttfts["fcfs"], first)}
-        # The sweep: the Pareto plot at the highest target's point, and the near-limit goal's frontier wherever it
-        # applies.
+        # The sweep: the Pareto plot at the highest target's point, and the frontier wherever it may decide a goal
+        # (suite_goals.sweep_decides).
         front = {}
-        if pareto and (pt["scale"] == top
-                       or metrics["fcfs"]["ttft_s"]["mean"] >= suite_goals.NEAR_LIMIT_FCFS_MEAN_S):
+        if pareto and (pt["scale"] == top or suite_goals.sweep_decides(metrics)):
             front = {spec: summarize(run_policy(wl, spec, st, engine, ecfg, head_share), edges, measured_from=first)
                      for spec in PARETO_EWSJF + PARETO_AGING}
         label = f"{pt['target_s']:g} s" if pt["target_s"] else f"overload ({OVERLOAD:g}x)"

@@ -7,7 +7,8 @@
   scheduler (the cell's frontier: EWSJF's fairness knob, SJF with aging, the baselines) reaches 0.8x its gain
   while keeping them, the goal is unreachable within the bounds there, and the cell says so with that
   frontier's figure (verdict "unreachable": neither a pass nor a failure of EWSJF).
-  The dominance goal is judged the same way where the sweep ran: when HRRN itself breaks the fairness bounds
+  The dominance goal is judged the same way where the sweep ran (there, and wherever EWSJF misses dominance
+  over an HRRN that breaks the bounds: sweep_decides): when HRRN itself breaks the fairness bounds
   and no swept scheduler within them (EWSJF's knob, SJF with aging, the baselines) has both a short mean and
   a long p99 at most HRRN's, dominating HRRN is unreachable within the bounds there (verdict "unreachable",
   with HRRN's fairness figures).
@@ -56,6 +57,16 @@ def frontier(runs: dict[str, dict]) -> tuple[float, str]:
         if g > best and within_bounds(m, f):
             best, by = g, spec
     return best, by
+
+
+def sweep_decides(metrics: dict[str, dict], candidate: str = "ewsjf") -> bool:
+    """Whether the cell's sweep may change a verdict: the near-limit goal applies (FCFS's mean TTFT >= 3 s),
+    or the candidate misses dominance over an HRRN that itself breaks the fairness bounds."""
+    e, f, h = metrics[candidate], metrics["fcfs"], metrics.get("hrrn")
+    if f["ttft_s"]["mean"] >= NEAR_LIMIT_FCFS_MEAN_S:
+        return True
+    return (h is not None and not within_bounds(h, f)
+            and not (_short_mean(e) <= _short_mean(h) and _long_p99(e) <= _long_p99(h)))
 
 
 def check_cell(metrics: dict[str, dict], candidate: str = "ewsjf", front: dict[str, dict] | None = None

@@ -80,6 +80,19 @@ def test_dominance_unreachable_only_when_hrrn_breaks_the_bounds_and_nothing_with
     assert suite_goals.check_cell({**base, "ewsjf": ewsjf})["hrrn"]["ok"] is False   # no sweep: a failure
 
 
+def test_the_sweep_runs_where_it_may_decide_a_goal():
+    light = {"fcfs": _m(0.8, 20.0, 30.0, 100.0, mean=1.0), "oracle-sjf": _m(0.5, 40.0, 60.0, 100.0, mean=0.7)}
+    unfair_hrrn = _m(0.5, 30.0, 50.0, 100.0, mean=0.9)      # HRRN: longest wait 1.67x FCFS's
+    fair_hrrn = _m(0.5, 21.0, 32.0, 100.0, mean=0.9)
+    loses = _m(0.6, 22.0, 33.0, 100.0, mean=0.9)
+    wins = _m(0.4, 19.0, 33.0, 100.0, mean=0.9)
+    assert suite_goals.sweep_decides({**light, "hrrn": unfair_hrrn, "ewsjf": loses})
+    assert not suite_goals.sweep_decides({**light, "hrrn": unfair_hrrn, "ewsjf": wins})    # nothing to decide
+    assert not suite_goals.sweep_decides({**light, "hrrn": fair_hrrn, "ewsjf": loses})    # HRRN is its witness
+    loaded = {k: {**v, "ttft_s": {"mean": 5.0}} for k, v in light.items()}
+    assert suite_goals.sweep_decides({**loaded, "hrrn": fair_hrrn, "ewsjf": wins})         # the near-limit goal
+
+
 def test_aging_sjf_spans_sjf_to_fcfs():
     def order(aging):
         q = AgingSJFQueue(clock=lambda: 100.0, aging=aging)
