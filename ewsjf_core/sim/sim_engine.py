@@ -23,7 +23,7 @@ from .config import EngineConfig, VirtualClock
 from .request_table import RequestTable
 from .running import RunningSet
 from .step_builder import StepBuilder
-from .workload import PREFIX_BLOCK_TOKENS, Workload
+from .workload import Workload
 
 LOG_FIELDS = ("start_s", "duration_s", "prefill_tokens", "decode_tokens", "running", "waiting", "emitted")
 
@@ -55,7 +55,8 @@ class SimEngine:
         self.requests = RequestTable(workload, use_prefix, config.max_model_len)
         n = len(self.requests)
         self.running = RunningSet(n, bs)
-        self.blocks = BlockManager(total, bs, n, self.requests.prefix_ids, self_cache=config.prefix_caching)
+        self.blocks = BlockManager(total, bs, n, self.requests.prefix_ids, self_cache=config.prefix_caching,
+                                   prompt_tokens=self.requests.prompt)
         self.builder = StepBuilder(queue, self.running, self.blocks, self.requests,
                                    token_budget=config.token_budget, max_running=config.max_running,
                                    chunked_prefill=config.chunked_prefill, oracle_output=oracle_output,
@@ -108,7 +109,7 @@ class SimEngine:
 
     def prefix_hit_tokens(self, rid: int) -> int:
         """Tokens of request rid's prompt this engine's prefix cache would serve now."""
-        return self.blocks.prefix_hit(rid, self.requests.prompt[rid]) * PREFIX_BLOCK_TOKENS
+        return self.blocks.prefix_hit(rid, self.requests.prompt[rid]) * self.blocks.block_size
 
     # ------------------------------------------------------------------ driving
     def advance_to(self, t: float) -> None:

@@ -3,6 +3,7 @@ shared prefix blocks under KV-cache pressure (the full matrix is `ewsjf bench --
 
 from __future__ import annotations
 
+import argparse
 import math
 
 import numpy as np
@@ -38,6 +39,29 @@ def test_every_case_has_two_loads_and_a_trace_candidate():
     assert any(not c.prefix_caching for c in fidelity.CASES)
     for c in fidelity.CASES:
         assert len(c.loads) == 2 and c.loads[0] < c.loads[1] and c.trace
+
+
+def test_row_filters_select_a_workload_a_load_and_a_policy():
+    (f,) = fidelity.row_filters("mooncake@0.2:ewsjf")
+    assert f.matches("mooncake", 0.2, "ewsjf")
+    assert not f.matches("mooncake", 0.08, "ewsjf") and not f.matches("mooncake", 0.2, "fcfs")
+    assert not f.matches("mooncake-no-cache", 0.2, "ewsjf")
+    a, b = fidelity.row_filters("bwb, sharegpt:fcfs")
+    assert a.matches("bwb", 4.0, "ewsjf") and b.matches("sharegpt", 0.45, "fcfs") and not b.matches("sharegpt", 0.45, "ewsjf")
+
+
+@pytest.mark.parametrize("text, message", [("moon", "unknown fidelity workload"), ("mooncake@0.3", "runs at loads"),
+                                           ("mooncake@x", "not a number"), ("bwb:sjf", "policy 'sjf'"), (",", "expected")])
+def test_row_filters_name_what_is_wrong(text, message):
+    with pytest.raises(argparse.ArgumentTypeError, match=message):
+        fidelity.row_filters(text)
+
+
+def test_run_matrix_runs_only_the_selected_rows():
+    logs = []
+    cases = (fidelity.Case("a", ("no/such/trace.csv",), (1.0, 2.0)), fidelity.Case("b", ("no/such/trace.csv",), (1.0, 2.0)))
+    assert fidelity.run_matrix(cases=cases, only=(fidelity.RowFilter("b", 2.0),), log=logs.append) == []
+    assert len(logs) == 1 and logs[0].startswith("  skip b:")    # case a was never looked at
 
 
 @pytest.mark.parametrize("prefix_caching", [True, False])

@@ -1,4 +1,5 @@
-"""BlockManager: counts, the FIFO free queue (eviction in free order), prefix ids, preempted requests' blocks."""
+"""BlockManager: counts, the FIFO free queue (eviction in free order), prefix ids, preempted requests' blocks.
+The block-granular prefix-cache rules themselves: test_prefix_cache.py."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from ewsjf_core.sim.block_manager import UNLIMITED, BlockManager
 HB = 512 // 16  # engine blocks per prefix id
 
 
-def manager(total=10 * HB, ids=None, n=4, self_cache=True):
-    return BlockManager(total, 16, n, ids, self_cache)
+def manager(total=10 * HB, ids=None, n=4, self_cache=True, prompts=None):
+    if ids is not None and prompts is None:
+        prompts = [512 * len(x) for x in ids]
+    return BlockManager(total, 16, n if ids is None else len(ids), ids, self_cache, prompts)
 
 
 def test_allocate_and_free_count_blocks():
@@ -26,9 +29,9 @@ def test_prefix_ids_cached_as_computed_and_hit_with_one_token_left():
     bm.allocate_for(0, 2 * HB)
     bm.cache_prompt(0, 1024)             # two full ids computed so far (mid-prefill)
     assert bm.shared[0] == 2 * HB and bm.held[0] == 0
-    assert bm.prefix_hit(1, 1536) == 2   # the third is not computed yet
-    assert bm.prefix_hit(2, 1024) == 1   # capped: one token must be computed
-    assert bm.prefix_hit(2, 2000) == 2
+    assert bm.prefix_hit(1, 1536) == 2 * HB        # the third is not computed yet
+    assert bm.prefix_hit(2, 1024) == 2 * HB - 1    # capped: one token must be computed
+    assert bm.prefix_hit(2, 2000) == 2 * HB
 
 
 def test_unreferenced_ids_stay_cached_until_the_free_queue_reuses_them():
@@ -40,12 +43,14 @@ def test_unreferenced_ids_stay_cached_until_the_free_queue_reuses_them():
     assert bm.used == 0 and bm.cached_blocks == 2 * HB
     # The free queue still has 2 * HB blocks never used ahead of them: allocating those evicts nothing.
     bm.allocate_for(1, 2 * HB)
-    assert bm.prefix_hit(2, 2000) == 2
-    # One more block reuses the oldest freed block: id 2 (freed first, tail first), then id 1.
+    assert bm.prefix_hit(2, 2000) == 2 * HB
+    # One more block reuses the oldest freed block: id 2's last (freed first, tail first); then id 1's.
     bm.free(1, 2 * HB)
     bm.allocate(1)
-    assert bm.prefix_hit(2, 2000) == 1
+    assert bm.prefix_hit(2, 2000) == 2 * HB - 1
     bm.allocate(HB)
+    assert bm.prefix_hit(2, 2000) == HB - 1
+    bm.allocate(HB - 1)
     assert bm.prefix_hit(2, 2000) == 0
 
 
@@ -55,11 +60,11 @@ def test_pin_takes_a_hit_out_of_the_free_queue():
     bm.allocate_for(0, HB)
     bm.cache_prompt(0, 512)
     bm.free(0, 0)
-    assert bm.evictable_in_hit(1, 1) == HB
-    bm.pin(1, 1)
-    assert bm.used == HB and bm.shared[1] == HB and bm.evictable_in_hit(1, 1) == 0
+    assert bm.evictable_in_hit(1, HB) == HB
+    bm.pin(1, HB)
+    assert bm.used == HB and bm.shared[1] == HB and bm.evictable_in_hit(1, HB) == 0
     bm.allocate_for(2, HB)               # the only free block range left; id 1 is safe
-    assert bm.prefix_hit(1, 600) == 1
+    assert bm.prefix_hit(1, 600) == HB
     bm.unpin(1)
     assert bm.used == HB
 
@@ -82,8 +87,8 @@ def test_preempted_request_loses_own_blocks_when_its_prefix_hit_changed():
     bm.allocate_for(0, 2 * HB + 20)
     bm.cache_prompt(0, 1024)
     bm.free_preempted(0, 20, computed_tokens=1024 + 320)
-    assert bm.stash_hit(0, 2000, 2) == 20
-    assert bm.stash_hit(0, 2000, 1) == 0             # the block-hash chain is broken
+    assert bm.stash_hit(0, 2000, 2 * HB) == 20
+    assert bm.stash_hit(0, 2000, HB) == 0            # the block-hash chain is broken
 
 
 def test_unlimited_cache_never_evicts():
@@ -92,4 +97,4 @@ def test_unlimited_cache_never_evicts():
     bm.cache_prompt(0, 512)
     bm.free(0, 0)
     bm.allocate(10 ** 6)
-    assert bm.prefix_hit(1, 600) == 1
+    assert bm.prefix_hit(1, 600) == HB

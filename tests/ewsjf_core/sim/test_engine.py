@@ -153,10 +153,11 @@ def test_prefix_cache_reuse():
     w = wl([0.0, 10.0, 20.0], [2048, 2048, 2048], [2, 2, 2], prefix=blocks)
     on, _ = run(w)
     off, _ = run(w, prefix_caching=False)
-    # Request 1 reuses 3 of 4 blocks (always leaves >= 1 token to compute), request 2 the first 2.
-    assert on.cached_tokens.tolist() == [0, 3 * 512, 2 * 512]
+    # Request 1 reuses all its 16-token blocks but the last (vLLM leaves >= 1 token to compute), request 2
+    # its first 2 prefix ids.
+    assert on.cached_tokens.tolist() == [0, 2048 - 16, 2 * 512]
     assert off.cached_tokens.tolist() == [0, 0, 0]
-    assert on.step_log["prefill_tokens"].sum() == 3 * 2048 - 5 * 512
+    assert on.step_log["prefill_tokens"].sum() == 3 * 2048 - (2048 - 16) - 2 * 512
     assert on.first_token_s[1] - 10.0 < off.first_token_s[1] - 10.0
 
 
