@@ -8,7 +8,8 @@ so that a step costs O(requests touched), not O(blocks):
   their content (and their place in the prefix cache) until allocation reuses them: allocation takes the
   oldest freed first, so cached blocks are evicted in the order they were freed, whether or not space is
   short. A request's blocks are freed tail first (vLLM frees in reverse), so a prompt's leading blocks,
-  the most shared, are evicted last.
+  the most shared, are evicted last. Freed blocks with nothing cacheable in them (not full, or not computed)
+  are reused before any of those, as vLLM puts blocks without a hash at the queue's front.
 - Prefix cache (workloads with `prefix_blocks`, `PrefixCache`): full KV blocks named by the prompt's
   prefix ids, hit and cached block by block as vLLM does. A request pins the leading blocks it hits (those
   in the free queue leave it); blocks nobody references go back to the queue's tail.
@@ -112,20 +113,25 @@ class BlockManager:
             self.shared[rid] += n
 
     # ------------------------------------------------------------------ freeing
-    def free(self, rid: int, private_blocks: int) -> None:
-        """rid finished: its private blocks, then its prefix-cache blocks, return to the free queue."""
+    def free(self, rid: int, private_blocks: int, computed_tokens: int) -> None:
+        """rid finished with `computed_tokens` in its KV: its private blocks, then its prefix-cache blocks,
+        return to the free queue (the full ones at its tail, tail first; the others at its front)."""
+        full = computed_tokens // self.block_size - self.shared[rid] if self.self_cache else 0
+        if full > private_blocks:
+            full = private_blocks
         self.used -= private_blocks
-        self._queue.append(private_blocks)
+        self._queue.prepend(private_blocks - full)
+        self._queue.append(full)
         self.held[rid] = 0
         self.unpin(rid)
 
     def free_preempted(self, rid: int, private_blocks: int, computed_tokens: int) -> None:
         """rid was preempted: as `free`, and its full private blocks stay hittable while intact."""
         if self.self_cache:
-            full = computed_tokens // self.block_size - self.shared[rid]
+            full = min(computed_tokens // self.block_size - self.shared[rid], private_blocks)
             if full > 0:
-                self.stash[rid] = (self._queue.tail + private_blocks, full, self.shared[rid])
-        self.free(rid, private_blocks)
+                self.stash[rid] = (self._queue.tail + full, full, self.shared[rid])
+        self.free(rid, private_blocks, computed_tokens)
 
     def readmit(self, rid: int, stash_blocks: int) -> None:
         """rid comes back with `stash_blocks` of its own blocks reused: they leave the free queue."""

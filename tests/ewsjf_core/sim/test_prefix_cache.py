@@ -37,7 +37,7 @@ def test_prompt_ending_mid_id_hits_the_full_blocks_another_request_computed_of_t
 def test_a_prompt_that_ends_mid_id_caches_that_ids_full_blocks_for_a_longer_prompt():
     bm = manager([[1, 2], [1, 2, 3]], [512 + 200, 1536])
     compute(bm, 0, 512 + 200)
-    bm.free(0, bm.held[0])
+    bm.free(0, bm.held[0], 512 + 200)
     assert bm.prefix_hit(1, 1536) == HB + 200 // BS   # 12 full blocks of id 2; the 8 tokens after them not
 
 
@@ -45,7 +45,7 @@ def test_the_partial_last_block_is_never_cached_nor_hit():
     bm = manager([[7], [7]], [100, 512])
     compute(bm, 0, 100)
     assert bm.shared[0] == 6 and bm.held[0] == 1   # 6 full blocks, the 7th (4 tokens) stays private
-    bm.free(0, bm.held[0])
+    bm.free(0, bm.held[0], 100)
     assert bm.prefix_hit(1, 512) == 6
 
 
@@ -64,7 +64,7 @@ def test_the_same_id_after_different_ids_is_different_content():
 def test_eviction_takes_an_ids_last_blocks_first_and_its_leading_blocks_stay_hittable():
     bm = manager([[1, 2], [1, 2], [3]], [1024, 1024, 512], total=3 * HB)
     compute(bm, 0, 1024)
-    bm.free(0, 0)                        # freed tail first: id 2's blocks 31..0, then id 1's 31..0
+    bm.free(0, 0, 1024)                  # freed tail first: id 2's blocks 31..0, then id 1's 31..0
     bm.allocate_for(2, HB + 10)          # the HB never-used blocks, then id 2's last 10 blocks
     assert bm.prefix_hit(1, 1024) == HB + HB - 10
     assert bm.evictable_in_hit(1, HB + 5) == HB + 5
@@ -142,11 +142,17 @@ class BlockModel:
             self.cache[k] = blk
             self.shared[rid].append(blk)
 
-    def free(self, rid):
-        for blk in reversed(self.shared[rid] + self.private[rid]):
+    def free(self, rid, computed):
+        """Full (computed) blocks to the queue's tail, last first; the others to its front."""
+        blocks = self.shared[rid] + self.private[rid]
+        for i in range(len(blocks) - 1, -1, -1):
+            blk = blocks[i]
             blk[1] -= 1
             if blk[1] == 0:
-                self.queue.append(blk)
+                if i < computed // self.bs:
+                    self.queue.append(blk)
+                else:
+                    self.queue.appendleft(blk)
         self.shared[rid], self.private[rid] = [], []
 
 
@@ -192,8 +198,8 @@ def test_counts_agree_with_a_block_by_block_model(seed):
             done[r] = upto
         elif running:
             r = running.pop(rng.randrange(len(running)))
-            bm.free(r, bm.held[r])
-            ref.free(r)
+            bm.free(r, bm.held[r], done[r])
+            ref.free(r, done[r])
             done[r] = -1
         for r in range(n):
             if done[r] == 0 and r not in running:
