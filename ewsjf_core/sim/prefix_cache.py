@@ -18,7 +18,8 @@ chain id, and O(ids) per request:
   freed later than a higher one, so allocation reuses an id's highest blocks first and what stays intact
   is a leading run. An id's cached extent is `top` plus that run.
 A block already cached when a request computes it again stays private to that request (vLLM would cache
-the copy too), and so do that request's later blocks.
+the copy too), and so do that request's later blocks. State lives in flat lists indexed by chain id (made
+once): per-id containers made as ids get cached cost the replay more in garbage collection than in work.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from .workload import PREFIX_BLOCK_TOKENS
 
 
 class PrefixCache:
-    __slots__ = ("block_size", "per_id", "_queue", "_chain", "_span", "_refs", "_ids")
+    __slots__ = ("block_size", "per_id", "_queue", "_chain", "_span", "_refs", "_top", "_full", "_part", "_lo", "_hi", "_end",
+                 "_more")
 
     def __init__(self, queue: FreeQueue, block_size: int, prefix_ids: list[list[int]], prompts: list[int]) -> None:
         if PREFIX_BLOCK_TOKENS % block_size:
@@ -39,39 +41,65 @@ class PrefixCache:
         self.per_id = PREFIX_BLOCK_TOKENS // block_size
         """Blocks per prefix id."""
         self._queue = queue
-        chains: dict[tuple[int, int], int] = {}
+        # Chain id of ids[0..i]: interned by (chain id of ids[0..i-1], ids[i]), packed in one int (ints, unlike
+        # tuples, are no work for the garbage collector).
+        chains: dict[int, int] = {}
         self._chain: list[list[int]] = []
+        mask = (1 << 64) - 1
         for ids in prefix_ids:
             c, row = -1, []
             for h in ids:
-                c = chains.setdefault((c, h), len(chains))
+                key = ((c + 1) << 64) | (h & mask)
+                c = chains.get(key)
+                if c is None:
+                    c = chains[key] = len(chains)
                 row.append(c)
             self._chain.append(row)
         self._span = [min(len(ids) * self.per_id, p // block_size) for ids, p in zip(prefix_ids, prompts)]
         """Full blocks of each prompt that its ids name (the cacheable ones)."""
         self._refs: list[list[int]] = [[] for _ in prompts]
         """Per request, the extent it holds in each of its leading ids."""
-        self._ids: dict[int, list] = {}
-        """Chain id -> [top, {extent: requests holding it}, freed chunks (lo, hi, end), lowest first]; made at
-        the id's first caching (a few ints per id of the workload)."""
+        n = len(chains)
+        self._top = [0] * n
+        """Per chain id, the largest extent held (0: none)."""
+        self._full = [0] * n
+        """Per chain id, requests holding all its blocks."""
+        self._part: list[dict[int, int] | None] = [None] * n
+        """Per chain id, {extent: requests holding it} for extents below a whole id (None: none yet)."""
+        # Per chain id, the freed chunks, lowest first: the lowest (it starts at top) in _lo/_hi/_end (none: hi
+        # 0), any above it in _more (lo, hi, end of each in a row, lowest first), which most ids never need.
+        self._lo, self._hi, self._end = [0] * n, [0] * n, [0] * n
+        self._more: list[list[int] | None] = [None] * n
 
     # ------------------------------------------------------------------ queries
-    def _extent(self, s: list) -> int:
-        """Leading blocks of an id (its state s) cached now: referenced, or intact in the free queue."""
-        ch = s[2]
-        if not ch:
-            return s[0]
+    def _extent(self, c: int) -> int:
+        """Leading blocks of chain id c cached now: referenced, or intact in the free queue."""
+        hi = self._hi[c]
+        if not hi:
+            return self._top[c]
         head = self._queue.head
-        e = s[0]
-        for i, (lo, hi, end) in enumerate(ch):
+        lo = self._lo[c]
+        intact = self._end[c] - head
+        if intact < hi - lo:   # allocation reached the lowest chunk: its highest blocks, and every chunk above, are gone
+            self._more[c] = None
+            if intact > 0:
+                self._hi[c] = lo + intact
+                return lo + intact
+            self._hi[c] = 0
+            return self._top[c]
+        ch = self._more[c]
+        if not ch:
+            return hi
+        e = hi
+        for i in range(0, len(ch), 3):
+            lo, hi, end = ch[i], ch[i + 1], ch[i + 2]
             intact = end - head
             if intact >= hi - lo:
                 e = hi
                 continue
             if intact > 0:   # allocation reached this chunk: its highest blocks, and every chunk above, are gone
-                ch[i] = (lo, lo + intact, end)
-                e = lo + intact
-                del ch[i + 1:]
+                e = ch[i + 1] = lo + intact
+                del ch[i + 3:]
             else:
                 del ch[i:]
             break
@@ -82,16 +110,13 @@ class PrefixCache:
         limit = (total_tokens - 1) // self.block_size
         if limit > self._span[rid]:
             limit = self._span[rid]
-        pp, ids = self.per_id, self._ids
+        pp, top, chunk_hi = self.per_id, self._top, self._hi
         n = 0
         for c in self._chain[rid]:
             if n >= limit:
                 break
             want = limit - n if limit - n < pp else pp
-            s = ids.get(c)
-            if s is None:
-                return n
-            e = self._extent(s) if s[2] else s[0]
+            e = self._extent(c) if chunk_hi[c] else top[c]
             if e < want:
                 return n + e
             n += want
@@ -99,27 +124,40 @@ class PrefixCache:
 
     def in_queue(self, rid: int, n_blocks: int) -> int:
         """Blocks among rid's first n_blocks (cached) that sit in the free queue (nobody references them)."""
-        pp, ids = self.per_id, self._ids
+        pp, top = self.per_id, self._top
         out = 0
         for c in self._chain[rid]:
             if n_blocks <= 0:
                 break
             k = n_blocks if n_blocks < pp else pp
             n_blocks -= k
-            t = ids[c][0]
-            if k > t:
-                out += k - t
+            if k > top[c]:
+                out += k - top[c]
         return out
 
     @property
     def cached_blocks(self) -> int:
         """Blocks cached now (referenced or intact in the free queue)."""
-        return sum(self._extent(s) for s in self._ids.values())
+        return sum(self._extent(c) if hi else t for c, (t, hi) in enumerate(zip(self._top, self._hi)))
 
     # ------------------------------------------------------------------ references
+    def _hold(self, c: int, k: int, add: int) -> None:
+        """One more (add=1) or one less (add=-1) request holds the first k blocks of chain id c."""
+        if k == self.per_id:
+            self._full[c] += add
+            return
+        d = self._part[c]
+        if d is None:
+            d = self._part[c] = {}
+        left = d.get(k, 0) + add
+        if left:
+            d[k] = left
+        else:
+            del d[k]
+
     def pin(self, rid: int, n_blocks: int) -> int:
         """rid references its first n_blocks (a hit, all cached); returns how many left the free queue."""
-        pp, ids = self.per_id, self._ids
+        pp, top = self.per_id, self._top
         refs: list[int] = []
         taken = 0
         for c in self._chain[rid]:
@@ -127,31 +165,33 @@ class PrefixCache:
                 break
             k = n_blocks if n_blocks < pp else pp
             n_blocks -= k
-            s = ids.get(c)
-            if s is None or (k > s[0] and self._extent(s) < k):
-                raise RuntimeError(f"PrefixCache: request {rid} pins blocks of chain id {c} that are not all cached")
-            t = s[0]
-            if k > t:
-                taken += self._revive(s[2], k)
-                s[0] = k
-            h = s[1]
-            h[k] = h.get(k, 0) + 1
+            if k > top[c]:
+                if self._extent(c) < k:
+                    raise RuntimeError(f"PrefixCache: request {rid} pins blocks of chain id {c} that are not all cached")
+                taken += self._revive(c, k)
+                top[c] = k
+            self._hold(c, k, 1)
             refs.append(k)
         self._refs[rid] = refs
         return taken
 
-    def _revive(self, ch: list, k: int) -> int:
-        """An id's blocks below k in its freed chunks `ch` (intact) leave the free queue, lowest chunk first."""
+    def _revive(self, c: int, k: int) -> int:
+        """Chain id c's blocks below k in its freed chunks (intact) leave the free queue, lowest chunk first."""
         taken = 0
-        while ch and ch[0][0] < k:
-            lo, hi, end = ch[0]
+        while self._hi[c] and self._lo[c] < k:
+            lo, hi, end = self._lo[c], self._hi[c], self._end[c]
             m = (k if k < hi else hi) - lo
             self._queue.take_out(end - m, m)
             taken += m
-            if lo + m == hi:
-                del ch[0]
+            if lo + m < hi:
+                self._lo[c], self._end[c] = lo + m, end - m
+                break
+            more = self._more[c]
+            if more:   # the next chunk up becomes the lowest
+                self._lo[c], self._hi[c], self._end[c] = more[0], more[1], more[2]
+                del more[:3]
             else:
-                ch[0] = (lo + m, hi, end - m)
+                self._hi[c] = 0
         return taken
 
     def release(self, rid: int) -> int:
@@ -160,24 +200,37 @@ class PrefixCache:
         refs = self._refs[rid]
         if not refs:
             return 0
-        chain, ids = self._chain[rid], self._ids
-        tail = self._queue.tail
+        chain, top, full, pp = self._chain[rid], self._top, self._full, self.per_id
+        chunk_lo, chunk_hi, chunk_end = self._lo, self._hi, self._end
+        head, tail = self._queue.head, self._queue.tail
         freed = 0
         for i in range(len(refs) - 1, -1, -1):
-            s, k = ids[chain[i]], refs[i]
-            h = s[1]
-            left = h[k] - 1
-            if left:
-                h[k] = left
-                continue
-            del h[k]
-            t = s[0]
+            c, k = chain[i], refs[i]
+            if k == pp:
+                full[c] -= 1
+                if full[c]:
+                    continue
+            else:
+                self._hold(c, k, -1)
+            t = top[c]
             if k < t:
                 continue
-            new = max(h) if h else 0
+            d = self._part[c]   # nobody holds the whole id now (else t == pp > k, or full[c] > 0)
+            new = max(d) if d else 0
+            if new == t:
+                continue
             freed += t - new
-            s[2].insert(0, (new, t, tail + freed))
-            s[0] = new
+            if chunk_hi[c]:   # the lowest chunk so far goes above the new one (if any of it is left)
+                if chunk_end[c] > head:
+                    more = self._more[c]
+                    if more is None:
+                        self._more[c] = [chunk_lo[c], chunk_hi[c], chunk_end[c]]
+                    else:
+                        more[:0] = (chunk_lo[c], chunk_hi[c], chunk_end[c])
+                else:
+                    self._more[c] = None
+            chunk_lo[c], chunk_hi[c], chunk_end[c] = new, t, tail + freed
+            top[c] = new
         self._queue.append(freed)
         self._refs[rid] = []
         return freed
@@ -190,37 +243,34 @@ class PrefixCache:
             full = self._span[rid]
         if full <= have:
             return 0
-        pp, ids, chain, refs = self.per_id, self._ids, self._chain[rid], self._refs[rid]
+        pp, top, chunk_hi, chain, refs = self.per_id, self._top, self._hi, self._chain[rid], self._refs[rid]
         n = have
         if refs and refs[-1] < pp:   # finish the id it holds partly, if its next block is not cached already
             i, k = len(refs) - 1, refs[-1]
-            s = ids[chain[i]]
-            if s[0] != k or (s[2] and self._extent(s) != k):
+            c = chain[i]
+            if top[c] != k or (chunk_hi[c] and self._extent(c) != k):
                 return 0
             new_k = min(pp, full - i * pp)
-            h = s[1]
-            if h[k] == 1:
-                del h[k]
-            else:
-                h[k] -= 1
-            h[new_k] = h.get(new_k, 0) + 1
-            s[0] = refs[-1] = new_k
+            self._hold(c, k, -1)
+            self._hold(c, new_k, 1)
+            top[c] = refs[-1] = new_k
             n += new_k - k
         head = self._queue.head
         while n < full:
             c = chain[len(refs)]
-            s = ids.get(c)
-            if s is None:
-                s = ids[c] = [0, {}, []]
-            elif s[0]:
+            if top[c]:
                 break
-            elif s[2]:   # nobody references it: cached iff its lowest chunk (the newest) has a block left
-                if s[2][0][2] > head:
+            if chunk_hi[c]:   # nobody references it: cached iff its lowest chunk (the newest) has a block left
+                if self._end[c] > head:
                     break
-                s[2].clear()
+                chunk_hi[c] = 0
+                self._more[c] = None
             k = full - n if full - n < pp else pp
-            s[1][k] = 1
-            s[0] = k
+            if k == pp:
+                self._full[c] += 1
+            else:
+                self._hold(c, k, 1)
+            top[c] = k
             refs.append(k)
             n += k
         return n - have

@@ -156,7 +156,7 @@ class BlockModel:
         self.shared[rid], self.private[rid] = [], []
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(40))
 def test_counts_agree_with_a_block_by_block_model(seed):
     rng = random.Random(seed)
     bs, total, n = 128, 60, 40    # 4 blocks per id: evictions cut ids often
