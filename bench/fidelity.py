@@ -100,8 +100,8 @@ def row_filters(text: str) -> tuple[RowFilter, ...]:
             except ValueError:
                 raise argparse.ArgumentTypeError(f"load {load_text!r} in {item!r} is not a number") from None
             if load not in cases[name].loads:
-                raise argparse.ArgumentTypeError(f"{name} runs at loads {', '.join(f'{x:g}' for x in cases[name].loads)}, "
-                                                 f"not {load_text}")
+                loads = ", ".join(f"{x:g}" for x in cases[name].loads)
+                raise argparse.ArgumentTypeError(f"{name} runs at loads {loads}, not {load_text}")
         if policy and policy not in POLICIES:
             raise argparse.ArgumentTypeError(f"policy {policy!r} in {item!r}: use one of {', '.join(POLICIES)}")
         out.append(RowFilter(name, load, policy or None))

@@ -29,8 +29,8 @@ from .workload import PREFIX_BLOCK_TOKENS
 
 
 class PrefixCache:
-    __slots__ = ("block_size", "per_id", "_queue", "_chain", "_span", "_refs", "_top", "_full", "_part", "_lo", "_hi", "_end",
-                 "_more")
+    __slots__ = ("block_size", "per_id", "_queue", "_chain", "_span", "_refs", "_top", "_full", "_part", "_lo",
+                 "_hi", "_end", "_more")
 
     def __init__(self, queue: FreeQueue, block_size: int, prefix_ids: list[list[int]], prompts: list[int]) -> None:
         if PREFIX_BLOCK_TOKENS % block_size:
@@ -80,7 +80,7 @@ class PrefixCache:
         head = self._queue.head
         lo = self._lo[c]
         intact = self._end[c] - head
-        if intact < hi - lo:   # allocation reached the lowest chunk: its highest blocks, and every chunk above, are gone
+        if intact < hi - lo:   # allocation reached the lowest chunk: its highest blocks, and all chunks above, gone
             self._more[c] = None
             if intact > 0:
                 self._hi[c] = lo + intact
@@ -167,7 +167,7 @@ class PrefixCache:
             n_blocks -= k
             if k > top[c]:
                 if self._extent(c) < k:
-                    raise RuntimeError(f"PrefixCache: request {rid} pins blocks of chain id {c} that are not all cached")
+                    raise RuntimeError(f"PrefixCache: request {rid} pins blocks of chain id {c}, not all cached")
                 taken += self._revive(c, k)
                 top[c] = k
             self._hold(c, k, 1)

@@ -248,7 +248,8 @@ class SimEngine:
 
     def info(self) -> dict[str, Any]:
         cfg, bm = self.config, self.blocks
-        return {"kv_blocks": self._kv_blocks or bm.total, "block_size": cfg.block_size, "token_budget": cfg.token_budget,
+        return {"kv_blocks": self._kv_blocks or bm.total, "block_size": cfg.block_size,
+                "token_budget": cfg.token_budget,
                 "max_running": cfg.max_running, "chunked_prefill": cfg.chunked_prefill,
                 "long_prefill_token_threshold": cfg.long_prefill_token_threshold,
                 "waiting_head_share": cfg.waiting_head_share,
