@@ -81,3 +81,11 @@ def test_sim_matches_vllm_on_prefix_blocks_under_kv_pressure(prefix_caching):
         s, v = fidelity._pick(sim, keys), fidelity._pick(ref, keys)
         assert abs(fidelity.rel_error(s, v)) <= 0.05, (keys, s, v)
     assert abs(sim["preemptions"] - ref["preemptions"]) <= 2
+
+
+def test_mooncake_row_under_ewsjf_agrees_with_vllm():
+    """The row the id-granular prefix cache and the missing null block made miss (one preemption in the sim,
+    none in vLLM); the vendored trace's window, a few seconds."""
+    pytest.importorskip("vllm")
+    (row,) = fidelity.run_matrix(only=fidelity.row_filters("mooncake@0.2:ewsjf"), log=lambda _: None)
+    assert row["ok"] and row["sim"]["preemptions"] == row["vllm"]["preemptions"], row
