@@ -193,7 +193,7 @@ def run_vllm(workload: Workload, policy: str, step_model, engine: EngineConfig,
         scheduler_reserve_full_isl=engine.reserve_full_sequence)
     n = len(workload)
     pb = workload.prefix_blocks if engine.prefix_caching else None
-    log, preempt, too_long = _replay(v, workload, pb, max_len, progress)
+    log, preempt, too_long, cached = _replay(v, workload, pb, max_len, progress)
 
     def arr(d: dict) -> np.ndarray:
         return np.array([d.get(str(i), math.nan) for i in range(n)], dtype=float)
@@ -208,7 +208,7 @@ def run_vllm(workload: Workload, policy: str, step_model, engine: EngineConfig,
         pass
     return SimResult(
         workload=workload, first_token_s=arr(v.first_token_time), finish_s=arr(v.finish_time),
-        first_scheduled_s=arr(v.admit_time), preemptions=preempt, cached_tokens=np.zeros(n, np.int64),
+        first_scheduled_s=arr(v.admit_time), preemptions=preempt, cached_tokens=cached,
         rejected=np.array([str(i) in aborted for i in range(n)]) | too_long, steps=len(logs["start_s"]),
         scheduler_cpu_s=0.0, sim_end_s=float(v.now), busy_s=busy, wall_s=time.perf_counter() - wall0,
         step_log=logs, step_model=step_model,
@@ -231,9 +231,11 @@ def _prompt_token_ids(prefix_ids: np.ndarray | None, prompt_tokens: int) -> list
     return ids
 
 
-def _replay(v, workload: Workload, pb, max_len: int, progress) -> tuple[dict[str, list], np.ndarray, np.ndarray]:
+def _replay(v, workload: Workload, pb, max_len: int,
+            progress) -> tuple[dict[str, list], np.ndarray, np.ndarray, np.ndarray]:
     """The replay loop of VirtualVLLM.run, with explicit token ids and per-request bookkeeping:
-    (step log, preemptions per request, rejected for length per request)."""
+    (step log, preemptions per request, rejected for length per request, prefix-cache hit in tokens at the
+    first admission per request)."""
     n = len(workload)
     A = workload.arrival_s.tolist()
     P = workload.prompt_tokens.tolist()
@@ -243,6 +245,7 @@ def _replay(v, workload: Workload, pb, max_len: int, progress) -> tuple[dict[str
                                             "waiting", "emitted")}
     preempt = np.zeros(n, np.int64)
     too_long = np.zeros(n, bool)
+    cached = np.zeros(n, np.int64)
     done = 0
     sched_waiting = getattr(v.scheduler, "waiting", None)
     nxt = 0
@@ -270,12 +273,17 @@ def _replay(v, workload: Workload, pb, max_len: int, progress) -> tuple[dict[str
         log["emitted"].append(len(r.first_tokens) + r.info.decode_tokens)
         for rid in r.preempted:
             preempt[int(rid)] += 1
+        if r.new:   # a new request's first chunk starts after its prefix-cache hit
+            new = set(r.new)
+            for rid, start, _ in r.info.chunks:
+                if rid in new:
+                    cached[int(rid)] = start
         done += len(r.finished)
         if progress is not None and len(log["start_s"]) % 2000 == 0:
             progress(done, n)
     if progress is not None:
         progress(done, n)
-    return log, preempt, too_long
+    return log, preempt, too_long, cached
 
 
 def run(engine_name: str, workload: Workload, policy: str, step_model, engine: EngineConfig,

@@ -13,6 +13,7 @@ skipped with a note.
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import time
@@ -67,6 +68,48 @@ CASES = (
 )
 
 
+@dataclass(frozen=True)
+class RowFilter:
+    """Rows to run (`--fidelity-rows`): a workload, and optionally one of its loads and one policy."""
+
+    workload: str
+    load: float | None = None
+    policy: str | None = None
+
+    def matches(self, workload: str, load: float, policy: str) -> bool:
+        return (workload == self.workload and (self.load is None or load == self.load)
+                and (self.policy is None or policy == self.policy))
+
+
+def row_filters(text: str) -> tuple[RowFilter, ...]:
+    """Parse `WORKLOAD[@LOAD][:POLICY],...` (e.g. `mooncake@0.2:ewsjf,bwb`) against CASES and POLICIES."""
+    cases = {c.name: c for c in CASES}
+    out = []
+    for item in (x.strip() for x in text.split(",")):
+        if not item:
+            continue
+        rest, _, policy = item.partition(":")
+        name, at, load_text = rest.partition("@")
+        if name not in cases:
+            raise argparse.ArgumentTypeError(f"unknown fidelity workload {name!r} in {item!r}: "
+                                             f"use one of {', '.join(cases)}")
+        load = None
+        if at:
+            try:
+                load = float(load_text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"load {load_text!r} in {item!r} is not a number") from None
+            if load not in cases[name].loads:
+                loads = ", ".join(f"{x:g}" for x in cases[name].loads)
+                raise argparse.ArgumentTypeError(f"{name} runs at loads {loads}, not {load_text}")
+        if policy and policy not in POLICIES:
+            raise argparse.ArgumentTypeError(f"policy {policy!r} in {item!r}: use one of {', '.join(POLICIES)}")
+        out.append(RowFilter(name, load, policy or None))
+    if not out:
+        raise argparse.ArgumentTypeError("expected WORKLOAD[@LOAD][:POLICY],... (e.g. mooncake@0.2:ewsjf)")
+    return tuple(out)
+
+
 def find_trace(case: Case) -> str | None:
     for rel in case.trace:
         for root in (DATA_DIR, SHARED):
@@ -111,11 +154,19 @@ def run_case(case: Case, w: Workload, load: float, policy: str, step_model, engi
 
 
 def run_matrix(model: str = "llama-3-8b", gpu: str = "a100-80gb", base: EngineConfig | None = None,
-               cases: tuple[Case, ...] = CASES, policies: tuple[str, ...] = POLICIES, log=print) -> list[dict]:
+               cases: tuple[Case, ...] = CASES, policies: tuple[str, ...] = POLICIES, log=print,
+               only: tuple[RowFilter, ...] | None = None) -> list[dict]:
+    """The rows of the matrix, or those `only` selects (None: all)."""
     step_model = RooflineStepTime(model, gpu)
     base = base or EngineConfig()
     rows = []
+
+    def wanted(case: Case, load: float, pol: str) -> bool:
+        return only is None or any(f.matches(case.name, load, pol) for f in only)
+
     for case in cases:
+        if not any(wanted(case, load, pol) for load in case.loads for pol in policies):
+            continue
         path = find_trace(case)
         if path is None:
             log(f"  skip {case.name}: trace not found ({', '.join(case.trace)} under {DATA_DIR} or {SHARED})")
@@ -125,6 +176,8 @@ def run_matrix(model: str = "llama-3-8b", gpu: str = "a100-80gb", base: EngineCo
                          max_model_len=case.max_model_len or base.max_model_len)
         for load in case.loads:
             for pol in policies:
+                if not wanted(case, load, pol):
+                    continue
                 r = run_case(case, w, load, pol, step_model, engine)
                 log(f"  {case.name} @ {load:g} {pol}: sim {r['sim']['wall_s']:.1f} s, vllm {r['vllm']['wall_s']:.1f} s, "
                     f"{'ok' if r['ok'] else 'MISS'}")
@@ -162,7 +215,7 @@ def main(args) -> int:
                         max_model_len=getattr(args, "max_model_len", None) or context_length(args.model))
     print(f"fidelity: sim vs vLLM's real scheduler (virtual engine), model {args.model} on {args.gpu}, "
           f"target within {TOLERANCE:.0%} per figure")
-    rows = run_matrix(args.model, args.gpu, base)
+    rows = run_matrix(args.model, args.gpu, base, only=getattr(args, "fidelity_rows", None))
     print(report.table(table_rows(rows), HEADER))
     n_ok = sum(r["ok"] for r in rows)
     print(f"{n_ok}/{len(rows)} rows within {TOLERANCE:.0%} on every figure; total {time.perf_counter() - t0:.0f} s")
@@ -171,4 +224,4 @@ def main(args) -> int:
     return 0
 
 
-__all__ = ["CASES", "Case", "run_matrix", "run_case", "table_rows", "main", "rel_error"]
+__all__ = ["CASES", "Case", "RowFilter", "row_filters", "run_matrix", "run_case", "table_rows", "main", "rel_error"]

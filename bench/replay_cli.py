@@ -99,6 +99,8 @@ def _engine_arguments(g) -> None:
     g.add_argument("--fidelity", action="store_true",
                    help="run the fidelity matrix instead: sim vs vLLM's real scheduler on every workload "
                         "(bench/fidelity.py)")
+    g.add_argument("--fidelity-rows", type=fidelity.row_filters, default=None, metavar="WORKLOAD[@LOAD][:POLICY],...",
+                   help="with --fidelity: only these rows, e.g. mooncake@0.2:ewsjf (default: all)")
 
 
 def _ewsjf_arguments(g) -> None:
@@ -126,6 +128,8 @@ def _output_arguments(g) -> None:
 
 def run(args) -> int:
     try:
+        if args.fidelity_rows is not None and not args.fidelity:
+            raise ValueError("--fidelity-rows selects rows of --fidelity: give both")
         if args.fidelity:
             return fidelity.main(args)
         return suite.run_suite(args) if args.suite else _run(args)

@@ -1,6 +1,8 @@
 """The scheduler's share of a trace replay: the `sim` replay's CPU time under FCFS and under EWSJF, same run.
 
     .venv/bin/python -m ewsjf.bench.replay_overhead [--window 0:900] [--runs 3] [--workload azure]
+    .venv/bin/python -m ewsjf.bench.replay_overhead --workload bench/data/mooncake_synthetic/synthetic_trace_1500.jsonl \
+        --window 0:100000 --max-model-len 65536     # prompts ~12k tokens with prefix ids (the prefix cache's cost)
 
 The workload and engine are `ewsjf bench`'s defaults (Llama-3-8B on an A100-80GB preset, the `sim`
 engine). Both policies are warmed first (kernels compiled or loaded from the cache, then an untimed
@@ -30,11 +32,12 @@ POLICIES = ("fcfs", "ewsjf")
 
 
 def measure(workload: str, window: tuple[float, float], runs: int, model: str = "llama-3-8b",
-            gpu: str = "a100-80gb") -> dict[str, dict[str, list[float]]]:
-    """CPU and wall seconds of each replay, per policy (warm-up not included)."""
+            gpu: str = "a100-80gb", max_model_len: int | None = None) -> dict[str, dict[str, list[float]]]:
+    """CPU and wall seconds of each replay, per policy (warm-up not included); max_model_len None: the
+    model's context length."""
     w = prepare(load_workload(workload, "auto"), window=window, max_requests=None)
     step_model = inputs.step_model(model, gpu)
-    engine = EngineConfig(max_model_len=context_length(model))
+    engine = EngineConfig(max_model_len=max_model_len or context_length(model))
     out: dict[str, dict[str, list[float]]] = {p: {"cpu_s": [], "wall_s": []} for p in POLICIES}
     for policy in POLICIES:
         engines.warm_up(policy, w, step_model, engine)
@@ -53,8 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--window", type=T.window, default=(0.0, 900.0), metavar="START:END",
                     help="requests arriving in [START, END) seconds (default 0:900)")
     ap.add_argument("--runs", type=T.int_in(1, 100), default=3, help="replays per policy (median taken)")
+    ap.add_argument("--max-model-len", type=T.int_in(1), default=None,
+                    help="context length: longer prompts are rejected (default: the model's)")
     args = ap.parse_args(argv)
-    res = measure(args.workload, args.window, args.runs)
+    res = measure(args.workload, args.window, args.runs, max_model_len=args.max_model_len)
     for policy, r in res.items():
         print(f"{policy:6s} cpu s {', '.join(f'{x:.3f}' for x in r['cpu_s'])}   "
               f"wall s {', '.join(f'{x:.3f}' for x in r['wall_s'])}")

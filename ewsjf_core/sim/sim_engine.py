@@ -23,7 +23,7 @@ from .config import EngineConfig, VirtualClock
 from .request_table import RequestTable
 from .running import RunningSet
 from .step_builder import StepBuilder
-from .workload import PREFIX_BLOCK_TOKENS, Workload
+from .workload import Workload
 
 LOG_FIELDS = ("start_s", "duration_s", "prefill_tokens", "decode_tokens", "running", "waiting", "emitted")
 
@@ -33,7 +33,7 @@ class SimEngine:
 
     __slots__ = ('clock', 'config', 'queue', 'step_model', 'requests', 'running', 'blocks', 'builder', '_oracle',
                  '_max_len', '_st', '_q_observe', '_q_first', '_q_fin', '_q_done', 'now', 'steps', 'done', 'busy_s',
-                 'peak_blocks', 'batch_size', '_qcpu', '_log', 'last_step', '_q_add')
+                 'peak_blocks', 'batch_size', '_qcpu', '_log', 'last_step', '_q_add', '_kv_blocks')
 
     def __init__(self, workload: Workload, queue, step_time, config: EngineConfig = EngineConfig(), *,
                  clock: VirtualClock | None = None, oracle_output: bool = False, log_steps: bool = True) -> None:
@@ -50,12 +50,15 @@ class SimEngine:
         self.queue = queue
         self.step_model = step_time
         bs = config.block_size
-        total = config.with_kv_blocks(step_time).kv_blocks or UNLIMITED
+        self._kv_blocks = config.with_kv_blocks(step_time).kv_blocks
+        # vLLM's block pool keeps one of its blocks aside (the null block): the others hold tokens.
+        total = self._kv_blocks - 1 if self._kv_blocks else UNLIMITED
         use_prefix = bool(config.prefix_caching and workload.prefix_blocks is not None)
         self.requests = RequestTable(workload, use_prefix, config.max_model_len)
         n = len(self.requests)
         self.running = RunningSet(n, bs)
-        self.blocks = BlockManager(total, bs, n, self.requests.prefix_ids, self_cache=config.prefix_caching)
+        self.blocks = BlockManager(total, bs, n, self.requests.prefix_ids, self_cache=config.prefix_caching,
+                                   prompt_tokens=self.requests.prompt)
         self.builder = StepBuilder(queue, self.running, self.blocks, self.requests,
                                    token_budget=config.token_budget, max_running=config.max_running,
                                    chunked_prefill=config.chunked_prefill, oracle_output=oracle_output,
@@ -108,7 +111,7 @@ class SimEngine:
 
     def prefix_hit_tokens(self, rid: int) -> int:
         """Tokens of request rid's prompt this engine's prefix cache would serve now."""
-        return self.blocks.prefix_hit(rid, self.requests.prompt[rid]) * PREFIX_BLOCK_TOKENS
+        return self.blocks.prefix_hit(rid, self.requests.prompt[rid]) * self.blocks.block_size
 
     # ------------------------------------------------------------------ driving
     def advance_to(self, t: float) -> None:
@@ -186,7 +189,7 @@ class SimEngine:
         bm = self.blocks
         bs, shared, free = bm.block_size, bm.shared, bm.free
         for rid, ctx in fin:
-            free(rid, -(-ctx // bs) - shared[rid])
+            free(rid, -(-ctx // bs) - shared[rid], ctx)
         self._finished([rid for rid, _ in fin])
 
     def _finished(self, rids: list[int]) -> None:
@@ -229,7 +232,7 @@ class SimEngine:
                     self._qcpu += time.perf_counter() - t0
             if g >= output[rid]:
                 run.finish_prefill(rid)
-                bm.free(rid, bm.held[rid])
+                bm.free(rid, bm.held[rid], c1)
                 self._finished([rid])
                 continue
             run.start_decoding(rid, self.steps + 1, c1, output[rid])
@@ -245,7 +248,8 @@ class SimEngine:
 
     def info(self) -> dict[str, Any]:
         cfg, bm = self.config, self.blocks
-        return {"kv_blocks": bm.total, "block_size": cfg.block_size, "token_budget": cfg.token_budget,
+        return {"kv_blocks": self._kv_blocks or bm.total, "block_size": cfg.block_size,
+                "token_budget": cfg.token_budget,
                 "max_running": cfg.max_running, "chunked_prefill": cfg.chunked_prefill,
                 "long_prefill_token_threshold": cfg.long_prefill_token_threshold,
                 "waiting_head_share": cfg.waiting_head_share,

@@ -23,7 +23,6 @@ import time
 
 from .block_manager import BlockManager
 from .running import RunningSet
-from .workload import PREFIX_BLOCK_TOKENS
 
 
 Batch = tuple
@@ -79,10 +78,10 @@ class StepBuilder:
             private = bm.held[victim]
         bm.free_preempted(victim, private, kv_tokens)
         total = req.prompt[victim] + run.gen[victim]
-        ids = bm.prefix_hit(victim, total)
-        hit = ids * PREFIX_BLOCK_TOKENS
+        hitb = bm.prefix_hit(victim, total)
+        hit = hitb * bm.block_size
         if victim in bm.stash:
-            hit += bm.stash_hit(victim, total, ids) * bm.block_size
+            hit += bm.stash_hit(victim, total, hitb) * bm.block_size
         req.preemptions[victim] += 1
         t0 = time.perf_counter()
         self._prepend(victim, total, req.arrival[victim], req.priority[victim], hit,
@@ -139,10 +138,10 @@ class StepBuilder:
         need, hitb = total, 0
         if need > limit and req.prefix_ids is not None:   # as the vLLM scheduler: the hit only matters here
             hitb = bm.prefix_hit(rid, total)
-            need -= hitb * PREFIX_BLOCK_TOKENS
+            need -= hitb * bm.block_size
         if need > limit or need >= budget:
             return
-        if -(-total // bm.block_size) - hitb * bm.per_prefix > bm.total - bm.used:
+        if -(-total // bm.block_size) - hitb > bm.total - bm.used:
             return   # it would not be admitted this step anyway: leave the budget to the running prefills
         cap = budget - need
         self._cap = cap if self._cap <= 0 else min(self._cap, cap)
@@ -191,7 +190,7 @@ class StepBuilder:
 
     def _admit(self, chunks: list, acc: list, now: float, budget: int) -> None:
         run, bm, req = self.running, self.blocks, self._req
-        bs, hb, total_blocks = bm.block_size, bm.per_prefix, bm.total
+        bs, total_blocks = bm.block_size, bm.total
         P, O, gen = req.prompt, req.output, run.gen
         first_scheduled = req.first_scheduled
         order = run.order
@@ -222,7 +221,7 @@ class StepBuilder:
                 self.rejected.append(rid)
                 continue
             hitb = bm.prefix_hit(rid, total) if prefix else 0
-            cached = hitb * PREFIX_BLOCK_TOKENS
+            cached = hitb * bs
             sblk = 0
             stashed = rid in stash
             if stashed:
@@ -235,11 +234,11 @@ class StepBuilder:
                 if not chunked:
                     break
                 c = budget
-            nb = -(-(cached + c) // bs) - hitb * hb - sblk
+            nb = -(-(cached + c) // bs) - hitb - sblk
             # The hit's blocks that sit in the free queue leave it: they count as needed (as in vLLM).
             revived = bm.evictable_in_hit(rid, hitb) if hitb else 0
             free = total_blocks - bm.used
-            if ((reserve_full and -(-total // bs) - hitb * hb + revived > free)
+            if ((reserve_full and -(-total // bs) - hitb + revived > free)
                     or nb + sblk + revived > free):
                 break
             if hitb:

@@ -292,7 +292,7 @@ OPTIONS = ["--workload", "--format", "--arrival-rate", "--cv", "--num-requests",
            "--max-requests", "--rate-scale", "--sweep", "--engine", "--policies", "--model", "--gpu",
            "--token-budget", "--max-running", "--kv-blocks", "--block-size", "--gpu-memory-utilization",
            "--ewsjf-config", "--ewsjf-set", "--class-edges", "--slo-ttft", "--slo-tpot", "--json", "--markdown",
-           "--plots"]
+           "--plots", "--fidelity-rows"]
 
 
 def test_fuzz_every_option_with_hostile_values(capsys, files, no_hang, tmp_path, monkeypatch):

@@ -153,11 +153,19 @@ def test_prefix_cache_reuse():
     w = wl([0.0, 10.0, 20.0], [2048, 2048, 2048], [2, 2, 2], prefix=blocks)
     on, _ = run(w)
     off, _ = run(w, prefix_caching=False)
-    # Request 1 reuses 3 of 4 blocks (always leaves >= 1 token to compute), request 2 the first 2.
-    assert on.cached_tokens.tolist() == [0, 3 * 512, 2 * 512]
+    # Request 1 reuses all its 16-token blocks but the last (vLLM leaves >= 1 token to compute), request 2
+    # its first 2 prefix ids.
+    assert on.cached_tokens.tolist() == [0, 2048 - 16, 2 * 512]
     assert off.cached_tokens.tolist() == [0, 0, 0]
-    assert on.step_log["prefill_tokens"].sum() == 3 * 2048 - 5 * 512
+    assert on.step_log["prefill_tokens"].sum() == 3 * 2048 - (2048 - 16) - 2 * 512
     assert on.first_token_s[1] - 10.0 < off.first_token_s[1] - 10.0
+
+
+def test_one_kv_block_is_kept_aside_as_vllms_null_block():
+    w = wl([0.0], [150], [10])   # 160 tokens: 10 blocks of 16
+    assert run(w, kv_blocks=10)[0].rejected.tolist() == [True]
+    res, _ = run(w, kv_blocks=11)
+    assert res.completed.all() and res.info["kv_blocks"] == 11 and res.info["peak_blocks_used"] == 10
 
 
 def test_prefix_cache_eviction_under_pressure():
@@ -208,7 +216,7 @@ def test_invariants(data, budget, max_running, kv, chunked, pol, prefix):
     # every request is either completed or rejected, never both, never lost
     assert np.all(done ^ res.rejected)
     assert len(q) == 0
-    kvb = res.info["kv_blocks"]
+    kvb = res.info["kv_blocks"] - 1   # as in vLLM, one block is the null block
     for i in range(len(w)):
         need_blocks = math.ceil((p[i] + o[i]) / 16)
         fits = need_blocks <= kvb and (chunked or p[i] + o[i] <= budget)
