@@ -14,10 +14,10 @@ import inspect
 import json
 import math
 import os
+from pathlib import Path
 from typing import Callable
 
-from ewsjf_core.sim import engine as sim_engine
-from ewsjf_core.sim import step_time as sim_step_time
+import ewsjf_core.sim
 
 from . import suite_workloads
 
@@ -26,7 +26,9 @@ DEFAULT_CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser
 
 
 def cache_key(parts: dict) -> str:
-    src = "".join(inspect.getsource(m) for m in (sim_engine, sim_step_time, suite_workloads))
+    # Every module of the simulator (its KV model decides where FCFS saturates as much as its step time does).
+    sim_files = sorted(Path(ewsjf_core.sim.__file__).parent.glob("*.py"))
+    src = "".join(f.read_text() for f in sim_files) + inspect.getsource(suite_workloads)
     blob = json.dumps(parts, sort_keys=True) + hashlib.sha256(src.encode()).hexdigest()
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
