@@ -59,7 +59,8 @@ CASES = (
     Case("sharegpt", ("sharegpt_bwb_lengths/sharegpt_llama2_4k.csv",
                       "sharegpt_bwb_lengths/sharegpt_8k_filtered_stats_llama2_tokenizer.csv"),
          (0.2, 0.45), max_requests=250, arrival_rate=10.0),
-    Case("bwb", ("sharegpt_bwb_lengths/bwb_llama2_4k.csv", "sharegpt_bwb_lengths/bwb_stats_llama2_tokenizer_filtered_v2.csv"),
+    Case("bwb", ("sharegpt_bwb_lengths/bwb_llama2_4k.csv",
+                 "sharegpt_bwb_lengths/bwb_stats_llama2_tokenizer_filtered_v2.csv"),
          (1.0, 4.0), max_requests=200, arrival_rate=2.0),
     # Long prompts (mean ~12k tokens) with shared prefix blocks; the context is raised so that they are served.
     Case("mooncake", MOONCAKE, (0.08, 0.2), window=(0, 40), max_model_len=65536),
@@ -179,8 +180,8 @@ def run_matrix(model: str = "llama-3-8b", gpu: str = "a100-80gb", base: EngineCo
                 if not wanted(case, load, pol):
                     continue
                 r = run_case(case, w, load, pol, step_model, engine)
-                log(f"  {case.name} @ {load:g} {pol}: sim {r['sim']['wall_s']:.1f} s, vllm {r['vllm']['wall_s']:.1f} s, "
-                    f"{'ok' if r['ok'] else 'MISS'}")
+                log(f"  {case.name} @ {load:g} {pol}: sim {r['sim']['wall_s']:.1f} s, "
+                    f"vllm {r['vllm']['wall_s']:.1f} s, {'ok' if r['ok'] else 'MISS'}")
                 rows.append(r)
     return rows
 

@@ -1,7 +1,8 @@
 """The scheduler's share of a trace replay: the `sim` replay's CPU time under FCFS and under EWSJF, same run.
 
     .venv/bin/python -m ewsjf.bench.replay_overhead [--window 0:900] [--runs 3] [--workload azure]
-    .venv/bin/python -m ewsjf.bench.replay_overhead --workload bench/data/mooncake_synthetic/synthetic_trace_1500.jsonl \
+    .venv/bin/python -m ewsjf.bench.replay_overhead \
+        --workload bench/data/mooncake_synthetic/synthetic_trace_1500.jsonl \
         --window 0:100000 --max-model-len 65536     # prompts ~12k tokens with prefix ids (the prefix cache's cost)
 
 The workload and engine are `ewsjf bench`'s defaults (Llama-3-8B on an A100-80GB preset, the `sim`

@@ -96,8 +96,8 @@ def main() -> int:
         res = compare(modules, n, args.repeats, args.policy)
         base, new = res[args.base], res["working tree"]
         rows.append([f"{n:,}", f"{base:.1f}", f"{new:.1f}", f"{new / base:.3f}"])
-    print(console.table(rows, ["waiting", args.base, "working tree", "ratio"],
-                        title=f"micro's step (begin_step + 256 pops, {args.policy}), median us, alternating in one process"))
+    title = f"micro's step (begin_step + 256 pops, {args.policy}), median us, alternating in one process"
+    print(console.table(rows, ["waiting", args.base, "working tree", "ratio"], title=title))
     return 0
 
 
