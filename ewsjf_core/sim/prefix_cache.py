@@ -122,18 +122,22 @@ class PrefixCache:
             n += want
         return n
 
-    def in_queue(self, rid: int, n_blocks: int) -> int:
-        """Blocks among rid's first n_blocks (cached) that sit in the free queue (nobody references them)."""
-        pp, top = self.per_id, self._top
-        out = 0
+    def _leading(self, rid: int, n_blocks: int) -> list[tuple[int, int]]:
+        """(chain id, blocks of it) covering rid's first n_blocks, id by id."""
+        pp = self.per_id
+        out = []
         for c in self._chain[rid]:
             if n_blocks <= 0:
                 break
             k = n_blocks if n_blocks < pp else pp
             n_blocks -= k
-            if k > top[c]:
-                out += k - top[c]
+            out.append((c, k))
         return out
+
+    def in_queue(self, rid: int, n_blocks: int) -> int:
+        """Blocks among rid's first n_blocks (cached) that sit in the free queue (nobody references them)."""
+        top = self._top
+        return sum(k - top[c] for c, k in self._leading(rid, n_blocks) if k > top[c])
 
     @property
     def cached_blocks(self) -> int:
@@ -157,14 +161,10 @@ class PrefixCache:
 
     def pin(self, rid: int, n_blocks: int) -> int:
         """rid references its first n_blocks (a hit, all cached); returns how many left the free queue."""
-        pp, top = self.per_id, self._top
+        top = self._top
         refs: list[int] = []
         taken = 0
-        for c in self._chain[rid]:
-            if n_blocks <= 0:
-                break
-            k = n_blocks if n_blocks < pp else pp
-            n_blocks -= k
+        for c, k in self._leading(rid, n_blocks):
             if k > top[c]:
                 if self._extent(c) < k:
                     raise RuntimeError(f"PrefixCache: request {rid} pins blocks of chain id {c}, not all cached")
