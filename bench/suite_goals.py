@@ -43,6 +43,11 @@ def short_gain(m: dict, fcfs: dict) -> float:
     return _short_mean(fcfs) / max(_short_mean(m), 1e-9)
 
 
+def dominates(m: dict, hrrn: dict) -> bool:
+    """Short-class mean TTFT and long-class p99 TTFT both at most HRRN's."""
+    return _short_mean(m) <= _short_mean(hrrn) and _long_p99(m) <= _long_p99(hrrn)
+
+
 def within_bounds(m: dict, fcfs: dict) -> bool:
     return (_long_p99(m) <= LONG_P99_MAX * _long_p99(fcfs)
             and (m["longest_wait_s"] or 0.0) <= LONGEST_WAIT_MAX * (fcfs["longest_wait_s"] or 0.0))
@@ -65,8 +70,7 @@ def sweep_decides(metrics: dict[str, dict], candidate: str = "ewsjf") -> bool:
     e, f, h = metrics[candidate], metrics["fcfs"], metrics.get("hrrn")
     if f["ttft_s"]["mean"] >= NEAR_LIMIT_FCFS_MEAN_S:
         return True
-    return (h is not None and not within_bounds(h, f)
-            and not (_short_mean(e) <= _short_mean(h) and _long_p99(e) <= _long_p99(h)))
+    return h is not None and not within_bounds(h, f) and not dominates(e, h)
 
 
 def check_cell(metrics: dict[str, dict], candidate: str = "ewsjf", front: dict[str, dict] | None = None
@@ -77,9 +81,7 @@ def check_cell(metrics: dict[str, dict], candidate: str = "ewsjf", front: dict[s
     out: dict[str, dict] = {}
     h = metrics.get("hrrn")
     if h is not None:
-        s_ok = _short_mean(e) <= _short_mean(h)
-        l_ok = _long_p99(e) <= _long_p99(h)
-        out["hrrn"] = {"ok": s_ok and l_ok,
+        out["hrrn"] = {"ok": dominates(e, h),
                        "why": f"short {_short_mean(e):.2f}/{_short_mean(h):.2f} "
                               f"long p99 {_long_p99(e):.1f}/{_long_p99(h):.1f}"}
         if not out["hrrn"]["ok"] and front:
@@ -108,8 +110,7 @@ def check_cell(metrics: dict[str, dict], candidate: str = "ewsjf", front: dict[s
 def _dominance_reachable(verdict: dict, runs: dict[str, dict], h: dict, f: dict) -> dict:
     """The failed dominance verdict as it is, or "unreachable" when no run within the fairness bounds (HRRN
     included) matches HRRN on both short mean and long p99."""
-    if any(within_bounds(m, f) and _short_mean(m) <= _short_mean(h) and _long_p99(m) <= _long_p99(h)
-           for m in runs.values()):
+    if any(within_bounds(m, f) and dominates(m, h) for m in runs.values()):
         return verdict
     hp = _long_p99(h) / max(_long_p99(f), 1e-9)
     hw = (h["longest_wait_s"] or 0.0) / max(f["longest_wait_s"] or 0.0, 1e-9)

@@ -53,10 +53,9 @@ class FreeQueue:
             h = e0
         self.head = h + k
 
-    def append(self, n: int) -> int:
-        """n blocks enter at the tail (the first of them is reused first); returns the position after them."""
+    def append(self, n: int) -> None:
+        """n blocks enter at the tail (the first of them is reused first)."""
         self.tail += n
-        return self.tail
 
     def prepend(self, n: int) -> None:
         """n blocks without content enter at the front (allocation takes them first)."""
