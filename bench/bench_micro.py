@@ -6,15 +6,15 @@ comparison tooling (--benchmark-compare). Figures only: nothing here asserts a s
 
 import pytest
 
-from ewsjf.bench.micro import POLICIES, POPS_PER_STEP, STEPS_PER_RUN, _fill, _Workload, run_steps
+from ewsjf.bench.micro import POLICIES, POPS_PER_STEP, STEPS_PER_RUN, RequestStream, fill, run_steps
 
 SIZES = (1_000, 100_000)
 
 
 def _queue(policy: str, n: int):
-    w = _Workload(0)
+    w = RequestStream(0)
     q = POLICIES[policy](lambda: w.t)
-    _fill(q, w, n)
+    fill(q, w, n)
     q.begin_step(w.t)
     return q, w
 
@@ -31,7 +31,7 @@ def test_step(benchmark, policy, n):
         for batch in popped:
             q.forget(batch)
         popped.clear()
-        _fill(q, w, n - len(q))
+        fill(q, w, n - len(q))
         q.begin_step(w.t)
         q.settle()
 

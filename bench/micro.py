@@ -131,7 +131,7 @@ ENGINE_STEP_S = 0.03
 """A typical engine step (a forward pass of tens of milliseconds), during which a background partition runs."""
 
 
-class _Workload:
+class RequestStream:
     """Request ids, mixed prompt lengths (short chat, medium, long documents) and increasing arrivals.
 
     Ids are strings like vLLM's: their hashes scatter, so every policy's id lookups cost what they cost in
@@ -155,7 +155,7 @@ class _Workload:
         return out
 
 
-def _fill(q: Any, w: _Workload, n: int) -> None:
+def fill(q: Any, w: RequestStream, n: int) -> None:
     for rid, length, t in w.requests(n):
         q.add(rid, length, t)
 
@@ -183,9 +183,9 @@ def run_steps(q: Any, now: float, pops: int, times: list[float] | None = None) -
 
 def measure(policy: str, n: int, repeats: int, seed: int = 0) -> dict[str, float]:
     """Median microseconds per add, remove and step for one policy at n waiting requests."""
-    w = _Workload(seed)
+    w = RequestStream(seed)
     q = POLICIES[policy](lambda: w.t)
-    _fill(q, w, n)
+    fill(q, w, n)
     q.begin_step(w.t)
     adds, removes, steps = [], [], []
     perf = time.perf_counter
@@ -214,14 +214,14 @@ def measure(policy: str, n: int, repeats: int, seed: int = 0) -> dict[str, float
         q.settle()
         removes.append((perf() - t0) / BATCH)
 
-        _fill(q, w, n - len(q))
+        fill(q, w, n - len(q))
         pops = min(POPS_PER_STEP, len(q) // STEPS_PER_RUN)
         q.begin_step(w.t)
         q.settle()
         popped = run_steps(q, w.t, pops, steps)
         for batch in popped:
             q.forget(batch)
-        _fill(q, w, n - len(q))
+        fill(q, w, n - len(q))
     repartition_ms = install_ms = swap_ms = float("nan")
     if isinstance(q.queue, EWSJFQueue):
         q.queue.repartition()   # untimed: it first waits for a background partition the loop may have started
@@ -235,14 +235,14 @@ def measure(policy: str, n: int, repeats: int, seed: int = 0) -> dict[str, float
             "partition_step_ms": install_ms, "swap_step_ms": swap_ms}
 
 
-def _periodic_partition_step_ms(q: Any, w: _Workload) -> float:
+def _periodic_partition_step_ms(q: Any, w: RequestStream) -> float:
     """What a step pays for a periodic re-partition, in milliseconds: the step that commits the arrivals
     making one due starts Refine-and-Prune in the background (not timed: it is mostly those commits), the
     next step installs it, re-routing every waiting request (timed: its begin_step work, without pops)."""
     every = q.queue.config.repartition_every
     if not every:
         return float("nan")
-    _fill(q, w, every)
+    fill(q, w, every)
     q.begin_step(w.t)
     q.settle()
     time.sleep(ENGINE_STEP_S)  # the engine's own step (the model's forward pass) runs meanwhile
@@ -252,7 +252,7 @@ def _periodic_partition_step_ms(q: Any, w: _Workload) -> float:
     return (time.perf_counter() - t0) * 1e3
 
 
-def _partition_swap_step_ms(q: Any, w: _Workload) -> float:
+def _partition_swap_step_ms(q: Any, w: RequestStream) -> float:
     """What a step pays for a config swap that changes the partition (a tuner's alpha), in milliseconds: the
     larger of the round that installs the config (its partition starts in the background) and the next
     one, after an engine step, which installs the partition."""

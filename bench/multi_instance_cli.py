@@ -84,7 +84,7 @@ def run(args, base, step_model, engine, ecfg, edges, loads, policies, show_progr
                                      "spread": res.info["spread"]})
                         if not show_progress:
                             print(f"  {label}: replay {res.wall_s:.1f} s, mean TTFT "
-                                  f"{report._f(m['ttft_s']['mean'])} s", file=sys.stderr)
+                                  f"{report.fmt(m['ttft_s']['mean'])} s", file=sys.stderr)
     for n in args.instances:
         for load in loads:
             for pol in policies:
@@ -135,10 +135,10 @@ def rows(runs: list[dict]) -> list[list[str]]:
     out = []
     for r in runs:
         m, s, c = r["metrics"], r["spread"], r["metrics"]["ttft_by_class_s"]
-        out.append([r["router"], report._f(m["ttft_s"]["mean"]), report._f(m["ttft_s"]["p99"]),
-                    report._f(c["short"]["mean"]), report._f(c["medium"]["mean"]), report._f(c["long"]["mean"]),
-                    report._f(c["long"]["p99"]), report._f(m["output_tps"], 0),
-                    report._f(s["requests_max_over_mean"]), report._f(s["busy_max_over_mean"])])
+        out.append([r["router"], report.fmt(m["ttft_s"]["mean"]), report.fmt(m["ttft_s"]["p99"]),
+                    report.fmt(c["short"]["mean"]), report.fmt(c["medium"]["mean"]), report.fmt(c["long"]["mean"]),
+                    report.fmt(c["long"]["p99"]), report.fmt(m["output_tps"], 0),
+                    report.fmt(s["requests_max_over_mean"]), report.fmt(s["busy_max_over_mean"])])
     return out
 
 
@@ -172,6 +172,6 @@ def _ratio(a, b):
 
 
 def goal_rows(goal: list[dict]) -> list[list[str]]:
-    return [[str(g["instances"]), report._f(g["load"]), g["router"], g["baseline"], report._f(g["ratios"]["mean"], 3),
-             report._f(g["ratios"]["p99"], 3), report._f(g["ratios"]["short_mean"], 3),
+    return [[str(g["instances"]), report.fmt(g["load"]), g["router"], g["baseline"], report.fmt(g["ratios"]["mean"], 3),
+             report.fmt(g["ratios"]["p99"], 3), report.fmt(g["ratios"]["short_mean"], 3),
              "yes" if g["ok"] else "NO"] for g in goal]

@@ -89,8 +89,8 @@ def header(baselines: tuple[str, ...]) -> list[str]:
 def curve_rows(points: list[dict], baselines: tuple[str, ...]) -> list[list[str]]:
     rows = []
     for p in points:
-        cells = [" / ".join(report._f(p["ratios"][b][k], 3) for k in GOAL_METRICS) for b in baselines]
-        rows.append([str(p["instances"]), report._f(p["load"]), f"{p['pool']}/{p['instances']}"
+        cells = [" / ".join(report.fmt(p["ratios"][b][k], 3) for k in GOAL_METRICS) for b in baselines]
+        rows.append([str(p["instances"]), report.fmt(p["load"]), f"{p['pool']}/{p['instances']}"
                      + (" (default)" if p["default"] else ""), *cells, str(len(p["misses"]))])
     return rows
 
@@ -98,8 +98,8 @@ def curve_rows(points: list[dict], baselines: tuple[str, ...]) -> list[list[str]
 def explanation_lines(expl: list[dict]) -> list[str]:
     lines = []
     for e in expl:
-        head = (f"N={e['instances']} load {report.load_label(e['load'])}: {e['miss']} {report._f(e['ratio'], 3)}; "
-                f"best on the curve {report._f(e['best_ratio'], 3)} (pool {e['best_pool']}/{e['instances']})")
+        head = (f"N={e['instances']} load {report.load_label(e['load'])}: {e['miss']} {report.fmt(e['ratio'], 3)}; "
+                f"best on the curve {report.fmt(e['best_ratio'], 3)} (pool {e['best_pool']}/{e['instances']})")
         if e["fixed_by"] is None:
             lines.append(f"{head}; no pool size removes it")
         else:

@@ -258,7 +258,7 @@ def _replay_all(args, base, loads, engine_names, policies, step_model, engine, e
                     ttfts.setdefault((eng, load), {})[pol] = {k: ttft[v] for k, v in cls_masks.items()}
                     if not show_progress:
                         print(f"  {eng}/{pol} @ {label}: replay {res.wall_s:.2f} s, {res.steps} steps, "
-                              f"mean TTFT {report._f(m['ttft_s']['mean'])} s"
+                              f"mean TTFT {report.fmt(m['ttft_s']['mean'])} s"
                               + (f" (kernels warmed first: {res.info['warmup_s']:.1f} s one-off)"
                                  if res.info.get("warmup_s") else ""), file=sys.stderr)
     return runs, ttfts

@@ -16,7 +16,8 @@ CLAIMS = {
 }
 
 
-def _f(v: Any, digits: int = 2) -> str:
+def fmt(v: Any, digits: int = 2) -> str:
+    """A figure for a table: floats to `digits` places (no decimals from 10,000), missing or non-finite as "-"."""
     if v is None or (isinstance(v, float) and (math.isnan(v) or math.isinf(v))):
         return "-"
     if isinstance(v, float):
@@ -55,12 +56,12 @@ def main_rows(runs: list[dict]) -> list[list[str]]:
         c = m["ttft_by_class_s"]
         rows.append([
             r["policy"] + ("" if r.get("engine", "sim") == "sim" else f" [{r['engine']}]"),
-            _f(m["ttft_s"]["mean"]), _f(m["ttft_s"]["p50"]), _f(m["ttft_s"]["p90"]), _f(m["ttft_s"]["p99"]),
-            _f(c["short"]["mean"]), _f(c["medium"]["mean"]), _f(c["long"]["mean"]), _f(c["long"]["p99"]),
-            _f(m["tpot_s"]["p50"], 4), _f(m["e2e_s"]["p50"]), _f(m["output_tps"], 0),
-            _f(m["output_tps_window"], 0), _f(m["goodput_rps"], 3), _f(m["longest_wait_s"], 1),
-            _f(m["jain_slowdown"], 3),
-            _f(m["scheduler_us_per_step"], 1) if r.get("engine", "sim") == "sim" else "-",
+            fmt(m["ttft_s"]["mean"]), fmt(m["ttft_s"]["p50"]), fmt(m["ttft_s"]["p90"]), fmt(m["ttft_s"]["p99"]),
+            fmt(c["short"]["mean"]), fmt(c["medium"]["mean"]), fmt(c["long"]["mean"]), fmt(c["long"]["p99"]),
+            fmt(m["tpot_s"]["p50"], 4), fmt(m["e2e_s"]["p50"]), fmt(m["output_tps"], 0),
+            fmt(m["output_tps_window"], 0), fmt(m["goodput_rps"], 3), fmt(m["longest_wait_s"], 1),
+            fmt(m["jain_slowdown"], 3),
+            fmt(m["scheduler_us_per_step"], 1) if r.get("engine", "sim") == "sim" else "-",
         ])
     return rows
 
@@ -96,12 +97,12 @@ def claims(runs: list[dict], candidate: str = "ewsjf") -> list[dict]:
 def claims_rows(cl: list[dict]) -> list[list[str]]:
     ok = {True: "yes", False: "NO"}
     return [[c["engine"], load_label(c["load"]), c["candidate"],
-             f"{_f(c['short_ttft_fcfs_s'])} / {_f(c['short_ttft_candidate_s'])} = {_f(c['short_ttft_speedup'])}x",
+             f"{fmt(c['short_ttft_fcfs_s'])} / {fmt(c['short_ttft_candidate_s'])} = {fmt(c['short_ttft_speedup'])}x",
              ok[c["short_ttft_ok"]],
-             f"{_f(c['tps_fcfs'], 0)} -> {_f(c['tps_candidate'], 0)} ({_f(100 * c['throughput_gain'] if c['throughput_gain'] is not None else None, 1)}%)",
+             f"{fmt(c['tps_fcfs'], 0)} -> {fmt(c['tps_candidate'], 0)} ({fmt(100 * c['throughput_gain'] if c['throughput_gain'] is not None else None, 1)}%)",
              ok[c["throughput_ok"]],
-             f"{_f(c['long_p99_candidate_s'])} / {_f(c['long_p99_fcfs_s'])} = {_f(c['long_p99_ratio'])}x",
-             ok[c["long_p99_ok"]], _f(c["fcfs_saturated_frac"])] for c in cl]
+             f"{fmt(c['long_p99_candidate_s'])} / {fmt(c['long_p99_fcfs_s'])} = {fmt(c['long_p99_ratio'])}x",
+             ok[c["long_p99_ok"]], fmt(c["fcfs_saturated_frac"])] for c in cl]
 
 
 CLAIMS_HEADER = ["engine", "load", "policy", "short mean TTFT fcfs/cand (>=4x)", "ok",
@@ -132,8 +133,8 @@ def fidelity(runs: list[dict], tolerance: float = 0.10) -> list[dict]:
 
 
 def fidelity_rows(fd: list[dict]) -> list[list[str]]:
-    return [[load_label(d["load"]), d["policy"], d["metric"], _f(d["sim"], 4), _f(d["vllm"], 4),
-             _f(100 * d["rel_diff"] if d["rel_diff"] is not None else None, 2) + "%", "yes" if d["ok"] else "NO"]
+    return [[load_label(d["load"]), d["policy"], d["metric"], fmt(d["sim"], 4), fmt(d["vllm"], 4),
+             fmt(100 * d["rel_diff"] if d["rel_diff"] is not None else None, 2) + "%", "yes" if d["ok"] else "NO"]
             for d in fd]
 
 
@@ -146,9 +147,9 @@ def sweep_rows(runs: list[dict]) -> list[list[str]]:
         m = r["metrics"]
         c = m["ttft_by_class_s"]
         rows.append([load_label(r["load"]), r["policy"] + ("" if r.get("engine", "sim") == "sim" else f" [{r['engine']}]"),
-                     _f(m["ttft_s"]["mean"]), _f(c["short"]["mean"]), _f(c["long"]["p99"]), _f(m["e2e_s"]["p50"]),
-                     _f(m["output_tps_window"], 0), _f(m["goodput_rps"], 3), _f(m.get("saturated_frac"), 2),
-                     _f(m.get("mfu_linear"), 3)])
+                     fmt(m["ttft_s"]["mean"]), fmt(c["short"]["mean"]), fmt(c["long"]["p99"]), fmt(m["e2e_s"]["p50"]),
+                     fmt(m["output_tps_window"], 0), fmt(m["goodput_rps"], 3), fmt(m.get("saturated_frac"), 2),
+                     fmt(m.get("mfu_linear"), 3)])
     return rows
 
 

@@ -24,7 +24,7 @@ def summary_rows(results: list[dict]) -> list[list[str]]:
     for r in results:
         for c in r["cells"]:
             fcfs_mean = c["metrics"]["fcfs"]["ttft_s"]["mean"]
-            rows.append([f"{r['workload']} @ {c['label']}", report._f(fcfs_mean), f"{c['point']['scale']:.3g}"]
+            rows.append([f"{r['workload']} @ {c['label']}", report.fmt(fcfs_mean), f"{c['point']['scale']:.3g}"]
                         + [_goal(c["goals"][g]) for g in suite_goals.GOALS])
     return rows
 
@@ -89,9 +89,9 @@ def detail_rows(cell: dict) -> list[list[str]]:
     rows = []
     for pol, m in cell["metrics"].items():
         c = m["ttft_by_class_s"]
-        rows.append([pol, report._f(m["ttft_s"]["mean"]), report._f(c["short"]["mean"]), report._f(c["medium"]["mean"]),
-                     report._f(c["long"]["mean"]), report._f(c["long"]["p99"]), report._f(m["longest_wait_s"]),
-                     report._f(suite_goals.tps(m), 0)])
+        rows.append([pol, report.fmt(m["ttft_s"]["mean"]), report.fmt(c["short"]["mean"]), report.fmt(c["medium"]["mean"]),
+                     report.fmt(c["long"]["mean"]), report.fmt(c["long"]["p99"]), report.fmt(m["longest_wait_s"]),
+                     report.fmt(suite_goals.tps(m), 0)])
     return rows
 
 
@@ -118,7 +118,7 @@ def markdown(doc: dict, pngs: dict[str, str]) -> str:
                       report.md_table(detail_rows(c), DETAIL_HEADER), ""]
         mid = r["cells"][1]
         lines += [f"Mean TTFT (s) per prompt-length decile @ {mid['label']} (shortest decile first):", "",
-                  report.md_table([[p] + [report._f(v) for v in dec] for p, dec in mid["deciles"].items()],
+                  report.md_table([[p] + [report.fmt(v) for v in dec] for p, dec in mid["deciles"].items()],
                                   ["policy"] + [f"d{i}" for i in range(1, 11)]), ""]
         if r["workload"] in pngs:
             lines += [f"![pareto {r['workload']}]({pngs[r['workload']]})", ""]

@@ -325,6 +325,12 @@ class EWSJFQueue(WaitingQueue):
         return rows
 
     @property
+    def admitted_work(self) -> float:
+        """The starvation bound's admission progress (effective prefill tokens admitted) as its kernels see it:
+        a step's pops are counted at the next step's round. stats() counts them first."""
+        return self._set.admitted_work
+
+    @property
     def cost_coefficients(self) -> tuple[float, float, float, float]:
         """(c0, c1, c2, cd) of the fitted prefill-cost model (four floats: safe to read from any thread;
         a torn read during an update is harmless to the tuner that reads it)."""

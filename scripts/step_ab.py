@@ -56,9 +56,9 @@ def compare(micro_modules: dict, n: int, repeats: int, policy: str = "ewsjf-hand
     """Median microseconds per step for each side at n waiting, the sides' repeats alternating."""
     sides = {}
     for name, m in micro_modules.items():
-        w = m._Workload(0)
+        w = m.RequestStream(0)
         q = m.POLICIES[policy](lambda w=w: w.t)
-        m._fill(q, w, n)
+        m.fill(q, w, n)
         q.begin_step(w.t)
         q.settle()
         sides[name] = (m, q, w, [])
@@ -72,7 +72,7 @@ def compare(micro_modules: dict, n: int, repeats: int, policy: str = "ewsjf-hand
                 steps += times
             for batch in popped:
                 q.forget(batch)
-            m._fill(q, w, n - len(q))
+            m.fill(q, w, n - len(q))
     return {name: statistics.median(side[3]) * 1e6 for name, side in sides.items()}
 
 

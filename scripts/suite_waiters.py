@@ -68,7 +68,7 @@ def replay(wl, st, engine, queue):
             continue
         start, dur, pf, dec = e.last_step
         why = b.held_by
-        progress = queue._set.admitted_work if isinstance(queue, EWSJFQueue) else 0.0
+        progress = queue.admitted_work if isinstance(queue, EWSJFQueue) else 0.0
         steps.append((start, dur, why, progress, pf))
     return result_of(e, wl, 0.0), steps
 

@@ -320,3 +320,16 @@ def test_step_feedback_waiting_for_a_step_that_consults_the_queue_stays_bounded(
         ref.cost_coefficients   # fits now
         assert q._feedback.pending_steps < MAX_PENDING_STEPS   # white box: the steps waiting for a fit
     assert q.cost_coefficients == ref.cost_coefficients
+
+
+def test_admitted_work_counts_a_steps_pops_at_the_next_round():
+    q = EWSJFQueue(clock=Clock(10.0))
+    q.add("a", 100, arrival_time=1.0, cached_tokens=40)
+    q.add("b", 200, arrival_time=2.0)
+    q.add("c", 5000, arrival_time=3.0)
+    q.begin_step()
+    assert [q.pop(), q.pop()] == ["a", "b"]
+    assert q.admitted_work == 0.0   # not yet counted: the next round does
+    q.begin_step()
+    q.settle()
+    assert q.admitted_work == 60.0 + 200.0 == q.stats()["admitted_work"]
