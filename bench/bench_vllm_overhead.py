@@ -14,7 +14,9 @@ add_request() calls of the step's arrivals (EWSJF sizes each by a prefix-cache l
 mean microseconds, and EWSJF/FCFS ratios. The two policies admit different requests, so their running sets,
 and with them vLLM's own per-step work, drift apart; the time spent inside the waiting queue itself (every
 RequestQueue call, plus EWSJF's begin_step/observe_step) is therefore also reported: that difference is the
-overhead EWSJF adds to an identical engine state. Figures only; nothing asserts a speed.
+overhead EWSJF adds to an identical engine state. Between steps, in the same run, the cost of entering numba
+at all (bench/entry_floor.py): an empty jitted function given one array, and one given the step kernel's
+arguments, the floor of any round that makes one kernel call. Figures only; nothing asserts a speed.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
+
+from ewsjf.bench.entry_floor import EntryFloor
 
 RUNNING = 256
 STEP_S = 0.03
@@ -151,6 +155,7 @@ class Side:
 
 def run(waiting: int, steps: int, warmup: int = 60, seed: int = 0) -> dict:
     sides = {"fcfs": Side("fcfs", waiting, seed), "ewsjf": Side("ewsjf", waiting, seed)}
+    floor = EntryFloor()   # entering numba between two engine steps, where EWSJF's round enters it
     for side in sides.values():  # fill: admit until 256 are running
         for _ in range(2000):
             side.step(record=False)
@@ -163,9 +168,11 @@ def run(waiting: int, steps: int, warmup: int = 60, seed: int = 0) -> dict:
             order = ("fcfs", "ewsjf") if i % 2 == 0 else ("ewsjf", "fcfs")
             for name in order:
                 sides[name].step(record=i >= warmup)
+            if i >= warmup:
+                floor.measure(first_one=i % 4 < 2)
     finally:
         gc.enable()
-    res = {"waiting": waiting, "running": RUNNING, "steps": steps}
+    res = {"waiting": waiting, "running": RUNNING, "steps": steps, "entry_floor": floor.summary()}
     for name, side in sides.items():
         res[name] = side.t.summary()
         res[name]["running_at_end"] = len(side.v.scheduler.running)
@@ -193,6 +200,10 @@ def format_result(r: dict) -> str:
                  f"add+schedule+update time")
     lines.append(f"    of which vLLM's prefix-cache lookup sizing EWSJF's arrivals (option vllm.prefix_cache_lookup): "
                  f"{e['lookup_mean_us']:.1f} us; EWSJF's own work {e['queue_mean_us'] - e['lookup_mean_us']:.1f} us")
+    fl = r["entry_floor"]
+    lines.append(f"  entering numba between steps, same run (median of empty jitted functions): one array "
+                 f"{fl['one_array_us']:.1f} us, the step kernel's {fl['kernel_args']} arguments "
+                 f"{fl['kernel_args_us']:.1f} us")
     return "\n".join(lines)
 
 
