@@ -4,7 +4,9 @@ A pop counts its request's effective prefill as admitted (the starvation bound's
 put a request back in the same step it popped it (vLLM does when the step's budget turns out too small):
 that request was never admitted, so prepend retracts its count. Logging a pop is two list appends; the
 popped slots' prefill is read in one numpy call when the round releases the slots (before they are
-reused), and turned into item -> prefill only when a prepend asks.
+reused), and turned into item -> prefill only when a prepend asks. Items are matched by equality where they
+are hashable (request ids: an equal id is the same request), by identity where not (an engine's own request
+objects, a dict say, come back as the object that was popped).
 """
 
 from __future__ import annotations
@@ -14,6 +16,30 @@ from typing import Any
 import numpy as np
 
 
+class _Identity:
+    """The key of an unhashable item: the object itself, compared by identity (the pop log keeps it alive, so
+    its id is not reused meanwhile)."""
+
+    __slots__ = ("_id",)
+
+    def __init__(self, item: Any) -> None:
+        self._id = id(item)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is _Identity and other._id == self._id
+
+    def __hash__(self) -> int:
+        return hash(self._id)
+
+
+def _key(item: Any) -> Any:
+    try:
+        hash(item)
+    except TypeError:
+        return _Identity(item)
+    return item
+
+
 class StepPops:
     """Popped items and slots, appended to by the queue's pops (public lists, never replaced)."""
 
@@ -21,7 +47,8 @@ class StepPops:
         self.items: list[Any] = []   # every pop since the step began
         self.slots: list[int] = []   # the last len(slots) of items: their prefill not yet read
         self._prefill: list[float] = []   # the prefill of items[:len(_prefill)]
-        self._counted: dict[Any, float] = {}   # item -> prefill, for pops before the last retract()
+        self._counted: dict[Any, float] = {}   # item key -> prefill, for pops before the last retract()
+        self._keep: list[Any] = []   # the items keyed in _counted (their ids stay theirs until end_step)
 
     def __bool__(self) -> bool:
         return bool(self.items or self._counted)
@@ -33,6 +60,7 @@ class StepPops:
             self.slots.clear()
             self._prefill.clear()
             self._counted = {}
+            self._keep = []
 
     def read(self, prefill: np.ndarray) -> None:
         """Read the prefill of the slots popped since the last read (before the slots are reused)."""
@@ -44,7 +72,8 @@ class StepPops:
         """The prefill counted for `item` if it was popped this step (then no longer counted), else None."""
         self.read(prefill)
         if self.items:
-            self._counted.update(zip(self.items, self._prefill))
+            self._counted.update(zip(map(_key, self.items), self._prefill))
+            self._keep.extend(self.items)   # an unhashable item's key is its id: keep the object alive
             self.items.clear()
             self._prefill.clear()
-        return self._counted.pop(item, None)
+        return self._counted.pop(_key(item), None)

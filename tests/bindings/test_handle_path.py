@@ -139,3 +139,17 @@ def test_push_validates_like_add():
     with pytest.raises(ValueError, match="must not be None"):
         q.push(None, 10, 0.0)
     assert len(q) == 0
+
+
+def test_an_unhashable_item_put_back_in_the_step_it_was_popped_is_not_counted_as_admitted():
+    q = EWSJFQueue(clock=lambda: 10.0)
+    short, other = {"rid": "short"}, {"rid": "other"}
+    q.push(short, 100, arrival_time=1.0)
+    q.push(other, 300, arrival_time=2.0)
+    q.begin_step()
+    assert q.pop() is short
+    q.push(short, 100, arrival_time=1.0, front=True)   # the step's budget did not fit it after all
+    assert q.pop() is short and q.pop() is other
+    q.begin_step()
+    q.settle()
+    assert len(q) == 0 and q.admitted_work == 400.0   # each counted once

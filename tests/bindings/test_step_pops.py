@@ -37,3 +37,15 @@ def test_end_step_forgets_the_steps_pops():
     p.end_step()
     assert not p and p.retract("a", prefill) is None
     assert p.items is items and p.slots is slots   # the queue's pops keep appending to the same lists
+
+
+def test_unhashable_items_are_matched_by_identity():
+    prefill = np.array([10.0, 20.0])
+    p = StepPops()
+    a, twin = {"id": "a"}, {"id": "a"}   # equal, but another object: not the request that was popped
+    _pop(p, a, 0)
+    _pop(p, ["b"], 1)
+    assert p.retract(twin, prefill) is None
+    assert p.retract(a, prefill) == 10.0 and p.retract(a, prefill) is None
+    p.end_step()
+    assert not p
