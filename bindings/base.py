@@ -36,20 +36,22 @@ class RequestInfo:
 
 
 def check_request(request_id: RequestId, prompt_tokens: int, arrival_time: float, priority: int,
-                  cached_tokens: int, predicted_output_tokens: int | None) -> None:
-    """Validate one request's fields; raise ValueError/TypeError naming the field and the request."""
+                  cached_tokens: int, predicted_output_tokens: int | None, keyed: bool = True) -> None:
+    """Validate one request's fields; raise ValueError/TypeError naming the field and the request. keyed: the
+    request is known by request_id (it must be hashable); otherwise request_id is any object but None (an
+    engine's own item, pushed by handle)."""
     # Fast path for the common, well-typed call (add() is on the hot path).
     if (type(prompt_tokens) is int and type(cached_tokens) is int and type(priority) is int
             and type(arrival_time) is float and predicted_output_tokens is None and request_id is not None
             and 0 <= cached_tokens <= prompt_tokens and 1 <= prompt_tokens <= MAX_TOKENS
             and _MIN_PRIORITY <= priority <= _MAX_PRIORITY and 0.0 <= arrival_time < math.inf):
+        if keyed:
+            _check_hashable(request_id)
         return
     if request_id is None:
         raise ValueError("request id must not be None")
-    try:
-        hash(request_id)
-    except TypeError:
-        raise TypeError(f"request id {request_id!r} is not hashable") from None
+    if keyed:
+        _check_hashable(request_id)
     where = f"request {request_id!r}"
     if not _is_int_in(prompt_tokens, 1, MAX_TOKENS):
         raise ValueError(f"{where}: prompt_tokens must be an integer in [1, 2**53], got {_short(prompt_tokens)}")
@@ -65,6 +67,13 @@ def check_request(request_id: RequestId, prompt_tokens: int, arrival_time: float
     if predicted_output_tokens is not None and not _is_int_in(predicted_output_tokens, 0, MAX_TOKENS):
         raise ValueError(f"{where}: predicted_output_tokens must be an integer in [0, 2**53] or None, "
                          f"got {_short(predicted_output_tokens)}")
+
+
+def _check_hashable(request_id: object) -> None:
+    try:
+        hash(request_id)
+    except TypeError:
+        raise TypeError(f"request id {request_id!r} is not hashable") from None
 
 
 def make_request_info(request_id: RequestId, prompt_tokens: int, arrival_time: float, priority: int = 0,

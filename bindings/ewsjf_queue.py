@@ -92,7 +92,8 @@ class EWSJFQueue(WaitingQueue):
         self._slots.fix_mode(False)
         if arrival_time is None:
             arrival_time = float(self.clock())
-        check_request(item, prompt_tokens, arrival_time, priority, cached_tokens, predicted_output_tokens)
+        check_request(item, prompt_tokens, arrival_time, priority, cached_tokens, predicted_output_tokens,
+                      keyed=False)
         return self._enqueue(item, prompt_tokens, arrival_time, priority, cached_tokens, predicted_output_tokens,
                              front)
 

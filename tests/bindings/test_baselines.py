@@ -26,8 +26,10 @@ def test_contract(cls):
         q.add("c", 0, 1.0)
     with pytest.raises(ValueError, match="arrival_time"):
         q.add("c", 5, -1.0)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="not hashable"):   # well-typed fields (the fast path) or not
         q.add(["unhashable"], 5, 1.0)
+    with pytest.raises(TypeError, match="not hashable"):
+        q.add(["unhashable"], 5, 1.0, predicted_output_tokens=10)
     assert len(q) == 2 and "a" in q and "c" not in q and [] not in q
     with pytest.raises(KeyError, match="'zz'"):
         q.remove(["a", "zz"])

@@ -153,3 +153,15 @@ def test_an_unhashable_item_put_back_in_the_step_it_was_popped_is_not_counted_as
     q.begin_step()
     q.settle()
     assert len(q) == 0 and q.admitted_work == 400.0   # each counted once
+
+
+def test_push_takes_unhashable_items_whatever_its_other_fields():
+    q = EWSJFQueue(clock=lambda: 10.0)
+    a, b = ["a"], {"rid": "b"}
+    q.push(a, 100, arrival_time=1.0)                                  # well-typed fields
+    q.push(b, 100, arrival_time=2, predicted_output_tokens=5)         # fields validated the long way
+    with pytest.raises(ValueError, match="None"):
+        q.push(None, 10, arrival_time=0.0)                            # None stands for a free slot
+    assert len(q) == 2
+    q.begin_step()
+    assert q.pop_many(3) == [a, b]
