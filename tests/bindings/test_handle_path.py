@@ -165,3 +165,83 @@ def test_push_takes_unhashable_items_whatever_its_other_fields():
     assert len(q) == 2
     q.begin_step()
     assert q.pop_many(3) == [a, b]
+
+
+_FUZZ_CONFIGS = [
+    EWSJFConfig(order_chunk=3, repartition_every=7, min_partition_samples=5, min_size=4, max_queues=3,
+                initial_edges=(1.0, 64.0), max_bubbles=2),
+    EWSJFConfig(),
+    EWSJFConfig(kv_work_weight=0.0, fcfs_wait_factor=2.0),
+]
+
+
+class _HandleFuzz:
+    """Random engine traffic by handle, items unhashable half the time, with the engine's own record of what
+    waits (by object identity) to compare the queue with."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.t = 0.0
+        self.q = EWSJFQueue(_FUZZ_CONFIGS[seed % 3], clock=lambda: self.t)
+        self.waiting: dict[int, tuple[object, int]] = {}   # id(item) -> (item, handle)
+        self.popped_this_step: list = []
+
+    def push(self, op: int) -> None:
+        rng = self.rng
+        item = {"n": op} if rng.random() < 0.5 else [op]
+        h = self.q.push(item, rng.choice([5, 50, 500, 5000, 20000]), arrival_time=self.t,
+                        priority=rng.choice([0, 0, 1]), cached_tokens=rng.choice([0, 0, 3]),
+                        predicted_output_tokens=rng.choice([None, 10]))
+        self.waiting[id(item)] = (item, h)
+
+    def pop(self) -> None:
+        n = self.rng.randint(1, 5)
+        got = self.q.pop_many(n) if self.rng.random() < 0.5 else [self.q.pop() for _ in range(min(n, len(self.q)))]
+        for item in got:
+            del self.waiting[id(item)]   # KeyError: popped twice, or never pushed
+            self.popped_this_step.append(item)
+
+    def put_back(self) -> None:
+        item = self.popped_this_step.pop(self.rng.randrange(len(self.popped_this_step)))
+        self.waiting[id(item)] = (item, self.q.push(item, 50, arrival_time=max(0.0, self.t - 1), front=True))
+
+    def remove(self) -> None:
+        _, h = self.waiting.pop(self.rng.choice(list(self.waiting)))
+        self.q.remove_handles([h])
+
+    def step(self) -> None:
+        self.t += self.rng.choice([0.0, 0.05, 1.0])
+        self.q.begin_step(self.t)
+        self.popped_this_step = []
+
+    def run(self, ops: int) -> None:
+        q, rng = self.q, self.rng
+        for op in range(ops):
+            r = rng.random()
+            if r < 0.35:
+                self.push(op)
+            elif r < 0.55 and len(q):
+                self.pop()
+            elif r < 0.62 and self.popped_this_step:
+                self.put_back()
+            elif r < 0.68 and self.waiting:
+                self.remove()
+            elif r < 0.85:
+                self.step()
+            elif r < 0.9:
+                q.observe_step(0.02, rng.choice([0, 100]), rng.choice([0, 20]))
+            elif r < 0.93:
+                q.observe_finished(rng.choice([10, 500]), rng.choice([0, 30]))
+            elif r < 0.96:
+                q.set_config(_FUZZ_CONFIGS[rng.randrange(3)])
+            else:
+                assert len(list(q)) == len(self.waiting) and all(q.holds(h) for _, h in self.waiting.values())
+            assert len(q) == len(self.waiting)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_handle_traffic_loses_and_duplicates_nothing(seed):
+    fuzz = _HandleFuzz(seed)
+    fuzz.run(400)
+    rest = fuzz.q.pop_many(len(fuzz.q) + 3)
+    assert sorted(map(id, rest)) == sorted(fuzz.waiting)
