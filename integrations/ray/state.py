@@ -20,12 +20,26 @@ def _number(d: Mapping[str, Any], key: str, where: str, *, minimum: float = 0.0,
     value = d.get(key, default)
     if value is None:
         raise ValueError(f"{where}: missing field {key!r}")
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= minimum \
-        and (math.isfinite(value) or (allow_inf and value == math.inf))
-    if not ok:
+    try:   # an int beyond float's range (10**400) is no count or time either
+        x = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+    except OverflowError:
+        x = math.nan
+    if not (x >= minimum and (math.isfinite(x) or (allow_inf and x == math.inf))):
         kind = "a number (or inf)" if allow_inf else "a finite number"
-        raise ValueError(f"{where}: field {key!r} must be {kind} >= {minimum:g}, got {value!r}")
-    return float(value)
+        raise ValueError(f"{where}: field {key!r} must be {kind} >= {minimum:g}, got {_shown(value)}")
+    return x
+
+
+def _count(d: Mapping[str, Any], key: str, where: str) -> int:
+    x = _number(d, key, where)
+    if x != int(x):
+        raise ValueError(f"{where}: field {key!r} must be a whole number, got {x!r}")
+    return int(x)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass(frozen=True)
@@ -95,10 +109,10 @@ class ReplicaStats:
             lo, hi = _number(qd, "lo", w), _number(qd, "hi", w, allow_inf=True)  # the last queue is open
             if hi < lo:
                 raise ValueError(f"{w}: hi {hi:g} < lo {lo:g}")
-            queues.append(QueueLoad(lo, hi, int(_number(qd, "depth", w)), _number(qd, "mean_tokens", w)))
+            queues.append(QueueLoad(lo, hi, _count(qd, "depth", w), _number(qd, "mean_tokens", w)))
         wt = d.get("waiting_tokens")
-        return cls(time=_number(d, "time", where), running=int(_number(d, "running", where)),
-                   waiting=int(_number(d, "waiting", where)), queues=tuple(queues),
+        return cls(time=_number(d, "time", where), running=_count(d, "running", where),
+                   waiting=_count(d, "waiting", where), queues=tuple(queues),
                    waiting_tokens=None if wt is None else _number(d, "waiting_tokens", where),
                    prefill_rate_tps=_number(d, "prefill_rate_tps", where, default=0.0),
                    prefilling_tokens=_number(d, "prefilling_tokens", where, default=0.0))

@@ -72,7 +72,11 @@ def test_stats_parse_round_trip_and_bad_fields():
                        ({"running": 1, "waiting": 0}, "missing field 'time'"),
                        ({"time": float("nan"), "running": 1, "waiting": 0}, "'time'"),
                        ({"time": 1, "running": 1, "waiting": 0, "queues": [[5, 1, 0, 1]]}, r"queues\[0\]: hi"),
-                       ({"time": 1, "running": 1, "waiting": 0, "queues": [[1, 2, 3]]}, r"queues\[0\] must be")):
+                       ({"time": 1, "running": 1, "waiting": 0, "queues": [[1, 2, 3]]}, r"queues\[0\] must be"),
+                       ({"time": 10 ** 400, "running": 1, "waiting": 0}, "'time'"),   # beyond float: no OverflowError
+                       ({"time": 1, "running": 2.5, "waiting": 0}, "'running' must be a whole number"),
+                       ({"time": 1, "running": 1, "waiting": 0, "queues": [[1, 2, 0.5, 3]]}, "'depth'"),
+                       ({"time": 1, "running": True, "waiting": 0}, "'running'")):
         with pytest.raises(ValueError, match=field):
             ReplicaStats.from_dict(bad)
 
