@@ -17,6 +17,10 @@ from typing import Any, Mapping, Sequence
 from .state import RequestInfo
 
 
+_TOKEN_ID_END = 2 ** 63
+"""Token ids are hashed as int64 (and no vocabulary comes near)."""
+
+
 def _chain(pieces: Sequence[bytes]) -> tuple[int, ...]:
     out, h = [], b""
     for piece in pieces:
@@ -52,8 +56,9 @@ def request_info(request_id: str, payload: Mapping[str, Any], block_tokens: int 
     ids = payload.get("prompt_token_ids")
     if ids is not None:
         if not isinstance(ids, Sequence) or isinstance(ids, (str, bytes)) or not ids \
-                or not all(isinstance(t, int) and not isinstance(t, bool) for t in ids):
-            raise ValueError(f"request {request_id!r}: prompt_token_ids must be a non-empty list of ints")
+                or not all(isinstance(t, int) and not isinstance(t, bool) and 0 <= t < _TOKEN_ID_END for t in ids):
+            raise ValueError(f"request {request_id!r}: prompt_token_ids must be a non-empty list of ints in "
+                             f"[0, 2**63)")
         return RequestInfo(request_id, len(ids), token_block_hashes(ids, block_tokens), block_tokens)
     text = payload.get("prompt")
     if not isinstance(text, str) or not text:

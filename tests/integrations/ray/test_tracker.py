@@ -93,6 +93,7 @@ def test_request_parsing_tokens_text_and_errors():
     assert find_payload(({"prompt": "hi"},), {}) == {"prompt": "hi"}
     assert find_payload((), {"request": {"prompt_token_ids": [1]}}) == {"prompt_token_ids": [1]}
     assert find_payload(("plain string",), {}) is None
-    for bad in ({"prompt_token_ids": []}, {"prompt_token_ids": ["a"]}, {"prompt": ""}, {}):
+    for bad in ({"prompt_token_ids": []}, {"prompt_token_ids": ["a"]}, {"prompt": ""}, {},
+                {"prompt_token_ids": [2 ** 63] * 16}, {"prompt_token_ids": [-1] * 16}):   # not int64: no struct.error
         with pytest.raises(ValueError, match="request 'b'"):
             request_info("b", bad)
