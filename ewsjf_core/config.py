@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ewsjf_core.field_checks import FloatBounds, check_float, check_int, is_int_or_float, short
+
 # Marks the fields whose change needs a new partition (the rest only change scoring or the bound).
 _PARTITION = {"partition": True}
 
@@ -132,14 +134,14 @@ class EWSJFConfig:
         field. Run by the constructor; set_config runs it again before installing (a frozen dataclass can
         still be altered with object.__setattr__, and an installed config must be able to run)."""
         for name, (low, high) in INT_BOUNDS.items():
-            _check_int(self, name, low, high)
+            check_int(self, name, low, high)
         for name, b in FLOAT_BOUNDS.items():
-            _check_float(self, name, b)
+            check_float(self, name, b)
         if self.min_partition_samples > self.window:
             raise ValueError(f"EWSJFConfig.min_partition_samples ({self.min_partition_samples}) exceeds "
                              f"window ({self.window}): the partition could never be computed")
         edges = tuple(self.initial_edges) if isinstance(self.initial_edges, (tuple, list)) else None
-        if (not edges or any(not _is_int_or_float(e) or not (1 <= e <= MAX_TOKENS) for e in edges)
+        if (not edges or any(not is_int_or_float(e) or not (1 <= e <= MAX_TOKENS) for e in edges)
                 or any(b <= a for a, b in zip(edges, edges[1:]))):
             raise ValueError(f"EWSJFConfig.initial_edges must be increasing lengths in [1, 2**53], "
                              f"got {self.initial_edges!r}")
@@ -171,29 +173,6 @@ class EWSJFConfig:
         d["tune_bounds"] = {k: list(v) for k, v in self.tune_bounds.items()}
         d["initial_edges"] = list(self.initial_edges)
         return d
-
-
-def _is_int_or_float(v: object) -> bool:
-    """A Python int or float (bool excluded): what a config file or keyword yields (the host API's
-    `bindings.base._is_real` takes any numbers.Real, numpy scalars included)."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-@dataclass(frozen=True)
-class FloatBounds:
-    low: float
-    high: float
-    low_inclusive: bool = True
-    allow_inf: bool = False   # math.inf accepted besides [low, high] (max_wait: no bound)
-
-    def contains(self, v: float) -> bool:
-        if self.allow_inf and v == math.inf:
-            return True
-        return (v >= self.low if self.low_inclusive else v > self.low) and v <= self.high
-
-    def describe(self) -> str:
-        lo = f"{'>=' if self.low_inclusive else '>'} {self.low:g}"
-        return f"{lo} and <= {self.high:g}" + (" (or inf)" if self.allow_inf else "")
 
 
 MAX_TOKENS = 2 ** 53
@@ -232,32 +211,6 @@ def field_bounds(name: str) -> tuple[float, float]:
     return b.low, b.high
 
 
-def _check_int(cfg: EWSJFConfig, name: str, low: int, high: int) -> None:
-    v = getattr(cfg, name)
-    if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
-        raise ValueError(f"EWSJFConfig.{name} must be an integer in [{low}, {high}], got {_short(v)}")
-
-
-def _check_float(cfg: EWSJFConfig, name: str, bounds: FloatBounds) -> None:
-    v = getattr(cfg, name)
-    ok = _is_int_or_float(v)
-    if ok:
-        try:
-            f = float(v)
-        except OverflowError:  # an int beyond float range
-            ok = False
-        else:
-            ok = not math.isnan(f) and bounds.contains(f)
-    if not ok:
-        raise ValueError(f"EWSJFConfig.{name} must be a number {bounds.describe()}, got {_short(v)}")
-    object.__setattr__(cfg, name, f)
-
-
-def _short(v: object) -> str:
-    r = repr(v)
-    return r if len(r) <= 60 else r[:40] + f"... ({len(r)} chars)"
-
-
 def _checked_tune_bounds(tune_bounds: Any) -> dict[str, tuple[float, float]]:
     """Each tuned field's (low, high): finite, low < high, and inside the field's own bounds (the tuner
     applies any point between them)."""
@@ -270,7 +223,7 @@ def _checked_tune_bounds(tune_bounds: Any) -> dict[str, tuple[float, float]]:
             raise ValueError(f"EWSJFConfig.tune_bounds names unknown parameter {name!r}")
         pair = tuple(bounds) if isinstance(bounds, (tuple, list)) else ()
         lo, hi = pair if len(pair) == 2 else (None, None)
-        ok = _is_int_or_float(lo) and _is_int_or_float(hi)
+        ok = is_int_or_float(lo) and is_int_or_float(hi)
         if ok:
             try:
                 lo, hi = float(lo), float(hi)
@@ -279,7 +232,7 @@ def _checked_tune_bounds(tune_bounds: Any) -> dict[str, tuple[float, float]]:
         f_lo, f_hi = field_bounds(name)
         if not (ok and math.isfinite(lo) and math.isfinite(hi) and lo < hi and f_lo <= lo and hi <= f_hi):
             raise ValueError(f"EWSJFConfig.tune_bounds[{name!r}] must be finite (low, high), low < high, within "
-                             f"the field's bounds [{f_lo:g}, {f_hi:g}], got {_short(bounds)}")
+                             f"the field's bounds [{f_lo:g}, {f_hi:g}], got {short(bounds)}")
         out[name] = (lo, hi)
     return out
 

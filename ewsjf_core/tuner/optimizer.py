@@ -27,7 +27,12 @@ from typing import Sequence
 
 import numpy as np
 
+from ewsjf_core.field_checks import FloatBounds, check_choice, check_float, check_int
 from ewsjf_core.tuner.space import ParamSpace
+
+
+ACQ_FUNCS = ("EI", "PI", "LCB", "gp_hedge")
+"""skopt's acquisition functions for a GP over one objective (the *ps variants need a time objective)."""
 
 
 @dataclass(frozen=True)
@@ -42,8 +47,12 @@ class OptimizerSettings:
     n_restarts_optimizer: int = 3
 
     def __post_init__(self) -> None:
-        if self.n_initial_points < 1:
-            raise ValueError("OptimizerSettings.n_initial_points must be >= 1")
+        """Every field's type and bounds (ValueError naming it), so that no trial fails inside skopt."""
+        check_int(self, "n_initial_points", 1, 10_000)
+        check_choice(self, "acq_func", ACQ_FUNCS)
+        check_float(self, "xi", FloatBounds(0.0, 1e9))
+        check_int(self, "n_points", 1, 1_000_000)
+        check_int(self, "n_restarts_optimizer", 0, 1_000)
 
 
 def _seed_for(seed: int, n_told: int) -> int:

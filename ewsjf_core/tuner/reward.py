@@ -35,6 +35,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ewsjf_core.field_checks import FloatBounds, check_float
+
 
 @dataclass(frozen=True)
 class RewardWeights:
@@ -44,9 +46,8 @@ class RewardWeights:
     l4: float = 1.0    # latency_penalty
 
     def __post_init__(self) -> None:
-        for k, v in asdict(self).items():
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"RewardWeights.{k} must be a finite number >= 0, got {v!r}")
+        for k in asdict(self):
+            check_float(self, k, FloatBounds(0.0, 1e9))
 
 
 @dataclass(frozen=True)

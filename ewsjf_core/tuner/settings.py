@@ -6,11 +6,26 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ewsjf_core.field_checks import FloatBounds, check_choice, check_float, check_int, short
 from ewsjf_core.tuner.optimizer import OptimizerSettings
 from ewsjf_core.tuner.reward import RewardWeights
 
 MODES = ("replay", "live")
 EXECUTORS = ("auto", "thread", "process")
+_COUNT = 10 ** 9
+_INT_BOUNDS = {
+    "seed": (-2 ** 63, 2 ** 63 - 1), "trials_per_window": (1, 10_000), "keep_top": (0, 10_000),
+    "window_requests": (1, _COUNT), "min_window_requests": (1, _COUNT), "max_replay_requests": (1, _COUNT),
+    "worker_nice": (-20, 19), "rollback_min_samples": (1, _COUNT), "max_consecutive_failures": (1, _COUNT),
+}
+_SECONDS = FloatBounds(0.0, 1e9, low_inclusive=False)
+_FLOAT_BOUNDS = {
+    "improve_margin": FloatBounds(0.0, 1e9), "window_s": _SECONDS, "min_window_depth": FloatBounds(0.0, 1e9),
+    "replay_budget": FloatBounds(0.0, 1e9, low_inclusive=False), "live_trial_s": _SECONDS,
+    "trial_interval_s": FloatBounds(0.0, 1e9), "retune_every_s": FloatBounds(0.0, 1e9),
+    "duty_cycle": FloatBounds(0.0, 1.0, low_inclusive=False), "trial_timeout_s": _SECONDS,
+    "rollback_threshold": FloatBounds(0.0, 1e9), "guard_s": _SECONDS,
+}
 
 
 @dataclass(frozen=True)
@@ -80,24 +95,20 @@ class TunerSettings:
     """replay: keyword arguments of ewsjf_core.sim EngineConfig (token budget, max running, ...)."""
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"TunerSettings.mode must be one of {MODES}, got {self.mode!r}")
-        if self.executor not in EXECUTORS:
-            raise ValueError(f"TunerSettings.executor must be one of {EXECUTORS}, got {self.executor!r}")
-        if not 0 < self.duty_cycle <= 1:
-            raise ValueError("TunerSettings.duty_cycle must be in (0, 1]")
-        for name in ("trials_per_window", "min_window_requests", "max_replay_requests",
-                     "max_consecutive_failures"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"TunerSettings.{name} must be >= 1")
-        for name in ("window_s", "live_trial_s", "trial_timeout_s", "guard_s"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"TunerSettings.{name} must be > 0")
-        if self.replay_budget is not None and not self.replay_budget > 0:
-            raise ValueError("TunerSettings.replay_budget must be > 0 (or None: unbounded)")
-        if self.retune_every_s < 0 or self.trial_interval_s < 0 or self.rollback_threshold < 0 or self.keep_top < 0:
-            raise ValueError("TunerSettings: retune_every_s, trial_interval_s, rollback_threshold, keep_top "
-                             "must be >= 0")
+        """Every field's type and bounds (ValueError naming it): settings that pass must run."""
+        check_choice(self, "mode", MODES)
+        check_choice(self, "executor", EXECUTORS)
+        for name, (low, high) in _INT_BOUNDS.items():
+            check_int(self, name, low, high)
+        for name, bounds in _FLOAT_BOUNDS.items():
+            if not (name == "replay_budget" and self.replay_budget is None):   # None: unbounded
+                check_float(self, name, bounds)
+        if self.state_path is not None and not (isinstance(self.state_path, str) and self.state_path):
+            raise ValueError(f"TunerSettings.state_path must be a file path or None, got {short(self.state_path)}")
+        for name, kind in (("weights", RewardWeights), ("optimizer", OptimizerSettings)):
+            if not isinstance(getattr(self, name), kind):
+                raise ValueError(f"TunerSettings.{name} must be a {kind.__name__} (or a mapping of its fields), "
+                                 f"got {short(getattr(self, name))}")
         _check_engine(self.engine)
 
     def replace(self, **changes: Any) -> "TunerSettings":

@@ -3,6 +3,7 @@
 import numpy as np
 
 from ewsjf_core.tuner import FunctionObjective, OptimizerSettings, ThreadExecutor, Tuner, TunerSettings, propose
+from ewsjf_core.tuner.optimizer import ACQ_FUNCS
 
 from .helpers import OPTIMUM, SPACE, FakeQueue, poor_config, quadratic
 
@@ -80,3 +81,14 @@ def test_memoised_latin_hypercube_proposes_what_skopts_own_does(monkeypatch):
     monkeypatch.setattr(optimizer, "_lhs_generator", lambda: "lhs")
     plain = [propose(SPACE, 5, xs[:n], ys[:n]) for n in range(3)]
     assert memo == again == plain
+
+
+def test_every_acquisition_function_the_settings_accept_proposes_inside_the_space():
+    for acq in ACQ_FUNCS:
+        settings = OptimizerSettings(n_initial_points=2, acq_func=acq, n_points=50, n_restarts_optimizer=1)
+        xs, ys = [], []
+        for _ in range(4):   # past the initial points: the GP and its acquisition run
+            x = propose(SPACE, 0, xs, ys, settings=settings)
+            assert all(lo <= v <= hi for v, (lo, hi) in zip(x, SPACE.bounds)), acq
+            xs.append(x)
+            ys.append(quadratic(SPACE.as_mapping(x)))

@@ -1,4 +1,4 @@
-"""TunerSettings.engine: the replay's engine is checked when the settings are built, not at the first trial."""
+"""TunerSettings: every setting, the replay's engine included, is checked when built, not at the first trial."""
 
 import pytest
 
@@ -22,3 +22,36 @@ def test_a_valid_engine_is_kept_as_given():
     engine = {"token_budget": 4096, "max_running": 64, "kv_blocks": 900, "waiting_head_share": 0.25}
     assert TunerSettings(engine=engine).engine == engine
     assert TunerSettings.from_mapping({"engine": engine}).engine == engine
+
+
+@pytest.mark.parametrize("values, field", [
+    ({"state_path": 5}, "state_path"),          # would have written the state to file descriptor 5
+    ({"state_path": ""}, "state_path"),
+    ({"trials_per_window": "8"}, "trials_per_window"),
+    ({"window_requests": 0}, "window_requests"),
+    ({"worker_nice": 40}, "worker_nice"),
+    ({"keep_top": True}, "keep_top"),
+    ({"window_s": float("nan")}, "window_s"),
+    ({"duty_cycle": 1.5}, "duty_cycle"),
+    ({"replay_budget": 0}, "replay_budget"),
+    ({"rollback_min_samples": 0}, "rollback_min_samples"),
+    ({"min_window_depth": -1}, "min_window_depth"),
+    ({"guard_s": 10 ** 400}, "guard_s"),
+    ({"mode": None}, "mode"),
+    ({"weights": 3}, "weights"),
+    ({"weights": {"l4": -1}}, "RewardWeights.l4"),
+    ({"optimizer": {"acq_func": "bogus"}}, "OptimizerSettings.acq_func"),   # skopt would refuse it mid-trial
+    ({"optimizer": {"n_points": 0}}, "OptimizerSettings.n_points"),
+    ({"optimizer": {"xi": "a"}}, "OptimizerSettings.xi"),
+])
+def test_every_setting_is_typed_and_bounded_naming_it(values, field):
+    with pytest.raises(ValueError, match=field):
+        TunerSettings.from_mapping(values)
+
+
+def test_settings_from_a_file_take_ints_for_floats_and_none_for_no_budget():
+    s = TunerSettings.from_mapping({"window_s": 60, "replay_budget": None, "weights": {"l1": 0},
+                                    "optimizer": {"acq_func": "LCB", "xi": 0}})
+    assert s.window_s == 60.0 and type(s.window_s) is float and s.replay_budget is None
+    assert s.weights.l1 == 0.0 and s.optimizer.acq_func == "LCB"
+    assert TunerSettings() == TunerSettings.from_mapping({})

@@ -1,0 +1,68 @@
+"""Checks of a frozen dataclass's numeric fields against their bounds, shared by every settings class.
+
+A config file or keyword yields Python ints and floats; anything else (a str, a bool, an int beyond float's
+range, NaN) or a value out of bounds raises ValueError naming the class and the field. The upper bounds
+callers give are sanity limits, far beyond any useful value.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+
+def is_int_or_float(v: object) -> bool:
+    """A Python int or float (bool excluded): what a config file or keyword yields (the host API's
+    `bindings.base._is_real` takes any numbers.Real, numpy scalars included)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+@dataclass(frozen=True)
+class FloatBounds:
+    low: float
+    high: float
+    low_inclusive: bool = True
+    allow_inf: bool = False   # math.inf accepted besides [low, high] (max_wait: no bound)
+
+    def contains(self, v: float) -> bool:
+        if self.allow_inf and v == math.inf:
+            return True
+        return (v >= self.low if self.low_inclusive else v > self.low) and v <= self.high
+
+    def describe(self) -> str:
+        lo = f"{'>=' if self.low_inclusive else '>'} {self.low:g}"
+        return f"{lo} and <= {self.high:g}" + (" (or inf)" if self.allow_inf else "")
+
+
+def check_int(obj: Any, name: str, low: int, high: int) -> None:
+    v = getattr(obj, name)
+    if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+        raise ValueError(f"{type(obj).__name__}.{name} must be an integer in [{low}, {high}], got {short(v)}")
+
+
+def check_float(obj: Any, name: str, bounds: FloatBounds) -> None:
+    """Check the field and store it as a float (an int from a file becomes 2.0)."""
+    v = getattr(obj, name)
+    ok = is_int_or_float(v)
+    if ok:
+        try:
+            f = float(v)
+        except OverflowError:  # an int beyond float range
+            ok = False
+        else:
+            ok = not math.isnan(f) and bounds.contains(f)
+    if not ok:
+        raise ValueError(f"{type(obj).__name__}.{name} must be a number {bounds.describe()}, got {short(v)}")
+    object.__setattr__(obj, name, f)
+
+
+def check_choice(obj: Any, name: str, choices: tuple[str, ...]) -> None:
+    v = getattr(obj, name)
+    if not isinstance(v, str) or v not in choices:
+        raise ValueError(f"{type(obj).__name__}.{name} must be one of {choices}, got {short(v)}")
+
+
+def short(v: object) -> str:
+    r = repr(v)
+    return r if len(r) <= 60 else r[:40] + f"... ({len(r)} chars)"
