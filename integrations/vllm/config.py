@@ -23,12 +23,12 @@ construction, i.e. at engine start, naming the source and the field.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ewsjf_core.config import EWSJFConfig, read_mapping_file
+from ewsjf_core.field_checks import FloatBounds, check_choice, check_float
 from ewsjf_core.sim.config import DEFAULT_WAITING_HEAD_SHARE
 from ewsjf_core.tuner.settings import TunerSettings
 
@@ -65,16 +65,10 @@ class VLLMOptions:
         for name in ("prefix_cache_lookup", "lazy_begin_step"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"vllm.{name} must be true or false, got {getattr(self, name)!r}")
-        if self.output_prediction not in ("none", "max_tokens"):
-            raise ValueError(f"vllm.output_prediction must be 'none' or 'max_tokens', "
-                             f"got {self.output_prediction!r}")
-        v = self.waiting_head_share
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
-            raise ValueError(f"vllm.waiting_head_share must be a number in [0, 1], got {v!r}")
-        for name in ("log_interval_s", "metrics_interval_s"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise ValueError(f"vllm.{name} must be a number >= 0, got {v!r}")
+        check_choice(self, "output_prediction", ("none", "max_tokens"))
+        check_float(self, "waiting_head_share", FloatBounds(0.0, 1.0))
+        for name in ("log_interval_s", "metrics_interval_s"):   # seconds: a year at most (0 disables)
+            check_float(self, name, FloatBounds(0.0, 3.2e7))
 
 
 @dataclass(frozen=True)

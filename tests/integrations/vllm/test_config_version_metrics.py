@@ -40,6 +40,9 @@ def test_file_then_additional_config_then_kwargs(tmp_path, monkeypatch):
     ("vllm:\n  log_every: 3\n", r"unknown vllm option\(s\) log_every"),
     ("vllm:\n  output_prediction: oracle\n", r"output_prediction"),
     ("vllm:\n  lazy_begin_step: sometimes\n", r"lazy_begin_step must be true or false"),
+    ("vllm:\n  log_interval_s: 1" + "0" * 400 + "\n", r"log_interval_s"),   # beyond float: no OverflowError
+    ("vllm:\n  waiting_head_share: true\n", r"waiting_head_share"),
+    ("tuner:\n  state_path: 5\n", r"TunerSettings\.state_path"),
     ("max_wait: [1, 2\n", r"cannot parse"),
     ("- 1\n- 2\n", r"must hold a mapping"),
 ])
