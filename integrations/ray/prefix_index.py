@@ -16,8 +16,8 @@ class PrefixIndex:
     """Per-replica LRU sets of prompt block hashes."""
 
     def __init__(self, capacity_blocks: int = 65536) -> None:
-        if capacity_blocks < 1:
-            raise ValueError(f"capacity_blocks must be >= 1, got {capacity_blocks}")
+        if isinstance(capacity_blocks, bool) or not isinstance(capacity_blocks, int) or capacity_blocks < 1:
+            raise ValueError(f"prefix_capacity_blocks must be an integer >= 1, got {capacity_blocks!r}")
         self.capacity_blocks = int(capacity_blocks)
         self._blocks: dict[str, OrderedDict[int, None]] = {}
 

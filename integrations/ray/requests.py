@@ -42,6 +42,16 @@ def text_block_hashes(text: str, block_chars: int) -> tuple[int, ...]:
     return _chain([data[i:i + block_chars] for i in range(0, len(data) - block_chars + 1, block_chars)])
 
 
+def check_reading(block_tokens: int, chars_per_token: float) -> None:
+    """The router's options for reading prompts (ValueError naming the option): checked when the router is
+    configured, not at its first request."""
+    if isinstance(block_tokens, bool) or not isinstance(block_tokens, int) or not 1 <= block_tokens <= 1 << 20:
+        raise ValueError(f"ewsjf router: block_tokens must be an integer in [1, 2**20], got {block_tokens!r}")
+    if isinstance(chars_per_token, bool) or not isinstance(chars_per_token, (int, float)) \
+            or not 0 < chars_per_token <= 1e6:
+        raise ValueError(f"ewsjf router: chars_per_token must be a number in (0, 1e6], got {chars_per_token!r}")
+
+
 def find_payload(args: Sequence[Any], kwargs: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The request mapping among a call's arguments, or None."""
     for value in (kwargs.get("request"), *args):

@@ -20,7 +20,7 @@ from typing import Any, List, Optional
 from ray.serve.request_router import PendingRequest, ReplicaID, RequestRouter, RunningReplica
 
 from .policies import RoutingPolicy, make_policy
-from .requests import find_payload, request_info
+from .requests import check_reading, find_payload, request_info
 from .state import ReplicaStats, RequestInfo
 from .tracker import ReplicaTracker
 
@@ -34,9 +34,10 @@ class EWSJFRequestRouter(RequestRouter):
                          **policy_kwargs: Any) -> None:
         if policy == "power-of-two":
             policy_kwargs["seed"] = seed
+        check_reading(block_tokens, chars_per_token)
         self.policy: RoutingPolicy = make_policy(policy, **policy_kwargs)
         self.tracker = ReplicaTracker(prefix_capacity_blocks)
-        self.block_tokens = int(block_tokens)
+        self.block_tokens = block_tokens
         self.chars_per_token = float(chars_per_token)
         self.decisions: dict[str, int] = {}  # replica unique id -> requests routed there
         self.bad_stats = 0
@@ -107,8 +108,11 @@ class EWSJFRequestRouter(RequestRouter):
 
 
 def ewsjf_router_config(policy: str = "ewsjf", stats_period_s: float = 0.5, **kwargs: Any):
-    """A RequestRouterConfig selecting this router with `policy` (see policies.POLICIES)."""
+    """A RequestRouterConfig selecting this router with `policy` (see policies.POLICIES); the prompt-reading
+    options are checked here, on the driver, rather than when Serve starts the router."""
     from ray.serve.config import RequestRouterConfig
+
+    check_reading(kwargs.get("block_tokens", 16), kwargs.get("chars_per_token", 4.0))
 
     return RequestRouterConfig(request_router_class=ROUTER_CLASS,
                                request_router_kwargs={"policy": policy, **kwargs},

@@ -63,3 +63,16 @@ def test_ranks_by_policy_accounts_in_flight_and_ignores_bad_stats():
     a.routing_stats = {"time": "soon"}
     ranks = asyncio.run(router.choose_replicas([a, b], _pending("x", {"other": 1})))
     assert len(ranks) == 2 and router.routing_summary()["bad_stats"] == 1
+
+
+def test_bad_prompt_reading_options_fail_at_configuration_not_at_the_first_request():
+    from ray.serve._private.common import DeploymentHandleSource, DeploymentID
+
+    from ewsjf.integrations.ray.router import EWSJFRequestRouter, ewsjf_router_config
+
+    with pytest.raises(ValueError, match="chars_per_token"):
+        ewsjf_router_config(chars_per_token=0)
+    router = EWSJFRequestRouter(deployment_id=DeploymentID(name="llm", app_name="app"),
+                                handle_source=DeploymentHandleSource.UNKNOWN)
+    with pytest.raises(ValueError, match="block_tokens"):
+        router.initialize_state(block_tokens=0)

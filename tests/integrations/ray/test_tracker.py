@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from ewsjf.integrations.ray.requests import find_payload, request_info, token_block_hashes
+from ewsjf.integrations.ray.requests import check_reading, find_payload, request_info, token_block_hashes
 from ewsjf.integrations.ray.state import QueueLoad, ReplicaStats, RequestInfo
 from ewsjf.integrations.ray.tracker import ReplicaTracker
 
@@ -97,3 +97,19 @@ def test_request_parsing_tokens_text_and_errors():
                 {"prompt_token_ids": [2 ** 63] * 16}, {"prompt_token_ids": [-1] * 16}):   # not int64: no struct.error
         with pytest.raises(ValueError, match="request 'b'"):
             request_info("b", bad)
+
+
+@pytest.mark.parametrize("block_tokens, chars_per_token, option", [
+    (0, 4.0, "block_tokens"), (16.0, 4.0, "block_tokens"), (True, 4.0, "block_tokens"),
+    (16, 0, "chars_per_token"), (16, float("nan"), "chars_per_token"), (16, "4", "chars_per_token"),
+])
+def test_prompt_reading_options_are_checked_naming_them(block_tokens, chars_per_token, option):
+    with pytest.raises(ValueError, match=option):   # at 0 reading a prompt divided by zero, per request
+        check_reading(block_tokens, chars_per_token)
+    check_reading(16, 4)
+
+
+def test_prefix_capacity_must_be_a_whole_number_of_blocks():
+    for bad in (0, 2.5, "10"):
+        with pytest.raises(ValueError, match="prefix_capacity_blocks"):
+            ReplicaTracker(bad)
