@@ -16,6 +16,7 @@ cursor or random generator, so the Ray router and the bench's multi-instance sim
 
 from __future__ import annotations
 
+import inspect
 import math
 import random
 from abc import ABC, abstractmethod
@@ -67,7 +68,10 @@ class PrefixAffinity(RoutingPolicy):
     name = "prefix-affinity"
 
     def __init__(self, imbalanced_threshold: int = 10) -> None:
-        self.imbalanced_threshold = imbalanced_threshold
+        v = imbalanced_threshold
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ValueError(f"prefix-affinity router: imbalanced_threshold must be an integer >= 0, got {v!r}")
+        self.imbalanced_threshold = v
 
     def rank(self, request, replicas):
         loads = [v.ongoing for v in replicas]
@@ -160,4 +164,9 @@ def make_policy(name: str, **kwargs) -> RoutingPolicy:
     cls = POLICIES.get(name)
     if cls is None:
         raise ValueError(f"unknown routing policy {name!r}; choose from {', '.join(POLICIES)}")
+    accepted = set(inspect.signature(cls).parameters)
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise ValueError(f"routing policy {name!r} has no option(s) {', '.join(unknown)}"
+                         + (f"; it takes {', '.join(sorted(accepted))}" if accepted else "; it takes none"))
     return cls(**kwargs)

@@ -143,3 +143,13 @@ def test_ewsjf_long_pool_sets_how_many_replicas_long_requests_may_use():
     for bad in (0, -0.5, 1.5, True, "half", float("nan")):
         with pytest.raises(ValueError, match="long_pool"):
             EWSJFAware(long_pool=bad)
+
+
+def test_policy_options_are_checked_naming_them():
+    with pytest.raises(ValueError, match="no option\\(s\\) long_pol; it takes long_pool"):
+        make_policy("ewsjf", long_pol=0.5)          # a typo in request_router_kwargs
+    with pytest.raises(ValueError, match="lmetric.*takes none"):
+        make_policy("lmetric", seed=1)
+    with pytest.raises(ValueError, match="imbalanced_threshold"):
+        make_policy("prefix-affinity", imbalanced_threshold=-1)
+    assert make_policy("power-of-two", seed=3) is not None
