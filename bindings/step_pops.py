@@ -16,20 +16,25 @@ from typing import Any
 import numpy as np
 
 
-class _Identity:
-    """The key of an unhashable item: the object itself, compared by identity (the pop log keeps it alive, so
-    its id is not reused meanwhile)."""
+MAX_POPS = 1 << 16
+"""Pops remembered for retraction. An engine step pops at most its batch (hundreds); an engine that never ends
+its steps (no begin_step or end_pops) would have every pop kept, and every popped request referenced, forever:
+past this the oldest half are forgotten, and stay admitted as after a step's end."""
 
-    __slots__ = ("_id",)
+
+class _Identity:
+    """The key of an unhashable item: the object itself, compared by identity (held, so its id stays its own)."""
+
+    __slots__ = ("item",)
 
     def __init__(self, item: Any) -> None:
-        self._id = id(item)
+        self.item = item
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is _Identity and other._id == self._id
+        return type(other) is _Identity and other.item is self.item
 
     def __hash__(self) -> int:
-        return hash(self._id)
+        return id(self.item)
 
 
 def _key(item: Any) -> Any:
@@ -48,7 +53,6 @@ class StepPops:
         self.slots: list[int] = []   # the last len(slots) of items: their prefill not yet read
         self._prefill: list[float] = []   # the prefill of items[:len(_prefill)]
         self._counted: dict[Any, float] = {}   # item key -> prefill, for pops before the last retract()
-        self._keep: list[Any] = []   # the items keyed in _counted (their ids stay theirs until end_step)
 
     def __bool__(self) -> bool:
         return bool(self.items or self._counted)
@@ -60,20 +64,24 @@ class StepPops:
             self.slots.clear()
             self._prefill.clear()
             self._counted = {}
-            self._keep = []
 
     def read(self, prefill: np.ndarray) -> None:
         """Read the prefill of the slots popped since the last read (before the slots are reused)."""
         if self.slots:
             self._prefill += prefill[np.array(self.slots, np.int64)].tolist()
             self.slots.clear()
+            if len(self._prefill) > MAX_POPS:
+                half = len(self._prefill) // 2
+                del self.items[:half]
+                del self._prefill[:half]
 
     def retract(self, item: Any, prefill: np.ndarray) -> float | None:
         """The prefill counted for `item` if it was popped this step (then no longer counted), else None."""
         self.read(prefill)
         if self.items:
             self._counted.update(zip(map(_key, self.items), self._prefill))
-            self._keep.extend(self.items)   # an unhashable item's key is its id: keep the object alive
             self.items.clear()
             self._prefill.clear()
+            if len(self._counted) > MAX_POPS:
+                self._counted = dict(list(self._counted.items())[len(self._counted) // 2:])
         return self._counted.pop(_key(item), None)

@@ -1,11 +1,14 @@
 """EWSJFQueue driven by handles (push / pop / pop_many / remove_handles) against the same queue driven by ids:
 the same trace must give the same admission order, pop for pop; and handles are checked like ids are."""
 
+import gc
 import random
+import weakref
 
 import pytest
 
 from ewsjf.bindings import EWSJFConfig, EWSJFQueue
+from ewsjf.bindings import step_pops
 
 CONFIGS = [
     EWSJFConfig(),
@@ -245,3 +248,21 @@ def test_random_handle_traffic_loses_and_duplicates_nothing(seed):
     fuzz.run(400)
     rest = fuzz.q.pop_many(len(fuzz.q) + 3)
     assert sorted(map(id, rest)) == sorted(fuzz.waiting)
+
+
+def test_popped_requests_are_not_kept_alive_when_the_engine_never_begins_a_step(monkeypatch):
+    class Request:
+        pass
+
+    monkeypatch.setattr(step_pops, "MAX_POPS", 64)   # the bound's size does not matter here; its existence does
+    q = EWSJFQueue(clock=lambda: 1.0)
+    first = Request()
+    q.push(first, 10, arrival_time=0.0)
+    assert q.pop() is first
+    alive = weakref.ref(first)
+    del first
+    for i in range(step_pops.MAX_POPS + 1):   # an engine that pops without begin_step (or end_pops)
+        q.push(Request(), 10, arrival_time=0.0)
+        q.pop()
+    gc.collect()
+    assert alive() is None

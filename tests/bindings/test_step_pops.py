@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ewsjf.bindings.step_pops import StepPops
+from ewsjf.bindings.step_pops import MAX_POPS, StepPops
 
 
 def _pop(p, item, slot):
@@ -49,3 +49,15 @@ def test_unhashable_items_are_matched_by_identity():
     assert p.retract(a, prefill) == 10.0 and p.retract(a, prefill) is None
     p.end_step()
     assert not p
+
+
+def test_an_engine_that_never_ends_a_step_has_its_oldest_pops_forgotten():
+    p = StepPops()
+    n = MAX_POPS + 10
+    prefill = np.arange(n, dtype=float)
+    for i in range(n):
+        _pop(p, f"r{i}", i)
+    p.read(prefill)
+    assert len(p.items) <= MAX_POPS // 2 + 10          # bounded: the oldest half forgotten (still admitted)
+    assert p.retract(f"r{n - 1}", prefill) == n - 1    # recent pops still retract
+    assert p.retract("r0", prefill) is None
