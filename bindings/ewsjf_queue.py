@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from array import array
+from collections import deque
 from operator import itemgetter
 from typing import Any, Iterable, Iterator
 
@@ -58,7 +59,9 @@ class EWSJFQueue(WaitingQueue):
         if config is not None:
             config.validate()
         self._config = config or EWSJFConfig()
-        self._pending_config: EWSJFConfig | None = None
+        # Configs set_config() handed over, oldest first: appended from any thread, taken by the engine thread
+        # (deque append and popleft are atomic, so a config set while another is being installed is never lost).
+        self._pending_configs: deque[EWSJFConfig] = deque()
         self._set = WaitingSet(self._config)
         self._feedback = StepFeedback(self._config)   # fitted before anything reads the model (_fold_feedback)
         self._slots = ItemSlots(self._set.capacity)
@@ -250,7 +253,7 @@ class EWSJFQueue(WaitingQueue):
         if self._begin_pending:   # the last step's work, had no pop run it (the feedback since waits for
             self._run_begin(False)   # this step's kernel call)
         self._now = now
-        if self._pending_config is not None:
+        if self._pending_configs:
             self._install_pending_config()
         self._begin_pending = True
         self._order.limit = 0
@@ -369,8 +372,10 @@ class EWSJFQueue(WaitingQueue):
     # ----- parameters -----
     @property
     def config(self) -> EWSJFConfig:
-        pending = self._pending_config
-        return pending if pending is not None else self._config
+        try:
+            return self._pending_configs[-1]
+        except IndexError:
+            return self._config
 
     def set_config(self, config: EWSJFConfig) -> None:
         """Swap parameters atomically; takes effect at the next step. Safe from any thread.
@@ -385,13 +390,15 @@ class EWSJFQueue(WaitingQueue):
         if not isinstance(config, EWSJFConfig):
             raise TypeError(f"config must be an EWSJFConfig, got {type(config).__name__}")
         config.validate()
-        self._pending_config = config
+        self._pending_configs.append(config)
 
     def _install_pending_config(self) -> None:
-        new = self._pending_config
+        new = None
+        pending = self._pending_configs
+        while pending:   # the last one set wins
+            new = pending.popleft()
         if new is None:
             return
-        self._pending_config = None
         old = self._config
         try:
             self._apply_config(old, new)
@@ -446,7 +453,7 @@ class EWSJFQueue(WaitingQueue):
         if self._begin_pending:
             # The step's first pop: begin_step's work and the order in one call, unless a config swap
             # arrived since begin_step (it is installed first, then the order computed under it).
-            self._run_begin(limit is None and self._pending_config is None)
+            self._run_begin(limit is None and not self._pending_configs)
             if order.limit:
                 return
         self._fold_feedback()

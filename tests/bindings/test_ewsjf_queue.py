@@ -1,4 +1,5 @@
 import math
+import sys
 import threading
 
 import pytest
@@ -211,6 +212,41 @@ def test_set_config_from_another_thread_applies_at_next_step():
     assert q.stats()["params"]["w_base"] == 2.0 and q.pop() == "a"
     with pytest.raises(TypeError, match="EWSJFConfig"):
         q.set_config({"w_base": 3})
+
+
+def test_a_config_set_while_another_is_being_installed_is_not_lost():
+    """set_config from another thread may run between any two lines of the engine thread's install: replay
+    that interleaving at every line of it, once, with a tracer standing in for the other thread."""
+    first = EWSJFConfig(w_base=2.0)
+    second = EWSJFConfig(w_base=3.0)
+    interleaved = []
+
+    def tracer(frame, event, arg):
+        if frame.f_code.co_name != "_install_pending_config":
+            return None
+        def on_line(frame, event, arg):
+            if event == "line" and frame.f_lineno not in seen and not interleaved:
+                seen.add(frame.f_lineno)
+                interleaved.append(frame.f_lineno)
+                q.set_config(second)   # the tuner's thread, at this point of the install
+            return on_line
+        return on_line
+
+    seen: set[int] = set()
+    while True:
+        q = EWSJFQueue(clock=Clock(1.0))
+        q.add("a", 10, arrival_time=0.0)
+        q.set_config(first)
+        interleaved.clear()
+        sys.settrace(tracer)
+        try:
+            q.begin_step()
+        finally:
+            sys.settrace(None)
+        if not interleaved:
+            break   # every line of the install has had its turn
+        q.begin_step()
+        assert q.config is second and q.stats()["params"]["w_base"] == 3.0, f"lost at line {interleaved[0]}"
 
 
 def test_bubble_queue_opens_for_an_outlier_and_retires_when_idle():
