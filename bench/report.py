@@ -99,7 +99,8 @@ def claims_rows(cl: list[dict]) -> list[list[str]]:
     return [[c["engine"], load_label(c["load"]), c["candidate"],
              f"{fmt(c['short_ttft_fcfs_s'])} / {fmt(c['short_ttft_candidate_s'])} = {fmt(c['short_ttft_speedup'])}x",
              ok[c["short_ttft_ok"]],
-             f"{fmt(c['tps_fcfs'], 0)} -> {fmt(c['tps_candidate'], 0)} ({fmt(100 * c['throughput_gain'] if c['throughput_gain'] is not None else None, 1)}%)",
+             f"{fmt(c['tps_fcfs'], 0)} -> {fmt(c['tps_candidate'], 0)} "
+             f"({fmt(100 * c['throughput_gain'] if c['throughput_gain'] is not None else None, 1)}%)",
              ok[c["throughput_ok"]],
              f"{fmt(c['long_p99_candidate_s'])} / {fmt(c['long_p99_fcfs_s'])} = {fmt(c['long_p99_ratio'])}x",
              ok[c["long_p99_ok"]], fmt(c["fcfs_saturated_frac"])] for c in cl]
@@ -146,7 +147,8 @@ def sweep_rows(runs: list[dict]) -> list[list[str]]:
     for r in sorted(runs, key=lambda r: (r.get("engine", "sim"), r["load"])):
         m = r["metrics"]
         c = m["ttft_by_class_s"]
-        rows.append([load_label(r["load"]), r["policy"] + ("" if r.get("engine", "sim") == "sim" else f" [{r['engine']}]"),
+        engine = "" if r.get("engine", "sim") == "sim" else f" [{r['engine']}]"
+        rows.append([load_label(r["load"]), r["policy"] + engine,
                      fmt(m["ttft_s"]["mean"]), fmt(c["short"]["mean"]), fmt(c["long"]["p99"]), fmt(m["e2e_s"]["p50"]),
                      fmt(m["output_tps_window"], 0), fmt(m["goodput_rps"], 3), fmt(m.get("saturated_frac"), 2),
                      fmt(m.get("mfu_linear"), 3)])
@@ -183,7 +185,8 @@ def markdown(doc: dict, plots: list[str] | None = None) -> str:
              f"({s['workload'].get('rate_rps')} req/s at load 1.0), prompts mean {s['workload']['prompt_mean']} "
              f"tokens, outputs mean {s['workload']['output_mean']} tokens.",
              f"- Model / GPU: {s['step_model']['model']} on {s['step_model']['gpu']} "
-             f"(roofline step-time model; {s['step_model'].get('calibration', 'calibration not recorded')}; no GPU was used).",
+             f"(roofline step-time model; {s['step_model'].get('calibration', 'calibration not recorded')}; "
+             "no GPU was used).",
              f"- Engine: token budget {s['engine']['token_budget']}, max running {s['engine']['max_running']}, "
              f"KV blocks {s['engine']['kv_blocks']} x {s['engine']['block_size']} tokens, chunked prefill "
              f"{s['engine']['chunked_prefill']}, prefix caching {s['engine']['prefix_caching']}.",

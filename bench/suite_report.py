@@ -89,9 +89,9 @@ def detail_rows(cell: dict) -> list[list[str]]:
     rows = []
     for pol, m in cell["metrics"].items():
         c = m["ttft_by_class_s"]
-        rows.append([pol, report.fmt(m["ttft_s"]["mean"]), report.fmt(c["short"]["mean"]), report.fmt(c["medium"]["mean"]),
-                     report.fmt(c["long"]["mean"]), report.fmt(c["long"]["p99"]), report.fmt(m["longest_wait_s"]),
-                     report.fmt(suite_goals.tps(m), 0)])
+        f = report.fmt
+        rows.append([pol, f(m["ttft_s"]["mean"]), f(c["short"]["mean"]), f(c["medium"]["mean"]), f(c["long"]["mean"]),
+                     f(c["long"]["p99"]), f(m["longest_wait_s"]), f(suite_goals.tps(m), 0)])
     return rows
 
 

@@ -8,10 +8,13 @@ cursor or random generator, so the Ray router and the bench's multi-instance sim
 |---|---|
 | `round-robin` | a rotating cursor |
 | `power-of-two` | two random candidates, fewer ongoing requests first (Ray Serve's default router) |
-| `prefix-affinity` | longest expected prefix-cache hit, fewest ongoing on ties; fewest ongoing when the load is imbalanced (Ray Serve LLM's PrefixCacheAffinityRouter) |
+| `prefix-affinity` | longest expected prefix-cache hit, fewest ongoing on ties; fewest ongoing when the load is |
+| | imbalanced (Ray Serve LLM's PrefixCacheAffinityRouter) |
 | `lmetric` | (waiting prefill tokens + the request's uncached tokens) x (running batch + 1) (LMetric) |
-| `ewsjf` | short: LMetric over the in-flight batch; long (`length_split`): least prefill work on the small-batch half (`long_pool`) |
-| `ewsjf-balanced` | prefill work EWSJF computes before it + its own + the delay it imposes on longer requests it overtakes |
+| `ewsjf` | short: LMetric over the in-flight batch; long (`length_split`): least prefill work on the |
+| | small-batch half (`long_pool`) |
+| `ewsjf-balanced` | prefill work EWSJF computes before it + its own + the delay it imposes on longer requests |
+| | it overtakes |
 """
 
 from __future__ import annotations
