@@ -336,10 +336,10 @@ class EWSJFQueue(WaitingQueue):
 
     @property
     def cost_coefficients(self) -> tuple[float, float, float, float]:
-        """(c0, c1, c2, cd) of the fitted prefill-cost model (four floats: safe to read from any thread;
-        a torn read during an update is harmless to the tuner that reads it)."""
-        self._fold_feedback()
-        return self._feedback.model.coefficients
+        """(c0, c1, c2, cd) of the prefill-cost model as last fitted (the steps observed since are fitted at
+        the next admission round, or by settle()). A pure read, safe from any thread (the tuner's): it fits
+        and caches nothing, where fitting from another thread raced the engine thread's own fit."""
+        return self._feedback.model.coefficients_now()
 
     def prefill_cost(self, tokens: float) -> float:
         """Current C_prefill(tokens) estimate in seconds (floored like the scoring kernel's)."""

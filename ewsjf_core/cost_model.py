@@ -279,6 +279,15 @@ class PrefillCostModel:
             self._coefficients = tuple(float(c) for c in read_coefficients(self.state))
         return self._coefficients
 
+    def coefficients_now(self) -> tuple[float, float, float, float]:
+        """coefficients, read from another thread: nothing is fitted or cached (the engine thread's cache is
+        left to it), so a read during a fit may mix the two fits' values, which a reader that only steers
+        (the tuner) tolerates."""
+        cached = self._coefficients
+        if cached is not None:
+            return cached
+        return tuple(float(c) for c in read_coefficients(self.state.copy()))  # type: ignore[return-value]
+
     @property
     def covariance_bound(self) -> float:
         """Largest diagonal entry of the covariance bound 1 / min eigenvalue of A (for tests and stats)."""

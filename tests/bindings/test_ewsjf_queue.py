@@ -338,7 +338,8 @@ def test_step_feedback_fitted_in_batches_is_fitted_as_if_at_once():
             feedback = (1e6, feedback[1], feedback[2])
         for q in (eager, lazy):
             q.observe_step(*feedback)
-        eager.cost_coefficients  # forces the fit now
+        eager.settle()  # fits now
+    lazy.settle()
     assert eager.cost_coefficients == lazy.cost_coefficients
     assert eager.stats()["cost_model"] == lazy.stats()["cost_model"]
     assert lazy.stats()["cost_model"]["skipped_steps"] == 12
@@ -353,8 +354,9 @@ def test_step_feedback_waiting_for_a_step_that_consults_the_queue_stays_bounded(
     for i in range(20_000):
         q.observe_step(0.02 + 1e-6 * (i % 7), 0, 256)
         ref.observe_step(0.02 + 1e-6 * (i % 7), 0, 256)
-        ref.cost_coefficients   # fits now
+        ref.settle()   # fits now
         assert q._feedback.pending_steps < MAX_PENDING_STEPS   # white box: the steps waiting for a fit
+    q.settle()
     assert q.cost_coefficients == ref.cost_coefficients
 
 
@@ -369,3 +371,16 @@ def test_admitted_work_counts_a_steps_pops_at_the_next_round():
     q.begin_step()
     q.settle()
     assert q.admitted_work == 60.0 + 200.0 == q.stats()["admitted_work"]
+
+
+def test_cost_coefficients_is_a_pure_read_the_tuners_thread_may_make():
+    q = EWSJFQueue(clock=Clock(0.0))
+    q.add("a", 100, arrival_time=0.0)
+    prior = q.cost_coefficients
+    for i in range(50):
+        q.observe_step(0.05 + 1e-3 * (i % 5), 2048 * (i % 3), 64)
+    assert q.cost_coefficients == prior   # nothing fitted by reading (it raced the engine thread's own fit)
+    q.settle()
+    fitted = q.cost_coefficients
+    model = q.stats()["cost_model"]
+    assert fitted != prior and fitted == (model["c0"], model["c1"], model["c2"], model["decode"])
