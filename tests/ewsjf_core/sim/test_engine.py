@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ewsjf.bindings import EWSJFQueue
 from ewsjf.bindings.baselines import FCFSQueue, HRRNQueue, OracleSJFQueue, SJFQueue
 from ewsjf_core.sim import EngineConfig, RooflineStepTime, VirtualClock, Workload, simulate
 from ewsjf_core.tuner.replay import CostModelStepTime
@@ -192,7 +193,7 @@ def test_roofline_model_runs_azure_like_slice():
     assert res.info["kv_blocks"] == RooflineStepTime("llama-3-8b", "a100-80gb").kv_blocks()
 
 
-POLICIES = [FCFSQueue, SJFQueue, OracleSJFQueue, HRRNQueue]
+POLICIES = [FCFSQueue, SJFQueue, OracleSJFQueue, HRRNQueue, EWSJFQueue]
 
 
 @given(
@@ -203,15 +204,18 @@ POLICIES = [FCFSQueue, SJFQueue, OracleSJFQueue, HRRNQueue]
     chunked=st.booleans(),
     pol=st.sampled_from(POLICIES),
     prefix=st.booleans(),
+    chunk_caps=st.sampled_from([(0, 0.0), (0, 0.25), (256, 0.0), (256, 1.0)]),
 )
-def test_invariants(data, budget, max_running, kv, chunked, pol, prefix):
+def test_invariants(data, budget, max_running, kv, chunked, pol, prefix, chunk_caps):
     data.sort(key=lambda t: t[0])
     a, p, o = (np.array(x) for x in zip(*data))
     rng = np.random.default_rng(len(data))
     blocks = [rng.integers(0, 3, size=int(pi) // 512 + 1) for pi in p] if prefix else None
     w = wl(a, p, o, prefix=blocks)
     max_running = min(max_running, budget)
-    res, q = run(w, pol, token_budget=budget, max_running=max_running, kv_blocks=kv, chunked_prefill=chunked)
+    threshold, head_share = chunk_caps   # vLLM's per-request chunk cap, and EWSJF's share for the next waiting
+    res, q = run(w, pol, token_budget=budget, max_running=max_running, kv_blocks=kv, chunked_prefill=chunked,
+                 long_prefill_token_threshold=threshold, waiting_head_share=head_share)
     done = res.completed
     # every request is either completed or rejected, never both, never lost
     assert np.all(done ^ res.rejected)
