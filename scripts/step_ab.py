@@ -21,6 +21,8 @@ import sys
 import tarfile
 from pathlib import Path
 
+from ewsjf.bench import micro
+
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "ab_"
 _IMPORTS = re.compile(r"\bewsjf_core\b|\bewsjf\.(bindings|bench|integrations)\b")
@@ -56,9 +58,11 @@ def compare(micro_modules: dict, n: int, repeats: int, policy: str = "ewsjf-hand
     """Median microseconds per step for each side at n waiting, the sides' repeats alternating."""
     sides = {}
     for name, m in micro_modules.items():
-        w = m.RequestStream(0)
+        # The request stream and the filling are this checkout's for both sides (only the queues differ), so
+        # any revision compares, whatever it named them.
+        w = micro.RequestStream(0)
         q = m.POLICIES[policy](lambda w=w: w.t)
-        m.fill(q, w, n)
+        micro.fill(q, w, n)
         q.begin_step(w.t)
         q.settle()
         sides[name] = (m, q, w, [])
@@ -72,7 +76,7 @@ def compare(micro_modules: dict, n: int, repeats: int, policy: str = "ewsjf-hand
                 steps += times
             for batch in popped:
                 q.forget(batch)
-            m.fill(q, w, n - len(q))
+            micro.fill(q, w, n - len(q))
     return {name: statistics.median(side[3]) * 1e6 for name, side in sides.items()}
 
 
