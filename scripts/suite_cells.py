@@ -9,24 +9,33 @@ Prints per cell EWSJF's short-class mean and long-class p99 against HRRN's and F
 the checks of bench/suite_goals.py (the near-limit goal without the frontier sweep), on the requests the suite
 measures, then per seed the checks passing and the failing ones by goal (near-limit misses count as failures
 here). Operating points and request counts are the suite's (its cache, or found anew). Baselines are cached
-in $EWSJF_CELLS_CACHE (default /tmp/ewsjf_suite_cells.json): delete it after changing the simulator.
+in $EWSJF_CELLS_CACHE (default /tmp/ewsjf_suite_cells.json), keyed by the simulator's and the baselines' source.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import inspect
 import json
 import os
 from collections import Counter
 
-from ewsjf.bench import suite_goals
+from ewsjf.bench import engines, suite_goals, suite_policies
+from ewsjf.bench import metrics as bench_metrics
 from ewsjf.bench.metrics import class_edges, summarize
 from ewsjf.bench.suite import CELL_LOADS, cell_scale, measured_from, suite_build, workload_points
+from ewsjf.bench.suite_loads import cache_key
 from ewsjf.bench.suite_policies import run_policy
 from ewsjf.bench.suite_workloads import BY_NAME, SUITE
+from ewsjf.bindings import baselines
 from ewsjf_core.sim import EngineConfig, RooflineStepTime
 
 BASELINES = ("fcfs", "oracle-sjf", "hrrn")
+_BASELINE_CODE = hashlib.sha256("".join(inspect.getsource(m) for m in (baselines, engines, bench_metrics,
+                                                                       suite_policies)).encode()).hexdigest()
+"""With the simulator's source (suite_loads.cache_key), what a cached baseline figure depends on: a change to any
+of them makes new keys, so no stale figure is read."""
 ALL_CELLS = [f"{w.name}:{load}" for w in SUITE for load in CELL_LOADS]
 
 
@@ -74,7 +83,8 @@ def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str) -
     edges, first = class_edges(w.prompt_tokens), measured_from(w)
     metrics = {}
     for pol in BASELINES:
-        k = f"{name}:{len(w)}:{first}:{load}:{seed}:{pol}"
+        k = cache_key({"cell": cell, "requests": len(w), "measured_from": first, "seed": seed, "policy": pol,
+                       "code": _BASELINE_CODE})
         if k not in cache:
             cache[k] = summarize(run_policy(wl, pol, st, engine), edges, measured_from=first)
             json.dump(cache, open(cache_path, "w"))
