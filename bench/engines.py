@@ -19,6 +19,7 @@ import numpy as np
 
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.sim import EngineConfig, SimResult, VirtualClock, Workload, simulate
+from ewsjf_core.sim.workload import PREFIX_BLOCK_TOKENS
 
 POLICY_NAMES = ("fcfs", "sjf", "oracle-sjf", "hrrn", "ewsjf", "ewsjf-tuned")
 DEFAULT_POLICIES = ("fcfs", "sjf", "oracle-sjf", "hrrn", "ewsjf")
@@ -217,18 +218,31 @@ def run_vllm(workload: Workload, policy: str, step_model, engine: EngineConfig,
               "queue_stats": stats, "scheduler_cpu_note": "not measured on the vllm engine"})
 
 
-def _prompt_token_ids(prefix_ids: np.ndarray | None, prompt_tokens: int) -> list[int] | None:
-    """Mooncake hash ids -> real token ids: block k of id h is 512 copies of token 1_000_000 + h, so equal
-    leading ids give equal prefixes in vLLM's (chained) block hashes; None without ids."""
-    if prefix_ids is None or not len(prefix_ids):
-        return None
-    ids: list[int] = []
-    for h in prefix_ids.tolist():
-        ids.extend([1_000_000 + int(h) % 1_000_000] * 512)
-    ids = ids[:prompt_tokens]
-    if len(ids) < prompt_tokens:
-        ids.extend([7] * (prompt_tokens - len(ids)))
-    return ids
+class _PromptTokens:
+    """Token ids for prompts named by prefix ids (Mooncake `hash_ids`), so that vLLM's chained block hashes see
+    what the sim's prefix cache sees: block k of id h is PREFIX_BLOCK_TOKENS copies of one token for h, so
+    equal leading ids give equal prefixes. Ids are numbered densely as they come (any two distinct ids get
+    distinct tokens, however large); tokens past a prompt's ids are the request's own (the sim caches no
+    block its ids do not name, so no other request may hit them)."""
+
+    _ID_BASE = 1_000_000
+    _OWN_BASE = 2_000_000_000
+
+    def __init__(self) -> None:
+        self._token_of: dict[int, int] = {}
+
+    def __call__(self, prefix_ids: np.ndarray | None, prompt_tokens: int, request: int) -> list[int] | None:
+        if prefix_ids is None or not len(prefix_ids):
+            return None
+        token_of = self._token_of
+        ids: list[int] = []
+        for h in prefix_ids.tolist():
+            token = token_of.setdefault(h, self._ID_BASE + len(token_of))
+            ids.extend([token] * PREFIX_BLOCK_TOKENS)
+        del ids[prompt_tokens:]
+        if len(ids) < prompt_tokens:
+            ids.extend([self._OWN_BASE + request] * (prompt_tokens - len(ids)))
+        return ids
 
 
 def _replay(v, workload: Workload, pb, max_len: int,
@@ -248,6 +262,7 @@ def _replay(v, workload: Workload, pb, max_len: int,
     cached = np.zeros(n, np.int64)
     done = 0
     sched_waiting = getattr(v.scheduler, "waiting", None)
+    tokens = _PromptTokens()
     nxt = 0
     while nxt < n or v.has_unfinished():
         while nxt < n and A[nxt] <= v.now:
@@ -255,7 +270,7 @@ def _replay(v, workload: Workload, pb, max_len: int,
                 too_long[nxt] = True
             else:
                 v.add_request(str(nxt), P[nxt], O[nxt], A[nxt], PR[nxt],
-                              prompt_token_ids=_prompt_token_ids(pb[nxt] if pb is not None else None, P[nxt]))
+                              prompt_token_ids=tokens(pb[nxt] if pb is not None else None, P[nxt], nxt))
             nxt += 1
         if not v.has_unfinished():
             if nxt < n:

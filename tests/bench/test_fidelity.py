@@ -89,3 +89,16 @@ def test_mooncake_row_under_ewsjf_agrees_with_vllm():
     pytest.importorskip("vllm")
     (row,) = fidelity.run_matrix(only=fidelity.row_filters("mooncake@0.2:ewsjf"), log=lambda _: None)
     assert row["ok"] and row["sim"]["preemptions"] == row["vllm"]["preemptions"], row
+
+
+def test_vllm_replay_gives_distinct_prefix_ids_distinct_tokens_and_no_shared_content_past_the_ids():
+    """Ids 1,000,000 apart (they shared a token once), and prompts longer than their ids cover (the part past
+    them is the request's own in the sim): vLLM's prefix hits are the sim's, request by request."""
+    pytest.importorskip("vllm")
+    ids = [[5, 6], [1_000_005, 6], [5, 6], [7], [7]]
+    prompts = [1024, 1024, 1024, 2048, 2048]   # the last two: 512 tokens named, 1,536 past their id
+    w = Workload(np.arange(5) * 30.0, np.array(prompts), np.full(5, 8), prefix_blocks=[np.array(i) for i in ids],
+                 name="ids")
+    st = RooflineStepTime("llama-3-8b", "a100-80gb")
+    sim_res, ref_res = (engines.run(e, w, "fcfs", st, EngineConfig()) for e in ("sim", "vllm"))
+    assert ref_res.cached_tokens.tolist() == sim_res.cached_tokens.tolist() == [0, 0, 1008, 0, 512]   # whole blocks; one token left to compute
