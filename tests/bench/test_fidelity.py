@@ -101,4 +101,5 @@ def test_vllm_replay_gives_distinct_prefix_ids_distinct_tokens_and_no_shared_con
                  name="ids")
     st = RooflineStepTime("llama-3-8b", "a100-80gb")
     sim_res, ref_res = (engines.run(e, w, "fcfs", st, EngineConfig()) for e in ("sim", "vllm"))
-    assert ref_res.cached_tokens.tolist() == sim_res.cached_tokens.tolist() == [0, 0, 1008, 0, 512]   # whole blocks; one token left to compute
+    # Hits are whole blocks, one token left to compute (request 2: 63 of its 64 blocks).
+    assert ref_res.cached_tokens.tolist() == sim_res.cached_tokens.tolist() == [0, 0, 1008, 0, 512]
