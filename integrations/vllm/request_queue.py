@@ -184,6 +184,8 @@ class EWSJFRequestQueue(RequestQueue):
         return len(self._waiting)
 
     def __iter__(self) -> Iterator[Request]:
+        if self._step_now is not None and self._waiting:
+            self._begin()   # the order pops would follow now: the step's own, as peek and pop see it
         if self._by_id:
             waiting = self._waiting
             return iter([waiting[rid][0] for rid in self.queue])

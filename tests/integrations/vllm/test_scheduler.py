@@ -317,3 +317,63 @@ def test_lazy_begin_step_changes_no_admission(asy):
     assert runs[True][0] == runs[False][0] and runs[True][1] == runs[False][1]
     assert runs[False][2] == runs[False][3]            # eager: once per step
     assert 0 < runs[True][2] < runs[False][2]          # lazy: only in steps that consult the waiting queue
+
+
+def test_iterating_the_waiting_queue_shows_the_steps_order_before_its_first_peek():
+    """With begin_step deferred to the step's first peek/pop, iterating (or indexing) the queue first must still
+    show the order pops will follow at this step's time, not the previous step's."""
+    t = [0.0]
+    v = VirtualVLLM("ewsjf")
+    waiting = EWSJFRequestQueue(EWSJFQueue(EWSJFConfig(max_wait=1.0), clock=lambda: t[0]))
+    old_long = v.make_request("old-long", 5000, 4, arrival_time=0.0)
+    short = v.make_request("short", 10, 4, arrival_time=0.5)
+    waiting.add_request(old_long)
+    waiting.add_request(short)
+    waiting.start_step(0.6)
+    assert waiting.peek_request() is short        # nobody past max_wait yet: the short one first
+    t[0] = 1.2
+    waiting.start_step(1.2)                         # old-long is past max_wait (arrival 0 + 1 s) now
+    assert [r.request_id for r in waiting] == ["old-long", "short"]
+    assert waiting[0] is waiting.peek_request() is old_long
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_traffic_through_the_adapter_against_a_record_of_what_waits(seed):
+    """vLLM's calls on the waiting queue in random order (adds, peeks, pops, prepends of this step's pops, removals
+    of waiting and unknown requests, steps, iteration and indexing): it holds exactly what was added and not taken,
+    and indexing, iterating and peeking agree."""
+    rng, t, v = random.Random(seed), [0.0], VirtualVLLM("ewsjf")
+    cfg = EWSJFConfig(order_chunk=2, repartition_every=5, min_partition_samples=4, min_size=3,
+                      initial_edges=(1.0, 64.0)) if seed % 2 else None
+    queue = EWSJFRequestQueue(EWSJFQueue(cfg, clock=lambda: t[0]))
+    waiting, popped = {}, []
+    for op in range(200):
+        r = rng.random()
+        if r < 0.3:
+            req = v.make_request(f"r{op}", rng.choice([3, 40, 900, 5000]), 4, arrival_time=t[0],
+                                 priority=rng.choice([0, 0, 1]))
+            queue.add_request(req)
+            waiting[req.request_id] = req
+        elif r < 0.45 and queue:
+            req = queue.pop_request() if r < 0.4 else queue.peek_request()
+            assert waiting[req.request_id] is req
+            if r < 0.4:
+                popped.append(waiting.pop(req.request_id))
+        elif r < 0.55 and popped:
+            batch = [popped.pop() for _ in range(min(len(popped), rng.randint(1, 3)))]
+            queue.prepend_requests(batch)
+            waiting.update((req.request_id, req) for req in batch)
+        elif r < 0.65 and waiting:
+            gone = [waiting.pop(i) for i in rng.sample(sorted(waiting), min(len(waiting), rng.randint(1, 3)))]
+            queue.remove_requests(gone + [v.make_request("never-added", 5, 1)])
+        elif r < 0.85:
+            t[0] += rng.choice([0.0, 0.1, 1.0])
+            queue.start_step(t[0])
+            popped = []
+        elif queue:
+            order = list(queue)
+            assert sorted(req.request_id for req in order) == sorted(waiting)
+            assert queue[0] is order[0] is queue.peek_request()
+        assert len(queue) == len(waiting) and all(queue.has_request(req) for req in waiting.values())
+    rest = [queue.pop_request() for _ in range(len(queue))]
+    assert sorted(req.request_id for req in rest) == sorted(waiting)
