@@ -96,7 +96,8 @@ def test_prefix_cached_prompt_counts_as_short(asy):
 
 @both
 def test_prefill_cost_model_is_fed_by_steps(asy):
-    v = VirtualVLLM("ewsjf", async_scheduling=asy, step_time=lambda i: 0.004 + 1e-4 * i.prefill_tokens + 3e-4 * i.decode_tokens)
+    v = VirtualVLLM("ewsjf", async_scheduling=asy,
+                    step_time=lambda i: 0.004 + 1e-4 * i.prefill_tokens + 3e-4 * i.decode_tokens)
     rng = random.Random(3)
     for i in range(60):
         v.add_request(f"r{i}", prompt_tokens=rng.randint(10, 3000), output_tokens=rng.randint(1, 20))
