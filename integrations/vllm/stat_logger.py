@@ -81,13 +81,20 @@ def read_snapshots(directory: str | None = None) -> list[dict[str, Any]]:
         try:
             with open(path, encoding="utf-8") as f:
                 doc = json.load(f)
-        except (OSError, ValueError):
+            mtime = os.path.getmtime(path)
+        except (OSError, ValueError):   # gone or rewritten meanwhile
             continue
-        if not _pid_alive(int(doc.get("pid", 0))):
-            continue
-        doc["_mtime"] = os.path.getmtime(path)
-        docs.append(doc)
+        if _is_snapshot(doc) and _pid_alive(doc["pid"]):
+            doc["_mtime"] = mtime
+            docs.append(doc)
     return docs
+
+
+def _is_snapshot(doc: Any) -> bool:
+    """What EngineMetrics writes: a pid (a positive int: os.kill(0) would test this process's group), the time
+    and the stats; a file of another shape (another version, another program) is skipped, not a crash."""
+    return (isinstance(doc, dict) and type(doc.get("pid")) is int and doc["pid"] > 0
+            and isinstance(doc.get("time"), (int, float)) and isinstance(doc.get("stats"), dict))
 
 
 class EWSJFCollector:

@@ -191,3 +191,17 @@ def test_multiprocess_prometheus_export(tmp_path):
         assert name in text, name
     admitted = sum(float(m.group(1)) for m in re.finditer(r"^vllm:ewsjf_queue_admitted_total\{.*\} (\S+)$", text, re.M))
     assert admitted == 30
+
+
+def test_snapshot_files_of_another_shape_are_skipped_not_a_crash(tmp_path):
+    from ewsjf.integrations.vllm.stat_logger import read_snapshots
+
+    good = {"engine": 0, "pid": os.getpid(), "time": 5.0, "stats": {"waiting": 3}}
+    files = {"engine-0.json": good, "engine-1.json": [1, 2], "engine-2.json": {"pid": "x", "time": 1.0, "stats": {}},
+             "engine-3.json": {"pid": 0, "time": 1.0, "stats": {}},     # os.kill(0) tests this process group
+             "engine-4.json": {"pid": os.getpid(), "stats": {}}}      # no time
+    for name, doc in files.items():
+        (tmp_path / name).write_text(json.dumps(doc))
+    (tmp_path / "engine-5.json").write_text("{not json")
+    docs = read_snapshots(str(tmp_path))
+    assert [d["stats"] for d in docs] == [{"waiting": 3}]
