@@ -295,8 +295,13 @@ HEADER = ["waiting", "policy", "add", "remove", "step", "step/fcfs", "repart ms"
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import console
+    from . import console, inputs
 
+    try:
+        inputs.output_paths(None, args.json, None, None)   # a bad --json fails now, not after the measurement
+    except ValueError as e:
+        print(f"ewsjf micro: error: {e}", file=sys.stderr)
+        return 2
     report: dict = {"unit": "microseconds per operation (median)", "pops_per_step": POPS_PER_STEP,
                     "results": []}
     if not args.no_compile:

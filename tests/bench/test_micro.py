@@ -15,3 +15,12 @@ def test_micro_writes_every_policy_and_size(tmp_path):
     assert rows[(100, "fcfs-deque")]["step_vs_fcfs"] == 1.0
     for n in (100, 300):
         assert rows[(n, "ewsjf")]["swap_step_ms"] > 0 and rows[(n, "ewsjf-handle")]["swap_step_ms"] > 0
+
+
+def test_a_bad_json_path_fails_before_measuring(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["micro", "--sizes", "100", "--repeats", "1", "--no-compile", "--json",
+                 str(blocker / "micro.json")]) == 2
+    captured = capsys.readouterr()
+    assert "--json" in captured.err and "waiting" not in captured.out   # no table: nothing was measured
