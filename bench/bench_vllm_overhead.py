@@ -30,6 +30,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from ewsjf.bench import arg_types as T
+from ewsjf.bench import inputs
 from ewsjf.bench.entry_floor import EntryFloor
 
 RUNNING = 256
@@ -209,11 +211,15 @@ def format_result(r: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--waiting", type=int, nargs="+", default=[1000, 10000])
-    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--waiting", type=T.int_in(1, 1_000_000), nargs="+", default=[1000, 10000])
+    ap.add_argument("--steps", type=T.int_in(1, 1_000_000), default=300)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args(argv)
+    try:
+        inputs.output_paths(None, args.json, None, None)   # a bad --json fails now, not after the runs
+    except ValueError as e:
+        ap.error(str(e))
     results = []
     for n in args.waiting:
         r = run(n, args.steps, seed=args.seed)

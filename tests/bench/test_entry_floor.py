@@ -24,3 +24,4 @@ def test_measure_times_both_calls_and_summarizes_medians():
     s = floor.summary()
     assert s["kernel_args"] == len(_kernel_like_arguments())
     assert s["one_array_us"] > 0 and s["kernel_args_us"] > 0
+
