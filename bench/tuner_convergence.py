@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from ewsjf.bench import arg_types as T
+from ewsjf.bench import inputs
 from ewsjf.bench.metrics import class_edges
 from ewsjf.bench.traces import arrivals
 from ewsjf.bindings.ewsjf_queue import EWSJFQueue
@@ -320,29 +322,34 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="llama-3-8b")
     p.add_argument("--gpu", default="a100-80gb")
-    p.add_argument("--rate-scale", type=float, default=0.5,
+    p.add_argument("--rate-scale", type=T.positive_float(), default=0.5,
                    help="arrival-rate scale of the Azure trace (default 0.5: at 1.0 the default model/GPU is "
                         "overloaded for the whole hour, every request then waits past max_wait and all "
                         "parameter settings behave alike)")
-    p.add_argument("--window", default="0:3600", help="START:END seconds of the trace (default the hour)")
-    p.add_argument("--cv", type=float, default=8.0, help="Gamma CV of the bursty variant (default 8)")
+    p.add_argument("--window", type=T.window, default=(0.0, 3600.0),
+                   help="START:END seconds of the trace (default the hour)")
+    p.add_argument("--cv", type=T.positive_float(), default=8.0, help="Gamma CV of the bursty variant (default 8)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--tuner-window", type=float, default=120.0, help="replay window, virtual seconds")
-    p.add_argument("--trial-every", type=float, default=5.0, help="virtual seconds between trials")
+    p.add_argument("--tuner-window", type=T.positive_float(), default=120.0, help="replay window, virtual seconds")
+    p.add_argument("--trial-every", type=T.positive_float(), default=5.0, help="virtual seconds between trials")
     p.add_argument("--retune-every", type=float, default=300.0)
     p.add_argument("--replay-budget", type=_budget, default=BENCH_SETTINGS.replay_budget,
                    help="requests the tuner may replay per request recorded, after its first window "
                         f"(default the bench's, {BENCH_SETTINGS.replay_budget}; 'none': unbounded)")
-    p.add_argument("--max-k", type=int, default=16, help="trial counts to evaluate (default 1..16)")
+    p.add_argument("--max-k", type=T.int_in(1, 1000), default=16, help="trial counts to evaluate (default 1..16)")
     p.add_argument("--live", action="store_true", help="also run the tuner in live mode (published design)")
-    p.add_argument("--live-trial", type=float, default=15.0, help="live mode: virtual seconds per trial")
-    p.add_argument("--overhead-window", default="0:1800", help="START:END of the overhead replay")
-    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--live-trial", type=T.positive_float(), default=15.0, help="live mode: virtual seconds per trial")
+    p.add_argument("--overhead-window", type=T.window, default=(0.0, 1800.0), help="START:END of the overhead replay")
+    p.add_argument("--reps", type=T.int_in(1, 100), default=3)
     p.add_argument("--skip-convergence", action="store_true")
     p.add_argument("--skip-overhead", action="store_true")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
-    lo, hi = (float(x) for x in args.window.split(":"))
+    try:
+        inputs.output_paths(None, args.json, None, None)   # a bad --json fails now, not after the runs
+    except ValueError as e:
+        p.error(str(e))
+    lo, hi = args.window
     st = RooflineStepTime(args.model, args.gpu)
     engine = EngineConfig()
     report: dict[str, Any] = {"model": args.model, "gpu": args.gpu, "rate_scale": args.rate_scale,
@@ -354,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
             report["convergence"].append(r)
             print_convergence(w, r)
     if not args.skip_overhead:
-        olo, ohi = (float(x) for x in args.overhead_window.split(":"))
+        olo, ohi = args.overhead_window
         w = load(args.rate_scale, (olo, ohi), args.cv, args.seed)[0]
         o = overhead(w, st, engine, args.reps)
         report["overhead"] = o

@@ -1,0 +1,20 @@
+"""tuner_convergence's arguments, and its overhead part on a minute of the trace (the convergence part is a
+benchmark of minutes: figures only)."""
+
+import pytest
+
+from ewsjf.bench import tuner_convergence
+
+
+@pytest.mark.parametrize("argv", [["--window", "5:1"], ["--rate-scale", "0"], ["--reps", "0"], ["--cv", "nan"]])
+def test_bad_arguments_are_refused_before_running(argv):
+    with pytest.raises(SystemExit) as exit_info:
+        tuner_convergence.main(argv)
+    assert exit_info.value.code == 2
+
+
+def test_the_overhead_part_runs_on_a_short_window(tmp_path, capsys):
+    out = tmp_path / "tc.json"
+    assert tuner_convergence.main(["--skip-convergence", "--reps", "1", "--overhead-window", "0:30",
+                                   "--json", str(out)]) == 0
+    assert "running/off" in capsys.readouterr().out and out.stat().st_size > 0
