@@ -130,6 +130,9 @@ def run(args) -> int:
     try:
         if args.fidelity_rows is not None and not args.fidelity:
             raise ValueError("--fidelity-rows selects rows of --fidelity: give both")
+        # Every mode's outputs (the suite's --out, the fidelity matrix's --json, ...) fail now, not after its run.
+        inputs.output_paths(args.out, args.json, args.markdown, args.plots,
+                            reads=[args.workload, args.ewsjf_config, args.model])
         if args.fidelity:
             return fidelity.main(args)
         return suite.run_suite(args) if args.suite else _run(args)
@@ -150,8 +153,6 @@ def _run(args) -> int:
     policies, engine_names = args.policies, args.engine
     if all(e == "vllm" and p == "ewsjf-tuned" for e in engine_names for p in policies):
         raise ValueError("--policies ewsjf-tuned does not run on --engine vllm: nothing to run")
-    inputs.output_paths(args.out, args.json, args.markdown, args.plots,
-                        reads=[args.workload, args.ewsjf_config, args.model])
     ecfg = inputs.ewsjf_config(args.ewsjf_config, args.ewsjf_set)
     base = load_workload(args.workload, args.format, rate=args.arrival_rate, cv=args.cv, seed=args.seed,
                          num_requests=args.num_requests)

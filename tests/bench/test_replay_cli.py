@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -330,3 +331,13 @@ def test_load_labels_keep_their_digits(capsys, files, tmp_path):
 def test_partly_rejected_workload_is_said(capsys, files):
     assert bench("--workload", files["good"], "--no-progress", "--policies", "fcfs", "--kv-blocks", "5") == 0
     assert "warning: sim/fcfs @ 1: 2 of 3 requests rejected" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", [["--suite", "--no-plots", "--out"], ["--fidelity", "--json"]])
+def test_every_mode_checks_its_outputs_before_running(tmp_path, capsys, mode):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    t0 = time.perf_counter()
+    assert cli.main(["bench", *mode, str(blocker / "out")]) == 2
+    assert "cannot create the folder" in capsys.readouterr().err
+    assert time.perf_counter() - t0 < 20   # refused at once: the suite or the matrix would take minutes
