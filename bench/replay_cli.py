@@ -130,6 +130,7 @@ def run(args) -> int:
     try:
         if args.fidelity_rows is not None and not args.fidelity:
             raise ValueError("--fidelity-rows selects rows of --fidelity: give both")
+        _check_mode_outputs(args)
         # Every mode's outputs (the suite's --out, the fidelity matrix's --json, ...) fail now, not after its run.
         inputs.output_paths(args.out, args.json, args.markdown, args.plots,
                             reads=[args.workload, args.ewsjf_config, args.model])
@@ -146,6 +147,21 @@ def run(args) -> int:
         print("ewsjf bench: error: out of memory (a smaller --window, --max-requests or --num-requests?)",
               file=sys.stderr)
     return 2
+
+
+_MODE_OUTPUTS = {"suite": ("out",), "fidelity": ("json",)}
+"""The outputs each mode writes (a plain replay writes them all): an output the mode would not write is refused
+rather than silently left unwritten."""
+
+
+def _check_mode_outputs(args) -> None:
+    mode = "suite" if args.suite else "fidelity" if args.fidelity else None
+    if mode is None:
+        return
+    for name in ("out", "json", "markdown", "plots"):
+        if getattr(args, name) and name not in _MODE_OUTPUTS[mode]:
+            wanted = " or ".join(f"--{n}" for n in _MODE_OUTPUTS[mode])
+            raise ValueError(f"--{mode} writes no --{name}: give {wanted}")
 
 
 def _run(args) -> int:

@@ -341,3 +341,13 @@ def test_every_mode_checks_its_outputs_before_running(tmp_path, capsys, mode):
     assert cli.main(["bench", *mode, str(blocker / "out")]) == 2
     assert "cannot create the folder" in capsys.readouterr().err
     assert time.perf_counter() - t0 < 20   # refused at once: the suite or the matrix would take minutes
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--suite", "--markdown", "r.md"], "--suite writes no --markdown: give --out"),
+    (["--suite", "--json", "r.json"], "--suite writes no --json"),
+    (["--fidelity", "--out", "x"], "--fidelity writes no --out: give --json"),
+])
+def test_an_output_the_mode_would_not_write_is_refused(capsys, argv, message):
+    assert cli.main(["bench", *argv]) == 2
+    assert message in capsys.readouterr().err
