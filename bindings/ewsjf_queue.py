@@ -105,7 +105,8 @@ class EWSJFQueue(WaitingQueue):
         self._slots.fix_mode(True)
         if arrival_time is None:
             arrival_time = float(self.clock())
-        check_request(request_id, prompt_tokens, arrival_time, priority, cached_tokens, predicted_output_tokens)
+        check_request(request_id, prompt_tokens, arrival_time, priority, cached_tokens, predicted_output_tokens,
+                      keyed=False)   # the id's hashability: check_new_id, which looks it up anyway
         self._slots.check_new_id(request_id)
         return self._enqueue(request_id, prompt_tokens, arrival_time, priority, cached_tokens,
                              predicted_output_tokens, front)

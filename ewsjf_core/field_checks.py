@@ -41,18 +41,22 @@ def check_int(obj: Any, name: str, low: int, high: int) -> None:
         raise ValueError(f"{type(obj).__name__}.{name} must be an integer in [{low}, {high}], got {short(v)}")
 
 
+def as_float(v: object) -> float:
+    """v as a float where it is a Python int or float that a float can hold; NaN otherwise (a str, a bool, an
+    int beyond float's range: no bound contains NaN)."""
+    if not is_int_or_float(v):
+        return math.nan
+    try:
+        return float(v)
+    except OverflowError:
+        return math.nan
+
+
 def check_float(obj: Any, name: str, bounds: FloatBounds) -> None:
     """Check the field and store it as a float (an int from a file becomes 2.0)."""
     v = getattr(obj, name)
-    ok = is_int_or_float(v)
-    if ok:
-        try:
-            f = float(v)
-        except OverflowError:  # an int beyond float range
-            ok = False
-        else:
-            ok = not math.isnan(f) and bounds.contains(f)
-    if not ok:
+    f = as_float(v)
+    if math.isnan(f) or not bounds.contains(f):
         raise ValueError(f"{type(obj).__name__}.{name} must be a number {bounds.describe()}, got {short(v)}")
     object.__setattr__(obj, name, f)
 

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from ewsjf_core.field_checks import as_float, short
+
 STATS_VERSION = 1
 
 
@@ -20,13 +22,10 @@ def _number(d: Mapping[str, Any], key: str, where: str, *, minimum: float = 0.0,
     value = d.get(key, default)
     if value is None:
         raise ValueError(f"{where}: missing field {key!r}")
-    try:   # an int beyond float's range (10**400) is no count or time either
-        x = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
-    except OverflowError:
-        x = math.nan
+    x = as_float(value)   # NaN for a str, a bool, an int beyond float's range (10**400)
     if not (x >= minimum and (math.isfinite(x) or (allow_inf and x == math.inf))):
         kind = "a number (or inf)" if allow_inf else "a finite number"
-        raise ValueError(f"{where}: field {key!r} must be {kind} >= {minimum:g}, got {_shown(value)}")
+        raise ValueError(f"{where}: field {key!r} must be {kind} >= {minimum:g}, got {short(value)}")
     return x
 
 
@@ -35,11 +34,6 @@ def _count(d: Mapping[str, Any], key: str, where: str) -> int:
     if x != int(x):
         raise ValueError(f"{where}: field {key!r} must be a whole number, got {x!r}")
     return int(x)
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass(frozen=True)
