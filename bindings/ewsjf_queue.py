@@ -59,9 +59,10 @@ class EWSJFQueue(WaitingQueue):
         if config is not None:
             config.validate()
         self._config = config or EWSJFConfig()
-        # Configs set_config() handed over, oldest first: appended from any thread, taken by the engine thread
-        # (deque append and popleft are atomic, so a config set while another is being installed is never lost).
-        self._pending_configs: deque[EWSJFConfig] = deque()
+        # The config set_config() handed over, not yet installed: appended from any thread, taken by the engine
+        # thread. deque append and popleft are atomic (a config set while another is being installed is never
+        # lost), and maxlen 1 keeps only the last one set, however many arrive between two steps.
+        self._pending_configs: deque[EWSJFConfig] = deque(maxlen=1)
         self._set = WaitingSet(self._config)
         self._feedback = StepFeedback(self._config)   # fitted before anything reads the model (_fold_feedback)
         self._slots = ItemSlots(self._set.capacity)
@@ -394,11 +395,9 @@ class EWSJFQueue(WaitingQueue):
         self._pending_configs.append(config)
 
     def _install_pending_config(self) -> None:
-        new = None
-        pending = self._pending_configs
-        while pending:   # the last one set wins
-            new = pending.popleft()
-        if new is None:
+        try:
+            new = self._pending_configs.popleft()
+        except IndexError:
             return
         old = self._config
         try:

@@ -249,6 +249,17 @@ def test_a_config_set_while_another_is_being_installed_is_not_lost():
         assert q.config is second and q.stats()["params"]["w_base"] == 3.0, f"lost at line {interleaved[0]}"
 
 
+def test_configs_set_between_two_steps_are_not_kept_but_the_last():
+    q = EWSJFQueue(clock=Clock(1.0))
+    q.add("a", 10, arrival_time=0.0)
+    configs = [EWSJFConfig(w_base=1.0 + i / 1000) for i in range(2000)]   # a caller that never lets a step pass
+    for c in configs:
+        q.set_config(c)
+    assert q.config is configs[-1] and len(q._pending_configs) == 1   # white box: the hand-over stays one deep
+    q.begin_step()
+    assert q.stats()["params"]["w_base"] == configs[-1].w_base
+
+
 def test_bubble_queue_opens_for_an_outlier_and_retires_when_idle():
     cfg = EWSJFConfig(initial_edges=(1.0, 100.0), bubble_empty_rounds=3)
     q = EWSJFQueue(cfg, clock=Clock(0.0))
