@@ -77,6 +77,8 @@ class Side:
         self.queue_time = 0.0
         self.lookup_time = 0.0   # of queue_time: vLLM's prefix-cache lookup that sizes EWSJF's arrivals
         self._depth = 0
+        self._recording = False
+        self.calls: dict[str, list[float]] = {}   # name -> [calls, seconds] over the recorded steps (inclusive)
         self._instrument()
 
     def _instrument(self) -> None:
@@ -88,7 +90,7 @@ class Side:
             targets.append((q, ("begin_step", "observe_step")))  # observe_step (batched right before it)
         for obj, names in targets:
             for name in names:
-                setattr(obj, name, self._timed(getattr(obj, name)))
+                setattr(obj, name, self._timed(name, getattr(obj, name)))
         waiting = self.v.scheduler.waiting
         lookup = getattr(waiting, "cached_tokens_fn", None)
         if lookup is not None:   # runs inside add_request (counted there); its share is reported on its own
@@ -103,19 +105,26 @@ class Side:
 
             waiting.cached_tokens_fn = timed_lookup
 
-    def _timed(self, fn):
+    def _timed(self, name: str, fn):
+        """fn, timed: into queue_time when it is the outermost queue call (a nested one, such as begin_step
+        inside the step's first peek, is counted by the outer call), and into calls[name] either way."""
         perf = time.perf_counter
+        per_call = self.calls.setdefault(name, [0, 0.0])
 
         def wrapper(*args, **kwargs):
-            if self._depth:  # nested (begin_step inside the step's first peek): counted by the outer call
-                return fn(*args, **kwargs)
+            outer = not self._depth
             self._depth += 1
             t0 = perf()
             try:
                 return fn(*args, **kwargs)
             finally:
-                self.queue_time += perf() - t0
+                spent = perf() - t0
                 self._depth -= 1
+                if outer:
+                    self.queue_time += spent
+                if self._recording:
+                    per_call[0] += 1
+                    per_call[1] += spent
 
         return wrapper
 
@@ -134,9 +143,16 @@ class Side:
             self._arrival()
         return time.perf_counter() - t0
 
+    def per_call_summary(self, steps: int) -> dict[str, dict[str, float]]:
+        """Per queue method over `steps` recorded steps: calls per step, and mean microseconds per call and
+        per step (inclusive: a call's nested calls count in it too)."""
+        return {name: {"per_step": n / steps, "us_per_call": spent / n * 1e6 if n else 0.0,
+                       "us_per_step": spent / steps * 1e6} for name, (n, spent) in self.calls.items()}
+
     def step(self, record: bool) -> None:
         v, s = self.v, self.v.scheduler
         self.queue_time = self.lookup_time = 0.0
+        self._recording = record
         add = self.top_up()
         t0 = time.perf_counter()
         so = s.schedule()
@@ -153,6 +169,12 @@ class Side:
             self.t.queue.append(self.queue_time)
             self.t.lookup.append(self.lookup_time)
             self.t.admitted.append(len(so.scheduled_new_reqs))
+
+
+def _format_calls(calls: dict[str, dict[str, float]]) -> str:
+    """'name us/call x calls/step' for the calls made, costliest per step first."""
+    made = sorted((c for c in calls.items() if c[1]["per_step"]), key=lambda c: -c[1]["us_per_step"])
+    return ", ".join(f"{name} {c['us_per_call']:.1f} us x{c['per_step']:.2f}" for name, c in made)
 
 
 def run(waiting: int, steps: int, warmup: int = 60, seed: int = 0) -> dict:
@@ -177,6 +199,7 @@ def run(waiting: int, steps: int, warmup: int = 60, seed: int = 0) -> dict:
     res = {"waiting": waiting, "running": RUNNING, "steps": steps, "entry_floor": floor.summary()}
     for name, side in sides.items():
         res[name] = side.t.summary()
+        res[name]["calls"] = side.per_call_summary(steps)
         res[name]["running_at_end"] = len(side.v.scheduler.running)
         res[name]["waiting_at_end"] = len(side.v.scheduler.waiting)
     f, e = res["fcfs"], res["ewsjf"]
@@ -202,10 +225,12 @@ def format_result(r: dict) -> str:
                  f"add+schedule+update time")
     lines.append(f"    of which vLLM's prefix-cache lookup sizing EWSJF's arrivals (option vllm.prefix_cache_lookup): "
                  f"{e['lookup_mean_us']:.1f} us; EWSJF's own work {e['queue_mean_us'] - e['lookup_mean_us']:.1f} us")
+    lines.append("    per call (mean, inclusive; the step's admission round runs inside its first peek or pop, "
+                 f"observe_step inside it too): {_format_calls(e['calls'])}; FCFS: {_format_calls(f['calls'])}")
     fl = r["entry_floor"]
-    lines.append(f"  entering numba between steps, same run (median of empty jitted functions): one array "
-                 f"{fl['one_array_us']:.1f} us, the step kernel's {fl['kernel_args']} arguments "
-                 f"{fl['kernel_args_us']:.1f} us")
+    lines.append(f"  entering numba between steps, same run (median of empty jitted functions; called again at once "
+                 f"in parentheses): one array {fl['one_array_us']:.1f} us ({fl['one_array_warm_us']:.1f}), the step "
+                 f"kernel's {fl['kernel_args']} arguments {fl['kernel_args_us']:.1f} us ({fl['kernel_args_warm_us']:.1f})")
     return "\n".join(lines)
 
 

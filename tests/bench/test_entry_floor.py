@@ -21,7 +21,9 @@ def test_measure_times_both_calls_and_summarizes_medians():
     for i in range(3):
         floor.measure(first_one=i % 2 == 0)
     assert len(floor.one_array) == len(floor.kernel_args) == 3
+    assert len(floor.one_array_warm) == len(floor.kernel_args_warm) == 3
     s = floor.summary()
     assert s["kernel_args"] == len(_kernel_like_arguments())
-    assert s["one_array_us"] > 0 and s["kernel_args_us"] > 0
+    for name in ("one_array", "kernel_args", "one_array_warm", "kernel_args_warm"):
+        assert s[f"{name}_us"] > 0, name
 
