@@ -97,6 +97,7 @@ class Tuner:
             try:
                 st = TunerState.load(path)
                 if st.seed == s.seed and st.mode == s.mode and self.space.same_as(st.space):
+                    st.trim(self._history_keep())
                     if not self.objective.stateless and st.window_trials():
                         st.window += 1   # the interrupted window's traffic is gone: start a new one
                         st.window_seeds = None
@@ -106,6 +107,12 @@ class Tuner:
             except Exception as e:  # noqa: BLE001 - a corrupt file must not stop serving
                 log.warning("tuner state %s unreadable (%s): starting afresh", path, e)
         return TunerState(seed=s.seed, mode=s.mode, space=self.space.to_dict())
+
+    def _history_keep(self) -> int:
+        """Trials the state keeps: history_limit, and at least the current window and keep_top earlier ones,
+        which the next proposals read (_seed_points)."""
+        s = self.settings
+        return max(s.history_limit, (s.keep_top + 1) * s.trials_per_window)
 
     def save(self) -> None:
         if self.settings.state_path:
@@ -223,7 +230,7 @@ class Tuner:
         if self.objective.applies_candidate:
             self._restore_last_good()   # the candidate served its trial; the good parameters return
         st = self.state
-        st.history.append(rec)
+        st.add_trial(rec, self._history_keep())
         if len(st.window_trials()) >= self.settings.trials_per_window:
             self._close_window()
         self.save()

@@ -17,6 +17,7 @@ _INT_BOUNDS = {
     "seed": (-2 ** 63, 2 ** 63 - 1), "trials_per_window": (1, 10_000), "keep_top": (0, 10_000),
     "window_requests": (1, _COUNT), "min_window_requests": (1, _COUNT), "max_replay_requests": (1, _COUNT),
     "worker_nice": (-20, 19), "rollback_min_samples": (1, _COUNT), "max_consecutive_failures": (1, _COUNT),
+    "history_limit": (1, 10_000_000),
 }
 _SECONDS = FloatBounds(0.0, 1e9, low_inclusive=False)
 _FLOAT_BOUNDS = {
@@ -40,6 +41,9 @@ class TunerSettings:
     """Trials scored on one window; the window's winner is applied when they are done."""
     keep_top: int = 2
     """Best points of earlier windows re-scored first in a new window (after the parameters in force)."""
+    history_limit: int = 1000
+    """Trials kept in the state (and its file), the newest; the older are dropped, the count goes on. At
+    least (keep_top + 1) x trials_per_window are kept: what the next windows' proposals read."""
     improve_margin: float = 0.002
     """Apply a winner only if its reward beats the parameters in force by more than this (same window;
     0.002 is about 0.2% of mean slowdown): no swaps, and no rollback risk, for noise-level gains."""

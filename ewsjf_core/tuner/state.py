@@ -1,9 +1,14 @@
-"""The tuner's persistent state: every trial (history), the best point, the parameters last known good.
+"""The tuner's persistent state: the recent trials (history), the best point, the parameters last known good.
 
 Saved as JSON (atomically: written to a temporary file in the same folder, then renamed over the old
 one), so a restarted tuner resumes: it re-applies `last_good` and, since proposals are a pure function of
 the seed and the history (optimizer.py), continues exactly where it stopped. A file written for another
 parameter space (different names or bounds) is not resumed: its history would mislead the surrogate.
+
+The history keeps the newest trials only (add_trial's `keep`; the runner keeps at least what its next
+proposals read: the current window and the windows its seed points come from). A tuner serving for weeks
+runs a trial every minute or so; kept whole, its history grew without bound, and so did every save (the
+whole file, after each trial) and every scan of it. `trials` counts every trial of the tuner's life.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ class TunerState:
     seed: int
     mode: str
     space: dict[str, list[float]]          # ParamSpace.to_dict()
-    history: list[TrialRecord] = field(default_factory=list)
+    history: list[TrialRecord] = field(default_factory=list)   # the newest trials, oldest first
     window: int = 0                        # current window index
     window_seeds: list[list[float]] | None = None   # the current window's fixed first points
     best_point: list[float] | None = None  # best scored point of the latest window with a winner
@@ -63,10 +68,19 @@ class TunerState:
     applied: int = 0                       # parameter swaps done
     rollbacks: int = 0
     failures: int = 0
+    trials: int = 0                        # trials run over the tuner's whole life (history keeps the newest)
 
-    @property
-    def trials(self) -> int:
-        return len(self.history)
+    def add_trial(self, rec: TrialRecord, keep: int) -> None:
+        """Record a finished trial; the history then keeps its newest `keep` trials (at least this one)."""
+        self.history.append(rec)
+        self.trials = max(self.trials, rec.trial)
+        self.trim(keep)
+
+    def trim(self, keep: int) -> None:
+        """Drop all but the newest `keep` trials (at least one) from the history."""
+        excess = len(self.history) - max(1, keep)
+        if excess > 0:
+            del self.history[:excess]
 
     def window_trials(self, window: int | None = None) -> list[TrialRecord]:
         w = self.window if window is None else window
@@ -78,7 +92,7 @@ class TunerState:
                 "window_seeds": self.window_seeds,
                 "best_point": self.best_point, "best_reward": _finite_or_none(self.best_reward),
                 "last_good": self.last_good, "applied": self.applied, "rollbacks": self.rollbacks,
-                "failures": self.failures}
+                "failures": self.failures, "trials": self.trials}
 
     @classmethod
     def from_json(cls, d: Any) -> "TunerState":
@@ -99,6 +113,10 @@ class TunerState:
         if not isinstance(history, list):
             raise ValueError("tuner state: history must be a list")
         records = [TrialRecord.from_json(t) for t in history]
+        newest = max((r.trial for r in records), default=0)
+        trials = _int(d, "trials", newest)   # files written before the count was kept: the newest trial's number
+        if trials < newest:
+            raise ValueError(f"tuner state: trials ({trials}) is below the newest trial's number ({newest})")
         seeds = d.get("window_seeds")
         if seeds is not None:
             if not isinstance(seeds, list):
@@ -115,7 +133,7 @@ class TunerState:
                    best_point=None if best is None else _point(best, "best_point", dims),
                    best_reward=_finite_or_none_checked(d.get("best_reward"), "best_reward"),
                    last_good=last_good, applied=_int(d, "applied", 0), rollbacks=_int(d, "rollbacks", 0),
-                   failures=_int(d, "failures", 0))
+                   failures=_int(d, "failures", 0), trials=trials)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         path = os.fspath(path)
