@@ -31,7 +31,7 @@ def int_in(lo: int, hi: int = INT32_MAX) -> Callable[[str], int]:
 
 
 def int_list(what: str, lo: int, hi: int) -> Callable[[str], list[int]]:
-    """A comma list of integers in [lo, hi], at least one (`what` names them in errors)."""
+    """A comma list of distinct integers in [lo, hi], at least one (`what` names them in errors)."""
     def parse(text: str) -> list[int]:
         try:
             vals = [int(x) for x in text.split(",") if x.strip()]
@@ -39,6 +39,8 @@ def int_list(what: str, lo: int, hi: int) -> Callable[[str], list[int]]:
             raise argparse.ArgumentTypeError(f"expected a comma list of {what}, got {text[:40]!r}") from None
         if not vals or any(not lo <= v <= hi for v in vals):
             raise argparse.ArgumentTypeError(f"{what} must be in [{lo}, {hi}], got {text[:40]!r}")
+        if len(set(vals)) != len(vals):   # each would be measured twice
+            raise argparse.ArgumentTypeError(f"a value appears twice in {text[:40]!r}")
         return vals
     parse.__name__ = what
     return parse

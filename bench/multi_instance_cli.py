@@ -49,6 +49,19 @@ def wanted(args) -> bool:
     return bool(getattr(args, "instances", None))
 
 
+def check_args(args) -> None:
+    """Refuse, before any run, a --tradeoff that would not be drawn (no --instances, or routers it compares
+    against missing): it was ignored, or run in full and then reported as not drawn."""
+    if not getattr(args, "tradeoff", False):
+        return
+    if not wanted(args):
+        raise ValueError("--tradeoff is the multi-instance tradeoff curve: give --instances N too")
+    missing = [r for r in ("ewsjf", *GOAL_BASELINES) if r not in args.routers]
+    if missing:
+        raise ValueError(f"--tradeoff compares the ewsjf router with {', '.join(GOAL_BASELINES)}: add "
+                         f"{', '.join(missing)} to --routers")
+
+
 def main(args, base, step_model, engine, ecfg, edges, loads, policies, show_progress) -> int:
     """The `ewsjf bench --instances` path: run, print, and write --json / --out/results.json."""
     import os

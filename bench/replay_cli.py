@@ -131,6 +131,7 @@ def run(args) -> int:
         if args.fidelity_rows is not None and not args.fidelity:
             raise ValueError("--fidelity-rows selects rows of --fidelity: give both")
         _check_mode_outputs(args)
+        multi_instance_cli.check_args(args)
         # Every mode's outputs (the suite's --out, the fidelity matrix's --json, ...) fail now, not after its run.
         inputs.output_paths(args.out, args.json, args.markdown, args.plots,
                             reads=[args.workload, args.ewsjf_config, args.model])

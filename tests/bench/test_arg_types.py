@@ -60,3 +60,11 @@ def test_windows_edges_names():
     for bad in ("", ",,", "lifo", "fcfs,fcfs"):
         with pytest.raises(argparse.ArgumentTypeError):
             p(bad)
+
+
+def test_int_lists_are_distinct_integers_in_range():
+    parse = T.int_list("instance counts", 1, 8)
+    assert parse("2,4") == [2, 4]
+    for bad in ("2,2", "0", "9", "a", "", ","):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse(bad)

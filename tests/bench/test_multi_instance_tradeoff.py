@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from ewsjf.bench import cli
 from ewsjf.bench import multi_instance_tradeoff as T
 
@@ -64,3 +66,14 @@ def test_cli_tradeoff_smoke(tmp_path, capsys):
     doc = json.loads(out.read_text())["multi_instance_tradeoff"]
     assert [p["pool"] for p in doc["curve"]] == [1, 2] and doc["curve"][0]["default"]
     assert all(set(p["ratios"]) == set(BASES) for p in doc["curve"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--tradeoff"], "give --instances N too"),
+    (["--instances", "2", "--routers", "ewsjf,lmetric", "--tradeoff"], "add power-of-two to --routers"),
+])
+def test_a_tradeoff_that_would_not_be_drawn_is_refused_before_any_run(capsys, argv, message):
+    rc = cli.main(["bench", *argv, "--max-requests", "50", "--no-progress"])
+    captured = capsys.readouterr()
+    assert rc == 2 and message in captured.err
+    assert "==" not in captured.out   # nothing ran
