@@ -29,7 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, (module_name, help_text) in _SUBCOMMANDS.items():
         module = importlib.import_module(module_name)
         modules[name] = module
-        module.add_arguments(sub.add_parser(name, help=help_text, description=module.__doc__))
+        # The module's docstring as written: its example commands keep their own lines.
+        module.add_arguments(sub.add_parser(name, help=help_text, description=module.__doc__,
+                                            formatter_class=argparse.RawDescriptionHelpFormatter))
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:   # --help, or a usage error already printed in one line
