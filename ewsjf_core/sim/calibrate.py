@@ -16,6 +16,7 @@ borrows it) and the CPU launch time of an eager forward (the script's eager rows
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from dataclasses import replace
 
@@ -53,8 +54,27 @@ def fit_gemm(p: GPUProfile, g: GPUSpec) -> GPUSpec:
     res = least_squares(err, x0, bounds=([0, 10, 0.1, 1.0, 1.0], [50, 5000, 20, 12, 1e6]), x_scale="jac")
     g = replace(g, **{f: float(v * s) for f, v, s in zip(_GEMM_FIELDS, res.x, _GEMM_SCALE)})
     # the sustained rate: the script's long back-to-back matmul (meta.json), where measured
-    sustained = p.meta.get("matmul_bf16", {}).get("tflops_median")
-    return replace(g, gemm_sustained_flops=min(float(sustained) * 1e12, g.gemm_flops) if sustained else g.gemm_flops)
+    sustained = _sustained_tflops(p)
+    return replace(g, gemm_sustained_flops=min(sustained * 1e12, g.gemm_flops) if sustained else g.gemm_flops)
+
+
+def _sustained_tflops(p: GPUProfile) -> float | None:
+    """meta.json's matmul_bf16.tflops_median (a finite number > 0), or None where not measured."""
+    matmul = p.meta.get("matmul_bf16")
+    if matmul is None:
+        return None
+    if not isinstance(matmul, dict):
+        raise ValueError(f"{p.folder}/meta.json: matmul_bf16 must be an object, got {matmul!r}")
+    value = matmul.get("tflops_median")
+    if value is None:
+        return None
+    try:
+        tflops = float(value)
+    except (TypeError, ValueError):
+        tflops = math.nan
+    if not (math.isfinite(tflops) and tflops > 0):
+        raise ValueError(f"{p.folder}/meta.json: matmul_bf16.tflops_median must be a finite number > 0, got {value!r}")
+    return tflops
 
 
 def _relative_nnls(a: np.ndarray, t: np.ndarray) -> np.ndarray:

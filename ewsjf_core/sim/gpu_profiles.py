@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import glob
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -67,39 +68,69 @@ class GPUProfile:
     meta: dict = field(default_factory=dict)
 
 
+def _ms_to_seconds(value, column: str) -> float:
+    """A measured time in milliseconds, as seconds: a finite number > 0 (a NaN or a zero would poison a fit)."""
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        t = math.nan
+    if not (math.isfinite(t) and t > 0.0):
+        raise ValueError(f"{column} must be a finite time > 0 ms, got {value!r}")
+    return t * 1e-3
+
+
+def _count(row: dict, column: str, lo: int = 1) -> int:
+    n = int(row[column])
+    if n < lo:
+        raise ValueError(f"{column} must be an integer >= {lo}, got {row[column]!r}")
+    return n
+
+
+def _csv_rows(path: str, what: str, parse) -> list:
+    """parse(row) for each row of the CSV at `path` (None: skip it); a row it cannot read raises ValueError
+    naming the file, the line and the column."""
+    out = []
+    with open(path, newline="") as f:
+        for line, r in enumerate(csv.DictReader(f), start=2):
+            try:
+                item = parse(r)
+            except KeyError as e:
+                raise ValueError(f"{path}:{line}: bad {what} row (no column {e})") from None
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"{path}:{line}: bad {what} row ({e})") from None
+            if item is not None:
+                out.append(item)
+    return out
+
+
 def _op_seconds(row: dict, op: str) -> float | None:
     for key in (f"time_stats.{op}.median", f"{op}_median_ms"):
         v = row.get(key)
         if v not in (None, ""):
-            return float(v) * 1e-3
+            return _ms_to_seconds(v, key)
     return None
 
 
 def read_layer_file(path: str) -> list[LayerRow]:
-    rows = []
-    with open(path, newline="") as f:
-        for line, r in enumerate(csv.DictReader(f), start=2):
-            if int(r.get("num_tensor_parallel_workers") or 1) != 1:
-                continue
-            try:
-                ops = {op: t for op in LINEAR_OPS + ELEMENTWISE_OPS if (t := _op_seconds(r, op)) is not None}
-                rows.append(LayerRow(os.path.basename(path), int(r["n_head"]), int(r["n_kv_head"]), int(r["n_embd"]),
-                                     int(r["n_expanded_embd"]), str(r.get("use_gated_mlp", "True")) == "True",
-                                     int(r["num_tokens"]), ops))
-            except (KeyError, ValueError) as e:
-                raise ValueError(f"{path}:{line}: bad layer row ({e})") from None
-    return rows
+    def parse(r: dict) -> LayerRow | None:
+        if int(r.get("num_tensor_parallel_workers") or 1) != 1:
+            return None
+        ops = {op: t for op in LINEAR_OPS + ELEMENTWISE_OPS if (t := _op_seconds(r, op)) is not None}
+        return LayerRow(os.path.basename(path), _count(r, "n_head"), _count(r, "n_kv_head"), _count(r, "n_embd"),
+                        _count(r, "n_expanded_embd"), str(r.get("use_gated_mlp", "True")) == "True",
+                        _count(r, "num_tokens"), ops)
+    return _csv_rows(path, "layer", parse)
 
 
 def read_attention(path: str) -> list[AttentionRow]:
+    def parse(r: dict) -> AttentionRow:
+        return AttentionRow(r["kind"], _count(r, "batch"), _count(r, "q_len"), _count(r, "kv_len"),
+                            _ms_to_seconds(r["time_ms_median"], "time_ms_median"), r.get("backend", ""))
     best: dict[tuple, AttentionRow] = {}
-    with open(path, newline="") as f:
-        for r in csv.DictReader(f):
-            a = AttentionRow(r["kind"], int(r["batch"]), int(r["q_len"]), int(r["kv_len"]),
-                             float(r["time_ms_median"]) * 1e-3, r.get("backend", ""))
-            key = (a.kind, a.batch, a.q_len, a.kv_len)
-            if key not in best or a.seconds < best[key].seconds:
-                best[key] = a
+    for a in _csv_rows(path, "attention", parse):
+        key = (a.kind, a.batch, a.q_len, a.kv_len)
+        if key not in best or a.seconds < best[key].seconds:
+            best[key] = a
     return list(best.values())
 
 
@@ -108,27 +139,48 @@ _SCENARIO = re.compile(r"^(\w+) prefill=(\[.*?\]) decode=(None|\(\d+, \d+\)) gra
 
 def steps_from_meta(meta: dict, source: str) -> list[StepRow]:
     out = []
-    for s in meta.get("part4", {}).get("scenarios", []):
-        m = _SCENARIO.match(s.get("scenario", ""))
+    part4 = meta.get("part4", {})
+    scenarios = part4.get("scenarios", []) if isinstance(part4, dict) else None
+    if not isinstance(scenarios, list):
+        raise ValueError(f"{source}: part4.scenarios must be a list")
+    for i, s in enumerate(scenarios):
+        if not isinstance(s, dict):
+            raise ValueError(f"{source}: part4.scenarios[{i}] must be an object")
+        m = _SCENARIO.match(str(s.get("scenario", "")))
         if not m or "median_ms" not in s or "graph_error" in s:
             continue
         prefill = tuple((int(c), int(k)) for c, k in re.findall(r"\((\d+), (\d+)\)", m.group(2)))
         dec = re.findall(r"\d+", m.group(3))
+        try:
+            seconds = _ms_to_seconds(s["median_ms"], "median_ms")
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{source}: part4.scenarios[{i}]: {e}") from None
         out.append(StepRow(m.group(1), prefill, int(dec[0]) if dec else 0, int(dec[1]) if dec else 0,
-                           m.group(4) == "True", float(s["median_ms"]) * 1e-3, source))
+                           m.group(4) == "True", seconds, source))
     return out
 
 
 def steps_from_csv(path: str) -> list[StepRow]:
     """Rows of a steps CSV; several prefill sequences are split evenly (the CSV keeps only their sums)."""
-    out = []
-    with open(path, newline="") as f:
-        for r in csv.DictReader(f):
-            n = int(r["prefill_seqs"])
-            prefill = tuple((int(r["prefill_tokens"]) // n, int(r["cached_before"]) // n) for _ in range(n))
-            out.append(StepRow(r["scenario"], prefill, int(r["decode_seqs"]), int(r["decode_context"]),
-                               r["graph"] == "True", float(r["time_ms_median"]) * 1e-3, os.path.basename(path)))
-    return out
+    def parse(r: dict) -> StepRow:
+        n = _count(r, "prefill_seqs", lo=0)
+        prefill = tuple((_count(r, "prefill_tokens", 0) // n, _count(r, "cached_before", 0) // n) for _ in range(n))
+        return StepRow(r["scenario"], prefill, _count(r, "decode_seqs", 0), _count(r, "decode_context", 0),
+                       r["graph"] == "True", _ms_to_seconds(r["time_ms_median"], "time_ms_median"),
+                       os.path.basename(path))
+    return _csv_rows(path, "steps", parse)
+
+
+def read_meta(path: str) -> dict:
+    """meta.json: a JSON object (errors name the file)."""
+    try:
+        with open(path) as f:
+            meta = json.load(f)
+    except ValueError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: must hold a JSON object, got {type(meta).__name__}")
+    return meta
 
 
 def read_profile(folder: str) -> GPUProfile:
@@ -139,9 +191,8 @@ def read_profile(folder: str) -> GPUProfile:
         p.attention = read_attention(os.path.join(folder, "attention.csv"))
     meta_path = os.path.join(folder, "meta.json")
     if os.path.exists(meta_path):
-        with open(meta_path) as f:
-            p.meta = json.load(f)
-        p.steps = steps_from_meta(p.meta, "meta.json")
+        p.meta = read_meta(meta_path)
+        p.steps = steps_from_meta(p.meta, meta_path)
     if not p.steps:
         for path in sorted(glob.glob(os.path.join(folder, "steps*.csv"))):
             p.steps += steps_from_csv(path)
