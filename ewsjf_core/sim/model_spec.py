@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -81,28 +82,35 @@ class ModelSpec:
             name = name or os.path.basename(os.path.dirname(os.path.abspath(path)))
         cfg = dict(config)
         if "text_config" in cfg and "hidden_size" not in cfg:
+            if not isinstance(cfg["text_config"], Mapping):
+                raise ValueError(f"{where}: text_config must be an object")
             cfg = dict(cfg["text_config"])
 
-        def get(key: str, *alts: str, default=None):
+        def get(key: str, *alts: str, default=None) -> int:
+            """The first of key, *alts set, as an integer (a float only when whole: 4096.0)."""
             for k in (key, *alts):
                 if k in cfg and cfg[k] is not None:
-                    return cfg[k]
+                    v = cfg[k]
+                    if isinstance(v, bool) or not isinstance(v, (int, float)) or (
+                            isinstance(v, float) and not (math.isfinite(v) and v.is_integer())):
+                        raise ValueError(f"{where}: {k} must be an integer, got {v!r}")
+                    return int(v)
             if default is None:
                 raise ValueError(f"{where}: missing {key!r}")
             return default
 
-        heads = int(get("num_attention_heads", "n_head"))
-        hidden = int(get("hidden_size", "n_embd", "d_model"))
+        heads = get("num_attention_heads", "n_head")
+        hidden = get("hidden_size", "n_embd", "d_model")
         dtype = str(cfg.get("torch_dtype", cfg.get("dtype", "bfloat16")))
         act = str(cfg.get("hidden_act", "silu"))
         return cls(
             name=name or str(cfg.get("_name_or_path") or cfg.get("model_type") or "model"),
-            layers=int(get("num_hidden_layers", "n_layer")),
+            layers=get("num_hidden_layers", "n_layer"),
             hidden=hidden, heads=heads,
-            kv_heads=int(get("num_key_value_heads", default=heads)),
-            intermediate=int(get("intermediate_size", "n_inner", default=4 * hidden)),
-            vocab=int(get("vocab_size")),
-            head_dim=int(cfg.get("head_dim") or hidden // max(heads, 1)),  # heads < 1: ModelSpec says so
+            kv_heads=get("num_key_value_heads", default=heads),
+            intermediate=get("intermediate_size", "n_inner", default=4 * hidden),
+            vocab=get("vocab_size"),
+            head_dim=get("head_dim", default=hidden // max(heads, 1)),  # heads < 1: ModelSpec says so
             tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),
             gated_mlp=act in ("silu", "swiglu", "gelu_pytorch_tanh") or "llama" in str(cfg.get("model_type", "")),
             dtype_bytes=4 if "float32" in dtype else 2,

@@ -160,6 +160,12 @@ def test_from_hf_config(tmp_path):
     assert get_model(str(d / "config.json")).params == p.params
     with pytest.raises(ValueError, match="num_hidden_layers"):
         ModelSpec.from_hf_config({k: v for k, v in cfg.items() if k != "num_hidden_layers"})
+    assert ModelSpec.from_hf_config({**cfg, "hidden_size": 4096.0}).params == p.params   # a whole float is fine
+    for bad in (1e400, float("nan"), 4096.5, "4096", True, [4096]):   # named, not truncated or a traceback
+        with pytest.raises(ValueError, match=r"config: hidden_size must be an integer, got"):
+            ModelSpec.from_hf_config({**cfg, "hidden_size": bad})
+    with pytest.raises(ValueError, match="text_config must be an object"):
+        ModelSpec.from_hf_config({"text_config": 5})
     with pytest.raises(ValueError, match="unknown model"):
         get_model("no-such-model")
 
