@@ -230,7 +230,8 @@ def format_result(r: dict) -> str:
     fl = r["entry_floor"]
     lines.append(f"  entering numba between steps, same run (median of empty jitted functions; called again at once "
                  f"in parentheses): one array {fl['one_array_us']:.1f} us ({fl['one_array_warm_us']:.1f}), the step "
-                 f"kernel's {fl['kernel_args']} arguments {fl['kernel_args_us']:.1f} us ({fl['kernel_args_warm_us']:.1f})")
+                 f"kernel's {fl['kernel_args']} arguments {fl['kernel_args_us']:.1f} us "
+                 f"({fl['kernel_args_warm_us']:.1f})")
     return "\n".join(lines)
 
 

@@ -16,7 +16,6 @@ borrows it) and the CPU launch time of an eager forward (the script's eager rows
 from __future__ import annotations
 
 import argparse
-import math
 import os
 from dataclasses import replace
 
@@ -24,7 +23,7 @@ import numpy as np
 from scipy.optimize import least_squares, minimize_scalar, nnls
 
 from .fit_checks import attention_arrays, linear_arrays, linear_outliers, residuals, step_forward, step_model_for
-from .gpu_profiles import GPUProfile, read_profiles
+from .gpu_profiles import GPUProfile, positive_number, read_profiles
 from .preset_writer import write_presets
 from .gpu_presets import GPU_PRESETS
 from .gpu_spec import GPUSpec, get_gpu, gpu_key
@@ -66,15 +65,7 @@ def _sustained_tflops(p: GPUProfile) -> float | None:
     if not isinstance(matmul, dict):
         raise ValueError(f"{p.folder}/meta.json: matmul_bf16 must be an object, got {matmul!r}")
     value = matmul.get("tflops_median")
-    if value is None:
-        return None
-    try:
-        tflops = float(value)
-    except (TypeError, ValueError):
-        tflops = math.nan
-    if not (math.isfinite(tflops) and tflops > 0):
-        raise ValueError(f"{p.folder}/meta.json: matmul_bf16.tflops_median must be a finite number > 0, got {value!r}")
-    return tflops
+    return None if value is None else positive_number(value, f"{p.folder}/meta.json: matmul_bf16.tflops_median")
 
 
 def _relative_nnls(a: np.ndarray, t: np.ndarray) -> np.ndarray:

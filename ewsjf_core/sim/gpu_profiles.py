@@ -68,15 +68,20 @@ class GPUProfile:
     meta: dict = field(default_factory=dict)
 
 
-def _ms_to_seconds(value, column: str) -> float:
-    """A measured time in milliseconds, as seconds: a finite number > 0 (a NaN or a zero would poison a fit)."""
+def positive_number(value, what: str) -> float:
+    """`value` as a finite float > 0, else ValueError naming `what` (a NaN or a zero would poison a fit)."""
     try:
-        t = float(value)
+        x = float(value)
     except (TypeError, ValueError):
-        t = math.nan
-    if not (math.isfinite(t) and t > 0.0):
-        raise ValueError(f"{column} must be a finite time > 0 ms, got {value!r}")
-    return t * 1e-3
+        x = math.nan
+    if not (math.isfinite(x) and x > 0.0):
+        raise ValueError(f"{what} must be a finite number > 0, got {value!r}")
+    return x
+
+
+def _ms_to_seconds(value, column: str) -> float:
+    """A measured time in milliseconds, as seconds."""
+    return positive_number(value, f"{column} (ms)") * 1e-3
 
 
 def _count(row: dict, column: str, lo: int = 1) -> int:

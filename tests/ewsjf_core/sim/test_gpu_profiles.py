@@ -32,7 +32,7 @@ def _set_cell(path: Path, line: int, column: str, value: str) -> None:
 def test_a_bad_attention_time_is_named_with_its_line(tmp_path, value):
     folder = _copy(tmp_path)
     _set_cell(folder / "attention.csv", 3, "time_ms_median", value)
-    with pytest.raises(SystemExit, match=r"attention\.csv:3: bad attention row \(time_ms_median must be"):
+    with pytest.raises(SystemExit, match=r"attention\.csv:3: bad attention row \(time_ms_median \(ms\) must be"):
         main([str(tmp_path), "--check"])
 
 
