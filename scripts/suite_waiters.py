@@ -56,7 +56,8 @@ class DueProbe(EWSJFQueue):
 
 
 def replay(wl, st, engine, queue):
-    """Run the cell; per step: (start, duration, what held admissions, admitted progress, prefill tokens)."""
+    """Run the cell; per step: (start, duration, what held admissions, admitted progress, prefill tokens,
+    requests running, requests waiting)."""
     e = SimEngine(wl, queue, st, engine, clock=queue.clock)
     arr, n, nxt, b, steps = e.requests.arrival, len(wl), 0, e.builder, []
     while e.done < n:
@@ -69,7 +70,7 @@ def replay(wl, st, engine, queue):
         start, dur, pf, dec = e.last_step
         why = b.held_by
         progress = queue.admitted_work if isinstance(queue, EWSJFQueue) else 0.0
-        steps.append((start, dur, why, progress, pf))
+        steps.append((start, dur, why, progress, pf, len(b.running.order), len(queue)))
     return result_of(e, wl, 0.0), steps
 
 
@@ -94,6 +95,7 @@ def main(name: str, load: str, seed: int = 0, overrides: str = "") -> None:
              for pol, x in (("fcfs", ttf), ("ewsjf", tte))]
     print("  mean TTFT short / medium / long: " + ", ".join(means))
     print(f"  steps with requests waiting, held by: fcfs {_held(sf)}; ewsjf {_held(se)}")
+    print(f"  running / waiting at each fifth of the replay: fcfs {_batch(sf)}; ewsjf {_batch(se)}")
     t = np.array([s[0] for s in se])
     d = np.array([s[1] for s in se])
     why = np.array([s[2] for s in se])
@@ -133,6 +135,14 @@ def main(name: str, load: str, seed: int = 0, overrides: str = "") -> None:
     p = wl.prompt_tokens
     print(f"  prefill admitted by {lo:.0f} s: fcfs {int(p[rf.first_scheduled_s <= lo].sum())}, "
           f"ewsjf {int(p[re_.first_scheduled_s <= lo].sum())} tokens")
+
+
+def _batch(steps) -> str:
+    """Requests running / waiting at the steps starting each fifth of the replay's time (a KV cliff shows as a
+    larger running batch, then a growing queue)."""
+    t = np.array([s[0] for s in steps])
+    at = np.searchsorted(t, np.linspace(0.0, t[-1], 6)[1:-1])
+    return ", ".join(f"{t[i]:.0f} s {steps[i][5]} / {steps[i][6]}" for i in at)
 
 
 def _held(steps) -> str:
