@@ -95,7 +95,8 @@ def main(name: str, load: str, seed: int = 0, overrides: str = "") -> None:
              for pol, x in (("fcfs", ttf), ("ewsjf", tte))]
     print("  mean TTFT short / medium / long: " + ", ".join(means))
     print(f"  steps with requests waiting, held by: fcfs {_held(sf)}; ewsjf {_held(se)}")
-    print(f"  running / waiting at each fifth of the replay: fcfs {_batch(sf)}; ewsjf {_batch(se)}")
+    print(f"  running / waiting at each fifth of the replay: fcfs {_batch(sf)}; ewsjf {_batch(se)}; preemptions: "
+          f"fcfs {int(np.nansum(rf.preemptions))}, ewsjf {int(np.nansum(re_.preemptions))}")
     t = np.array([s[0] for s in se])
     d = np.array([s[1] for s in se])
     why = np.array([s[2] for s in se])
