@@ -159,6 +159,8 @@ class WindowRecorder:
         return float(self.clock())
 
     def on_finish(self, request_id: Hashable, output_tokens: int, t: float | None = None) -> None:
+        """The request left at `t` with `output_tokens` (aborted ones too: 0 if before their first token), so
+        it is no longer backlog. A 1-token output's first token is its finish, if none was reported."""
         p = self._pos.get(request_id)
         if p is not None:
             i = (p - self._base) * 8
@@ -168,7 +170,7 @@ class WindowRecorder:
                 t = self._now()
             if t is not None:
                 data[i + 6] = t
-                if data[i + 4] != data[i + 4] and output_tokens <= 1:
+                if data[i + 4] != data[i + 4] and output_tokens == 1:
                     data[i + 4] = t
 
     def snapshot(self, since: float | None = None, until: float | None = None,

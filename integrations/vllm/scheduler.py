@@ -218,9 +218,14 @@ class EWSJFSchedulerMixin:
     def finish_requests(self, request_ids: Any, finished_status: Any):
         finished = super().finish_requests(request_ids, finished_status)  # type: ignore[misc]
         counts = self._ewsjf_out_tokens
-        if counts:  # aborted requests get no finish output: forget their token counts here
-            for request in finished or ():
-                counts.pop(getattr(request, "request_id", request), None)
+        if counts is not None and finished:
+            # Aborted requests get no finish output: tell the tuner they left now (with the tokens they got),
+            # or its replays would count them as backlog in every later window.
+            now = self._ewsjf_clock()
+            on_finish = self.ewsjf_queue.on_finish
+            for request in finished:
+                rid = getattr(request, "request_id", request)
+                on_finish(rid, counts.pop(rid, 0), now)
         self._ewsjf_export_if_idle()
         return finished
 

@@ -97,3 +97,14 @@ def test_snapshot_while_another_thread_records():
         stop.set()
         t.join()
     assert not errors and r.arrivals > 500
+
+
+def test_a_request_that_left_without_output_has_no_first_token_and_is_no_backlog():
+    r = WindowRecorder()
+    r.on_arrival("aborted", 1.0, 500)
+    r.on_finish("aborted", 0, 4.0)          # aborted while waiting: it left, and never got a token
+    r.on_arrival("one", 2.0, 50)
+    r.on_finish("one", 1, 5.0)              # a 1-token output: its first token is its finish
+    s = r.snapshot()
+    assert np.isnan(s.first_token_s[0]) and s.finish_s[0] == 4.0 and s.first_token_s[1] == 5.0
+    assert len(r.snapshot(10.0, 20.0, active_at_start=True)) == 0

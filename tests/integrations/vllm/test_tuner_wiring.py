@@ -85,3 +85,32 @@ def test_an_engine_the_replay_cannot_model_leaves_the_tuner_on_its_own_engine_se
     assert v.scheduler.ewsjf_queue.tuner_settings.engine == {"kv_blocks": 777}
     assert "replays cannot mirror this engine" in caplog.text and "max_model_len" in caplog.text
     v.scheduler.shutdown()
+
+
+def test_aborted_requests_leave_the_tuners_backlog(monkeypatch):
+    """A request aborted while waiting or running gets no finish output; the scheduler still tells the tuner's
+    recorder it left (at the abort), or every later replay window would count it as backlog (re-arriving at the
+    window's start) until 20,000 arrivals evicted it. One aborted before any token gets no first-token time."""
+    monkeypatch.delenv("EWSJF_CONFIG", raising=False)
+    tuner = {"executor": "thread", "retune_every_s": 1e9, "min_window_requests": 10_000}
+    v = VirtualVLLM(scheduler="ewsjf", num_blocks=2048, max_num_seqs=1,
+                    scheduler_kwargs={"ewsjf_config": {"tuner": tuner}})
+    v.add_request("running", prompt_tokens=32, output_tokens=50)
+    v.add_request("waiting", prompt_tokens=32, output_tokens=5)
+    for _ in range(3):
+        v.step()
+    assert v.running_ids() == ["running"] and v.waiting_ids() == ["waiting"]
+    aborted_at = v.now
+    assert v.abort(["running", "waiting"]) == ["running", "waiting"]
+    v.advance_to(v.now + 100.0)
+    v.add_request("later", prompt_tokens=8, output_tokens=2)
+    while v.has_unfinished():
+        v.step()
+    recorder = v.scheduler.ewsjf_queue.recorder
+    window = recorder.snapshot(v.now - 10.0, v.now, active_at_start=True)
+    assert len(window) == 1   # "later" alone: no aborted backlog
+    everything = recorder.snapshot()
+    assert everything.finish_s[:2].tolist() == [aborted_at, aborted_at]
+    assert everything.output_tokens[:2].tolist() == [v.output_tokens["running"], 0]
+    assert np.isfinite(everything.first_token_s[0]) and np.isnan(everything.first_token_s[1])
+    v.scheduler.shutdown()
