@@ -52,7 +52,8 @@ def check_request(request_id: RequestId, prompt_tokens: int, arrival_time: float
         raise ValueError("request id must not be None")
     if keyed:
         _check_hashable(request_id)
-    where = f"request {request_id!r}"
+    # An engine's own item (pushed by handle) is named by its request_id where it has one (vLLM's Request).
+    where = f"request {getattr(request_id, 'request_id', request_id)!r}"
     if not _is_int_in(prompt_tokens, 1, MAX_TOKENS):
         raise ValueError(f"{where}: prompt_tokens must be an integer in [1, 2**53], got {_short(prompt_tokens)}")
     if not _is_int_in(cached_tokens, 0, MAX_TOKENS):

@@ -40,7 +40,7 @@ from typing import Callable, Iterable, Iterator
 from vllm.v1.core.sched.request_queue import RequestQueue
 from vllm.v1.request import Request
 
-from ewsjf.bindings.base import WaitingQueue
+from ewsjf.bindings.base import WaitingQueue, check_request
 
 CachedTokensFn = Callable[[Request], int]
 
@@ -100,11 +100,12 @@ class EWSJFRequestQueue(RequestQueue):
         predicted = self.predict_output(request) if self.predict_output is not None else None
         return num_tokens, cached, predicted
 
-    def _enter(self, request: Request, front: bool) -> None:
+    def _enter(self, request: Request, front: bool,
+               sizes: tuple[int, int, int | None] | None = None) -> None:
         rid = request.request_id
         if rid in self._waiting:
             raise KeyError(f"request {rid!r} is already waiting")
-        prompt_tokens, cached, predicted = self._sizes(request)
+        prompt_tokens, cached, predicted = sizes or self._sizes(request)
         q = self.queue
         if self._by_id:
             handle = (q.prepend if front else q.add)(rid, prompt_tokens, request.arrival_time, request.priority,
@@ -122,8 +123,22 @@ class EWSJFRequestQueue(RequestQueue):
         self._enter(request, front=True)
 
     def prepend_requests(self, requests: Iterable[Request]) -> None:
-        for request in requests:
-            self._enter(request, front=True)
+        """All are checked before any goes back (an id waiting or given twice: KeyError; a bad size:
+        ValueError naming the request), so a call that raises changes nothing."""
+        batch = [(request, self._checked_sizes(request)) for request in requests]
+        given: set[str] = set()
+        for request, _ in batch:
+            rid = request.request_id
+            if rid in self._waiting or rid in given:
+                raise KeyError(f"request {rid!r} is already waiting")
+            given.add(rid)
+        for request, sizes in batch:
+            self._enter(request, True, sizes)
+
+    def _checked_sizes(self, request: Request) -> tuple[int, int, int | None]:
+        sizes = self._sizes(request)
+        check_request(request.request_id, sizes[0], request.arrival_time, request.priority, sizes[1], sizes[2])
+        return sizes
 
     def pop_request(self) -> Request:
         if not self._waiting:

@@ -378,3 +378,23 @@ def test_random_traffic_through_the_adapter_against_a_record_of_what_waits(seed)
         assert len(queue) == len(waiting) and all(queue.has_request(req) for req in waiting.values())
     rest = [queue.pop_request() for _ in range(len(queue))]
     assert sorted(req.request_id for req in rest) == sorted(waiting)
+
+
+def test_a_prepend_that_raises_changes_nothing_and_errors_name_the_request():
+    """prepend_requests checks every request before any goes back: a duplicate (already waiting, or given twice)
+    or a bad size raises and leaves the queue as it was; a size error names the request by its id."""
+    v = VirtualVLLM("ewsjf")
+    waiting = v.scheduler.waiting
+    waiting.add_request(v.make_request("a", 10, 2))
+    fresh, again = v.make_request("fresh", 20, 2), v.make_request("again", 30, 2)
+    with pytest.raises(KeyError, match="'a' is already waiting"):
+        waiting.prepend_requests([fresh, v.make_request("a", 10, 2)])
+    with pytest.raises(KeyError, match="'again' is already waiting"):
+        waiting.prepend_requests([again, again])
+    empty = v.make_request("empty", prompt_token_ids=[], output_tokens=1)   # (vLLM refuses these earlier)
+    with pytest.raises(ValueError, match="request 'empty': prompt_tokens"):
+        waiting.prepend_requests([fresh, empty])
+    with pytest.raises(ValueError, match="request 'empty': prompt_tokens"):
+        waiting.add_request(empty)
+    assert [r.request_id for r in waiting] == ["a"] and len(waiting) == len(v.scheduler.ewsjf_queue) == 1
+    assert not waiting.has_request(fresh) and v.scheduler.ewsjf_queue.stats()["waiting"] == 1
