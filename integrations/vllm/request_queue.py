@@ -28,8 +28,10 @@ Semantics, matched to vLLM 0.32's FCFSRequestQueue where vLLM relies on them:
     arrived meanwhile are committed (their starvation due point fixed from the admission progress and the
     waiting work then) at that round rather than at the next step. Set
     lazy_begin_step = False (option vllm.lazy_begin_step) to run it at the start of every step.
-  - __iter__ yields requests in the order they would be popped now; queue[i] is the i-th of them (vLLM's
-    FCFS queue is a deque, and callers index it: O(i), like deque indexing away from the ends).
+  - end_step() (called by the scheduler when schedule() returns) drops a begin_step the step skipped.
+  - __iter__ yields requests in the order they would be popped now (between steps: as of the last admission
+    round); queue[i] is the i-th of them (vLLM's FCFS queue is a deque, and callers index it: O(i), like
+    deque indexing away from the ends).
 vLLM's other queues (kv_holding_waiting, deferred_waiting, running) are left to vLLM.
 """
 
@@ -78,6 +80,12 @@ class EWSJFRequestQueue(RequestQueue):
         self.queue.end_pops()  # pops of earlier steps stay admitted (see WaitingQueue.end_pops)
         if not self.lazy_begin_step:
             self._begin()
+
+    def end_step(self) -> None:
+        """The scheduler's step is over (its schedule() returned). A begin_step the step never needed is
+        dropped here, as the next start_step would drop it: a look between steps (iteration, peek) then runs
+        no admission round that vLLM's own steps skipped, so looking never changes what vLLM admits."""
+        self._step_now = None
 
     def _begin(self) -> None:
         now = self._step_now

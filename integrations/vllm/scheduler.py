@@ -150,6 +150,7 @@ class EWSJFSchedulerMixin:
                 output = super().schedule(*args, **kwargs)  # type: ignore[misc]
         else:
             output = super().schedule(*args, **kwargs)  # type: ignore[misc]
+        waiting.end_step()   # a look at the queue before the next step runs no round this step skipped
         total = output.total_num_scheduled_tokens
         if total:
             decode = list(output.num_scheduled_tokens.values()).count(1)

@@ -398,3 +398,26 @@ def test_a_prepend_that_raises_changes_nothing_and_errors_name_the_request():
         waiting.add_request(empty)
     assert [r.request_id for r in waiting] == ["a"] and len(waiting) == len(v.scheduler.ewsjf_queue) == 1
     assert not waiting.has_request(fresh) and v.scheduler.ewsjf_queue.stats()["waiting"] == 1
+
+
+@both
+def test_looking_at_the_waiting_queue_between_steps_changes_nothing_vllm_admits(asy):
+    """Iterating or peeking the waiting queue between steps (a debug dump, a monitor, the harness' waiting_ids)
+    must not run the admission round that a step which never consulted the queue skipped (lazy begin_step):
+    the same traffic is admitted in the same order whether anyone looks or not."""
+    def admitted(look):
+        rng = random.Random(0)
+        v = VirtualVLLM("ewsjf", num_blocks=512, max_num_seqs=4, max_num_batched_tokens=256, async_scheduling=asy,
+                        scheduler_kwargs={"ewsjf_config": {"max_wait": 2.0, "repartition_every": 20,
+                                                           "min_partition_samples": 8}})
+        for step in range(300):
+            for _ in range(rng.choice([0, 1, 2, 3])):
+                v.add_request(f"r{v.steps}-{_}", prompt_tokens=rng.choice([5, 50, 200, 700]),
+                              output_tokens=rng.choice([1, 3, 8]))
+            if v.has_unfinished():
+                v.step()
+            if look and v.scheduler.waiting:
+                assert set(v.waiting_ids()) >= {v.scheduler.waiting.peek_request().request_id}
+        return v.admission_order
+
+    assert admitted(look=True) == admitted(look=False)
