@@ -421,3 +421,37 @@ def test_looking_at_the_waiting_queue_between_steps_changes_nothing_vllm_admits(
         return v.admission_order
 
     assert admitted(look=True) == admitted(look=False)
+
+
+def test_calls_in_unusual_orders_raise_clearly_and_change_nothing():
+    """vLLM's calls on the waiting queue out of their usual order: peek/pop on an empty queue (IndexError), removal
+    of a request that is not waiting (ValueError naming it; remove_requests ignores it, as vLLM calls it on both of
+    its waiting queues), an id added twice (KeyError naming it); each leaves the queue, and stats(), as they were.
+    A request prepended without having been popped (a preempted one is popped steps earlier) goes first."""
+    v = VirtualVLLM("ewsjf")
+    waiting, queue = v.scheduler.waiting, v.scheduler.ewsjf_queue
+    with pytest.raises(IndexError, match="empty"):
+        waiting.peek_request()
+    with pytest.raises(IndexError, match="empty"):
+        waiting.pop_request()
+    a, b = v.make_request("a", 10, 2), v.make_request("b", 20, 2)
+    waiting.add_request(a)
+    waiting.add_request(b)
+    popped = waiting.pop_request()
+    stranger, twin = v.make_request("stranger", 5, 1), v.make_request(popped.request_id, 10, 2)
+
+    def state():
+        return [r.request_id for r in waiting], len(waiting), len(queue), queue.stats()["waiting"]
+
+    before = state()
+    for not_waiting in (stranger, popped):
+        with pytest.raises(ValueError, match=f"'{not_waiting.request_id}' is not in the EWSJF waiting queue"):
+            waiting.remove_request(not_waiting)
+    waiting.remove_requests([stranger, popped])
+    rest = waiting.peek_request()
+    with pytest.raises(KeyError, match=f"'{rest.request_id}' is already waiting"):
+        waiting.add_request(v.make_request(rest.request_id, 30, 2))
+    assert state() == before and not waiting.has_request(stranger)
+    waiting.prepend_request(stranger)
+    waiting.add_request(twin)
+    assert [r.request_id for r in waiting][0] == "stranger" and len(waiting) == len(queue) == 3
