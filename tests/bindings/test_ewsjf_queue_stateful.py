@@ -118,16 +118,28 @@ class QueueMachine(RuleBasedStateMachine):
         # progress as when this order was computed (pops are synced at the next one)
         progress, progress_n, ow = ws.admitted_work, ws.admitted_n, ws.out_work
 
-        def is_due(k):
-            return now > deadline[k] or past_due(progress, progress_n, ws.due_work[slot_of[k]], ws.due_n[slot_of[k]], ow)
+        own = self.q.config.own_size_slack
 
-        # Every due request counts, wherever it sits in its queue: selection looks at queue heads only, which is
-        # exact while due points grow along each queue, also across config swaps (WaitingSet._rebase_bounds).
-        starved = [k for k in same if is_due(k)]
+        def is_due(k):
+            # own_size_slack compares a request's due point as `own` times its own prefill later (selection.py).
+            s = slot_of[k]
+            return now > deadline[k] or past_due(progress, progress_n, ws.due_work[s] + own * ws.prefill[s],
+                                                 ws.due_n[s], ow)
+
+        def order_key(k):   # a queue is in (deadline, arrival, insertion) order
+            return deadline[k], same[k][1], same[k][2]
+
+        heads = {}
+        for k in same:
+            q = ws.qid[slot_of[k]]
+            if q not in heads or order_key(k) < order_key(heads[q]):
+                heads[q] = k
+        # Selection looks for due requests at the queue heads. Without own_size_slack that sees every due request
+        # (due points grow along each queue, also across config swaps: WaitingSet._rebase_bounds); with it, a
+        # request behind a larger head (more own slack) counts once it reaches the head.
+        starved = [k for k in heads.values() if is_due(k)]
         qid = ws.qid[slot_of[rid]]
-        in_queue = [k for k in same if ws.qid[slot_of[k]] == qid]
-        # A queue is in (deadline, arrival, insertion) order: arrival order within equal deadlines.
-        head = (deadline[rid], arrival, seq) == min((deadline[k], same[k][1], same[k][2]) for k in in_queue)
+        head = heads[qid] == rid
         if starved and rid not in starved:
             # A bypass (ewsjf_core.selection): the head of a shorter queue goes before the oldest due request,
             # its work within bypass_share of the due request's own, never past a max_wait deadline.
