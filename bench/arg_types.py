@@ -65,12 +65,21 @@ def positive_float(allow_inf: bool = False, hi: float = math.inf) -> Callable[[s
 
 def fraction(text: str) -> float:
     """A number in [0, 1]."""
+    return _fraction(text, 1.0, "[0, 1]")
+
+
+def fraction_below_one(text: str) -> float:
+    """A number in [0, 1)."""
+    return _fraction(text, math.nextafter(1.0, 0.0), "[0, 1)")
+
+
+def _fraction(text: str, hi: float, interval: str) -> float:
     try:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    if not 0.0 <= v <= hi:
+        raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {text!r}")
     return v
 
 

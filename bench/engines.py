@@ -42,14 +42,17 @@ def make_queue(policy: str, clock, ewsjf_config: EWSJFConfig | None = None, engi
     raise ValueError(f"unknown policy {policy!r}: use {', '.join(POLICY_NAMES)}")
 
 
-def policy_engine(policy: str, engine: EngineConfig, ewsjf_head_share: float) -> EngineConfig:
+def policy_engine(policy: str, engine: EngineConfig, ewsjf_head_share: float,
+                  ewsjf_watermark: float = 0.0) -> EngineConfig:
     """The engine `policy` runs on: EWSJF's vLLM scheduler keeps a share of the chunk budget for the waiting
-    queue's next request while a prefill runs (VLLMOptions.waiting_head_share, EngineConfig.waiting_head_share);
-    the baselines run on the engine as vLLM ships it."""
-    share = ewsjf_head_share if policy.startswith("ewsjf") else 0.0
-    if share == engine.waiting_head_share:
+    queue's next request while a prefill runs (VLLMOptions.waiting_head_share, EngineConfig.waiting_head_share)
+    and, when given, a KV watermark (VLLMOptions.kv_watermark, EngineConfig.kv_watermark); the baselines run on
+    the engine as vLLM ships it."""
+    ewsjf = policy.startswith("ewsjf")
+    share, watermark = (ewsjf_head_share, ewsjf_watermark) if ewsjf else (0.0, 0.0)
+    if (share, watermark) == (engine.waiting_head_share, engine.kv_watermark):
         return engine
-    return dataclasses.replace(engine, waiting_head_share=share)
+    return dataclasses.replace(engine, waiting_head_share=share, kv_watermark=watermark)
 
 
 _WARMED: dict[str, float] = {}
@@ -191,7 +194,7 @@ def run_vllm(workload: Workload, policy: str, step_model, engine: EngineConfig,
         max_num_seqs=engine.max_running, max_num_batched_tokens=engine.token_budget,
         max_model_len=max_len, enable_prefix_caching=engine.prefix_caching,
         enable_chunked_prefill=engine.chunked_prefill, step_time=step_time, scheduler_kwargs=kwargs or None,
-        scheduler_reserve_full_isl=engine.reserve_full_sequence)
+        scheduler_reserve_full_isl=engine.reserve_full_sequence, watermark=engine.kv_watermark)
     n = len(workload)
     pb = workload.prefix_blocks if engine.prefix_caching else None
     log, preempt, too_long, cached = _replay(v, workload, pb, max_len, progress)

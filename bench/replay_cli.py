@@ -93,6 +93,10 @@ def _engine_arguments(g) -> None:
                    help="EWSJF's share of the chunk budget for the waiting queue's next request while a prefill "
                         "runs (vLLM option waiting_head_share; 0: off; baselines always run without it; "
                         "default %(default)s)")
+    g.add_argument("--ewsjf-watermark", type=T.fraction_below_one, default=0.0,
+                   help="a KV watermark for EWSJF's replays: a waiting request is admitted only if this fraction "
+                        "of the KV blocks stays free while others run (vLLM's --watermark; vLLM option "
+                        "kv_watermark; baselines always run without it; default %(default)s)")
     g.add_argument("--max-model-len", type=T.int_in(1), default=None,
                    help="context length: longer prompts are rejected as vLLM does (default: the model's "
                         "max_position_embeddings)")
@@ -266,7 +270,8 @@ def _replay_all(args, base, loads, engine_names, policies, step_model, engine, e
                         print(f"  skip {pol} on vllm (not supported)", file=sys.stderr)
                         continue
                     res = engines.run(eng, w, pol, step_model,
-                                      engines.policy_engine(pol, engine, args.ewsjf_head_share), ecfg,
+                                      engines.policy_engine(pol, engine, args.ewsjf_head_share,
+                                                            args.ewsjf_watermark), ecfg,
                                       bars.task(f"{eng}/{pol} @ {label}"))
                     m = summarize(res, edges, args.slo_ttft, args.slo_tpot)
                     _check_rejections(m, f"{eng}/{pol} @ {label}")

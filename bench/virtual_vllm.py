@@ -161,7 +161,7 @@ class VirtualVLLM:
                  max_num_seqs: int = 256, max_num_batched_tokens: int = 8192, max_model_len: int = 32768,
                  enable_prefix_caching: bool = True, enable_chunked_prefill: bool = True,
                  long_prefill_token_threshold: int = 0, scheduler_reserve_full_isl: bool = True,
-                 async_scheduling: bool = False, policy: str | None = None,
+                 watermark: float = 0.0, async_scheduling: bool = False, policy: str | None = None,
                  start_time: float = 0.0, step_time: Callable[[StepInfo], float] | None = None,
                  scheduler_kwargs: dict[str, Any] | None = None, log_stats: bool = False,
                  model_dir: str | None = None) -> None:
@@ -179,7 +179,7 @@ class VirtualVLLM:
             max_num_seqs=max_num_seqs, max_num_batched_tokens=max_num_batched_tokens, max_model_len=max_model_len,
             is_encoder_decoder=False, enable_chunked_prefill=enable_chunked_prefill, policy=policy,
             long_prefill_token_threshold=long_prefill_token_threshold, async_scheduling=self.async_scheduling,
-            scheduler_reserve_full_isl=scheduler_reserve_full_isl)
+            scheduler_reserve_full_isl=scheduler_reserve_full_isl, watermark=watermark)
         vllm_config = v.VllmConfig(model_config=model_config, cache_config=cache_config,
                                  scheduler_config=scheduler_config)
         # The platform hook may rewrite some fields; pin what the harness promises.

@@ -44,6 +44,8 @@ def main() -> None:
     ap.add_argument("cells", help="comma list of workload:load (load one of 1, 3, 10, ovl), or 'all'")
     ap.add_argument("--seed", default="0", help="a seed, or a comma list of seeds (each its own draw)")
     ap.add_argument("--set", default="", help="EWSJF config overrides, k=v,...")
+    ap.add_argument("--watermark", type=float, default=0.0,
+                    help="EWSJF's KV watermark (bench --ewsjf-watermark): a fraction of the blocks kept free")
     ap.add_argument("--policy", default="ewsjf",
                     help="the candidate in EWSJF's place, a suite spec (bench/suite_policies.py): sjf-aging:0.03, hrrn")
     args = ap.parse_args()
@@ -55,7 +57,7 @@ def main() -> None:
     for seed in [int(s) for s in args.seed.split(",")]:
         tally = Counter()
         for cell in cells:
-            goals = _cell_goals(cell, seed, spec, cache, cache_path)
+            goals = _cell_goals(cell, seed, spec, cache, cache_path, args.watermark)
             marks = " | ".join(f"{g} {suite_goals.mark(v['ok'])} {v['why']}" for g, v in goals.items())
             tally["checks"] += sum(v["ok"] is not None for v in goals.values())
             tally["pass"] += sum(bool(v["ok"]) for v in goals.values())
@@ -72,7 +74,8 @@ def _summary(tally: Counter) -> str:
     return f"{tally['pass']}/{tally['checks']} checks pass; failing checks by goal: {fails}"
 
 
-def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str) -> dict[str, dict]:
+def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str,
+                watermark: float = 0.0) -> dict[str, dict]:
     """The goal checks of one cell (bench/suite_goals.py), EWSJF run as `spec`, the baselines cached."""
     name, load = cell.split(":")
     sw = BY_NAME[name]
@@ -89,7 +92,8 @@ def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str) -
             cache[k] = summarize(run_policy(wl, pol, st, engine), edges, measured_from=first)
             json.dump(cache, open(cache_path, "w"))
         metrics[pol] = cache[k]
-    metrics["ewsjf"] = summarize(run_policy(wl, spec, st, engine), edges, measured_from=first)
+    metrics["ewsjf"] = summarize(run_policy(wl, spec, st, engine, ewsjf_watermark=watermark), edges,
+                                 measured_from=first)
     return suite_goals.check_cell(metrics)
 
 

@@ -68,6 +68,11 @@ class EngineConfig:
     after the long prefill. The vLLM integration does the same through vLLM's long_prefill_token_threshold,
     set per step (ewsjf.integrations.vllm.scheduler). 0: off (vLLM's behaviour)."""
 
+    kv_watermark: float = 0.0
+    """vLLM's scheduler_config.watermark (--watermark): a waiting or preempted request is admitted only if
+    int(kv_watermark x kv_blocks) blocks stay free after its allocation, while another request runs. The
+    running batch's outputs grow into that headroom instead of forcing preemptions. 0: off (vLLM's default)."""
+
     def with_kv_blocks(self, step_time) -> "EngineConfig":
         """This config with kv_blocks as the simulator sizes the KV cache: given, else the step-time model's
         kv_blocks(block_size, gpu_memory_utilization) when it has one, else None (unlimited)."""
@@ -79,6 +84,8 @@ class EngineConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.waiting_head_share <= 1.0:
             raise ValueError(f"EngineConfig.waiting_head_share must be in [0, 1], got {self.waiting_head_share!r}")
+        if not 0.0 <= self.kv_watermark < 1.0:
+            raise ValueError(f"EngineConfig.kv_watermark must be in [0, 1), got {self.kv_watermark!r}")
         t = self.long_prefill_token_threshold
         if isinstance(t, bool) or not isinstance(t, int) or t < 0:
             raise ValueError(f"EngineConfig.long_prefill_token_threshold must be an integer >= 0, got {t!r}")

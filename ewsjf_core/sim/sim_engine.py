@@ -64,7 +64,8 @@ class SimEngine:
                                    chunked_prefill=config.chunked_prefill, oracle_output=oracle_output,
                                    reserve_full_sequence=config.reserve_full_sequence,
                                    long_prefill_token_threshold=config.long_prefill_token_threshold,
-                                   waiting_head_share=config.waiting_head_share)
+                                   waiting_head_share=config.waiting_head_share,
+                                   watermark_blocks=int(config.kv_watermark * (self._kv_blocks or 0)))
         self._oracle = oracle_output
         self._max_len = config.max_model_len or UNLIMITED
         self._st = step_time.step_time
@@ -252,7 +253,7 @@ class SimEngine:
                 "token_budget": cfg.token_budget,
                 "max_running": cfg.max_running, "chunked_prefill": cfg.chunked_prefill,
                 "long_prefill_token_threshold": cfg.long_prefill_token_threshold,
-                "waiting_head_share": cfg.waiting_head_share,
+                "waiting_head_share": cfg.waiting_head_share, "kv_watermark": cfg.kv_watermark,
                 "prefix_caching": self.requests.prefix_ids is not None, "queue": type(self.queue).__name__,
                 "step_time": repr(self.step_model), "blocks_in_use_at_end": bm.used,
                 "cached_blocks_at_end": bm.cached_blocks, "peak_blocks_used": self.peak_blocks}

@@ -37,12 +37,13 @@ class StepBuilder:
 
     __slots__ = ('running', 'blocks', '_req', 'token_budget', 'max_running', 'chunked_prefill', '_oracle',
                  'reserve_full_sequence', '_pop', 'waiting', 'queue_cpu_s', 'rejected', '_prepend', '_peek',
-                 '_begin', '_end_pops', 'long_prefill_cap', '_cap', 'head_share', '_begun', 'held_by')
+                 '_begin', '_end_pops', 'long_prefill_cap', '_cap', 'head_share', '_begun', 'held_by',
+                 'watermark_blocks')
 
     def __init__(self, queue, running: RunningSet, blocks: BlockManager, requests, *, token_budget: int,
                  max_running: int, chunked_prefill: bool, oracle_output: bool,
                  reserve_full_sequence: bool = True, long_prefill_token_threshold: int = 0,
-                 waiting_head_share: float = 0.0) -> None:
+                 waiting_head_share: float = 0.0, watermark_blocks: int = 0) -> None:
         self.running = running
         self.blocks = blocks
         self._req = requests
@@ -54,6 +55,7 @@ class StepBuilder:
         self.long_prefill_cap = long_prefill_token_threshold if chunked_prefill else 0
         self._cap = 0   # this step's chunk cap (0: none): vLLM applies it unless one request is eligible
         self.head_share = waiting_head_share if chunked_prefill else 0.0
+        self.watermark_blocks = watermark_blocks   # kept free by an admission while others run (vLLM's watermark)
         self._begun = False   # the queue's begin_step ran in this step
         self._prepend, self._peek, self._pop = queue.prepend, queue.peek, queue.pop
         self._begin, self._end_pops = queue.begin_step, queue.end_pops
@@ -237,7 +239,7 @@ class StepBuilder:
             nb = -(-(cached + c) // bs) - hitb - sblk
             # The hit's blocks that sit in the free queue leave it: they count as needed (as in vLLM).
             revived = bm.evictable_in_hit(rid, hitb) if hitb else 0
-            free = total_blocks - bm.used
+            free = total_blocks - bm.used - (self.watermark_blocks if order else 0)
             if ((reserve_full and -(-total // bs) - hitb + revived > free)
                     or nb + sblk + revived > free):
                 break

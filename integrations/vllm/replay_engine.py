@@ -34,6 +34,7 @@ def replay_engine(scheduler: Any, waiting_head_share: float) -> dict[str, Any]:
         "long_prefill_token_threshold": int(getattr(sc, "long_prefill_token_threshold", 0) or 0),
         "reserve_full_sequence": bool(getattr(scheduler, "scheduler_reserve_full_isl", False)),
         "waiting_head_share": float(waiting_head_share),
+        "kv_watermark": float(getattr(sc, "watermark", 0.0) or 0.0),
     }
     blocks = getattr(getattr(scheduler, "kv_cache_config", None), "num_blocks", None)
     if blocks:

@@ -83,6 +83,27 @@ def test_sim_matches_vllm_on_prefix_blocks_under_kv_pressure(prefix_caching):
     assert abs(sim["preemptions"] - ref["preemptions"]) <= 2
 
 
+def test_sim_matches_vllm_under_a_kv_watermark():
+    """EngineConfig.kv_watermark is vLLM's --watermark: with it, both engines hold admissions back alike."""
+    pytest.importorskip("vllm")
+    w = prefix_workload()
+    st = RooflineStepTime("llama-3-8b", "a100-80gb")
+    runs = {}
+    for watermark in (0.0, 0.2):
+        engine = EngineConfig(kv_blocks=1200, kv_watermark=watermark)
+        runs[watermark] = [engines.run(e, w, "fcfs", st, engine) for e in ("sim", "vllm")]
+        (sim_res, ref_res) = runs[watermark]
+        assert np.array_equal(np.argsort(sim_res.first_scheduled_s, kind="stable"),
+                              np.argsort(ref_res.first_scheduled_s, kind="stable")), watermark
+        sim, ref = summarize(sim_res), summarize(ref_res)
+        for keys in (("ttft_s", "mean"), ("ttft_s", "p50")):
+            s, v = fidelity._pick(sim, keys), fidelity._pick(ref, keys)
+            assert abs(fidelity.rel_error(s, v)) <= 0.05, (watermark, keys, s, v)
+    # The watermark held admissions back in both (the workload is under KV pressure).
+    for i in range(2):
+        assert summarize(runs[0.2][i])["ttft_s"]["mean"] > summarize(runs[0.0][i])["ttft_s"]["mean"]
+
+
 def test_mooncake_row_under_ewsjf_agrees_with_vllm():
     """The row the id-granular prefix cache and the missing null block made miss (one preemption in the sim,
     none in vLLM); the vendored trace's window, a few seconds."""

@@ -40,7 +40,8 @@ class FifoQueue:
         return self.q.popleft()
 
 
-def builder(prompts, outputs, *, kv=1000, budget=512, reserve=True, max_running=8, threshold=0, share=0.0):
+def builder(prompts, outputs, *, kv=1000, budget=512, reserve=True, max_running=8, threshold=0, share=0.0,
+            watermark=0):
     n = len(prompts)
     w = Workload(np.zeros(n), np.array(prompts), np.array(outputs))
     req = RequestTable(w, False)
@@ -49,7 +50,7 @@ def builder(prompts, outputs, *, kv=1000, budget=512, reserve=True, max_running=
     q = FifoQueue()
     b = StepBuilder(q, run, bm, req, token_budget=budget, max_running=max_running, chunked_prefill=True,
                     oracle_output=False, reserve_full_sequence=reserve, long_prefill_token_threshold=threshold,
-                    waiting_head_share=share)
+                    waiting_head_share=share, watermark_blocks=watermark)
     for i in range(n):
         q.add(i)
         b.waiting += 1
@@ -134,6 +135,16 @@ def test_full_sequence_must_fit_to_be_admitted():
     b2.blocks.allocate(30)
     chunks, *_ = b2.build(0, 0.0)
     assert chunks == [(0, 512)]
+
+
+def test_a_watermark_keeps_blocks_free_when_admitting_beside_running_requests():
+    # 100 blocks. Request 0 (40 blocks) is admitted first: nothing runs yet, so the watermark does not apply.
+    # Request 1 (40 blocks) would leave 20 free: admitted without a watermark, held with a watermark of 30.
+    for watermark, admitted in ((0, [0, 1]), (30, [0])):
+        b, _ = builder([640, 640], [5, 5], kv=100, budget=2048, watermark=watermark)
+        chunks, *_ = b.build(0, 0.0)
+        assert [rid for rid, _ in chunks] == admitted, watermark
+        assert b.waiting == 2 - len(admitted)
 
 
 def test_preemption_takes_the_last_admitted_and_stops_admissions():
