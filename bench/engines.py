@@ -42,17 +42,14 @@ def make_queue(policy: str, clock, ewsjf_config: EWSJFConfig | None = None, engi
     raise ValueError(f"unknown policy {policy!r}: use {', '.join(POLICY_NAMES)}")
 
 
-def policy_engine(policy: str, engine: EngineConfig, ewsjf_head_share: float,
-                  ewsjf_watermark: float = 0.0) -> EngineConfig:
+def policy_engine(policy: str, engine: EngineConfig, ewsjf_head_share: float) -> EngineConfig:
     """The engine `policy` runs on: EWSJF's vLLM scheduler keeps a share of the chunk budget for the waiting
-    queue's next request while a prefill runs (VLLMOptions.waiting_head_share, EngineConfig.waiting_head_share)
-    and, when given, a KV watermark (VLLMOptions.kv_watermark, EngineConfig.kv_watermark); the baselines run on
-    the engine as vLLM ships it."""
-    ewsjf = policy.startswith("ewsjf")
-    share, watermark = (ewsjf_head_share, ewsjf_watermark) if ewsjf else (0.0, 0.0)
-    if (share, watermark) == (engine.waiting_head_share, engine.kv_watermark):
+    queue's next request while a prefill runs (VLLMOptions.waiting_head_share, EngineConfig.waiting_head_share);
+    the baselines run on the engine as vLLM ships it."""
+    share = ewsjf_head_share if policy.startswith("ewsjf") else 0.0
+    if share == engine.waiting_head_share:
         return engine
-    return dataclasses.replace(engine, waiting_head_share=share, kv_watermark=watermark)
+    return dataclasses.replace(engine, waiting_head_share=share)
 
 
 _WARMED: dict[str, float] = {}

@@ -212,7 +212,7 @@ def main(args) -> int:
         return 2
     base = EngineConfig(token_budget=args.token_budget, max_running=args.max_running, kv_blocks=args.kv_blocks,
                         block_size=args.block_size, chunked_prefill=not args.no_chunked_prefill,
-                        gpu_memory_utilization=args.gpu_memory_utilization,
+                        gpu_memory_utilization=args.gpu_memory_utilization, kv_watermark=args.watermark,
                         max_model_len=getattr(args, "max_model_len", None) or context_length(args.model))
     print(f"fidelity: sim vs vLLM's real scheduler (virtual engine), model {args.model} on {args.gpu}, "
           f"target within {TOLERANCE:.0%} per figure")

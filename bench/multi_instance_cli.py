@@ -90,8 +90,7 @@ def run(args, base, step_model, engine, ecfg, edges, loads, policies, show_progr
                     for router in routers:
                         label = f"N={n} {router}/{pol} @ {report.load_label(load)}"
                         cfg = ClusterConfig(n, router, pol, args.stats_period, args.seed)
-                        replica_engine = engines.policy_engine(pol, engine, args.ewsjf_head_share,
-                                                               args.ewsjf_watermark)
+                        replica_engine = engines.policy_engine(pol, engine, args.ewsjf_head_share)
                         res = simulate_cluster(w, step_model, replica_engine, cfg, ecfg, bars.task(label))
                         m = summarize(res, edges, args.slo_ttft, args.slo_tpot)
                         runs.append({"instances": n, "load": load, "policy": pol, "router": router, "metrics": m,

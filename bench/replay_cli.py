@@ -87,16 +87,15 @@ def _engine_arguments(g) -> None:
                    help="KV-cache blocks (default: from GPU memory, weights and --gpu-memory-utilization)")
     g.add_argument("--block-size", type=T.int_in(1, 512), default=16)
     g.add_argument("--gpu-memory-utilization", type=T.positive_float(hi=1.0), default=0.9)
+    g.add_argument("--watermark", type=T.fraction_below_one, default=0.0,
+                   help="vLLM's --watermark, for every policy: an admission beside running requests leaves this "
+                        "fraction of the KV blocks free (default %(default)s, as vLLM)")
     g.add_argument("--no-chunked-prefill", action="store_true")
     g.add_argument("--no-prefix-caching", action="store_true")
     g.add_argument("--ewsjf-head-share", type=T.fraction, default=DEFAULT_WAITING_HEAD_SHARE,
                    help="EWSJF's share of the chunk budget for the waiting queue's next request while a prefill "
                         "runs (vLLM option waiting_head_share; 0: off; baselines always run without it; "
                         "default %(default)s)")
-    g.add_argument("--ewsjf-watermark", type=T.fraction_below_one, default=0.0,
-                   help="a KV watermark for EWSJF's replays: a waiting request is admitted only if this fraction "
-                        "of the KV blocks stays free while others run (vLLM's --watermark; vLLM option "
-                        "kv_watermark; baselines always run without it; default %(default)s)")
     g.add_argument("--max-model-len", type=T.int_in(1), default=None,
                    help="context length: longer prompts are rejected as vLLM does (default: the model's "
                         "max_position_embeddings)")
@@ -182,7 +181,7 @@ def _run(args) -> int:
     engine = EngineConfig(token_budget=args.token_budget, max_running=args.max_running, kv_blocks=args.kv_blocks,
                           block_size=args.block_size, chunked_prefill=not args.no_chunked_prefill,
                           prefix_caching=not args.no_prefix_caching,
-                          gpu_memory_utilization=args.gpu_memory_utilization,
+                          gpu_memory_utilization=args.gpu_memory_utilization, kv_watermark=args.watermark,
                           max_model_len=args.max_model_len or context_length(args.model))
     kv_blocks = engine.with_kv_blocks(step_model).kv_blocks
     _check_kv_cache(base, kv_blocks, engine.block_size, engine_names)
@@ -270,8 +269,7 @@ def _replay_all(args, base, loads, engine_names, policies, step_model, engine, e
                         print(f"  skip {pol} on vllm (not supported)", file=sys.stderr)
                         continue
                     res = engines.run(eng, w, pol, step_model,
-                                      engines.policy_engine(pol, engine, args.ewsjf_head_share,
-                                                            args.ewsjf_watermark), ecfg,
+                                      engines.policy_engine(pol, engine, args.ewsjf_head_share), ecfg,
                                       bars.task(f"{eng}/{pol} @ {label}"))
                     m = summarize(res, edges, args.slo_ttft, args.slo_tpot)
                     _check_rejections(m, f"{eng}/{pol} @ {label}")

@@ -64,12 +64,15 @@ def _engine(args) -> EngineConfig:
     return EngineConfig(token_budget=args.token_budget, max_running=args.max_running, kv_blocks=args.kv_blocks,
                         block_size=args.block_size, chunked_prefill=not args.no_chunked_prefill,
                         prefix_caching=not args.no_prefix_caching,
-                        gpu_memory_utilization=args.gpu_memory_utilization)
+                        gpu_memory_utilization=args.gpu_memory_utilization, kv_watermark=args.watermark)
 
 
 def _engine_key(e: EngineConfig) -> dict:
-    return {k: getattr(e, k) for k in ("token_budget", "max_running", "kv_blocks", "block_size", "chunked_prefill",
-                                       "prefix_caching", "gpu_memory_utilization")}
+    key = {k: getattr(e, k) for k in ("token_budget", "max_running", "kv_blocks", "block_size", "chunked_prefill",
+                                      "prefix_caching", "gpu_memory_utilization")}
+    if e.kv_watermark:   # keys of engines without a watermark stay what they were (cached loads)
+        key["kv_watermark"] = e.kv_watermark
+    return key
 
 
 def _deciles(w, ttft: np.ndarray, first: int) -> list[float]:
@@ -125,8 +128,7 @@ def _steady(ttft: np.ndarray, first: int) -> bool:
 
 
 def run_workload(sw, n: int, engine: EngineConfig, ecfg: EWSJFConfig | None, cache: str | None,
-                 pareto: bool, seed: int = 0, head_share: float = DEFAULT_WAITING_HEAD_SHARE,
-                 watermark: float = 0.0) -> dict:
+                 pareto: bool, seed: int = 0, head_share: float = DEFAULT_WAITING_HEAD_SHARE) -> dict:
     t0 = time.perf_counter()
     w = suite_build(sw, n, seed)
     st = RooflineStepTime(sw.model, sw.gpu)
@@ -140,7 +142,7 @@ def run_workload(sw, n: int, engine: EngineConfig, ecfg: EWSJFConfig | None, cac
         wl = w.scale_rate(pt["scale"])
         metrics, deciles, ttfts = {}, {}, {}
         for pol in CELL_POLICIES:
-            res = run_policy(wl, pol, st, engine, ecfg, head_share, watermark)
+            res = run_policy(wl, pol, st, engine, ecfg, head_share)
             ttfts[pol] = res.first_token_s - wl.arrival_s
             metrics[pol] = summarize(res, edges, measured_from=first)
             deciles[pol] = _deciles(wl, ttfts[pol], first)
@@ -149,8 +151,7 @@ def run_workload(sw, n: int, engine: EngineConfig, ecfg: EWSJFConfig | None, cac
         # (suite_goals.sweep_decides).
         front = {}
         if pareto and (pt["scale"] == top or suite_goals.sweep_decides(metrics)):
-            front = {spec: summarize(run_policy(wl, spec, st, engine, ecfg, head_share, watermark), edges,
-                                     measured_from=first)
+            front = {spec: summarize(run_policy(wl, spec, st, engine, ecfg, head_share), edges, measured_from=first)
                      for spec in PARETO_EWSJF + PARETO_AGING}
         label = f"{pt['target_s']:g} s" if pt["target_s"] else f"overload ({OVERLOAD:g}x)"
         if pt["target_s"] and not pt["reached"]:
@@ -177,12 +178,12 @@ def run_suite(args) -> int:
     results = []
     for name in names:
         r = run_workload(BY_NAME[name], args.suite_requests, engine, ecfg, args.suite_cache, not args.no_pareto,
-                         args.seed, args.ewsjf_head_share, args.ewsjf_watermark)
+                         args.seed, args.ewsjf_head_share)
         results.append(r)
         print(f"  {name}: {len(r['cells'])} loads in {r['wall_s']:.1f} s", file=sys.stderr)
     doc = {"command": "ewsjf bench --suite " + " ".join(a for a in sys.argv[2:] if a != "--suite"),
            "ewsjf_config": (ecfg or EWSJFConfig()).to_dict(), "engine": _engine_key(engine),
-           "ewsjf_head_share": args.ewsjf_head_share, "ewsjf_watermark": args.ewsjf_watermark,
+           "ewsjf_head_share": args.ewsjf_head_share,
            "workloads": results, "wall_s": time.perf_counter() - t0}
     print(suite_report.summary_text(results))
     if args.out:

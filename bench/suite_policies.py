@@ -50,12 +50,12 @@ def parse(spec: str) -> tuple[str, dict]:
 
 
 def run_policy(workload: Workload, spec: str, step_model, engine: EngineConfig,
-               ewsjf_config: EWSJFConfig | None = None, ewsjf_head_share: float = DEFAULT_WAITING_HEAD_SHARE,
-               ewsjf_watermark: float = 0.0) -> SimResult:
+               ewsjf_config: EWSJFConfig | None = None, ewsjf_head_share: float = DEFAULT_WAITING_HEAD_SHARE
+               ) -> SimResult:
     """Replay `workload` on the sim engine under the policy `spec` (EWSJF with its share of the chunk budget
-    for the waiting queue's next request, and its KV watermark: engines.policy_engine)."""
+    for the waiting queue's next request: engines.policy_engine)."""
     base, settings = parse(spec)
-    engine = engines.policy_engine(base, engine, ewsjf_head_share, ewsjf_watermark)
+    engine = engines.policy_engine(base, engine, ewsjf_head_share)
     clock = VirtualClock()
     if base == "sjf-aging":
         queue = AgingSJFQueue(clock=clock, **settings)

@@ -45,7 +45,8 @@ def main() -> None:
     ap.add_argument("--seed", default="0", help="a seed, or a comma list of seeds (each its own draw)")
     ap.add_argument("--set", default="", help="EWSJF config overrides, k=v,...")
     ap.add_argument("--watermark", type=float, default=0.0,
-                    help="EWSJF's KV watermark (bench --ewsjf-watermark): a fraction of the blocks kept free")
+                    help="vLLM's --watermark for every policy (bench --watermark): a fraction of the KV blocks kept "
+                         "free by admissions")
     ap.add_argument("--policy", default="ewsjf",
                     help="the candidate in EWSJF's place, a suite spec (bench/suite_policies.py): sjf-aging:0.03, hrrn")
     args = ap.parse_args()
@@ -79,21 +80,21 @@ def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str,
     """The goal checks of one cell (bench/suite_goals.py), EWSJF run as `spec`, the baselines cached."""
     name, load = cell.split(":")
     sw = BY_NAME[name]
-    engine = EngineConfig()
+    engine = EngineConfig(kv_watermark=watermark)
     w = suite_build(sw, seed=seed)
     st = RooflineStepTime(sw.model, sw.gpu)
-    wl = w.scale_rate(cell_scale(workload_points(sw, w, engine, seed), load))
+    # The suite's operating points (FCFS's on the engine as vLLM ships it), so a watermark compares the same loads.
+    wl = w.scale_rate(cell_scale(workload_points(sw, w, EngineConfig(), seed), load))
     edges, first = class_edges(w.prompt_tokens), measured_from(w)
     metrics = {}
     for pol in BASELINES:
         k = cache_key({"cell": cell, "requests": len(w), "measured_from": first, "seed": seed, "policy": pol,
-                       "code": _BASELINE_CODE})
+                       "code": _BASELINE_CODE, **({"watermark": watermark} if watermark else {})})
         if k not in cache:
             cache[k] = summarize(run_policy(wl, pol, st, engine), edges, measured_from=first)
             json.dump(cache, open(cache_path, "w"))
         metrics[pol] = cache[k]
-    metrics["ewsjf"] = summarize(run_policy(wl, spec, st, engine, ewsjf_watermark=watermark), edges,
-                                 measured_from=first)
+    metrics["ewsjf"] = summarize(run_policy(wl, spec, st, engine), edges, measured_from=first)
     return suite_goals.check_cell(metrics)
 
 

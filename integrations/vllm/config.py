@@ -23,7 +23,6 @@ construction, i.e. at engine start, naming the source and the field.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -61,10 +60,6 @@ class VLLMOptions:
     """While a running request is in chunked prefill, the next waiting request, if it needs at most this
     fraction of the token budget, gets room in the same step (a per-step long_prefill_token_threshold:
     ewsjf.integrations.vllm.head_share). 0: vLLM's own behaviour."""
-    kv_watermark: float = 0.0
-    """vLLM's KV watermark (scheduler_config.watermark, --watermark) for this engine: a waiting or preempted
-    request is admitted only if this fraction of the KV blocks stays free while others run. 0: vLLM's own
-    setting; a --watermark the user gave wins."""
 
     def __post_init__(self) -> None:
         for name in ("prefix_cache_lookup", "lazy_begin_step"):
@@ -72,7 +67,6 @@ class VLLMOptions:
                 raise ValueError(f"vllm.{name} must be true or false, got {getattr(self, name)!r}")
         check_choice(self, "output_prediction", ("none", "max_tokens"))
         check_float(self, "waiting_head_share", FloatBounds(0.0, 1.0))
-        check_float(self, "kv_watermark", FloatBounds(0.0, math.nextafter(1.0, 0.0)))   # vLLM: [0, 1)
         for name in ("log_interval_s", "metrics_interval_s"):   # seconds: a year at most (0 disables)
             check_float(self, name, FloatBounds(0.0, 3.2e7))
 

@@ -74,9 +74,6 @@ class EWSJFSchedulerMixin:
         vllm_config = self.vllm_config  # type: ignore[attr-defined]
         settings = load_settings(getattr(vllm_config, "additional_config", None), ewsjf_config, ewsjf_options)
         self.ewsjf_settings: Settings = settings
-        watermark = settings.options.kv_watermark
-        if watermark and not getattr(self.scheduler_config, "watermark", 0.0):   # a user's --watermark wins
-            self._ewsjf_set_watermark(watermark)
         self._ewsjf_clock: Clock = clock or time.time
         if settings.tuner is None:
             self.ewsjf_queue = EWSJFQueue(settings.config, clock=self._ewsjf_clock)
@@ -240,15 +237,6 @@ class EWSJFSchedulerMixin:
         if out > 0 and prompt > 0:   # (a prompt of embeddings alone has no tokens to size a class by)
             self.ewsjf_queue.observe_finished(prompt, out)
         return super()._free_request(request, *args, **kwargs)  # type: ignore[misc]
-
-    def _ewsjf_set_watermark(self, fraction: float) -> None:
-        """vLLM's KV watermark (VLLMOptions.kv_watermark), as --watermark would have set it at start-up."""
-        manager = self.kv_cache_manager
-        if not hasattr(manager, "watermark_blocks"):   # vLLM releases before the watermark
-            logger.warning("EWSJF: this vLLM has no KV watermark; vllm.kv_watermark is ignored")
-            return
-        self.scheduler_config.watermark = fraction
-        manager.watermark_blocks = int(fraction * self.kv_cache_config.num_blocks)
 
     def _ewsjf_feed(self) -> None:
         """Give the queued step feedback to the cost model (observe_step), oldest first.

@@ -351,3 +351,16 @@ def test_every_mode_checks_its_outputs_before_running(tmp_path, capsys, mode):
 def test_an_output_the_mode_would_not_write_is_refused(capsys, argv, message):
     assert cli.main(["bench", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_watermark_reaches_every_policys_engine(tmp_path, capsys):
+    """--watermark is vLLM's, for every policy: with a small KV cache, admissions wait for the headroom."""
+    runs = {}
+    for watermark in ("0", "0.3"):
+        out = tmp_path / f"w{watermark}.json"
+        assert bench(*SMALL, "--policies", "fcfs,ewsjf", "--kv-blocks", "600", "--watermark", watermark,
+                     "--json", str(out)) == 0
+        runs[watermark] = {r["policy"]: r["metrics"] for r in json.loads(out.read_text())["runs"]}
+    for policy in ("fcfs", "ewsjf"):
+        assert runs["0.3"][policy]["ttft_s"]["mean"] > runs["0"][policy]["ttft_s"]["mean"], policy
+    assert bench(*SMALL, "--watermark", "1") == 2 and "[0, 1)" in capsys.readouterr().err

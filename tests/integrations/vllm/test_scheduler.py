@@ -456,22 +456,3 @@ def test_calls_in_unusual_orders_raise_clearly_and_change_nothing():
     waiting.add_request(twin)
     assert [r.request_id for r in waiting][0] == "stranger" and len(waiting) == len(queue) == 3
 
-
-def test_the_kv_watermark_option_sets_vllms_own_and_a_users_watermark_wins():
-    # vllm.kv_watermark sets vLLM's watermark (blocks kept free by an admission beside running requests) ...
-    v = VirtualVLLM("ewsjf", num_blocks=1000, scheduler_kwargs={"ewsjf_options": {"kv_watermark": 0.05}})
-    assert v.scheduler.kv_cache_manager.watermark_blocks == 50
-    # ... and holds an admission that would leave fewer free: 63 blocks free after request a; b needs 16.
-    for watermark, scheduled in ((0.0, ["a", "b"]), (0.6, ["a"])):
-        w = VirtualVLLM("ewsjf", num_blocks=80, max_num_seqs=4, max_num_batched_tokens=2048,
-                        scheduler_kwargs={"ewsjf_options": {"kv_watermark": watermark}})
-        w.add_request("a", prompt_tokens=256, output_tokens=4)
-        w.add_request("b", prompt_tokens=256, output_tokens=4)
-        assert list(w.step().scheduled) == scheduled, watermark
-    # A --watermark the user gave wins; without either, vLLM's default (none).
-    user = VirtualVLLM("ewsjf", num_blocks=1000, watermark=0.01,
-                       scheduler_kwargs={"ewsjf_options": {"kv_watermark": 0.05}})
-    assert user.scheduler.kv_cache_manager.watermark_blocks == 10
-    assert VirtualVLLM("ewsjf", num_blocks=1000).scheduler.kv_cache_manager.watermark_blocks == 0
-    with pytest.raises(Exception, match="kv_watermark"):
-        VirtualVLLM("ewsjf", scheduler_kwargs={"ewsjf_options": {"kv_watermark": 1.0}})

@@ -68,8 +68,8 @@ def test_the_tuner_replays_on_the_engine_it_tunes(monkeypatch):
     assert (engine["kv_blocks"], engine["waiting_head_share"], engine["max_running"]) == (4000, 0.0, 16)
     assert engine["kv_watermark"] == 0.0
     mine.scheduler.shutdown()
-    marked = VirtualVLLM(scheduler="ewsjf", num_blocks=1024, scheduler_kwargs={"ewsjf_config": {
-        "tuner": tuner, "vllm": {"kv_watermark": 0.01}}})   # the trials keep the engine's KV watermark
+    marked = VirtualVLLM(scheduler="ewsjf", num_blocks=1024, watermark=0.01,   # vLLM's --watermark: the trials
+                         scheduler_kwargs={"ewsjf_config": {"tuner": tuner}})      # keep it
     assert marked.scheduler.ewsjf_queue.tuner_settings.engine["kv_watermark"] == 0.01
     marked.scheduler.shutdown()
     with pytest.raises(EWSJFConfigError, match="token_budgte"):
