@@ -209,7 +209,8 @@ def read_profiles(root: str) -> dict[str, GPUProfile]:
     if not os.path.isdir(root):
         raise ValueError(f"{root}: not a folder of GPU measurements")
     folders = [root] if glob.glob(os.path.join(root, "*.csv")) else \
-        sorted(d for d in glob.glob(os.path.join(root, "*")) if os.path.isdir(d) and glob.glob(os.path.join(d, "*.csv")))
+        sorted(d for d in glob.glob(os.path.join(root, "*"))
+               if os.path.isdir(d) and glob.glob(os.path.join(d, "*.csv")))
     if not folders:
         raise ValueError(f"{root}: no measurement CSV files (expected <gpu>/*_mlp.csv, attention.csv, ...)")
     profiles = {}

@@ -129,11 +129,12 @@ MODEL_PRESETS: dict[str, ModelSpec] = {
     "llama-3-70b": ModelSpec("Llama-3-70B", layers=80, hidden=8192, heads=64, kv_heads=8, intermediate=28672,
                              vocab=128256),
 }
-"""The four shapes measured on the H100/H200 (tests/ewsjf_core/sim/data/gpu_profiles) are llama-3-8b, llama-2-7b, llama-3-70b
-(one layer at tensor parallel 1; the whole model needs more than one 80 GB GPU) and qwen2.5-7b."""
+"""The four shapes measured on the H100/H200 (tests/ewsjf_core/sim/data/gpu_profiles) are llama-3-8b, llama-2-7b,
+llama-3-70b (one layer at tensor parallel 1; the whole model needs more than one 80 GB GPU) and qwen2.5-7b."""
 
 def get_model(name_or_path: str | ModelSpec) -> ModelSpec:
-    """A preset name (case-insensitive: llama-3-8b, llama-2-13b, llama-2-7b, qwen2.5-7b, llama-3-70b) or an HF config path."""
+    """A preset name (case-insensitive: llama-3-8b, llama-2-13b, llama-2-7b, qwen2.5-7b, llama-3-70b) or an HF
+    config path."""
     if isinstance(name_or_path, ModelSpec):
         return name_or_path
     key = str(name_or_path).lower()

@@ -256,7 +256,8 @@ class Tuner:
             return
         best = max(ok, key=lambda t: t.reward)
         start = self.space.clip(seeds[0]) if seeds else None
-        incumbent = [t for t in ok if start is not None and np.allclose(self.space.clip(t.point), start, rtol=1e-9, atol=0.0)]
+        incumbent = [t for t in ok
+                     if start is not None and np.allclose(self.space.clip(t.point), start, rtol=1e-9, atol=0.0)]
         inc_reward = max(t.reward for t in incumbent) if incumbent else -math.inf
         st.best_point, st.best_reward = list(best.point), best.reward
         if best.reward > inc_reward + self.settings.improve_margin:
