@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from ewsjf_core.field_checks import is_int_or_float
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -91,8 +93,7 @@ class ModelSpec:
             for k in (key, *alts):
                 if k in cfg and cfg[k] is not None:
                     v = cfg[k]
-                    if isinstance(v, bool) or not isinstance(v, (int, float)) or (
-                            isinstance(v, float) and not (math.isfinite(v) and v.is_integer())):
+                    if not is_int_or_float(v) or (isinstance(v, float) and not (math.isfinite(v) and v.is_integer())):
                         raise ValueError(f"{where}: {k} must be an integer, got {v!r}")
                     return int(v)
             if default is None:
