@@ -33,7 +33,7 @@ from . import inputs, suite_goals, suite_report
 from .metrics import class_edges, summarize
 from .suite_loads import DEFAULT_CACHE, operating_points
 from .suite_policies import run_policy
-from .suite_workloads import BY_NAME, SUITE
+from .suite_workloads import BY_NAME, SUITE, on_gpu
 
 CELL_POLICIES = ("fcfs", "oracle-sjf", "hrrn", "ewsjf")
 TARGETS_S = (1.0, 3.0, 10.0)
@@ -49,7 +49,8 @@ PARETO_AGING = tuple(f"sjf-aging:{x:g}" for x in (0.0, 0.003, 0.01, 0.03, 0.1, 1
 def add_arguments(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--suite", action="store_true",
                    help="run the workload suite at FCFS-defined operating points and print the goals table "
-                        "(each workload sets its own model and GPU: --model/--gpu do not apply; engine options "
+                        "(each workload sets its own model and GPU: --model/--gpu do not apply, --suite-gpu does; "
+                        "engine options "
                         "and --ewsjf-set/--ewsjf-config do; see bench/suite.py)")
     g.add_argument("--suite-workloads", default=",".join(w.name for w in SUITE),
                    help="comma list of suite workloads (default: all)")
@@ -58,6 +59,9 @@ def add_arguments(g: argparse._ArgumentGroup) -> None:
                         "not measured)")
     g.add_argument("--suite-cache", default=DEFAULT_CACHE, help="operating-point cache file ('' disables)")
     g.add_argument("--no-pareto", action="store_true", help="skip the Pareto sweeps")
+    g.add_argument("--suite-gpu", default=None,
+                   help="replay every workload on this GPU preset instead of its own (a100-80gb; h100-80gb, h200: "
+                        "the default configuration checked on hardware it was not measured on)")
 
 
 def _engine(args) -> EngineConfig:
@@ -173,14 +177,15 @@ def run_suite(args) -> int:
     for name in names:
         if name not in BY_NAME:
             raise ValueError(f"unknown suite workload {name!r}: use {', '.join(BY_NAME)}")
+    workloads = [on_gpu(BY_NAME[name], args.suite_gpu) for name in names]
     ecfg = inputs.ewsjf_config(args.ewsjf_config, args.ewsjf_set)
     engine = _engine(args)
     results = []
-    for name in names:
-        r = run_workload(BY_NAME[name], args.suite_requests, engine, ecfg, args.suite_cache, not args.no_pareto,
+    for sw in workloads:
+        r = run_workload(sw, args.suite_requests, engine, ecfg, args.suite_cache, not args.no_pareto,
                          args.seed, args.ewsjf_head_share)
         results.append(r)
-        print(f"  {name}: {len(r['cells'])} loads in {r['wall_s']:.1f} s", file=sys.stderr)
+        print(f"  {sw.name}: {len(r['cells'])} loads in {r['wall_s']:.1f} s", file=sys.stderr)
     doc = {"command": "ewsjf bench --suite " + " ".join(a for a in sys.argv[2:] if a != "--suite"),
            "ewsjf_config": (ecfg or EWSJFConfig()).to_dict(), "engine": _engine_key(engine),
            "ewsjf_head_share": args.ewsjf_head_share,

@@ -7,6 +7,7 @@ Length-only files (ShareGPT, BWB) get drawn arrivals at 1 req/s (so a rate scale
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from typing import Callable
@@ -14,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from ewsjf_core.sim import Workload
+from ewsjf_core.sim.gpu_spec import get_gpu, gpu_key
 
 from .traces import arrivals, load_azure, load_lengths, load_mooncake
 from .workloads import AZURE_CODE, AZURE_CONV, DATA_DIR
@@ -80,3 +82,13 @@ SUITE: tuple[SuiteWorkload, ...] = (
                   max_requests=2400),
 )
 BY_NAME = {w.name: w for w in SUITE}
+
+
+def on_gpu(sw: SuiteWorkload, gpu: str | None) -> SuiteWorkload:
+    """`sw` replayed on another GPU preset (its step times and KV cache), or as it is for None: a check of the
+    default on hardware it was not measured on (`ewsjf bench --suite --suite-gpu h100-80gb`)."""
+    if not gpu:
+        return sw
+    key = gpu_key(gpu)
+    get_gpu(key)   # an unknown name fails here, naming the presets
+    return dataclasses.replace(sw, gpu=key)

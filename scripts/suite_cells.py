@@ -4,6 +4,7 @@ candidate on the cells it targets before the full suite (issue 9).
     .venv/bin/python scripts/suite_cells.py published:10,bwb:3,sharegpt:ovl [--seed N] [--set k=v,...]
     .venv/bin/python scripts/suite_cells.py all --seed 0,1,2 --set own_size_slack=0   # every cell, three draws
     .venv/bin/python scripts/suite_cells.py all --seed 0 --policy sjf-aging:0.03      # another scheduler scored alike
+    .venv/bin/python scripts/suite_cells.py all --seed 0,1,2 --gpu h100-80gb          # on a GPU the default was not set on
 
 Prints per cell EWSJF's short-class mean and long-class p99 against HRRN's and FCFS's, the fairness ratios and
 the checks of bench/suite_goals.py (the near-limit goal without the frontier sweep), on the requests the suite
@@ -27,7 +28,7 @@ from ewsjf.bench.metrics import class_edges, summarize
 from ewsjf.bench.suite import CELL_LOADS, cell_scale, measured_from, suite_build, workload_points
 from ewsjf.bench.suite_loads import cache_key
 from ewsjf.bench.suite_policies import run_policy
-from ewsjf.bench.suite_workloads import BY_NAME, SUITE
+from ewsjf.bench.suite_workloads import BY_NAME, SUITE, on_gpu
 from ewsjf.bindings import baselines
 from ewsjf_core.sim import EngineConfig, RooflineStepTime
 
@@ -47,6 +48,8 @@ def main() -> None:
     ap.add_argument("--watermark", type=float, default=0.0,
                     help="vLLM's --watermark for every policy (bench --watermark): a fraction of the KV blocks kept "
                          "free by admissions")
+    ap.add_argument("--gpu", default=None,
+                    help="replay every cell on this GPU preset instead of its workload's own (bench --suite-gpu)")
     ap.add_argument("--policy", default="ewsjf",
                     help="the candidate in EWSJF's place, a suite spec (bench/suite_policies.py): sjf-aging:0.03, hrrn")
     args = ap.parse_args()
@@ -58,7 +61,7 @@ def main() -> None:
     for seed in [int(s) for s in args.seed.split(",")]:
         tally = Counter()
         for cell in cells:
-            goals = _cell_goals(cell, seed, spec, cache, cache_path, args.watermark)
+            goals = _cell_goals(cell, seed, spec, cache, cache_path, args.watermark, args.gpu)
             marks = " | ".join(f"{g} {suite_goals.mark(v['ok'])} {v['why']}" for g, v in goals.items())
             tally["checks"] += sum(v["ok"] is not None for v in goals.values())
             tally["pass"] += sum(bool(v["ok"]) for v in goals.values())
@@ -76,10 +79,10 @@ def _summary(tally: Counter) -> str:
 
 
 def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str,
-                watermark: float = 0.0) -> dict[str, dict]:
+                watermark: float = 0.0, gpu: str | None = None) -> dict[str, dict]:
     """The goal checks of one cell (bench/suite_goals.py), EWSJF run as `spec`, the baselines cached."""
     name, load = cell.split(":")
-    sw = BY_NAME[name]
+    sw = on_gpu(BY_NAME[name], gpu)
     engine = EngineConfig(kv_watermark=watermark)
     w = suite_build(sw, seed=seed)
     st = RooflineStepTime(sw.model, sw.gpu)
@@ -89,7 +92,8 @@ def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str,
     metrics = {}
     for pol in BASELINES:
         k = cache_key({"cell": cell, "requests": len(w), "measured_from": first, "seed": seed, "policy": pol,
-                       "code": _BASELINE_CODE, **({"watermark": watermark} if watermark else {})})
+                       "code": _BASELINE_CODE, **({"watermark": watermark} if watermark else {}),
+                       **({"gpu": sw.gpu} if gpu else {})})
         if k not in cache:
             cache[k] = summarize(run_policy(wl, pol, st, engine), edges, measured_from=first)
             json.dump(cache, open(cache_path, "w"))

@@ -142,3 +142,20 @@ def test_a_load_is_steady_unless_fcfs_waits_grow_over_the_measured_arrivals():
     assert suite._steady(level, 25) and not suite._steady(growing, 25)
     assert suite.cell_scale([{"scale": 1.0}, {"scale": 2.0}, {"scale": 3.0}, {"scale": 4.5}], "ovl") == 4.5
     assert suite.cell_scale([{"scale": 1.0}, {"scale": 2.0}, {"scale": 3.0}, {"scale": 4.5}], "3") == 2.0
+
+
+def test_suite_gpu_replays_every_workload_on_another_gpu(tmp_path, capsys):
+    """--suite-gpu: the same workload on a faster GPU reaches FCFS's 1 s point at a higher arrival rate."""
+    scales = {}
+    for gpu in ("a100-80gb", "h100"):
+        out = tmp_path / gpu
+        rc = cli.main(["bench", "--suite", "--suite-workloads", "azure-code", "--suite-requests", "80", "--no-pareto",
+                       "--no-plots", "--suite-gpu", gpu, "--suite-cache", str(tmp_path / "c.json"), "--out", str(out)])
+        assert rc == 0
+        w = json.loads((out / "suite.json").read_text())["workloads"][0]
+        assert w["gpu"] == ("h100-80gb" if gpu == "h100" else gpu)
+        scales[w["gpu"]] = w["cells"][0]["point"]["scale"]
+    assert scales["h100-80gb"] > scales["a100-80gb"]
+    capsys.readouterr()
+    assert cli.main(["bench", "--suite", "--suite-workloads", "azure-code", "--suite-gpu", "h300"]) == 2
+    assert "unknown GPU 'h300'" in capsys.readouterr().err
