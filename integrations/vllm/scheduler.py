@@ -60,6 +60,8 @@ class EWSJFSchedulerMixin:
     # Class-level defaults: vLLM's tests (and tools) build a scheduler with __new__ and set the attributes
     # they need by hand, then call update_from_output / finish_requests; those must still work.
     _ewsjf_out_tokens: dict[str, int] | None = None
+    # Requests vLLM finished inside the update_from_output running now (its errors); None outside of one.
+    _ewsjf_finishing: set[str] | None = None
     _ewsjf_inflight: Any = ()
     ewsjf_metrics: EngineMetrics | None = None
     _ewsjf_idle_exported = True
@@ -177,9 +179,15 @@ class EWSJFSchedulerMixin:
             self._ewsjf_export(self._ewsjf_clock(), force=True)
 
     def update_from_output(self, scheduler_output: Any, model_runner_output: Any):
-        outputs = super().update_from_output(scheduler_output, model_runner_output)  # type: ignore[misc]
-        if self._ewsjf_out_tokens is not None:
-            self._ewsjf_report_tokens(outputs)
+        if self._ewsjf_out_tokens is None:
+            outputs = super().update_from_output(scheduler_output, model_runner_output)  # type: ignore[misc]
+        else:
+            self._ewsjf_finishing = set()
+            try:
+                outputs = super().update_from_output(scheduler_output, model_runner_output)  # type: ignore[misc]
+                self._ewsjf_report_tokens(outputs)
+            finally:
+                self._ewsjf_finishing = None
         inflight = self._ewsjf_inflight
         if inflight and scheduler_output.total_num_scheduled_tokens:
             # Outputs come back in scheduling order; drop entries of steps whose output never came.
@@ -200,7 +208,7 @@ class EWSJFSchedulerMixin:
 
     def _ewsjf_report_tokens(self, outputs: Any) -> None:
         """Tell the tuner (its rollback guard and replay window) first-token and finish times."""
-        counts = self._ewsjf_out_tokens
+        counts, finishing = self._ewsjf_out_tokens, self._ewsjf_finishing
         queue = self.ewsjf_queue
         now = self._ewsjf_clock()
         for engine_outputs in outputs.values():
@@ -212,14 +220,21 @@ class EWSJFSchedulerMixin:
                     queue.on_first_token(rid, now)
                 if out.finish_reason is not None:
                     counts.pop(rid, None)
+                    finishing.discard(rid)
                     queue.on_finish(rid, after, now)
                 else:
                     counts[rid] = after
+        for rid in finishing:   # finished inside the step without a finish output (none in vLLM 0.32)
+            queue.on_finish(rid, counts.pop(rid, 0), now)
 
     def finish_requests(self, request_ids: Any, finished_status: Any):
         finished = super().finish_requests(request_ids, finished_status)  # type: ignore[misc]
         counts = self._ewsjf_out_tokens
-        if counts is not None and finished:
+        if counts is not None and finished and self._ewsjf_finishing is not None:
+            # vLLM's own errors inside update_from_output: their finish output follows in this step's outputs,
+            # after this step's tokens; _ewsjf_report_tokens reports them then, with all their tokens.
+            self._ewsjf_finishing.update(getattr(request, "request_id", request) for request in finished)
+        elif counts is not None and finished:
             # Aborted requests get no finish output: tell the tuner they left now (with the tokens they got),
             # or its replays would count them as backlog in every later window.
             now = self._ewsjf_clock()

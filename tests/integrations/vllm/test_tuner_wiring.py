@@ -119,3 +119,29 @@ def test_aborted_requests_leave_the_tuners_backlog(monkeypatch):
     assert everything.output_tokens[:2].tolist() == [v.output_tokens["running"], 0]
     assert np.isfinite(everything.first_token_s[0]) and np.isnan(everything.first_token_s[1])
     v.scheduler.shutdown()
+
+
+def test_a_request_that_errors_after_output_keeps_its_tokens_in_the_tuners_window(monkeypatch):
+    """vLLM errors a request inside update_from_output (a multimodal encoder-cache mismatch, a grammar or KV
+    load failure): finish_requests(FINISHED_ERROR), then a finish output with no tokens. The recorder must keep
+    the tokens it produced, the one of that very step included, not the 0 of that last output: the replay
+    window would otherwise see a request that generated nothing."""
+    monkeypatch.delenv("EWSJF_CONFIG", raising=False)
+    tuner = {"executor": "thread", "retune_every_s": 1e9, "min_window_requests": 10_000}
+    v = VirtualVLLM(scheduler="ewsjf", num_blocks=2048, max_num_seqs=4,
+                    scheduler_kwargs={"ewsjf_config": {"tuner": tuner}})
+    v.add_request("doomed", prompt_tokens=32, output_tokens=50)
+    v.add_request("fine", prompt_tokens=32, output_tokens=6)
+    for _ in range(4):
+        v.step()
+    produced = v.output_tokens["doomed"]
+    assert produced >= 2
+    v.scheduler.encoder_cache_mismatch_reqs.add("doomed")   # what vLLM's scheduling sets on a mismatch
+    result = v.step()
+    assert "doomed" in result.finished and v.output_tokens["doomed"] == produced + 1   # errored after a token
+    while v.has_unfinished():
+        v.step()
+    window = v.scheduler.ewsjf_queue.recorder.snapshot()
+    assert window.output_tokens.tolist() == [produced + 1, 6]
+    assert window.finish_s[0] == v.finish_time["doomed"] and np.isfinite(window.first_token_s).all()
+    v.scheduler.shutdown()
