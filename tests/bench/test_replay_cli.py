@@ -328,9 +328,14 @@ def test_load_labels_keep_their_digits(capsys, files, tmp_path):
     assert "== load 3.3 x" in capsys.readouterr().out          # 1.1 * 3 = 3.3000000000000003 in floats
 
 
-def test_partly_rejected_workload_is_said(capsys, files):
-    assert bench("--workload", files["good"], "--no-progress", "--policies", "fcfs", "--kv-blocks", "5") == 0
-    assert "warning: sim/fcfs @ 1: 2 of 3 requests rejected" in capsys.readouterr().err
+def test_partly_rejected_workload_is_said_once_with_the_request_ids(capsys, files):
+    """Requests 0 (100 + 5 tokens) and 1 (300 + 2) do not fit 5 blocks of 16: rejected under every policy and
+    load, so one warning for the whole command, naming them, not one per replay."""
+    assert bench("--workload", files["good"], "--no-progress", "--policies", "fcfs,ewsjf", "--kv-blocks", "5",
+                 "--sweep", "1,2") == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "rejected" in line]
+    assert warnings == ["  warning: every policy: 2 of 3 requests rejected (too large for the engine): "
+                        "requests 0, 1 (positions in the replayed workload, from 0)"]
 
 
 @pytest.mark.parametrize("mode", [["--suite", "--no-plots", "--out"], ["--fidelity", "--json"]])
