@@ -13,7 +13,8 @@ thousands of distinct classes come and go), frequent re-partitions, and the Baye
 Checked: no request lost or duplicated (every request ends exactly once, finished with all its tokens
 or aborted; first admissions unique; everything drained at the end); memory (RSS and the scheduler's
 state sizes) and per-step wall cost flat between the first and last windows; the prefill-cost model
-finite in every window and close to the step-time model's prefill term. Exit status 1 if a check fails.
+finite in every window and close to the step-time model's prefill term (from step MIN_COST_STEPS on: a
+shorter run says it is too short to judge it). Exit status 1 if a check fails.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ from ewsjf.bench.virtual_vllm import VirtualVLLM, default_step_time
 # The step-time model's prefill term (virtual_vllm.default_step_time): what C_prefill(b) should approach.
 TRUE_C0, TRUE_C1 = 0.005, 6e-5
 CHECK_SIZES = (512, 2048, 8192)
+MIN_COST_STEPS = 1000
+"""Steps the prefill-cost model is given before its error is judged: on this traffic the fit starts at its
+prior and needs several of its ~200-step memories of varied prefills (17 seeds: error under 25% by 900 steps,
+at most 17% at 1,000). A window ending earlier shows its error in parentheses and is not judged."""
 
 
 @dataclass
@@ -70,6 +75,12 @@ class Window:
     peak_waiting: int = 0
     """Most requests waiting (EWSJF queue) at any step of the window."""
     virtual_s: float = 0.0
+    end_step: int = 0
+    """Steps run when the window ended (counted from the start of the soak)."""
+
+    @property
+    def cost_judged(self) -> bool:
+        return self.end_step >= MIN_COST_STEPS
 
 
 @dataclass
@@ -83,6 +94,8 @@ class SoakReport:
     repartitions: int = 0
     tuner: dict = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """What the run could not check (too short to judge the cost model), without failing."""
 
 
 def _rss_mb() -> float:
@@ -152,6 +165,7 @@ def run_soak(s: SoakSettings, on_window: Callable[[Window], None] | None = None)
             now = time.perf_counter()
             report.windows.append(_window(v, window_len, (now - t_window) / window_len * 1e6, s))
             report.windows[-1].peak_waiting, report.windows[-1].virtual_s, peak = peak, v.now, 0
+            report.windows[-1].end_step = step
             if on_window is not None:
                 on_window(report.windows[-1])
             t_window = time.perf_counter()
@@ -193,17 +207,37 @@ def _final_checks(v: VirtualVLLM, report: SoakReport, expected: dict[str, int], 
     if len(v.scheduler.waiting) or len(v.scheduler.ewsjf_queue) or v.scheduler.requests:
         fail("requests left in the scheduler after the drain")
     report.repartitions = int(v.scheduler.ewsjf_stats().get("repartitions", 0))
-    body = report.windows[1:] or report.windows
-    if body and any(not math.isfinite(w.cost_error) for w in body):
-        fail("the prefill-cost model went non-finite")
-    elif body and max(w.cost_error for w in body) > s.cost_tolerance:
-        fail(f"prefill-cost model off by {max(w.cost_error for w in body):.0%} (> {s.cost_tolerance:.0%})")
+    _check_cost_model(report)
     if s.check_timing and len(report.windows) >= 3:
         first, last = report.windows[1], report.windows[-1]
         if last.wall_us_per_step > s.step_cost_tolerance * first.wall_us_per_step:
             fail(f"per-step cost grew {last.wall_us_per_step / first.wall_us_per_step:.2f}x")
         if last.rss_mb - first.rss_mb > s.rss_tolerance_mb:
             fail(f"RSS grew {last.rss_mb - first.rss_mb:.0f} MB between the second and the last window")
+
+
+def _check_cost_model(report: SoakReport) -> None:
+    """Finite in every window after the first; close to the truth only from MIN_COST_STEPS on: an earlier
+    error is the prior's, not the fit's, and is not judged (the report says the run was too short)."""
+    s, body = report.settings, report.windows[1:] or report.windows
+    judged = [w for w in body if w.cost_judged]
+    if any(not math.isfinite(w.cost_error) for w in body):
+        report.failures.append("the prefill-cost model went non-finite")
+    elif judged and max(w.cost_error for w in judged) > s.cost_tolerance:
+        report.failures.append(f"prefill-cost model off by {max(w.cost_error for w in judged):.0%} "
+                               f"(> {s.cost_tolerance:.0%})")
+    elif not judged:
+        report.notes.append(f"too short to judge the prefill-cost model: it is judged in windows ending at step "
+                            f"{MIN_COST_STEPS} or later (--steps {s.steps} with --windows {s.windows}: give "
+                            f"--steps {min_judged_steps(s.windows)} or more)")
+
+
+def min_judged_steps(windows: int) -> int:
+    """The fewest steps whose windows (steps // windows long) include one ending at MIN_COST_STEPS or later."""
+    steps = MIN_COST_STEPS
+    while (steps // max(1, steps // windows)) * max(1, steps // windows) < MIN_COST_STEPS:
+        steps += 1
+    return steps
 
 
 def print_report(report: SoakReport) -> None:
@@ -219,14 +253,21 @@ def print_report(report: SoakReport) -> None:
         done += w.steps
         table.add_row(str(done), f"{w.virtual_s:.0f}", f"{w.wall_us_per_step:.0f}", f"{w.rss_mb:.0f}",
                       str(w.peak_waiting), str(w.running),
-                      str(w.classes), *(f"{w.cost[b]:.4f}" for b in CHECK_SIZES), f"{w.cost_error:.1%}")
+                      str(w.classes), *(f"{w.cost[b]:.4f}" for b in CHECK_SIZES), _cost_error_cell(w))
     console = Console()
     console.print(table)
     console.print(f"requests: {report.added} added, {report.finished} finished, {report.aborted} aborted; "
                   f"{report.preemptions} preemptions, {report.repartitions} repartitions; tuner {report.tuner}")
     truth = ", ".join(f"C({b})={TRUE_C0 + TRUE_C1 * b:.4f}" for b in CHECK_SIZES)
-    console.print(f"step-time model's prefill term: {truth} s")
+    console.print(f"step-time model's prefill term: {truth} s; cost err in parentheses: before step "
+                  f"{MIN_COST_STEPS}, not judged")
     console.print("checks: " + ("all passed" if not report.failures else "FAILED: " + "; ".join(report.failures)))
+    for note in report.notes:
+        console.print(f"not checked: {note}")
+
+
+def _cost_error_cell(w: Window) -> str:
+    return f"{w.cost_error:.1%}" if w.cost_judged else f"({w.cost_error:.1%})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--steps and --windows must be >= 1")
     def progress(w: Window) -> None:  # a long run shows its figures as they come
         print(f"window: {w.wall_us_per_step:.0f} us/step, RSS {w.rss_mb:.0f} MB, peak {w.peak_waiting} waiting, "
-              f"{w.classes} priority classes, cost error {w.cost_error:.1%}", flush=True)
+              f"{w.classes} priority classes, cost error {_cost_error_cell(w)}", flush=True)
 
     report = run_soak(SoakSettings(steps=a.steps, seed=a.seed, windows=a.windows, tuner=not a.no_tuner), progress)
     print_report(report)
