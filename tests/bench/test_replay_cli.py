@@ -369,3 +369,42 @@ def test_the_watermark_reaches_every_policys_engine(tmp_path, capsys):
     for policy in ("fcfs", "ewsjf"):
         assert runs["0.3"][policy]["ttft_s"]["mean"] > runs["0"][policy]["ttft_s"]["mean"], policy
     assert bench(*SMALL, "--watermark", "1") == 2 and "[0, 1)" in capsys.readouterr().err
+
+
+def test_every_mode_builds_its_engine_from_the_shared_options(monkeypatch):
+    """A plain replay, the suite and the fidelity matrix take the engine options alike (inputs.engine_config),
+    and differ only where they mean to: the suite sets no context length (its workloads bring their models),
+    the matrix sets prefix caching per case."""
+    import argparse
+
+    from ewsjf.bench import fidelity, replay_cli, suite
+    from ewsjf_core.sim.context_length import context_length
+
+    class Built(Exception):
+        pass
+
+    built = {}
+
+    def keep(mode, engine):
+        built[mode] = engine
+        raise Built
+
+    monkeypatch.setattr(engines, "run", lambda name, w, pol, st, engine, *a, **k: keep("replay", engine))
+    monkeypatch.setattr(suite, "run_workload", lambda sw, n, engine, *a, **k: keep("suite", engine))
+    monkeypatch.setattr(fidelity, "run_matrix", lambda model, gpu, base, **k: keep("fidelity", base))
+    monkeypatch.setattr(engines, "vllm_available", lambda: True)
+    parser = argparse.ArgumentParser()
+    replay_cli.add_arguments(parser)
+    args = parser.parse_args([*SMALL, "--policies", "fcfs", "--watermark", "0.2", "--token-budget", "4096",
+                              "--max-running", "64", "--block-size", "32", "--kv-blocks", "5000",
+                              "--gpu-memory-utilization", "0.8", "--no-chunked-prefill", "--no-prefix-caching"])
+    for run in (replay_cli._run, suite.run_suite, fidelity.main):
+        with pytest.raises(Built):
+            run(args)
+    shared = {"kv_watermark": 0.2, "token_budget": 4096, "max_running": 64, "block_size": 32, "kv_blocks": 5000,
+              "gpu_memory_utilization": 0.8, "chunked_prefill": False}
+    for mode, engine in built.items():
+        assert {k: getattr(engine, k) for k in shared} == shared, mode
+    assert [built[m].max_model_len for m in ("replay", "suite", "fidelity")] == [context_length("llama-3-8b"), None,
+                                                                                 context_length("llama-3-8b")]
+    assert [built[m].prefix_caching for m in ("replay", "suite", "fidelity")] == [False, False, True]
