@@ -50,6 +50,9 @@ class EngineMetrics:
         self.metrics_interval = options.metrics_interval_s if (directory or multiprocess) else 0.0
         self.log_interval = options.log_interval_s
         start = clock()
+        self.since = start
+        """The clock at the last export (or the start): a reading below it means the clock went back, which
+        re-times the snapshots (the scheduler calls export then too; see export)."""
         self.next_metrics = start + self.metrics_interval if self.metrics_interval else math.inf
         self.next_log = start + self.log_interval if self.log_interval else math.inf
         self.next_due = min(self.next_metrics, self.next_log)
@@ -78,7 +81,16 @@ class EngineMetrics:
         return cls(options, clock, directory, engine_index, str(name), multiprocess)
 
     def export(self, stats: dict[str, Any], now: float, force: bool = False) -> None:
-        """Write the snapshot if due (or `force`: the engine goes idle), log the summary if due."""
+        """Write the snapshot if due (or `force`: the engine goes idle), log the summary if due.
+
+        A clock set back (the wall clock by NTP or by hand) re-times both from `now`: the next of each is one
+        interval away, not due when the clock gets back to where it was (no snapshot for that long)."""
+        if now < self.since:
+            if self.next_metrics != math.inf:   # (inf: off, or disabled by a failed write)
+                self.next_metrics = now + self.metrics_interval
+            if self.next_log != math.inf:
+                self.next_log = now + self.log_interval
+        self.since = now
         if now >= self.next_metrics or (force and self.metrics_interval):
             self.next_metrics = now + self.metrics_interval
             if self._path is not None:

@@ -159,7 +159,7 @@ class EWSJFSchedulerMixin:
             self._ewsjf_inflight.append((output, now, total - decode, decode))
         self.ewsjf_steps += 1
         metrics = self.ewsjf_metrics
-        if metrics is not None and now >= metrics.next_due:
+        if metrics is not None and (now >= metrics.next_due or now < metrics.since):   # (since: the clock went back)
             self._ewsjf_export(now)  # after the step admitted: the snapshot agrees with vLLM's own counts
         return output
 

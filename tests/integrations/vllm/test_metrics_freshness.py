@@ -56,3 +56,29 @@ def test_abort_of_the_last_waiting_request_refreshes_the_snapshot(tmp_path, monk
     assert _snapshot(tmp_path)["waiting"] == 1
     v.abort(["a", "b"])
     assert _snapshot(tmp_path)["waiting"] == 0
+
+
+def test_a_clock_set_back_re_times_the_snapshots_instead_of_stalling_them(tmp_path, monkeypatch):
+    """The scheduler's clock is the wall clock: set back an hour (NTP, by hand), the next snapshot is due one
+    interval later, not when the clock is back where it was (an hour of a frozen /metrics)."""
+    monkeypatch.setenv("EWSJF_METRICS_DIR", str(tmp_path))
+    wall = [1000.0]
+    v = VirtualVLLM("ewsjf", max_num_seqs=1, scheduler_kwargs={
+        "clock": lambda: wall[0], "ewsjf_options": {"metrics_interval_s": 5.0, "log_interval_s": 0.0}})
+    for i in range(3):
+        v.add_request(f"r{i}", prompt_tokens=50, output_tokens=200)
+    metrics = v.scheduler.ewsjf_metrics
+    for _ in range(6):                 # 1000 .. 1005: one snapshot, the next due at 1010
+        v.step(duration=0.01)
+        wall[0] += 1.0
+    assert metrics.snapshots_written == 1
+    wall[0] -= 3600.0
+    written_at = []
+    for _ in range(12):                # 12 s of the clock after the jump: due twice (one interval each)
+        v.step(duration=0.01)
+        if metrics.snapshots_written > 1 + len(written_at):
+            written_at.append(wall[0])
+        wall[0] += 1.0
+    assert written_at == [wall[0] - 12.0 + 5.0, wall[0] - 12.0 + 10.0]
+    assert json.loads(next(tmp_path.glob("engine-*.json")).read_text())["time"] == written_at[-1]
+    v.scheduler.shutdown()
