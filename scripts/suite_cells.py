@@ -4,7 +4,7 @@ candidate on the cells it targets before the full suite (issue 9).
     .venv/bin/python scripts/suite_cells.py published:10,bwb:3,sharegpt:ovl [--seed N] [--set k=v,...]
     .venv/bin/python scripts/suite_cells.py all --seed 0,1,2 --set own_size_slack=0   # every cell, three draws
     .venv/bin/python scripts/suite_cells.py all --seed 0 --policy sjf-aging:0.03      # another scheduler scored alike
-    .venv/bin/python scripts/suite_cells.py all --seed 0,1,2 --gpu h100-80gb          # on a GPU the default was not set on
+    .venv/bin/python scripts/suite_cells.py all --seed 0,1,2 --gpu h100-80gb          # on another GPU
 
 Prints per cell EWSJF's short-class mean and long-class p99 against HRRN's and FCFS's, the fairness ratios and
 the checks of bench/suite_goals.py (the near-limit goal without the frontier sweep), on the requests the suite
