@@ -33,7 +33,7 @@ from . import inputs, suite_goals, suite_report
 from .metrics import class_edges, summarize
 from .suite_loads import DEFAULT_CACHE, operating_points
 from .suite_policies import run_policy
-from .suite_workloads import BY_NAME, SUITE, on_gpu
+from .suite_workloads import BY_NAME, SUITE, on_hardware
 
 CELL_POLICIES = ("fcfs", "oracle-sjf", "hrrn", "ewsjf")
 TARGETS_S = (1.0, 3.0, 10.0)
@@ -49,8 +49,8 @@ PARETO_AGING = tuple(f"sjf-aging:{x:g}" for x in (0.0, 0.003, 0.01, 0.03, 0.1, 1
 def add_arguments(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--suite", action="store_true",
                    help="run the workload suite at FCFS-defined operating points and print the goals table "
-                        "(each workload sets its own model and GPU: --model/--gpu do not apply, --suite-gpu does; "
-                        "engine options "
+                        "(each workload sets its own model and GPU: --model/--gpu do not apply, --suite-gpu and "
+                        "--suite-model do; engine options "
                         "and --ewsjf-set/--ewsjf-config do; see bench/suite.py)")
     g.add_argument("--suite-workloads", default=",".join(w.name for w in SUITE),
                    help="comma list of suite workloads (default: all)")
@@ -62,6 +62,9 @@ def add_arguments(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--suite-gpu", default=None,
                    help="replay every workload on this GPU preset instead of its own (a100-80gb; h100-80gb, h200: "
                         "the default configuration checked on hardware it was not measured on)")
+    g.add_argument("--suite-model", default=None,
+                   help="replay every workload with this model preset instead of its own (qwen2.5-7b, llama-2-7b, "
+                        "...)")
 
 
 def _engine_key(e: EngineConfig) -> dict:
@@ -170,7 +173,7 @@ def run_suite(args) -> int:
     for name in names:
         if name not in BY_NAME:
             raise ValueError(f"unknown suite workload {name!r}: use {', '.join(BY_NAME)}")
-    workloads = [on_gpu(BY_NAME[name], args.suite_gpu) for name in names]
+    workloads = [on_hardware(BY_NAME[name], args.suite_gpu, args.suite_model) for name in names]
     ecfg = inputs.ewsjf_config(args.ewsjf_config, args.ewsjf_set)
     engine = inputs.engine_config(args, with_context_length=False)   # each workload's model sets it
     results = []

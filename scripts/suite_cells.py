@@ -28,7 +28,7 @@ from ewsjf.bench.metrics import class_edges, summarize
 from ewsjf.bench.suite import CELL_LOADS, cell_scale, measured_from, suite_build, workload_points
 from ewsjf.bench.suite_loads import cache_key
 from ewsjf.bench.suite_policies import run_policy
-from ewsjf.bench.suite_workloads import BY_NAME, SUITE, on_gpu
+from ewsjf.bench.suite_workloads import BY_NAME, SUITE, on_hardware
 from ewsjf.bindings import baselines
 from ewsjf_core.sim import EngineConfig, RooflineStepTime
 
@@ -50,6 +50,7 @@ def main() -> None:
                          "free by admissions")
     ap.add_argument("--gpu", default=None,
                     help="replay every cell on this GPU preset instead of its workload's own (bench --suite-gpu)")
+    ap.add_argument("--model", default=None, help="replay every cell with this model preset (bench --suite-model)")
     ap.add_argument("--policy", default="ewsjf",
                     help="the candidate in EWSJF's place, a suite spec (bench/suite_policies.py): sjf-aging:0.03, hrrn")
     args = ap.parse_args()
@@ -61,7 +62,7 @@ def main() -> None:
     for seed in [int(s) for s in args.seed.split(",")]:
         tally = Counter()
         for cell in cells:
-            goals = _cell_goals(cell, seed, spec, cache, cache_path, args.watermark, args.gpu)
+            goals = _cell_goals(cell, seed, spec, cache, cache_path, args.watermark, args.gpu, args.model)
             marks = " | ".join(f"{g} {suite_goals.mark(v['ok'])} {v['why']}" for g, v in goals.items())
             tally["checks"] += sum(v["ok"] is not None for v in goals.values())
             tally["pass"] += sum(bool(v["ok"]) for v in goals.values())
@@ -79,10 +80,11 @@ def _summary(tally: Counter) -> str:
 
 
 def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str,
-                watermark: float = 0.0, gpu: str | None = None) -> dict[str, dict]:
+                watermark: float = 0.0, gpu: str | None = None,
+                model: str | None = None) -> dict[str, dict]:
     """The goal checks of one cell (bench/suite_goals.py), EWSJF run as `spec`, the baselines cached."""
     name, load = cell.split(":")
-    sw = on_gpu(BY_NAME[name], gpu)
+    sw = on_hardware(BY_NAME[name], gpu, model)
     engine = EngineConfig(kv_watermark=watermark)
     w = suite_build(sw, seed=seed)
     st = RooflineStepTime(sw.model, sw.gpu)
@@ -93,7 +95,7 @@ def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str,
     for pol in BASELINES:
         k = cache_key({"cell": cell, "requests": len(w), "measured_from": first, "seed": seed, "policy": pol,
                        "code": _BASELINE_CODE, **({"watermark": watermark} if watermark else {}),
-                       **({"gpu": sw.gpu} if gpu else {})})
+                       **({"gpu": sw.gpu} if gpu else {}), **({"model": sw.model} if model else {})})
         if k not in cache:
             cache[k] = summarize(run_policy(wl, pol, st, engine), edges, measured_from=first)
             json.dump(cache, open(cache_path, "w"))

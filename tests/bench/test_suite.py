@@ -159,3 +159,19 @@ def test_suite_gpu_replays_every_workload_on_another_gpu(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["bench", "--suite", "--suite-workloads", "azure-code", "--suite-gpu", "h300"]) == 2
     assert "unknown GPU 'h300'" in capsys.readouterr().err
+
+
+def test_suite_model_replays_every_workload_with_another_model(tmp_path, capsys):
+    out = tmp_path / "q"
+    rc = cli.main(["bench", "--suite", "--suite-workloads", "published", "--suite-requests", "60", "--no-pareto",
+                   "--no-plots", "--suite-model", "Qwen2.5-7B", "--suite-cache", str(tmp_path / "c.json"),
+                   "--out", str(out)])
+    assert rc == 0
+    assert json.loads((out / "suite.json").read_text())["workloads"][0]["model"] == "qwen2.5-7b"
+    capsys.readouterr()
+    assert cli.main(["bench", "--suite", "--suite-workloads", "azure-code", "--suite-model", "gpt-5"]) == 2
+    assert "unknown model 'gpt-5'" in capsys.readouterr().err
+    # A model that leaves no memory for the KV cache is refused by name, before any replay.
+    assert cli.main(["bench", "--suite", "--suite-workloads", "azure-code", "--suite-model", "llama-3-70b",
+                     "--suite-cache", ""]) == 2
+    assert "does not fit on A100-80GB" in capsys.readouterr().err
