@@ -19,13 +19,15 @@ fairness bounds) from a failure of EWSJF's. Request counts are bounded
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 
 import numpy as np
 
 from ewsjf_core.config import EWSJFConfig
-from ewsjf_core.sim import EngineConfig, RooflineStepTime
+from ewsjf_core.sim import MODEL_PRESETS, EngineConfig, RooflineStepTime
+from ewsjf_core.sim.gpu_spec import get_gpu, gpu_key
 from ewsjf_core.sim.config import DEFAULT_WAITING_HEAD_SHARE
 
 from . import arg_types as T
@@ -33,7 +35,7 @@ from . import inputs, suite_goals, suite_report
 from .metrics import class_edges, summarize
 from .suite_loads import DEFAULT_CACHE, operating_points
 from .suite_policies import run_policy
-from .suite_workloads import BY_NAME, SUITE, on_hardware
+from .suite_workloads import BY_NAME, SUITE, SuiteWorkload
 
 CELL_POLICIES = ("fcfs", "oracle-sjf", "hrrn", "ewsjf")
 TARGETS_S = (1.0, 3.0, 10.0)
@@ -73,6 +75,21 @@ def _engine_key(e: EngineConfig) -> dict:
     if e.kv_watermark:   # keys of engines without a watermark stay what they were (cached loads)
         key["kv_watermark"] = e.kv_watermark
     return key
+
+
+def on_hardware(sw: SuiteWorkload, gpu: str | None = None, model: str | None = None) -> SuiteWorkload:
+    """`sw` replayed on another GPU preset and/or model preset (their step times and KV cache), or as it is: a
+    check of the default on hardware it was not measured on (`ewsjf bench --suite --suite-gpu h100-80gb`)."""
+    if gpu:
+        gpu = gpu_key(gpu)
+        get_gpu(gpu)   # an unknown name fails here, naming the presets
+        sw = dataclasses.replace(sw, gpu=gpu)
+    if model:
+        model = str(model).lower()
+        if model not in MODEL_PRESETS:
+            raise ValueError(f"unknown model {model!r}: use a preset ({', '.join(MODEL_PRESETS)})")
+        sw = dataclasses.replace(sw, model=model)
+    return sw
 
 
 def _deciles(w, ttft: np.ndarray, first: int) -> list[float]:

@@ -88,7 +88,7 @@ def operating_points(key_parts: dict, mean_ttft: Callable[[float], float], targe
     if cache_path:
         cache[key] = {"parts": key_parts, "points": points}
         os.makedirs(os.path.dirname(os.path.abspath(cache_path)), exist_ok=True)
-        tmp = cache_path + ".tmp"
+        tmp = f"{cache_path}.{os.getpid()}.tmp"   # concurrent suites each write whole, never into one file
         with open(tmp, "w") as f:
             json.dump(cache, f, indent=1, sort_keys=True)
         os.replace(tmp, cache_path)

@@ -7,15 +7,13 @@ Length-only files (ShareGPT, BWB) get drawn arrivals at 1 req/s (so a rate scale
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from ewsjf_core.sim import MODEL_PRESETS, Workload
-from ewsjf_core.sim.gpu_spec import get_gpu, gpu_key
+from ewsjf_core.sim import Workload
 
 from .traces import arrivals, load_azure, load_lengths, load_mooncake
 from .workloads import AZURE_CODE, AZURE_CONV, DATA_DIR
@@ -82,18 +80,3 @@ SUITE: tuple[SuiteWorkload, ...] = (
                   max_requests=2400),
 )
 BY_NAME = {w.name: w for w in SUITE}
-
-
-def on_hardware(sw: SuiteWorkload, gpu: str | None = None, model: str | None = None) -> SuiteWorkload:
-    """`sw` replayed on another GPU preset and/or model preset (their step times and KV cache), or as it is: a
-    check of the default on hardware it was not measured on (`ewsjf bench --suite --suite-gpu h100-80gb`)."""
-    if gpu:
-        gpu = gpu_key(gpu)
-        get_gpu(gpu)   # an unknown name fails here, naming the presets
-        sw = dataclasses.replace(sw, gpu=gpu)
-    if model:
-        model = str(model).lower()
-        if model not in MODEL_PRESETS:
-            raise ValueError(f"unknown model {model!r}: use a preset ({', '.join(MODEL_PRESETS)})")
-        sw = dataclasses.replace(sw, model=model)
-    return sw

@@ -25,10 +25,10 @@ from collections import Counter
 from ewsjf.bench import engines, suite_goals, suite_policies
 from ewsjf.bench import metrics as bench_metrics
 from ewsjf.bench.metrics import class_edges, summarize
-from ewsjf.bench.suite import CELL_LOADS, cell_scale, measured_from, suite_build, workload_points
+from ewsjf.bench.suite import CELL_LOADS, cell_scale, measured_from, on_hardware, suite_build, workload_points
 from ewsjf.bench.suite_loads import cache_key
 from ewsjf.bench.suite_policies import run_policy
-from ewsjf.bench.suite_workloads import BY_NAME, SUITE, on_hardware
+from ewsjf.bench.suite_workloads import BY_NAME, SUITE
 from ewsjf.bindings import baselines
 from ewsjf_core.sim import EngineConfig, RooflineStepTime
 
@@ -98,7 +98,10 @@ def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str,
                        **({"gpu": sw.gpu} if gpu else {}), **({"model": sw.model} if model else {})})
         if k not in cache:
             cache[k] = summarize(run_policy(wl, pol, st, engine), edges, measured_from=first)
-            json.dump(cache, open(cache_path, "w"))
+            tmp = f"{cache_path}.{os.getpid()}.tmp"   # whole or not at all: another run may be reading it
+            with open(tmp, "w") as f:
+                json.dump(cache, f)
+            os.replace(tmp, cache_path)
         metrics[pol] = cache[k]
     metrics["ewsjf"] = summarize(run_policy(wl, spec, st, engine), edges, measured_from=first)
     return suite_goals.check_cell(metrics)
