@@ -55,7 +55,7 @@ def main() -> None:
                     help="the candidate in EWSJF's place, a suite spec (bench/suite_policies.py): sjf-aging:0.03, hrrn")
     args = ap.parse_args()
     cache_path = os.environ.get("EWSJF_CELLS_CACHE", "/tmp/ewsjf_suite_cells.json")
-    cache = json.load(open(cache_path)) if os.path.exists(cache_path) else {}
+    cache = _read_cache(cache_path)
     cells = ALL_CELLS if args.cells == "all" else args.cells.split(",")
     spec = args.policy + (":" + args.set if args.set else "")
     total = Counter()
@@ -72,6 +72,18 @@ def main() -> None:
         total.update(tally)
     if "," in args.seed:
         print(f"all seeds: {_summary(total)}")
+
+
+def _read_cache(path: str) -> dict:
+    """The cached baseline figures; a missing or unreadable file is an empty cache (its figures are recomputed)."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        print(f"{path}: unreadable ({e}); the baselines are recomputed", flush=True)
+        return {}
 
 
 def _summary(tally: Counter) -> str:
