@@ -31,6 +31,7 @@ from ewsjf.bench.suite_policies import run_policy
 from ewsjf.bench.suite_workloads import BY_NAME, SUITE
 from ewsjf.bindings import baselines
 from ewsjf_core.sim import EngineConfig, RooflineStepTime
+from ewsjf_core.sim.config import DEFAULT_WAITING_HEAD_SHARE
 
 BASELINES = ("fcfs", "oracle-sjf", "hrrn")
 _BASELINE_CODE = hashlib.sha256("".join(inspect.getsource(m) for m in (baselines, engines, bench_metrics,
@@ -51,6 +52,8 @@ def main() -> None:
     ap.add_argument("--gpu", default=None,
                     help="replay every cell on this GPU preset instead of its workload's own (bench --suite-gpu)")
     ap.add_argument("--model", default=None, help="replay every cell with this model preset (bench --suite-model)")
+    ap.add_argument("--head-share", type=float, default=DEFAULT_WAITING_HEAD_SHARE,
+                    help="EWSJF's share of the chunk budget for the next waiting request (bench --ewsjf-head-share)")
     ap.add_argument("--policy", default="ewsjf",
                     help="the candidate in EWSJF's place, a suite spec (bench/suite_policies.py): sjf-aging:0.03, hrrn")
     args = ap.parse_args()
@@ -62,7 +65,7 @@ def main() -> None:
     for seed in [int(s) for s in args.seed.split(",")]:
         tally = Counter()
         for cell in cells:
-            goals = _cell_goals(cell, seed, spec, cache, cache_path, args.watermark, args.gpu, args.model)
+            goals = _cell_goals(cell, seed, spec, cache, cache_path, args)
             marks = " | ".join(f"{g} {suite_goals.mark(v['ok'])} {v['why']}" for g, v in goals.items())
             tally["checks"] += sum(v["ok"] is not None for v in goals.values())
             tally["pass"] += sum(bool(v["ok"]) for v in goals.values())
@@ -92,10 +95,11 @@ def _summary(tally: Counter) -> str:
 
 
 def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str,
-                watermark: float = 0.0, gpu: str | None = None,
-                model: str | None = None) -> dict[str, dict]:
-    """The goal checks of one cell (bench/suite_goals.py), EWSJF run as `spec`, the baselines cached."""
+                args: argparse.Namespace) -> dict[str, dict]:
+    """The goal checks of one cell (bench/suite_goals.py), EWSJF run as `spec`, the baselines cached; args: the
+    engine and hardware options."""
     name, load = cell.split(":")
+    watermark, gpu, model = args.watermark, args.gpu, args.model
     sw = on_hardware(BY_NAME[name], gpu, model)
     engine = EngineConfig(kv_watermark=watermark)
     w = suite_build(sw, seed=seed)
@@ -115,7 +119,8 @@ def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str,
                 json.dump(cache, f)
             os.replace(tmp, cache_path)
         metrics[pol] = cache[k]
-    metrics["ewsjf"] = summarize(run_policy(wl, spec, st, engine), edges, measured_from=first)
+    metrics["ewsjf"] = summarize(run_policy(wl, spec, st, engine, ewsjf_head_share=args.head_share), edges,
+                                 measured_from=first)
     return suite_goals.check_cell(metrics)
 
 

@@ -16,7 +16,7 @@ import argparse
 import numpy as np
 
 from ewsjf.bench.metrics import class_edges
-from ewsjf.bench.suite import CELL_LOADS, cell_scale, measured_from, suite_build, workload_points
+from ewsjf.bench.suite import CELL_LOADS, cell_scale, measured_from, on_hardware, suite_build, workload_points
 from ewsjf.bench.suite_policies import run_policy
 from ewsjf.bench.suite_workloads import BY_NAME
 from ewsjf_core.sim import EngineConfig, RooflineStepTime
@@ -29,8 +29,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--policies", default="fcfs,hrrn,ewsjf", help="suite policy specs, comma-separated")
     ap.add_argument("--top", type=int, default=8)
+    ap.add_argument("--gpu", default=None, help="another GPU preset (bench --suite-gpu)")
     args = ap.parse_args()
-    sw = BY_NAME[args.workload]
+    sw = on_hardware(BY_NAME[args.workload], args.gpu)
     w = suite_build(sw, seed=args.seed)
     engine = EngineConfig()
     wl = w.scale_rate(cell_scale(workload_points(sw, w, engine, args.seed), args.load))

@@ -22,7 +22,7 @@ import numpy as np
 
 from ewsjf.bench import engines
 from ewsjf.bench.metrics import class_edges
-from ewsjf.bench.suite import cell_scale, suite_build, workload_points
+from ewsjf.bench.suite import cell_scale, on_hardware, suite_build, workload_points
 from ewsjf.bench.suite_policies import parse
 from ewsjf.bench.suite_workloads import BY_NAME
 from ewsjf.bindings import EWSJFQueue
@@ -74,8 +74,8 @@ def replay(wl, st, engine, queue):
     return result_of(e, wl, 0.0), steps
 
 
-def main(name: str, load: str, seed: int = 0, overrides: str = "") -> None:
-    sw = BY_NAME[name]
+def main(name: str, load: str, seed: int = 0, overrides: str = "", gpu: str | None = None) -> None:
+    sw = on_hardware(BY_NAME[name], gpu)
     w = suite_build(sw, seed=seed)
     st = RooflineStepTime(sw.model, sw.gpu)
     engine = EngineConfig()
@@ -158,5 +158,6 @@ if __name__ == "__main__":
     ap.add_argument("load", help="1, 3, 10 or ovl")
     ap.add_argument("seed", type=int, nargs="?", default=0)
     ap.add_argument("--set", default="", help="EWSJF config overrides, k=v,...")
+    ap.add_argument("--gpu", default=None, help="another GPU preset (bench --suite-gpu)")
     args = ap.parse_args()
-    main(args.workload, args.load, args.seed, args.set)
+    main(args.workload, args.load, args.seed, args.set, args.gpu)
