@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 
 from .workload import PREFIX_BLOCK_TOKENS
@@ -82,9 +83,13 @@ class EngineConfig:
                                                                            self.gpu_memory_utilization)))
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.waiting_head_share <= 1.0:
+        for name in ("chunked_prefill", "prefix_caching", "reserve_full_sequence"):
+            v = getattr(self, name)
+            if not isinstance(v, bool):   # a truthy "false" would silently turn the feature on
+                raise ValueError(f"EngineConfig.{name} must be True or False, got {v!r}")
+        if not 0.0 <= self._number("waiting_head_share") <= 1.0:
             raise ValueError(f"EngineConfig.waiting_head_share must be in [0, 1], got {self.waiting_head_share!r}")
-        if not 0.0 <= self.kv_watermark < 1.0:
+        if not 0.0 <= self._number("kv_watermark") < 1.0:
             raise ValueError(f"EngineConfig.kv_watermark must be in [0, 1), got {self.kv_watermark!r}")
         t = self.long_prefill_token_threshold
         if isinstance(t, bool) or not isinstance(t, int) or t < 0:
@@ -104,5 +109,14 @@ class EngineConfig:
         if self.max_model_len is not None and (isinstance(self.max_model_len, bool)
                                                or not isinstance(self.max_model_len, int) or self.max_model_len < 2):
             raise ValueError(f"EngineConfig.max_model_len must be an integer >= 2 or None, got {self.max_model_len!r}")
-        if not 0 < self.gpu_memory_utilization <= 1:
-            raise ValueError("EngineConfig.gpu_memory_utilization must be in (0, 1]")
+        if not 0 < self._number("gpu_memory_utilization") <= 1:
+            raise ValueError(f"EngineConfig.gpu_memory_utilization must be in (0, 1], got "
+                             f"{self.gpu_memory_utilization!r}")
+
+    def _number(self, name: str) -> float:
+        """The field's value if it is a real number (not a bool, a string or None: those compared raise
+        TypeError, or pass as 0 and 1)."""
+        v = getattr(self, name)
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise ValueError(f"EngineConfig.{name} must be a number, got {v!r}")
+        return v
