@@ -21,7 +21,9 @@ class RequestTable:
         out = workload.output_tokens
         if max_model_len is not None:
             # vLLM stops a request when prompt + output reaches the context length (length-capped).
-            out = np.maximum(np.minimum(out, max_model_len - workload.prompt_tokens), 1)
+            # A context beyond int64 (accepted: no practical limit) is clipped so that the subtraction fits.
+            limit = min(max_model_len, int(np.iinfo(np.int64).max))
+            out = np.maximum(np.minimum(out, limit - workload.prompt_tokens), 1)
         self.output: list[int] = out.tolist()
         """Output tokens the engine generates (the workload's, capped at the context length)."""
         self.priority: list[int] = workload.priority.tolist()

@@ -68,6 +68,28 @@ def engine_configs(draw) -> EngineConfig:
         gpu_memory_utilization=draw(st.one_of(st.just(1.0), st.floats(0.3, 1.0))))
 
 
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cfg=engine_configs(), seed=st.integers(0, 1000), policy=st.sampled_from([FCFSQueue, EWSJFQueue]),
+       roofline=st.booleans())
+def test_any_accepted_config_replays_every_request(cfg, seed, policy, roofline):
+    w = mixed_workload(seed)
+    clock = VirtualClock()
+    queue = policy(clock=clock)
+    res = simulate(w, queue, ROOFLINE if roofline else LinearStep(), cfg, clock=clock, max_steps=MAX_STEPS)
+    assert res.steps < MAX_STEPS
+    assert np.all(res.completed ^ res.rejected)   # each request finished or was rejected, once
+    assert len(queue) == 0
+    assert res.info["blocks_in_use_at_end"] == 0
+    assert res.step_log["emitted"].sum() == generated_tokens(w, cfg)[res.completed].sum()
+
+
+def generated_tokens(w: Workload, cfg: EngineConfig) -> np.ndarray:
+    """Output tokens each request generates: its own, stopped at the context length."""
+    if cfg.max_model_len is None:
+        return w.output_tokens
+    return np.maximum(np.minimum(w.output_tokens, cfg.max_model_len - w.prompt_tokens.astype(object)), 1)
+
+
 _NOT_A_NUMBER = [None, "0.5", [0.5], True]
 REFUSED = {
     "token_budget": [0, -1, 1.5, "8", None, True, float("nan")],
