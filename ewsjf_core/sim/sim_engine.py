@@ -99,8 +99,10 @@ class SimEngine:
 
     @property
     def kv_usage(self) -> float:
-        """Fraction of the KV blocks in use (including the prefix cache's evictable blocks)."""
-        return self.blocks.used / self.blocks.total
+        """Fraction of the KV blocks in use (including the prefix cache's evictable blocks); 1.0 when the cache
+        has no block to allocate (kv_blocks=1: vLLM's null block alone)."""
+        total = self.blocks.total
+        return self.blocks.used / total if total else 1.0
 
     @property
     def scheduler_cpu_s(self) -> float:

@@ -90,6 +90,17 @@ def generated_tokens(w: Workload, cfg: EngineConfig) -> np.ndarray:
     return np.maximum(np.minimum(w.output_tokens, cfg.max_model_len - w.prompt_tokens.astype(object)), 1)
 
 
+def test_an_engine_with_only_the_null_block_reports_its_cache_full():
+    """kv_blocks=1 is accepted: the one block is vLLM's null block, so every request is rejected, and the live
+    state reads a full cache (no block can be allocated), not a division by zero."""
+    w = mixed_workload(0, n=3)
+    clock = VirtualClock()
+    engine = SimEngine(w, FCFSQueue(clock=clock), LinearStep(), EngineConfig(kv_blocks=1), clock=clock)
+    assert engine.kv_usage == 1.0
+    res = simulate(w, FCFSQueue(clock=VirtualClock()), LinearStep(), EngineConfig(kv_blocks=1))
+    assert res.rejected.all()
+
+
 _NOT_A_NUMBER = [None, "0.5", [0.5], True]
 REFUSED = {
     "token_budget": [0, -1, 1.5, "8", None, True, float("nan")],
