@@ -221,10 +221,18 @@ class RooflineStepTime:
     def kv_blocks(self, block_size: int = 16, gpu_memory_utilization: float = 0.9,
                   reserve_bytes: float = 2 * 1024 ** 3) -> int:
         """KV-cache blocks that fit beside the weights (vLLM-style: utilization * memory - weights - reserve)."""
+        block_bytes = block_size * self.model.kv_bytes_per_token
         free = self.gpu.memory_bytes * gpu_memory_utilization - self.model.weight_bytes - reserve_bytes
-        blocks = int(free // (block_size * self.model.kv_bytes_per_token))
+        blocks = int(free // block_bytes)
         if blocks < 1:
-            raise ValueError(f"{self.model.name} does not fit on {self.gpu.name}: no memory left for the KV cache")
+            # The least utilization that leaves one block, rounded up to what a user types.
+            least = math.ceil((self.model.weight_bytes + reserve_bytes + block_bytes) / self.gpu.memory_bytes * 1000)
+            fix = (f"it needs gpu_memory_utilization >= {least / 1000:g}" if least <= 1000
+                   else "not even at gpu_memory_utilization 1")
+            raise ValueError(f"{self.model.name} does not fit on {self.gpu.name} at gpu_memory_utilization "
+                             f"{gpu_memory_utilization:g}: no memory left for the KV cache beside the weights "
+                             f"({self.model.weight_bytes / 2 ** 30:.1f} GiB) and {reserve_bytes / 2 ** 30:g} GiB "
+                             f"of reserve; {fix}")
         return blocks
 
 

@@ -9,6 +9,7 @@ and ewsjf, on a workload with long prompts and shared prefixes.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 
 from ewsjf.bindings import EWSJFQueue
 from ewsjf.bindings.baselines import FCFSQueue
-from ewsjf_core.sim import EngineConfig, RooflineStepTime, VirtualClock, Workload, simulate
+from ewsjf_core.sim import GPU_PRESETS, MODEL_PRESETS, EngineConfig, RooflineStepTime, VirtualClock, Workload, simulate
 from ewsjf_core.sim.sim_engine import SimEngine
 from ewsjf_core.sim.workload import PREFIX_BLOCK_TOKENS
 
@@ -99,6 +100,32 @@ def test_an_engine_with_only_the_null_block_reports_its_cache_full():
     assert engine.kv_usage == 1.0
     res = simulate(w, FCFSQueue(clock=VirtualClock()), LinearStep(), EngineConfig(kv_blocks=1))
     assert res.rejected.all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(model=st.sampled_from(sorted(MODEL_PRESETS)), gpu=st.sampled_from(sorted(GPU_PRESETS)),
+       block_size=st.sampled_from(BLOCK_SIZES),
+       utilization=st.one_of(st.just(1.0), st.just(math.ulp(0.0)), st.floats(1e-6, 1.0)))
+def test_kv_sizing_gives_blocks_or_names_the_utilization_that_fits(model, gpu, block_size, utilization):
+    """KV blocks sized from a model and GPU preset: at least one, or a ValueError that names
+    gpu_memory_utilization and the least one that leaves a block (when any does), which then sizes."""
+    step_time = RooflineStepTime(model, gpu)
+    cfg = EngineConfig(block_size=block_size, gpu_memory_utilization=utilization)
+    try:
+        blocks = cfg.with_kv_blocks(step_time).kv_blocks
+    except ValueError as e:
+        said = str(e)
+        assert f"gpu_memory_utilization {utilization:g}" in said
+        least = re.search(r"needs gpu_memory_utilization >= ([0-9.]+)", said)
+        if least is None:
+            assert "not even at gpu_memory_utilization 1" in said
+            with pytest.raises(ValueError):
+                EngineConfig(block_size=block_size, gpu_memory_utilization=1.0).with_kv_blocks(step_time)
+            return
+        utilization = float(least.group(1))
+        blocks = EngineConfig(block_size=block_size, gpu_memory_utilization=utilization).with_kv_blocks(step_time)
+        blocks = blocks.kv_blocks
+    assert isinstance(blocks, int) and blocks >= 1
 
 
 _NOT_A_NUMBER = [None, "0.5", [0.5], True]
