@@ -30,6 +30,19 @@ def int_in(lo: int, hi: int = INT32_MAX) -> Callable[[str], int]:
     return parse
 
 
+def divisor_of(n: int) -> Callable[[str], int]:
+    """An integer that divides n (a KV block size: the prefix blocks of n tokens are whole blocks)."""
+    def parse(text: str) -> int:
+        v = int_in(1, n)(text)
+        if n % v:
+            divisors = [d for d in range(1, n + 1) if n % d == 0]
+            raise argparse.ArgumentTypeError(f"expected a divisor of {n} ({', '.join(map(str, divisors))}), "
+                                             f"got {text[:40]}")
+        return v
+    parse.__name__ = "integer"
+    return parse
+
+
 def int_list(what: str, lo: int, hi: int) -> Callable[[str], list[int]]:
     """A comma list of distinct integers in [lo, hi], at least one (`what` names them in errors)."""
     def parse(text: str) -> list[int]:

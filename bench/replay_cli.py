@@ -26,6 +26,7 @@ import numpy as np
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.sim.config import DEFAULT_WAITING_HEAD_SHARE
 from ewsjf_core.sim.step_time import GPU_PRESETS, MODEL_PRESETS
+from ewsjf_core.sim.workload import PREFIX_BLOCK_TOKENS
 
 from . import arg_types as T
 from . import console, engines, fidelity, inputs, multi_instance_cli, report, suite
@@ -84,7 +85,8 @@ def _engine_arguments(g) -> None:
     g.add_argument("--max-running", type=T.int_in(1), default=256, help="max_num_seqs (default 256)")
     g.add_argument("--kv-blocks", type=T.int_in(1), default=None,
                    help="KV-cache blocks (default: from GPU memory, weights and --gpu-memory-utilization)")
-    g.add_argument("--block-size", type=T.int_in(1, 512), default=16)
+    g.add_argument("--block-size", type=T.divisor_of(PREFIX_BLOCK_TOKENS), default=16,
+                   help=f"KV block size in tokens, a divisor of {PREFIX_BLOCK_TOKENS} (default %(default)s)")
     g.add_argument("--gpu-memory-utilization", type=T.positive_float(hi=1.0), default=0.9)
     g.add_argument("--watermark", type=T.fraction_below_one, default=0.0,
                    help="vLLM's --watermark, for every policy: an admission beside running requests leaves this "
@@ -95,7 +97,7 @@ def _engine_arguments(g) -> None:
                    help="EWSJF's share of the chunk budget for the waiting queue's next request while a prefill "
                         "runs (vLLM option waiting_head_share; 0: off; baselines always run without it; "
                         "default %(default)s)")
-    g.add_argument("--max-model-len", type=T.int_in(1), default=None,
+    g.add_argument("--max-model-len", type=T.int_in(2), default=None,
                    help="context length: longer prompts are rejected as vLLM does (default: the model's "
                         "max_position_embeddings)")
     g.add_argument("--fidelity", action="store_true",

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--window", type=T.window, default=(0.0, 900.0), metavar="START:END",
                     help="requests arriving in [START, END) seconds (default 0:900)")
     ap.add_argument("--runs", type=T.int_in(1, 100), default=3, help="replays per policy (median taken)")
-    ap.add_argument("--max-model-len", type=T.int_in(1), default=None,
+    ap.add_argument("--max-model-len", type=T.int_in(2), default=None,
                     help="context length: longer prompts are rejected (default: the model's)")
     args = ap.parse_args(argv)
     res = measure(args.workload, args.window, args.runs, max_model_len=args.max_model_len)

@@ -1,0 +1,44 @@
+"""`ewsjf bench`'s engine options together: a combination that parses runs, or is refused naming an option it
+was given; a value no combination accepts is refused at parse time; a rejected request is always said.
+
+test_replay_cli.py fuzzes each option with hostile text (a result or a one-line error); here the values are
+plausible and drawn together, where options constrain each other, on single and multi-instance replays.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ewsjf.bench import cli
+
+# Prompt + output: 105, 302, 59, 2,000 and 8,001 tokens.
+TRACE = "arrival_s,prompt_tokens,output_tokens\n0,100,5\n0.1,300,2\n0.5,50,9\n0.6,1990,10\n0.7,8000,1\n"
+
+
+@pytest.fixture(scope="module")
+def trace(tmp_path_factory):
+    path = tmp_path_factory.mktemp("trace") / "t.csv"
+    path.write_text(TRACE)
+    return str(path)
+
+
+def bench(capsys, *args) -> tuple[int, str]:
+    rc = cli.main(["bench", "--no-progress", "--no-plots", *args])
+    return rc, capsys.readouterr().err
+
+
+def options_named(err: str) -> set[str]:
+    """The options the error line names."""
+    return set(re.findall(r"--[a-z][a-z-]+", err.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("option, value", [("--max-model-len", "1"), ("--block-size", "3"),
+                                           ("--block-size", "48"), ("--block-size", "511")])
+def test_a_value_no_engine_takes_is_refused_at_parse_time(capsys, trace, option, value):
+    rc, err = bench(capsys, "--workload", trace, "--policies", "fcfs", option, value)
+    assert rc == 2 and f"argument {option}: " in err
