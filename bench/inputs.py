@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 from ewsjf_core.config import EWSJFConfig, read_mapping_file
@@ -101,17 +102,45 @@ def step_model(model: str, gpu: str) -> RooflineStepTime:
     return RooflineStepTime(spec, gpu)
 
 
+ENGINE_OPTIONS = {"token_budget": "--token-budget", "max_running": "--max-running", "kv_blocks": "--kv-blocks",
+                  "block_size": "--block-size", "gpu_memory_utilization": "--gpu-memory-utilization",
+                  "kv_watermark": "--watermark", "max_model_len": "--max-model-len",
+                  "waiting_head_share": "--ewsjf-head-share"}
+"""The bench option that sets each EngineConfig field: an engine refused for its settings is refused by the
+options the user gave, not by the fields they became."""
+
+
+def engine_error(e: ValueError) -> ValueError:
+    """e's message behind the options of the EngineConfig fields it names, in the order it names them."""
+    text = str(e)
+    found = sorted((m.start(), option) for field, option in ENGINE_OPTIONS.items()
+                   for m in [re.search(rf"\b{field}\b", text)] if m)
+    return ValueError(f"{', '.join(option for _, option in found)}: {text}" if found else text)
+
+
 def engine_config(args, *, with_context_length: bool = True, prefix_caching: bool | None = None) -> EngineConfig:
     """The engine of the bench's engine options (--token-budget, --watermark, ...), for every mode, so that a new
     option reaches them all. The modes differ on purpose: the suite's workloads set their own models, so it takes
     no context length (with_context_length=False); the fidelity matrix sets prefix caching per case
     (prefix_caching: that value instead of --no-prefix-caching's)."""
-    return EngineConfig(
-        token_budget=args.token_budget, max_running=args.max_running, kv_blocks=args.kv_blocks,
-        block_size=args.block_size, chunked_prefill=not args.no_chunked_prefill,
-        prefix_caching=not args.no_prefix_caching if prefix_caching is None else prefix_caching,
-        gpu_memory_utilization=args.gpu_memory_utilization, kv_watermark=args.watermark,
-        max_model_len=(args.max_model_len or context_length(args.model)) if with_context_length else None)
+    try:
+        return EngineConfig(
+            token_budget=args.token_budget, max_running=args.max_running, kv_blocks=args.kv_blocks,
+            block_size=args.block_size, chunked_prefill=not args.no_chunked_prefill,
+            prefix_caching=not args.no_prefix_caching if prefix_caching is None else prefix_caching,
+            gpu_memory_utilization=args.gpu_memory_utilization, kv_watermark=args.watermark,
+            max_model_len=(args.max_model_len or context_length(args.model)) if with_context_length else None)
+    except ValueError as e:   # options that parse one by one but not together (--token-budget < --max-running)
+        raise engine_error(e) from None
+
+
+def sized_engine(engine: EngineConfig, step_model) -> EngineConfig:
+    """engine.with_kv_blocks(step_model), refused by option (a model that leaves no KV memory beside its weights
+    names --gpu-memory-utilization)."""
+    try:
+        return engine.with_kv_blocks(step_model)
+    except ValueError as e:
+        raise engine_error(e) from None
 
 
 def output_paths(out: str | None, json_path: str | None, md_path: str | None, plots: str | None,

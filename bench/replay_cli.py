@@ -180,7 +180,7 @@ def _run(args) -> int:
     base = prepare(base, window=args.window, max_requests=args.max_requests)
     step_model = inputs.step_model(args.model, args.gpu)
     engine = inputs.engine_config(args)
-    kv_blocks = engine.with_kv_blocks(step_model).kv_blocks
+    kv_blocks = inputs.sized_engine(engine, step_model).kv_blocks
     _check_kv_cache(base, kv_blocks, engine.block_size, engine_names)
     edges = args.class_edges or default_edges(base.prompt_tokens)
     # Loads keep the digits they were given (12 significant digits drop float noise such as 1.1 * 3).

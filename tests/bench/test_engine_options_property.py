@@ -42,3 +42,12 @@ def options_named(err: str) -> set[str]:
 def test_a_value_no_engine_takes_is_refused_at_parse_time(capsys, trace, option, value):
     rc, err = bench(capsys, "--workload", trace, "--policies", "fcfs", option, value)
     assert rc == 2 and f"argument {option}: " in err
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--token-budget", "100"], "--max-running"),              # below the default --max-running (256)
+    (["--gpu-memory-utilization", "0.1"], "--gpu-memory-utilization"),   # no KV memory beside the weights
+])
+def test_an_engine_refused_for_its_options_names_them(capsys, trace, args, option):
+    rc, err = bench(capsys, "--workload", trace, "--policies", "fcfs", *args)
+    assert rc == 2 and option in options_named(err), err
