@@ -20,10 +20,12 @@ import os
 import shlex
 import sys
 import time
+from collections import Counter
 
 import numpy as np
 
 from ewsjf_core.config import EWSJFConfig
+from ewsjf_core.sim import EngineConfig, rejection_reasons
 from ewsjf_core.sim.config import DEFAULT_WAITING_HEAD_SHARE
 from ewsjf_core.sim.step_time import GPU_PRESETS, MODEL_PRESETS
 from ewsjf_core.sim.workload import PREFIX_BLOCK_TOKENS
@@ -181,6 +183,7 @@ def _run(args) -> int:
     step_model = inputs.step_model(args.model, args.gpu)
     engine = inputs.engine_config(args)
     kv_blocks = inputs.sized_engine(engine, step_model).kv_blocks
+    _check_servable(base, engine, kv_blocks, args.max_model_len is None)
     _check_kv_cache(base, kv_blocks, engine.block_size, engine_names)
     edges = args.class_edges or default_edges(base.prompt_tokens)
     # Loads keep the digits they were given (12 significant digits drop float noise such as 1.1 * 3).
@@ -232,14 +235,28 @@ VLLM_MAX_KV_BLOCKS = 2 ** 24
 here); a real GPU's cache is well under a million blocks."""
 
 
+def _check_servable(w, engine: EngineConfig, kv_blocks: int, model_context: bool) -> None:
+    """An engine that would reject every request of the workload (rejection_reasons: the context length, the KV
+    cache, the token budget without chunked prefill) is refused before any replay, by the options to change.
+    model_context: max_model_len is the model's (no --max-model-len)."""
+    reasons = Counter(rejection_reasons(w, engine, kv_blocks))
+    if reasons[""]:
+        return
+    said = {"context": ("--max-model-len", f"{reasons['context']} reach the context length of "
+                        f"{engine.max_model_len} tokens" + (" (the model's)" if model_context else "")),
+            "kv": ("--kv-blocks", f"{reasons['kv']} need more than the KV cache's {kv_blocks} blocks of "
+                   f"{engine.block_size} tokens, one kept aside (vLLM's null block)"),
+            "budget": ("--token-budget", f"{reasons['budget']} exceed the token budget ({engine.token_budget}) "
+                       f"without chunked prefill")}
+    options, why = zip(*(said[r] for r in said if reasons[r]))
+    raise ValueError(f"{', '.join(options)}: the engine would reject every request of the workload: "
+                     f"{'; '.join(why)}")
+
+
 def _check_kv_cache(w, kv_blocks: int, block_size: int, engine_names: list[str]) -> None:
-    """A KV cache that holds no request of the workload would reject all of them: refuse to start. vLLM also
-    refuses to start when the KV cache cannot hold its longest request (max_model_len); its scheduler would
-    wait for the blocks forever."""
+    """vLLM refuses to start when the KV cache cannot hold its longest request (max_model_len); its scheduler
+    would wait for the blocks forever."""
     need = (w.prompt_tokens + w.output_tokens + block_size - 1) // block_size
-    if int(need.min()) > kv_blocks:
-        raise ValueError(f"--kv-blocks: the KV cache ({kv_blocks} blocks x {block_size} tokens) holds no request "
-                         f"of the workload (the smallest needs {int(need.min())} blocks for its prompt and output)")
     if "vllm" in engine_names and kv_blocks > VLLM_MAX_KV_BLOCKS:
         raise ValueError(f"--kv-blocks {kv_blocks}: engine vllm holds one Python object per block (~140 bytes); "
                          f"at most {VLLM_MAX_KV_BLOCKS} blocks")

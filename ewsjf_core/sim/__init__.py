@@ -10,12 +10,12 @@ Trace files and report metrics serve the bench: `ewsjf.bench.traces` (loaders) a
 (`summarize`). Nothing here imports `ewsjf.*`; the queue is duck-typed.
 """
 
-from .engine import EngineConfig, SimEngine, SimResult, VirtualClock, simulate
+from .engine import EngineConfig, SimEngine, SimResult, VirtualClock, rejection_reasons, simulate
 from .step_time import GPU_PRESETS, MODEL_PRESETS, GPUSpec, ModelSpec, RooflineStepTime, StepTimeModel, get_gpu, get_model
 from .workload import PREFIX_BLOCK_TOKENS, Workload, concat
 
 __all__ = [
-    "EngineConfig", "SimEngine", "SimResult", "VirtualClock", "simulate", "GPU_PRESETS", "MODEL_PRESETS", "GPUSpec",
-    "ModelSpec", "RooflineStepTime", "StepTimeModel", "get_gpu", "get_model", "PREFIX_BLOCK_TOKENS", "Workload",
-    "concat",
+    "EngineConfig", "SimEngine", "SimResult", "VirtualClock", "rejection_reasons", "simulate", "GPU_PRESETS",
+    "MODEL_PRESETS", "GPUSpec", "ModelSpec", "RooflineStepTime", "StepTimeModel", "get_gpu", "get_model",
+    "PREFIX_BLOCK_TOKENS", "Workload", "concat",
 ]

@@ -18,7 +18,8 @@ their output length finish and free their blocks, and `queue.observe_step(durati
 decode_tokens)` reports the step.
 
 Requests whose prompt plus output can never fit in the whole KV cache are rejected at admission
-(`SimResult.rejected`), as vLLM rejects prompts beyond its capacity.
+(`SimResult.rejected`), as vLLM rejects prompts beyond its capacity; `rejection_reasons()` says which
+requests an engine rejects, and why, before any replay.
 
 `SimResult.scheduler_cpu_s` is the wall time (single thread, so CPU time) spent inside the queue's methods.
 Optional host callbacks: if the queue has `on_first_token(request_id, t)` and/or
@@ -35,10 +36,11 @@ from typing import Any, Callable
 import numpy as np
 
 from .config import EngineConfig, VirtualClock
+from .request_table import RequestTable
 from .sim_engine import SimEngine
 from .workload import Workload
 
-__all__ = ["EngineConfig", "SimEngine", "SimResult", "VirtualClock", "simulate"]
+__all__ = ["EngineConfig", "SimEngine", "SimResult", "VirtualClock", "rejection_reasons", "simulate"]
 
 
 @dataclass
@@ -119,6 +121,19 @@ def simulate(workload: Workload, queue, step_time, config: EngineConfig = Engine
     if progress is not None:
         progress(eng.done, n)
     return result_of(eng, workload, time.perf_counter() - wall0)
+
+
+def rejection_reasons(workload: Workload, config: EngineConfig, kv_blocks: int | None) -> list[str]:
+    """Why the engine rejects each request of `workload` ("" for one it serves), from the lengths alone:
+    "context": its prompt reaches max_model_len; "kv": its prompt plus output (stopped at the context length)
+    needs more KV blocks than `kv_blocks` (the resolved cache: EngineConfig.with_kv_blocks; None: unlimited)
+    less the null block; "budget": without chunked prefill, more tokens than token_budget."""
+    table = RequestTable(workload, False, config.max_model_len)
+    max_len = config.max_model_len or float("inf")
+    usable = kv_blocks - 1 if kv_blocks is not None else float("inf")
+    bs, budget, chunked = config.block_size, config.token_budget, config.chunked_prefill
+    return ["context" if p >= max_len else "kv" if -(-(p + o) // bs) > usable
+            else "budget" if not chunked and p + o > budget else "" for p, o in zip(table.prompt, table.output)]
 
 
 def result_of(eng: SimEngine, workload: Workload, wall_s: float) -> SimResult:

@@ -47,6 +47,8 @@ def test_a_value_no_engine_takes_is_refused_at_parse_time(capsys, trace, option,
 @pytest.mark.parametrize("args, option", [
     (["--token-budget", "100"], "--max-running"),              # below the default --max-running (256)
     (["--gpu-memory-utilization", "0.1"], "--gpu-memory-utilization"),   # no KV memory beside the weights
+    (["--max-model-len", "50"], "--max-model-len"),           # every prompt is 50 tokens or longer
+    (["--max-model-len", "50", "--instances", "2"], "--max-model-len"),
 ])
 def test_an_engine_refused_for_its_options_names_them(capsys, trace, args, option):
     rc, err = bench(capsys, "--workload", trace, "--policies", "fcfs", *args)

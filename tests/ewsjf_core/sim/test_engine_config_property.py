@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from ewsjf.bindings import EWSJFQueue
 from ewsjf.bindings.baselines import FCFSQueue
-from ewsjf_core.sim import GPU_PRESETS, MODEL_PRESETS, EngineConfig, RooflineStepTime, VirtualClock, Workload, simulate
+from ewsjf_core.sim import (GPU_PRESETS, MODEL_PRESETS, EngineConfig, RooflineStepTime, VirtualClock, Workload,
+                            rejection_reasons, simulate)
 from ewsjf_core.sim.sim_engine import SimEngine
 from ewsjf_core.sim.workload import PREFIX_BLOCK_TOKENS
 
@@ -76,9 +77,12 @@ def test_any_accepted_config_replays_every_request(cfg, seed, policy, roofline):
     w = mixed_workload(seed)
     clock = VirtualClock()
     queue = policy(clock=clock)
-    res = simulate(w, queue, ROOFLINE if roofline else LinearStep(), cfg, clock=clock, max_steps=MAX_STEPS)
+    step_time = ROOFLINE if roofline else LinearStep()
+    res = simulate(w, queue, step_time, cfg, clock=clock, max_steps=MAX_STEPS)
     assert res.steps < MAX_STEPS
     assert np.all(res.completed ^ res.rejected)   # each request finished or was rejected, once
+    reasons = rejection_reasons(w, cfg, cfg.with_kv_blocks(step_time).kv_blocks)
+    assert [bool(r) for r in reasons] == res.rejected.tolist()   # rejected for a reason said up front
     assert len(queue) == 0
     assert res.info["blocks_in_use_at_end"] == 0
     assert res.step_log["emitted"].sum() == generated_tokens(w, cfg)[res.completed].sum()
