@@ -82,6 +82,7 @@ def run(args, base, step_model, engine, ecfg, edges, loads, policies, show_progr
 
     routers = list(args.routers)
     runs = []
+    rejections_said: set[tuple[int, ...]] = set()
     with console.progress(show_progress) as bars:
         for n in args.instances:
             for load in loads:
@@ -93,6 +94,7 @@ def run(args, base, step_model, engine, ecfg, edges, loads, policies, show_progr
                         replica_engine = engines.policy_engine(pol, engine, args.ewsjf_head_share)
                         res = simulate_cluster(w, step_model, replica_engine, cfg, ecfg, bars.task(label))
                         m = summarize(res, edges, args.slo_ttft, args.slo_tpot)
+                        report.check_rejections(m, res.rejected, label, rejections_said, "every router")
                         runs.append({"instances": n, "load": load, "policy": pol, "router": router, "metrics": m,
                                      "spread": res.info["spread"]})
                         if not show_progress:

@@ -287,7 +287,7 @@ def _replay_all(args, base, loads, engine_names, policies, step_model, engine, e
                                       engines.policy_engine(pol, engine, args.ewsjf_head_share), ecfg,
                                       bars.task(f"{eng}/{pol} @ {label}"))
                     m = summarize(res, edges, args.slo_ttft, args.slo_tpot)
-                    _check_rejections(m, res.rejected, f"{eng}/{pol} @ {label}", rejections_said)
+                    report.check_rejections(m, res.rejected, f"{eng}/{pol} @ {label}", rejections_said)
                     runs.append({"engine": eng, "policy": pol, "load": load, "metrics": m,
                                  "queue_stats": res.info.get("queue_stats"), "warmup_s": res.info.get("warmup_s")})
                     ttft = res.first_token_s - w.arrival_s
@@ -298,29 +298,6 @@ def _replay_all(args, base, loads, engine_names, policies, step_model, engine, e
                               + (f" (kernels warmed first: {res.info['warmup_s']:.1f} s one-off)"
                                  if res.info.get("warmup_s") else ""), file=sys.stderr)
     return runs, ttfts
-
-
-def _check_rejections(m: dict, rejected_mask, run: str, said: set[tuple[int, ...]]) -> None:
-    """Rejected requests are said, by id (a comparison over a subset must not pass silently); all rejected:
-    error. A request is rejected for its lengths (context length, KV cache), whatever the policy or load, so
-    one warning per run of the command says it for every policy; `said` holds the sets of ids said already,
-    and a run that rejects another set (another engine) gets its own warning."""
-    rejected, total = m.get("rejected", 0), m.get("requests", 0)
-    if total and rejected >= total:
-        raise ValueError(f"{run}: the engine rejected all {total} requests (too large for the KV cache: "
-                         f"raise --kv-blocks, or check --model/--gpu)")
-    ids = tuple(np.flatnonzero(rejected_mask).tolist())
-    if not ids or ids in said:
-        return
-    where = run if said else "every policy"
-    said.add(ids)
-    shown = ", ".join(map(str, ids[:_REJECTED_IDS_SHOWN])) + (", ..." if len(ids) > _REJECTED_IDS_SHOWN else "")
-    print(f"  warning: {where}: {rejected} of {total} requests rejected (too large for the engine): "
-          f"request{'s' if len(ids) > 1 else ''} {shown} (positions in the replayed workload, from 0)",
-          file=sys.stderr)
-
-
-_REJECTED_IDS_SHOWN = 20
 
 
 def _print_tables(runs: list[dict], loads: list[float], policies: list[str], engine_names: list[str]):

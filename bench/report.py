@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -282,3 +283,29 @@ def plots(out_dir: str, runs: list[dict], ttfts: dict, edges: tuple[int, int]) -
             plt.close(fig2)
             written += [p, p2]
     return written
+
+
+REJECTED_IDS_SHOWN = 20
+"""Ids of rejected requests a warning lists at most."""
+
+
+def check_rejections(m: dict, rejected_mask, run: str, said: set[tuple[int, ...]],
+                     everywhere: str = "every policy") -> None:
+    """Rejected requests are said, by id (a comparison over a subset must not pass silently); all rejected:
+    error. A request is rejected for its lengths (context length, KV cache), whatever the policy or load, so
+    one warning per run of the command says it for every policy; `said` holds the sets of ids said already,
+    and a run that rejects another set (another engine) gets its own warning. `everywhere` names the runs that
+    first warning speaks for."""
+    rejected, total = m.get("rejected", 0), m.get("requests", 0)
+    if total and rejected >= total:
+        raise ValueError(f"{run}: the engine rejected all {total} requests (too large for the engine: check "
+                         f"--max-model-len, --kv-blocks, --token-budget, --model/--gpu)")
+    ids = tuple(np.flatnonzero(rejected_mask).tolist())
+    if not ids or ids in said:
+        return
+    where = run if said else everywhere
+    said.add(ids)
+    shown = ", ".join(map(str, ids[:REJECTED_IDS_SHOWN])) + (", ..." if len(ids) > REJECTED_IDS_SHOWN else "")
+    print(f"  warning: {where}: {rejected} of {total} requests rejected (too large for the engine): "
+          f"request{'s' if len(ids) > 1 else ''} {shown} (positions in the replayed workload, from 0)",
+          file=sys.stderr)

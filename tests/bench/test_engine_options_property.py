@@ -53,3 +53,37 @@ def test_a_value_no_engine_takes_is_refused_at_parse_time(capsys, trace, option,
 def test_an_engine_refused_for_its_options_names_them(capsys, trace, args, option):
     rc, err = bench(capsys, "--workload", trace, "--policies", "fcfs", *args)
     assert rc == 2 and option in options_named(err), err
+
+
+def engine_options():
+    budget = st.sampled_from([16, 100, 2048, 8192])
+    return st.fixed_dictionaries({}, optional={
+        "--token-budget": budget.map(str), "--max-running": st.sampled_from(["1", "16", "256"]),
+        "--kv-blocks": st.sampled_from(["1", "4", "8", "40", "600"]),
+        "--block-size": st.sampled_from(["1", "16", "512"]),
+        "--gpu-memory-utilization": st.sampled_from(["0.1", "0.3", "1"]),
+        "--watermark": st.sampled_from(["0", "0.5", "0.99"]),
+        "--ewsjf-head-share": st.sampled_from(["0", "1"]),
+        "--max-model-len": st.sampled_from(["2", "60", "400", "100000"]),
+        "--no-chunked-prefill": st.just(None), "--no-prefix-caching": st.just(None),
+        "--instances": st.sampled_from(["1", "2"])})
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(options=engine_options())
+def test_engine_options_that_parse_run_or_are_refused_by_name(capsys, trace, tmp_path, options):
+    argv = [x for k, v in options.items() for x in ((k,) if v is None else (k, v))]
+    if "--instances" in options:
+        argv += ["--routers", "round-robin"]
+    out = tmp_path / "r.json"
+    rc, err = bench(capsys, "--workload", trace, "--policies", "fcfs,ewsjf", "--json", str(out), *argv)
+    if rc != 0:
+        assert rc == 2 and "Traceback" not in err
+        assert options_named(err) & set(options), err
+        return
+    doc = json.loads(out.read_text())
+    runs = doc.get("multi_instance") or doc["runs"]
+    rejected = max(r["metrics"]["rejected"] for r in runs)
+    assert all(r["metrics"]["completed"] + r["metrics"]["rejected"] == 5 for r in runs)
+    assert rejected < 5                                   # all rejected is an error
+    assert ("rejected" in err) == (rejected > 0), err     # a rejection is always said
