@@ -184,7 +184,8 @@ def _run(args) -> int:
     engine = inputs.engine_config(args)
     kv_blocks = inputs.sized_engine(engine, step_model).kv_blocks
     _check_servable(base, engine, kv_blocks, args.max_model_len is None)
-    _check_kv_cache(base, kv_blocks, engine.block_size, engine_names)
+    if "vllm" in engine_names:
+        _check_vllm_engine(base, engine, kv_blocks)
     edges = args.class_edges or default_edges(base.prompt_tokens)
     # Loads keep the digits they were given (12 significant digits drop float noise such as 1.1 * 3).
     loads = [float(f"{args.rate_scale * x:.12g}") for x in (args.sweep or [1.0])]
@@ -253,14 +254,20 @@ def _check_servable(w, engine: EngineConfig, kv_blocks: int, model_context: bool
                      f"{'; '.join(why)}")
 
 
-def _check_kv_cache(w, kv_blocks: int, block_size: int, engine_names: list[str]) -> None:
-    """vLLM refuses to start when the KV cache cannot hold its longest request (max_model_len); its scheduler
-    would wait for the blocks forever."""
+def _check_vllm_engine(w, engine: EngineConfig, kv_blocks: int) -> None:
+    """What vLLM refuses at start-up, refused by option: a KV cache that cannot hold its longest request (its
+    scheduler would wait for the blocks forever), and without chunked prefill a token budget below the context
+    length."""
+    if not engine.chunked_prefill and engine.max_model_len is not None and engine.token_budget < engine.max_model_len:
+        raise ValueError(f"--token-budget {engine.token_budget}: engine vllm without chunked prefill needs a token "
+                         f"budget of at least the context length ({engine.max_model_len}: --max-model-len), as vLLM "
+                         f"checks at start-up")
+    block_size = engine.block_size
     need = (w.prompt_tokens + w.output_tokens + block_size - 1) // block_size
-    if "vllm" in engine_names and kv_blocks > VLLM_MAX_KV_BLOCKS:
+    if kv_blocks > VLLM_MAX_KV_BLOCKS:
         raise ValueError(f"--kv-blocks {kv_blocks}: engine vllm holds one Python object per block (~140 bytes); "
                          f"at most {VLLM_MAX_KV_BLOCKS} blocks")
-    if "vllm" in engine_names and int(need.max()) > kv_blocks:
+    if int(need.max()) > kv_blocks:
         i = int(need.argmax())
         raise ValueError(f"--kv-blocks: engine vllm needs the KV cache to hold the longest request, as vLLM "
                          f"checks at start-up (request {i}: {int(need[i])} blocks for {int(w.prompt_tokens[i])} "

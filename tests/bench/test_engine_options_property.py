@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ewsjf.bench import cli
+from ewsjf.bench import cli, engines
 
 # Prompt + output: 105, 302, 59, 2,000 and 8,001 tokens.
 TRACE = "arrival_s,prompt_tokens,output_tokens\n0,100,5\n0.1,300,2\n0.5,50,9\n0.6,1990,10\n0.7,8000,1\n"
@@ -49,6 +49,8 @@ def test_a_value_no_engine_takes_is_refused_at_parse_time(capsys, trace, option,
     (["--gpu-memory-utilization", "0.1"], "--gpu-memory-utilization"),   # no KV memory beside the weights
     (["--max-model-len", "50"], "--max-model-len"),           # every prompt is 50 tokens or longer
     (["--max-model-len", "50", "--instances", "2"], "--max-model-len"),
+    pytest.param(["--engine", "vllm", "--no-chunked-prefill", "--token-budget", "100", "--max-running", "1"],
+                 "--token-budget", marks=pytest.mark.skipif(not engines.vllm_available(), reason="no vLLM")),
 ])
 def test_an_engine_refused_for_its_options_names_them(capsys, trace, args, option):
     rc, err = bench(capsys, "--workload", trace, "--policies", "fcfs", *args)
