@@ -50,8 +50,12 @@ def wanted(args) -> bool:
 
 
 def check_args(args) -> None:
-    """Refuse, before any run, a --tradeoff that would not be drawn (no --instances, or routers it compares
-    against missing): it was ignored, or run in full and then reported as not drawn."""
+    """Refuse, before any run, what the multi-instance mode would ignore: an engine other than sim (its instances
+    are sim engines), a --tradeoff that would not be drawn (no --instances, or routers it compares against
+    missing: it was ignored, or run in full and then reported as not drawn)."""
+    if wanted(args) and list(args.engine) != ["sim"]:
+        raise ValueError(f"--engine {','.join(args.engine)}: --instances simulates its instances with the sim "
+                         f"engine only")
     if not getattr(args, "tradeoff", False):
         return
     if not wanted(args):

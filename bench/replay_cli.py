@@ -156,13 +156,14 @@ def run(args) -> int:
     return 2
 
 
-_MODE_OUTPUTS = {"suite": ("out",), "fidelity": ("json",)}
+_MODE_OUTPUTS = {"suite": ("out",), "fidelity": ("json",), "instances": ("out", "json")}
 """The outputs each mode writes (a plain replay writes them all): an output the mode would not write is refused
 rather than silently left unwritten."""
 
 
 def _check_mode_outputs(args) -> None:
-    mode = "suite" if args.suite else "fidelity" if args.fidelity else None
+    mode = ("suite" if args.suite else "fidelity" if args.fidelity
+            else "instances" if multi_instance_cli.wanted(args) else None)
     if mode is None:
         return
     for name in ("out", "json", "markdown", "plots"):

@@ -57,6 +57,19 @@ def test_an_engine_refused_for_its_options_names_them(capsys, trace, args, optio
     assert rc == 2 and option in options_named(err), err
 
 
+@pytest.mark.parametrize("args, option", [(["--engine", "vllm"], "--engine"), (["--engine", "sim,vllm"], "--engine"),
+                                          (["--markdown", "r.md"], "--markdown"), (["--plots", "plots"], "--plots")])
+def test_an_option_the_multi_instance_mode_would_ignore_is_refused(capsys, trace, tmp_path, monkeypatch, args,
+                                                                    option):
+    """--instances replays sim engines and writes results.json (--json, --out): another engine, a report or
+    plots were silently not produced, at exit 0."""
+    monkeypatch.chdir(tmp_path)
+    rc, err = bench(capsys, "--workload", trace, "--policies", "fcfs", "--instances", "2", "--routers",
+                    "round-robin", *args)
+    assert rc == 2 and option in options_named(err), err
+    assert not any(tmp_path.iterdir())   # refused before anything was written
+
+
 def engine_options():
     budget = st.sampled_from([16, 100, 2048, 8192])
     return st.fixed_dictionaries({}, optional={
