@@ -137,6 +137,7 @@ def run(args) -> int:
         if args.fidelity_rows is not None and not args.fidelity:
             raise ValueError("--fidelity-rows selects rows of --fidelity: give both")
         _check_mode_outputs(args)
+        _check_mode_options(args)
         multi_instance_cli.check_args(args)
         # Every mode's outputs (the suite's --out, the fidelity matrix's --json, ...) fail now, not after its run.
         inputs.output_paths(args.out, args.json, args.markdown, args.plots,
@@ -159,6 +160,26 @@ def run(args) -> int:
 _MODE_OUTPUTS = {"suite": ("out",), "fidelity": ("json",), "instances": ("out", "json")}
 """The outputs each mode writes (a plain replay writes them all): an output the mode would not write is refused
 rather than silently left unwritten."""
+
+
+_MODE_OPTIONS = {"--suite": ("suite_workloads", "suite_requests", "suite_cache", "no_pareto", "suite_gpu",
+                              "suite_model"),
+                 "--instances": ("routers", "stats_period")}
+"""Options that only their mode reads: given without it, they were silently ignored."""
+
+
+def _check_mode_options(args) -> None:
+    """Refuse an option of a mode not asked for (one that differs from its default: a default given by hand
+    changes nothing)."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    defaults = vars(parser.parse_args([]))
+    modes = {"--suite": args.suite, "--instances": multi_instance_cli.wanted(args)}
+    for mode, names in _MODE_OPTIONS.items():
+        given = ["--" + n.replace("_", "-") for n in names if getattr(args, n) != defaults[n]]
+        if given and not modes[mode]:
+            raise ValueError(f"{', '.join(given)}: only {mode} reads {'it' if len(given) == 1 else 'them'}; "
+                             f"give {mode} too, or leave {'it' if len(given) == 1 else 'them'} out")
 
 
 def _check_mode_outputs(args) -> None:

@@ -70,6 +70,14 @@ def test_an_option_the_multi_instance_mode_would_ignore_is_refused(capsys, trace
     assert not any(tmp_path.iterdir())   # refused before anything was written
 
 
+@pytest.mark.parametrize("args", [["--routers", "lmetric"], ["--stats-period", "2"], ["--suite-gpu", "h200"],
+                                  ["--suite-requests", "100"], ["--no-pareto"], ["--suite-model", "qwen2.5-7b"]])
+def test_an_option_of_a_mode_not_asked_for_is_refused(capsys, trace, args):
+    """--routers without --instances, --suite-gpu without --suite, ...: the plain replay ran without them."""
+    rc, err = bench(capsys, "--workload", trace, "--policies", "fcfs", *args)
+    assert rc == 2 and args[0] in options_named(err), err
+
+
 def engine_options():
     budget = st.sampled_from([16, 100, 2048, 8192])
     return st.fixed_dictionaries({}, optional={
