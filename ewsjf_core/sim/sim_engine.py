@@ -13,6 +13,7 @@ clock each and routes each arrival with `submit`. Scheduling is `StepBuilder`'s,
 
 from __future__ import annotations
 
+import numbers
 import time
 from typing import Any
 
@@ -33,7 +34,7 @@ class SimEngine:
 
     __slots__ = ('clock', 'config', 'queue', 'step_model', 'requests', 'running', 'blocks', 'builder', '_oracle',
                  '_max_len', '_st', '_q_observe', '_q_first', '_q_fin', '_q_done', 'now', 'steps', 'done', 'busy_s',
-                 'peak_blocks', 'batch_size', '_qcpu', '_log', 'last_step', '_q_add', '_kv_blocks')
+                 'peak_blocks', 'batch_size', '_qcpu', '_log', 'last_step', '_q_add', '_kv_blocks', '_submitted')
 
     def __init__(self, workload: Workload, queue, step_time, config: EngineConfig = EngineConfig(), *,
                  clock: VirtualClock | None = None, oracle_output: bool = False, log_steps: bool = True) -> None:
@@ -75,6 +76,7 @@ class SimEngine:
         self._q_fin = getattr(queue, "on_finish", None)
         # Completion feedback (the WaitingQueue API; a duck-typed queue may lack it).
         self._q_done = getattr(queue, "observe_finished", None)
+        self._submitted = bytearray(n)   # 1 once submitted: a request enters an engine once
         self.now = clock.now
         self.steps = 0
         self.done = 0
@@ -125,10 +127,18 @@ class SimEngine:
 
     def submit(self, rid: int) -> bool:
         """Request rid arrives now: it enters the waiting queue, or is rejected (False) if its prompt does
-        not fit the context length (`max_model_len`), as vLLM rejects it on arrival."""
+        not fit the context length (`max_model_len`), as vLLM rejects it on arrival. ValueError (nothing changed)
+        for an id that is not a request of the workload or was submitted before."""
+        if isinstance(rid, bool) or not isinstance(rid, numbers.Integral) or not 0 <= rid < len(self._submitted):
+            raise ValueError(f"SimEngine.submit: request {rid!r} is not a request of the workload "
+                             f"(0 to {len(self._submitted) - 1})")
+        if self._submitted[rid]:
+            raise ValueError(f"SimEngine.submit: request {rid} was submitted before")
+        rid = int(rid)
         req = self.requests
         if req.prompt[rid] >= self._max_len:
             req.rejected[rid] = True
+            self._submitted[rid] = 1
             self.done += 1
             return False
         hit = self.prefix_hit_tokens(rid) if req.prefix_ids is not None else 0
@@ -136,6 +146,7 @@ class SimEngine:
         self._q_add(rid, req.prompt[rid], req.arrival[rid], req.priority[rid], hit,
                     req.output[rid] if self._oracle else None)
         self._qcpu += time.perf_counter() - t0
+        self._submitted[rid] = 1   # after the queue took it: a queue that refuses it leaves the engine unchanged
         self.builder.waiting += 1
         return True
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from ewsjf.bindings import EWSJFQueue
 from ewsjf.bindings.baselines import FCFSQueue, HRRNQueue, OracleSJFQueue, SJFQueue
-from ewsjf_core.sim import EngineConfig, RooflineStepTime, VirtualClock, Workload, simulate
+from ewsjf_core.sim import EngineConfig, RooflineStepTime, SimEngine, VirtualClock, Workload, simulate
 from ewsjf_core.tuner.replay import CostModelStepTime
 
 
@@ -257,3 +257,31 @@ def test_with_kv_blocks_sizes_the_cache_as_the_simulator_does():
     sized = EngineConfig(block_size=32, gpu_memory_utilization=0.8).with_kv_blocks(roofline)
     assert sized.kv_blocks == roofline.kv_blocks(32, 0.8) and sized.block_size == 32
     assert EngineConfig().with_kv_blocks(CostModelStepTime(0.01, 1e-4, 0.0, 1e-4)).kv_blocks is None  # unlimited
+
+
+@pytest.mark.parametrize("rid", [-1, 3, True, 1.0, "0"])
+def test_submit_refuses_an_id_outside_the_workload(rid):
+    """-1 used to submit the last request (a list index), 3 raised IndexError, True submitted request 1."""
+    clock = VirtualClock()
+    engine = SimEngine(wl([0.0, 0.1, 0.2], [10, 30, 20], [5, 5, 3]), FCFSQueue(clock=clock), LinearStep(), clock=clock)
+    with pytest.raises(ValueError, match=f"request {rid!r}"):
+        engine.submit(rid)
+    assert engine.num_waiting == 0 and engine.done == 0 and not engine.has_work()
+
+
+def test_submit_refuses_a_request_submitted_before():
+    """A running or finished request submitted again was queued a second time (duplicated): it crashed the step
+    that finished it (KeyError), or was served twice."""
+    clock = VirtualClock()
+    engine = SimEngine(wl([0.0, 0.1], [10, 30], [5, 5]), FCFSQueue(clock=clock), LinearStep(), clock=clock)
+    engine.submit(0)
+    for _ in range(3):   # waiting, then running (then finished, below)
+        with pytest.raises(ValueError, match="request 0 was submitted before"):
+            engine.submit(0)
+        engine.step()
+    while engine.has_work():
+        engine.step()
+    with pytest.raises(ValueError, match="request 0 was submitted before"):
+        engine.submit(0)
+    assert engine.done == 1 and engine.num_waiting == 0
+    assert engine.submit(1) and engine.num_waiting == 1
