@@ -167,19 +167,37 @@ _MODE_OPTIONS = {"--suite": ("suite_workloads", "suite_requests", "suite_cache",
                  "--instances": ("routers", "stats_period")}
 """Options that only their mode reads: given without it, they were silently ignored."""
 
+_REPLAY_OPTIONS = ("workload", "format", "arrival_rate", "cv", "num_requests", "window", "max_requests", "rate_scale",
+                   "sweep", "engine", "policies", "class_edges", "slo_ttft", "slo_tpot")
+_NOT_READ_BY = {"--suite": (*_REPLAY_OPTIONS, "model", "gpu", "max_model_len"),
+                "--fidelity": (*_REPLAY_OPTIONS, "seed", "no_prefix_caching", "ewsjf_config", "ewsjf_set",
+                               "ewsjf_head_share")}
+"""Options a mode does not read (the suite's workloads bring their traces, loads and models, the fidelity
+matrix's cases theirs, prefix caching included): given to it, they were silently ignored."""
+
 
 def _check_mode_options(args) -> None:
-    """Refuse an option of a mode not asked for (one that differs from its default: a default given by hand
-    changes nothing)."""
+    """Refuse an option that the run would ignore: one of a mode not asked for, or one the mode asked for does not
+    read (an option counts as given when its value differs from its default: a default given by hand changes
+    nothing)."""
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     defaults = vars(parser.parse_args([]))
-    modes = {"--suite": args.suite, "--instances": multi_instance_cli.wanted(args)}
+
+    def given(names) -> list[str]:
+        return ["--" + n.replace("_", "-") for n in names if getattr(args, n) != defaults[n]]
+
+    modes = {"--suite": args.suite, "--instances": multi_instance_cli.wanted(args), "--fidelity": args.fidelity}
     for mode, names in _MODE_OPTIONS.items():
-        given = ["--" + n.replace("_", "-") for n in names if getattr(args, n) != defaults[n]]
-        if given and not modes[mode]:
-            raise ValueError(f"{', '.join(given)}: only {mode} reads {'it' if len(given) == 1 else 'them'}; "
-                             f"give {mode} too, or leave {'it' if len(given) == 1 else 'them'} out")
+        unread = given(names) if not modes[mode] else []
+        if unread:
+            raise ValueError(f"{', '.join(unread)}: only {mode} reads {'it' if len(unread) == 1 else 'them'}; "
+                             f"give {mode} too, or leave {'it' if len(unread) == 1 else 'them'} out")
+    for mode, names in _NOT_READ_BY.items():
+        unread = given(names) if modes[mode] else []
+        if unread:
+            raise ValueError(f"{', '.join(unread)}: {mode} does not read {'it' if len(unread) == 1 else 'them'}; "
+                             f"leave {'it' if len(unread) == 1 else 'them'} out")
 
 
 def _check_mode_outputs(args) -> None:

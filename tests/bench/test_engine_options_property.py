@@ -78,6 +78,24 @@ def test_an_option_of_a_mode_not_asked_for_is_refused(capsys, trace, args):
     assert rc == 2 and args[0] in options_named(err), err
 
 
+@pytest.mark.parametrize("args", [["--suite", "--window", "0:60"], ["--suite", "--model", "llama-2-7b"],
+                                  ["--suite", "--policies", "fcfs"], ["--suite", "--max-model-len", "4096"],
+                                  ["--fidelity", "--ewsjf-set", "max_wait=5"], ["--fidelity", "--no-prefix-caching"],
+                                  ["--fidelity", "--seed", "3"], ["--fidelity", "--sweep", "0.5,1"]])
+def test_an_option_the_mode_does_not_read_is_refused(capsys, monkeypatch, args):
+    """--suite's workloads bring their own traces, loads and models, --fidelity's cases theirs: a replay option
+    given to either was silently ignored."""
+    from ewsjf.bench import fidelity, suite
+
+    def ran(*_, **__):
+        raise AssertionError(f"{args[0]} ran")
+    monkeypatch.setattr(suite, "run_workload", ran)
+    monkeypatch.setattr(fidelity, "run_matrix", ran)
+    monkeypatch.setattr(engines, "vllm_available", lambda: True)
+    rc, err = bench(capsys, *args)
+    assert rc == 2 and args[1] in options_named(err), err
+
+
 def engine_options():
     budget = st.sampled_from([16, 100, 2048, 8192])
     return st.fixed_dictionaries({}, optional={
