@@ -51,9 +51,9 @@ PARETO_AGING = tuple(f"sjf-aging:{x:g}" for x in (0.0, 0.003, 0.01, 0.03, 0.1, 1
 def add_arguments(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--suite", action="store_true",
                    help="run the workload suite at FCFS-defined operating points and print the goals table "
-                        "(each workload sets its own model and GPU: --model/--gpu do not apply, --suite-gpu and "
-                        "--suite-model do; engine options "
-                        "and --ewsjf-set/--ewsjf-config do; see bench/suite.py)")
+                        "(each workload sets its own trace, loads, model and GPU: the replay options --workload, "
+                        "--window, --policies, --model, --gpu, ... are refused; --suite-gpu and --suite-model apply, "
+                        "and so do engine options and --ewsjf-set/--ewsjf-config; see bench/suite.py)")
     g.add_argument("--suite-workloads", default=",".join(w.name for w in SUITE),
                    help="comma list of suite workloads (default: all)")
     g.add_argument("--suite-requests", type=T.int_in(50, 1_000_000), default=SUITE_REQUESTS,
