@@ -90,6 +90,9 @@ def simulate(workload: Workload, queue, step_time, config: EngineConfig = Engine
     progress(finished_or_rejected, total): called every `progress_every` steps and at the end.
     max_steps: stop early after this many steps (unfinished requests keep NaN times).
     """
+    for name, v, none_ok in (("progress_every", progress_every, False), ("max_steps", max_steps, True)):
+        if not (v is None and none_ok) and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ValueError(f"simulate: {name} must be an integer >= 1{' or None' if none_ok else ''}, got {v!r}")
     wall0 = time.perf_counter()
     eng = SimEngine(workload, queue, step_time, config, clock=clock, oracle_output=oracle_output,
                     log_steps=log_steps)

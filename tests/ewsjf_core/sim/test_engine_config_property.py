@@ -153,3 +153,12 @@ REFUSED = {
 def test_refused_values_are_value_errors_naming_the_field(field, value):
     with pytest.raises(ValueError, match=f"EngineConfig.{field}"):
         EngineConfig(**{field: value})
+
+
+@pytest.mark.parametrize("option, value", [("progress_every", 0), ("progress_every", -5), ("progress_every", None),
+                                           ("max_steps", 0), ("max_steps", -1), ("max_steps", 1.5)])
+def test_simulate_refuses_bad_loop_bounds_by_name(option, value):
+    """progress_every=0 divided by zero at the first step; max_steps=0 still ran a step, max_steps=-1 too."""
+    with pytest.raises(ValueError, match=option):
+        simulate(mixed_workload(0, n=3), FCFSQueue(clock=VirtualClock()), LinearStep(), progress=lambda *_: None,
+                 **{option: value})
