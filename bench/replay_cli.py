@@ -201,6 +201,9 @@ def _check_mode_options(args) -> None:
 
 
 def _check_mode_outputs(args) -> None:
+    """Outputs asked for that the run would not write: refused (see _MODE_OUTPUTS)."""
+    if args.plots and args.no_plots:
+        raise ValueError(f"--plots and --no-plots: plots asked for ({args.plots}) and refused; give one of them")
     mode = ("suite" if args.suite else "fidelity" if args.fidelity
             else "instances" if multi_instance_cli.wanted(args) else None)
     if mode is None:

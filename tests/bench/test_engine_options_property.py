@@ -96,6 +96,13 @@ def test_an_option_the_mode_does_not_read_is_refused(capsys, monkeypatch, args):
     assert rc == 2 and args[1] in options_named(err), err
 
 
+def test_plots_asked_for_and_refused_at_once_is_refused(capsys, trace, tmp_path):
+    """--plots DIR with --no-plots made the folder and drew nothing, at exit 0."""
+    rc, err = bench(capsys, "--workload", trace, "--policies", "fcfs", "--plots", str(tmp_path / "p"))
+    assert rc == 2 and {"--plots", "--no-plots"} <= options_named(err), err
+    assert not (tmp_path / "p").exists()
+
+
 def engine_options():
     budget = st.sampled_from([16, 100, 2048, 8192])
     return st.fixed_dictionaries({}, optional={
