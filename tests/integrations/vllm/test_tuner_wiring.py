@@ -92,14 +92,19 @@ def test_an_engine_the_replay_cannot_model_leaves_the_tuner_on_its_own_engine_se
     v.scheduler.shutdown()
 
 
+def _recording_vllm(monkeypatch, max_num_seqs: int) -> VirtualVLLM:
+    """vLLM's scheduler with EWSJF and a tuner that records every request but never runs a trial."""
+    monkeypatch.delenv("EWSJF_CONFIG", raising=False)
+    tuner = {"executor": "thread", "retune_every_s": 1e9, "min_window_requests": 10_000}
+    return VirtualVLLM(scheduler="ewsjf", num_blocks=2048, max_num_seqs=max_num_seqs,
+                       scheduler_kwargs={"ewsjf_config": {"tuner": tuner}})
+
+
 def test_aborted_requests_leave_the_tuners_backlog(monkeypatch):
     """A request aborted while waiting or running gets no finish output; the scheduler still tells the tuner's
     recorder it left (at the abort), or every later replay window would count it as backlog (re-arriving at the
     window's start) until 20,000 arrivals evicted it. One aborted before any token gets no first-token time."""
-    monkeypatch.delenv("EWSJF_CONFIG", raising=False)
-    tuner = {"executor": "thread", "retune_every_s": 1e9, "min_window_requests": 10_000}
-    v = VirtualVLLM(scheduler="ewsjf", num_blocks=2048, max_num_seqs=1,
-                    scheduler_kwargs={"ewsjf_config": {"tuner": tuner}})
+    v = _recording_vllm(monkeypatch, max_num_seqs=1)
     v.add_request("running", prompt_tokens=32, output_tokens=50)
     v.add_request("waiting", prompt_tokens=32, output_tokens=5)
     for _ in range(3):
@@ -126,10 +131,7 @@ def test_a_request_that_errors_after_output_keeps_its_tokens_in_the_tuners_windo
     load failure): finish_requests(FINISHED_ERROR), then a finish output with no tokens. The recorder must keep
     the tokens it produced, the one of that very step included, not the 0 of that last output: the replay
     window would otherwise see a request that generated nothing."""
-    monkeypatch.delenv("EWSJF_CONFIG", raising=False)
-    tuner = {"executor": "thread", "retune_every_s": 1e9, "min_window_requests": 10_000}
-    v = VirtualVLLM(scheduler="ewsjf", num_blocks=2048, max_num_seqs=4,
-                    scheduler_kwargs={"ewsjf_config": {"tuner": tuner}})
+    v = _recording_vllm(monkeypatch, max_num_seqs=4)
     v.add_request("doomed", prompt_tokens=32, output_tokens=50)
     v.add_request("fine", prompt_tokens=32, output_tokens=6)
     for _ in range(4):
