@@ -74,8 +74,9 @@ def replay(wl, st, engine, queue):
     return result_of(e, wl, 0.0), steps
 
 
-def main(name: str, load: str, seed: int = 0, overrides: str = "", gpu: str | None = None) -> None:
-    sw = on_hardware(BY_NAME[name], gpu)
+def main(name: str, load: str, seed: int = 0, overrides: str = "", gpu: str | None = None,
+         model: str | None = None) -> None:
+    sw = on_hardware(BY_NAME[name], gpu, model)
     w = suite_build(sw, seed=seed)
     st = RooflineStepTime(sw.model, sw.gpu)
     engine = EngineConfig()
@@ -159,5 +160,6 @@ if __name__ == "__main__":
     ap.add_argument("seed", type=int, nargs="?", default=0)
     ap.add_argument("--set", default="", help="EWSJF config overrides, k=v,...")
     ap.add_argument("--gpu", default=None, help="another GPU preset (bench --suite-gpu)")
+    ap.add_argument("--model", default=None, help="another model preset (bench --suite-model)")
     args = ap.parse_args()
-    main(args.workload, args.load, args.seed, args.set, args.gpu)
+    main(args.workload, args.load, args.seed, args.set, args.gpu, args.model)
