@@ -144,9 +144,10 @@ def sized_engine(engine: EngineConfig, step_model) -> EngineConfig:
 
 
 def output_paths(out: str | None, json_path: str | None, md_path: str | None, plots: str | None,
-                 reads: list[str | None] = ()) -> None:
+                 reads: list[str | None] = ()) -> list[str]:
     """Create the output folders now, so that a bad path fails before the replay rather than after it.
-    `reads`: the input files, which no output may overwrite."""
+    `reads`: the input files, which no output may overwrite. Returns the folders made (the top of each new
+    chain), for remove_made_folders when the run is refused after all."""
     for option, path in (("--out", out), ("--plots", plots), ("--json", json_path), ("--markdown", md_path)):
         if path and "\x00" in path:
             raise ValueError(f"{option}: the path {path!r} holds a NUL byte")
@@ -159,21 +160,44 @@ def output_paths(out: str | None, json_path: str | None, md_path: str | None, pl
             if real in seen:
                 raise ValueError(f"{option} {path}: would overwrite {seen[real]}")
             seen[real] = option
-    for option, folder in (("--out", out), ("--plots", plots)):
-        if folder:
-            _make_dir(option, folder)
+    folders = [(option, folder) for option, folder in (("--out", out), ("--plots", plots)) if folder]
     for option, path in (("--json", json_path), ("--markdown", md_path)):
-        if not path:
-            continue
-        if os.path.isdir(path):
+        if path and os.path.isdir(path):
             raise ValueError(f"{option} {path}: is a folder (give a file name)")
-        _make_dir(option, os.path.dirname(os.path.abspath(path)))
+        if path:
+            folders.append((option, os.path.dirname(os.path.abspath(path))))
+    made: list[str] = []
+    try:
+        for option, folder in folders:
+            top = _make_dir(option, folder)
+            if top:
+                made.append(top)
+    except ValueError:
+        remove_made_folders(made)
+        raise
+    return made
 
 
-def _make_dir(option: str, folder: str) -> None:
+def _make_dir(option: str, folder: str) -> str | None:
+    """Make `folder` and any missing parents; returns the highest one made (None: it existed)."""
+    top, probe = None, os.path.abspath(folder)
+    while probe and not os.path.exists(probe):
+        top, probe = probe, os.path.dirname(probe)
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as e:
         raise ValueError(f"{option} {folder}: cannot create the folder ({e.strerror or e})") from None
     if not os.access(folder, os.W_OK):
         raise ValueError(f"{option} {folder}: folder is not writable")
+    return top
+
+
+def remove_made_folders(made: list[str]) -> None:
+    """Remove the folders output_paths made, where they are still empty (a refused run leaves nothing behind;
+    one that wrote something keeps it)."""
+    for top in made:
+        for folder, _, _ in os.walk(top, topdown=False):
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass   # not empty (or gone): kept

@@ -133,6 +133,7 @@ def _output_arguments(g) -> None:
 
 
 def run(args) -> int:
+    made: list[str] = []
     try:
         if args.fidelity_rows is not None and not args.fidelity:
             raise ValueError("--fidelity-rows selects rows of --fidelity: give both")
@@ -140,18 +141,21 @@ def run(args) -> int:
         _check_mode_options(args)
         multi_instance_cli.check_args(args)
         # Every mode's outputs (the suite's --out, the fidelity matrix's --json, ...) fail now, not after its run.
-        inputs.output_paths(args.out, args.json, args.markdown, args.plots,
-                            reads=[args.workload, args.ewsjf_config, args.model])
+        made = inputs.output_paths(args.out, args.json, args.markdown, args.plots,
+                                   reads=[args.workload, args.ewsjf_config, args.model])
         if args.fidelity:
             return fidelity.main(args)
         return suite.run_suite(args) if args.suite else _run(args)
     except (ValueError, TypeError, RuntimeError, OSError, OverflowError) as e:   # TraceError is a ValueError
+        inputs.remove_made_folders(made)
         one_line = "; ".join(x.strip() for x in str(e).splitlines() if x.strip())   # a library's may not be
         print(f"ewsjf bench: error: {one_line}", file=sys.stderr)
     except KeyboardInterrupt:
+        inputs.remove_made_folders(made)
         print("ewsjf bench: interrupted", file=sys.stderr)
         return 130
     except MemoryError:
+        inputs.remove_made_folders(made)
         print("ewsjf bench: error: out of memory (a smaller --window, --max-requests or --num-requests?)",
               file=sys.stderr)
     return 2

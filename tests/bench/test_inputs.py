@@ -67,3 +67,19 @@ def test_output_paths_fail_before_the_replay(tmp_path):
         inputs.output_paths(None, None, str(f / "r.md"), None)
     inputs.output_paths(str(tmp_path / "new" / "out"), str(tmp_path / "j" / "r.json"), None, None)
     assert (tmp_path / "new" / "out").is_dir() and (tmp_path / "j").is_dir()
+
+
+def test_output_paths_that_fail_part_way_leave_no_folder_behind(tmp_path):
+    """--out made, then --markdown's folder cannot be: the --out chain made for this call goes again, and a folder
+    that was there before stays."""
+    f = tmp_path / "file"
+    f.write_text("")
+    (tmp_path / "old").mkdir()
+    with pytest.raises(ValueError, match="--markdown"):
+        inputs.output_paths(str(tmp_path / "old" / "new" / "out"), None, str(f / "r.md"), None)
+    assert (tmp_path / "old").is_dir() and not (tmp_path / "old" / "new").exists()
+    made = inputs.output_paths(str(tmp_path / "old" / "a" / "b"), str(tmp_path / "c" / "r.json"), None, None)
+    assert made == [str(tmp_path / "old" / "a"), str(tmp_path / "c")]
+    (tmp_path / "c" / "r.json").write_text("{}")   # a run that wrote something keeps it
+    inputs.remove_made_folders(made)
+    assert not (tmp_path / "old" / "a").exists() and (tmp_path / "c" / "r.json").is_file()

@@ -408,3 +408,20 @@ def test_every_mode_builds_its_engine_from_the_shared_options(monkeypatch):
     assert [built[m].max_model_len for m in ("replay", "suite", "fidelity")] == [context_length("llama-3-8b"), None,
                                                                                  context_length("llama-3-8b")]
     assert [built[m].prefix_caching for m in ("replay", "suite", "fidelity")] == [False, False, True]
+
+
+@pytest.mark.parametrize("refusal, message", [
+    (["--max-model-len", "50"], "--max-model-len"),          # every prompt over the context: refused before replay
+    (["--workload", "missing.csv"], "no such trace file"),   # refused when the workload is read
+])
+def test_a_refused_run_leaves_no_output_folder_behind(tmp_path, capsys, files, refusal, message):
+    """The output folders are made before the run, so that a bad path fails at once; a run refused afterwards
+    (a workload no engine can serve, a trace that cannot be read) removes the ones it made, and only those."""
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    argv = ["--workload", files["good"], "--no-progress", "--out", str(kept / "new" / "out"),
+            "--plots", str(tmp_path / "plots"), "--json", str(tmp_path / "j" / "r.json")]
+    assert bench(*argv, *refusal) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "plots").exists() and not (tmp_path / "j").exists()
+    assert kept.is_dir() and os.listdir(kept) == []
