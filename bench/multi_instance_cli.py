@@ -66,13 +66,15 @@ def check_args(args) -> None:
                          f"{', '.join(missing)} to --routers")
 
 
-def main(args, base, step_model, engine, ecfg, edges, loads, policies, show_progress) -> int:
-    """The `ewsjf bench --instances` path: run, print, and write --json / --out/results.json."""
+def main(args, base, step_model, engine, ecfg, edges, loads, policies, show_progress,
+         reasons: list[str] | None = None) -> int:
+    """The `ewsjf bench --instances` path: run, print, and write --json / --out/results.json. `reasons`: why the
+    engine rejects each request (sim.rejection_reasons), for the warnings."""
     import os
 
     if list(args.policies) == list(DEFAULT_SINGLE_POLICIES):
         policies = ["ewsjf"]  # the single-instance default compares schedulers; here the routers
-    doc = run(args, base, step_model, engine, ecfg, edges, loads, policies, show_progress)
+    doc = run(args, base, step_model, engine, ecfg, edges, loads, policies, show_progress, reasons)
     path = args.json or (os.path.join(args.out, "results.json") if args.out else None)
     if path:
         report.write_json(path, {"settings": {"workload": base.describe(), "loads": loads, "policies": policies,
@@ -81,7 +83,8 @@ def main(args, base, step_model, engine, ecfg, edges, loads, policies, show_prog
     return 0
 
 
-def run(args, base, step_model, engine, ecfg, edges, loads, policies, show_progress) -> dict[str, Any]:
+def run(args, base, step_model, engine, ecfg, edges, loads, policies, show_progress,
+        reasons: list[str] | None = None) -> dict[str, Any]:
     from .multi_instance import ClusterConfig, simulate_cluster  # the engines, only when asked for
 
     routers = list(args.routers)
@@ -98,7 +101,7 @@ def run(args, base, step_model, engine, ecfg, edges, loads, policies, show_progr
                         replica_engine = engines.policy_engine(pol, engine, args.ewsjf_head_share)
                         res = simulate_cluster(w, step_model, replica_engine, cfg, ecfg, bars.task(label))
                         m = summarize(res, edges, args.slo_ttft, args.slo_tpot)
-                        report.check_rejections(m, res.rejected, label, rejections_said, "every router")
+                        report.check_rejections(m, res.rejected, label, rejections_said, "every router", reasons)
                         runs.append({"instances": n, "load": load, "policy": pol, "router": router, "metrics": m,
                                      "spread": res.info["spread"]})
                         if not show_progress:

@@ -230,7 +230,8 @@ def _run(args) -> int:
     step_model = inputs.step_model(args.model, args.gpu)
     engine = inputs.engine_config(args)
     kv_blocks = inputs.sized_engine(engine, step_model).kv_blocks
-    _check_servable(base, engine, kv_blocks, args.max_model_len is None)
+    reasons = rejection_reasons(base, engine, kv_blocks)
+    _check_servable(reasons, engine, kv_blocks, args.max_model_len is None)
     if "vllm" in engine_names:
         _check_vllm_engine(base, engine, kv_blocks)
     edges = args.class_edges or default_edges(base.prompt_tokens)
@@ -254,10 +255,11 @@ def _run(args) -> int:
     print(f"length classes by prompt tokens: short <= {edges[0]} < medium <= {edges[1]} < long; "
           f"loads {', '.join(report.load_label(x) for x in loads)} x trace rate; engines {', '.join(engine_names)}")
     if multi_instance_cli.wanted(args):
-        return multi_instance_cli.main(args, base, step_model, engine, ecfg, edges, loads, policies, show_progress)
+        return multi_instance_cli.main(args, base, step_model, engine, ecfg, edges, loads, policies, show_progress,
+                                       reasons)
 
     runs, ttfts = _replay_all(args, base, loads, engine_names, policies, step_model, engine, ecfg, edges,
-                              show_progress)
+                              show_progress, reasons)
     cl, fd = _print_tables(runs, loads, policies, engine_names)
     doc = {
         "settings": {
@@ -283,11 +285,11 @@ VLLM_MAX_KV_BLOCKS = 2 ** 24
 here); a real GPU's cache is well under a million blocks."""
 
 
-def _check_servable(w, engine: EngineConfig, kv_blocks: int, model_context: bool) -> None:
-    """An engine that would reject every request of the workload (rejection_reasons: the context length, the KV
-    cache, the token budget without chunked prefill) is refused before any replay, by the options to change.
-    model_context: max_model_len is the model's (no --max-model-len)."""
-    reasons = Counter(rejection_reasons(w, engine, kv_blocks))
+def _check_servable(why: list[str], engine: EngineConfig, kv_blocks: int, model_context: bool) -> None:
+    """An engine that would reject every request of the workload (`why`, its rejection_reasons: the context
+    length, the KV cache, the token budget without chunked prefill) is refused before any replay, by the options
+    to change. model_context: max_model_len is the model's (no --max-model-len)."""
+    reasons = Counter(why)
     if reasons[""]:
         return
     said = {"context": ("--max-model-len", f"{reasons['context']} reach the context length of "
@@ -321,7 +323,8 @@ def _check_vllm_engine(w, engine: EngineConfig, kv_blocks: int) -> None:
                          f"prompt + {int(w.output_tokens[i])} output tokens; the cache has {kv_blocks})")
 
 
-def _replay_all(args, base, loads, engine_names, policies, step_model, engine, ecfg, edges, show_progress):
+def _replay_all(args, base, loads, engine_names, policies, step_model, engine, ecfg, edges, show_progress,
+                reasons: list[str]):
     """Every (load, engine, policy) replay: the runs (metrics per replay) and the TTFTs per length class."""
     runs: list[dict] = []
     ttfts: dict = {}
@@ -341,7 +344,8 @@ def _replay_all(args, base, loads, engine_names, policies, step_model, engine, e
                                       engines.policy_engine(pol, engine, args.ewsjf_head_share), ecfg,
                                       bars.task(f"{eng}/{pol} @ {label}"))
                     m = summarize(res, edges, args.slo_ttft, args.slo_tpot)
-                    report.check_rejections(m, res.rejected, f"{eng}/{pol} @ {label}", rejections_said)
+                    report.check_rejections(m, res.rejected, f"{eng}/{pol} @ {label}", rejections_said,
+                                            reasons=reasons)
                     runs.append({"engine": eng, "policy": pol, "load": load, "metrics": m,
                                  "queue_stats": res.info.get("queue_stats"), "warmup_s": res.info.get("warmup_s")})
                     ttft = res.first_token_s - w.arrival_s

@@ -289,13 +289,18 @@ REJECTED_IDS_SHOWN = 20
 """Ids of rejected requests a warning lists at most."""
 
 
+_REASONS = {"context": "the prompt reaches the context length", "kv": "more than the KV cache holds",
+            "budget": "more than the token budget, without chunked prefill", "": "refused by the engine"}
+"""What each of ewsjf_core.sim.rejection_reasons' answers means, in a warning ("": one the lengths do not explain)."""
+
+
 def check_rejections(m: dict, rejected_mask, run: str, said: set[tuple[int, ...]],
-                     everywhere: str = "every policy") -> None:
+                     everywhere: str = "every policy", reasons: list[str] | None = None) -> None:
     """Rejected requests are said, by id (a comparison over a subset must not pass silently); all rejected:
     error. A request is rejected for its lengths (context length, KV cache), whatever the policy or load, so
     one warning per run of the command says it for every policy; `said` holds the sets of ids said already,
     and a run that rejects another set (another engine) gets its own warning. `everywhere` names the runs that
-    first warning speaks for."""
+    first warning speaks for; `reasons` (rejection_reasons of the workload) groups the ids by why."""
     rejected, total = m.get("rejected", 0), m.get("requests", 0)
     if total and rejected >= total:
         raise ValueError(f"{run}: the engine rejected all {total} requests (too large for the engine: check "
@@ -305,7 +310,13 @@ def check_rejections(m: dict, rejected_mask, run: str, said: set[tuple[int, ...]
         return
     where = run if said else everywhere
     said.add(ids)
-    shown = ", ".join(map(str, ids[:REJECTED_IDS_SHOWN])) + (", ..." if len(ids) > REJECTED_IDS_SHOWN else "")
-    print(f"  warning: {where}: {rejected} of {total} requests rejected (too large for the engine): "
-          f"request{'s' if len(ids) > 1 else ''} {shown} (positions in the replayed workload, from 0)",
-          file=sys.stderr)
+    groups: dict[str, list[int]] = {}
+    for i in ids:
+        groups.setdefault(reasons[i] if reasons is not None else None, []).append(i)
+    parts = []
+    for why, group in groups.items():
+        shown = ", ".join(map(str, group[:REJECTED_IDS_SHOWN])) + (", ..." if len(group) > REJECTED_IDS_SHOWN else "")
+        parts.append(f"request{'s' if len(group) > 1 else ''} {shown}"
+                     + (f" ({_REASONS[why]})" if why is not None else " (too large for the engine)"))
+    print(f"  warning: {where}: {rejected} of {total} requests rejected: {'; '.join(parts)} (positions in the "
+          f"replayed workload, from 0)", file=sys.stderr)

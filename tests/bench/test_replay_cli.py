@@ -334,8 +334,19 @@ def test_partly_rejected_workload_is_said_once_with_the_request_ids(capsys, file
     assert bench("--workload", files["good"], "--no-progress", "--policies", "fcfs,ewsjf", "--kv-blocks", "5",
                  "--sweep", "1,2") == 0
     warnings = [line for line in capsys.readouterr().err.splitlines() if "rejected" in line]
-    assert warnings == ["  warning: every policy: 2 of 3 requests rejected (too large for the engine): "
-                        "requests 0, 1 (positions in the replayed workload, from 0)"]
+    assert warnings == ["  warning: every policy: 2 of 3 requests rejected: requests 0, 1 (more than the KV cache "
+                        "holds) (positions in the replayed workload, from 0)"]
+
+
+def test_rejected_requests_are_said_with_why(capsys, files):
+    """Request 1 (300 tokens) reaches a 200-token context; request 0 (100 + 5) does not, but needs more than 5
+    blocks of 16 (one is vLLM's null block): each is said with its own reason."""
+    assert bench("--workload", files["good"], "--no-progress", "--policies", "fcfs", "--kv-blocks", "7",
+                 "--max-model-len", "200") == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "rejected" in line]
+    assert warnings == ["  warning: every policy: 2 of 3 requests rejected: request 0 (more than the KV cache holds); "
+                        "request 1 (the prompt reaches the context length) (positions in the replayed workload, "
+                        "from 0)"]
 
 
 @pytest.mark.parametrize("mode", [["--suite", "--no-plots", "--out"], ["--fidelity", "--json"]])
