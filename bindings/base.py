@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from collections.abc import Iterable
 from typing import Any, Callable, Hashable, Iterator
 
+from ewsjf_core.field_checks import is_real
+
 RequestId = Hashable
 Clock = Callable[[], float]
 
@@ -155,13 +157,9 @@ def _is_int_in(v: object, low: int, high: int) -> bool:
     return _is_int(v) and low <= v <= high
 
 
-def _is_real(v: object) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
-
-
 def _finite_float(v: object) -> float | None:
     """float(v) if v is a finite real number (ints beyond float range included: None, no OverflowError)."""
-    if not _is_real(v):
+    if not is_real(v):
         return None
     try:
         f = float(v)

@@ -8,14 +8,21 @@ callers give are sanity limits, far beyond any useful value.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
 
 def is_int_or_float(v: object) -> bool:
-    """A Python int or float (bool excluded): what a config file or keyword yields (the host API's
-    `bindings.base._is_real` takes any numbers.Real, numpy scalars included)."""
+    """A Python int or float (bool excluded): what a config file or keyword yields (is_real takes numpy scalars
+    too)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def is_real(v: object) -> bool:
+    """Any real number, numpy scalars included, but not a bool: what the host API and the simulator's engine
+    settings take."""
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
 @dataclass(frozen=True)

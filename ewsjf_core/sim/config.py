@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from dataclasses import dataclass
+
+from ewsjf_core.field_checks import is_real
 
 from .workload import PREFIX_BLOCK_TOKENS
 
@@ -117,6 +118,6 @@ class EngineConfig:
         """The field's value if it is a real number (not a bool, a string or None: those compared raise
         TypeError, or pass as 0 and 1)."""
         v = getattr(self, name)
-        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        if not is_real(v):
             raise ValueError(f"EngineConfig.{name} must be a number, got {v!r}")
         return v
