@@ -204,6 +204,9 @@ def run_suite(args) -> int:
            "ewsjf_head_share": args.ewsjf_head_share,
            "workloads": results, "wall_s": time.perf_counter() - t0}
     print(suite_report.summary_text(results))
+    hardware = sorted({f"{r['model']} on {r['gpu']}" for r in results})
+    print(f"hardware: {', '.join(hardware)}" + (" (--suite-gpu / --suite-model)" if args.suite_gpu or args.suite_model
+                                                else ""))
     if args.out:
         written = suite_report.write(args.out, doc, plots=not args.no_plots)
         print("\nwrote " + ", ".join(written))

@@ -152,6 +152,7 @@ def test_suite_gpu_replays_every_workload_on_another_gpu(tmp_path, capsys):
         rc = cli.main(["bench", "--suite", "--suite-workloads", "azure-code", "--suite-requests", "80", "--no-pareto",
                        "--no-plots", "--suite-gpu", gpu, "--suite-cache", str(tmp_path / "c.json"), "--out", str(out)])
         assert rc == 0
+        assert f"hardware: llama-3-8b on {'h100-80gb' if gpu == 'h100' else gpu}" in capsys.readouterr().out
         w = json.loads((out / "suite.json").read_text())["workloads"][0]
         assert w["gpu"] == ("h100-80gb" if gpu == "h100" else gpu)
         scales[w["gpu"]] = w["cells"][0]["point"]["scale"]
