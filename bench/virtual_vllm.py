@@ -22,6 +22,9 @@ times) reads `now`, so a replay is deterministic and runs as fast as vLLM's sche
 Trace replay: add each request when `now` reaches its arrival (advance_to(t) skips idle time), step while
 anything is unfinished. `run(arrivals)` does exactly that for a list of Arrival.
 
+Any other SchedulerConfig field (max_num_active_seqs, long_prefill_token_threshold_adaptive, ...) goes in
+`scheduler_config={...}`; vLLM's own validation checks it, as `vllm serve` does.
+
 Async mode (async_scheduling=True): vLLM's AsyncScheduler protocol with two steps in flight, as vLLM's
 engine runs it: each step() schedules one step and then processes the output of the oldest in-flight step
 (so tokens are reported one call later). Pass scheduler="ewsjf" and it becomes AsyncEWSJFScheduler.
@@ -164,7 +167,7 @@ class VirtualVLLM:
                  watermark: float = 0.0, async_scheduling: bool = False, policy: str | None = None,
                  start_time: float = 0.0, step_time: Callable[[StepInfo], float] | None = None,
                  scheduler_kwargs: dict[str, Any] | None = None, log_stats: bool = False,
-                 model_dir: str | None = None) -> None:
+                 model_dir: str | None = None, scheduler_config: dict[str, Any] | None = None) -> None:
         v = _vllm()
         self.now = float(start_time)
         self.async_scheduling = bool(async_scheduling)
@@ -179,7 +182,7 @@ class VirtualVLLM:
             max_num_seqs=max_num_seqs, max_num_batched_tokens=max_num_batched_tokens, max_model_len=max_model_len,
             is_encoder_decoder=False, enable_chunked_prefill=enable_chunked_prefill, policy=policy,
             long_prefill_token_threshold=long_prefill_token_threshold, async_scheduling=self.async_scheduling,
-            scheduler_reserve_full_isl=scheduler_reserve_full_isl, watermark=watermark)
+            scheduler_reserve_full_isl=scheduler_reserve_full_isl, watermark=watermark, **(scheduler_config or {}))
         vllm_config = v.VllmConfig(model_config=model_config, cache_config=cache_config,
                                  scheduler_config=scheduler_config)
         # The platform hook may rewrite some fields; pin what the harness promises.
