@@ -97,7 +97,8 @@ class EWSJFSchedulerMixin:
                                                   and self.cache_config.enable_prefix_caching) else None
         self._ewsjf_cached_fn = cached_fn
         self._ewsjf_head_share = opts.waiting_head_share
-        predict = _max_tokens if opts.output_prediction == "max_tokens" else None
+        max_model_len = vllm_config.model_config.max_model_len
+        predict = _OutputCap(max_model_len) if opts.output_prediction == "max_tokens" else None
         old = self.waiting
         self.waiting = EWSJFRequestQueue(self.ewsjf_queue, cached_fn, predict)
         self.waiting.lazy_begin_step = opts.lazy_begin_step
@@ -291,8 +292,18 @@ class EWSJFSchedulerMixin:
             super().shutdown()  # type: ignore[misc]
 
 
-def _max_tokens(request: Request) -> int | None:
-    return request.max_tokens if request.sampling_params is not None else None
+class _OutputCap:
+    """output_prediction "max_tokens": the most output tokens a request can get, i.e. its max_tokens, but no more
+    than max_model_len leaves after its prompt (vLLM stops it there). An offline LLM's max_tokens is not clamped
+    to the context: 10**18 is valid there, and would be neither a job size nor within EWSJF's 2**53 bound."""
+
+    def __init__(self, max_model_len: int) -> None:
+        self.max_model_len = max_model_len
+
+    def __call__(self, request: Request) -> int | None:
+        if request.sampling_params is None:
+            return None
+        return max(0, min(request.max_tokens, self.max_model_len - request.num_prompt_tokens))
 
 
 def _short_config(cfg: EWSJFConfig) -> str:
