@@ -28,6 +28,9 @@ EXAMPLES = int(os.environ.get("EWSJF_VLLM_CONFIG_EXAMPLES", "40"))   # a longer 
 OPTIONS_OFF = {"log_interval_s": 0.0, "metrics_interval_s": 0.0}
 INT64 = (-2 ** 63, 2 ** 63 - 1)   # the priorities vLLM's API accepts
 NO_CAP = 2 ** 62   # a max_tokens no request reaches
+OPERATOR_ACTIONS = {"pause_new": "PAUSED_NEW", "pause_all": "PAUSED_ALL", "resume": "UNPAUSED",
+                    "reset_prefix_cache": ""}
+PAUSE_STEPS = 3   # a pause lasts this many steps
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,8 @@ ewsjf_options = st.fixed_dictionaries({
 
 
 @st.composite
-def workloads(draw, max_model_len: int) -> tuple[list[Job], dict[int, list[str]]]:
-    """Jobs and aborts by step. A job's prompt fits max_model_len with its first output token (vLLM's input
+def workloads(draw, max_model_len: int) -> tuple[list[Job], dict[int, list[str]], dict[int, str]]:
+    """Jobs, aborts by step and operator actions by step (OPERATOR_ACTIONS). A job's prompt fits max_model_len with its first output token (vLLM's input
     processor refuses longer ones); its max_tokens is small, or beyond max_model_len (an offline LLM's
     SamplingParams are not clamped to the context: vLLM stops the request at max_model_len)."""
     n = draw(st.integers(8, 30))
@@ -94,7 +97,8 @@ def workloads(draw, max_model_len: int) -> tuple[list[Job], dict[int, list[str]]
     aborts: dict[int, list[str]] = {}
     for rid in draw(st.lists(st.sampled_from([j.rid for j in jobs]), max_size=5, unique=True)):
         aborts.setdefault(draw(st.integers(0, 40)), []).append(rid)
-    return jobs, aborts
+    actions = draw(st.dictionaries(st.integers(0, 40), st.sampled_from(sorted(OPERATOR_ACTIONS)), max_size=3))
+    return jobs, aborts, actions
 
 
 def _check_places(v: VirtualVLLM, ewsjf: bool) -> None:
@@ -110,15 +114,26 @@ def _check_places(v: VirtualVLLM, ewsjf: bool) -> None:
         assert len(s.ewsjf_queue) == len(waiting) == s.ewsjf_queue.stats()["waiting"]
 
 
-def _drive(name: str, engine: dict, options: dict, jobs: list[Job], aborts: dict[int, list[str]]) -> VirtualVLLM:
+def _act(v: VirtualVLLM, action: str) -> None:
+    """An operator's action on the engine (vLLM's /pause, /resume and /reset_prefix_cache endpoints)."""
+    from vllm.v1.core.sched.interface import PauseState
+
+    if action == "reset_prefix_cache":   # (preempts every running request first)
+        v.scheduler.reset_prefix_cache(reset_running_requests=True)
+    else:
+        v.scheduler.set_pause_state(getattr(PauseState, OPERATOR_ACTIONS[action]))
+
+
+def _drive(name: str, engine: dict, options: dict, jobs: list[Job], aborts: dict[int, list[str]],
+           actions: dict[int, str]) -> VirtualVLLM:
     ewsjf = name == "ewsjf"
     kwargs = {"ewsjf_options": {**OPTIONS_OFF, **options}} if ewsjf else None
     v = VirtualVLLM(name, scheduler_kwargs=kwargs, **engine)
     arriving = sorted(jobs, key=lambda j: j.step)
     # Generous: every token of every job, many times over (chunks of one token, recomputation after preemption).
     bound = 200 + 8 * sum(j.prompt + _tokens(j, engine) for j in jobs)
-    step = 0
-    while arriving or v.has_unfinished():
+    step, resume_at = 0, -1
+    while arriving or v.has_unfinished() or v.requests:   # (paused, vLLM counts nothing unfinished)
         assert step < bound, f"{name}: no end after {step} steps; waiting {v.waiting_ids()}, running {v.running_ids()}"
         while arriving and arriving[0].step <= step:
             j = arriving.pop(0)
@@ -126,6 +141,11 @@ def _drive(name: str, engine: dict, options: dict, jobs: list[Job], aborts: dict
                           prefix_group=j.prefix_group, prefix_tokens=40)
         if step in aborts:
             v.abort(aborts[step])
+        if step == resume_at:
+            _act(v, "resume")
+        if step in actions:
+            _act(v, actions[step])
+            resume_at = step + PAUSE_STEPS if actions[step].startswith("pause") else resume_at
         if v.has_unfinished():
             v.step()
         else:
@@ -155,9 +175,9 @@ def _outcome(v: VirtualVLLM, jobs: list[Job], engine: dict) -> dict[str, str]:
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(engine=engine_settings(), options=ewsjf_options, data=st.data())
 def test_every_setting_vllm_accepts_runs_every_request_to_its_end_as_fcfs_does(engine, options, data):
-    jobs, aborts = data.draw(workloads(engine["max_model_len"]))
-    fcfs = _outcome(_drive("fcfs", engine, options, jobs, aborts), jobs, engine)
-    ours = _outcome(_drive("ewsjf", engine, options, jobs, aborts), jobs, engine)
+    jobs, aborts, actions = data.draw(workloads(engine["max_model_len"]))
+    fcfs = _outcome(_drive("fcfs", engine, options, jobs, aborts, actions), jobs, engine)
+    ours = _outcome(_drive("ewsjf", engine, options, jobs, aborts, actions), jobs, engine)
     # Aborts land on the same step under both; a request may finish earlier under one order, so only those
     # aborted while unfinished under both differ... the rest must agree request by request.
     never_aborted = {j.rid for j in jobs} - {rid for ids in aborts.values() for rid in ids}
