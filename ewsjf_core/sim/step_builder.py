@@ -143,7 +143,7 @@ class StepBuilder:
             need -= hitb * bm.block_size
         if need > limit or need >= budget:
             return
-        if -(-total // bm.block_size) - hitb > bm.total - bm.used:
+        if -(-total // bm.block_size) - hitb > bm.total - bm.used - self.watermark_blocks:
             return   # it would not be admitted this step anyway: leave the budget to the running prefills
         cap = budget - need
         self._cap = cap if self._cap <= 0 else min(self._cap, cap)

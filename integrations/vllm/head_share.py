@@ -8,9 +8,9 @@ is most of the short class's TTFT where long prefills are common (mooncake: 53-6
 the mechanism, `long_prefill_token_threshold` (a per-request chunk cap, applied when more than one request is
 eligible); the scheduler sets it for one step, to the budget left after the decodes less the head's uncached
 tokens, when some running request is still in prefill and the request at the head of the waiting order
-needs at most `share` of the token budget, fits the free KV blocks and a running slot. The running prefill then
-leaves exactly the room the head uses, so the batch stays full. A cap the user set stays in force (the smaller
-one wins). ewsjf_core.sim's StepBuilder does the same (EngineConfig.waiting_head_share).
+needs at most `share` of the token budget, fits the free KV blocks (less vLLM's watermark) and a running slot.
+The running prefill then leaves exactly the room the head uses, so the batch stays full. A cap the user set
+stays in force (the smaller one wins). ewsjf_core.sim's StepBuilder does the same (EngineConfig.waiting_head_share).
 """
 
 from __future__ import annotations
@@ -41,7 +41,10 @@ def head_cap(scheduler: Any, share: float, cached_tokens) -> int:
     if need > limit or need >= budget:
         return 0
     block = scheduler.cache_config.block_size
-    if -(-head.num_tokens // block) - hit // block > scheduler.kv_cache_manager.block_pool.get_num_free_blocks():
+    kvm = scheduler.kv_cache_manager
+    # vLLM admits a waiting request only if it leaves the watermark's blocks free (SchedulerConfig.watermark).
+    free = kvm.block_pool.get_num_free_blocks() - getattr(kvm, "watermark_blocks", 0)
+    if -(-head.num_tokens // block) - hit // block > free:
         return 0   # it would not be admitted this step: the running prefills keep the budget
     return budget - need
 

@@ -147,6 +147,16 @@ def test_a_watermark_keeps_blocks_free_when_admitting_beside_running_requests():
         assert b.waiting == 2 - len(admitted)
 
 
+def test_the_head_share_keeps_no_room_for_a_head_the_watermark_keeps_out():
+    # Request 0 (2000 tokens) prefills and holds 32 of 140 blocks; the short request 1 (4 blocks) fits the free
+    # ones, but not beside a watermark of 110: request 0 keeps the whole budget, as in the vLLM adapter.
+    for watermark, second in ((0, [(0, 462), (1, 50)]), (110, [(0, 512)])):
+        b, _ = builder([2000, 50], [5, 5], kv=140, budget=512, share=0.25, watermark=watermark)
+        assert b.build(0, 0.0)[0] == [(0, 512)]
+        b.running.computed[0] = 512
+        assert b.build(1, 0.1)[0] == second, watermark
+
+
 def test_preemption_takes_the_last_admitted_and_stops_admissions():
     b, q = builder([200, 200, 100], [50, 50, 5], kv=26, budget=512, reserve=False)
     chunks, *_ = b.build(0, 0.0)                 # 0 and 1 admitted whole (13 blocks each), 2 waits

@@ -41,3 +41,19 @@ def test_share_is_validated():
     with pytest.raises(ValueError, match="waiting_head_share"):
         VLLMOptions(waiting_head_share=1.5)
     assert VLLMOptions().waiting_head_share == 0.25
+
+
+def test_no_room_is_kept_for_a_head_that_vllms_watermark_keeps_out():
+    """With vLLM's watermark (blocks kept free at admission) the short head cannot be admitted while the long
+    prefill fills the KV cache: the long prefill must keep the whole budget then, as with the share off, instead of
+    leaving room nobody takes."""
+    scheduled = {}
+    for share in (0.0, 0.25):
+        v = VirtualVLLM("ewsjf", num_blocks=300, max_num_seqs=8, max_num_batched_tokens=512, watermark=0.5,
+                        scheduler_kwargs={"ewsjf_options": {"waiting_head_share": share}})
+        v.add_request("long", prompt_tokens=4000, output_tokens=2)
+        for _ in range(6):   # 3072 of its tokens computed: 108 blocks free, fewer than the watermark's 150
+            v.step()
+        v.add_request("short", prompt_tokens=100, output_tokens=2)
+        scheduled[share] = [v.step().scheduled for _ in range(3)]
+    assert scheduled[0.25] == scheduled[0.0] == [{"long": 512}, {"long": 416}, {"long": 1}]
