@@ -11,7 +11,8 @@ Trace files and report metrics serve the bench: `ewsjf.bench.traces` (loaders) a
 """
 
 from .engine import EngineConfig, SimEngine, SimResult, VirtualClock, rejection_reasons, simulate
-from .step_time import GPU_PRESETS, MODEL_PRESETS, GPUSpec, ModelSpec, RooflineStepTime, StepTimeModel, get_gpu, get_model
+from .step_time import (GPU_PRESETS, MODEL_PRESETS, GPUSpec, ModelSpec, RooflineStepTime, StepTimeModel, get_gpu,
+                        get_model)
 from .workload import PREFIX_BLOCK_TOKENS, Workload, concat
 
 __all__ = [

@@ -153,7 +153,8 @@ class RooflineStepTime:
                        busy: bool = True) -> float:
         """All layers' attention. The causal pairs within chunks are estimated as if the prefill_seqs chunks were
         equal (exact for one chunk); the rest of prefill_attn_tokens2 attends to cached tokens."""
-        (p0, p_tok, p_causal, p_cached, p_rows, p_kernel), (d0, d_seq, d_ctx) = self._attn_busy if busy else self._attn_burst
+        attn_terms = self._attn_busy if busy else self._attn_burst
+        (p0, p_tok, p_causal, p_cached, p_rows, p_kernel), (d0, d_seq, d_ctx) = attn_terms
         t = 0.0
         cached_tokens = 0.0
         # (min/max written as conditionals, with the same operand kept on ties: the sim calls this every step)
@@ -186,7 +187,8 @@ class RooflineStepTime:
             return 0.0
         g, seqs = self.gpu, prefill_seqs + decode_tokens
         groups = prefill_seqs + (decode_tokens > 0) if self.elementwise == "torch" else 1
-        attn = (prefill_tokens, prefill_attn_tokens2, decode_tokens, kv_tokens_read, prefill_seqs, prefill_cached_tokens)
+        attn = (prefill_tokens, prefill_attn_tokens2, decode_tokens, kv_tokens_read, prefill_seqs,
+                prefill_cached_tokens)
         t = self._dense_time(tokens, seqs, groups, True) + self.attention_time(*attn, busy=True)
         if from_idle and g.power_tau_s > 0:
             burst = self._dense_time(tokens, seqs, groups, False) + self.attention_time(*attn, busy=False)
