@@ -66,8 +66,7 @@ def check_args(args) -> None:
                          f"{', '.join(missing)} to --routers")
 
 
-def main(args, base, step_model, engine, ecfg, edges, loads, policies, show_progress,
-         reasons: list[str] | None = None) -> int:
+def main(args, base, step_model, engine, ecfg, edges, loads, policies, show_progress, reasons: list[str]) -> int:
     """The `ewsjf bench --instances` path: run, print, and write --json / --out/results.json. `reasons`: why the
     engine rejects each request (sim.rejection_reasons), for the warnings."""
     import os
@@ -84,7 +83,7 @@ def main(args, base, step_model, engine, ecfg, edges, loads, policies, show_prog
 
 
 def run(args, base, step_model, engine, ecfg, edges, loads, policies, show_progress,
-        reasons: list[str] | None = None) -> dict[str, Any]:
+        reasons: list[str]) -> dict[str, Any]:
     from .multi_instance import ClusterConfig, simulate_cluster  # the engines, only when asked for
 
     routers = list(args.routers)

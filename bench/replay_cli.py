@@ -22,8 +22,6 @@ import sys
 import time
 from collections import Counter
 
-import numpy as np
-
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.sim import EngineConfig, rejection_reasons
 from ewsjf_core.sim.config import DEFAULT_WAITING_HEAD_SHARE
@@ -143,21 +141,20 @@ def run(args) -> int:
         # Every mode's outputs (the suite's --out, the fidelity matrix's --json, ...) fail now, not after its run.
         made = inputs.output_paths(args.out, args.json, args.markdown, args.plots,
                                    reads=[args.workload, args.ewsjf_config, args.model])
-        if args.fidelity:
-            return fidelity.main(args)
-        return suite.run_suite(args) if args.suite else _run(args)
+        rc = fidelity.main(args) if args.fidelity else suite.run_suite(args) if args.suite else _run(args)
+        made = []   # the run went through: its folders stay
+        return rc
     except (ValueError, TypeError, RuntimeError, OSError, OverflowError) as e:   # TraceError is a ValueError
-        inputs.remove_made_folders(made)
         one_line = "; ".join(x.strip() for x in str(e).splitlines() if x.strip())   # a library's may not be
         print(f"ewsjf bench: error: {one_line}", file=sys.stderr)
     except KeyboardInterrupt:
-        inputs.remove_made_folders(made)
         print("ewsjf bench: interrupted", file=sys.stderr)
         return 130
     except MemoryError:
-        inputs.remove_made_folders(made)
         print("ewsjf bench: error: out of memory (a smaller --window, --max-requests or --num-requests?)",
               file=sys.stderr)
+    finally:
+        inputs.remove_made_folders(made)   # a refused run takes back the empty folders it made
     return 2
 
 
@@ -345,7 +342,7 @@ def _replay_all(args, base, loads, engine_names, policies, step_model, engine, e
                                       bars.task(f"{eng}/{pol} @ {label}"))
                     m = summarize(res, edges, args.slo_ttft, args.slo_tpot)
                     report.check_rejections(m, res.rejected, f"{eng}/{pol} @ {label}", rejections_said,
-                                            reasons=reasons)
+                                            "every policy", reasons)
                     runs.append({"engine": eng, "policy": pol, "load": load, "metrics": m,
                                  "queue_stats": res.info.get("queue_stats"), "warmup_s": res.info.get("warmup_s")})
                     ttft = res.first_token_s - w.arrival_s

@@ -295,7 +295,7 @@ _REASONS = {"context": "the prompt reaches the context length", "kv": "more than
 
 
 def check_rejections(m: dict, rejected_mask, run: str, said: set[tuple[int, ...]],
-                     everywhere: str = "every policy", reasons: list[str] | None = None) -> None:
+                     everywhere: str, reasons: list[str]) -> None:
     """Rejected requests are said, by id (a comparison over a subset must not pass silently); all rejected:
     error. A request is rejected for its lengths (context length, KV cache), whatever the policy or load, so
     one warning per run of the command says it for every policy; `said` holds the sets of ids said already,
@@ -312,11 +312,10 @@ def check_rejections(m: dict, rejected_mask, run: str, said: set[tuple[int, ...]
     said.add(ids)
     groups: dict[str, list[int]] = {}
     for i in ids:
-        groups.setdefault(reasons[i] if reasons is not None else None, []).append(i)
+        groups.setdefault(reasons[i], []).append(i)
     parts = []
     for why, group in groups.items():
         shown = ", ".join(map(str, group[:REJECTED_IDS_SHOWN])) + (", ..." if len(group) > REJECTED_IDS_SHOWN else "")
-        parts.append(f"request{'s' if len(group) > 1 else ''} {shown}"
-                     + (f" ({_REASONS[why]})" if why is not None else " (too large for the engine)"))
+        parts.append(f"request{'s' if len(group) > 1 else ''} {shown} ({_REASONS[why]})")
     print(f"  warning: {where}: {rejected} of {total} requests rejected: {'; '.join(parts)} (positions in the "
           f"replayed workload, from 0)", file=sys.stderr)

@@ -33,12 +33,12 @@ from ewsjf.bench.virtual_vllm import VirtualVLLM, default_step_time
 TRUE_C0, TRUE_C1 = 0.005, 6e-5
 CHECK_SIZES = (512, 2048, 8192)
 MIN_COST_STEPS = 1000
-MIN_TIMING_WINDOW_STEPS = 100
-"""Steps a window needs before its per-step wall time is compared: over a few steps it is one step's own cost, which
-varies several-fold (a 5-step run's 1-step windows read 60-430 us/step), not a trend."""
 """Steps the prefill-cost model is given before its error is judged: on this traffic the fit starts at its
 prior and needs several of its ~200-step memories of varied prefills (17 seeds: error under 25% by 900 steps,
 at most 17% at 1,000). A window ending earlier shows its error in parentheses and is not judged."""
+MIN_TIMING_WINDOW_STEPS = 100
+"""Steps a window needs before its per-step wall time is compared: over a few steps it is one step's own cost, which
+varies several-fold (a 5-step run's 1-step windows read 60-430 us/step), not a trend."""
 
 
 @dataclass

@@ -7,14 +7,13 @@ adapter, the `sim` engine, your own) talk only to this interface, so policies pl
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from collections.abc import Iterable
 from typing import Any, Callable, Hashable, Iterator
 
-from ewsjf_core.field_checks import is_real
+from ewsjf_core.field_checks import is_integer, is_real
 
 RequestId = Hashable
 Clock = Callable[[], float]
@@ -97,7 +96,7 @@ def check_step_feedback(duration_s: float, prefill_tokens: int, decode_tokens: i
     if d is None or d <= 0:
         raise ValueError(f"observe_step: duration_s must be a finite number > 0, got {_short(duration_s)}")
     for name, v in (("prefill_tokens", prefill_tokens), ("decode_tokens", decode_tokens)):
-        if not _is_int(v) or v < 0:
+        if not is_integer(v) or v < 0:
             raise ValueError(f"observe_step: {name} must be an integer >= 0, got {_short(v)}")
 
 
@@ -149,12 +148,8 @@ def _hashable(v: object) -> bool:
     return True
 
 
-def _is_int(v: object) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
 def _is_int_in(v: object, low: int, high: int) -> bool:
-    return _is_int(v) and low <= v <= high
+    return is_integer(v) and low <= v <= high
 
 
 def _finite_float(v: object) -> float | None:

@@ -19,6 +19,12 @@ def is_int_or_float(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def is_integer(v: object) -> bool:
+    """Any integer, numpy scalars included, but not a bool: what the host API and the simulator take as a count
+    or an id."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
 def is_real(v: object) -> bool:
     """Any real number, numpy scalars included, but not a bool: what the host API and the simulator's engine
     settings take."""

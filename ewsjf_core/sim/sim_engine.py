@@ -13,11 +13,12 @@ clock each and routes each arrival with `submit`. Scheduling is `StepBuilder`'s,
 
 from __future__ import annotations
 
-import numbers
 import time
 from typing import Any
 
 import numpy as np
+
+from ewsjf_core.field_checks import is_integer
 
 from .block_manager import UNLIMITED, BlockManager
 from .config import EngineConfig, VirtualClock
@@ -129,7 +130,7 @@ class SimEngine:
         """Request rid arrives now: it enters the waiting queue, or is rejected (False) if its prompt does
         not fit the context length (`max_model_len`), as vLLM rejects it on arrival. ValueError (nothing changed)
         for an id that is not a request of the workload or was submitted before."""
-        if isinstance(rid, bool) or not isinstance(rid, numbers.Integral) or not 0 <= rid < len(self._submitted):
+        if not is_integer(rid) or not 0 <= rid < len(self._submitted):
             raise ValueError(f"SimEngine.submit: request {rid!r} is not a request of the workload "
                              f"(0 to {len(self._submitted) - 1})")
         if self._submitted[rid]:
