@@ -266,8 +266,9 @@ class HRRNQueue(_Validated):
         self._now = self.clock() if now is None else check_now(now)
         self._step_ratios = None
 
-    def observe_step(self, duration_s: float, prefill_tokens: int, decode_tokens: int) -> None:
-        check_step_feedback(duration_s, prefill_tokens, decode_tokens)
+    def observe_step(self, duration_s: float, prefill_tokens: int, decode_tokens: int,
+                     at_running_cap: bool = False) -> None:
+        check_step_feedback(duration_s, prefill_tokens, decode_tokens, at_running_cap)
         if prefill_tokens >= 256:
             self.c1 += self.ema * (duration_s / prefill_tokens - self.c1)
 

@@ -131,8 +131,10 @@ class EWSJFQueue(WaitingQueue):
         handle = self._slots.put(slot, item, self._set.capacity)
         self._count += 1
         # The bound's work: the effective prefill, or under KV pressure its KV memory-time (ewsjf_core.kv_work).
-        weight = self._config.kv_work_weight
-        work = self._kv_work.work(prompt_tokens, float(prefill), weight) if weight else float(prefill)
+        cfg = self._config
+        weight, slot_weight = cfg.kv_work_weight, cfg.slot_work_weight
+        work = (self._kv_work.work(prompt_tokens, float(prefill), weight, slot_weight) if weight or slot_weight
+                else float(prefill))
         self._set.stage(slot, size, work, float(arrival_time), row, front)
         self._order.limit = 0
         return handle
@@ -299,12 +301,13 @@ class EWSJFQueue(WaitingQueue):
         if with_order and not installed:
             self._order.adopt(slots, reasons, sources, scores, cap, self._now)
 
-    def observe_step(self, duration_s: float, prefill_tokens: int, decode_tokens: int) -> None:
+    def observe_step(self, duration_s: float, prefill_tokens: int, decode_tokens: int,
+                     at_running_cap: bool = False) -> None:
         """A finished step's cost. Recorded here and fitted, in one kernel call with the steps fed since,
         right before anything reads the cost model or the admission progress: every step is seen, in order,
         as if fitted at once, and steps that admit nothing cost one list append."""
-        check_step_feedback(duration_s, prefill_tokens, decode_tokens)
-        self._kv_work.observe_step(prefill_tokens, decode_tokens, self._count > 0)
+        check_step_feedback(duration_s, prefill_tokens, decode_tokens, at_running_cap)
+        self._kv_work.observe_step(prefill_tokens, decode_tokens, self._count > 0, at_running_cap)
         if self._begin_pending:
             self._run_begin(False)  # the pending step's work (a re-partition) uses the model as it was
         if self._feedback.record(duration_s, prefill_tokens, decode_tokens):

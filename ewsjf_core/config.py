@@ -90,6 +90,10 @@ class EWSJFConfig:
     pass, with own_size_slack=1): it holds the published setting's fairness on most draws (@ 10 s: long p99
     1.53x -> 1.25x FCFS's). 0 counts prefill alone (the earlier default). An engine that never reports
     completions gets prefill alone either way (bench/SUITE_PASSES.md, eighth and ninth passes)."""
+    slot_work_weight: float = 0.0
+    """Where vLLM's running cap (max_num_seqs) holds admissions (steps reported with at_running_cap), the bound
+    counts a request's work in slot-time (its output plus prefill steps), in proportion to the share of such
+    steps, times this weight (ewsjf_core.kv_work)."""
     own_size_slack: float = 1.0
     """A request falls due this many times its own effective prefill later than its due point (compared at
     selection, ewsjf_core.selection): an overtaking window proportional to the request's own size, as SJF with
@@ -193,7 +197,7 @@ FLOAT_BOUNDS: dict[str, FloatBounds] = {
     "band_down": FloatBounds(0.0, 1.0, low_inclusive=False), "bubble_width": FloatBounds(0.0, 1e6, False),
     "w_base": _WEIGHT, "a_u": _WEIGHT, "b_u": _WEIGHT, "a_f": _WEIGHT, "b_f": _WEIGHT,
     "output_weight": FloatBounds(0.0, 1e6), "progress_output_weight": FloatBounds(0.0, 1e6),
-    "kv_work_weight": FloatBounds(0.0, 1.0), "own_size_slack": FloatBounds(0.0, 1e6),
+    "kv_work_weight": FloatBounds(0.0, 1.0), "slot_work_weight": FloatBounds(0.0, 1.0), "own_size_slack": FloatBounds(0.0, 1e6),
     "max_wait": FloatBounds(0.0, 1e9, low_inclusive=False, allow_inf=True),
     "fcfs_wait_factor": FloatBounds(0.0, 1e6),
     "prior_c0": _SECONDS, "prior_c1": _SECONDS, "prior_c2": _SECONDS, "prior_decode": _SECONDS,

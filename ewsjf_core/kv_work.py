@@ -64,6 +64,10 @@ class KVWork:
         self._prompt = self._kv = 0.0     # forgotten sums over completions: prompt tokens, token-steps...
         self._kv_out = 0.0                # ...and the token-steps of their outputs
         self._held = self._steps = 0.0    # forgotten counts of KV-held steps and of steps with requests waiting
+        self._capped = 0.0                # ...and of steps the running cap held
+        self._slot = 0.0                  # forgotten sum of the completions' slot-steps (output + prefill steps)
+        self.phi_cap = 0.0
+        self._scale_slot = 0.0
         self._budget = 0                  # the most tokens a step carried: the engine's token budget, as seen
         self.phi = 0.0
         # Derived at feedback, so that work() (once per add, on the hot path) reads them ready:
@@ -86,9 +90,11 @@ class KVWork:
         self._kv_out = keep * self._kv_out + kv_time(0, output_tokens)
         self._prior_out = PRIOR_COMPLETIONS * self._all_out / self._all_n
         self._scale = self._prompt / self._kv if self._kv > 0.0 else 0.0
+        self._slot = keep * self._slot + output_tokens + prompt_tokens / max(self._budget, 1)
+        self._scale_slot = self._prompt / self._slot if self._slot > 0.0 else 0.0
         self._pressure = self.phi * self.output_share
 
-    def observe_step(self, prefill_tokens: int, decode_tokens: int, waiting: bool) -> None:
+    def observe_step(self, prefill_tokens: int, decode_tokens: int, waiting: bool, at_cap: bool = False) -> None:
         """A finished step's tokens, and whether requests were still waiting at its end."""
         tokens = prefill_tokens + decode_tokens
         if tokens > self._budget:
@@ -98,7 +104,9 @@ class KVWork:
         keep = _KEEP_STEP
         self._steps = keep * self._steps + 1.0
         self._held = keep * self._held + (1.0 if tokens < self._budget else 0.0)
+        self._capped = keep * self._capped + (1.0 if at_cap else 0.0)
         self.phi = self._held / self._steps
+        self.phi_cap = self._capped / self._steps
         self._pressure = self.phi * self.output_share
 
     # ----- estimates -----
@@ -114,16 +122,20 @@ class KVWork:
         """s of the module docstring: the outputs' share of the recent completions' memory-time (0 before any)."""
         return self._kv_out / self._kv if self._kv > 0.0 else 0.0
 
-    def work(self, prompt_tokens: int, prefill: float, weight: float = 1.0) -> float:
+    def work(self, prompt_tokens: int, prefill: float, weight: float = 1.0, slot_weight: float = 0.0) -> float:
         """The request's work in the starvation bound (module docstring, m scaled by `weight`): `prefill`
         when nothing holds admissions but prefill compute, or before any completion. Once per add: it reads
         what feedback derived, and inlines mean_output and kv_time (a call each costs what the rest does)."""
         m = weight * self._pressure
-        if m <= 0.0:
+        mc = slot_weight * self.phi_cap
+        if m <= 0.0 and mc <= 0.0:
             return prefill
         c = min(int(prompt_tokens).bit_length() - 1, N_CLASSES - 1)   # length_class
         o = (self._out[c] + self._prior_out) / (self._n[c] + PRIOR_COMPLETIONS)
-        return prefill + m * (self._scale * o * (prompt_tokens + 0.5 * o) - prefill)
+        w = prefill + m * (self._scale * o * (prompt_tokens + 0.5 * o) - prefill)
+        if mc > 0.0 and self._scale_slot > 0.0:   # a convex mix: the slot share comes out of both the others
+            w += mc * (self._scale_slot * (o + prompt_tokens / max(self._budget, 1)) - w)
+        return w
 
 
 def kv_time(prompt_tokens: float, output_tokens: float) -> float:

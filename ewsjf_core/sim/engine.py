@@ -15,7 +15,8 @@ time jumps to the next arrival. Then `queue.begin_step(now)`, the step is built 
 its duration comes from the step-time model, the clock advances by it, requests that finished their
 prefill emit their first token at the step's end time, decoders emit one token each, requests reaching
 their output length finish and free their blocks, and `queue.observe_step(duration, prefill_tokens,
-decode_tokens)` reports the step.
+decode_tokens, at_running_cap)` reports the step (at_running_cap: requests still wait with the running set at
+max_running).
 
 Requests whose prompt plus output can never fit in the whole KV cache are rejected at admission
 (`SimResult.rejected`), as vLLM rejects prompts beyond its capacity; `rejection_reasons()` says which

@@ -183,7 +183,7 @@ class SimEngine:
         if n_pf:
             emitted += self._complete_chunks(chunks, end)
         t0 = perf()
-        self._q_observe(dur, pf, dec)
+        self._q_observe(dur, pf, dec, builder.held_by == "cap")
         self._qcpu += perf() - t0
         self.batch_size = dec + n_pf
         if self._log is not None:

@@ -31,6 +31,12 @@ def held_waiting(scheduler: Any) -> Any:
     return ()
 
 
+def running_cap(scheduler: Any) -> int:
+    """The most requests `scheduler` admits into its running set: max_num_active_reqs where the release has
+    it (admission apart from the model runner's slots), else max_num_running_reqs (max_num_seqs)."""
+    return getattr(scheduler, "max_num_active_reqs", None) or scheduler.max_num_running_reqs
+
+
 def num_waiting(scheduler: Any) -> int:
     """Requests waiting in `scheduler` (its `waiting` plus the held queue), as vLLM counts them."""
     return len(scheduler.waiting) + len(held_waiting(scheduler))

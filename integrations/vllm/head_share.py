@@ -18,13 +18,15 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from ewsjf.integrations.vllm.compat import running_cap
+
 
 def head_cap(scheduler: Any, share: float, cached_tokens) -> int:
     """This step's chunk cap for the running prefills (0: none). cached_tokens(request) -> prefix-cache hit,
     or None (no lookup). Cheapest tests first: most steps have no running prefill or a long head."""
     running = scheduler.running
     waiting = scheduler.waiting
-    if not waiting or len(running) >= getattr(scheduler, "max_num_active_reqs", scheduler.max_num_running_reqs):
+    if not waiting or len(running) >= running_cap(scheduler):
         return 0
     prefilling = sum(1 for r in running if r.is_prefill_chunk)
     if not prefilling:

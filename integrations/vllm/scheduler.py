@@ -39,7 +39,7 @@ from vllm.v1.request import Request
 
 from ewsjf.bindings import EWSJFConfig, EWSJFQueue
 from ewsjf_core.warmup import compile_kernels
-from ewsjf.integrations.vllm.compat import held_waiting
+from ewsjf.integrations.vllm.compat import held_waiting, num_waiting, running_cap
 from ewsjf.integrations.vllm.config import Settings, VLLMOptions, load_settings
 from ewsjf.integrations.vllm.head_share import chunk_cap, head_cap
 from ewsjf.integrations.vllm.metrics import EngineMetrics
@@ -105,11 +105,11 @@ class EWSJFSchedulerMixin:
         self.waiting.before_begin = self._ewsjf_feed
         for request in old:  # empty after vLLM's constructor; kept for subclasses that pre-fill it
             self.waiting.add_request(request)
-        # Steps scheduled and not yet processed: (scheduler_output, schedule time, prefill, decode).
-        self._ewsjf_inflight: deque[tuple[Any, float, int, int]] = deque()
+        # Steps scheduled and not yet processed: (scheduler_output, schedule time, prefill, decode, at the cap).
+        self._ewsjf_inflight: deque[tuple[Any, float, int, int, bool]] = deque()
         self._ewsjf_last_output = float("-inf")
-        # Step feedback not yet given to the queue: (duration, prefill tokens, decode tokens).
-        self._ewsjf_feedback: list[tuple[float, int, int]] = []
+        # Step feedback not yet given to the queue: (duration, prefill tokens, decode tokens, at the running cap).
+        self._ewsjf_feedback: list[tuple[float, int, int, bool]] = []
         self.ewsjf_steps = 0
         self.ewsjf_metrics = EngineMetrics.create(vllm_config, opts, self._ewsjf_clock)
         self._ewsjf_idle_exported = False
@@ -157,12 +157,17 @@ class EWSJFSchedulerMixin:
         total = output.total_num_scheduled_tokens
         if total:
             decode = list(output.num_scheduled_tokens.values()).count(1)
-            self._ewsjf_inflight.append((output, now, total - decode, decode))
+            self._ewsjf_inflight.append((output, now, total - decode, decode, self._ewsjf_at_running_cap()))
         self.ewsjf_steps += 1
         metrics = self.ewsjf_metrics
         if metrics is not None and (now >= metrics.next_due or now < metrics.since):   # (since: the clock went back)
             self._ewsjf_export(now)  # after the step admitted: the snapshot agrees with vLLM's own counts
         return output
+
+    def _ewsjf_at_running_cap(self) -> bool:
+        """Whether requests still wait with the running set at vLLM's cap (max_num_seqs) after this step's
+        admissions: the cap, not KV memory or the token budget, held them (observe_step's at_running_cap)."""
+        return len(self.running) >= running_cap(self) and num_waiting(self) > 0  # type: ignore[attr-defined]
 
     def _ewsjf_export(self, now: float, force: bool = False) -> None:
         try:
@@ -195,13 +200,13 @@ class EWSJFSchedulerMixin:
             while inflight and inflight[0][0] is not scheduler_output:
                 inflight.popleft()
             if inflight:
-                _, started, prefill, decode = inflight.popleft()
+                _, started, prefill, decode, at_cap = inflight.popleft()
                 now = self._ewsjf_clock()
                 duration = now - max(started, self._ewsjf_last_output)
                 self._ewsjf_last_output = now
                 if duration > 0:
                     feedback = self._ewsjf_feedback
-                    feedback.append((duration, prefill, decode))
+                    feedback.append((duration, prefill, decode, at_cap))
                     if len(feedback) >= _MAX_PENDING_FEEDBACK:
                         self._ewsjf_feed()
         self._ewsjf_export_if_idle()
@@ -265,8 +270,8 @@ class EWSJFSchedulerMixin:
         if feedback:
             self._ewsjf_feedback = []
             observe = self.ewsjf_queue.observe_step
-            for duration, prefill, decode in feedback:
-                observe(duration, prefill, decode)
+            for duration, prefill, decode, at_cap in feedback:
+                observe(duration, prefill, decode, at_cap)
 
     # --- observability ---
     def ewsjf_stats(self) -> dict[str, Any]:

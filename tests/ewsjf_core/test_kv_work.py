@@ -102,3 +102,43 @@ def test_hours_of_feedback_keep_the_estimates_finite_and_following_the_engine():
             o = kv.mean_output(prompt)
             assert math.isfinite(o) and abs(o - out_scale) < 0.2 * out_scale, (regime, prompt, o)
             assert math.isfinite(kv.work(prompt, float(prompt)))
+
+
+def test_phi_cap_is_the_share_of_waiting_steps_the_running_cap_held():
+    kv = KVWork()
+    kv.observe_step(8000, 192, waiting=True)                 # a full step
+    kv.observe_step(0, 100, waiting=True, at_cap=True)       # the running cap held admissions
+    kv.observe_step(0, 100, waiting=False, at_cap=True)      # nobody waits: not counted
+    assert kv.phi_cap == pytest.approx(0.5, abs=1e-3)
+    assert kv.phi == pytest.approx(0.5, abs=1e-3)            # a cap-held step is also below the budget
+
+
+def test_work_under_the_running_cap_moves_to_slot_time():
+    """Where the cap holds every step, a request's work is its slot-time (its class's mean output plus its
+    prefill steps) in units of the completions' prompt tokens per slot-step, by the slot weight."""
+    kv = KVWork()
+    kv.observe_step(1000, 0, waiting=True)                  # the budget as seen: 1000 tokens
+    for _ in range(2000):
+        kv.observe_finished(100, 300)
+        kv.observe_finished(3000, 300)
+    for _ in range(20000):
+        kv.observe_step(0, 50, waiting=True, at_cap=True)
+    assert kv.phi_cap > 0.99
+    assert kv.work(100, 100.0, 0.0, 0.0) == 100.0          # both weights 0: the prefill
+    assert kv.work(100, 100.0, 0.0) == 100.0                # the slot weight defaults to 0
+    c_slot = 3100 / (300 + 0.1 + 300 + 3.0)
+    for prompt in (100, 3000):
+        slot = kv.mean_output(prompt) + prompt / 1000
+        expected = prompt + kv.phi_cap * (c_slot * slot - prompt)
+        assert kv.work(prompt, float(prompt), 0.0, 1.0) == pytest.approx(expected, rel=5e-3)
+    # With memory-time pressure too, the slot share is taken out of the mix of the two others.
+    kv.observe_finished(3000, 300)
+    for prompt in (100, 3000):
+        kv_mix = kv.work(prompt, float(prompt), 1.0, 0.0)
+        slot = kv.work(prompt, float(prompt), 0.0, 1.0)
+        mixed = kv_mix + kv.phi_cap * (slot - kv_mix)
+        assert kv.work(prompt, float(prompt), 1.0, 1.0) == pytest.approx(mixed, rel=1e-9)
+    # Slot-time hardly depends on the prompt: at full weight every request counts about the mean prompt.
+    assert kv.work(100, 100.0, 0.0, 1.0) == pytest.approx(kv.work(3000, 3000.0, 0.0, 1.0), rel=0.01)
+    half = kv.work(100, 100.0, 0.0, 0.5)
+    assert half == pytest.approx(100 + 0.5 * (kv.work(100, 100.0, 0.0, 1.0) - 100), rel=1e-9)

@@ -108,8 +108,8 @@ def test_queue_sees_virtual_clock_and_feedback():
         def begin_step(self, now=None):
             calls.append(("begin", now, self.clock()))
 
-        def observe_step(self, d, p, dec):
-            super().observe_step(d, p, dec)
+        def observe_step(self, d, p, dec, at_cap=False):
+            super().observe_step(d, p, dec, at_cap)
             calls.append(("obs", d, p, dec))
 
     res, q = run(wl([0.5, 0.7], [10, 10], [3, 3]), Spy)

@@ -20,3 +20,35 @@ def test_finished_requests_report_prompt_and_output_lengths():
     v.abort("never")              # aborted while waiting: no output, not a completion
     assert sorted(seen) == [(40, 3), (300, 7)]
     assert q._kv_work.mean_output(300) > q._kv_work.mean_output(40)
+
+
+def _cap_flags(**engine) -> list[bool]:
+    """at_running_cap of every step vLLM's real scheduler fed back, for 6 requests of 64-token prompts and
+    20 output tokens each."""
+    v = VirtualVLLM("ewsjf", max_num_batched_tokens=2048, **engine)
+    flags = []
+    q = v.scheduler.ewsjf_queue
+    real = q.observe_step
+    q.observe_step = lambda d, p, o, cap=False: (flags.append(cap), real(d, p, o, cap))[1]
+    for i in range(6):
+        v.add_request(f"r{i}", prompt_tokens=64, output_tokens=20)
+    for _ in range(200):
+        if not v.has_unfinished():
+            break
+        v.step()
+    v.scheduler.ewsjf_stats()      # feeds the last steps
+    return flags
+
+
+def test_steps_held_by_the_running_cap_are_reported_as_such():
+    """max_num_seqs 2: four requests wait while two decode, and those steps say the cap held them; once
+    the last two run, nothing waits and no step says so."""
+    flags = _cap_flags(num_blocks=4096, max_num_seqs=2)
+    assert flags[:19] == [True] * 19 and not any(flags[-19:])
+
+
+def test_steps_held_by_kv_memory_are_not_reported_as_the_cap():
+    """A KV cache of 10 blocks of 16 tokens holds two of the requests: the others wait on memory, below the
+    running cap of 8."""
+    flags = _cap_flags(num_blocks=11, max_num_seqs=8)
+    assert flags and not any(flags)
