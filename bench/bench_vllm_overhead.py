@@ -243,17 +243,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args(argv)
     try:
-        inputs.output_paths(None, args.json, None, None)   # a bad --json fails now, not after the runs
+        made = inputs.output_paths(None, args.json, None, None)   # a bad --json fails now, not after the runs
     except ValueError as e:
         ap.error(str(e))
-    results = []
-    for n in args.waiting:
-        r = run(n, args.steps, seed=args.seed)
-        print(format_result(r), flush=True)
-        results.append(r)
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
+    try:
+        results = []
+        for n in args.waiting:
+            r = run(n, args.steps, seed=args.seed)
+            print(format_result(r), flush=True)
+            results.append(r)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump(results, fh, indent=2)
+    finally:
+        inputs.remove_made_folders(made)   # only an empty one goes: a run that wrote its JSON keeps its folder
     return 0
 
 

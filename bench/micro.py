@@ -298,10 +298,19 @@ def run(args: argparse.Namespace) -> int:
     from . import console, inputs
 
     try:
-        inputs.output_paths(None, args.json, None, None)   # a bad --json fails now, not after the measurement
+        made = inputs.output_paths(None, args.json, None, None)   # a bad --json fails now, not after measuring
     except ValueError as e:
         print(f"ewsjf micro: error: {e}", file=sys.stderr)
         return 2
+    try:
+        return _measure_and_report(args)
+    finally:
+        inputs.remove_made_folders(made)   # only an empty one goes: a run that wrote its JSON keeps its folder
+
+
+def _measure_and_report(args: argparse.Namespace) -> int:
+    from . import console
+
     report: dict = {"unit": "microseconds per operation (median)", "pops_per_step": POPS_PER_STEP,
                     "results": []}
     if not args.no_compile:

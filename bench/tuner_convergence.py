@@ -346,11 +346,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     try:
-        inputs.output_paths(None, args.json, None, None)   # a bad --json fails now, not after the runs
+        made = inputs.output_paths(None, args.json, None, None)   # a bad --json fails now, not after the runs
     except ValueError as e:
         p.error(str(e))
+    try:
+        try:
+            st = RooflineStepTime(args.model, args.gpu)
+        except ValueError as e:
+            p.error(f"--model/--gpu: {e}")
+        return _run(args, st)
+    finally:
+        inputs.remove_made_folders(made)   # only an empty one goes: a run that wrote its JSON keeps its folder
+
+
+def _run(args: argparse.Namespace, st: RooflineStepTime) -> int:
     lo, hi = args.window
-    st = RooflineStepTime(args.model, args.gpu)
     engine = EngineConfig()
     report: dict[str, Any] = {"model": args.model, "gpu": args.gpu, "rate_scale": args.rate_scale,
                               "poor_start": POOR, "seed": args.seed, "replay_budget": args.replay_budget}

@@ -1,4 +1,7 @@
 import json
+import os
+
+import pytest
 
 from ewsjf.bench.cli import main
 
@@ -24,3 +27,16 @@ def test_a_bad_json_path_fails_before_measuring(tmp_path, capsys):
                  str(blocker / "micro.json")]) == 2
     captured = capsys.readouterr()
     assert "--json" in captured.err and "waiting" not in captured.out   # no table: nothing was measured
+
+
+def test_an_interrupted_run_leaves_no_json_folder_behind(tmp_path, monkeypatch):
+    """The --json folder is made before measuring (a bad path fails at once); an interrupted run takes it back."""
+    from ewsjf.bench import micro
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(micro, "measure", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        main(["micro", "--sizes", "100", "--repeats", "1", "--no-compile", "--json", str(tmp_path / "new" / "m.json")])
+    assert os.listdir(tmp_path) == []

@@ -1,6 +1,8 @@
 """tuner_convergence's arguments, and its overhead part on a minute of the trace (the convergence part is a
 benchmark of minutes: figures only)."""
 
+import os
+
 import pytest
 
 from ewsjf.bench import tuner_convergence
@@ -18,3 +20,13 @@ def test_the_overhead_part_runs_on_a_short_window(tmp_path, capsys):
     assert tuner_convergence.main(["--skip-convergence", "--reps", "1", "--overhead-window", "0:30",
                                    "--json", str(out)]) == 0
     assert "running/off" in capsys.readouterr().out and out.stat().st_size > 0
+
+
+def test_a_refused_run_leaves_no_json_folder_behind(tmp_path, capsys):
+    """The --json folder is made before the runs (a bad path fails at once); a run refused afterwards (a model
+    no preset names) takes it back, and says which option is wrong."""
+    with pytest.raises(SystemExit) as exit_info:
+        tuner_convergence.main(["--model", "no-such-model", "--json", str(tmp_path / "new" / "tc.json")])
+    assert exit_info.value.code == 2
+    assert "--model" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
