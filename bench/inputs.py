@@ -3,6 +3,7 @@ checked before any replay: each failure is a ValueError whose message names the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -135,12 +136,22 @@ def engine_config(args, *, with_context_length: bool = True, prefix_caching: boo
 
 
 def sized_engine(engine: EngineConfig, step_model) -> EngineConfig:
-    """engine.with_kv_blocks(step_model), refused by option (a model that leaves no KV memory beside its weights
-    names --gpu-memory-utilization)."""
+    """engine.with_kv_blocks(step_model), refused by option: a model that leaves no KV memory beside its weights
+    names --gpu-memory-utilization where a higher one leaves some, else --model and --gpu (none does)."""
     try:
         return engine.with_kv_blocks(step_model)
     except ValueError as e:
-        raise engine_error(e) from None
+        if _sizes_at_full_memory(engine, step_model):
+            raise engine_error(e) from None
+        raise ValueError(f"--model, --gpu: {e}") from None
+
+
+def _sizes_at_full_memory(engine: EngineConfig, step_model) -> bool:
+    try:
+        dataclasses.replace(engine, gpu_memory_utilization=1.0).with_kv_blocks(step_model)
+    except ValueError:
+        return False
+    return True
 
 
 def output_paths(out: str | None, json_path: str | None, md_path: str | None, plots: str | None,

@@ -230,7 +230,7 @@ class RooflineStepTime:
             # The least utilization that leaves one block, rounded up to what a user types.
             least = math.ceil((self.model.weight_bytes + reserve_bytes + block_bytes) / self.gpu.memory_bytes * 1000)
             fix = (f"it needs gpu_memory_utilization >= {least / 1000:g}" if least <= 1000
-                   else "not even at gpu_memory_utilization 1")
+                   else "not even at gpu_memory_utilization 1: it needs a smaller model or a GPU with more memory")
             raise ValueError(f"{self.model.name} does not fit on {self.gpu.name} at gpu_memory_utilization "
                              f"{gpu_memory_utilization:g}: no memory left for the KV cache beside the weights "
                              f"({self.model.weight_bytes / 2 ** 30:.1f} GiB) and {reserve_bytes / 2 ** 30:g} GiB "

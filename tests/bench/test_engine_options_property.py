@@ -57,6 +57,14 @@ def test_an_engine_refused_for_its_options_names_them(capsys, trace, args, optio
     assert rc == 2 and option in options_named(err), err
 
 
+def test_a_model_no_utilization_fits_names_the_model_and_gpu(capsys, trace):
+    """Llama-3-70B's weights fill an A100-80GB: no --gpu-memory-utilization leaves KV memory, so the error names
+    --model and --gpu (it led with --gpu-memory-utilization, a remedy that cannot work)."""
+    rc, err = bench(capsys, "--workload", trace, "--policies", "fcfs", "--model", "llama-3-70b", "--gpu", "a100-80gb")
+    assert rc == 2 and options_named(err) == {"--model", "--gpu"}, err
+    assert "a smaller model or a GPU with more memory" in err
+
+
 @pytest.mark.parametrize("args, option", [(["--engine", "vllm"], "--engine"), (["--engine", "sim,vllm"], "--engine"),
                                           (["--markdown", "r.md"], "--markdown"), (["--plots", "plots"], "--plots")])
 def test_an_option_the_multi_instance_mode_would_ignore_is_refused(capsys, trace, tmp_path, monkeypatch, args,

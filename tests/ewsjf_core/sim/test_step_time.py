@@ -178,3 +178,6 @@ def test_kv_blocks():
     assert st.kv_blocks(16) == int(free // (16 * kv_per_token))
     with pytest.raises(ValueError, match="does not fit"):
         RooflineStepTime("llama-2-13b", "a100-80gb").kv_blocks(gpu_memory_utilization=0.3)
+    # No utilization leaves a block: the remedy named is the model or the GPU.
+    with pytest.raises(ValueError, match="not even at gpu_memory_utilization 1: it needs a smaller model or a GPU"):
+        RooflineStepTime("llama-3-70b", "a100-80gb").kv_blocks()
