@@ -143,10 +143,25 @@ class StepBuilder:
             need -= hitb * bm.block_size
         if need > limit or need >= budget:
             return
-        if -(-total // bm.block_size) - hitb > bm.total - bm.used - self.watermark_blocks:
+        cap = budget - need if self._cap <= 0 else min(self._cap, budget - need)
+        free = bm.total - bm.used - self.watermark_blocks - self._prefill_blocks(cap, budget)
+        if -(-total // bm.block_size) - hitb > free:
             return   # it would not be admitted this step anyway: leave the budget to the running prefills
-        cap = budget - need
-        self._cap = cap if self._cap <= 0 else min(self._cap, cap)
+        self._cap = cap
+
+    def _prefill_blocks(self, cap: int, budget: int) -> int:
+        """KV blocks the running prefills take this step with their chunks capped at `cap` (as
+        _continue_prefills allocates them, before any admission)."""
+        run, bm = self.running, self.blocks
+        blocks = 0
+        for rid in run.prefilling:
+            if budget <= 0:
+                break
+            c0 = run.computed[rid]
+            c = min(run.target[rid] - c0, cap, budget)
+            blocks += -(-(c0 + c) // bm.block_size) - bm.shared[rid] - bm.held[rid]
+            budget -= c
+        return blocks
 
     def _continue_prefills(self, chunks: list, acc: list, step: int, budget: int) -> tuple[int, bool]:
         run, bm = self.running, self.blocks

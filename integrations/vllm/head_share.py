@@ -8,9 +8,10 @@ is most of the short class's TTFT where long prefills are common (mooncake: 53-6
 the mechanism, `long_prefill_token_threshold` (a per-request chunk cap, applied when more than one request is
 eligible); the scheduler sets it for one step, to the budget left after the decodes less the head's uncached
 tokens, when some running request is still in prefill and the request at the head of the waiting order
-needs at most `share` of the token budget, fits the free KV blocks (less vLLM's watermark) and a running slot.
-The running prefill then leaves exactly the room the head uses, so the batch stays full. A cap the user set
-stays in force (the smaller one wins). ewsjf_core.sim's StepBuilder does the same (EngineConfig.waiting_head_share).
+needs at most `share` of the token budget, fits the KV blocks the running requests leave free in this step
+(less vLLM's watermark) and a running slot. The running prefill then leaves exactly the room the head uses, so
+the batch stays full. A cap the user set stays in force (the smaller one wins). ewsjf_core.sim's StepBuilder
+does the same (EngineConfig.waiting_head_share).
 """
 
 from __future__ import annotations
@@ -44,11 +45,30 @@ def head_cap(scheduler: Any, share: float, cached_tokens) -> int:
         return 0
     block = scheduler.cache_config.block_size
     kvm = scheduler.kv_cache_manager
-    # vLLM admits a waiting request only if it leaves the watermark's blocks free (SchedulerConfig.watermark).
-    free = kvm.block_pool.get_num_free_blocks() - getattr(kvm, "watermark_blocks", 0)
+    cap = budget - need
+    user = scheduler.scheduler_config.long_prefill_token_threshold
+    chunk = min(cap, user) if user > 0 else cap   # the running prefills' chunk, as chunk_cap sets it
+    # vLLM admits a waiting request only if it leaves the watermark's blocks free (SchedulerConfig.watermark),
+    # and only after the running requests took their blocks for this step.
+    free = (kvm.block_pool.get_num_free_blocks() - getattr(kvm, "watermark_blocks", 0)
+            - _running_blocks(running, chunk, total, block))
     if -(-head.num_tokens // block) - hit // block > free:
         return 0   # it would not be admitted this step: the running prefills keep the budget
-    return budget - need
+    return cap
+
+
+def _running_blocks(running, cap: int, budget: int, block: int) -> int:
+    """KV blocks the running requests allocate this step, in vLLM's order: a token for each decoding request,
+    a chunk of at most `cap` tokens of the budget left for each prefill."""
+    blocks = 0
+    for r in running:
+        if budget <= 0:
+            break
+        done = r.num_computed_tokens
+        tokens = min(r.num_tokens - done, cap, budget) if r.is_prefill_chunk else 1
+        blocks += -(-(done + tokens) // block) - -(-done // block)   # blocks held after the step less before
+        budget -= tokens
+    return blocks
 
 
 @contextmanager

@@ -157,6 +157,18 @@ def test_the_head_share_keeps_no_room_for_a_head_the_watermark_keeps_out():
         assert b.build(1, 0.1)[0] == second, watermark
 
 
+def test_the_head_share_keeps_no_room_for_a_head_the_capped_prefill_leaves_no_blocks_for():
+    # 31 blocks; request 0 (480 tokens, 30 blocks) holds 16 after its first chunk, so the short request 1 (4 blocks)
+    # fits the 15 free ones, but not beside the 12 that request 0's capped chunk (192 tokens) takes in the same
+    # step: request 0 keeps the whole budget (224, all it has left), as with the share off (tests/integrations/
+    # vllm/test_head_share.py builds the same case in vLLM's scheduler).
+    for share in (0.0, 0.25):
+        b, _ = builder([480, 64], [2, 2], kv=31, budget=256, share=share)
+        assert b.build(0, 0.0)[0] == [(0, 256)]
+        b.running.computed[0] = 256
+        assert b.build(1, 0.1)[0] == [(0, 224)], share
+
+
 def test_preemption_takes_the_last_admitted_and_stops_admissions():
     b, q = builder([200, 200, 100], [50, 50, 5], kv=26, budget=512, reserve=False)
     chunks, *_ = b.build(0, 0.0)                 # 0 and 1 admitted whole (13 blocks each), 2 waits

@@ -57,3 +57,22 @@ def test_no_room_is_kept_for_a_head_that_vllms_watermark_keeps_out():
         v.add_request("short", prompt_tokens=100, output_tokens=2)
         scheduled[share] = [v.step().scheduled for _ in range(3)]
     assert scheduled[0.25] == scheduled[0.0] == [{"long": 512}, {"long": 416}, {"long": 1}]
+
+
+def test_no_room_is_kept_for_a_head_the_capped_prefill_leaves_no_blocks_for():
+    """The head's KV check counts the blocks the running prefill's capped chunk takes in the same step: with 31
+    usable blocks the long prompt (30 blocks) holds 16, the short one (4 blocks) fits the 15 free, but not beside
+    the 12 of a 192-token chunk. The long prefill keeps the whole budget then, as with the share off, instead of
+    being cut to 192 tokens for a head that is not admitted (and finishing its prefill a step later). The sim
+    builds the same case (tests/ewsjf_core/sim/test_step_builder.py)."""
+    def scheduled(share, num_blocks):
+        v = VirtualVLLM("ewsjf", num_blocks=num_blocks, max_num_seqs=8, max_num_batched_tokens=256,
+                        scheduler_kwargs={"ewsjf_options": {"waiting_head_share": share}})
+        v.add_request("long", prompt_tokens=480, output_tokens=2)
+        v.step()
+        v.add_request("short", prompt_tokens=64, output_tokens=2)
+        return [v.step().scheduled for _ in range(3)]
+
+    assert scheduled(0.25, 32) == scheduled(0.0, 32) == [{"long": 224}, {"long": 1}, {"short": 64}]
+    # With 8 blocks more the short one fits beside the chunk: it gets its room.
+    assert scheduled(0.25, 40)[0] == {"long": 192, "short": 64}
