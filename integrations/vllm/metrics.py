@@ -120,6 +120,10 @@ class EngineMetrics:
         except OSError:
             logger.warning("EWSJF: cannot write metrics snapshot %s; export disabled", self._path, exc_info=True)
             self.next_metrics = math.inf
+            try:
+                os.unlink(tmp)   # a write that failed half-way (a full disk) leaves no partial file behind
+            except OSError:
+                pass
 
     def close(self) -> None:
         if self._path:

@@ -174,7 +174,8 @@ class EWSJFSchedulerMixin:
             self.ewsjf_metrics.export(self.ewsjf_stats(), now, force)
         except Exception:  # observability must never take the engine down
             logger.warning("EWSJF: metrics export failed; disabled", exc_info=True)
-            self.ewsjf_metrics = None
+            metrics, self.ewsjf_metrics = self.ewsjf_metrics, None
+            metrics.close()   # its last snapshot would pass for current while the engine lives, and outlive it
 
     def _ewsjf_export_if_idle(self) -> None:
         """vLLM stops calling schedule() when nothing is left: write the final (empty) state right away,

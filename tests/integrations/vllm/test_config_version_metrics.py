@@ -133,6 +133,44 @@ def test_snapshot_export_and_collector(tmp_path, monkeypatch):
     assert not list(tmp_path.glob("engine-*.json"))  # removed at shutdown
 
 
+def test_an_export_that_fails_takes_its_snapshot_back(tmp_path, monkeypatch):
+    """An export that raises disables the metrics (the engine serves on): its last snapshot went with it, or it
+    would pass for the engine's current state as long as the engine lived and stay behind after a clean shutdown
+    (shutdown closes only metrics still enabled)."""
+    monkeypatch.setenv("EWSJF_METRICS_DIR", str(tmp_path))
+    v = VirtualVLLM("ewsjf", max_num_seqs=2, scheduler_kwargs={"ewsjf_options": {"metrics_interval_s": 1e-6}})
+    for i in range(4):
+        v.add_request(f"r{i}", prompt_tokens=50, output_tokens=5)
+    v.step(duration=0.01)
+    v.step(duration=0.01)
+    assert len(list(tmp_path.glob("engine-*.json"))) == 1
+
+    def broken_stats():
+        raise RuntimeError("stats failed")
+
+    monkeypatch.setattr(v.scheduler.ewsjf_queue, "stats", broken_stats)
+    v.step(duration=0.01)
+    assert v.scheduler.ewsjf_metrics is None and list(tmp_path.iterdir()) == []
+    while v.has_unfinished():   # still serving
+        v.step(duration=0.01)
+    v.scheduler.shutdown()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_snapshot_write_that_fails_leaves_no_partial_file(tmp_path):
+    """A write that fails after its temporary file was made (a full disk; here the snapshot's name is taken by a
+    folder, so the rename fails) takes the temporary file back."""
+    from ewsjf.integrations.vllm.config import VLLMOptions
+    from ewsjf.integrations.vllm.metrics import EngineMetrics, snapshot_path
+
+    blocker = snapshot_path(str(tmp_path), 0, os.getpid())
+    os.mkdir(blocker)
+    metrics = EngineMetrics(VLLMOptions(metrics_interval_s=1.0), lambda: 0.0, str(tmp_path), 0, "m")
+    metrics.export({"waiting": 1}, 5.0)
+    assert metrics.snapshots_written == 0
+    assert [p.name for p in tmp_path.iterdir()] == [os.path.basename(blocker)]
+
+
 def test_log_summary_is_low_rate(caplog, monkeypatch):
     monkeypatch.delenv("EWSJF_METRICS_DIR", raising=False)
     v = VirtualVLLM("ewsjf", scheduler_kwargs={"ewsjf_options": {"log_interval_s": 1.0}})
