@@ -49,10 +49,12 @@ def head_cap(scheduler: Any, share: float, cached_tokens) -> int:
     user = scheduler.scheduler_config.long_prefill_token_threshold
     chunk = min(cap, user) if user > 0 else cap   # the running prefills' chunk, as chunk_cap sets it
     # vLLM admits a waiting request only if it leaves the watermark's blocks free (SchedulerConfig.watermark),
-    # and only after the running requests took their blocks for this step.
-    free = (kvm.block_pool.get_num_free_blocks() - getattr(kvm, "watermark_blocks", 0)
-            - _running_blocks(running, chunk, total, block))
-    if -(-head.num_tokens // block) - hit // block > free:
+    # and only after the running requests took their blocks for this step: at most one per decoding request and
+    # chunk // block + 1 per prefill, counted exactly only where that bound leaves the head short.
+    free = kvm.block_pool.get_num_free_blocks() - getattr(kvm, "watermark_blocks", 0)
+    head_blocks = -(-head.num_tokens // block) - hit // block
+    most = len(running) - prefilling + prefilling * (chunk // block + 1)
+    if head_blocks + most > free and head_blocks + _running_blocks(running, chunk, total, block) > free:
         return 0   # it would not be admitted this step: the running prefills keep the budget
     return cap
 
