@@ -510,5 +510,8 @@ class EWSJFQueue(WaitingQueue):
             "config_install_errors": self.config_install_errors,
             # Seconds FCFS would make a request arriving now wait: waiting prefill tokens / prefill rate.
             "fcfs_wait_estimate_s": ws.waiting_work / model.prefill_rate,
+            # What held admissions in the recent steps with requests waiting (ewsjf_core.kv_work): steps that
+            # ended below the token budget (KV memory or the running cap), and those at the running cap.
+            "admissions_held": {"below_token_budget": self._kv_work.phi, "running_cap": self._kv_work.phi_cap},
             "params": self._config.to_dict(),
         }

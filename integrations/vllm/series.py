@@ -43,6 +43,9 @@ SERIES: dict[str, Series] = {s.name: s for s in (
            ("queue",)),
     Series("vllm:ewsjf_starvation_promotions", "counter",
            "Admissions forced by the starvation bound (requests past their deadline)."),
+    Series("vllm:ewsjf_admissions_held_share", "gauge",
+           "Share of the recent steps with requests waiting that ended below the token budget (by=below_token_budget: "
+           "KV memory or the running cap held admissions) or at the running cap (by=running_cap).", ("by",)),
     Series("vllm:ewsjf_repartitions", "counter", "Refine-and-Prune re-partitions."),
     Series("vllm:ewsjf_tuner_trials", "counter", "Bayesian tuner trials run (with the tuner on)."),
     Series("vllm:ewsjf_tuner_applied", "counter", "Parameter sets the tuner applied."),
@@ -76,6 +79,8 @@ def samples(stats: dict[str, Any]) -> Iterator[tuple[str, tuple[str, ...], float
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             yield "vllm:ewsjf_prefill_cost_coefficient", (term,), float(v)
     yield "vllm:ewsjf_starvation_promotions", (), float(stats.get("starvation_promotions", 0))
+    for by, share in sorted(stats.get("admissions_held", {}).items()):
+        yield "vllm:ewsjf_admissions_held_share", (by,), float(share)
     yield "vllm:ewsjf_repartitions", (), float(stats.get("repartitions", 0))
     tuner = stats.get("tuner")
     if tuner:

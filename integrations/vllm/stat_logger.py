@@ -17,6 +17,9 @@ live engine. Series (labels model_name, engine as in vLLM's own, plus queue or n
   vllm:ewsjf_queue_admitted_total{queue}   requests admitted from the queue (the chosen queue, counted)
   vllm:ewsjf_last_chosen_queue             queue of the last admitted request
   vllm:ewsjf_starvation_promotions_total   admissions forced by the starvation bound (past their deadline)
+  vllm:ewsjf_admissions_held_share{by}     share of recent steps with requests waiting that ended below the
+                                           token budget (by=below_token_budget) or at the running cap
+                                           (by=running_cap): what holds admissions, KV memory or max_num_seqs
   vllm:ewsjf_repartitions_total            Refine-and-Prune re-partitions
   vllm:ewsjf_param{name}                   current numeric parameters (theta, w_base, max_wait, ...)
   vllm:ewsjf_prefill_cost_coefficient{term}  fitted C_prefill model (c0, c1, c2, decode)

@@ -129,6 +129,10 @@ def test_snapshot_export_and_collector(tmp_path, monkeypatch):
         assert name in text, name
     admitted = sum(float(m.group(1)) for m in re.finditer(r"^vllm:ewsjf_queue_admitted_total\{.*\} (\S+)$", text, re.M))
     assert admitted >= 20  # the last snapshot was taken before the final admissions
+    # max_num_seqs 4 for 30 requests: the running cap held the admissions, and the series says so
+    held = {m.group(1): float(m.group(2)) for m in re.finditer(
+        r'^vllm:ewsjf_admissions_held_share\{by="(\w+)".*\} (\S+)$', text, re.M)}
+    assert set(held) == {"below_token_budget", "running_cap"} and held["running_cap"] > 0.5, held
     v.scheduler.shutdown()
     assert not list(tmp_path.glob("engine-*.json"))  # removed at shutdown
 
