@@ -91,9 +91,16 @@ class EWSJFConfig:
     1.53x -> 1.25x FCFS's). 0 counts prefill alone (the earlier default). An engine that never reports
     completions gets prefill alone either way (bench/SUITE_PASSES.md, eighth and ninth passes)."""
     slot_work_weight: float = 0.0
-    """Where vLLM's running cap (max_num_seqs) holds admissions (steps reported with at_running_cap), the bound
-    counts a request's work in slot-time (its output plus prefill steps), in proportion to the share of such
-    steps, times this weight (ewsjf_core.kv_work)."""
+    """Where vLLM's running cap (max_num_seqs) holds admissions (steps the engine reports with at_running_cap),
+    the starvation bound counts a request's work toward its slot-time (its class's mean output plus its prefill
+    steps: a request holds a running slot for its whole decode, whatever its prompt), in proportion to the
+    share of such steps, times this weight (ewsjf_core.kv_work). 0, the default: prefill (and memory-time) as
+    before. Under a running cap a bound counted in prefill tokens comes due late in seconds, and the long class
+    waits up to 1.3-1.4x FCFS's p99 (H200, sharegpt @ 1 s); 1 makes it exact there and gives up most of the
+    short-request gain; 0.1-0.25 halves the suite's fairness failures on the H200 and Qwen2.5-7B for a few
+    dominance checks, and changes nothing on the H100 (bench/SUITE_PASSES.md, thirteenth pass). For an engine
+    whose admissions the cap holds (vllm:ewsjf_admissions_held_share{by="running_cap"} near 1) where the bound
+    must hold in seconds."""
     own_size_slack: float = 1.0
     """A request falls due this many times its own effective prefill later than its due point (compared at
     selection, ewsjf_core.selection): an overtaking window proportional to the request's own size, as SJF with

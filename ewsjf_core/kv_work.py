@@ -25,6 +25,18 @@ bound counted in prefill comes due late (published setting @ 10 s: long p99 1.80
   published setting, 0.43 in bwb), short prompts with long outputs cost far more than their prefill, and the
   work moves toward memory-time. (bench/SUITE_PASSES.md, eighth pass: with phi alone, sharegpt's overloads lost
   their short-request gain, 18 -> 53 s, to a bound that was fair there already.)
+A third limiter is vLLM's running cap (max_num_seqs): a request holds a running slot for its whole decode,
+whatever its prompt, so where the cap holds admissions the engine admits slot-time at a fixed rate, and a
+policy that admits short prompts first admits fewer prefill tokens per second (bench/SUITE_PASSES.md, twelfth
+and thirteenth passes). The engine says which steps the cap held (observe_step's at_cap: requests still waiting
+with the running set full); phi_cap is their share of the steps with requests waiting, and with
+EWSJFConfig.slot_work_weight > 0 the work moves, by mc = slot_weight * phi_cap, toward the request's slot-time
+
+    work -> (1 - mc) * work + mc * c_slot * (o + prompt / budget)
+
+(o decode steps plus its prefill steps at the token budget as seen; c_slot: prompt tokens per slot-step of the
+recent completions, so a unit stays about one prefill token).
+
 Each request's work is fixed when it is queued (the backlog ahead of it and the admission progress then sum
 the same numbers, so FCFS's admission point stays exact however phi and o drift).
 
@@ -54,7 +66,8 @@ def length_class(prompt_tokens: int) -> int:
 
 
 class KVWork:
-    """Output lengths per length class (from completions) and the share of KV-held steps (from step feedback).
+    """Output lengths per length class (from completions) and the shares of steps held below the token budget and
+    at the running cap (from step feedback).
     Host-side state of one queue; the engine thread owns it."""
 
     def __init__(self) -> None:
@@ -66,14 +79,14 @@ class KVWork:
         self._held = self._steps = 0.0    # forgotten counts of KV-held steps and of steps with requests waiting
         self._capped = 0.0                # ...and of steps the running cap held
         self._slot = 0.0                  # forgotten sum of the completions' slot-steps (output + prefill steps)
-        self.phi_cap = 0.0
-        self._scale_slot = 0.0
         self._budget = 0                  # the most tokens a step carried: the engine's token budget, as seen
         self.phi = 0.0
+        self.phi_cap = 0.0
         # Derived at feedback, so that work() (once per add, on the hot path) reads them ready:
         self._pressure = 0.0     # phi * output_share
         self._prior_out = 0.0    # PRIOR_COMPLETIONS * the overall mean output
         self._scale = 0.0        # c: prompt tokens per token-step of the completions
+        self._scale_slot = 0.0   # c_slot: prompt tokens per slot-step of the completions
 
     # ----- feedback -----
     def observe_finished(self, prompt_tokens: int, output_tokens: int) -> None:
@@ -95,7 +108,8 @@ class KVWork:
         self._pressure = self.phi * self.output_share
 
     def observe_step(self, prefill_tokens: int, decode_tokens: int, waiting: bool, at_cap: bool = False) -> None:
-        """A finished step's tokens, and whether requests were still waiting at its end."""
+        """A finished step's tokens, whether requests were still waiting at its end, and whether the running
+        set was then at the engine's cap."""
         tokens = prefill_tokens + decode_tokens
         if tokens > self._budget:
             self._budget = tokens
@@ -123,8 +137,8 @@ class KVWork:
         return self._kv_out / self._kv if self._kv > 0.0 else 0.0
 
     def work(self, prompt_tokens: int, prefill: float, weight: float = 1.0, slot_weight: float = 0.0) -> float:
-        """The request's work in the starvation bound (module docstring, m scaled by `weight`): `prefill`
-        when nothing holds admissions but prefill compute, or before any completion. Once per add: it reads
+        """The request's work in the starvation bound (module docstring, m scaled by `weight`, mc by
+        `slot_weight`): `prefill` when nothing holds admissions but prefill compute, or before any completion. Once per add: it reads
         what feedback derived, and inlines mean_output and kv_time (a call each costs what the rest does)."""
         m = weight * self._pressure
         mc = slot_weight * self.phi_cap
