@@ -46,14 +46,20 @@ def test_ints_beyond_float_range_name_the_field(make, kwargs, field):
 
 @pytest.mark.parametrize("args,field", [
     ((10 ** 400, 1, 1), "duration_s"), ((math.nan, 1, 1), "duration_s"), ((0.1, -1, 1), "prefill_tokens"),
-    ((0.1, 1, 1.5), "decode_tokens"),
+    ((0.1, 1, 1.5), "decode_tokens"), ((0.1, 1, 1, 1), "at_running_cap"), ((0.1, 1, 1, "false"), "at_running_cap"),
 ])
-def test_observe_step_rejections_name_the_field(args, field):
-    q = EWSJFQueue()
+@pytest.mark.parametrize("make", [EWSJFQueue, FCFSQueue])
+def test_observe_step_rejections_name_the_field(make, args, field):
+    q = make()
+    before = q.stats()
     with pytest.raises(ValueError, match=field):
         q.observe_step(*args)
+    assert q.stats() == before   # nothing recorded
+
+
+def test_begin_step_rejects_a_time_beyond_float_range():
     with pytest.raises(ValueError, match="now"):
-        q.begin_step(10 ** 400)
+        EWSJFQueue().begin_step(10 ** 400)
 
 
 def test_absurd_step_feedback_keeps_the_model_finite():
