@@ -354,9 +354,21 @@ def main(argv: list[str] | None = None) -> int:
             st = RooflineStepTime(args.model, args.gpu)
         except ValueError as e:
             p.error(f"--model/--gpu: {e}")
+        _check_windows(p, args)
         return _run(args, st)
     finally:
         inputs.remove_made_folders(made)   # only an empty one goes: a run that wrote its JSON keeps its folder
+
+
+def _check_windows(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Each trace window the run replays holds at least two requests (an arrival rate needs two)."""
+    from ewsjf.bench.workloads import load_workload
+    trace = load_workload("azure")
+    for option, window, used in (("--window", args.window, not args.skip_convergence),
+                                 ("--overhead-window", args.overhead_window, not args.skip_overhead)):
+        n = len(trace.slice(*window)) if used else 2
+        if n < 2:
+            p.error(f"{option} {window[0]:g}:{window[1]:g} holds {n} request(s) of the trace; at least 2 are needed")
 
 
 def _run(args: argparse.Namespace, st: RooflineStepTime) -> int:

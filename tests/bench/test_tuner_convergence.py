@@ -30,3 +30,14 @@ def test_a_refused_run_leaves_no_json_folder_behind(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert "--model" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("argv,option", [(["--window", "0:0.5"], "--window"),
+                                         (["--skip-convergence", "--overhead-window", "0:0.5"], "--overhead-window")])
+def test_a_window_of_fewer_than_two_requests_is_refused_by_name(argv, option, capsys):
+    """Half a second of the trace holds one request: no arrival rate, refused before any replay (it raised
+    ZeroDivisionError)."""
+    with pytest.raises(SystemExit) as exit_info:
+        tuner_convergence.main(argv)
+    assert exit_info.value.code == 2
+    assert f"{option} 0:0.5 holds 1 request" in capsys.readouterr().err
