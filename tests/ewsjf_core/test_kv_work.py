@@ -91,17 +91,21 @@ def test_hours_of_feedback_keep_the_estimates_finite_and_following_the_engine():
     finite and forgets: after the switch the estimates follow the new regime, not the long past."""
     kv = KVWork()
     rng = random.Random(0)
-    for regime, (out_scale, held_share) in enumerate(((50, 0.1), (2000, 0.9))):
+    for regime, (out_scale, held_share, cap_share) in enumerate(((50, 0.1, 0.05), (2000, 0.9, 0.6))):
         for _ in range(100_000):
             prompt = int(2 ** rng.uniform(0, 20))   # every length class sees thousands
             kv.observe_finished(prompt, rng.randint(0, 2 * out_scale))
-            kv.observe_step(8192 if rng.random() > held_share else rng.randint(1, 8191), 0, True)
+            held = rng.random() < held_share
+            at_cap = held and rng.random() < cap_share / held_share
+            kv.observe_step(rng.randint(1, 8191) if held else 8192, 0, True, at_cap)
         assert 0.0 <= kv.phi <= 1.0 and abs(kv.phi - held_share) < 0.1
+        assert 0.0 <= kv.phi_cap <= kv.phi and abs(kv.phi_cap - cap_share) < 0.1
         assert 0.0 <= kv.output_share <= 1.0
         for prompt in (10, 1000, 100_000):
             o = kv.mean_output(prompt)
             assert math.isfinite(o) and abs(o - out_scale) < 0.2 * out_scale, (regime, prompt, o)
             assert math.isfinite(kv.work(prompt, float(prompt)))
+            assert 0.0 < kv.work(prompt, float(prompt), 1.0, 1.0) < math.inf
 
 
 def test_phi_cap_is_the_share_of_waiting_steps_the_running_cap_held():
