@@ -59,8 +59,8 @@ def int_list(what: str, lo: int, hi: int) -> Callable[[str], list[int]]:
     return parse
 
 
-def positive_float(allow_inf: bool = False, hi: float = math.inf) -> Callable[[str], float]:
-    """A number > 0 (and <= hi), finite unless allow_inf; never NaN."""
+def positive_float(allow_inf: bool = False, hi: float = math.inf, lo: float = 0.0) -> Callable[[str], float]:
+    """A number > 0 (and >= lo when lo > 0, and <= hi), finite unless allow_inf; never NaN."""
     def parse(text: str) -> float:
         try:
             v = float(text)
@@ -68,9 +68,10 @@ def positive_float(allow_inf: bool = False, hi: float = math.inf) -> Callable[[s
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
         if math.isinf(v) and allow_inf and v > 0:
             return v
-        if not (math.isfinite(v) and 0 < v <= hi):
+        if not (math.isfinite(v) and 0 < v <= hi and v >= lo):
+            low = f">= {lo:g}" if lo > 0 else "> 0"
             bound = f" and <= {hi:g}" if math.isfinite(hi) else ""
-            raise argparse.ArgumentTypeError(f"expected a finite number > 0{bound}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected a finite number {low}{bound}, got {text!r}")
         return v
     parse.__name__ = "number"
     return parse

@@ -27,11 +27,13 @@ from ewsjf.integrations.ray.policies import make_policy
 from ewsjf.integrations.ray.state import QueueLoad, ReplicaStats, RequestInfo
 from ewsjf.integrations.ray.tracker import ReplicaTracker
 from ewsjf_core.config import EWSJFConfig
+from ewsjf_core.field_checks import as_float, is_integer, short
 from ewsjf_core.sim import EngineConfig, SimResult, VirtualClock, Workload
 from ewsjf_core.sim.sim_engine import SimEngine
 from ewsjf_core.sim.workload import PREFIX_BLOCK_TOKENS
 
-from .engines import make_queue
+from .engines import POLICY_NAMES, make_queue
+from .multi_instance_cli import MIN_STATS_PERIOD_S
 
 
 @dataclass(frozen=True)
@@ -46,10 +48,23 @@ class ClusterConfig:
     """Keyword arguments of the router policy, e.g. (("long_pool", 0.75),) for the tradeoff curve."""
 
     def __post_init__(self) -> None:
-        if self.instances < 1:
-            raise ValueError(f"instances must be >= 1, got {self.instances}")
-        if not self.stats_period_s > 0 or not math.isfinite(self.stats_period_s):
-            raise ValueError(f"stats_period_s must be a finite number > 0, got {self.stats_period_s}")
+        if not is_integer(self.instances) or self.instances < 1:
+            raise ValueError(f"instances must be an integer >= 1, got {self.instances!r}")
+        period = as_float(self.stats_period_s)
+        if not MIN_STATS_PERIOD_S <= period < math.inf:
+            raise ValueError(f"stats_period_s must be a finite number >= {MIN_STATS_PERIOD_S:g}, got "
+                             f"{self.stats_period_s!r}")
+        if self.replica_policy not in POLICY_NAMES:
+            raise ValueError(f"replica_policy must be one of {', '.join(POLICY_NAMES)}, got {self.replica_policy!r}")
+        if not all(isinstance(o, tuple) and len(o) == 2 for o in self.router_options):
+            raise ValueError(f"router_options must be (name, value) pairs, got {short(self.router_options)}")
+        make_policy(self.router, **self.router_kwargs())  # an unknown router or option: ValueError naming it
+
+    def router_kwargs(self) -> dict:
+        kwargs = dict(self.router_options)
+        if self.router == "power-of-two":
+            kwargs["seed"] = self.seed
+        return kwargs
 
 
 def replica_stats(engine: SimEngine, now: float, waiting_tokens: float | None) -> ReplicaStats:
@@ -84,10 +99,7 @@ class Cluster:
         kv = self.engines[0].blocks.total * engine_config.block_size // PREFIX_BLOCK_TOKENS
         self.tracker = ReplicaTracker(prefix_capacity_blocks=max(1, min(kv, 10_000_000)))
         self.tracker.set_replicas(self.ids)
-        kwargs = dict(cluster.router_options)
-        if cluster.router == "power-of-two":
-            kwargs["seed"] = cluster.seed
-        self.router = make_policy(cluster.router, **kwargs)
+        self.router = make_policy(cluster.router, **cluster.router_kwargs())
         n = len(workload)
         self.assigned = np.full(n, -1, dtype=np.int64)
         self.ongoing: list[set[int]] = [set() for _ in self.engines]

@@ -28,6 +28,9 @@ HEADER = ["router", "TTFT mean", "TTFT p99", "short mean", "medium mean", "long 
 
 
 MAX_INSTANCES = 1024
+MIN_STATS_PERIOD_S = 0.01
+"""About one engine step: finer reports show the router nothing new, and a period the virtual clock no longer
+moves by (1e-300) left the event loop publishing forever."""
 """Each simulated instance is a whole engine with its own queue: far more would only exhaust memory."""
 
 
@@ -38,8 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="simulate N engines behind a router (loads are relative to N engines' capacity)")
     g.add_argument("--routers", type=T.names("router", tuple(POLICIES)), default=",".join(DEFAULT_ROUTERS),
                    help=f"comma list of {', '.join(POLICIES)} (default: all)")
-    g.add_argument("--stats-period", type=T.positive_float(hi=3600.0), default=0.5,
-                   help="seconds between replica stats reports to the router (default 0.5)")
+    g.add_argument("--stats-period", type=T.positive_float(hi=3600.0, lo=MIN_STATS_PERIOD_S), default=0.5,
+                   help=f"seconds between replica stats reports to the router, >= {MIN_STATS_PERIOD_S:g} "
+                        f"(default 0.5)")
     g.add_argument("--tradeoff", action="store_true",
                    help="also rerun the ewsjf router with every long-pool size (the mean/tail tradeoff curve) "
                         "and explain each goal miss with it")

@@ -39,6 +39,9 @@ def test_numbers_and_ints():
         T.positive_float(allow_inf=True)("-inf")
     with pytest.raises(argparse.ArgumentTypeError):
         T.positive_float(hi=1.0)("1.5")
+    assert T.positive_float(lo=0.01)("0.01") == 0.01
+    with pytest.raises(argparse.ArgumentTypeError, match=">= 0.01"):
+        T.positive_float(lo=0.01)("0.001")
     i = T.int_in(1, 10)
     assert i("10") == 10
     for bad in ("0", "11", str(2 ** 70), "1.5", "x"):

@@ -66,6 +66,30 @@ def test_bad_cluster_config():
         ClusterConfig(2, stats_period_s=0)
 
 
+@pytest.mark.parametrize("fields, named", [
+    ({"instances": 2.5}, "instances"),            # passed, then range(2.5) raised TypeError in Cluster
+    ({"instances": True}, "instances"),           # ran as one instance
+    ({"instances": "2"}, "instances"),            # a bare TypeError from the comparison
+    ({"stats_period_s": 1e-300}, "stats_period_s"),   # the event loop published forever (tick += 1e-300)
+    ({"stats_period_s": True}, "stats_period_s"),
+    ({"stats_period_s": "1"}, "stats_period_s"),
+    ({"router": "nope"}, "nope"),
+    ({"router": "lmetric", "router_options": (("long_pool", 0.5),)}, "long_pool"),
+    ({"router_options": (("long_pool", 2.0),)}, "long_pool"),
+    ({"router_options": (("long_pool",),)}, "router_options"),
+    ({"replica_policy": "nope"}, "replica_policy"),
+])
+def test_a_cluster_config_that_cannot_run_is_refused_naming_the_field(fields, named):
+    """Every one of these passed ClusterConfig and failed (or hung) in Cluster or its run."""
+    with pytest.raises(ValueError, match=named):
+        ClusterConfig(**{"instances": 2, **fields})
+
+
+def test_cli_refuses_a_stats_period_below_one_engine_step(capsys):
+    rc = cli.main(["bench", "--instances", "2", "--stats-period", "0.001", "--max-requests", "50", "--no-progress"])
+    assert rc == 2 and "argument --stats-period: expected a finite number >= 0.01" in capsys.readouterr().err
+
+
 def test_cli_multi_instance_smoke(tmp_path, capsys):
     out = tmp_path / "mi.json"
     rc = cli.main(["bench", "--instances", "2", "--routers", "power-of-two,lmetric,ewsjf", "--max-requests", "250",
