@@ -50,6 +50,8 @@ class RoundRobin(RoutingPolicy):
         self._next = 0
 
     def rank(self, request, replicas):
+        if not replicas:
+            return []  # the cursor stays where it was
         ordered = sorted(replicas, key=lambda v: v.replica_id)
         start = self._next % len(ordered)
         self._next += 1
@@ -78,7 +80,7 @@ class PrefixAffinity(RoutingPolicy):
 
     def rank(self, request, replicas):
         loads = [v.ongoing for v in replicas]
-        if max(loads) - min(loads) > self.imbalanced_threshold:
+        if loads and max(loads) - min(loads) > self.imbalanced_threshold:
             return self._sorted(replicas, lambda v: v.ongoing)
         return self._sorted(replicas, lambda v: -v.cached_tokens)
 

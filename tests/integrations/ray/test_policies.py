@@ -153,3 +153,14 @@ def test_policy_options_are_checked_naming_them():
     with pytest.raises(ValueError, match="imbalanced_threshold"):
         make_policy("prefix-affinity", imbalanced_threshold=-1)
     assert make_policy("power-of-two", seed=3) is not None
+
+
+@pytest.mark.parametrize("name", list(POLICIES))
+def test_every_policy_ranks_an_empty_set_of_replicas_as_empty(name):
+    """round-robin raised ZeroDivisionError and prefix-affinity ValueError from max() (the others returned [])."""
+    policy = make_policy(name)
+    assert policy.rank(SHORT, []) == []
+    a, b = view("a"), view("b")
+    assert {v.replica_id for v in policy.rank(SHORT, [a, b])} <= {"a", "b"}
+    if name == "round-robin":   # the empty call did not move the cursor
+        assert [v.replica_id for v in policy.rank(SHORT, [a, b])] == ["b", "a"]
