@@ -12,9 +12,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from ewsjf_core.field_checks import as_float, short
+from ewsjf_core.field_checks import as_float, is_integer, short
 
 STATS_VERSION = 1
+MAX_TOKENS = 2 ** 53
+"""A request's token counts stay exact as floats (the policies add them to published float loads)."""
 
 
 def _number(d: Mapping[str, Any], key: str, where: str, *, minimum: float = 0.0, default: Any = None,
@@ -124,12 +126,11 @@ class RequestInfo:
     """Tokens per prefix block."""
 
     def __post_init__(self) -> None:
-        if isinstance(self.prompt_tokens, bool) or int(self.prompt_tokens) != self.prompt_tokens \
-                or self.prompt_tokens < 1:
-            raise ValueError(f"request {self.request_id!r}: prompt_tokens must be an integer >= 1, "
-                             f"got {self.prompt_tokens!r}")
-        if self.block_tokens < 1:
-            raise ValueError(f"request {self.request_id!r}: block_tokens must be >= 1")
+        for name in ("prompt_tokens", "block_tokens"):
+            value = getattr(self, name)
+            if not is_integer(value) or not 1 <= value <= MAX_TOKENS:
+                raise ValueError(f"request {self.request_id!r}: {name} must be an integer in [1, 2**53], "
+                                 f"got {short(value)}")
 
 
 @dataclass(frozen=True)

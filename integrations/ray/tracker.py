@@ -47,6 +47,8 @@ class ReplicaTracker:
 
     def set_replicas(self, replica_ids: Iterable[str]) -> None:
         """The live replica set: new ones are added, vanished ones (and their records) dropped."""
+        if isinstance(replica_ids, str):  # iterating it would make one replica per character
+            raise ValueError(f"replica_ids must be an iterable of ids, not the str {replica_ids!r}")
         live = set(replica_ids)
         for rid in live - set(self._replicas):
             self._replicas[rid] = _Replica()

@@ -113,3 +113,39 @@ def test_prefix_capacity_must_be_a_whole_number_of_blocks():
     for bad in (0, 2.5, "10"):
         with pytest.raises(ValueError, match="prefix_capacity_blocks"):
             ReplicaTracker(bad)
+
+
+@pytest.mark.parametrize("fields, named", [
+    ({"prompt_tokens": float("nan")}, "prompt_tokens"),   # a bare ValueError from int(nan)
+    ({"prompt_tokens": float("inf")}, "prompt_tokens"),   # OverflowError
+    ({"prompt_tokens": None}, "prompt_tokens"),           # TypeError
+    ({"prompt_tokens": 10 ** 400}, "prompt_tokens"),      # accepted; every policy then raised OverflowError
+    ({"block_tokens": float("nan")}, "block_tokens"),     # accepted; the request was tracked as 1 token
+    ({"block_tokens": 1.5}, "block_tokens"),
+    ({"block_tokens": True}, "block_tokens"),
+    ({"block_tokens": "16"}, "block_tokens"),             # TypeError
+])
+def test_request_info_refuses_a_bad_count_naming_the_request_and_field(fields, named):
+    with pytest.raises(ValueError, match=f"request 'r': {named} must be an integer in"):
+        RequestInfo(**{"request_id": "r", "prompt_tokens": 100, "prefix_blocks": (1, 2), **fields})
+
+
+def test_a_prompt_of_2_53_tokens_is_routed_and_tracked_exactly_by_every_policy():
+    from ewsjf.integrations.ray.policies import POLICIES, make_policy
+
+    for name in POLICIES:
+        tr = ReplicaTracker()
+        tr.set_replicas(["a", "b"])
+        tr.update_stats("a", stats(0.0, running=1, waiting=1, queues=(QueueLoad(1, math.inf, 1, 1e9),)))
+        req = RequestInfo("huge", 2 ** 53, (1,), 16)
+        best = make_policy(name).rank(req, tr.views(req))[0]
+        tr.routed(best.replica_id, req, now=1.0)
+        assert tr.view(best.replica_id).unseen[-1].tokens == 2 ** 53 and tr.completed("huge") == best.replica_id
+
+
+def test_a_str_is_not_a_set_of_replicas():
+    tr = ReplicaTracker()
+    tr.set_replicas(["ab"])
+    with pytest.raises(ValueError, match="replica_ids must be an iterable of ids"):
+        tr.set_replicas("ab")   # was replicas 'a' and 'b', dropping 'ab' and its records
+    assert tr.replica_ids() == ["ab"]
