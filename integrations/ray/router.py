@@ -14,10 +14,13 @@ in-flight accounting. A request whose prompt cannot be read is still routed (few
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any, List, Optional
 
 from ray.serve.request_router import PendingRequest, ReplicaID, RequestRouter, RunningReplica
+
+from ewsjf_core.field_checks import as_float, short
 
 from .policies import RoutingPolicy, make_policy
 from .requests import check_reading, find_payload, request_info
@@ -28,15 +31,23 @@ logger = logging.getLogger("ray.serve.ewsjf")
 ROUTER_CLASS = "ewsjf.integrations.ray.router:EWSJFRequestRouter"
 
 
+def router_parts(policy: str = "ewsjf", prefix_capacity_blocks: int = 65536, block_tokens: int = 16,
+                 chars_per_token: float = 4.0, seed: int | None = None,
+                 **policy_kwargs: Any) -> tuple[RoutingPolicy, ReplicaTracker]:
+    """The router's policy and tracker from its options (`request_router_kwargs`); a bad option raises
+    ValueError naming it."""
+    if policy == "power-of-two":
+        policy_kwargs["seed"] = seed
+    check_reading(block_tokens, chars_per_token)
+    return make_policy(policy, **policy_kwargs), ReplicaTracker(prefix_capacity_blocks)
+
+
 class EWSJFRequestRouter(RequestRouter):
     def initialize_state(self, policy: str = "ewsjf", prefix_capacity_blocks: int = 65536,
                          block_tokens: int = 16, chars_per_token: float = 4.0, seed: int | None = None,
                          **policy_kwargs: Any) -> None:
-        if policy == "power-of-two":
-            policy_kwargs["seed"] = seed
-        check_reading(block_tokens, chars_per_token)
-        self.policy: RoutingPolicy = make_policy(policy, **policy_kwargs)
-        self.tracker = ReplicaTracker(prefix_capacity_blocks)
+        self.policy, self.tracker = router_parts(policy, prefix_capacity_blocks, block_tokens, chars_per_token,
+                                                 seed, **policy_kwargs)
         self.block_tokens = block_tokens
         self.chars_per_token = float(chars_per_token)
         self.decisions: dict[str, int] = {}  # replica unique id -> requests routed there
@@ -108,11 +119,13 @@ class EWSJFRequestRouter(RequestRouter):
 
 
 def ewsjf_router_config(policy: str = "ewsjf", stats_period_s: float = 0.5, **kwargs: Any):
-    """A RequestRouterConfig selecting this router with `policy` (see policies.POLICIES); the prompt-reading
-    options are checked here, on the driver, rather than when Serve starts the router."""
+    """A RequestRouterConfig selecting this router with `policy` (see policies.POLICIES); every option is
+    checked here, on the driver, rather than when Serve starts the router."""
     from ray.serve.config import RequestRouterConfig
 
-    check_reading(kwargs.get("block_tokens", 16), kwargs.get("chars_per_token", 4.0))
+    if not 0 < as_float(stats_period_s) < math.inf:
+        raise ValueError(f"ewsjf router: stats_period_s must be a finite number > 0, got {short(stats_period_s)}")
+    router_parts(policy, **kwargs)
 
     return RequestRouterConfig(request_router_class=ROUTER_CLASS,
                                request_router_kwargs={"policy": policy, **kwargs},

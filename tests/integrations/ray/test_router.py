@@ -76,3 +76,23 @@ def test_bad_prompt_reading_options_fail_at_configuration_not_at_the_first_reque
                                 handle_source=DeploymentHandleSource.UNKNOWN)
     with pytest.raises(ValueError, match="block_tokens"):
         router.initialize_state(block_tokens=0)
+
+
+@pytest.mark.parametrize("options, named", [
+    ({"policy": "nope"}, "unknown routing policy 'nope'"),
+    ({"long_pool": 2.0}, "long_pool"),
+    ({"policy": "lmetric", "long_pool": 0.5}, "long_pool"),
+    ({"bogus": 1}, "bogus"),
+    ({"prefix_capacity_blocks": 0}, "prefix_capacity_blocks"),
+    ({"policy": "prefix-affinity", "imbalanced_threshold": -1}, "imbalanced_threshold"),
+    ({"stats_period_s": float("inf")}, "stats_period_s"),   # Serve took it: the router never saw stats
+    ({"stats_period_s": True}, "stats_period_s"),           # Serve took it as 1.0
+])
+def test_every_router_option_is_checked_on_the_driver(options, named):
+    """These built a config that failed only when Serve started the router, in every handle's process."""
+    from ewsjf.integrations.ray.router import ewsjf_router_config
+
+    with pytest.raises(ValueError, match=named):
+        ewsjf_router_config(**options)
+    cfg = ewsjf_router_config(policy="ewsjf", stats_period_s=0.5, long_pool=0.75, prefix_capacity_blocks=128)
+    assert cfg.request_router_kwargs == {"policy": "ewsjf", "long_pool": 0.75, "prefix_capacity_blocks": 128}
