@@ -14,6 +14,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import threading
+import time
 import traceback
 from typing import Any, Callable
 
@@ -90,6 +91,22 @@ def _worker_main(conn: Any, nice: int) -> None:
             conn.send((False, f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))
 
 
+_MAX_POLL_S = 1e6
+"""Connection.poll refuses a timeout over 2**31 ms (OverflowError, after the call was sent: the worker's answer
+was then read by the next call); a longer one is waited in slices of this."""
+
+
+def _poll(conn: Any, timeout: float) -> bool:
+    """conn.poll(timeout) for any timeout TunerSettings allows (up to 1e9 s and more)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = max(0.0, deadline - time.monotonic())
+        if conn.poll(min(left, _MAX_POLL_S)):
+            return True
+        if left <= _MAX_POLL_S:
+            return False
+
+
 class ProcessExecutor:
     """One persistent worker process (spawned, so no forked locks or numba state), niced by `nice`."""
 
@@ -123,7 +140,7 @@ class ProcessExecutor:
             self._ensure()
             try:
                 self._conn.send((fn, args))
-                ready = self._conn.poll(timeout)
+                ready = _poll(self._conn, timeout)
                 if not ready:
                     self._kill()
                     raise TrialTimeout(f"trial did not finish within {timeout:.3g} s (worker killed)")

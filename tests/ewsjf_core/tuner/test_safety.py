@@ -128,6 +128,17 @@ def test_background_thread_tunes_and_applies_with_low_duty_cycle():
     assert m["trials"] >= 4 and m["applied"] == 1 and m["params"] == SPACE.as_mapping(SPACE.clip(best.point))
 
 
+def test_process_executor_takes_the_longest_trial_timeout_the_settings_allow():
+    """Connection.poll refused more than 2**31 ms: every replay trial of a tuner with trial_timeout_s above
+    ~25 days failed (the tuner then stopped), and the next call read the answer of the one before."""
+    ex = ProcessExecutor(nice=5)
+    try:
+        assert ex.call(abs, -3, timeout=TunerSettings(trial_timeout_s=1e9).trial_timeout_s) == 3
+        assert ex.call(abs, -4, timeout=30) == 4
+    finally:
+        ex.close()
+
+
 def test_stop_never_waits_for_a_trial_in_flight():
     ex = ProcessExecutor(nice=5)
     box = {}
