@@ -44,6 +44,9 @@ from ewsjf_core.tuner.space import ParamSpace
 from ewsjf_core.tuner.state import TrialRecord, TunerState
 
 log = logging.getLogger("ewsjf.tuner")
+MAX_PAUSE_S = 1e9
+"""The longest rest between two background trials (the settings' bound on seconds): far beyond any run, and
+within what threading's waits accept (about 9.2e9 s)."""
 
 
 class Tuner:
@@ -413,14 +416,21 @@ class Tuner:
                     self._stop.wait(idle)
                     continue
                 busy = spent if not self.objective.applies_candidate else spent - s.live_trial_s
-                pause = max(s.trial_interval_s, max(busy, 0.0) * (1.0 - s.duty_cycle) / s.duty_cycle)
-                self._stop.wait(pause)
+                self._stop.wait(self.pause_after(busy))
             except Exception as e:  # noqa: BLE001 - the tuner must never take the server down
                 log.exception("tuner loop error: %s", e)
                 self._consecutive_failures += 1
                 if self._consecutive_failures >= s.max_consecutive_failures:
                     self.stopped_reason = f"loop errors: {e}"
                 self._stop.wait(idle)
+
+    def pause_after(self, busy_s: float) -> float:
+        """Seconds the background loop rests after a trial that kept it busy `busy_s`: trial_interval_s at
+        least, and long enough that trials take at most duty_cycle of wall time; at most MAX_PAUSE_S (a tiny
+        duty cycle asked for more than Event.wait accepts, and its OverflowError counted as a loop error)."""
+        s = self.settings
+        pause = max(s.trial_interval_s, max(busy_s, 0.0) * (1.0 - s.duty_cycle) / s.duty_cycle)
+        return min(pause, MAX_PAUSE_S)
 
     # ----- visibility ----------------------------------------------------------------------------------
     def metrics(self) -> dict[str, Any]:

@@ -139,6 +139,22 @@ def test_process_executor_takes_the_longest_trial_timeout_the_settings_allow():
         ex.close()
 
 
+@pytest.mark.parametrize("duty_cycle, trial_interval_s", [(1e-300, 0.0), (1e-12, 1e9), (0.25, 0.0), (1.0, 5.0)])
+def test_the_background_pause_is_one_a_thread_can_wait_for_every_duty_cycle(duty_cycle, trial_interval_s):
+    """duty_cycle 1e-12 after a 1 s trial asked Event.wait for 1e12 s: OverflowError, counted as a loop error
+    with no pause at all, so trials ran back to back until the tuner stopped itself."""
+    t = Tuner(EWSJFQueue(), FunctionObjective(quadratic, SPACE.names),
+              settings(duty_cycle=duty_cycle, trial_interval_s=trial_interval_s), executor=ThreadExecutor())
+    for busy in (0.0, 1e-9, 1.0, 1e9):
+        pause = t.pause_after(busy)
+        assert trial_interval_s <= pause <= 1e9
+        if duty_cycle < 1:
+            assert pause >= min(busy * (1 - duty_cycle) / duty_cycle, 1e9)
+    done = threading.Event()
+    threading.Timer(0.01, done.set).start()
+    assert done.wait(t.pause_after(1.0))   # accepted: returns when set, not OverflowError
+
+
 def test_stop_never_waits_for_a_trial_in_flight():
     ex = ProcessExecutor(nice=5)
     box = {}
