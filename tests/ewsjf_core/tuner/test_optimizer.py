@@ -1,6 +1,7 @@
 """The GP + EI proposals: convergence on a known objective, determinism under a seed."""
 
 import numpy as np
+import pytest
 
 from ewsjf_core.tuner import FunctionObjective, OptimizerSettings, ThreadExecutor, Tuner, TunerSettings, propose
 from ewsjf_core.tuner.optimizer import ACQ_FUNCS
@@ -92,3 +93,24 @@ def test_every_acquisition_function_the_settings_accept_proposes_inside_the_spac
             assert all(lo <= v <= hi for v, (lo, hi) in zip(x, SPACE.bounds)), acq
             xs.append(x)
             ys.append(quadratic(SPACE.as_mapping(x)))
+
+
+@pytest.mark.parametrize("field, value", [
+    ("n_restarts_optimizer", 0),     # accepted; skopt then failed every GP proposal (argmin of an empty sequence)
+    ("n_initial_points", 1_001),     # 10,000 accepted; its design took ~220 s to draw, past every trial timeout
+])
+def test_settings_no_proposal_could_use_are_refused_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=f"OptimizerSettings.{field}"):
+        OptimizerSettings(**{field: value})
+
+
+def test_the_ends_of_every_optimizer_domain_propose_inside_the_space():
+    low = OptimizerSettings(n_initial_points=1, xi=0.0, n_points=1, n_restarts_optimizer=1)
+    xs, ys = [], []
+    for _ in range(3):   # past the one initial point: the GP and its acquisition run
+        x = propose(SPACE, 0, xs, ys, settings=low)
+        assert all(lo <= v <= hi for v, (lo, hi) in zip(x, SPACE.bounds))
+        xs.append(x)
+        ys.append(quadratic(SPACE.as_mapping(x)))
+    x = propose(SPACE, 0, [], [], settings=OptimizerSettings(n_initial_points=1_000))   # its design is drawn
+    assert all(lo <= v <= hi for v, (lo, hi) in zip(x, SPACE.bounds))
