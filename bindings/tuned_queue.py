@@ -52,7 +52,7 @@ class TunedEWSJFQueue(EWSJFQueue):
         self._hooked = False
         self.tuner_wall_s = 0.0                        # real seconds spent in tick() (synchronous trials)
         self.tuner_settings = settings or TunerSettings()
-        self.recorder = recorder or WindowRecorder()
+        self.recorder = recorder if recorder is not None else WindowRecorder()   # an empty one is falsy (len 0)
         rec = self.recorder
         if rec.clock is None:
             rec.clock = lambda: self.clock()

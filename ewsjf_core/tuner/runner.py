@@ -57,6 +57,11 @@ class Tuner:
         self.objective = objective
         self.settings = settings
         self.recorder = recorder if recorder is not None else WindowRecorder()
+        if hasattr(objective, "prepare_range") and settings.min_window_requests > self.recorder.max_requests:
+            # A window is at most what the recorder keeps: no window would ever open, silently.
+            raise ValueError(f"TunerSettings.min_window_requests ({settings.min_window_requests}) is more than the "
+                             f"recorder keeps (WindowRecorder.max_requests {self.recorder.max_requests}): "
+                             f"no window could ever be replayed")
         self.clock = clock or getattr(queue, "clock", None) or time.time
         self.space = ParamSpace.from_config(queue.config)
         self._stop = threading.Event()

@@ -4,10 +4,11 @@ controlled or virtual clock: live trials in two phases, replay trials from the s
 import dataclasses
 
 import numpy as np
+import pytest
 
 from ewsjf.bindings.tuned_queue import TunedEWSJFQueue, bench_queue
 from ewsjf_core.sim.engine import EngineConfig, VirtualClock, simulate
-from ewsjf_core.tuner import ThreadExecutor, TunerSettings
+from ewsjf_core.tuner import ThreadExecutor, TunerSettings, WindowRecorder
 from tests.ewsjf_core.tuner.helpers import SPACE, point_of, poor_config, quadratic
 from tests.ewsjf_core.tuner.test_replay import COEFFS, STEP, workload
 
@@ -109,3 +110,25 @@ def test_the_bench_tuner_replays_on_the_engine_the_bench_runs():
     mine = bench_queue(VirtualClock(), settings=TunerSettings(engine={"kv_blocks": 900}), engine=engine)
     assert EngineConfig(**mine.tuner_settings.engine) == dataclasses.replace(engine, kv_blocks=900)
     assert bench_queue(VirtualClock()).tuner_settings.engine == {}   # no engine given: the sim's defaults
+
+
+
+def test_the_recorder_given_is_the_one_the_queue_and_its_tuner_use():
+    """An empty WindowRecorder is falsy (its len is 0): `recorder or WindowRecorder()` dropped the one given (its
+    max_requests, its clock) for a default one."""
+    rec = WindowRecorder(max_requests=600)
+    q = TunedEWSJFQueue(poor_config(), clock=VirtualClock(), settings=TunerSettings(executor="thread"), recorder=rec)
+    assert q.recorder is rec and q.tuner.recorder is rec
+    q.add("r", 100, arrival_time=0.0)
+    assert rec.arrivals == 1
+
+
+def test_a_window_larger_than_the_recorder_keeps_is_refused_naming_the_setting():
+    """min_window_requests above what the recorder keeps (20,000 by default) was accepted, and the tuner then
+    never opened a window: no trial, no error, on any traffic."""
+    settings = TunerSettings(min_window_requests=20_001, executor="thread")
+    with pytest.raises(ValueError, match=r"TunerSettings.min_window_requests \(20001\) is more than the recorder"):
+        TunedEWSJFQueue(poor_config(), clock=VirtualClock(), settings=settings)
+    q = TunedEWSJFQueue(poor_config(), clock=VirtualClock(), settings=settings,
+                        recorder=WindowRecorder(max_requests=20_001))
+    assert q.tuner.settings.min_window_requests == q.recorder.max_requests
