@@ -320,7 +320,8 @@ class Tuner:
         self.guard.pending = None
         with self._lock:
             if self.guard.worse(g, after, n, raw_after):
-                self._swap(g.previous)
+                # The tuned parameters go back; what the host set since the swap (other fields) stays.
+                self._swap(self.space.to_config(self.queue.config, self.space.from_config_values(g.previous)))
                 g.record.status = "rolled_back"
                 self.state.rollbacks += 1
                 self.state.best_point, self.state.best_reward = None, None

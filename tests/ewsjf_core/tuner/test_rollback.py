@@ -57,6 +57,17 @@ def test_rollback_when_live_latency_worsens():
     assert t.state.history[applied].metrics["guard_after"] == pytest.approx(2.0)
 
 
+def test_rollback_restores_the_tuned_parameters_and_keeps_what_the_host_set_since():
+    """The rollback reinstated the whole config in force before the swap: a host's set_config while the guard
+    watched (here a starvation bound) was silently undone."""
+    t, q, rec, now = setup()
+    q.set_config(q.config.replace(max_wait=30.0))
+    feed(rec, 60, 120, ttft=2 * COST, first_id=1000)
+    now[0] = 121.0
+    assert t.check_guard() == "rolled_back"
+    assert q.config == poor_config().replace(max_wait=30.0)
+
+
 def test_swap_kept_when_latency_holds():
     t, q, rec, now = setup()
     feed(rec, 60, 120, ttft=1.1 * COST, first_id=1000)   # within the 25% threshold
