@@ -49,6 +49,8 @@ short-request gains where the prefill bound already kept the goals; s keeps it t
 
 from __future__ import annotations
 
+from ewsjf_core.cost_model import MAX_STEP_TOKENS
+
 COMPLETION_MEMORY = 512.0
 """Completions the output history remembers (exponential forgetting), overall and per length class."""
 PRIOR_COMPLETIONS = 8.0
@@ -111,7 +113,9 @@ class KVWork:
         """A finished step's tokens, whether requests were still waiting at its end, and whether the running
         set was then at the engine's cap."""
         tokens = prefill_tokens + decode_tokens
-        if tokens > self._budget:
+        if self._budget < tokens <= MAX_STEP_TOKENS:
+            # The budget is the most any step carried and never forgets: one implausible report (the cost model
+            # skips it too) would leave every later step "held" below it (phi -> 1) and zero slot-time's prefill.
             self._budget = tokens
         if not waiting:
             return

@@ -146,3 +146,41 @@ def test_work_under_the_running_cap_moves_to_slot_time():
     assert kv.work(100, 100.0, 0.0, 1.0) == pytest.approx(kv.work(3000, 3000.0, 0.0, 1.0), rel=0.01)
     half = kv.work(100, 100.0, 0.0, 0.5)
     assert half == pytest.approx(100 + 0.5 * (kv.work(100, 100.0, 0.0, 1.0) - 100), rel=1e-9)
+
+
+def test_an_implausible_step_does_not_become_the_token_budget():
+    """The budget is the most tokens any step carried and is never forgotten: one report of 10**12 tokens (which
+    observe_step accepts and the cost model skips as implausible) made every later full step count as held below
+    it, phi -> 1 for the rest of the run, and a report of 10**400 made a request's slot-time work 0."""
+    kv = KVWork()
+    kv.observe_step(8192, 0, waiting=True)
+    kv.observe_step(10 ** 12, 0, waiting=True)
+    for _ in range(5000):
+        kv.observe_step(8000, 192, waiting=True)   # full steps: prefill compute holds admissions, not KV memory
+    assert kv.phi < 0.01
+    kv = KVWork()
+    kv.observe_finished(1, 0)
+    kv.observe_step(0, 0, waiting=True, at_cap=True)
+    kv.observe_step(10 ** 400, 0, waiting=False)
+    assert kv.phi_cap == 1.0 and 0.0 < kv.work(1, 1.0, 0.0, 1.0) < math.inf
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_work_is_finite_and_positive_for_every_weight_and_any_feedback(seed):
+    """Property: whatever feedback came (none, completions only, steps only, budget never seen, outputs of 0,
+    prompts and steps up to 2**53 tokens and beyond), every weight pair in [0, 1] gives a finite work > 0."""
+    rng = random.Random(seed)
+    kv = KVWork()
+    big = (0, 1, 2 ** 53, 10 ** 400)
+    for _ in range(rng.choice((0, 1, 5, 200))):
+        if rng.random() < 0.5:
+            kv.observe_finished(rng.choice((1, rng.randint(1, 2 ** 53), 2 ** 53)),
+                                rng.choice((0, rng.randint(0, 2 ** 53))))
+        else:
+            kv.observe_step(rng.choice((*big, rng.randint(0, 8192))), rng.choice((0, rng.randint(0, 512))),
+                            rng.random() < 0.8, rng.random() < 0.5)
+    for weight in (0.0, 5e-324, 0.5, 1.0, rng.random()):
+        for slot_weight in (0.0, 5e-324, 0.5, 1.0, rng.random()):
+            for prompt in (1, 2, 100, 2 ** 53):
+                work = kv.work(prompt, float(prompt), weight, slot_weight)
+                assert 0.0 < work < math.inf, (weight, slot_weight, prompt, work)
