@@ -139,7 +139,8 @@ def tradeoff(args, base, step_model, engine, ecfg, edges, runs, show_progress) -
     with console.progress(show_progress) as bars:
         def simulate(n, load, pol, k):
             cfg = ClusterConfig(n, curve.ROUTER, pol, args.stats_period, args.seed, (("long_pool", k / n),))
-            res = simulate_cluster(base.scale_rate(load * n), step_model, engine, cfg, ecfg,
+            replica_engine = engines.policy_engine(pol, engine, args.ewsjf_head_share)   # as the goal runs'
+            res = simulate_cluster(base.scale_rate(load * n), step_model, replica_engine, cfg, ecfg,
                                    bars.task(f"N={n} ewsjf pool {k}/{n}/{pol} @ {report.load_label(load)}"))
             return summarize(res, edges, args.slo_ttft, args.slo_tpot)
 
