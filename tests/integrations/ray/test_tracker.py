@@ -149,3 +149,21 @@ def test_a_str_is_not_a_set_of_replicas():
     with pytest.raises(ValueError, match="replica_ids must be an iterable of ids"):
         tr.set_replicas("ab")   # was replicas 'a' and 'b', dropping 'ab' and its records
     assert tr.replica_ids() == ["ab"]
+
+
+def test_a_bad_time_is_refused_naming_it_and_leaves_the_accounting_unchanged():
+    """routed(now='x') raised TypeError after keeping the record as ongoing but not as routed (completed() could
+    never clear it: the replica looked busier for good); a stats time of NaN dropped every unseen request and let
+    any older report in after it."""
+    tr = ReplicaTracker()
+    tr.set_replicas(["a"])
+    tr.update_stats("a", stats(1.0, running=2))
+    tr.routed("a", RequestInfo("r1", 100), now=2.0)
+    for bad in ("x", float("nan"), float("inf"), None):
+        with pytest.raises(ValueError, match="request 'r2': now must be a finite number"):
+            tr.routed("a", RequestInfo("r2", 100), now=bad)
+        with pytest.raises(ValueError, match="replica 'a': stats must be ReplicaStats with a finite time"):
+            tr.update_stats("a", stats(bad, running=0))
+    v = tr.view("a")
+    assert v.ongoing == 1 and [f.request_id for f in v.unseen] == ["r1"] and v.running == 2
+    assert tr.completed("r2") is None and tr.completed("r1") == "a" and tr.ongoing("a") == 0
