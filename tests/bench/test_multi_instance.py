@@ -115,19 +115,10 @@ def test_sim_replicas_publish_their_queue_prefill_rate():
 
 
 @pytest.mark.parametrize("share", [0.0, 0.4])
-def test_cli_multi_instance_replicas_run_with_the_ewsjf_head_share(monkeypatch, share):
+def test_cli_multi_instance_replicas_run_with_the_ewsjf_head_share(cluster_runs, share):
     """--ewsjf-head-share reaches every EWSJF replica, as it reaches the single-instance EWSJF engine."""
-    from ewsjf.bench import multi_instance
-
-    seen = []
-    real = multi_instance.simulate_cluster
-
-    def spy(workload, step_model, engine, cfg, *args, **kwargs):
-        seen.append((cfg.replica_policy, engine.waiting_head_share))
-        return real(workload, step_model, engine, cfg, *args, **kwargs)
-
-    monkeypatch.setattr(multi_instance, "simulate_cluster", spy)
     rc = cli.main(["bench", "--instances", "2", "--routers", "lmetric", "--max-requests", "120", "--no-progress",
                    "--policies", "ewsjf,fcfs", "--ewsjf-head-share", str(share)])
     assert rc == 0
+    seen = [(cfg.replica_policy, engine.waiting_head_share) for cfg, engine in cluster_runs]
     assert sorted(seen) == [("ewsjf", share), ("fcfs", 0.0)]

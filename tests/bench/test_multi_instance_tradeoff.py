@@ -68,22 +68,13 @@ def test_cli_tradeoff_smoke(tmp_path, capsys):
     assert all(set(p["ratios"]) == set(BASES) for p in doc["curve"])
 
 
-def test_cli_tradeoff_reruns_the_replicas_on_the_engine_of_the_goal_runs(monkeypatch):
+def test_cli_tradeoff_reruns_the_replicas_on_the_engine_of_the_goal_runs(cluster_runs):
     """The curve's other pool sizes ran EWSJF replicas without --ewsjf-head-share (default 0.25) while its
     default point is the goal run, with it: one curve over two engines."""
-    from ewsjf.bench import multi_instance
-
-    seen = []
-    real = multi_instance.simulate_cluster
-
-    def spy(workload, step_model, engine, cfg, *args, **kwargs):
-        seen.append((cfg.router_options, engine.waiting_head_share))
-        return real(workload, step_model, engine, cfg, *args, **kwargs)
-
-    monkeypatch.setattr(multi_instance, "simulate_cluster", spy)
     rc = cli.main(["bench", "--instances", "3", "--routers", "power-of-two,lmetric,ewsjf", "--max-requests", "120",
                    "--tradeoff", "--no-progress", "--ewsjf-head-share", "0.4"])
     assert rc == 0
+    seen = [(cfg.router_options, engine.waiting_head_share) for cfg, engine in cluster_runs]
     reruns = [share for options, share in seen if options]
     assert len(reruns) == 2 and set(share for _, share in seen) == {0.4}
 
