@@ -80,7 +80,8 @@ class TunerSettings:
     trial_timeout_s: float = 120.0
     """A trial running longer is abandoned (thread) or killed (process): the last good parameters stay."""
     executor: str = "auto"
-    """auto: a worker process for replay, a thread for live and synthetic objectives."""
+    """auto: a worker process for replay, a thread for live and synthetic objectives. process is refused with
+    mode live (its trials act on the serving queue)."""
     worker_nice: int = 19
     rollback_threshold: float = 0.5
     """Roll back when, over `guard_s` after a swap, the live mean TTFT/C_prefill grew by more than this
@@ -102,6 +103,10 @@ class TunerSettings:
         """Every field's type and bounds (ValueError naming it): settings that pass must run."""
         check_choice(self, "mode", MODES)
         check_choice(self, "executor", EXECUTORS)
+        if self.mode == "live" and self.executor == "process":
+            # Live trials act on the real queue, so they run in the serving process: the Tuner would refuse it.
+            raise ValueError('TunerSettings.mode="live" cannot run with TunerSettings.executor="process": live '
+                             'trials act on the serving queue; use executor="thread" or "auto"')
         for name, (low, high) in _INT_BOUNDS.items():
             check_int(self, name, low, high)
         for name, bounds in _FLOAT_BOUNDS.items():

@@ -2,7 +2,9 @@
 
 import pytest
 
+from ewsjf.bindings.tuned_queue import TunedEWSJFQueue
 from ewsjf_core.tuner import TunerSettings
+from ewsjf_core.tuner.settings import EXECUTORS, MODES
 
 
 @pytest.mark.parametrize("engine, message", [
@@ -55,3 +57,27 @@ def test_settings_from_a_file_take_ints_for_floats_and_none_for_no_budget():
     assert s.window_s == 60.0 and type(s.window_s) is float and s.replay_budget is None
     assert s.weights.l1 == 0.0 and s.optimizer.acq_func == "LCB"
     assert TunerSettings() == TunerSettings.from_mapping({})
+
+
+def test_live_mode_with_a_process_executor_is_refused_naming_both_fields():
+    """Live trials act on the serving queue: the Tuner cannot run them in a worker process, so the settings
+    refuse the pair when built rather than pass validation and fail when the tuner starts."""
+    with pytest.raises(ValueError, match="mode.*executor"):
+        TunerSettings(mode="live", executor="process")
+    with pytest.raises(ValueError, match="mode.*executor"):
+        TunerSettings(mode="live").replace(executor="process")
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_every_mode_and_executor_the_settings_accept_builds_a_tuner(mode, executor):
+    try:
+        settings = TunerSettings(mode=mode, executor=executor)
+    except ValueError:
+        assert (mode, executor) == ("live", "process")
+        return
+    queue = TunedEWSJFQueue(settings=settings)   # the host's default objective for the mode
+    try:
+        assert queue.tuner.settings is settings
+    finally:
+        queue.stop_tuner()
