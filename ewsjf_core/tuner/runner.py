@@ -65,11 +65,10 @@ class Tuner:
         self.clock = clock or getattr(queue, "clock", None) or time.time
         self.space = ParamSpace.from_config(queue.config)
         self._stop = threading.Event()
-        mq = self.space.bounds[self.space.names.index("max_queues")][1] if "max_queues" in self.space.names else None
         self.context = TrialContext(
             clock=self.clock, recorder=self.recorder, settings=settings, config=lambda: self.queue.config,
             cost_coefficients=cost_coefficients or (lambda: queue_cost_coefficients(self.queue)),
-            queue_cap=queue_cap(queue.config, mq), wait=self._stop.wait,
+            queue_cap=self._queue_cap(), wait=self._stop.wait,
             budget=ReplayBudget(settings.replay_budget))
         self.guard = RollbackGuard(self.context)
         if executor is None:
@@ -129,6 +128,29 @@ class Tuner:
             except Exception as e:  # noqa: BLE001
                 log.warning("tuner state not saved: %s", e)
 
+    def _queue_cap(self) -> float:
+        """The reward's queue-count cap for the space searched (its largest max_queues, when tuned)."""
+        names = self.space.names
+        mq = self.space.bounds[names.index("max_queues")][1] if "max_queues" in names else None
+        return queue_cap(self.queue.config, mq)
+
+    def _follow_tune_bounds(self) -> None:
+        """Search the space the config in force bounds: a host set_config may have changed tune_bounds since
+        the space was built, and a window opened on the old one would propose points outside the new bounds
+        (or leave out, or keep, a field the host added or removed). Called between windows only, so no
+        window mixes two spaces. The trials found in the old space would mislead the new search (as a state
+        file of another space does): the history and best point are dropped, the counts go on."""
+        space = ParamSpace.from_config(self.queue.config)
+        if space == self.space:
+            return
+        log.info("tuner: tune_bounds changed, the next window searches %s", space.to_dict())
+        self.space = space
+        self.context.queue_cap = self._queue_cap()
+        st = self.state
+        st.space, st.history, st.window_seeds = space.to_dict(), [], None
+        st.best_point, st.best_reward = None, None
+        st.last_good = self._in_force_mapping()
+
     def _in_force_mapping(self) -> dict[str, float]:
         return self.space.as_mapping(self.space.from_config_values(self.queue.config))
 
@@ -187,6 +209,7 @@ class Tuner:
         if self._ctx is None:
             if self.clock() < self._next_window_at:
                 return None
+            self._follow_tune_bounds()
             try:
                 self._ctx = self.objective.prepare(self.context)
             except Exception as e:  # noqa: BLE001

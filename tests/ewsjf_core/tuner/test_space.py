@@ -1,7 +1,9 @@
 import pytest
 
 from ewsjf_core.config import THETA_FIELDS, EWSJFConfig
-from ewsjf_core.tuner import ParamSpace
+from ewsjf_core.tuner import FunctionObjective, ParamSpace, ThreadExecutor, Tuner, TunerSettings
+
+from .helpers import SPACE, FakeQueue, quadratic
 
 
 def test_space_is_theta_plus_optional_fields_named_in_bounds():
@@ -52,3 +54,23 @@ def test_widest_tune_bounds_only_yield_configs_that_run():
         q.begin_step()
         q.repartition()
         assert sorted(q.pop() for _ in range(40)) == list(range(40))
+
+
+def test_tune_bounds_a_host_sets_later_bound_the_next_window():
+    """The space was built once, when the tuner started: a host set_config that narrowed alpha and added
+    w_base was silently ignored, and the next windows proposed alpha up to 10 and never moved w_base."""
+    queue = FakeQueue()
+    settings = TunerSettings(trials_per_window=3, executor="thread", retune_every_s=0.0)
+    tuner = Tuner(queue, FunctionObjective(quadratic, SPACE.names), settings, executor=ThreadExecutor())
+    for _ in range(3):
+        tuner.run_trial()                     # one whole window in the starting space
+    bounds = dict(queue.config.tune_bounds, alpha=(3.0, 3.5), w_base=(1.0, 2.0))
+    queue.set_config(queue.config.replace(tune_bounds=bounds))
+    points = [tuner.run_trial().point for _ in range(6)]
+    assert tuner.space == ParamSpace.from_config(queue.config)
+    assert tuner.state.space == tuner.space.to_dict()
+    names = THETA_FIELDS + ("w_base",)
+    for point in points:
+        values = dict(zip(names, point, strict=True))
+        assert 3.0 <= values["alpha"] <= 3.5 and 1.0 <= values["w_base"] <= 2.0
+    assert 3.0 <= queue.config.alpha <= 3.5 and 1.0 <= queue.config.w_base <= 2.0
