@@ -44,6 +44,7 @@ class ClusterConfig:
     """Each engine's scheduler (a bench policy name)."""
     stats_period_s: float = 0.5
     seed: int = 0
+    """The power-of-two router's seed (the only place to give it: router_options may not)."""
     router_options: tuple[tuple[str, float], ...] = ()
     """Keyword arguments of the router policy, e.g. (("long_pool", 0.75),) for the tradeoff curve."""
 
@@ -58,6 +59,10 @@ class ClusterConfig:
             raise ValueError(f"replica_policy must be one of {', '.join(POLICY_NAMES)}, got {self.replica_policy!r}")
         if not all(isinstance(o, tuple) and len(o) == 2 for o in self.router_options):
             raise ValueError(f"router_options must be (name, value) pairs, got {short(self.router_options)}")
+        if self.router == "power-of-two" and any(name == "seed" for name, _ in self.router_options):
+            # router_kwargs passes ClusterConfig.seed as the router's seed: a second one would be overridden.
+            raise ValueError("router_options sets seed, which ClusterConfig.seed sets for the power-of-two router: "
+                             "give the seed as ClusterConfig.seed only")
         make_policy(self.router, **self.router_kwargs())  # an unknown router or option: ValueError naming it
 
     def router_kwargs(self) -> dict:

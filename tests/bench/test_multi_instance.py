@@ -78,6 +78,8 @@ def test_bad_cluster_config():
     ({"router_options": (("long_pool", 2.0),)}, "long_pool"),
     ({"router_options": (("long_pool",),)}, "router_options"),
     ({"replica_policy": "nope"}, "replica_policy"),
+    # ClusterConfig.seed silently replaced the router option's seed 5 with 0
+    ({"router": "power-of-two", "router_options": (("seed", 5),)}, "router_options sets seed.*ClusterConfig.seed"),
 ])
 def test_a_cluster_config_that_cannot_run_is_refused_naming_the_field(fields, named):
     """Every one of these passed ClusterConfig and failed (or hung) in Cluster or its run."""
