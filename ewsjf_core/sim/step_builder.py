@@ -31,6 +31,19 @@ attention work (sum over chunks of c * (context before + (c + 1) / 2)), decode t
 (decoders' contexts and the chunks' cached prefixes), whether anything was preempted)."""
 
 
+def head_room_chunk_cap(remaining: list[int], room: int) -> int:
+    """The largest chunk cap under which running prefills with `remaining` tokens each take at most `room` tokens
+    together (so the waiting head still gets the rest of the budget); 0 when even a cap of one token would take
+    more (no cap leaves the head its room). A single prefill gets `room` itself."""
+    used = 0
+    left = sorted(remaining)
+    for i, tokens in enumerate(left):
+        if used + tokens * (len(left) - i) > room:   # every prefill from here on is cut to the cap
+            return (room - used) // (len(left) - i)
+        used += tokens
+    return room
+
+
 class StepBuilder:
     """Owns the waiting side of the engine (the queue calls, the waiting count, preemption and rejection);
     the running side lives in `RunningSet`, the KV cache in `BlockManager`."""
@@ -143,7 +156,12 @@ class StepBuilder:
             need -= hitb * bm.block_size
         if need > limit or need >= budget:
             return
-        cap = budget - need if self._cap <= 0 else min(self._cap, budget - need)
+        # Every running prefill's capped chunk must fit beside the head, not just the first one's; the cap
+        # applies to the head's own chunk too, so a cap below its tokens would not get it in either.
+        room = head_room_chunk_cap([run.target[r] - run.computed[r] for r in run.prefilling], budget - need)
+        if room <= 0 or room < need:
+            return
+        cap = room if self._cap <= 0 else min(self._cap, room)
         free = bm.total - bm.used - self.watermark_blocks - self._prefill_blocks(cap, budget)
         if -(-total // bm.block_size) - hitb > free:
             return   # it would not be admitted this step anyway: leave the budget to the running prefills

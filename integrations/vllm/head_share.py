@@ -7,11 +7,12 @@ although the next one in the admission order needs only a few hundred tokens. In
 is most of the short class's TTFT where long prefills are common (mooncake: 53-68%; bench/README). vLLM has
 the mechanism, `long_prefill_token_threshold` (a per-request chunk cap, applied when more than one request is
 eligible); the scheduler sets it for one step, to the budget left after the decodes less the head's uncached
-tokens, when some running request is still in prefill and the request at the head of the waiting order
-needs at most `share` of the token budget, fits the KV blocks the running requests leave free in this step
-(less vLLM's watermark) and a running slot. The running prefill then leaves exactly the room the head uses, so
-the batch stays full. A cap the user set stays in force (the smaller one wins). ewsjf_core.sim's StepBuilder
-does the same (EngineConfig.waiting_head_share).
+tokens (shared out when several prefills run: all their capped chunks must leave the head its tokens; no cap
+when that is less than the head's tokens, which it caps too), when some running request is still in prefill
+and the request at the head of the waiting order needs at most `share` of the token budget, fits the KV blocks
+the running requests leave free in this step (less vLLM's watermark) and a running slot. The running prefills
+then leave the room the head uses (and less than a token each more), so the batch stays full. A cap the user
+set stays in force (the smaller one wins). ewsjf_core.sim's StepBuilder does the same (EngineConfig.waiting_head_share).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from ewsjf.integrations.vllm.compat import running_cap
+from ewsjf_core.sim.step_builder import head_room_chunk_cap
 
 
 def head_cap(scheduler: Any, share: float, cached_tokens) -> int:
@@ -43,9 +45,14 @@ def head_cap(scheduler: Any, share: float, cached_tokens) -> int:
     budget = total - (len(running) - prefilling)   # after one token per decoding request
     if need > limit or need >= budget:
         return 0
+    # Every running prefill's capped chunk must fit beside the head, not just the first one's; the cap applies to
+    # the head's own chunk too, so a cap below its tokens would not get it in either.
+    cap = head_room_chunk_cap([r.num_tokens - r.num_computed_tokens for r in running if r.is_prefill_chunk],
+                              budget - need)
+    if cap <= 0 or cap < need:
+        return 0
     block = scheduler.cache_config.block_size
     kvm = scheduler.kv_cache_manager
-    cap = budget - need
     user = scheduler.scheduler_config.long_prefill_token_threshold
     chunk = min(cap, user) if user > 0 else cap   # the running prefills' chunk, as chunk_cap sets it
     # vLLM admits a waiting request only if it leaves the watermark's blocks free (SchedulerConfig.watermark),

@@ -169,6 +169,35 @@ def test_the_head_share_keeps_no_room_for_a_head_the_capped_prefill_leaves_no_bl
         assert b.build(1, 0.1)[0] == [(0, 224)], share
 
 
+def test_with_two_running_prefills_every_capped_chunk_leaves_the_head_its_tokens():
+    # The threshold (400) admits request 1 beside request 0; the short request 2 arrives after that step. The
+    # cap was the budget less its 100 tokens, 412: request 0 took 400, request 1 the other 112, request 2 nothing.
+    # Shared out, each prefill gets 206 and the head its 100 (vllm/test_head_share.py: the same case in vLLM).
+    for share, second in ((0.0, [(0, 400), (1, 112)]), (0.25, [(0, 206), (1, 206), (2, 100)])):
+        b, q = builder([1000, 2000, 100], [2, 2, 2], budget=512, threshold=400, share=share)
+        q.q.remove(2)
+        b.waiting -= 1
+        assert b.build(0, 0.0)[0] == [(0, 400), (1, 112)]
+        b.running.computed[0], b.running.computed[1] = 400, 112
+        q.add(2)
+        b.waiting += 1
+        assert b.build(1, 0.1)[0] == second, share
+
+
+def test_the_head_share_leaves_no_cap_that_would_cut_the_head_itself():
+    # Three prefills leave the head (200 tokens, within a share of 0.5) its room only with chunks of 104 tokens; a
+    # cap of 104 would cut the head's chunk as well, leaving 96 tokens of the budget unused, so no cap is set and
+    # the prefills keep the budget (as without the share).
+    b, q = builder([1000, 1000, 1000, 200], [2, 2, 2, 2], budget=512, threshold=200, share=0.5)
+    q.q.remove(3)
+    b.waiting -= 1
+    assert b.build(0, 0.0)[0] == [(0, 200), (1, 200), (2, 112)]
+    b.running.computed[0], b.running.computed[1], b.running.computed[2] = 200, 200, 112
+    q.add(3)
+    b.waiting += 1
+    assert b.build(1, 0.1)[0] == [(0, 200), (1, 200), (2, 112)]
+
+
 def test_preemption_takes_the_last_admitted_and_stops_admissions():
     b, q = builder([200, 200, 100], [50, 50, 5], kv=26, budget=512, reserve=False)
     chunks, *_ = b.build(0, 0.0)                 # 0 and 1 admitted whole (13 blocks each), 2 waits

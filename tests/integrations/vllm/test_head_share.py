@@ -76,3 +76,25 @@ def test_no_room_is_kept_for_a_head_the_capped_prefill_leaves_no_blocks_for():
     assert scheduled(0.25, 32) == scheduled(0.0, 32) == [{"long": 224}, {"long": 1}, {"short": 64}]
     # With 8 blocks more the short one fits beside the chunk: it gets its room.
     assert scheduled(0.25, 40)[0] == {"long": 192, "short": 64}
+
+
+def test_with_two_running_prefills_every_capped_chunk_leaves_the_head_its_tokens():
+    """Two prefills run (vLLM's threshold of 400 admitted "b" beside "a"): the cap was the budget less the short
+    head's 100 tokens, 412, which "a" alone took (400) with "b" taking the rest, so the head got nothing. The
+    cap is now shared out: 206 tokens each, and the head's 100. The sim builds the same case
+    (tests/ewsjf_core/sim/test_step_builder.py)."""
+    def scheduled(share):
+        v = VirtualVLLM("ewsjf", num_blocks=4096, max_num_seqs=8, max_num_batched_tokens=512,
+                        long_prefill_token_threshold=400,
+                        scheduler_kwargs={"ewsjf_options": {"waiting_head_share": share}})
+        v.add_request("a", prompt_tokens=1000, output_tokens=2)
+        v.add_request("b", prompt_tokens=2000, output_tokens=2)
+        first = v.step().scheduled
+        v.add_request("short", prompt_tokens=100, output_tokens=2)
+        return [first] + [v.step().scheduled for _ in range(2)], v
+
+    off, _ = scheduled(0.0)
+    assert off[:2] == [{"a": 400, "b": 112}] * 2                        # vLLM: the short request waits
+    on, v = scheduled(0.25)
+    assert on[:2] == [{"a": 400, "b": 112}, {"a": 206, "b": 206, "short": 100}]
+    assert v.scheduler.scheduler_config.long_prefill_token_threshold == 400   # the user's setting restored
