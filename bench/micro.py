@@ -295,7 +295,7 @@ HEADER = ["waiting", "policy", "add", "remove", "step", "step/fcfs", "repart ms"
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import console, inputs
+    from . import inputs
 
     try:
         made = inputs.output_paths(None, args.json, None, None)   # a bad --json fails now, not after measuring

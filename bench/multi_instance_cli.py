@@ -28,10 +28,10 @@ HEADER = ["router", "TTFT mean", "TTFT p99", "short mean", "medium mean", "long 
 
 
 MAX_INSTANCES = 1024
+"""Each simulated instance is a whole engine with its own queue: far more would only exhaust memory."""
 MIN_STATS_PERIOD_S = 0.01
 """About one engine step: finer reports show the router nothing new, and a period the virtual clock no longer
 moves by (1e-300) left the event loop publishing forever."""
-"""Each simulated instance is a whole engine with its own queue: far more would only exhaust memory."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
