@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from collections.abc import Iterable
 from typing import Any, Callable, Hashable, Iterator
 
-from ewsjf_core.field_checks import is_integer, is_real
+from ewsjf_core.field_checks import finite_float, is_integer, short
 
 RequestId = Hashable
 Clock = Callable[[], float]
@@ -56,19 +56,19 @@ def check_request(request_id: RequestId, prompt_tokens: int, arrival_time: float
     # An engine's own item (pushed by handle) is named by its request_id where it has one (vLLM's Request).
     where = f"request {getattr(request_id, 'request_id', request_id)!r}"
     if not _is_int_in(prompt_tokens, 1, MAX_TOKENS):
-        raise ValueError(f"{where}: prompt_tokens must be an integer in [1, 2**53], got {_short(prompt_tokens)}")
+        raise ValueError(f"{where}: prompt_tokens must be an integer in [1, 2**53], got {short(prompt_tokens)}")
     if not _is_int_in(cached_tokens, 0, MAX_TOKENS):
-        raise ValueError(f"{where}: cached_tokens must be an integer in [0, 2**53], got {_short(cached_tokens)}")
+        raise ValueError(f"{where}: cached_tokens must be an integer in [0, 2**53], got {short(cached_tokens)}")
     if cached_tokens > prompt_tokens:
         raise ValueError(f"{where}: cached_tokens ({cached_tokens}) exceeds prompt_tokens ({prompt_tokens})")
-    t = _finite_float(arrival_time)
+    t = finite_float(arrival_time)
     if t is None or t < 0:
-        raise ValueError(f"{where}: arrival_time must be a finite number >= 0, got {_short(arrival_time)}")
+        raise ValueError(f"{where}: arrival_time must be a finite number >= 0, got {short(arrival_time)}")
     if not _is_int_in(priority, -2 ** 63, 2 ** 63 - 1):
-        raise ValueError(f"{where}: priority must be a 64-bit integer, got {_short(priority)}")
+        raise ValueError(f"{where}: priority must be a 64-bit integer, got {short(priority)}")
     if predicted_output_tokens is not None and not _is_int_in(predicted_output_tokens, 0, MAX_TOKENS):
         raise ValueError(f"{where}: predicted_output_tokens must be an integer in [0, 2**53] or None, "
-                         f"got {_short(predicted_output_tokens)}")
+                         f"got {short(predicted_output_tokens)}")
 
 
 def _check_hashable(request_id: object) -> None:
@@ -95,13 +95,13 @@ def check_step_feedback(duration_s: float, prefill_tokens: int, decode_tokens: i
             and type(at_running_cap) is bool):
         return
     if type(at_running_cap) is not bool:
-        raise ValueError(f"observe_step: at_running_cap must be a bool, got {_short(at_running_cap)}")
-    d = _finite_float(duration_s)
+        raise ValueError(f"observe_step: at_running_cap must be a bool, got {short(at_running_cap)}")
+    d = finite_float(duration_s)
     if d is None or d <= 0:
-        raise ValueError(f"observe_step: duration_s must be a finite number > 0, got {_short(duration_s)}")
+        raise ValueError(f"observe_step: duration_s must be a finite number > 0, got {short(duration_s)}")
     for name, v in (("prefill_tokens", prefill_tokens), ("decode_tokens", decode_tokens)):
         if not is_integer(v) or v < 0:
-            raise ValueError(f"observe_step: {name} must be an integer >= 0, got {_short(v)}")
+            raise ValueError(f"observe_step: {name} must be an integer >= 0, got {short(v)}")
 
 
 def check_finished(prompt_tokens: int, output_tokens: int) -> None:
@@ -111,18 +111,18 @@ def check_finished(prompt_tokens: int, output_tokens: int) -> None:
         return
     if not _is_int_in(prompt_tokens, 1, MAX_TOKENS):
         raise ValueError(f"observe_finished: prompt_tokens must be an integer in [1, 2**53], "
-                         f"got {_short(prompt_tokens)}")
+                         f"got {short(prompt_tokens)}")
     if not _is_int_in(output_tokens, 0, MAX_TOKENS):
         raise ValueError(f"observe_finished: output_tokens must be an integer in [0, 2**53], "
-                         f"got {_short(output_tokens)}")
+                         f"got {short(output_tokens)}")
 
 
 def check_now(now: float) -> float:
     if type(now) is float and -math.inf < now < math.inf:   # the common call, on the hot path
         return now
-    t = _finite_float(now)
+    t = finite_float(now)
     if t is None:
-        raise ValueError(f"begin_step: now must be a finite number, got {_short(now)}")
+        raise ValueError(f"begin_step: now must be a finite number, got {short(now)}")
     return t
 
 
@@ -156,21 +156,6 @@ def _is_int_in(v: object, low: int, high: int) -> bool:
     return is_integer(v) and low <= v <= high
 
 
-def _finite_float(v: object) -> float | None:
-    """float(v) if v is a finite real number (ints beyond float range included: None, no OverflowError)."""
-    if not is_real(v):
-        return None
-    try:
-        f = float(v)
-    except (OverflowError, ValueError, TypeError):
-        return None
-    return f if math.isfinite(f) else None
-
-
-def _short(v: object) -> str:
-    """repr(v), cut short (an int of 400 digits makes an unreadable error)."""
-    r = repr(v)
-    return r if len(r) <= 60 else r[:40] + f"... ({len(r)} chars)"
 
 
 class WaitingQueue(ABC):

@@ -65,6 +65,18 @@ def as_float(v: object) -> float:
         return math.nan
 
 
+def finite_float(v: object) -> float | None:
+    """float(v) if v is a finite real number, numpy scalars included (is_real); None otherwise, an int beyond
+    float's range included (no OverflowError)."""
+    if not is_real(v):
+        return None
+    try:
+        f = float(v)
+    except (OverflowError, ValueError, TypeError):
+        return None
+    return f if math.isfinite(f) else None
+
+
 def check_float(obj: Any, name: str, bounds: FloatBounds) -> None:
     """Check the field and store it as a float (an int from a file becomes 2.0)."""
     v = getattr(obj, name)

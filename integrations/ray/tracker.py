@@ -13,18 +13,13 @@ runs one per proxy and handle) each adds its own, and the published stats carry 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from ewsjf_core.field_checks import is_real, short
+from ewsjf_core.field_checks import finite_float, short
 
 from .prefix_index import PrefixIndex
 from .state import InFlight, ReplicaStats, ReplicaView, RequestInfo
-
-
-def _is_time(t: object) -> bool:
-    return is_real(t) and math.isfinite(t)
 
 
 @dataclass
@@ -70,7 +65,7 @@ class ReplicaTracker:
     def update_stats(self, replica_id: str, stats: ReplicaStats) -> None:
         """A stats report; an older report than the one held is ignored (reports may arrive out of order)."""
         rep = self._replica(replica_id)
-        if not isinstance(stats, ReplicaStats) or not _is_time(stats.time):
+        if not isinstance(stats, ReplicaStats) or finite_float(stats.time) is None:
             raise ValueError(f"replica {replica_id!r}: stats must be ReplicaStats with a finite time, got "
                              f"{short(stats)}")   # a NaN time dropped every unseen record and let older reports in
         if rep.stats is not None and stats.time <= rep.stats.time:
@@ -86,7 +81,7 @@ class ReplicaTracker:
 
     def routed(self, replica_id: str, request: RequestInfo, now: float) -> None:
         """The request was sent to the replica at `now`."""
-        if not _is_time(now):   # checked first: a str raised after the record was kept, leaking it as ongoing
+        if finite_float(now) is None:   # checked first: a str raised after the record was kept, leaking it as ongoing
             raise ValueError(f"request {request.request_id!r}: now must be a finite number, got {short(now)}")
         if request.request_id in self._where:
             raise ValueError(f"request {request.request_id!r} is already routed to "

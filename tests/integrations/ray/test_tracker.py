@@ -159,7 +159,7 @@ def test_a_bad_time_is_refused_naming_it_and_leaves_the_accounting_unchanged():
     tr.set_replicas(["a"])
     tr.update_stats("a", stats(1.0, running=2))
     tr.routed("a", RequestInfo("r1", 100), now=2.0)
-    for bad in ("x", float("nan"), float("inf"), None):
+    for bad in ("x", float("nan"), float("inf"), None, 10 ** 400):   # (an int beyond float: OverflowError)
         with pytest.raises(ValueError, match="request 'r2': now must be a finite number"):
             tr.routed("a", RequestInfo("r2", 100), now=bad)
         with pytest.raises(ValueError, match="replica 'a': stats must be ReplicaStats with a finite time"):
