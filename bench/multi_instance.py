@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from ewsjf.integrations.ray.policies import make_policy
+from ewsjf.integrations.ray.policies import routing_policy
 from ewsjf.integrations.ray.state import QueueLoad, ReplicaStats, RequestInfo
 from ewsjf.integrations.ray.tracker import ReplicaTracker
 from ewsjf_core.config import EWSJFConfig
@@ -60,16 +60,14 @@ class ClusterConfig:
         if not all(isinstance(o, tuple) and len(o) == 2 for o in self.router_options):
             raise ValueError(f"router_options must be (name, value) pairs, got {short(self.router_options)}")
         if self.router == "power-of-two" and any(name == "seed" for name, _ in self.router_options):
-            # router_kwargs passes ClusterConfig.seed as the router's seed: a second one would be overridden.
+            # make_router gives ClusterConfig.seed to the power-of-two router: a second one would collide.
             raise ValueError("router_options sets seed, which ClusterConfig.seed sets for the power-of-two router: "
                              "give the seed as ClusterConfig.seed only")
-        make_policy(self.router, **self.router_kwargs())  # an unknown router or option: ValueError naming it
+        self.make_router()  # an unknown router or option: ValueError naming it
 
-    def router_kwargs(self) -> dict:
-        kwargs = dict(self.router_options)
-        if self.router == "power-of-two":
-            kwargs["seed"] = self.seed
-        return kwargs
+    def make_router(self):
+        """A fresh router policy for this cluster (ClusterConfig.seed to power-of-two, router_options to any)."""
+        return routing_policy(self.router, self.seed, **dict(self.router_options))
 
 
 def replica_stats(engine: SimEngine, now: float, waiting_tokens: float | None) -> ReplicaStats:
@@ -104,7 +102,7 @@ class Cluster:
         kv = self.engines[0].blocks.total * engine_config.block_size // PREFIX_BLOCK_TOKENS
         self.tracker = ReplicaTracker(prefix_capacity_blocks=max(1, min(kv, 10_000_000)))
         self.tracker.set_replicas(self.ids)
-        self.router = make_policy(cluster.router, **cluster.router_kwargs())
+        self.router = cluster.make_router()
         n = len(workload)
         self.assigned = np.full(n, -1, dtype=np.int64)
         self.ongoing: list[set[int]] = [set() for _ in self.engines]

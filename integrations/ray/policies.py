@@ -175,3 +175,11 @@ def make_policy(name: str, **kwargs) -> RoutingPolicy:
         raise ValueError(f"routing policy {name!r} has no option(s) {', '.join(unknown)}"
                          + (f"; it takes {', '.join(sorted(accepted))}" if accepted else "; it takes none"))
     return cls(**kwargs)
+
+
+def routing_policy(name: str, seed: int | None = None, **options) -> RoutingPolicy:
+    """make_policy with the router's seed, which only power-of-two takes (the other policies are
+    deterministic)."""
+    if name == "power-of-two":
+        options["seed"] = seed
+    return make_policy(name, **options)

@@ -22,7 +22,7 @@ from ray.serve.request_router import PendingRequest, ReplicaID, RequestRouter, R
 
 from ewsjf_core.field_checks import as_float, short
 
-from .policies import RoutingPolicy, make_policy
+from .policies import RoutingPolicy, routing_policy
 from .requests import check_reading, find_payload, request_info
 from .state import ReplicaStats, RequestInfo
 from .tracker import ReplicaTracker
@@ -36,10 +36,8 @@ def router_parts(policy: str = "ewsjf", prefix_capacity_blocks: int = 65536, blo
                  **policy_kwargs: Any) -> tuple[RoutingPolicy, ReplicaTracker]:
     """The router's policy and tracker from its options (`request_router_kwargs`); a bad option raises
     ValueError naming it."""
-    if policy == "power-of-two":
-        policy_kwargs["seed"] = seed
     check_reading(block_tokens, chars_per_token)
-    return make_policy(policy, **policy_kwargs), ReplicaTracker(prefix_capacity_blocks)
+    return routing_policy(policy, seed, **policy_kwargs), ReplicaTracker(prefix_capacity_blocks)
 
 
 class EWSJFRequestRouter(RequestRouter):
