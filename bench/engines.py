@@ -45,11 +45,14 @@ def make_queue(policy: str, clock, ewsjf_config: EWSJFConfig | None = None, engi
 def policy_engine(policy: str, engine: EngineConfig, ewsjf_head_share: float) -> EngineConfig:
     """The engine `policy` runs on: EWSJF's vLLM scheduler keeps a share of the chunk budget for the waiting
     queue's next request while a prefill runs (VLLMOptions.waiting_head_share, EngineConfig.waiting_head_share);
-    the baselines run on the engine as vLLM ships it."""
-    share = ewsjf_head_share if policy.startswith("ewsjf") else 0.0
-    if share == engine.waiting_head_share:
+    EWSJF's preemption guard (EngineConfig.preemption_guard, --ewsjf-preemption-guard) likewise runs for EWSJF
+    alone; the baselines run on the engine as vLLM ships it."""
+    ewsjf = policy.startswith("ewsjf")
+    share = ewsjf_head_share if ewsjf else 0.0
+    guard = engine.preemption_guard and ewsjf
+    if share == engine.waiting_head_share and guard == engine.preemption_guard:
         return engine
-    return dataclasses.replace(engine, waiting_head_share=share)
+    return dataclasses.replace(engine, waiting_head_share=share, preemption_guard=guard)
 
 
 _WARMED: dict[str, float] = {}
@@ -167,8 +170,11 @@ def run_vllm(workload: Workload, policy: str, step_model, engine: EngineConfig,
     options: dict[str, Any] = {}
     if policy != "fcfs":   # vLLM's own scheduler below: no share (policy_engine gives FCFS none)
         options["waiting_head_share"] = engine.waiting_head_share
-    elif engine.waiting_head_share:
-        raise ValueError("the vllm engine runs fcfs on vLLM's own scheduler: waiting_head_share must be 0")
+    elif engine.waiting_head_share or engine.preemption_guard:
+        raise ValueError("the vllm engine runs fcfs on vLLM's own scheduler: waiting_head_share must be 0 and "
+                         "preemption_guard off")
+    if engine.preemption_guard:
+        options["preemption_guard"] = True
     if policy == "oracle-sjf":
         options["output_prediction"] = "max_tokens"
     if policy == "fcfs":

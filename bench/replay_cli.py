@@ -91,6 +91,10 @@ def _engine_arguments(g) -> None:
     g.add_argument("--watermark", type=T.fraction_below_one, default=0.0,
                    help="vLLM's --watermark, for every policy: an admission beside running requests leaves this "
                         "fraction of the KV blocks free (default %(default)s, as vLLM)")
+    g.add_argument("--ewsjf-preemption-guard", action="store_true",
+                   help="EWSJF's watermark learned from preemptions (vLLM option preemption_guard): after a step "
+                        "preempted, admissions leave that many KV blocks free for about a request's lifetime; "
+                        "baselines always run without it (default: off)")
     g.add_argument("--no-chunked-prefill", action="store_true")
     g.add_argument("--no-prefix-caching", action="store_true")
     g.add_argument("--ewsjf-head-share", type=T.fraction, default=DEFAULT_WAITING_HEAD_SHARE,
@@ -172,7 +176,7 @@ _REPLAY_OPTIONS = ("workload", "format", "arrival_rate", "cv", "num_requests", "
                    "sweep", "engine", "policies", "class_edges", "slo_ttft", "slo_tpot")
 _NOT_READ_BY = {"--suite": (*_REPLAY_OPTIONS, "model", "gpu", "max_model_len"),
                 "--fidelity": (*_REPLAY_OPTIONS, "seed", "no_prefix_caching", "ewsjf_config", "ewsjf_set",
-                               "ewsjf_head_share")}
+                               "ewsjf_head_share", "ewsjf_preemption_guard")}
 """Options a mode does not read (the suite's workloads bring their traces, loads and models, the fidelity
 matrix's cases theirs, prefix caching included): given to it, they were silently ignored."""
 
@@ -264,7 +268,9 @@ def _run(args) -> int:
             "step_model": step_model.describe(),
             "engine": {"token_budget": engine.token_budget, "max_running": engine.max_running,
                        "kv_blocks": kv_blocks, "block_size": engine.block_size,
-                       "chunked_prefill": engine.chunked_prefill, "prefix_caching": engine.prefix_caching},
+                       "chunked_prefill": engine.chunked_prefill, "prefix_caching": engine.prefix_caching,
+                       "kv_watermark": engine.kv_watermark, "ewsjf_head_share": args.ewsjf_head_share,
+                       "ewsjf_preemption_guard": engine.preemption_guard},
             "ewsjf_config": (ecfg or EWSJFConfig()).to_dict(), "class_edges": list(edges),
             "slo": {"ttft_s": args.slo_ttft, "tpot_s": args.slo_tpot},
             "window": list(args.window) if args.window else None, "max_requests": args.max_requests,

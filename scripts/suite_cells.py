@@ -16,6 +16,7 @@ in $EWSJF_CELLS_CACHE (default /tmp/ewsjf_suite_cells.json), keyed by the simula
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import inspect
 import json
@@ -52,6 +53,8 @@ def main() -> None:
     ap.add_argument("--gpu", default=None,
                     help="replay every cell on this GPU preset instead of its workload's own (bench --suite-gpu)")
     ap.add_argument("--model", default=None, help="replay every cell with this model preset (bench --suite-model)")
+    ap.add_argument("--preemption-guard", action="store_true",
+                    help="EWSJF's watermark learned from preemptions (bench --ewsjf-preemption-guard)")
     ap.add_argument("--head-share", type=float, default=DEFAULT_WAITING_HEAD_SHARE,
                     help="EWSJF's share of the chunk budget for the next waiting request (bench --ewsjf-head-share)")
     ap.add_argument("--policy", default="ewsjf",
@@ -119,7 +122,8 @@ def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str,
                 json.dump(cache, f)
             os.replace(tmp, cache_path)
         metrics[pol] = cache[k]
-    metrics["ewsjf"] = summarize(run_policy(wl, spec, st, engine, ewsjf_head_share=args.head_share), edges,
+    ewsjf_engine = dataclasses.replace(engine, preemption_guard=args.preemption_guard)
+    metrics["ewsjf"] = summarize(run_policy(wl, spec, st, ewsjf_engine, ewsjf_head_share=args.head_share), edges,
                                  measured_from=first)
     return suite_goals.check_cell(metrics)
 

@@ -75,6 +75,11 @@ class EngineConfig:
     int(kv_watermark x kv_blocks) blocks stay free after its allocation, while another request runs. The
     running batch's outputs grow into that headroom instead of forcing preemptions. 0: off (vLLM's default)."""
 
+    preemption_guard: bool = False
+    """A watermark learned from preemptions (ewsjf_core.preemption_guard): after a step preempted, admissions
+    beside running requests leave that many blocks free, decaying over a request's measured lifetime. The
+    vLLM integration's VLLMOptions.preemption_guard. False: off (vLLM's behaviour)."""
+
     def with_kv_blocks(self, step_time) -> "EngineConfig":
         """This config with kv_blocks as the simulator sizes the KV cache: given, else the step-time model's
         kv_blocks(block_size, gpu_memory_utilization) when it has one, else None (unlimited)."""
@@ -84,7 +89,7 @@ class EngineConfig:
                                                                            self.gpu_memory_utilization)))
 
     def __post_init__(self) -> None:
-        for name in ("chunked_prefill", "prefix_caching", "reserve_full_sequence"):
+        for name in ("chunked_prefill", "prefix_caching", "reserve_full_sequence", "preemption_guard"):
             v = getattr(self, name)
             if not isinstance(v, bool):   # a truthy "false" would silently turn the feature on
                 raise ValueError(f"EngineConfig.{name} must be True or False, got {v!r}")

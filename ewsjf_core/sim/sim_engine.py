@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ewsjf_core.field_checks import is_integer
+from ewsjf_core.preemption_guard import PreemptionGuard
 
 from .block_manager import UNLIMITED, BlockManager
 from .config import EngineConfig, VirtualClock
@@ -67,7 +68,8 @@ class SimEngine:
                                    reserve_full_sequence=config.reserve_full_sequence,
                                    long_prefill_token_threshold=config.long_prefill_token_threshold,
                                    waiting_head_share=config.waiting_head_share,
-                                   watermark_blocks=int(config.kv_watermark * (self._kv_blocks or 0)))
+                                   watermark_blocks=int(config.kv_watermark * (self._kv_blocks or 0)),
+                                   guard=self._guard(config, total))
         self._oracle = oracle_output
         self._max_len = config.max_model_len or UNLIMITED
         self._st = step_time.step_time
@@ -90,6 +92,13 @@ class SimEngine:
         self._log: list[tuple] | None = [] if log_steps else None
         self.last_step: tuple[float, float, int, int] | None = None
         """(start_s, duration_s, prefill_tokens, decode_tokens) of the last step run."""
+
+    @staticmethod
+    def _guard(config: EngineConfig, total_blocks: int) -> PreemptionGuard | None:
+        """The preemption guard of an engine that has one (a KV cache of known size)."""
+        if not config.preemption_guard or total_blocks >= UNLIMITED or total_blocks < 1:
+            return None
+        return PreemptionGuard(int(total_blocks))
 
     # ------------------------------------------------------------------ live state
     @property
@@ -212,9 +221,12 @@ class SimEngine:
         req = self.requests
         finish, output, gen, now, q_fin = req.finish, req.output, self.running.gen, self.now, self._q_fin
         q_done, prompt = self._q_done, req.prompt
+        guard = self.builder.guard
         for rid in rids:
             finish[rid] = now
             gen[rid] = output[rid]
+            if guard is not None:
+                guard.finished(int(output[rid]))
             if q_done is not None:
                 t0 = time.perf_counter()
                 q_done(int(prompt[rid]), int(output[rid]))
@@ -268,6 +280,7 @@ class SimEngine:
                 "max_running": cfg.max_running, "chunked_prefill": cfg.chunked_prefill,
                 "long_prefill_token_threshold": cfg.long_prefill_token_threshold,
                 "waiting_head_share": cfg.waiting_head_share, "kv_watermark": cfg.kv_watermark,
+                "preemption_guard": cfg.preemption_guard,
                 "prefix_caching": self.requests.prefix_ids is not None, "queue": type(self.queue).__name__,
                 "step_time": repr(self.step_model), "blocks_in_use_at_end": bm.used,
                 "cached_blocks_at_end": bm.cached_blocks, "peak_blocks_used": self.peak_blocks}

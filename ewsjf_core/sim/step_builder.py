@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import time
 
+from ewsjf_core.preemption_guard import PreemptionGuard
+
 from .block_manager import BlockManager
 from .running import RunningSet
 
@@ -51,12 +53,13 @@ class StepBuilder:
     __slots__ = ('running', 'blocks', '_req', 'token_budget', 'max_running', 'chunked_prefill', '_oracle',
                  'reserve_full_sequence', '_pop', 'waiting', 'queue_cpu_s', 'rejected', '_prepend', '_peek',
                  '_begin', '_end_pops', 'long_prefill_cap', '_cap', 'head_share', '_begun', 'held_by',
-                 'watermark_blocks')
+                 'watermark_blocks', 'guard', '_guard_blocks')
 
     def __init__(self, queue, running: RunningSet, blocks: BlockManager, requests, *, token_budget: int,
                  max_running: int, chunked_prefill: bool, oracle_output: bool,
                  reserve_full_sequence: bool = True, long_prefill_token_threshold: int = 0,
-                 waiting_head_share: float = 0.0, watermark_blocks: int = 0) -> None:
+                 waiting_head_share: float = 0.0, watermark_blocks: int = 0,
+                 guard: PreemptionGuard | None = None) -> None:
         self.running = running
         self.blocks = blocks
         self._req = requests
@@ -69,6 +72,8 @@ class StepBuilder:
         self._cap = 0   # this step's chunk cap (0: none): vLLM applies it unless one request is eligible
         self.head_share = waiting_head_share if chunked_prefill else 0.0
         self.watermark_blocks = watermark_blocks   # kept free by an admission while others run (vLLM's watermark)
+        self.guard = guard   # a watermark learned from preemptions (EngineConfig.preemption_guard)
+        self._guard_blocks = 0   # its watermark in this step
         self._begun = False   # the queue's begin_step ran in this step
         self._prepend, self._peek, self._pop = queue.prepend, queue.peek, queue.pop
         self._begin, self._end_pops = queue.begin_step, queue.end_pops
@@ -92,6 +97,8 @@ class StepBuilder:
         else:
             private = bm.held[victim]
         bm.free_preempted(victim, private, kv_tokens)
+        if self.guard is not None:
+            self.guard.preempted(int(private))
         total = req.prompt[victim] + run.gen[victim]
         hitb = bm.prefix_hit(victim, total)
         hit = hitb * bm.block_size
@@ -109,6 +116,8 @@ class StepBuilder:
         self._end_pops()   # earlier steps' pops were admitted, even if preempted (prepended) below
         run, bm = self.running, self.blocks
         preempted = False
+        if self.guard is not None:
+            self._guard_blocks = self.guard.begin_step()
         # decoders: one token each, maybe a new block each
         need = run.decode_blocks_needed(step)
         if need and bm.total - bm.used < need:
@@ -162,7 +171,7 @@ class StepBuilder:
         if room <= 0 or room < need:
             return
         cap = room if self._cap <= 0 else min(self._cap, room)
-        free = bm.total - bm.used - self.watermark_blocks - self._prefill_blocks(cap, budget)
+        free = bm.total - bm.used - max(self.watermark_blocks, self._guard_blocks) - self._prefill_blocks(cap, budget)
         if -(-total // bm.block_size) - hitb > free:
             return   # it would not be admitted this step anyway: leave the budget to the running prefills
         self._cap = cap
@@ -272,7 +281,7 @@ class StepBuilder:
             nb = -(-(cached + c) // bs) - hitb - sblk
             # The hit's blocks that sit in the free queue leave it: they count as needed (as in vLLM).
             revived = bm.evictable_in_hit(rid, hitb) if hitb else 0
-            free = total_blocks - bm.used - (self.watermark_blocks if order else 0)
+            free = total_blocks - bm.used - (max(self.watermark_blocks, self._guard_blocks) if order else 0)
             if ((reserve_full and -(-total // bs) - hitb + revived > free)
                     or nb + sblk + revived > free):
                 break

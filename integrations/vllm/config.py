@@ -60,9 +60,13 @@ class VLLMOptions:
     """While a running request is in chunked prefill, the next waiting request, if it needs at most this
     fraction of the token budget, gets room in the same step (a per-step long_prefill_token_threshold:
     ewsjf.integrations.vllm.head_share). 0: vLLM's own behaviour."""
+    preemption_guard: bool = False
+    """After a step preempted, admissions beside running requests leave that many KV blocks free, decaying
+    over a request's measured lifetime (vLLM's watermark, learned: ewsjf.integrations.vllm.preemption_guard).
+    For engines whose outputs outgrow KV memory (long outputs, few sequences in memory). False: vLLM's own."""
 
     def __post_init__(self) -> None:
-        for name in ("prefix_cache_lookup", "lazy_begin_step"):
+        for name in ("prefix_cache_lookup", "lazy_begin_step", "preemption_guard"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"vllm.{name} must be true or false, got {getattr(self, name)!r}")
         check_choice(self, "output_prediction", ("none", "max_tokens"))

@@ -15,16 +15,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ewsjf.integrations.vllm.config import VLLMOptions
 from ewsjf_core.sim.config import EngineConfig
 from ewsjf_core.sim.workload import PREFIX_BLOCK_TOKENS
 
 logger = logging.getLogger("vllm.ewsjf")
 
 
-def replay_engine(scheduler: Any, waiting_head_share: float) -> dict[str, Any]:
+def replay_engine(scheduler: Any, options: VLLMOptions) -> dict[str, Any]:
     """EngineConfig keyword arguments mirroring `scheduler` (a vLLM v1 Scheduler after its constructor) and
-    the adapter's `waiting_head_share`. Settings the scheduler does not expose are left to EngineConfig's
-    defaults."""
+    the adapter's own engine options (`waiting_head_share`, `preemption_guard`). Settings the scheduler does not
+    expose are left to EngineConfig's defaults."""
     sc = scheduler.scheduler_config
     engine: dict[str, Any] = {
         "token_budget": int(getattr(scheduler, "max_num_scheduled_tokens", None) or sc.max_num_batched_tokens),
@@ -33,8 +34,9 @@ def replay_engine(scheduler: Any, waiting_head_share: float) -> dict[str, Any]:
         "chunked_prefill": bool(getattr(sc, "enable_chunked_prefill", True)),
         "long_prefill_token_threshold": int(getattr(sc, "long_prefill_token_threshold", 0) or 0),
         "reserve_full_sequence": bool(getattr(scheduler, "scheduler_reserve_full_isl", False)),
-        "waiting_head_share": float(waiting_head_share),
+        "waiting_head_share": float(options.waiting_head_share),
         "kv_watermark": float(getattr(sc, "watermark", 0.0) or 0.0),
+        "preemption_guard": bool(options.preemption_guard),
     }
     blocks = getattr(getattr(scheduler, "kv_cache_config", None), "num_blocks", None)
     if blocks:

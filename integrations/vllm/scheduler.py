@@ -43,6 +43,7 @@ from ewsjf.integrations.vllm.compat import held_waiting, num_waiting, running_ca
 from ewsjf.integrations.vllm.config import Settings, VLLMOptions, load_settings
 from ewsjf.integrations.vllm.head_share import chunk_cap, head_cap
 from ewsjf.integrations.vllm.metrics import EngineMetrics
+from ewsjf.integrations.vllm.preemption_guard import held_blocks, make_guard, set_watermark
 from ewsjf.integrations.vllm.replay_engine import replay_engine
 from ewsjf.integrations.vllm.request_queue import EWSJFRequestQueue
 from ewsjf.integrations.vllm.version import check_vllm_version
@@ -67,6 +68,8 @@ class EWSJFSchedulerMixin:
     _ewsjf_idle_exported = True
     _ewsjf_cached_fn = None
     _ewsjf_head_share = 0.0
+    _ewsjf_guard = None
+    _ewsjf_watermark_floor = 0
 
     def __init__(self, *args: Any, ewsjf_config: EWSJFConfig | Mapping[str, Any] | None = None,
                  ewsjf_options: VLLMOptions | Mapping[str, Any] | None = None, clock: Clock | None = None,
@@ -83,7 +86,7 @@ class EWSJFSchedulerMixin:
             from ewsjf.bindings.tuned_queue import TunedEWSJFQueue
             tuner = settings.tuner   # its replays run on this engine's settings (what the user set wins)
             try:
-                tuner = tuner.on_engine(replay_engine(self, settings.options.waiting_head_share))
+                tuner = tuner.on_engine(replay_engine(self, settings.options))
             except ValueError as e:   # a setting the simulator cannot model: serve, replay on the user's
                 logger.warning("EWSJF tuner: replays cannot mirror this engine (%s); they use the tuner's "
                                "engine settings", e)
@@ -97,6 +100,9 @@ class EWSJFSchedulerMixin:
                                                   and self.cache_config.enable_prefix_caching) else None
         self._ewsjf_cached_fn = cached_fn
         self._ewsjf_head_share = opts.waiting_head_share
+        self._ewsjf_guard = make_guard(self) if opts.preemption_guard else None
+        if self._ewsjf_guard is not None:   # the user's --watermark stays the floor
+            self._ewsjf_watermark_floor = self.kv_cache_manager.watermark_blocks  # type: ignore[attr-defined]
         max_model_len = vllm_config.model_config.max_model_len
         predict = _OutputCap(max_model_len) if opts.output_prediction == "max_tokens" else None
         old = self.waiting
@@ -146,6 +152,8 @@ class EWSJFSchedulerMixin:
         if waiting.before_begin is None:  # a subclass swapped the adapter in
             waiting.before_begin = self._ewsjf_feed
         waiting.start_step(now)  # EWSJFQueue.begin_step(now), lazily at the step's first peek/pop
+        if self._ewsjf_guard is not None:
+            set_watermark(self, self._ewsjf_guard, self._ewsjf_watermark_floor)
         share = self._ewsjf_head_share
         cap = head_cap(self, share, self._ewsjf_cached_fn) if share else 0
         if cap:   # a share of the budget for the next waiting request (head_share.py)
@@ -254,11 +262,20 @@ class EWSJFSchedulerMixin:
 
     def _free_request(self, request: Request, *args: Any, **kwargs: Any):
         """vLLM frees every finished request here (stopped or aborted): a request that generated output tells
-        the queue its output length (EWSJFQueue.observe_finished), before vLLM forgets the request."""
+        the queue its output length (EWSJFQueue.observe_finished), and the preemption guard its lifetime,
+        before vLLM forgets the request."""
         out, prompt = request.num_output_tokens, request.num_prompt_tokens
         if out > 0 and prompt > 0:   # (a prompt of embeddings alone has no tokens to size a class by)
             self.ewsjf_queue.observe_finished(prompt, out)
+        if self._ewsjf_guard is not None and out > 0:
+            self._ewsjf_guard.finished(int(out))
         return super()._free_request(request, *args, **kwargs)  # type: ignore[misc]
+
+    def _preempt_request(self, request: Request, *args: Any, **kwargs: Any):
+        """vLLM preempts a running request here: the preemption guard counts the blocks it gives back."""
+        if self._ewsjf_guard is not None:
+            self._ewsjf_guard.preempted(held_blocks(self, request))
+        return super()._preempt_request(request, *args, **kwargs)  # type: ignore[misc]
 
     def _ewsjf_feed(self) -> None:
         """Give the queued step feedback to the cost model (observe_step), oldest first.
@@ -282,6 +299,11 @@ class EWSJFSchedulerMixin:
         stats["steps"] = self.ewsjf_steps
         stats["kv_holding_waiting"] = len(held_waiting(self))
         stats["running"] = len(self.running)  # type: ignore[attr-defined]
+        guard = self._ewsjf_guard
+        if guard is not None:
+            stats["preemption_guard"] = {"watermark_blocks": guard.watermark,
+                                         "preempted_blocks": guard.preempted_blocks,
+                                         "lifetime_steps": guard.lifetime_steps}
         # unfinished (chunked) prefills of the running batch: ahead of every waiting request (Ray router)
         stats["prefilling_tokens"] = sum(max(0, r.num_prompt_tokens - r.num_computed_tokens)
                                          for r in self.running)  # type: ignore[attr-defined]

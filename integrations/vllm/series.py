@@ -47,6 +47,10 @@ SERIES: dict[str, Series] = {s.name: s for s in (
            "Share of the recent steps with requests waiting that ended below the token budget (by=below_token_budget: "
            "KV memory or the running cap held admissions) or at the running cap (by=running_cap).", ("by",)),
     Series("vllm:ewsjf_repartitions", "counter", "Refine-and-Prune re-partitions."),
+    Series("vllm:ewsjf_preemption_guard_watermark_blocks", "gauge",
+           "KV blocks admissions beside running requests leave free this step, learned from preemptions (with "
+           "preemption_guard on)."),
+    Series("vllm:ewsjf_preempted_blocks", "counter", "KV blocks given back by preemptions (with preemption_guard on)."),
     Series("vllm:ewsjf_tuner_trials", "counter", "Bayesian tuner trials run (with the tuner on)."),
     Series("vllm:ewsjf_tuner_applied", "counter", "Parameter sets the tuner applied."),
     Series("vllm:ewsjf_tuner_rollbacks", "counter", "Tuner swaps rolled back by the latency guard."),
@@ -82,6 +86,10 @@ def samples(stats: dict[str, Any]) -> Iterator[tuple[str, tuple[str, ...], float
     for by, share in sorted(stats.get("admissions_held", {}).items()):
         yield "vllm:ewsjf_admissions_held_share", (by,), float(share)
     yield "vllm:ewsjf_repartitions", (), float(stats.get("repartitions", 0))
+    guard = stats.get("preemption_guard")
+    if guard:
+        yield "vllm:ewsjf_preemption_guard_watermark_blocks", (), float(guard["watermark_blocks"])
+        yield "vllm:ewsjf_preempted_blocks", (), float(guard["preempted_blocks"])
     tuner = stats.get("tuner")
     if tuner:
         for key in ("trials", "applied", "rollbacks"):

@@ -104,6 +104,31 @@ def test_sim_matches_vllm_under_a_kv_watermark():
         assert summarize(runs[0.2][i])["ttft_s"]["mean"] > summarize(runs[0.0][i])["ttft_s"]["mean"]
 
 
+def storm_workload(n: int = 120, seed: int = 0) -> Workload:
+    """Short prompts with long outputs arriving faster than a small KV cache drains them: preemptions."""
+    rng = np.random.default_rng(seed)
+    arrival = np.cumsum(rng.exponential(1 / 6.0, n))
+    return Workload(arrival, rng.integers(50, 400, n), rng.integers(200, 900, n), name="storm")
+
+
+def test_sim_matches_vllm_with_the_preemption_guard():
+    """EngineConfig.preemption_guard is VLLMOptions.preemption_guard: both engines learn the same watermark from
+    the same preemptions, so EWSJF admits in the same order with as many preemptions; the guard halves them."""
+    pytest.importorskip("vllm")
+    w, st = storm_workload(), RooflineStepTime("llama-3-8b", "a100-80gb")
+    preemptions = {}
+    for guard in (False, True):
+        engine = EngineConfig(kv_blocks=400, prefix_caching=False, preemption_guard=guard)
+        sim_res, ref_res = (engines.run(e, w, "ewsjf", st, engine) for e in ("sim", "vllm"))
+        assert np.array_equal(np.argsort(sim_res.first_scheduled_s, kind="stable"),
+                              np.argsort(ref_res.first_scheduled_s, kind="stable")), guard
+        sim, ref = summarize(sim_res), summarize(ref_res)
+        assert sim["preemptions"] == ref["preemptions"], guard
+        assert abs(fidelity.rel_error(sim["ttft_s"]["mean"], ref["ttft_s"]["mean"])) <= 0.05, guard
+        preemptions[guard] = sim["preemptions"]
+    assert 0 < preemptions[True] <= 0.6 * preemptions[False]
+
+
 def test_mooncake_row_under_ewsjf_agrees_with_vllm():
     """The row the id-granular prefix cache and the missing null block made miss (one preemption in the sim,
     none in vLLM); the vendored trace's window, a few seconds."""

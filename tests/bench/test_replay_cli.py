@@ -382,6 +382,20 @@ def test_the_watermark_reaches_every_policys_engine(tmp_path, capsys):
     assert bench(*SMALL, "--watermark", "1") == 2 and "[0, 1)" in capsys.readouterr().err
 
 
+def test_the_preemption_guard_runs_for_ewsjf_alone(tmp_path):
+    """--ewsjf-preemption-guard is EWSJF's: its preemptions fall on a small KV cache, FCFS's run is unchanged."""
+    runs = {}
+    for flag in ((), ("--ewsjf-preemption-guard",)):
+        out = tmp_path / f"g{len(flag)}.json"
+        assert bench(*SMALL, "--policies", "fcfs,ewsjf", "--kv-blocks", "300", *flag, "--json", str(out)) == 0
+        doc = json.loads(out.read_text())
+        assert doc["settings"]["engine"]["ewsjf_preemption_guard"] is bool(flag)
+        runs[bool(flag)] = {r["policy"]: r["metrics"] for r in doc["runs"]}
+    for key in ("ttft_s", "preemptions", "output_tps"):   # (wall-clock figures differ run to run)
+        assert runs[True]["fcfs"][key] == runs[False]["fcfs"][key], key
+    assert 0 < runs[True]["ewsjf"]["preemptions"] < runs[False]["ewsjf"]["preemptions"]
+
+
 def test_every_mode_builds_its_engine_from_the_shared_options(monkeypatch):
     """A plain replay, the suite and the fidelity matrix take the engine options alike (inputs.engine_config),
     and differ only where they mean to: the suite sets no context length (its workloads bring their models),

@@ -66,8 +66,12 @@ def test_the_tuner_replays_on_the_engine_it_tunes(monkeypatch):
         "tuner": {**tuner, "engine": {"kv_blocks": 4000}}, "vllm": {"waiting_head_share": 0}}})
     engine = mine.scheduler.ewsjf_queue.tuner_settings.engine
     assert (engine["kv_blocks"], engine["waiting_head_share"], engine["max_running"]) == (4000, 0.0, 16)
-    assert engine["kv_watermark"] == 0.0
+    assert engine["kv_watermark"] == 0.0 and engine["preemption_guard"] is False
     mine.scheduler.shutdown()
+    guarded = VirtualVLLM(scheduler="ewsjf", num_blocks=1024, scheduler_kwargs={   # the adapter's preemption
+        "ewsjf_config": {"tuner": tuner, "vllm": {"preemption_guard": True}}})     # guard: the trials have it too
+    assert guarded.scheduler.ewsjf_queue.tuner_settings.engine["preemption_guard"] is True
+    guarded.scheduler.shutdown()
     marked = VirtualVLLM(scheduler="ewsjf", num_blocks=1024, watermark=0.01,   # vLLM's --watermark: the trials
                          scheduler_kwargs={"ewsjf_config": {"tuner": tuner}})      # keep it
     assert marked.scheduler.ewsjf_queue.tuner_settings.engine["kv_watermark"] == 0.01
@@ -81,7 +85,7 @@ def test_an_engine_the_replay_cannot_model_leaves_the_tuner_on_its_own_engine_se
     tuner's own `engine` mapping (a warning says so): serving never fails for the tuner's sake."""
     import ewsjf.integrations.vllm.scheduler as sched_mod
     monkeypatch.delenv("EWSJF_CONFIG", raising=False)
-    monkeypatch.setattr(sched_mod, "replay_engine", lambda scheduler, share: {"max_model_len": 1})
+    monkeypatch.setattr(sched_mod, "replay_engine", lambda scheduler, options: {"max_model_len": 1})
     tuner = {"executor": "thread", "retune_every_s": 1e9, "min_window_requests": 10_000,
              "engine": {"kv_blocks": 777}}
     with caplog.at_level("WARNING", logger="vllm.ewsjf"):
