@@ -32,11 +32,24 @@ def main(argv: list[str] | None = None) -> int:
         # The module's docstring as written: its example commands keep their own lines.
         module.add_arguments(sub.add_parser(name, help=help_text, description=module.__doc__,
                                             formatter_class=argparse.RawDescriptionHelpFormatter))
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:   # --help, or a usage error already printed in one line
         return e.code if isinstance(e.code, int) else 2
-    return int(modules[args.command].run(args) or 0)
+    module = modules[args.command]
+    args.given_options = _given_options(module, [d for d in vars(args) if d != "command"], argv[1:])
+    return int(module.run(args) or 0)
+
+
+def _given_options(module, dests: list[str], argv: list[str]) -> frozenset[str]:
+    """The dests the subcommand's own arguments set, a default value typed out included: a mode refuses an option
+    it would ignore by whether it was given, not by its value (`--suite --model llama-3-8b` asked for a model the
+    suite then did not use). Parsed again with every default None: no option's value parses to None."""
+    probe = _Parser()
+    module.add_arguments(probe)
+    probe.set_defaults(**dict.fromkeys(dests))
+    return frozenset(d for d, v in vars(probe.parse_args(argv)).items() if v is not None)
 
 
 if __name__ == "__main__":

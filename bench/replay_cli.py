@@ -183,14 +183,18 @@ matrix's cases theirs, prefix caching included): given to it, they were silently
 
 def _check_mode_options(args) -> None:
     """Refuse an option that the run would ignore: one of a mode not asked for, or one the mode asked for does not
-    read (an option counts as given when its value differs from its default: a default given by hand changes
-    nothing)."""
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    defaults = vars(parser.parse_args([]))
+    read. Given means on the command line (`args.given_options`, set by `ewsjf`'s main), its default value typed
+    out included; args parsed elsewhere carry no such set, and there an option counts as given when its value
+    differs from its default."""
+    set_by_user = getattr(args, "given_options", None)
+    if set_by_user is None:
+        parser = argparse.ArgumentParser()
+        add_arguments(parser)
+        defaults = vars(parser.parse_args([]))
+        set_by_user = {n for n, default in defaults.items() if getattr(args, n) != default}
 
     def given(names) -> list[str]:
-        return ["--" + n.replace("_", "-") for n in names if getattr(args, n) != defaults[n]]
+        return ["--" + n.replace("_", "-") for n in names if n in set_by_user]
 
     modes = {"--suite": args.suite, "--instances": multi_instance_cli.wanted(args), "--fidelity": args.fidelity}
     for mode, names in _MODE_OPTIONS.items():

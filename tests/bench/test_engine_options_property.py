@@ -79,9 +79,11 @@ def test_an_option_the_multi_instance_mode_would_ignore_is_refused(capsys, trace
 
 
 @pytest.mark.parametrize("args", [["--routers", "lmetric"], ["--stats-period", "2"], ["--suite-gpu", "h200"],
-                                  ["--suite-requests", "100"], ["--no-pareto"], ["--suite-model", "qwen2.5-7b"]])
+                                  ["--suite-requests", "100"], ["--no-pareto"], ["--suite-model", "qwen2.5-7b"],
+                                  ["--stats-period", "0.5"], ["--suite-requests", "4000"]])
 def test_an_option_of_a_mode_not_asked_for_is_refused(capsys, trace, args):
-    """--routers without --instances, --suite-gpu without --suite, ...: the plain replay ran without them."""
+    """--routers without --instances, --suite-gpu without --suite, ...: the plain replay ran without them. An
+    option typed out at its default value counts as given too (`--stats-period 0.5` ran a single replay)."""
     rc, err = bench(capsys, "--workload", trace, "--policies", "fcfs", *args)
     assert rc == 2 and args[0] in options_named(err), err
 
@@ -89,10 +91,13 @@ def test_an_option_of_a_mode_not_asked_for_is_refused(capsys, trace, args):
 @pytest.mark.parametrize("args", [["--suite", "--window", "0:60"], ["--suite", "--model", "llama-2-7b"],
                                   ["--suite", "--policies", "fcfs"], ["--suite", "--max-model-len", "4096"],
                                   ["--fidelity", "--ewsjf-set", "max_wait=5"], ["--fidelity", "--no-prefix-caching"],
-                                  ["--fidelity", "--seed", "3"], ["--fidelity", "--sweep", "0.5,1"]])
+                                  ["--fidelity", "--seed", "3"], ["--fidelity", "--sweep", "0.5,1"],
+                                  ["--suite", "--model", "llama-3-8b"], ["--suite", "--workload", "azure"],
+                                  ["--fidelity", "--seed", "0"]])
 def test_an_option_the_mode_does_not_read_is_refused(capsys, monkeypatch, args):
     """--suite's workloads bring their own traces, loads and models, --fidelity's cases theirs: a replay option
-    given to either was silently ignored."""
+    given to either was silently ignored. So was one typed out at its default value: `--suite --model llama-3-8b`
+    still replayed the published setting on Llama-2-13B, and `--suite --workload azure` all eight workloads."""
     from ewsjf.bench import fidelity, suite
 
     def ran(*_, **__):
