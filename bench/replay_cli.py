@@ -229,6 +229,9 @@ def _run(args) -> int:
     if all(e == "vllm" and p == "ewsjf-tuned" for e in engine_names for p in policies):
         raise ValueError("--policies ewsjf-tuned does not run on --engine vllm: nothing to run")
     ecfg = inputs.ewsjf_config(args.ewsjf_config, args.ewsjf_set)
+    if "ewsjf-tuned" in policies:   # its $EWSJF_TUNER overrides fail now, not after the other replays
+        from ewsjf.bindings.tuned_queue import bench_tuner_settings
+        bench_tuner_settings()
     base = load_workload(args.workload, args.format, rate=args.arrival_rate, cv=args.cv, seed=args.seed,
                          num_requests=args.num_requests)
     base = prepare(base, window=args.window, max_requests=args.max_requests)

@@ -32,6 +32,7 @@ from typing import Any, Callable
 from ewsjf.bindings.base import Clock, RequestId
 from ewsjf.bindings.ewsjf_queue import EWSJFQueue
 from ewsjf_core.config import EWSJFConfig
+from ewsjf_core.field_checks import finite_float, short
 from ewsjf_core.tuner.objective import Objective
 from ewsjf_core.tuner.recorder import WindowRecorder
 from ewsjf_core.tuner.runner import Tuner
@@ -185,13 +186,33 @@ def bench_queue(clock: Any, config: EWSJFConfig | None = None, settings: TunerSe
     when the bench passes `on_step=queue.on_sim_step`, else from begin_step (then their time counts as
     scheduler time). `engine` (an ewsjf_core.sim EngineConfig, its kv_blocks resolved: with_kv_blocks) is
     the engine the bench replays on: the trials replay on it too, unless the settings name their own."""
-    overrides = json.loads(os.environ.get("EWSJF_TUNER", "{}") or "{}")
-    every = overrides.pop("trial_every_s", None)
-    if settings is None:
-        settings = BENCH_SETTINGS.replace(**overrides) if overrides else BENCH_SETTINGS
+    env_settings, env_every = bench_tuner_settings()
+    settings = env_settings if settings is None else settings
     if engine is not None:
         settings = settings.on_engine(dataclasses.asdict(engine))
     q = TunedEWSJFQueue(config, clock=clock, settings=settings)
-    q.sim_trial_every_s = float(trial_every_s if trial_every_s is not None
-                                else every if every is not None else BENCH_TRIAL_EVERY_S)
+    q.sim_trial_every_s = float(trial_every_s if trial_every_s is not None else env_every)
     return q
+
+
+def bench_tuner_settings() -> tuple[TunerSettings, float]:
+    """BENCH_SETTINGS and BENCH_TRIAL_EVERY_S with the overrides of $EWSJF_TUNER, checked: a bad value raises a
+    ValueError naming the variable and the setting (the bench calls this before any replay)."""
+    raw = os.environ.get("EWSJF_TUNER", "")
+    if not raw:
+        return BENCH_SETTINGS, BENCH_TRIAL_EVERY_S
+    try:
+        overrides = json.loads(raw)
+    except ValueError as e:
+        raise ValueError(f"EWSJF_TUNER is not valid JSON: {e}") from None
+    if not isinstance(overrides, dict):
+        raise ValueError(f"EWSJF_TUNER must be a JSON object of TunerSettings fields (and trial_every_s), "
+                         f"got {short(overrides)}")
+    every = overrides.pop("trial_every_s", BENCH_TRIAL_EVERY_S)
+    if finite_float(every) is None or every <= 0:
+        raise ValueError(f"EWSJF_TUNER: trial_every_s must be a finite number > 0, got {short(every)}")
+    fields = {f.name: getattr(BENCH_SETTINGS, f.name) for f in dataclasses.fields(TunerSettings)}
+    try:   # from_mapping: nested mappings ("weights": {...}) become their dataclasses
+        return TunerSettings.from_mapping({**fields, **overrides}), float(every)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"EWSJF_TUNER: {e}") from None

@@ -23,6 +23,15 @@ def bench(*args):
     return cli.main(["bench", *args])
 
 
+def test_a_bad_ewsjf_tuner_variable_is_refused_before_any_replay(capsys, monkeypatch):
+    """EWSJF_TUNER was read when the ewsjf-tuned replay began, after the other policies' replays, and its errors
+    did not name it ("pop expected at most 1 argument, got 2")."""
+    monkeypatch.setenv("EWSJF_TUNER", "[1]")
+    assert bench(*SMALL, "--policies", "fcfs,ewsjf-tuned") == 2
+    err = capsys.readouterr().err
+    assert "ewsjf bench: error: EWSJF_TUNER must be a JSON object" in err and "replay" not in err, err
+
+
 def test_default_policies_small_slice(tmp_path, capsys):
     out = tmp_path / "res"
     assert bench(*SMALL, "--out", str(out)) == 0

@@ -113,6 +113,30 @@ def test_the_bench_tuner_replays_on_the_engine_the_bench_runs():
 
 
 
+@pytest.mark.parametrize("value, message", [
+    ("{bad", r"EWSJF_TUNER is not valid JSON"),
+    ("[1]", r"EWSJF_TUNER must be a JSON object"),
+    ('{"replay_budgt": 4}', r"EWSJF_TUNER: TunerSettings has no setting\(s\) replay_budgt"),
+    ('{"replay_budget": -1}', r"EWSJF_TUNER: TunerSettings.replay_budget must be"),
+    ('{"trial_every_s": "x"}', r"EWSJF_TUNER: trial_every_s must be a finite number > 0, got 'x'"),
+    ('{"trial_every_s": -1}', r"EWSJF_TUNER: trial_every_s must be a finite number > 0, got -1"),
+    ('{"weights": {"l9": 1}}', r"EWSJF_TUNER: .*l9"),
+])
+def test_a_bad_bench_tuner_override_is_refused_naming_the_variable_and_setting(monkeypatch, value, message):
+    """EWSJF_TUNER ('[1]': "pop expected at most 1 argument, got 2"; '{"trial_every_s": "x"}': "could not convert
+    string to float") failed without naming the variable, and a negative trial interval was taken."""
+    monkeypatch.setenv("EWSJF_TUNER", value)
+    with pytest.raises(ValueError, match=message):
+        bench_queue(VirtualClock())
+
+
+def test_the_bench_tuner_override_sets_settings_and_the_trial_interval(monkeypatch):
+    monkeypatch.setenv("EWSJF_TUNER", '{"replay_budget": null, "trial_every_s": 2, "weights": {"l4": 2.0}}')
+    q = bench_queue(VirtualClock())
+    assert q.tuner_settings.replay_budget is None and q.sim_trial_every_s == 2.0
+    assert q.tuner_settings.weights.l4 == 2.0 and q.tuner_settings.trials_per_window == 8   # the rest: the bench's
+
+
 def test_the_recorder_given_is_the_one_the_queue_and_its_tuner_use():
     """An empty WindowRecorder is falsy (its len is 0): `recorder or WindowRecorder()` dropped the one given (its
     max_requests, its clock) for a default one."""
