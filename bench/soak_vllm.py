@@ -256,29 +256,25 @@ def min_judged_steps(windows: int) -> int:
 
 
 def print_report(report: SoakReport) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from . import console   # the bench's tables: the terminal's width, or whole rows when piped into a log
 
-    table = Table(title=f"EWSJF soak through vLLM's scheduler: {report.settings.steps} steps")
-    for col in ("steps", "virtual s", "wall us/step", "RSS MB", "peak waiting", "running", "classes",
-                *(f"C({b}) s" for b in CHECK_SIZES), "cost err"):
-        table.add_column(col, justify="right")
-    done = 0
+    header = ["steps", "virtual s", "wall us/step", "RSS MB", "peak waiting", "running", "classes",
+              *(f"C({b}) s" for b in CHECK_SIZES), "cost err"]
+    rows, done = [], 0
     for w in report.windows:
         done += w.steps
-        table.add_row(str(done), f"{w.virtual_s:.0f}", f"{w.wall_us_per_step:.0f}", f"{w.rss_mb:.0f}",
-                      str(w.peak_waiting), str(w.running),
-                      str(w.classes), *(f"{w.cost[b]:.4f}" for b in CHECK_SIZES), _cost_error_cell(w))
-    console = Console()
-    console.print(table)
-    console.print(f"requests: {report.added} added, {report.finished} finished, {report.aborted} aborted; "
-                  f"{report.preemptions} preemptions, {report.repartitions} repartitions; tuner {report.tuner}")
+        rows.append([str(done), f"{w.virtual_s:.0f}", f"{w.wall_us_per_step:.0f}", f"{w.rss_mb:.0f}",
+                     str(w.peak_waiting), str(w.running), str(w.classes), *(f"{w.cost[b]:.4f}" for b in CHECK_SIZES),
+                     _cost_error_cell(w)])
+    print(console.table(rows, header, title=f"EWSJF soak through vLLM's scheduler: {report.settings.steps} steps"))
+    print(f"requests: {report.added} added, {report.finished} finished, {report.aborted} aborted; "
+          f"{report.preemptions} preemptions, {report.repartitions} repartitions; tuner {report.tuner}")
     truth = ", ".join(f"C({b})={TRUE_C0 + TRUE_C1 * b:.4f}" for b in CHECK_SIZES)
-    console.print(f"step-time model's prefill term: {truth} s; cost err in parentheses: before step "
-                  f"{MIN_COST_STEPS}, not judged")
-    console.print("checks: " + ("all passed" if not report.failures else "FAILED: " + "; ".join(report.failures)))
+    print(f"step-time model's prefill term: {truth} s; cost err in parentheses: before step {MIN_COST_STEPS}, "
+          f"not judged")
+    print("checks: " + ("all passed" if not report.failures else "FAILED: " + "; ".join(report.failures)))
     for note in report.notes:
-        console.print(f"not checked: {note}")
+        print(f"not checked: {note}")
 
 
 def _cost_error_cell(w: Window) -> str:

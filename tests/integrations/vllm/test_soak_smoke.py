@@ -35,3 +35,17 @@ def test_a_soak_too_short_to_fit_the_cost_model_says_so_instead_of_failing_it(ca
                                    cost_tolerance=1e-4))
     assert [w.cost_judged for w in strict.windows] == [False, True] and not strict.notes
     assert len(strict.failures) == 1 and strict.failures[0].startswith("prefill-cost model off by")
+
+
+def test_the_report_piped_into_a_file_keeps_every_figure_whole(capsys, monkeypatch):
+    """Piped (not a terminal: a long soak's log), rich drew the table 80 columns wide and cut every figure
+    ("0.04…") and wrapped the summary lines."""
+    from ewsjf.bench.soak_vllm import main
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert main(["--steps", "20", "--windows", "2", "--no-tuner"]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out
+    header = next(line for line in out.splitlines() if "virtual s" in line)
+    assert "C(8192) s" in header and "cost err" in header
+    assert any(line.startswith("requests: ") and "repartitions; tuner {" in line for line in out.splitlines())
