@@ -10,7 +10,7 @@ from .gpu_spec import GPUSpec
 
 
 def print_report(key: str, g: GPUSpec, r: Residuals, rows: bool = False, console: Console | None = None) -> None:
-    con = console or Console()
+    con = console or _stdout_console()
     t = Table(title=f"{key}: {g.calibration}", title_justify="left")
     t.add_column("device parameter")
     t.add_column("value", justify="right")
@@ -44,3 +44,10 @@ def print_report(key: str, g: GPUSpec, r: Residuals, rows: bool = False, console
                        "graph" if s_row.graph else ("eager, CPU bound" if cpu else "eager"),
                        f"{s_row.seconds * 1e3:.2f}", f"{pred * 1e3:.2f}", f"{e:+.1%}")
         con.print(st)
+
+
+def _stdout_console() -> Console:
+    """On a terminal, its width; piped into a file, wide enough that no cell is cut or wrapped (rich's 80 columns
+    cut the scenario names and split the prefill lists)."""
+    con = Console()
+    return con if con.is_terminal else Console(width=100_000)

@@ -76,3 +76,14 @@ def test_a_bad_sustained_matmul_rate_is_named_before_it_reaches_the_fit(tmp_path
     (folder / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(SystemExit, match=r"matmul_bf16\.tflops_median must be a finite number > 0"):
         main([str(tmp_path)])
+
+
+def test_the_report_piped_into_a_file_keeps_every_cell_whole(capsys, monkeypatch):
+    """Piped (not a terminal), rich drew the tables 80 columns wide: `--check --rows` cut the scenario names
+    ("prefill_m…") and split the prefill lists over several lines."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert main([str(DATA), "--check", "--rows"]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out
+    assert "prefill_multi" in out
+    assert any("[(256, 0), (256, 0)," in line and "graph" in line for line in out.splitlines())
