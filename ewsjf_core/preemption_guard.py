@@ -1,17 +1,20 @@
-"""A KV watermark learned from preemptions: after the engine had to take blocks back, new admissions leave
-that many blocks free for a while (engine side, per step; opt-in: EngineConfig.preemption_guard in the
-simulator, VLLMOptions.preemption_guard in the vLLM integration).
+"""A KV watermark learned from preemptions: after the engine had to take blocks back, admissions beside
+running requests leave room for the running batch to grow (engine side, per step; EngineConfig.preemption_guard
+in the simulator, VLLMOptions.preemption_guard in the vLLM integration).
 
 vLLM v1 admits a request once its prompt's blocks fit; its output grows into the cache afterwards. Where
 outputs are long (bwb, reasoning traces) the running batch outgrows memory, the newest requests are preempted
 and recomputed, and an order that admits many short prompts can tip the engine into a preemption storm
 (bench/SUITE_PASSES.md, eleventh and fourteenth passes). vLLM's own `--watermark` is a constant share of the
-cache for every workload; this guard has no constant to set:
-- each step's watermark is the most blocks any one step had to preempt, decayed as exp(-steps / L);
-- L, the steps a request stays running, is measured: the mean output length of the finished requests (one
-  token per decode step); before the first completion, DEFAULT_LIFETIME_STEPS;
+cache; the guard's watermark is derived from what the engine measures:
+- a running batch of n requests that each run L decode steps grows by n / block_size blocks a step, and
+  n / L of them finish a step: between two completions it grows by L / block_size blocks, whatever n is.
+  That is what an admission leaves free after a step that preempted;
+- it decays as exp(-steps / L): one request lifetime after the last preemption it is down to 1/e, and where
+  nothing is preempted it is 0 (the engine runs as vLLM ships it);
+- L is measured: the mean output length of the finished requests (one token per decode step), an
+  exponential average over the last LIFETIME_WINDOW completions; DEFAULT_LIFETIME_STEPS before the first;
 - it never asks for more than half the cache, so a request the cache can hold alone is still admitted.
-Where nothing is preempted the watermark stays 0: the engine runs as vLLM ships it.
 """
 
 from __future__ import annotations
@@ -19,27 +22,28 @@ from __future__ import annotations
 import math
 
 DEFAULT_LIFETIME_STEPS = 256.0
-"""The steps a request is taken to run before any has finished (vLLM's default max_tokens is 16; replayed
-traces run hundreds): the guard's decay before the engine has measured one."""
+"""The steps a request is taken to run before any has finished: the guard's measure until the first one."""
 LIFETIME_WINDOW = 4096
 """Completions the lifetime's mean weighs equally; past them, an exponential average of that span follows a
-workload that changes (the state stays two numbers)."""
+workload that changes (the state stays a few numbers)."""
 
 
 class PreemptionGuard:
-    """The watermark in KV blocks that admissions leave free (`watermark`), from the blocks the engine
+    """The watermark in KV blocks that admissions leave free (`begin_step`, `watermark`), from the steps that
     preempted (`preempted`) and the output lengths of the requests that finished (`finished`)."""
 
-    def __init__(self, total_blocks: int) -> None:
-        if isinstance(total_blocks, bool) or not isinstance(total_blocks, int) or total_blocks < 1:
-            raise ValueError(f"PreemptionGuard total_blocks must be an integer >= 1, got {total_blocks!r}")
+    def __init__(self, total_blocks: int, block_size: int) -> None:
+        for name, v in (("total_blocks", total_blocks), ("block_size", block_size)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"PreemptionGuard {name} must be an integer >= 1, got {v!r}")
         self.total_blocks = total_blocks
-        self._level = 0.0          # the decayed maximum of the per-step preempted blocks
-        self._this_step = 0        # blocks preempted since the last begin_step
+        self.block_size = block_size
+        self._level = 0.0          # the watermark, decaying between preemptions
+        self._hit = False          # a preemption since the last begin_step
         self._life = DEFAULT_LIFETIME_STEPS
         self._finished = 0
-        self.preempted_blocks = 0
-        """Blocks preempted over the guard's life (a counter for operators and tests)."""
+        self.preemptions = 0
+        """Preemptions seen over the guard's life."""
 
     @property
     def lifetime_steps(self) -> float:
@@ -52,17 +56,19 @@ class PreemptionGuard:
         return min(int(self._level), self.total_blocks // 2)
 
     def begin_step(self) -> int:
-        """Start a step: fold the last step's preemptions in, decay by one step; returns the watermark."""
-        self._level = max(self._level * math.exp(-1.0 / self._life), float(self._this_step))
-        self._this_step = 0
+        """Start a step: decay by one step; after a preemption, at least the growth between two completions.
+        Returns the watermark."""
+        life = self._life
+        self._level *= math.exp(-1.0 / life)
+        if self._hit:
+            self._level = max(self._level, life / self.block_size)
+        self._hit = False
         return self.watermark
 
-    def preempted(self, blocks: int) -> None:
-        """The engine preempted a request that held `blocks` KV blocks."""
-        if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 0:
-            raise ValueError(f"preempted blocks must be an integer >= 0, got {blocks!r}")
-        self._this_step += blocks
-        self.preempted_blocks += blocks
+    def preempted(self) -> None:
+        """The engine preempted a running request."""
+        self._hit = True
+        self.preemptions += 1
 
     def finished(self, output_tokens: int) -> None:
         """A request finished after generating `output_tokens` (its decode steps: the lifetime measured)."""

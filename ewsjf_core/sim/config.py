@@ -77,8 +77,9 @@ class EngineConfig:
 
     preemption_guard: bool = False
     """A watermark learned from preemptions (ewsjf_core.preemption_guard): after a step preempted, admissions
-    beside running requests leave that many blocks free, decaying over a request's measured lifetime. The
-    vLLM integration's VLLMOptions.preemption_guard. False: off (vLLM's behaviour)."""
+    beside running requests leave free the blocks the running batch grows by between two completions (the
+    measured mean output length over block_size), decaying over a request's lifetime. The vLLM integration's
+    VLLMOptions.preemption_guard. False: off (vLLM's behaviour)."""
 
     def with_kv_blocks(self, step_time) -> "EngineConfig":
         """This config with kv_blocks as the simulator sizes the KV cache: given, else the step-time model's

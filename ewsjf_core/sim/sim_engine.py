@@ -69,7 +69,7 @@ class SimEngine:
                                    long_prefill_token_threshold=config.long_prefill_token_threshold,
                                    waiting_head_share=config.waiting_head_share,
                                    watermark_blocks=int(config.kv_watermark * (self._kv_blocks or 0)),
-                                   guard=self._guard(config, total))
+                                   guard=self._guard(config, total, bs))
         self._oracle = oracle_output
         self._max_len = config.max_model_len or UNLIMITED
         self._st = step_time.step_time
@@ -94,11 +94,11 @@ class SimEngine:
         """(start_s, duration_s, prefill_tokens, decode_tokens) of the last step run."""
 
     @staticmethod
-    def _guard(config: EngineConfig, total_blocks: int) -> PreemptionGuard | None:
+    def _guard(config: EngineConfig, total_blocks: int, block_size: int) -> PreemptionGuard | None:
         """The preemption guard of an engine that has one (a KV cache of known size)."""
         if not config.preemption_guard or total_blocks >= UNLIMITED or total_blocks < 1:
             return None
-        return PreemptionGuard(int(total_blocks))
+        return PreemptionGuard(int(total_blocks), block_size)
 
     # ------------------------------------------------------------------ live state
     @property

@@ -98,7 +98,7 @@ class StepBuilder:
             private = bm.held[victim]
         bm.free_preempted(victim, private, kv_tokens)
         if self.guard is not None:
-            self.guard.preempted(int(private))
+            self.guard.preempted()
         total = req.prompt[victim] + run.gen[victim]
         hitb = bm.prefix_hit(victim, total)
         hit = hitb * bm.block_size

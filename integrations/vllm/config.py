@@ -61,9 +61,10 @@ class VLLMOptions:
     fraction of the token budget, gets room in the same step (a per-step long_prefill_token_threshold:
     ewsjf.integrations.vllm.head_share). 0: vLLM's own behaviour."""
     preemption_guard: bool = False
-    """After a step preempted, admissions beside running requests leave that many KV blocks free, decaying
-    over a request's measured lifetime (vLLM's watermark, learned: ewsjf.integrations.vllm.preemption_guard).
-    For engines whose outputs outgrow KV memory (long outputs, few sequences in memory). False: vLLM's own."""
+    """After a step preempted, admissions beside running requests leave free the KV blocks the running batch
+    grows by between two completions, decaying over a request's measured lifetime (vLLM's watermark, learned:
+    ewsjf.integrations.vllm.preemption_guard). For engines whose outputs outgrow KV memory (long outputs, few
+    sequences in memory). False: vLLM's own."""
 
     def __post_init__(self) -> None:
         for name in ("prefix_cache_lookup", "lazy_begin_step", "preemption_guard"):

@@ -2,10 +2,11 @@
 
 vLLM's KV cache manager keeps `watermark_blocks` free for any waiting or preempted request admitted beside
 running ones (its `--watermark`, a constant share). With the guard on, the scheduler sets it each step to the
-larger of the user's watermark and the guard's: the most blocks one step had to preempt, decayed over a
-request's measured lifetime. The guard learns from vLLM's own events: `_preempt_request` (the blocks the
-victim held alone) and `_free_request` (a finished request's output length). A release without those hooks
-runs without the guard, with a warning at start. The simulator does the same (EngineConfig.preemption_guard).
+larger of the user's watermark and the guard's: after a step that preempted, the blocks the running batch grows
+by between two completions (the mean output length over the block size), decaying over a request's lifetime.
+The guard learns from vLLM's own events, `_preempt_request` and `_free_request` (a finished request's output
+length). A release without those hooks runs without it, with a warning at start. The simulator does the same
+(EngineConfig.preemption_guard).
 """
 
 from __future__ import annotations
@@ -21,23 +22,12 @@ logger = logging.getLogger(__name__)
 def make_guard(scheduler: Any) -> PreemptionGuard | None:
     """A guard over `scheduler`'s KV cache, or None (with a warning) where the release lacks the hooks."""
     kvm = scheduler.kv_cache_manager
-    pool = getattr(kvm, "block_pool", None)
-    blocks = getattr(pool, "num_gpu_blocks", 0)
+    blocks = getattr(getattr(kvm, "block_pool", None), "num_gpu_blocks", 0)
     if not hasattr(kvm, "watermark_blocks") or not hasattr(scheduler, "_preempt_request") or blocks < 2:
         logger.warning("EWSJF: preemption_guard needs vLLM's KVCacheManager.watermark_blocks and "
                        "Scheduler._preempt_request, which this release lacks: running without it")
         return None
-    return PreemptionGuard(blocks - 1)   # vLLM's null block holds no tokens
-
-
-def held_blocks(scheduler: Any, request: Any) -> int:
-    """The KV blocks a preemption of `request` gives back: those of its first cache group no other request
-    shares (ref_cnt 1), as the simulator counts a victim's private blocks."""
-    try:
-        blocks = scheduler.kv_cache_manager.get_blocks(request.request_id).blocks[0]
-    except (AttributeError, KeyError, IndexError):   # no blocks (yet), or a layout this release does not have
-        return 0
-    return sum(1 for b in blocks if not getattr(b, "is_null", False) and b.ref_cnt <= 1)
+    return PreemptionGuard(blocks - 1, int(scheduler.cache_config.block_size))   # (the null block holds no tokens)
 
 
 def set_watermark(scheduler: Any, guard: PreemptionGuard, floor: int) -> None:

@@ -43,7 +43,7 @@ from ewsjf.integrations.vllm.compat import held_waiting, num_waiting, running_ca
 from ewsjf.integrations.vllm.config import Settings, VLLMOptions, load_settings
 from ewsjf.integrations.vllm.head_share import chunk_cap, head_cap
 from ewsjf.integrations.vllm.metrics import EngineMetrics
-from ewsjf.integrations.vllm.preemption_guard import held_blocks, make_guard, set_watermark
+from ewsjf.integrations.vllm.preemption_guard import make_guard, set_watermark
 from ewsjf.integrations.vllm.replay_engine import replay_engine
 from ewsjf.integrations.vllm.request_queue import EWSJFRequestQueue
 from ewsjf.integrations.vllm.version import check_vllm_version
@@ -272,9 +272,9 @@ class EWSJFSchedulerMixin:
         return super()._free_request(request, *args, **kwargs)  # type: ignore[misc]
 
     def _preempt_request(self, request: Request, *args: Any, **kwargs: Any):
-        """vLLM preempts a running request here: the preemption guard counts the blocks it gives back."""
+        """vLLM preempts a running request here: the preemption guard sees it."""
         if self._ewsjf_guard is not None:
-            self._ewsjf_guard.preempted(held_blocks(self, request))
+            self._ewsjf_guard.preempted()
         return super()._preempt_request(request, *args, **kwargs)  # type: ignore[misc]
 
     def _ewsjf_feed(self) -> None:
@@ -301,8 +301,7 @@ class EWSJFSchedulerMixin:
         stats["running"] = len(self.running)  # type: ignore[attr-defined]
         guard = self._ewsjf_guard
         if guard is not None:
-            stats["preemption_guard"] = {"watermark_blocks": guard.watermark,
-                                         "preempted_blocks": guard.preempted_blocks,
+            stats["preemption_guard"] = {"watermark_blocks": guard.watermark, "preemptions": guard.preemptions,
                                          "lifetime_steps": guard.lifetime_steps}
         # unfinished (chunked) prefills of the running batch: ahead of every waiting request (Ray router)
         stats["prefilling_tokens"] = sum(max(0, r.num_prompt_tokens - r.num_computed_tokens)

@@ -50,7 +50,6 @@ SERIES: dict[str, Series] = {s.name: s for s in (
     Series("vllm:ewsjf_preemption_guard_watermark_blocks", "gauge",
            "KV blocks admissions beside running requests leave free this step, learned from preemptions (with "
            "preemption_guard on)."),
-    Series("vllm:ewsjf_preempted_blocks", "counter", "KV blocks given back by preemptions (with preemption_guard on)."),
     Series("vllm:ewsjf_tuner_trials", "counter", "Bayesian tuner trials run (with the tuner on)."),
     Series("vllm:ewsjf_tuner_applied", "counter", "Parameter sets the tuner applied."),
     Series("vllm:ewsjf_tuner_rollbacks", "counter", "Tuner swaps rolled back by the latency guard."),
@@ -89,7 +88,6 @@ def samples(stats: dict[str, Any]) -> Iterator[tuple[str, tuple[str, ...], float
     guard = stats.get("preemption_guard")
     if guard:
         yield "vllm:ewsjf_preemption_guard_watermark_blocks", (), float(guard["watermark_blocks"])
-        yield "vllm:ewsjf_preempted_blocks", (), float(guard["preempted_blocks"])
     tuner = stats.get("tuner")
     if tuner:
         for key in ("trials", "applied", "rollbacks"):

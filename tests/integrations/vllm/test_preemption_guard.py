@@ -51,9 +51,9 @@ def test_operators_see_the_guard_in_stats_and_metrics():
     v, _ = _storm(True)
     stats = v.scheduler.ewsjf_stats()
     guard = stats["preemption_guard"]
-    assert guard["preempted_blocks"] > 0 and guard["lifetime_steps"] == pytest.approx(300, abs=2)
+    assert guard["preemptions"] > 0 and guard["lifetime_steps"] == pytest.approx(300, abs=2)
     names = {name for name, _, _ in samples(stats)}
-    assert {"vllm:ewsjf_preemption_guard_watermark_blocks", "vllm:ewsjf_preempted_blocks"} <= names
+    assert "vllm:ewsjf_preemption_guard_watermark_blocks" in names
     off, _ = _storm(False, n=4)
     assert "preemption_guard" not in off.scheduler.ewsjf_stats()
 
