@@ -10,7 +10,8 @@ eligible); the scheduler sets it for one step, to the budget left after the deco
 tokens (shared out when several prefills run: all their capped chunks must leave the head its tokens; no cap
 when that is less than the head's tokens, which it caps too), when some running request is still in prefill
 and the request at the head of the waiting order needs at most `share` of the token budget, fits the KV blocks
-the running requests leave free in this step (less vLLM's watermark) and a running slot. The running prefills
+the running requests leave free in this step (less vLLM's watermark) and a running slot, and vLLM would admit it
+this step at all (not while the engine is paused, nor while the head waits for its grammar). The running prefills
 then leave the room the head uses (and less than a token each more), so the batch stays full. A cap the user
 set stays in force (the smaller one wins). ewsjf_core.sim's StepBuilder does the same (EngineConfig.waiting_head_share).
 """
@@ -20,8 +21,11 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from vllm.v1.request import RequestStatus
+
 from ewsjf.integrations.vllm.compat import running_cap
 from ewsjf_core.sim.step_builder import head_room_chunk_cap
+
 
 
 def head_cap(scheduler: Any, share: float, cached_tokens) -> int:
@@ -34,7 +38,11 @@ def head_cap(scheduler: Any, share: float, cached_tokens) -> int:
     prefilling = sum(1 for r in running if r.is_prefill_chunk)
     if not prefilling:
         return 0
+    if not _admits_new(scheduler):
+        return 0
     head = waiting.peek_request()
+    if not _admissible(head):
+        return 0
     total = scheduler.max_num_scheduled_tokens
     limit = share * total
     need = head.num_tokens
@@ -64,6 +72,26 @@ def head_cap(scheduler: Any, share: float, cached_tokens) -> int:
     if head_blocks + most > free and head_blocks + _running_blocks(running, chunk, total, block) > free:
         return 0   # it would not be admitted this step: the running prefills keep the budget
     return cap
+
+
+def _admits_new(scheduler: Any) -> bool:
+    """Whether vLLM's admission loop takes from `waiting` this step: not while paused (PAUSED_NEW admits only
+    requests holding KV blocks, PAUSED_ALL nothing). Releases without pausing always do."""
+    state = getattr(scheduler, "pause_state", None)
+    return state is None or state.name == "UNPAUSED"
+
+
+def _admissible(request: Any) -> bool:
+    """Whether vLLM admits `request` when it reaches it: not one that waits for its grammar (compiling, or failed),
+    remote KV or more streaming input; vLLM skips those this step (Scheduler._handle_blocked_waiting_request)."""
+    status = request.status
+    if status in (RequestStatus.WAITING, RequestStatus.PREEMPTED):
+        return True
+    if status == RequestStatus.WAITING_FOR_STRUCTURED_OUTPUT_GRAMMAR:   # compiled: vLLM promotes it to WAITING
+        structured = request.structured_output_request
+        grammar = structured.grammar if structured is not None else None
+        return grammar is not None and not isinstance(grammar, Exception)
+    return False
 
 
 def _running_blocks(running, cap: int, budget: int, block: int) -> int:

@@ -98,3 +98,49 @@ def test_with_two_running_prefills_every_capped_chunk_leaves_the_head_its_tokens
     on, v = scheduled(0.25)
     assert on[:2] == [{"a": 400, "b": 112}, {"a": 206, "b": 206, "short": 100}]
     assert v.scheduler.scheduler_config.long_prefill_token_threshold == 400   # the user's setting restored
+
+
+def _grammar_request(v: VirtualVLLM, request_id: str, prompt_tokens: int):
+    """A structured-output request: vLLM holds it (WAITING_FOR_STRUCTURED_OUTPUT_GRAMMAR) until its grammar is
+    compiled, which here never happens unless the test sets one. No block hashes: for engines without prefix
+    caching, or where it is never admitted."""
+    from vllm.sampling_params import SamplingParams, StructuredOutputsParams
+    from vllm.v1.request import Request
+
+    params = SamplingParams(max_tokens=2, ignore_eos=True, detokenize=False,
+                            structured_outputs=StructuredOutputsParams(json={"type": "object"}))
+    return Request(request_id, [7] * prompt_tokens, params, None, arrival_time=v.now)
+
+
+@pytest.mark.parametrize("held_by", ["pause", "grammar"])
+def test_no_room_is_kept_for_a_head_vllm_does_not_admit_this_step(held_by):
+    """While the engine is paused for new requests (vLLM's PAUSED_NEW: running requests go on, waiting ones stay),
+    or while the short head waits for its grammar, vLLM does not admit the head: the long prefill must keep the
+    whole budget, as with the share off. It was cut by the head's 50 tokens every step, which nobody took."""
+    from vllm.v1.core.sched.interface import PauseState
+
+    scheduled = {}
+    for share in (0.0, 0.25):
+        v = VirtualVLLM("ewsjf", max_num_seqs=8, max_num_batched_tokens=512,
+                        scheduler_kwargs={"ewsjf_options": {"waiting_head_share": share}})
+        v.add_request("long", prompt_tokens=4000, output_tokens=2)
+        v.step()
+        if held_by == "pause":
+            v.scheduler.set_pause_state(PauseState.PAUSED_NEW)
+            v.add_request("short", prompt_tokens=50, output_tokens=2)
+        else:
+            v.scheduler.add_request(_grammar_request(v, "short", 50))
+        scheduled[share] = [v.step().scheduled for _ in range(3)]
+    assert scheduled[0.25] == scheduled[0.0] == [{"long": 512}] * 3
+
+
+def test_a_head_whose_grammar_is_compiled_gets_its_room():
+    """vLLM promotes a structured-output request to WAITING when it reaches it with its grammar compiled: such a
+    head is admitted beside the long prefill as any other."""
+    v = VirtualVLLM("ewsjf", max_num_seqs=8, max_num_batched_tokens=512, enable_prefix_caching=False)
+    v.add_request("long", prompt_tokens=4000, output_tokens=2)
+    v.step()
+    request = _grammar_request(v, "short", 50)
+    request.structured_output_request.grammar = object()   # compiled (never used: the test only schedules)
+    v.scheduler.add_request(request)
+    assert v.scheduler.schedule().num_scheduled_tokens == {"long": 462, "short": 50}
