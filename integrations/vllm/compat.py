@@ -8,6 +8,9 @@ installed one against what the adapter provides):
     `deferred_waiting`, a set marking blocked requests that stay in one of the two queues.
   - RequestQueue.prepend_requests takes another RequestQueue up to 0.30 and an iterable of requests from
     0.31; the adapter accepts any iterable (a RequestQueue iterates its requests), so both work.
+  - streaming-input sessions (0.32; a release without them counts none): a session waiting for its next input
+    (num_waiting_for_streaming_input of them) sits in the held queue yet keeps its model-runner slot, and vLLM
+    counts it against the running cap when it admits (active_requests).
   - 0.33 adds the abstract SchedulerInterface.has_request(request_id); vLLM's Scheduler implements it and
     the EWSJF schedulers inherit it.
 Nothing else the adapter relies on changed between these releases.
@@ -35,6 +38,17 @@ def running_cap(scheduler: Any) -> int:
     """The most requests `scheduler` admits into its running set: max_num_active_reqs where the release has
     it (admission apart from the model runner's slots), else max_num_running_reqs (max_num_seqs)."""
     return getattr(scheduler, "max_num_active_reqs", None) or scheduler.max_num_running_reqs
+
+
+def streaming_sessions_idle(scheduler: Any) -> int:
+    """Streaming-input sessions of `scheduler` waiting for their next input (0 where the release has none)."""
+    return getattr(scheduler, "num_waiting_for_streaming_input", 0)
+
+
+def active_requests(scheduler: Any) -> int:
+    """Requests holding a running slot, as vLLM's admission counts them against running_cap: the running set
+    plus the streaming sessions waiting for input (they keep their model-runner slot)."""
+    return len(scheduler.running) + streaming_sessions_idle(scheduler)
 
 
 def num_waiting(scheduler: Any) -> int:

@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 from vllm.v1.request import RequestStatus
 
-from ewsjf.integrations.vllm.compat import running_cap
+from ewsjf.integrations.vllm.compat import active_requests, running_cap
 from ewsjf_core.sim.step_builder import head_room_chunk_cap
 
 
@@ -33,7 +33,7 @@ def head_cap(scheduler: Any, share: float, cached_tokens) -> int:
     or None (no lookup). Cheapest tests first: most steps have no running prefill or a long head."""
     running = scheduler.running
     waiting = scheduler.waiting
-    if not waiting or len(running) >= running_cap(scheduler):
+    if not waiting or active_requests(scheduler) >= running_cap(scheduler):
         return 0
     prefilling = sum(1 for r in running if r.is_prefill_chunk)
     if not prefilling:

@@ -39,7 +39,8 @@ from vllm.v1.request import Request
 
 from ewsjf.bindings import EWSJFConfig, EWSJFQueue
 from ewsjf_core.warmup import compile_kernels
-from ewsjf.integrations.vllm.compat import held_waiting, num_waiting, running_cap
+from ewsjf.integrations.vllm.compat import (active_requests, held_waiting, num_waiting, running_cap,
+                                            streaming_sessions_idle)
 from ewsjf.integrations.vllm.config import Settings, VLLMOptions, load_settings
 from ewsjf.integrations.vllm.head_share import chunk_cap, head_cap
 from ewsjf.integrations.vllm.metrics import EngineMetrics
@@ -174,8 +175,9 @@ class EWSJFSchedulerMixin:
 
     def _ewsjf_at_running_cap(self) -> bool:
         """Whether requests still wait with the running set at vLLM's cap (max_num_seqs) after this step's
-        admissions: the cap, not KV memory or the token budget, held them (observe_step's at_running_cap)."""
-        return len(self.running) >= running_cap(self) and num_waiting(self) > 0  # type: ignore[attr-defined]
+        admissions: the cap, not KV memory or the token budget, held them (observe_step's at_running_cap). Streaming
+        sessions waiting for input take a slot (vLLM counts them so) but wait for their client, not for admission."""
+        return active_requests(self) >= running_cap(self) and num_waiting(self) > streaming_sessions_idle(self)
 
     def _ewsjf_export(self, now: float, force: bool = False) -> None:
         try:
