@@ -83,7 +83,9 @@ def _admits_new(scheduler: Any) -> bool:
 
 def _admissible(request: Any) -> bool:
     """Whether vLLM admits `request` when it reaches it: not one that waits for its grammar (compiling, or failed),
-    remote KV or more streaming input; vLLM skips those this step (Scheduler._handle_blocked_waiting_request)."""
+    remote KV, more streaming input or its in-flight output; vLLM skips those this step."""
+    if getattr(request, "num_stale_output_tokens", 0) and not request.drop_stale_output:
+        return False   # preempted with output still in flight (async): vLLM resumes it once that output is in
     status = request.status
     if status in (RequestStatus.WAITING, RequestStatus.PREEMPTED):
         return True

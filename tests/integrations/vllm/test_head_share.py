@@ -134,6 +134,23 @@ def test_no_room_is_kept_for_a_head_vllm_does_not_admit_this_step(held_by):
     assert scheduled[0.25] == scheduled[0.0] == [{"long": 512}] * 3
 
 
+def test_no_room_is_kept_for_a_preempted_head_whose_output_is_still_in_flight():
+    """Async scheduling: "short" is preempted with a step of it in flight. vLLM resumes it only once that output
+    is in (a step later), so in the next step the long prefill must keep the whole budget, as with the share off,
+    instead of leaving the 52 tokens "short" would take."""
+    scheduled = {}
+    for share in (0.0, 0.25):
+        v = VirtualVLLM("ewsjf", max_num_seqs=8, max_num_batched_tokens=512, async_scheduling=True,
+                        scheduler_kwargs={"ewsjf_options": {"waiting_head_share": share}})
+        v.add_request("long", prompt_tokens=4000, output_tokens=2)
+        v.add_request("short", prompt_tokens=50, output_tokens=10)
+        v.step()
+        v.step()
+        assert v.preempt("short") == "short" and v.requests["short"].num_stale_output_tokens
+        scheduled[share] = v.step().scheduled
+    assert scheduled[0.25] == scheduled[0.0] == {"long": 512}
+
+
 def test_a_head_whose_grammar_is_compiled_gets_its_room():
     """vLLM promotes a structured-output request to WAITING when it reaches it with its grammar compiled: such a
     head is admitted beside the long prefill as any other."""
