@@ -10,7 +10,9 @@ the handle it gets back (request id -> (Request, handle)), and the queue pops th
                   recomputes the last token).
 
 Semantics, matched to vLLM 0.32's FCFSRequestQueue where vLLM relies on them:
-  - add_request: a new request (vLLM's Scheduler.add_request / _enqueue_waiting_request).
+  - add_request: a new request (vLLM's Scheduler.add_request / _enqueue_waiting_request). The same request
+    object added again while it waits moves to the back, re-sized (vLLM does that to a streaming session; a
+    different request with a waiting request's id raises KeyError).
   - prepend_request: a preempted request (Scheduler._preempt_request) or one skipped this step; it goes
     back ahead of everything else of its priority class (EWSJFQueue's resume lane).
   - prepend_requests(reqs): like deque.extendleft, the LAST of `reqs` ends up at the front. vLLM passes the
@@ -125,6 +127,15 @@ class EWSJFRequestQueue(RequestQueue):
 
     # --- RequestQueue ---
     def add_request(self, request: Request) -> None:
+        entry = self._waiting.get(request.request_id)
+        if entry is not None and entry[0] is request:
+            # vLLM re-queues a request still waiting here: a streaming session whose turn ends, by the output of a
+            # step still in flight, after it was preempted (async). Its deque would hold it twice; here it moves
+            # to the back with its new size. (vLLM 0.32 then drops it from its waiting queues: its own loss.)
+            sizes = self._checked_sizes(request)
+            self._remove([request.request_id])
+            self._enter(request, False, sizes)
+            return
         self._enter(request, front=False)
 
     def prepend_request(self, request: Request) -> None:

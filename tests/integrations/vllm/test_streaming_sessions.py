@@ -4,10 +4,16 @@ model-runner slot, and vLLM's admission counts it against the running cap (max_n
 it so too, where it asks whether vLLM will admit anything (the head share) or what held admissions (at_running_cap).
 """
 
+import inspect
+
+import pytest
 from vllm.sampling_params import SamplingParams
 from vllm.v1.request import Request, RequestStatus
 
 from ewsjf.bench.virtual_vllm import VirtualVLLM
+
+if "resumable" not in inspect.signature(Request).parameters:
+    pytest.skip("this vLLM release has no streaming-input sessions", allow_module_level=True)
 
 
 def _engine(share: float = 0.25) -> VirtualVLLM:
@@ -52,3 +58,28 @@ def test_steps_the_sessions_slot_holds_admissions_in_are_reported_at_the_running
         v.step()
     v.scheduler.ewsjf_stats()   # feeds the last steps
     assert flags[:19] == [True] * 19 and not any(flags[-9:])
+
+
+def test_a_session_whose_turn_ends_after_it_was_preempted_does_not_take_the_engine_down():
+    """Async scheduling: the session is preempted while the step that samples its last token of the turn is in
+    flight; that output then ends its turn, and vLLM re-queues it (_handle_stopped_request) while it still waits
+    in the queue it was preempted into. The adapter raised KeyError ("already waiting") inside vLLM's
+    update_from_output: the engine died. vLLM's own deque takes it twice, then drops it from its queues (a loss
+    in vLLM itself, its FCFS alike); with EWSJF the engine goes on exactly as with vLLM's FCFS."""
+    outcome = {}
+    for name in ("fcfs", "ewsjf"):
+        v = VirtualVLLM(name, max_num_seqs=4, max_num_batched_tokens=512, async_scheduling=True,
+                        enable_prefix_caching=False)
+        params = SamplingParams(max_tokens=1, ignore_eos=True, detokenize=False)
+        v.scheduler.add_request(Request("session", [5] * 20, params, None, arrival_time=v.now, resumable=True))
+        v.add_request("other", prompt_tokens=30, output_tokens=3)
+        v.step()   # both prefill: the session's one token of this turn is in flight
+        assert v.preempt("session") == "session"
+        for _ in range(10):
+            v.step()
+        s = v.scheduler
+        if name == "ewsjf":
+            assert len(s.waiting) == len(s.ewsjf_queue) == s.ewsjf_queue.stats()["waiting"]
+        outcome[name] = (sorted(v.finish_time), v.waiting_ids(), v.running_ids(), sorted(s.requests))
+    assert outcome["ewsjf"] == outcome["fcfs"]
+    assert outcome["fcfs"][0] == ["other", "session"]   # (the session's turn ended; vLLM keeps it in no queue)
