@@ -34,6 +34,10 @@ Semantics, matched to vLLM 0.32's FCFSRequestQueue where vLLM relies on them:
   - __iter__ yields requests in the order they would be popped now (between steps: as of the last admission
     round); queue[i] is the i-th of them (vLLM's FCFS queue is a deque, and callers index it: O(i), like
     deque indexing away from the ends).
+Priorities: request.priority is the request's EWSJF priority class (classes served strictly, lower value first)
+under either of vLLM's scheduling policies. vLLM's own queue ignores priorities under `--scheduling-policy fcfs`
+(its default); EWSJF does not. The policy still decides, in vLLM, which running request a preemption takes (fcfs:
+the last admitted; priority: the lowest priority, latest arrival) and the order of its held queue.
 vLLM's other queues (kv_holding_waiting, deferred_waiting, running) are left to vLLM.
 """
 
