@@ -305,9 +305,10 @@ class EWSJFSchedulerMixin:
         if guard is not None:
             stats["preemption_guard"] = {"watermark_blocks": guard.watermark, "preemptions": guard.preemptions,
                                          "lifetime_steps": guard.lifetime_steps}
-        # unfinished (chunked) prefills of the running batch: ahead of every waiting request (Ray router)
-        stats["prefilling_tokens"] = sum(max(0, r.num_prompt_tokens - r.num_computed_tokens)
-                                         for r in self.running)  # type: ignore[attr-defined]
+        # unfinished (chunked) prefills of the running batch: ahead of every waiting request (Ray router). A resumed
+        # request recomputes its output so far too: its prefill runs to num_tokens, not to its prompt's end.
+        stats["prefilling_tokens"] = sum(r.num_tokens - r.num_computed_tokens for r in self.running  # type: ignore
+                                         if r.is_prefill_chunk)
         return stats
 
     def shutdown(self) -> None:

@@ -170,6 +170,25 @@ def test_preempted_requests_resume_and_complete(asy):
 
 
 @both
+def test_unfinished_prefills_count_the_recompute_of_a_resumed_request(asy):
+    """ewsjf_stats()["prefilling_tokens"] (the Ray router's work ahead of every waiting request): a preempted
+    request recomputes its prompt and its output so far when it resumes. Counted by its prompt alone, the 100
+    output tokens were left out, and once the recompute passed the prompt it counted nothing."""
+    v = VirtualVLLM("ewsjf", max_num_seqs=8, max_num_batched_tokens=64, enable_prefix_caching=False,
+                    async_scheduling=asy)
+    v.add_request("a", prompt_tokens=16, output_tokens=200)
+    while v.output_tokens.get("a", 0) < 100:
+        v.step()
+    assert v.preempt("a") == "a"
+    request = v.requests["a"]
+    for _ in range(3):   # the first 64-token chunk of its recompute (async: a step later, once its output is in)
+        if request.num_computed_tokens:
+            break
+        v.step()
+    assert request.num_computed_tokens == 64 and request.num_tokens > 100
+    assert v.scheduler.ewsjf_stats()["prefilling_tokens"] == request.num_tokens - 64
+
+@both
 def test_aborted_requests_vanish(asy):
     v = VirtualVLLM("ewsjf", max_num_seqs=2, max_num_batched_tokens=512, async_scheduling=asy)
     for i in range(8):
