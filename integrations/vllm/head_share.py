@@ -10,8 +10,9 @@ eligible); the scheduler sets it for one step, to the budget left after the deco
 tokens (shared out when several prefills run: all their capped chunks must leave the head its tokens; no cap
 when that is less than the head's tokens, which it caps too), when some running request is still in prefill
 and the request at the head of the waiting order needs at most `share` of the token budget, fits the KV blocks
-the running requests leave free in this step (less vLLM's watermark) and a running slot, and vLLM would admit it
-this step at all (not while the engine is paused, nor while the head waits for its grammar). The running prefills
+the running requests leave free in this step (less vLLM's watermark) and a running slot (a streaming session
+waiting for input holds one), and vLLM would admit it this step at all (not while the engine is paused, nor while
+the head waits for its grammar or, preempted, for its in-flight output). The running prefills
 then leave the room the head uses (and less than a token each more), so the batch stays full. A cap the user
 set stays in force (the smaller one wins). ewsjf_core.sim's StepBuilder does the same (EngineConfig.waiting_head_share).
 """
@@ -25,7 +26,6 @@ from vllm.v1.request import RequestStatus
 
 from ewsjf.integrations.vllm.compat import active_requests, running_cap
 from ewsjf_core.sim.step_builder import head_room_chunk_cap
-
 
 
 def head_cap(scheduler: Any, share: float, cached_tokens) -> int:
