@@ -197,7 +197,9 @@ def run_vllm(workload: Workload, policy: str, step_model, engine: EngineConfig,
         max_num_seqs=engine.max_running, max_num_batched_tokens=engine.token_budget,
         max_model_len=max_len, enable_prefix_caching=engine.prefix_caching,
         enable_chunked_prefill=engine.chunked_prefill, step_time=step_time, scheduler_kwargs=kwargs or None,
-        scheduler_reserve_full_isl=engine.reserve_full_sequence, watermark=engine.kv_watermark)
+        scheduler_reserve_full_isl=engine.reserve_full_sequence, watermark=engine.kv_watermark,
+        # The simulator serves priorities as classes: vLLM does under its priority policy (fcfs ignores them).
+        policy="priority" if workload.priority.any() else None)
     n = len(workload)
     pb = workload.prefix_blocks if engine.prefix_caching else None
     log, preempt, too_long, cached = _replay(v, workload, pb, max_len, progress)

@@ -34,10 +34,12 @@ Semantics, matched to vLLM 0.32's FCFSRequestQueue where vLLM relies on them:
   - __iter__ yields requests in the order they would be popped now (between steps: as of the last admission
     round); queue[i] is the i-th of them (vLLM's FCFS queue is a deque, and callers index it: O(i), like
     deque indexing away from the ends).
-Priorities: request.priority is the request's EWSJF priority class (classes served strictly, lower value first)
-under either of vLLM's scheduling policies. vLLM's own queue ignores priorities under `--scheduling-policy fcfs`
-(its default); EWSJF does not. The policy still decides, in vLLM, which running request a preemption takes (fcfs:
-the last admitted; priority: the lowest priority, latest arrival) and the order of its held queue.
+Priorities follow vLLM's scheduling policy (`priority_classes`, set by the scheduler): under
+`--scheduling-policy priority` request.priority is the request's EWSJF priority class (classes served strictly,
+lower value first); under `fcfs` (vLLM's default) vLLM ignores priorities, and so does EWSJF: every request is in
+one class, so a client cannot step past the others (and the starvation bound) by claiming a priority. The policy
+also decides, in vLLM, which running request a preemption takes (fcfs: the last admitted; priority: the lowest
+priority, latest arrival) and the order of its held queue.
 vLLM's other queues (kv_holding_waiting, deferred_waiting, running) are left to vLLM.
 """
 
@@ -77,6 +79,9 @@ class EWSJFRequestQueue(RequestQueue):
         self.lazy_begin_step = True
         self.before_begin: Callable[[], None] | None = None
         """Called right before each EWSJFQueue.begin_step (the scheduler feeds its step feedback there)."""
+        self.priority_classes = True
+        """Whether request.priority is the request's class (vLLM's priority policy); False: every request is in
+        class 0 (vLLM's fcfs policy ignores priorities). The scheduler sets it from its policy."""
 
     # --- steps ---
     def start_step(self, now: float) -> None:
@@ -114,6 +119,9 @@ class EWSJFRequestQueue(RequestQueue):
         predicted = self.predict_output(request) if self.predict_output is not None else None
         return num_tokens, cached, predicted
 
+    def _priority(self, request: Request) -> int:
+        return request.priority if self.priority_classes else 0
+
     def _enter(self, request: Request, front: bool,
                sizes: tuple[int, int, int | None] | None = None) -> None:
         rid = request.request_id
@@ -122,11 +130,11 @@ class EWSJFRequestQueue(RequestQueue):
         prompt_tokens, cached, predicted = sizes or self._sizes(request)
         q = self.queue
         if self._by_id:
-            handle = (q.prepend if front else q.add)(rid, prompt_tokens, request.arrival_time, request.priority,
-                                                     cached, predicted)
+            handle = (q.prepend if front else q.add)(rid, prompt_tokens, request.arrival_time,
+                                                     self._priority(request), cached, predicted)
         else:
-            handle = q.push(request, prompt_tokens, request.arrival_time, request.priority, cached, predicted,
-                            front)
+            handle = q.push(request, prompt_tokens, request.arrival_time, self._priority(request), cached,
+                            predicted, front)
         self._waiting[rid] = (request, handle)
 
     # --- RequestQueue ---
@@ -160,7 +168,7 @@ class EWSJFRequestQueue(RequestQueue):
 
     def _checked_sizes(self, request: Request) -> tuple[int, int, int | None]:
         sizes = self._sizes(request)
-        check_request(request.request_id, sizes[0], request.arrival_time, request.priority, sizes[1], sizes[2])
+        check_request(request.request_id, sizes[0], request.arrival_time, self._priority(request), sizes[1], sizes[2])
         return sizes
 
     def pop_request(self) -> Request:

@@ -109,6 +109,8 @@ class EWSJFSchedulerMixin:
         old = self.waiting
         self.waiting = EWSJFRequestQueue(self.ewsjf_queue, cached_fn, predict)
         self.waiting.lazy_begin_step = opts.lazy_begin_step
+        # vLLM's fcfs policy (its default) ignores request priorities; EWSJF's classes follow it.
+        self.waiting.priority_classes = vllm_config.scheduler_config.policy == "priority"
         self.waiting.before_begin = self._ewsjf_feed
         for request in old:  # empty after vLLM's constructor; kept for subclasses that pre-fill it
             self.waiting.add_request(request)

@@ -55,6 +55,18 @@ def test_admission_order_follows_ewsjf(asy):
     assert all(lengths[int(rid[1:])] < 2500 for rid in expected[:first_long])
 
 
+@pytest.mark.parametrize("policy, first", [("fcfs", "early"), ("priority", "claims-priority")])
+def test_priorities_are_classes_only_under_vllms_priority_policy(policy, first):
+    """vLLM's fcfs policy (its default) ignores request priorities: a client claiming priority -1 does not step
+    past the others (nor past the starvation bound); under the priority policy it is served first, its class."""
+    v = VirtualVLLM("ewsjf", max_num_seqs=1, policy=policy)
+    v.add_request("early", prompt_tokens=100, output_tokens=2, arrival_time=0.0)
+    v.add_request("claims-priority", prompt_tokens=100, output_tokens=2, arrival_time=0.5, priority=-1)
+    v.advance_to(1.0)
+    assert v.step().new == [first]
+    assert v.scheduler.waiting.priority_classes is (policy == "priority")
+
+
 @both
 def test_budget_limited_admission_takes_the_short_queue_first(asy):
     v = VirtualVLLM("ewsjf", max_num_seqs=4, max_num_batched_tokens=4096, async_scheduling=asy)
