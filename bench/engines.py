@@ -19,6 +19,7 @@ import numpy as np
 
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.sim import EngineConfig, SimResult, VirtualClock, Workload, simulate
+from ewsjf_core.sim.config import DEFAULT_PREEMPTION_GUARD
 from ewsjf_core.sim.workload import PREFIX_BLOCK_TOKENS
 
 POLICY_NAMES = ("fcfs", "sjf", "oracle-sjf", "hrrn", "ewsjf", "ewsjf-tuned")
@@ -42,14 +43,16 @@ def make_queue(policy: str, clock, ewsjf_config: EWSJFConfig | None = None, engi
     raise ValueError(f"unknown policy {policy!r}: use {', '.join(POLICY_NAMES)}")
 
 
-def policy_engine(policy: str, engine: EngineConfig, ewsjf_head_share: float) -> EngineConfig:
+def policy_engine(policy: str, engine: EngineConfig, ewsjf_head_share: float,
+                  ewsjf_preemption_guard: bool = DEFAULT_PREEMPTION_GUARD) -> EngineConfig:
     """The engine `policy` runs on: EWSJF's vLLM scheduler keeps a share of the chunk budget for the waiting
     queue's next request while a prefill runs (VLLMOptions.waiting_head_share, EngineConfig.waiting_head_share);
-    EWSJF's preemption guard (EngineConfig.preemption_guard, --ewsjf-preemption-guard) likewise runs for EWSJF
-    alone; the baselines run on the engine as vLLM ships it."""
+    EWSJF's vLLM scheduler also keeps a watermark learned from preemptions (VLLMOptions.preemption_guard,
+    EngineConfig.preemption_guard: ewsjf_preemption_guard); the baselines run on the engine as vLLM ships it
+    (its own preemption_guard, off unless a caller turns it on for every policy)."""
     ewsjf = policy.startswith("ewsjf")
     share = ewsjf_head_share if ewsjf else 0.0
-    guard = engine.preemption_guard and ewsjf
+    guard = ewsjf_preemption_guard if ewsjf else engine.preemption_guard
     if share == engine.waiting_head_share and guard == engine.preemption_guard:
         return engine
     return dataclasses.replace(engine, waiting_head_share=share, preemption_guard=guard)
@@ -168,13 +171,12 @@ def run_vllm(workload: Workload, policy: str, step_model, engine: EngineConfig,
 
     kwargs: dict[str, Any] = {}
     options: dict[str, Any] = {}
-    if policy != "fcfs":   # vLLM's own scheduler below: no share (policy_engine gives FCFS none)
+    if policy != "fcfs":   # vLLM's own scheduler below: no share, no guard (policy_engine gives FCFS none)
         options["waiting_head_share"] = engine.waiting_head_share
+        options["preemption_guard"] = engine.preemption_guard
     elif engine.waiting_head_share or engine.preemption_guard:
         raise ValueError("the vllm engine runs fcfs on vLLM's own scheduler: waiting_head_share must be 0 and "
                          "preemption_guard off")
-    if engine.preemption_guard:
-        options["preemption_guard"] = True
     if policy == "oracle-sjf":
         options["output_prediction"] = "max_tokens"
     if policy == "fcfs":

@@ -106,7 +106,7 @@ def step_model(model: str, gpu: str) -> RooflineStepTime:
 ENGINE_OPTIONS = {"token_budget": "--token-budget", "max_running": "--max-running", "kv_blocks": "--kv-blocks",
                   "block_size": "--block-size", "gpu_memory_utilization": "--gpu-memory-utilization",
                   "kv_watermark": "--watermark", "max_model_len": "--max-model-len",
-                  "waiting_head_share": "--ewsjf-head-share", "preemption_guard": "--ewsjf-preemption-guard"}
+                  "waiting_head_share": "--ewsjf-head-share"}
 """The bench option that sets each EngineConfig field: an engine refused for its settings is refused by the
 options the user gave, not by the fields they became."""
 
@@ -130,7 +130,6 @@ def engine_config(args, *, with_context_length: bool = True, prefix_caching: boo
             block_size=args.block_size, chunked_prefill=not args.no_chunked_prefill,
             prefix_caching=not args.no_prefix_caching if prefix_caching is None else prefix_caching,
             gpu_memory_utilization=args.gpu_memory_utilization, kv_watermark=args.watermark,
-            preemption_guard=bool(getattr(args, "ewsjf_preemption_guard", False)),
             max_model_len=(args.max_model_len or context_length(args.model)) if with_context_length else None)
     except ValueError as e:   # options that parse one by one but not together (--token-budget < --max-running)
         raise engine_error(e) from None

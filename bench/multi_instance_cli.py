@@ -101,7 +101,8 @@ def run(args, base, step_model, engine, ecfg, edges, loads, policies, show_progr
                     for router in routers:
                         label = f"N={n} {router}/{pol} @ {report.load_label(load)}"
                         cfg = ClusterConfig(n, router, pol, args.stats_period, args.seed)
-                        replica_engine = engines.policy_engine(pol, engine, args.ewsjf_head_share)
+                        replica_engine = engines.policy_engine(pol, engine, args.ewsjf_head_share,
+                                                               args.ewsjf_preemption_guard)
                         res = simulate_cluster(w, step_model, replica_engine, cfg, ecfg, bars.task(label))
                         m = summarize(res, edges, args.slo_ttft, args.slo_tpot)
                         report.check_rejections(m, res.rejected, label, rejections_said, "every router", reasons)
@@ -139,7 +140,8 @@ def tradeoff(args, base, step_model, engine, ecfg, edges, runs, show_progress) -
     with console.progress(show_progress) as bars:
         def simulate(n, load, pol, k):
             cfg = ClusterConfig(n, curve.ROUTER, pol, args.stats_period, args.seed, (("long_pool", k / n),))
-            replica_engine = engines.policy_engine(pol, engine, args.ewsjf_head_share)   # as the goal runs'
+            replica_engine = engines.policy_engine(pol, engine, args.ewsjf_head_share,   # as the goal runs'
+                                                   args.ewsjf_preemption_guard)
             res = simulate_cluster(base.scale_rate(load * n), step_model, replica_engine, cfg, ecfg,
                                    bars.task(f"N={n} ewsjf pool {k}/{n}/{pol} @ {report.load_label(load)}"))
             return summarize(res, edges, args.slo_ttft, args.slo_tpot)

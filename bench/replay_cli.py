@@ -24,7 +24,7 @@ from collections import Counter
 
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.sim import EngineConfig, rejection_reasons
-from ewsjf_core.sim.config import DEFAULT_WAITING_HEAD_SHARE
+from ewsjf_core.sim.config import DEFAULT_PREEMPTION_GUARD, DEFAULT_WAITING_HEAD_SHARE
 from ewsjf_core.sim.step_time import GPU_PRESETS, MODEL_PRESETS
 from ewsjf_core.sim.workload import PREFIX_BLOCK_TOKENS
 
@@ -91,10 +91,11 @@ def _engine_arguments(g) -> None:
     g.add_argument("--watermark", type=T.fraction_below_one, default=0.0,
                    help="vLLM's --watermark, for every policy: an admission beside running requests leaves this "
                         "fraction of the KV blocks free (default %(default)s, as vLLM)")
-    g.add_argument("--ewsjf-preemption-guard", action="store_true",
+    g.add_argument("--ewsjf-preemption-guard", action=argparse.BooleanOptionalAction,
+                   default=DEFAULT_PREEMPTION_GUARD,
                    help="EWSJF's watermark learned from preemptions (vLLM option preemption_guard): after a step "
-                        "preempted, admissions leave that many KV blocks free for about a request's lifetime; "
-                        "baselines always run without it (default: off)")
+                        "preempted, admissions leave free the blocks the running batch grows by between two "
+                        "completions, for about a request's lifetime; baselines always run without it (default: on)")
     g.add_argument("--no-chunked-prefill", action="store_true")
     g.add_argument("--no-prefix-caching", action="store_true")
     g.add_argument("--ewsjf-head-share", type=T.fraction, default=DEFAULT_WAITING_HEAD_SHARE,
@@ -277,7 +278,7 @@ def _run(args) -> int:
                        "kv_blocks": kv_blocks, "block_size": engine.block_size,
                        "chunked_prefill": engine.chunked_prefill, "prefix_caching": engine.prefix_caching,
                        "kv_watermark": engine.kv_watermark, "ewsjf_head_share": args.ewsjf_head_share,
-                       "ewsjf_preemption_guard": engine.preemption_guard},
+                       "ewsjf_preemption_guard": args.ewsjf_preemption_guard},
             "ewsjf_config": (ecfg or EWSJFConfig()).to_dict(), "class_edges": list(edges),
             "slo": {"ttft_s": args.slo_ttft, "tpot_s": args.slo_tpot},
             "window": list(args.window) if args.window else None, "max_requests": args.max_requests,
@@ -351,7 +352,8 @@ def _replay_all(args, base, loads, engine_names, policies, step_model, engine, e
                         print(f"  skip {pol} on vllm (not supported)", file=sys.stderr)
                         continue
                     res = engines.run(eng, w, pol, step_model,
-                                      engines.policy_engine(pol, engine, args.ewsjf_head_share), ecfg,
+                                      engines.policy_engine(pol, engine, args.ewsjf_head_share,
+                                                            args.ewsjf_preemption_guard), ecfg,
                                       bars.task(f"{eng}/{pol} @ {label}"))
                     m = summarize(res, edges, args.slo_ttft, args.slo_tpot)
                     report.check_rejections(m, res.rejected, f"{eng}/{pol} @ {label}", rejections_said,

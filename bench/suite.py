@@ -28,7 +28,7 @@ import numpy as np
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.sim import MODEL_PRESETS, EngineConfig, RooflineStepTime
 from ewsjf_core.sim.gpu_spec import get_gpu, gpu_key
-from ewsjf_core.sim.config import DEFAULT_WAITING_HEAD_SHARE
+from ewsjf_core.sim.config import DEFAULT_PREEMPTION_GUARD, DEFAULT_WAITING_HEAD_SHARE
 
 from . import arg_types as T
 from . import inputs, suite_goals, suite_report
@@ -145,7 +145,8 @@ def _steady(ttft: np.ndarray, first: int) -> bool:
 
 
 def run_workload(sw, n: int, engine: EngineConfig, ecfg: EWSJFConfig | None, cache: str | None,
-                 pareto: bool, seed: int = 0, head_share: float = DEFAULT_WAITING_HEAD_SHARE) -> dict:
+                 pareto: bool, seed: int = 0, head_share: float = DEFAULT_WAITING_HEAD_SHARE,
+                 preemption_guard: bool = DEFAULT_PREEMPTION_GUARD) -> dict:
     t0 = time.perf_counter()
     w = suite_build(sw, n, seed)
     st = RooflineStepTime(sw.model, sw.gpu)
@@ -159,7 +160,7 @@ def run_workload(sw, n: int, engine: EngineConfig, ecfg: EWSJFConfig | None, cac
         wl = w.scale_rate(pt["scale"])
         metrics, deciles, ttfts = {}, {}, {}
         for pol in CELL_POLICIES:
-            res = run_policy(wl, pol, st, engine, ecfg, head_share)
+            res = run_policy(wl, pol, st, engine, ecfg, head_share, preemption_guard)
             ttfts[pol] = res.first_token_s - wl.arrival_s
             metrics[pol] = summarize(res, edges, measured_from=first)
             deciles[pol] = _deciles(wl, ttfts[pol], first)
@@ -168,7 +169,8 @@ def run_workload(sw, n: int, engine: EngineConfig, ecfg: EWSJFConfig | None, cac
         # (suite_goals.sweep_decides).
         front = {}
         if pareto and (pt["scale"] == top or suite_goals.sweep_decides(metrics)):
-            front = {spec: summarize(run_policy(wl, spec, st, engine, ecfg, head_share), edges, measured_from=first)
+            front = {spec: summarize(run_policy(wl, spec, st, engine, ecfg, head_share, preemption_guard), edges,
+                                       measured_from=first)
                      for spec in PARETO_EWSJF + PARETO_AGING}
         label = f"{pt['target_s']:g} s" if pt["target_s"] else f"overload ({OVERLOAD:g}x)"
         if pt["target_s"] and not pt["reached"]:
@@ -196,12 +198,12 @@ def run_suite(args) -> int:
     results = []
     for sw in workloads:
         r = run_workload(sw, args.suite_requests, engine, ecfg, args.suite_cache, not args.no_pareto,
-                         args.seed, args.ewsjf_head_share)
+                         args.seed, args.ewsjf_head_share, args.ewsjf_preemption_guard)
         results.append(r)
         print(f"  {sw.name}: {len(r['cells'])} loads in {r['wall_s']:.1f} s", file=sys.stderr)
     doc = {"command": "ewsjf bench --suite " + " ".join(a for a in sys.argv[2:] if a != "--suite"),
            "ewsjf_config": (ecfg or EWSJFConfig()).to_dict(), "engine": _engine_key(engine),
-           "ewsjf_head_share": args.ewsjf_head_share,
+           "ewsjf_head_share": args.ewsjf_head_share, "ewsjf_preemption_guard": args.ewsjf_preemption_guard,
            "workloads": results, "wall_s": time.perf_counter() - t0}
     print(suite_report.summary_text(results))
     hardware = sorted({f"{r['model']} on {r['gpu']}" for r in results})

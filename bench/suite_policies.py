@@ -12,7 +12,7 @@ import dataclasses
 from ewsjf.bindings.baselines import HRRNQueue
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.sim import EngineConfig, SimResult, VirtualClock, Workload, simulate
-from ewsjf_core.sim.config import DEFAULT_WAITING_HEAD_SHARE
+from ewsjf_core.sim.config import DEFAULT_PREEMPTION_GUARD, DEFAULT_WAITING_HEAD_SHARE
 
 from . import engines
 
@@ -50,12 +50,12 @@ def parse(spec: str) -> tuple[str, dict]:
 
 
 def run_policy(workload: Workload, spec: str, step_model, engine: EngineConfig,
-               ewsjf_config: EWSJFConfig | None = None, ewsjf_head_share: float = DEFAULT_WAITING_HEAD_SHARE
-               ) -> SimResult:
+               ewsjf_config: EWSJFConfig | None = None, ewsjf_head_share: float = DEFAULT_WAITING_HEAD_SHARE,
+               ewsjf_preemption_guard: bool = DEFAULT_PREEMPTION_GUARD) -> SimResult:
     """Replay `workload` on the sim engine under the policy `spec` (EWSJF with its share of the chunk budget
-    for the waiting queue's next request: engines.policy_engine)."""
+    for the waiting queue's next request and its preemption guard: engines.policy_engine)."""
     base, settings = parse(spec)
-    engine = engines.policy_engine(base, engine, ewsjf_head_share)
+    engine = engines.policy_engine(base, engine, ewsjf_head_share, ewsjf_preemption_guard)
     clock = VirtualClock()
     if base == "sjf-aging":
         queue = AgingSJFQueue(clock=clock, **settings)

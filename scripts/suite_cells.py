@@ -32,7 +32,7 @@ from ewsjf.bench.suite_policies import run_policy
 from ewsjf.bench.suite_workloads import BY_NAME, SUITE
 from ewsjf.bindings import baselines
 from ewsjf_core.sim import EngineConfig, RooflineStepTime
-from ewsjf_core.sim.config import DEFAULT_WAITING_HEAD_SHARE
+from ewsjf_core.sim.config import DEFAULT_PREEMPTION_GUARD, DEFAULT_WAITING_HEAD_SHARE
 
 BASELINES = ("fcfs", "oracle-sjf", "hrrn")
 _BASELINE_CODE = hashlib.sha256("".join(inspect.getsource(m) for m in (baselines, engines, bench_metrics,
@@ -53,8 +53,10 @@ def main() -> None:
     ap.add_argument("--gpu", default=None,
                     help="replay every cell on this GPU preset instead of its workload's own (bench --suite-gpu)")
     ap.add_argument("--model", default=None, help="replay every cell with this model preset (bench --suite-model)")
-    ap.add_argument("--preemption-guard", action="store_true",
-                    help="EWSJF's watermark learned from preemptions (bench --ewsjf-preemption-guard)")
+    ap.add_argument("--preemption-guard", action=argparse.BooleanOptionalAction, default=DEFAULT_PREEMPTION_GUARD,
+                    help="the watermark learned from preemptions (bench --ewsjf-preemption-guard) for the policy "
+                         "scored in EWSJF's place, whichever it is (--policy); the baselines never have it "
+                         "(default: on, as EWSJF's scheduler runs)")
     ap.add_argument("--head-share", type=float, default=DEFAULT_WAITING_HEAD_SHARE,
                     help="EWSJF's share of the chunk budget for the next waiting request (bench --ewsjf-head-share)")
     ap.add_argument("--policy", default="ewsjf",
@@ -122,8 +124,9 @@ def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str,
                 json.dump(cache, f)
             os.replace(tmp, cache_path)
         metrics[pol] = cache[k]
-    ewsjf_engine = dataclasses.replace(engine, preemption_guard=args.preemption_guard)
-    metrics["ewsjf"] = summarize(run_policy(wl, spec, st, ewsjf_engine, ewsjf_head_share=args.head_share), edges,
+    guard = args.preemption_guard
+    metrics["ewsjf"] = summarize(run_policy(wl, spec, st, dataclasses.replace(engine, preemption_guard=guard),
+                                            ewsjf_head_share=args.head_share, ewsjf_preemption_guard=guard), edges,
                                  measured_from=first)
     return suite_goals.check_cell(metrics)
 

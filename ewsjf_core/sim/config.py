@@ -16,6 +16,12 @@ short next to a running prefill, which then keeps at least three quarters of it.
 2-4k tokens in beside long prefills and cost the short class elsewhere: bench/SUITE_PASSES.md, fourth pass.)
 Baselines run on the engine as vLLM ships it (0)."""
 
+DEFAULT_PREEMPTION_GUARD = True
+"""Whether EWSJF's vLLM scheduler keeps its watermark learned from preemptions by default
+(VLLMOptions.preemption_guard, EngineConfig.preemption_guard; ewsjf_core.preemption_guard) and the bench gives it
+EWSJF's replays (--ewsjf-preemption-guard): on the suite, seeds 0-2, 257 checks of 347 against 231 without
+(bench/SUITE_PASSES.md, fourteenth pass). Baselines run on the engine as vLLM ships it (off)."""
+
 
 class VirtualClock:
     """The simulation's clock: call it (or read `.now`) for the current virtual time in seconds.
@@ -79,7 +85,8 @@ class EngineConfig:
     """A watermark learned from preemptions (ewsjf_core.preemption_guard): after a step preempted, admissions
     beside running requests leave free the blocks the running batch grows by between two completions (the
     measured mean output length over block_size), decaying over a request's lifetime. The vLLM integration's
-    VLLMOptions.preemption_guard. False: off (vLLM's behaviour)."""
+    VLLMOptions.preemption_guard (on by default there, DEFAULT_PREEMPTION_GUARD). False: off (vLLM's behaviour,
+    and this engine's default: the baselines run without it)."""
 
     def with_kv_blocks(self, step_time) -> "EngineConfig":
         """This config with kv_blocks as the simulator sizes the KV cache: given, else the step-time model's

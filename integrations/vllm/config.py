@@ -29,7 +29,7 @@ from typing import Any, Mapping
 
 from ewsjf_core.config import EWSJFConfig, read_mapping_file
 from ewsjf_core.field_checks import FloatBounds, check_choice, check_float
-from ewsjf_core.sim.config import DEFAULT_WAITING_HEAD_SHARE
+from ewsjf_core.sim.config import DEFAULT_PREEMPTION_GUARD, DEFAULT_WAITING_HEAD_SHARE
 from ewsjf_core.tuner.settings import TunerSettings
 
 CONFIG_ENV = "EWSJF_CONFIG"
@@ -60,11 +60,11 @@ class VLLMOptions:
     """While a running request is in chunked prefill, the next waiting request, if it needs at most this
     fraction of the token budget, gets room in the same step (a per-step long_prefill_token_threshold:
     ewsjf.integrations.vllm.head_share). 0: vLLM's own behaviour."""
-    preemption_guard: bool = False
+    preemption_guard: bool = DEFAULT_PREEMPTION_GUARD
     """After a step preempted, admissions beside running requests leave free the KV blocks the running batch
     grows by between two completions, decaying over a request's measured lifetime (vLLM's watermark, learned:
     ewsjf.integrations.vllm.preemption_guard). For engines whose outputs outgrow KV memory (long outputs, few
-    sequences in memory). False: vLLM's own."""
+    sequences in memory); where nothing is preempted it is 0. False: vLLM's own."""
 
     def __post_init__(self) -> None:
         for name in ("prefix_cache_lookup", "lazy_begin_step", "preemption_guard"):

@@ -392,14 +392,15 @@ def test_the_watermark_reaches_every_policys_engine(tmp_path, capsys):
 
 
 def test_the_preemption_guard_runs_for_ewsjf_alone(tmp_path):
-    """--ewsjf-preemption-guard is EWSJF's: its preemptions fall on a small KV cache, FCFS's run is unchanged."""
+    """The preemption guard is EWSJF's, on by default (--no-ewsjf-preemption-guard: off): its preemptions fall on
+    a small KV cache, FCFS's run is unchanged."""
     runs = {}
-    for flag in ((), ("--ewsjf-preemption-guard",)):
+    for flag in ((), ("--no-ewsjf-preemption-guard",)):
         out = tmp_path / f"g{len(flag)}.json"
         assert bench(*SMALL, "--policies", "fcfs,ewsjf", "--kv-blocks", "300", *flag, "--json", str(out)) == 0
         doc = json.loads(out.read_text())
-        assert doc["settings"]["engine"]["ewsjf_preemption_guard"] is bool(flag)
-        runs[bool(flag)] = {r["policy"]: r["metrics"] for r in doc["runs"]}
+        assert doc["settings"]["engine"]["ewsjf_preemption_guard"] is not flag
+        runs[not flag] = {r["policy"]: r["metrics"] for r in doc["runs"]}
     for key in ("ttft_s", "preemptions", "output_tps"):   # (wall-clock figures differ run to run)
         assert runs[True]["fcfs"][key] == runs[False]["fcfs"][key], key
     assert 0 < runs[True]["ewsjf"]["preemptions"] < runs[False]["ewsjf"]["preemptions"]

@@ -1,5 +1,5 @@
-"""The preemption guard in vLLM's real scheduler (VLLMOptions.preemption_guard): off by default (vLLM's watermark
-untouched); on, a preemption sets the next steps' KV watermark, which decays away, never below the user's own
+"""The preemption guard in vLLM's real scheduler (VLLMOptions.preemption_guard, on by default): off, vLLM's watermark
+is untouched; on, a preemption sets the next steps' KV watermark, which decays away, never below the user's own
 --watermark; fewer preemptions, every request finished once; operators see it in stats and /metrics."""
 
 import pytest
@@ -59,6 +59,6 @@ def test_operators_see_the_guard_in_stats_and_metrics():
 
 
 def test_the_option_is_validated():
-    assert VLLMOptions().preemption_guard is False
+    assert VLLMOptions().preemption_guard is True   # on by default (DEFAULT_PREEMPTION_GUARD)
     with pytest.raises(ValueError, match="preemption_guard"):
         VLLMOptions(preemption_guard="yes")

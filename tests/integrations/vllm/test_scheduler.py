@@ -149,7 +149,9 @@ def test_one_queue_without_aging_is_vllm_fcfs(fcfs_like_config, asy):
     kw = dict(num_blocks=300, block_size=16, max_num_seqs=12, max_num_batched_tokens=2048, max_model_len=4096,
               async_scheduling=asy)
     fcfs = VirtualVLLM("fcfs", **kw)
-    ewsjf = VirtualVLLM("ewsjf", scheduler_kwargs={"ewsjf_config": fcfs_like_config}, **kw)
+    # (the preemption guard, an engine-side option of EWSJF's scheduler, would keep blocks free that vLLM does not)
+    ewsjf = VirtualVLLM("ewsjf", scheduler_kwargs={"ewsjf_config": fcfs_like_config,
+                                                   "ewsjf_options": {"preemption_guard": False}}, **kw)
     log_f, log_e = [], []
     _drive_same_ops(fcfs, 11, 1500, log_f)
     _drive_same_ops(ewsjf, 11, 1500, log_e)

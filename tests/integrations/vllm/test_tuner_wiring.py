@@ -63,13 +63,14 @@ def test_the_tuner_replays_on_the_engine_it_tunes(monkeypatch):
     assert engine["prefix_caching"] is True and engine["max_model_len"] == v.scheduler.max_model_len
     v.scheduler.shutdown()
     mine = VirtualVLLM(scheduler="ewsjf", num_blocks=1024, max_num_seqs=16, scheduler_kwargs={"ewsjf_config": {
-        "tuner": {**tuner, "engine": {"kv_blocks": 4000}}, "vllm": {"waiting_head_share": 0}}})
+        "tuner": {**tuner, "engine": {"kv_blocks": 4000}},
+        "vllm": {"waiting_head_share": 0, "preemption_guard": False}}})
     engine = mine.scheduler.ewsjf_queue.tuner_settings.engine
     assert (engine["kv_blocks"], engine["waiting_head_share"], engine["max_running"]) == (4000, 0.0, 16)
-    assert engine["kv_watermark"] == 0.0 and engine["preemption_guard"] is False
+    assert engine["kv_watermark"] == 0.0 and engine["preemption_guard"] is False   # the adapter's options, as set
     mine.scheduler.shutdown()
-    guarded = VirtualVLLM(scheduler="ewsjf", num_blocks=1024, scheduler_kwargs={   # the adapter's preemption
-        "ewsjf_config": {"tuner": tuner, "vllm": {"preemption_guard": True}}})     # guard: the trials have it too
+    guarded = VirtualVLLM(scheduler="ewsjf", num_blocks=1024,   # the preemption guard, on by default: the trials
+                          scheduler_kwargs={"ewsjf_config": {"tuner": tuner}})   # have it too
     assert guarded.scheduler.ewsjf_queue.tuner_settings.engine["preemption_guard"] is True
     guarded.scheduler.shutdown()
     marked = VirtualVLLM(scheduler="ewsjf", num_blocks=1024, watermark=0.01,   # vLLM's --watermark: the trials
