@@ -14,16 +14,19 @@ def print_report(key: str, g: GPUSpec, r: Residuals, rows: bool = False, console
     t = Table(title=f"{key}: {g.calibration}", title_justify="left")
     t.add_column("device parameter")
     t.add_column("value", justify="right")
-    for name, value in (("GEMM plateau TFLOP/s", g.gemm_flops / 1e12), ("GEMM operand TB/s", g.gemm_bandwidth / 1e12),
+    for name, value in (("GEMM plateau TFLOP/s", g.gemm_flops / 1e12),
+                        ("GEMM operand TB/s", g.gemm_bandwidth / 1e12),
                         ("GEMM fixed us", g.gemm_kernel_s * 1e6), ("GEMM knee p", g.gemm_smooth_p),
                         ("GEMM droop PFLOP", g.gemm_droop_flops / 1e15),
-                        ("element-wise TB/s", g.elem_bandwidth / 1e12), ("element-wise fixed us", g.elem_kernel_s * 1e6),
+                        ("element-wise TB/s", g.elem_bandwidth / 1e12),
+                        ("element-wise fixed us", g.elem_kernel_s * 1e6),
                         ("attention causal TFLOP/s", g.attn_flops / 1e12),
                         ("attention vs cached TFLOP/s", g.attn_chunk_flops / 1e12),
                         ("attention fixed us", g.attn_kernel_s * 1e6),
                         ("attention per row x head_dim ps", g.attn_row_s * 1e12),
                         ("decode attention TB/s", g.decode_bandwidth / 1e12),
-                        ("decode fixed us", g.decode_kernel_s * 1e6), ("decode per seq x KV head ns", g.decode_seq_s * 1e9),
+                        ("decode fixed us", g.decode_kernel_s * 1e6),
+                        ("decode per seq x KV head ns", g.decode_seq_s * 1e9),
                         ("eager CPU us per layer", g.eager_layer_s * 1e6)):
         t.add_row(name, f"{value:.4g}")
     for op, fixed, mult in g.torch_elementwise:
@@ -37,7 +40,8 @@ def print_report(key: str, g: GPUSpec, r: Residuals, rows: bool = False, console
     con.print(s)
     if rows and r.steps:
         st = Table(title=f"{key}: whole forward steps", title_justify="left")
-        for c in ("scenario", "prefill (new, cached)", "decode (seqs x context)", "graph", "measured ms", "model ms", "err"):
+        for c in ("scenario", "prefill (new, cached)", "decode (seqs x context)", "graph", "measured ms", "model ms",
+                  "err"):
             st.add_column(c)
         for s_row, pred, e, cpu in r.steps:
             st.add_row(s_row.scenario, str(list(s_row.prefill)), f"{s_row.decode_seqs} x {s_row.decode_context}",
