@@ -48,7 +48,7 @@ class EWSJFRequestRouter(RequestRouter):
                                                  seed, **policy_kwargs)
         self.block_tokens = block_tokens
         self.chars_per_token = float(chars_per_token)
-        self.decisions: dict[str, int] = {}  # replica unique id -> requests routed there
+        self.decisions: dict[str, int] = {}  # live replica's unique id -> requests routed there
         self.bad_stats = 0
 
     def _refresh(self, replicas: List[RunningReplica]) -> None:
@@ -94,12 +94,17 @@ class EWSJFRequestRouter(RequestRouter):
 
     def on_request_routed(self, pending_request: PendingRequest, replica_id: ReplicaID, result: Any) -> None:
         rid = replica_id.unique_id
-        self.decisions[rid] = self.decisions.get(rid, 0) + 1
+        decisions = self.decisions
+        decisions[rid] = decisions.get(rid, 0) + 1
+        live = {r.unique_id for r in self._replicas}
+        gone = decisions.keys() - live - {rid}
+        for k in gone:   # replicas gone (scaled down, restarted): their counts leave with them
+            del decisions[k]
         request = self._request(pending_request)
         if request is None:
             request = RequestInfo(pending_request.metadata.internal_request_id, 1)
         try:
-            self.tracker.set_replicas(r.unique_id for r in self._replicas)
+            self.tracker.set_replicas(live)
             self.tracker.routed(rid, request, time.time())
         except (KeyError, ValueError):
             logger.warning("EWSJF router: cannot account request %s", request.request_id, exc_info=True)

@@ -65,6 +65,25 @@ def test_ranks_by_policy_accounts_in_flight_and_ignores_bad_stats():
     assert len(ranks) == 2 and router.routing_summary()["bad_stats"] == 1
 
 
+def test_replica_churn_leaves_no_state_behind():
+    """Replicas replaced 200 times (scale-downs, restarts): the per-replica decisions and the tracker keep the
+    live replicas only."""
+    from ray.serve._private.common import ReplicaID
+
+    router, a, b = _setup({}, {})
+    dep = a.replica_id.deployment_id
+    for i in range(200):
+        fresh = FakeReplica(ReplicaID(unique_id=f"r{i}", deployment_id=dep))
+        router._replicas = {a.replica_id: a, fresh.replica_id: fresh}   # b's slot taken by a new replica each time
+        pending = _pending(f"q{i}", {"prompt_token_ids": [1, 2, 3]})
+        asyncio.run(router.choose_replicas([a, fresh], pending))
+        router.on_request_routed(pending, fresh.replica_id, None)   # as Serve reports where it went
+        router.on_request_completed(fresh.replica_id, f"q{i}")
+    summary = router.routing_summary()
+    assert summary["decisions"] == {"r199": 1}
+    assert set(summary["ongoing"]) == {"a", "r199"}
+
+
 def test_bad_prompt_reading_options_fail_at_configuration_not_at_the_first_request():
     from ray.serve._private.common import DeploymentHandleSource, DeploymentID
 
