@@ -28,7 +28,7 @@ from ewsjf.bench.suite_workloads import BY_NAME
 from ewsjf.bindings import EWSJFQueue
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.sim import EngineConfig, RooflineStepTime, VirtualClock
-from ewsjf_core.sim.config import DEFAULT_WAITING_HEAD_SHARE
+from ewsjf_core.sim.config import DEFAULT_PREEMPTION_GUARD, DEFAULT_WAITING_HEAD_SHARE
 from ewsjf_core.sim.engine import result_of
 from ewsjf_core.sim.sim_engine import SimEngine
 
@@ -75,7 +75,7 @@ def replay(wl, st, engine, queue):
 
 
 def main(name: str, load: str, seed: int = 0, overrides: str = "", gpu: str | None = None,
-         model: str | None = None) -> None:
+         model: str | None = None, guard: bool = DEFAULT_PREEMPTION_GUARD) -> None:
     sw = on_hardware(BY_NAME[name], gpu, model)
     w = suite_build(sw, seed=seed)
     st = RooflineStepTime(sw.model, sw.gpu)
@@ -86,7 +86,7 @@ def main(name: str, load: str, seed: int = 0, overrides: str = "", gpu: str | No
     fcfs = engines.make_queue("fcfs", VirtualClock())
     rf, sf = replay(wl, st, engine, fcfs)
     q = DueProbe(EWSJFConfig(**parse("ewsjf:" + overrides)[1]), clock=VirtualClock())
-    re_, se = replay(wl, st, engines.policy_engine("ewsjf", engine, DEFAULT_WAITING_HEAD_SHARE), q)
+    re_, se = replay(wl, st, engines.policy_engine("ewsjf", engine, DEFAULT_WAITING_HEAD_SHARE, guard), q)
     ttf, tte = rf.first_token_s - wl.arrival_s, re_.first_token_s - wl.arrival_s
     long_ = wl.prompt_tokens > edges[1]
     print(f"{name} @ {load} (scale {scale:.4g}): long p99 fcfs {np.percentile(ttf[long_], 99):.1f} s, "
@@ -161,5 +161,7 @@ if __name__ == "__main__":
     ap.add_argument("--set", default="", help="EWSJF config overrides, k=v,...")
     ap.add_argument("--gpu", default=None, help="another GPU preset (bench --suite-gpu)")
     ap.add_argument("--model", default=None, help="another model preset (bench --suite-model)")
+    ap.add_argument("--preemption-guard", action=argparse.BooleanOptionalAction, default=DEFAULT_PREEMPTION_GUARD,
+                    help="EWSJF's preemption guard (bench --ewsjf-preemption-guard; default: on)")
     args = ap.parse_args()
-    main(args.workload, args.load, args.seed, args.set, args.gpu, args.model)
+    main(args.workload, args.load, args.seed, args.set, args.gpu, args.model, args.preemption_guard)
