@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import struct
 from array import array
-from itertools import islice
 from dataclasses import dataclass
 from typing import Hashable
 
@@ -97,7 +96,8 @@ class WindowSnapshot:
 class WindowRecorder:
     """Row-major in one `array.array('d')` (8 floats a row: arrival, prompt, cached, priority, first
     token, output, finish, depth at arrival): an arrival is one struct pack and one `frombytes`, an
-    update one item store. A dict maps request id to row. No lock: each hot-path method is a few operations that are
+    update one item store. A dict maps request id to its latest row, and a list names each row's request (so that
+eviction drops only the ids whose latest row goes). No lock: each hot-path method is a few operations that are
     atomic under the GIL, and `snapshot` copies the array in one C call, so the tuner holds the GIL for
     microseconds, not for a Python loop over the rows."""
 
@@ -110,40 +110,48 @@ class WindowRecorder:
         self.max_requests = max_requests
         self._slack = max(1, max_requests // 4)
         self._data = array("d")
-        self._pos: dict[Hashable, int] = {}     # id -> absolute row number, in arrival (insertion) order
+        self._pos: dict[Hashable, int] = {}     # id -> absolute row number of its latest row
+        self._ids: list[Hashable] = []          # the request of each row of _data, in row order
         self._base = 0                          # absolute row number of row 0 of _data
 
     @property
     def arrivals(self) -> int:
         """Requests recorded since the start (evicted ones included)."""
-        return self._base + len(self._pos)
+        return self._base + len(self._ids)
 
     def __len__(self) -> int:
-        return min(len(self._pos), self.max_requests)
+        return min(len(self._ids), self.max_requests)
 
     def on_arrival(self, request_id: Hashable, arrival_time: float, prompt_tokens: int,
                    cached_tokens: int = 0, priority: int = 0, depth: int | None = None) -> None:
         pos = self._pos
-        n = len(pos)
-        if request_id in pos:
-            return                 # re-added (e.g. preempted and re-queued): keep the first arrival
+        n = len(self._ids)
+        p = pos.get(request_id)
+        if p is not None:
+            finish = self._data[(p - self._base) * self._FIELDS + 6]
+            if finish != finish:   # NaN: still in the system, re-added (preempted, re-queued): keep its first arrival
+                return
+            # else the id is reused by a new request: it gets a row of its own (the finished one stays)
         # Pack before indexing: a value that cannot be packed must not leave an id without its row
         # (every later row would be read one off).
         row = _PACK_ROW(arrival_time, prompt_tokens, cached_tokens, priority, _NAN, -1.0, _NAN,
                         _NAN if depth is None else depth)
         pos[request_id] = self._base + n
+        self._ids.append(request_id)
         self._data.frombytes(row)
         if n >= self.max_requests + self._slack:
             self._evict(n + 1 - self.max_requests)
 
     def _evict(self, k: int) -> None:
-        """Drop the oldest k rows in one batch (amortised O(1) per arrival); the dict's insertion order
-        is the arrival order."""
-        pos = self._pos
-        for rid in list(islice(pos, k)):
-            del pos[rid]
+        """Drop the oldest k rows in one batch (amortised O(1) per arrival), and the ids whose latest row they
+        hold."""
+        pos, end = self._pos, self._base + k
+        for rid in self._ids[:k]:
+            if pos.get(rid, end) < end:
+                del pos[rid]
+        del self._ids[:k]
         del self._data[:k * self._FIELDS]
-        self._base += k
+        self._base = end
 
     def on_first_token(self, request_id: Hashable, t: float | None = None) -> None:
         p = self._pos.get(request_id)

@@ -108,3 +108,37 @@ def test_a_request_that_left_without_output_has_no_first_token_and_is_no_backlog
     s = r.snapshot()
     assert np.isnan(s.first_token_s[0]) and s.finish_s[0] == 4.0 and s.first_token_s[1] == 5.0
     assert len(r.snapshot(10.0, 20.0, active_at_start=True)) == 0
+
+
+def test_a_reused_id_is_a_new_request_once_the_first_has_finished():
+    """A host may reuse an id after its request finished: the second request gets its own row (its arrival, first
+    token and finish), and the first keeps its own. A re-add while the first is still in the system (a preempted
+    request re-queued) keeps the first arrival."""
+    r = WindowRecorder()
+    r.on_arrival("x", 0.0, 100)
+    r.on_arrival("x", 1.0, 100)      # re-queued, still in the system: ignored
+    r.on_first_token("x", 2.0)
+    r.on_finish("x", 5, 5.0)
+    r.on_arrival("x", 10.0, 300)     # the id again, a new request
+    r.on_first_token("x", 11.0)
+    r.on_finish("x", 7, 12.0)
+    s = r.snapshot()
+    assert s.arrival_s.tolist() == [0.0, 10.0] and s.prompt_tokens.tolist() == [100, 300]
+    assert s.first_token_s.tolist() == [2.0, 11.0] and s.finish_s.tolist() == [5.0, 12.0]
+    assert s.output_tokens.tolist() == [5, 7] and r.arrivals == 2
+
+
+def test_eviction_with_reused_ids_keeps_every_id_on_its_latest_row():
+    """Ids reused across evictions: each id's events land on its latest row, and eviction drops an id only with
+    the row it points to."""
+    r = WindowRecorder(max_requests=8)
+    for i in range(500):
+        rid = f"r{i % 5}"             # five ids, reused every fifth request
+        r.on_arrival(rid, float(i), 10 + i)
+        r.on_first_token(rid, i + 0.5)
+        r.on_finish(rid, 1, i + 0.75)
+        assert r.arrivals == i + 1 and len(r) == min(i + 1, 8)
+    s = r.snapshot()
+    assert len(s) == 8 and s.arrival_s.tolist() == [float(i) for i in range(492, 500)]
+    assert np.array_equal(s.first_token_s, s.arrival_s + 0.5) and np.array_equal(s.finish_s, s.arrival_s + 0.75)
+    assert s.prompt_tokens.tolist() == [10 + i for i in range(492, 500)]
