@@ -53,7 +53,7 @@ class StepBuilder:
     __slots__ = ('running', 'blocks', '_req', 'token_budget', 'max_running', 'chunked_prefill', '_oracle',
                  'reserve_full_sequence', '_pop', 'waiting', 'queue_cpu_s', 'rejected', '_prepend', '_peek',
                  '_begin', '_end_pops', 'long_prefill_cap', '_cap', 'head_share', '_begun', 'held_by',
-                 'watermark_blocks', 'guard', '_guard_blocks')
+                 'watermark_blocks', 'guard', '_watermark')
 
     def __init__(self, queue, running: RunningSet, blocks: BlockManager, requests, *, token_budget: int,
                  max_running: int, chunked_prefill: bool, oracle_output: bool,
@@ -73,7 +73,7 @@ class StepBuilder:
         self.head_share = waiting_head_share if chunked_prefill else 0.0
         self.watermark_blocks = watermark_blocks   # kept free by an admission while others run (vLLM's watermark)
         self.guard = guard   # a watermark learned from preemptions (EngineConfig.preemption_guard)
-        self._guard_blocks = 0   # its watermark in this step
+        self._watermark = watermark_blocks   # this step's: the larger of the two
         self._begun = False   # the queue's begin_step ran in this step
         self._prepend, self._peek, self._pop = queue.prepend, queue.peek, queue.pop
         self._begin, self._end_pops = queue.begin_step, queue.end_pops
@@ -117,7 +117,7 @@ class StepBuilder:
         run, bm = self.running, self.blocks
         preempted = False
         if self.guard is not None:
-            self._guard_blocks = self.guard.begin_step()
+            self._watermark = max(self.watermark_blocks, self.guard.begin_step())
         # decoders: one token each, maybe a new block each
         need = run.decode_blocks_needed(step)
         if need and bm.total - bm.used < need:
@@ -171,7 +171,7 @@ class StepBuilder:
         if room <= 0 or room < need:
             return
         cap = room if self._cap <= 0 else min(self._cap, room)
-        free = bm.total - bm.used - max(self.watermark_blocks, self._guard_blocks) - self._prefill_blocks(cap, budget)
+        free = bm.total - bm.used - self._watermark - self._prefill_blocks(cap, budget)
         if -(-total // bm.block_size) - hitb > free:
             return   # it would not be admitted this step anyway: leave the budget to the running prefills
         self._cap = cap
@@ -281,7 +281,7 @@ class StepBuilder:
             nb = -(-(cached + c) // bs) - hitb - sblk
             # The hit's blocks that sit in the free queue leave it: they count as needed (as in vLLM).
             revived = bm.evictable_in_hit(rid, hitb) if hitb else 0
-            free = total_blocks - bm.used - (max(self.watermark_blocks, self._guard_blocks) if order else 0)
+            free = total_blocks - bm.used - (self._watermark if order else 0)
             if ((reserve_full and -(-total // bs) - hitb + revived > free)
                     or nb + sblk + revived > free):
                 break

@@ -96,9 +96,9 @@ class WindowSnapshot:
 class WindowRecorder:
     """Row-major in one `array.array('d')` (8 floats a row: arrival, prompt, cached, priority, first
     token, output, finish, depth at arrival): an arrival is one struct pack and one `frombytes`, an
-    update one item store. A dict maps request id to its latest row, and a list names each row's request (so that
-eviction drops only the ids whose latest row goes). No lock: each hot-path method is a few operations that are
-    atomic under the GIL, and `snapshot` copies the array in one C call, so the tuner holds the GIL for
+    update one item store. A dict maps request id to its latest row, and a list names each row's request (so
+    that eviction drops only the ids whose latest row goes). No lock: each hot-path method is a few operations
+    that are atomic under the GIL, and `snapshot` copies the array in one C call, so the tuner holds the GIL for
     microseconds, not for a Python loop over the rows."""
 
     _FIELDS = 8
