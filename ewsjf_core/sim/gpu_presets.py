@@ -2,7 +2,7 @@
 
     python -m ewsjf_core.sim.calibrate tests/ewsjf_core/sim/data/gpu_profiles --write
 
-(re-run it rather than editing by hand; README "Step-time model and GPU calibration")."""
+(re-run it rather than editing by hand; ewsjf_core/sim/README.md, "Step-time model and GPU calibration")."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ The parameters describe kernels, not models (ewsjf_core/sim/roofline.py turns th
   without cached context, and chunks after cached tokens, each their own rate); decode reads the KV cache at an
   achieved bandwidth, plus a fixed time and a per-sequence term.
 The H100/H200/A100 presets were fitted by `ewsjf calibrate tests/ewsjf_core/sim/data/gpu_profiles` (see
-README "Step-time model and GPU calibration"); `calibration` states what was fitted and the residuals.
+README.md here, "Step-time model and GPU calibration"); `calibration` states what was fitted and the residuals.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ def write_presets(specs: dict[str, GPUSpec], path: str, command: str) -> None:
                    f"    {k!r}: {merged[k]!r},\n" for k in merged)
     with open(path, "w") as f:
         f.write(f'"""GPU presets: datasheet figures and device parameters fitted by\n\n    {command}\n\n'
-                '(re-run it rather than editing by hand; README "Step-time model and GPU calibration")."""\n\n'
+                '(re-run it rather than editing by hand; '
+                'ewsjf_core/sim/README.md, "Step-time model and GPU calibration")."""\n\n'
                 "from __future__ import annotations\n\nfrom .gpu_spec import GPUSpec\n\n"
                 f"GPU_PRESETS: dict[str, GPUSpec] = {{\n{body}}}\n")

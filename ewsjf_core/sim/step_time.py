@@ -14,7 +14,7 @@ Outside the forward (an assumption, not measured): `step_overhead_s` per step (s
 sampling) plus `per_seq_overhead_s` per sequence. The forward runs as a CUDA graph (vLLM captures its steps);
 `graph=False` adds the measured CPU launch time of an eager forward (only to compare with eager measurements).
 
-The device parameters of each GPU preset are fitted to measurements (README "Step-time model and GPU
+The device parameters of each GPU preset are fitted to measurements (README.md here, "Step-time model and GPU
 calibration"; re-fit with `ewsjf calibrate DIR`); GPUSpec.calibration states what was fitted.
 """
 

@@ -1,6 +1,6 @@
 """The step-time model against GPU measurements (tests/ewsjf_core/sim/data/gpu_profiles), and its arithmetic.
 
-Stated targets (README "Step-time model and GPU calibration"), for the shipped H100/H200 presets:
+Stated targets (ewsjf_core/sim/README.md, "Step-time model and GPU calibration"), for the shipped H100/H200 presets:
 - linear layers (the four GEMMs of a layer summed, every model shape and token count): mean |error| <= 3%,
   every token count >= 64 within 10% (measured worst: H100 9.96%, H200 10.00%, hence the 0.101 bound), after
   leaving out cuBLAS heuristic outliers (a GEMM slower than the same GEMM with more rows by > 15%; counted);
