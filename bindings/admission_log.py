@@ -3,15 +3,26 @@
 Each order the queue hands out comes with each request's reason (ewsjf_core.selection: lane, starved,
 scored) and source queue; the popped prefix of each is recorded as two array views (no per-pop work) and
 folded into the counters when stats() asks, or when the log grows long.
+
+A request the engine pops and puts back in the same step (vLLM skips one it cannot schedule yet) was not
+admitted. Its count stays with the queue it was first popped from while it waits (`held`), as the count of its
+admission whenever that comes (from the resume lane, which has no per-queue count of its own), and is withdrawn
+if it leaves the queue unadmitted (an abort): each request is counted once, and only once admitted.
 """
 
 from __future__ import annotations
+
+from typing import Any, Iterable
 
 import numpy as np
 
 from ewsjf_core.selection import REASON_STARVED
 
 _FOLD_AFTER = 64   # prefixes kept before folding: bounds the log's memory between stats() calls
+MAX_HELD = 1 << 16
+"""Held counts remembered. Each is released when its request is admitted or leaves; one whose admission the
+queue missed (more pops in one step than StepPops remembers) would stay: past this the oldest half are
+forgotten (their counts stand)."""
 
 
 class AdmissionLog:
@@ -21,6 +32,8 @@ class AdmissionLog:
         self.admitted = np.zeros(n_queues + 1, np.int64)
         """Requests admitted from each queue column (the last column: the resume lanes)."""
         self.last_source_queue = -1
+        self.held: dict[Any, int] = {}
+        """Key of a request popped and put back unadmitted -> the queue column its count stands in."""
 
     def record(self, reasons: np.ndarray, sources: np.ndarray, n: int) -> None:
         """The popped prefix (first n) of an order: its reasons and source queues (arrays nobody writes)."""
@@ -40,8 +53,33 @@ class AdmissionLog:
         self.admitted += np.bincount(sources, minlength=n)[:n]
         self.last_source_queue = int(sources[-1])
 
+    def hold(self, key: Any, queue: int) -> None:
+        """The request `key`, popped from queue column `queue` this step, was put back unadmitted: its count stands,
+        held until it is admitted (admitted_for_real) or leaves (withdraw). Popped from the resume lane (no count
+        of its own), a count held from its first pop stays held."""
+        if queue < self.admitted.shape[0] - 1:
+            held = self.held
+            held[key] = queue
+            if len(held) > MAX_HELD:
+                self.held = dict(list(held.items())[len(held) // 2:])
+
+    def admitted_for_real(self, keys: Iterable[Any]) -> None:
+        """These requests' step is over and they were not put back: their held counts stand for good."""
+        held = self.held
+        for key in keys:
+            held.pop(key, None)
+
+    def withdraw(self, keys: Iterable[Any]) -> None:
+        """These requests left the queue unadmitted: the counts held for them are withdrawn."""
+        held = self.held
+        for key in keys:
+            queue = held.pop(key, None)
+            if queue is not None:
+                self.admitted[queue] -= 1
+
     def resize(self, n_queues: int) -> None:
         """A new partition with n_queues queues: per-queue counts restart (queue ids changed meaning)."""
         if self.admitted.shape[0] != n_queues + 1:
             self.fold()
             self.admitted = np.zeros(n_queues + 1, np.int64)
+            self.held = {}

@@ -27,7 +27,7 @@ from ewsjf.bindings.base import (Clock, RequestId, WaitingQueue, check_finished,
                                  check_step_feedback)
 from ewsjf.bindings.item_slots import ItemSlots
 from ewsjf.bindings.step_feedback import StepFeedback
-from ewsjf.bindings.step_pops import StepPops
+from ewsjf.bindings.step_pops import StepPops, item_key
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.kv_work import KVWork
 from ewsjf_core.waiting import WaitingSet
@@ -119,9 +119,11 @@ class EWSJFQueue(WaitingQueue):
             self._run_begin(False)
         if front and self._popped:
             self._fold_feedback()   # the retraction below and the feedback's decay happen in order
-            counted = self._popped.retract(item, self._set.prefill)
+            counted = self._popped.retract(item, self._set.prefill, self._set.qid)
             if counted is not None:
-                self._set.retract(counted)
+                prefill, queue = counted
+                self._set.retract(prefill)
+                self._admissions.hold(item_key(item), queue)   # counted when admitted, withdrawn if it leaves
         prefill = max(1, prompt_tokens - cached_tokens)
         size = float(prefill)
         if predicted_output_tokens:
@@ -157,6 +159,9 @@ class EWSJFQueue(WaitingQueue):
         self.settle()
         self._sync()
         self._set.flush_staged()  # a staged request must be linked before it can be unlinked
+        if self._admissions.held:   # requests popped and put back unadmitted, now leaving: not admitted
+            items = self._items
+            self._admissions.withdraw([item_key(items[slot]) for slot in slots])
         self._slots.clear(slots)
         self._count -= len(slots)
         self._set.discard(slots)
@@ -245,6 +250,8 @@ class EWSJFQueue(WaitingQueue):
         """The engine's step is over: requests popped so far stay admitted even if prepended later (a
         preempted request's recompute is admitted work again when it resumes). begin_step calls it; an
         engine that skips begin_step in some steps (vLLM's lazy adapter) calls it at every step start."""
+        if self._admissions.held and self._popped:
+            self._admissions.admitted_for_real(self._popped.kept())
         self._popped.end_step()
 
     def begin_step(self, now: float | None = None) -> None:
@@ -444,7 +451,7 @@ class EWSJFQueue(WaitingQueue):
             if not keep_order:
                 order.drop()
             return
-        self._popped.read(self._set.prefill)  # before the slots are reused
+        self._popped.read(self._set.prefill, self._set.qid)  # before the slots are reused or unlinked
         self._admissions.record(order.reasons, order.sources, order.pos)
         order.release_popped(keep_order)
 

@@ -1,10 +1,11 @@
 """StepPops: the requests EWSJFQueue popped since the engine's step began, and the prefill each was counted.
 
-A pop counts its request's effective prefill as admitted (the starvation bound's progress). An engine may
-put a request back in the same step it popped it (vLLM does when the step's budget turns out too small):
-that request was never admitted, so prepend retracts its count. Logging a pop is two list appends; the
-popped slots' prefill is read in one numpy call when the round releases the slots (before they are
-reused), and turned into item -> prefill only when a prepend asks. Items are matched by equality where they
+A pop counts its request's effective prefill as admitted (the starvation bound's progress), and the request as
+admitted from its queue (the admission log). An engine may put a request back in the same step it popped it
+(vLLM does when the step's budget turns out too small): that request was never admitted, so prepend retracts
+its count. Logging a pop is two list appends; the popped slots' prefill and queue are read in numpy calls when
+the round releases the slots (before they are reused), and turned into item -> (prefill, queue) only when a
+prepend asks. Items are matched by equality where they
 are hashable (request ids: an equal id is the same request), by identity where not (an engine's own request
 objects, a dict say, come back as the object that was popped).
 """
@@ -37,7 +38,8 @@ class _Identity:
         return id(self.item)
 
 
-def _key(item: Any) -> Any:
+def item_key(item: Any) -> Any:
+    """`item` as a dict key: itself where hashable (an equal id is the same request), else by identity."""
     try:
         hash(item)
     except TypeError:
@@ -52,7 +54,9 @@ class StepPops:
         self.items: list[Any] = []   # every pop since the step began
         self.slots: list[int] = []   # the last len(slots) of items: their prefill not yet read
         self._prefill: list[float] = []   # the prefill of items[:len(_prefill)]
-        self._counted: dict[Any, float] = {}   # item key -> prefill, for pops before the last retract()
+        self._queue: list[int] = []       # the queue column each of items[:len(_queue)] was popped from
+        # item key -> (prefill, queue), for pops before the last retract()
+        self._counted: dict[Any, tuple[float, int]] = {}
 
     def __bool__(self) -> bool:
         return bool(self.items or self._counted)
@@ -63,25 +67,36 @@ class StepPops:
             self.items.clear()
             self.slots.clear()
             self._prefill.clear()
+            self._queue.clear()
             self._counted = {}
 
-    def read(self, prefill: np.ndarray) -> None:
-        """Read the prefill of the slots popped since the last read (before the slots are reused)."""
+    def kept(self) -> list[Any]:
+        """The keys (item_key) of the items popped this step and not retracted."""
+        return [*self._counted, *map(item_key, self.items)]
+
+    def read(self, prefill: np.ndarray, queue: np.ndarray) -> None:
+        """Read the prefill and queue column (prefill[slot], queue[slot]) of the slots popped since the last read,
+        before the slots are reused or leave their queue."""
         if self.slots:
-            self._prefill += prefill[np.array(self.slots, np.int64)].tolist()
+            slots = np.array(self.slots, np.int64)
+            self._prefill += prefill[slots].tolist()
+            self._queue += queue[slots].tolist()
             self.slots.clear()
             if len(self._prefill) > MAX_POPS:
                 half = len(self._prefill) // 2
                 del self.items[:half]
                 del self._prefill[:half]
+                del self._queue[:half]
 
-    def retract(self, item: Any, prefill: np.ndarray) -> float | None:
-        """The prefill counted for `item` if it was popped this step (then no longer counted), else None."""
-        self.read(prefill)
+    def retract(self, item: Any, prefill: np.ndarray, queue: np.ndarray) -> tuple[float, int] | None:
+        """(prefill, queue column) counted for `item` if it was popped this step (then no longer counted), else
+        None."""
+        self.read(prefill, queue)
         if self.items:
-            self._counted.update(zip(map(_key, self.items), self._prefill))
+            self._counted.update(zip(map(item_key, self.items), zip(self._prefill, self._queue)))
             self.items.clear()
             self._prefill.clear()
+            self._queue.clear()
             if len(self._counted) > MAX_POPS:
                 self._counted = dict(list(self._counted.items())[len(self._counted) // 2:])
-        return self._counted.pop(_key(item), None)
+        return self._counted.pop(item_key(item), None)

@@ -23,3 +23,19 @@ def test_a_new_partition_restarts_the_per_queue_counts_not_the_promotions():
     log.record(np.array([REASON_SCORED], np.int8), np.array([4], np.int32), 1)
     log.fold()
     assert log.admitted.tolist() == [0, 0, 0, 0, 1]
+
+
+def test_a_held_count_is_withdrawn_if_its_request_leaves_and_stands_once_it_is_admitted():
+    log = AdmissionLog(n_queues=2)
+    log.record(np.array([REASON_SCORED, REASON_SCORED], np.int8), np.array([0, 1], np.int32), 2)
+    log.hold("a", 0)   # both popped, both put back unadmitted
+    log.hold("b", 1)
+    log.hold("b", 2)   # "b" popped again from the resume lane and put back: its count stays held in queue 1
+    log.admitted_for_real(["a"])
+    log.withdraw(["a", "b", "zz"])
+    log.fold()
+    assert log.admitted.tolist() == [1, 0, 0] and not log.held
+    log.hold("c", 1)
+    log.resize(3)   # counts restart: nothing is left to withdraw
+    log.withdraw(["c"])
+    assert log.admitted.tolist() == [0] * 4

@@ -1,4 +1,4 @@
-"""StepPops: the step's pops and the prefill each was counted, read before slots are reused."""
+"""StepPops: the step's pops and the prefill (and queue) each was counted, read before slots are reused."""
 
 import numpy as np
 
@@ -12,41 +12,44 @@ def _pop(p, item, slot):
 
 def test_retract_returns_each_pops_count_once_read_before_reuse():
     prefill = np.array([10.0, 20.0, 30.0, 40.0])
+    queue = np.array([0, 1, 2, 3], np.int32)
     p = StepPops()
     assert not p
     _pop(p, "a", 0)
     _pop(p, "b", 2)
-    p.read(prefill)             # the round releases slots 0 and 2 ...
+    p.read(prefill, queue)      # the round releases slots 0 and 2 ...
     prefill[[0, 2]] = -1.0      # ... and they are reused
+    queue[[0, 2]] = 9
     _pop(p, "c", 3)
     assert p
-    assert p.retract("b", prefill) == 30.0
-    assert p.retract("b", prefill) is None     # retracted once
+    assert p.retract("b", prefill, queue) == (30.0, 2)
+    assert p.retract("b", prefill, queue) is None     # retracted once
     _pop(p, "d", 1)
-    assert p.retract("d", prefill) == 20.0 and p.retract("a", prefill) == 10.0
-    assert p.retract("c", prefill) == 40.0
-    assert p.retract("zz", prefill) is None
+    assert sorted(p.kept()) == ["a", "c", "d"]
+    assert p.retract("d", prefill, queue) == (20.0, 1) and p.retract("a", prefill, queue) == (10.0, 0)
+    assert p.retract("c", prefill, queue) == (40.0, 3)
+    assert p.retract("zz", prefill, queue) is None and p.kept() == []
 
 
 def test_end_step_forgets_the_steps_pops():
-    prefill = np.array([5.0])
+    prefill, queue = np.array([5.0]), np.zeros(1, np.int32)
     p = StepPops()
     items, slots = p.items, p.slots
     _pop(p, "a", 0)
-    assert p.retract("x", prefill) is None and p   # counted, not retracted
+    assert p.retract("x", prefill, queue) is None and p   # counted, not retracted
     p.end_step()
-    assert not p and p.retract("a", prefill) is None
+    assert not p and p.retract("a", prefill, queue) is None
     assert p.items is items and p.slots is slots   # the queue's pops keep appending to the same lists
 
 
 def test_unhashable_items_are_matched_by_identity():
-    prefill = np.array([10.0, 20.0])
+    prefill, queue = np.array([10.0, 20.0]), np.zeros(2, np.int32)
     p = StepPops()
     a, twin = {"id": "a"}, {"id": "a"}   # equal, but another object: not the request that was popped
     _pop(p, a, 0)
     _pop(p, ["b"], 1)
-    assert p.retract(twin, prefill) is None
-    assert p.retract(a, prefill) == 10.0 and p.retract(a, prefill) is None
+    assert p.retract(twin, prefill, queue) is None
+    assert p.retract(a, prefill, queue) == (10.0, 0) and p.retract(a, prefill, queue) is None
     p.end_step()
     assert not p
 
@@ -54,10 +57,10 @@ def test_unhashable_items_are_matched_by_identity():
 def test_an_engine_that_never_ends_a_step_has_its_oldest_pops_forgotten():
     p = StepPops()
     n = MAX_POPS + 10
-    prefill = np.arange(n, dtype=float)
+    prefill, queue = np.arange(n, dtype=float), np.zeros(n, np.int32)
     for i in range(n):
         _pop(p, f"r{i}", i)
-    p.read(prefill)
+    p.read(prefill, queue)
     assert len(p.items) <= MAX_POPS // 2 + 10          # bounded: the oldest half forgotten (still admitted)
-    assert p.retract(f"r{n - 1}", prefill) == n - 1    # recent pops still retract
-    assert p.retract("r0", prefill) is None
+    assert p.retract(f"r{n - 1}", prefill, queue) == (n - 1, 0)    # recent pops still retract
+    assert p.retract("r0", prefill, queue) is None
