@@ -30,7 +30,8 @@ Semantics, matched to vLLM 0.32's FCFSRequestQueue where vLLM relies on them:
     arrived meanwhile are committed (their starvation due point fixed from the admission progress and the
     waiting work then) at that round rather than at the next step. Set
     lazy_begin_step = False (option vllm.lazy_begin_step) to run it at the start of every step.
-  - end_step() (called by the scheduler when schedule() returns) drops a begin_step the step skipped.
+  - end_step() (called by the scheduler when schedule() returns) drops a begin_step the step skipped, and ends
+    the step's pops (a request preempted between steps was admitted: its prepend retracts nothing).
   - __iter__ yields requests in the order they would be popped now (between steps: as of the last admission
     round); queue[i] is the i-th of them (vLLM's FCFS queue is a deque, and callers index it: O(i), like
     deque indexing away from the ends).
@@ -95,8 +96,11 @@ class EWSJFRequestQueue(RequestQueue):
     def end_step(self) -> None:
         """The scheduler's step is over (its schedule() returned). A begin_step the step never needed is
         dropped here, as the next start_step would drop it: a look between steps (iteration, peek) then runs
-        no admission round that vLLM's own steps skipped, so looking never changes what vLLM admits."""
+        no admission round that vLLM's own steps skipped, so looking never changes what vLLM admits. The step's
+        pops stay admitted: vLLM puts back the requests it skipped inside schedule(); one it preempts between
+        steps (reset_prefix_cache) was admitted, and its prepend must not retract that."""
         self._step_now = None
+        self.queue.end_pops()
 
     def _begin(self) -> None:
         now = self._step_now

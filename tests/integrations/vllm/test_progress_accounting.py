@@ -54,3 +54,19 @@ def test_preempted_request_counts_again_when_it_resumes(asy):
         v.step()
     # counted at its first admission, then again for its recompute (less any prefix-cache hit)
     assert 100 < v.scheduler.ewsjf_queue.stats()["admitted_work"] <= 100 + resumed_tokens
+
+
+@both
+def test_request_preempted_between_steps_right_after_its_admission_still_counts(asy):
+    """vLLM's reset_prefix_cache(reset_running_requests=True) preempts the running requests between two steps. One
+    admitted in the step just before was admitted all the same: its prepend is a preemption, not a skip, and must
+    not retract its admission (it did: the step's pops were ended only at the next step's start)."""
+    v = VirtualVLLM("ewsjf", num_blocks=4096, max_num_seqs=8, max_num_batched_tokens=2048, async_scheduling=asy)
+    v.add_request("a", prompt_tokens=100, output_tokens=40)
+    v.step()
+    assert v.running_ids() == ["a"]
+    assert v.scheduler.reset_prefix_cache(reset_running_requests=True)
+    assert v.waiting_ids() == ["a"]
+    while v.has_unfinished():
+        v.step()
+    assert v.scheduler.ewsjf_queue.stats()["admitted_work"] > 100   # its admission, then its recompute
