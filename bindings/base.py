@@ -87,15 +87,17 @@ def make_request_info(request_id: RequestId, prompt_tokens: int, arrival_time: f
 
 
 def check_step_feedback(duration_s: float, prefill_tokens: int, decode_tokens: int,
-                        at_running_cap: bool = False) -> None:
+                        at_running_cap: bool = False, waiting: bool | None = None) -> None:
     """Validate observe_step's arguments (shared by every policy). Values that are well-formed but
     implausible (1e160 tokens, a step of 1e300 s) pass here; the cost model skips them (cost_model.py)."""
     if (type(duration_s) is float and type(prefill_tokens) is int and type(decode_tokens) is int
             and 0.0 < duration_s < math.inf and prefill_tokens >= 0 and decode_tokens >= 0
-            and type(at_running_cap) is bool):
+            and type(at_running_cap) is bool and (waiting is None or type(waiting) is bool)):
         return
     if type(at_running_cap) is not bool:
         raise ValueError(f"observe_step: at_running_cap must be a bool, got {short(at_running_cap)}")
+    if waiting is not None and type(waiting) is not bool:
+        raise ValueError(f"observe_step: waiting must be a bool or None, got {short(waiting)}")
     d = finite_float(duration_s)
     if d is None or d <= 0:
         raise ValueError(f"observe_step: duration_s must be a finite number > 0, got {short(duration_s)}")
@@ -213,11 +215,14 @@ class WaitingQueue(ABC):
         even if they come back later with `prepend` (preempted)."""
 
     def observe_step(self, duration_s: float, prefill_tokens: int, decode_tokens: int,
-                     at_running_cap: bool = False) -> None:
+                     at_running_cap: bool = False, waiting: bool | None = None) -> None:
         """A step finished: it took duration_s and processed these tokens. at_running_cap: requests were
         still waiting at its end with the running set at the engine's cap (vLLM's max_num_seqs), so the cap,
-        not KV memory or the token budget, held admissions."""
-        check_step_feedback(duration_s, prefill_tokens, decode_tokens, at_running_cap)
+        not KV memory or the token budget, held admissions. waiting: whether requests waited for admission at
+        its end, the engine admitting (False while it is paused for new requests, vLLM's PAUSED_NEW: the pause
+        held them, not KV memory or the cap); None: whether any waits in this queue now (an engine that feeds
+        each step as it ends)."""
+        check_step_feedback(duration_s, prefill_tokens, decode_tokens, at_running_cap, waiting)
 
     def observe_finished(self, prompt_tokens: int, output_tokens: int) -> None:
         """A request admitted from this queue finished: its prompt had prompt_tokens tokens, and it generated

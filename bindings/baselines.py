@@ -267,8 +267,8 @@ class HRRNQueue(_Validated):
         self._step_ratios = None
 
     def observe_step(self, duration_s: float, prefill_tokens: int, decode_tokens: int,
-                     at_running_cap: bool = False) -> None:
-        check_step_feedback(duration_s, prefill_tokens, decode_tokens, at_running_cap)
+                     at_running_cap: bool = False, waiting: bool | None = None) -> None:
+        check_step_feedback(duration_s, prefill_tokens, decode_tokens, at_running_cap, waiting)
         if prefill_tokens >= 256:
             self.c1 += self.ema * (duration_s / prefill_tokens - self.c1)
 

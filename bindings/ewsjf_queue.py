@@ -309,12 +309,15 @@ class EWSJFQueue(WaitingQueue):
             self._order.adopt(slots, reasons, sources, scores, cap, self._now)
 
     def observe_step(self, duration_s: float, prefill_tokens: int, decode_tokens: int,
-                     at_running_cap: bool = False) -> None:
+                     at_running_cap: bool = False, waiting: bool | None = None) -> None:
         """A finished step's cost. Recorded here and fitted, in one kernel call with the steps fed since,
         right before anything reads the cost model or the admission progress: every step is seen, in order,
-        as if fitted at once, and steps that admit nothing cost one list append."""
-        check_step_feedback(duration_s, prefill_tokens, decode_tokens, at_running_cap)
-        self._kv_work.observe_step(prefill_tokens, decode_tokens, self._count > 0, at_running_cap)
+        as if fitted at once, and steps that admit nothing cost one list append. `waiting` (see
+        WaitingQueue.observe_step): whether the step counts as one whose waiting requests something held
+        (ewsjf_core.kv_work's phi); an engine that feeds steps later than they end says so, as of their end."""
+        check_step_feedback(duration_s, prefill_tokens, decode_tokens, at_running_cap, waiting)
+        self._kv_work.observe_step(prefill_tokens, decode_tokens, self._count > 0 if waiting is None else waiting,
+                                   at_running_cap)
         if self._begin_pending:
             self._run_begin(False)  # the pending step's work (a re-partition) uses the model as it was
         if self._feedback.record(duration_s, prefill_tokens, decode_tokens):

@@ -51,6 +51,13 @@ def active_requests(scheduler: Any) -> int:
     return len(scheduler.running) + streaming_sessions_idle(scheduler)
 
 
+def admits_new(scheduler: Any) -> bool:
+    """Whether vLLM's admission loop takes from `waiting` this step: not while paused (PAUSED_NEW admits only
+    requests holding KV blocks, PAUSED_ALL nothing). Releases without pausing always do."""
+    state = getattr(scheduler, "pause_state", None)
+    return state is None or state.name == "UNPAUSED"
+
+
 def num_waiting(scheduler: Any) -> int:
     """Requests waiting in `scheduler` (its `waiting` plus the held queue), as vLLM counts them."""
     return len(scheduler.waiting) + len(held_waiting(scheduler))

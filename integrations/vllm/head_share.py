@@ -24,7 +24,7 @@ from typing import Any, Iterator
 
 from vllm.v1.request import RequestStatus
 
-from ewsjf.integrations.vllm.compat import active_requests, running_cap
+from ewsjf.integrations.vllm.compat import active_requests, admits_new, running_cap
 from ewsjf_core.sim.step_builder import head_room_chunk_cap
 
 
@@ -38,7 +38,7 @@ def head_cap(scheduler: Any, share: float, cached_tokens) -> int:
     prefilling = sum(1 for r in running if r.is_prefill_chunk)
     if not prefilling:
         return 0
-    if not _admits_new(scheduler):
+    if not admits_new(scheduler):
         return 0
     head = waiting.peek_request()
     if not _admissible(head):
@@ -72,13 +72,6 @@ def head_cap(scheduler: Any, share: float, cached_tokens) -> int:
     if head_blocks + most > free and head_blocks + _running_blocks(running, chunk, total, block) > free:
         return 0   # it would not be admitted this step: the running prefills keep the budget
     return cap
-
-
-def _admits_new(scheduler: Any) -> bool:
-    """Whether vLLM's admission loop takes from `waiting` this step: not while paused (PAUSED_NEW admits only
-    requests holding KV blocks, PAUSED_ALL nothing). Releases without pausing always do."""
-    state = getattr(scheduler, "pause_state", None)
-    return state is None or state.name == "UNPAUSED"
 
 
 def _admissible(request: Any) -> bool:

@@ -39,7 +39,7 @@ from vllm.v1.request import Request
 
 from ewsjf.bindings import EWSJFConfig, EWSJFQueue
 from ewsjf_core.warmup import compile_kernels
-from ewsjf.integrations.vllm.compat import (active_requests, held_waiting, num_waiting, running_cap,
+from ewsjf.integrations.vllm.compat import (active_requests, admits_new, held_waiting, num_waiting, running_cap,
                                             streaming_sessions_idle)
 from ewsjf.integrations.vllm.config import Settings, VLLMOptions, load_settings
 from ewsjf.integrations.vllm.head_share import chunk_cap, head_cap
@@ -114,11 +114,13 @@ class EWSJFSchedulerMixin:
         self.waiting.before_begin = self._ewsjf_feed
         for request in old:  # empty after vLLM's constructor; kept for subclasses that pre-fill it
             self.waiting.add_request(request)
-        # Steps scheduled and not yet processed: (scheduler_output, schedule time, prefill, decode, at the cap).
-        self._ewsjf_inflight: deque[tuple[Any, float, int, int, bool]] = deque()
+        # Steps scheduled and not yet processed: (scheduler_output, schedule time, prefill, decode, at the cap,
+        # requests left waiting for admission).
+        self._ewsjf_inflight: deque[tuple[Any, float, int, int, bool, bool]] = deque()
         self._ewsjf_last_output = float("-inf")
-        # Step feedback not yet given to the queue: (duration, prefill tokens, decode tokens, at the running cap).
-        self._ewsjf_feedback: list[tuple[float, int, int, bool]] = []
+        # Step feedback not yet given to the queue: (duration, prefill tokens, decode tokens, at the running cap,
+        # requests left waiting).
+        self._ewsjf_feedback: list[tuple[float, int, int, bool, bool]] = []
         self.ewsjf_steps = 0
         self.ewsjf_metrics = EngineMetrics.create(vllm_config, opts, self._ewsjf_clock)
         self._ewsjf_idle_exported = False
@@ -168,7 +170,8 @@ class EWSJFSchedulerMixin:
         total = output.total_num_scheduled_tokens
         if total:
             decode = list(output.num_scheduled_tokens.values()).count(1)
-            self._ewsjf_inflight.append((output, now, total - decode, decode, self._ewsjf_at_running_cap()))
+            self._ewsjf_inflight.append((output, now, total - decode, decode, self._ewsjf_at_running_cap(),
+                                         self._ewsjf_left_waiting()))
         self.ewsjf_steps += 1
         metrics = self.ewsjf_metrics
         if metrics is not None and (now >= metrics.next_due or now < metrics.since):   # (since: the clock went back)
@@ -180,6 +183,13 @@ class EWSJFSchedulerMixin:
         admissions: the cap, not KV memory or the token budget, held them (observe_step's at_running_cap). Streaming
         sessions waiting for input take a slot (vLLM counts them so) but wait for their client, not for admission."""
         return active_requests(self) >= running_cap(self) and num_waiting(self) > streaming_sessions_idle(self)
+
+    def _ewsjf_left_waiting(self) -> bool:
+        """Whether requests still wait for admission after this step's admissions (observe_step's waiting), as of
+        now: the feedback reaches the queue steps later, when others may have arrived. Not while vLLM is paused
+        for new requests (PAUSED_NEW: the running ones go on): the pause holds them, not KV memory or the cap, and
+        a long pause would read as KV pressure afterwards."""
+        return admits_new(self) and num_waiting(self) > streaming_sessions_idle(self)
 
     def _ewsjf_export(self, now: float, force: bool = False) -> None:
         try:
@@ -213,13 +223,13 @@ class EWSJFSchedulerMixin:
             while inflight and inflight[0][0] is not scheduler_output:
                 inflight.popleft()
             if inflight:
-                _, started, prefill, decode, at_cap = inflight.popleft()
+                _, started, prefill, decode, at_cap, waited = inflight.popleft()
                 now = self._ewsjf_clock()
                 duration = now - max(started, self._ewsjf_last_output)
                 self._ewsjf_last_output = now
                 if duration > 0:
                     feedback = self._ewsjf_feedback
-                    feedback.append((duration, prefill, decode, at_cap))
+                    feedback.append((duration, prefill, decode, at_cap, waited))
                     if len(feedback) >= _MAX_PENDING_FEEDBACK:
                         self._ewsjf_feed()
         self._ewsjf_export_if_idle()
@@ -292,8 +302,8 @@ class EWSJFSchedulerMixin:
         if feedback:
             self._ewsjf_feedback = []
             observe = self.ewsjf_queue.observe_step
-            for duration, prefill, decode, at_cap in feedback:
-                observe(duration, prefill, decode, at_cap)
+            for duration, prefill, decode, at_cap, waited in feedback:
+                observe(duration, prefill, decode, at_cap, waited)
 
     # --- observability ---
     def ewsjf_stats(self) -> dict[str, Any]:

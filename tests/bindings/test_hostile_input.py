@@ -47,6 +47,7 @@ def test_ints_beyond_float_range_name_the_field(make, kwargs, field):
 @pytest.mark.parametrize("args,field", [
     ((10 ** 400, 1, 1), "duration_s"), ((math.nan, 1, 1), "duration_s"), ((0.1, -1, 1), "prefill_tokens"),
     ((0.1, 1, 1.5), "decode_tokens"), ((0.1, 1, 1, 1), "at_running_cap"), ((0.1, 1, 1, "false"), "at_running_cap"),
+    ((0.1, 1, 1, False, 1), "waiting"),
 ])
 @pytest.mark.parametrize("make", [EWSJFQueue, FCFSQueue])
 def test_observe_step_rejections_name_the_field(make, args, field):

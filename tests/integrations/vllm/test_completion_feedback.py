@@ -29,7 +29,7 @@ def _cap_flags(**engine) -> list[bool]:
     flags = []
     q = v.scheduler.ewsjf_queue
     real = q.observe_step
-    q.observe_step = lambda d, p, o, cap=False: (flags.append(cap), real(d, p, o, cap))[1]
+    q.observe_step = lambda d, p, o, cap=False, *rest: (flags.append(cap), real(d, p, o, cap, *rest))[1]
     for i in range(6):
         v.add_request(f"r{i}", prompt_tokens=64, output_tokens=20)
     for _ in range(200):
@@ -52,3 +52,26 @@ def test_steps_held_by_kv_memory_are_not_reported_as_the_cap():
     running cap of 8."""
     flags = _cap_flags(num_blocks=11, max_num_seqs=8)
     assert flags and not any(flags)
+
+
+def test_steps_paused_for_new_requests_are_not_counted_as_held_by_kv_memory():
+    """vLLM's PAUSED_NEW runs the running requests and admits no waiting one. Those steps were fed back as steps whose
+    waiting requests KV memory held (below the token budget): after a long pause the share read 1.0, and the
+    requests queued next were weighed by their KV memory-time in the starvation bound. They still feed the cost
+    model: what they ran, they ran."""
+    from vllm.v1.core.sched.interface import PauseState
+
+    v = VirtualVLLM("ewsjf", max_num_seqs=8, max_num_batched_tokens=512)
+    v.add_request("long", prompt_tokens=300, output_tokens=200)
+    for _ in range(3):
+        v.step()
+    s = v.scheduler
+    s.set_pause_state(PauseState.PAUSED_NEW)
+    for i in range(5):
+        v.add_request(f"w{i}", prompt_tokens=50, output_tokens=2)
+    fitted = s.ewsjf_stats()["cost_model"]["steps"]
+    for _ in range(100):
+        assert v.step().scheduled == {"long": 1}
+    stats = s.ewsjf_stats()
+    assert stats["waiting"] == 5 and stats["cost_model"]["steps"] == fitted + 100
+    assert stats["admissions_held"]["below_token_budget"] == 0.0

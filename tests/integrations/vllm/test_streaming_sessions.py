@@ -49,7 +49,7 @@ def test_steps_the_sessions_slot_holds_admissions_in_are_reported_at_the_running
     flags = []
     queue = v.scheduler.ewsjf_queue
     real = queue.observe_step
-    queue.observe_step = lambda d, p, o, cap=False: (flags.append(cap), real(d, p, o, cap))[1]
+    queue.observe_step = lambda d, p, o, cap=False, *rest: (flags.append(cap), real(d, p, o, cap, *rest))[1]
     for rid in ("a", "b", "c"):
         v.add_request(rid, prompt_tokens=64, output_tokens=10)
     for _ in range(40):
