@@ -17,7 +17,7 @@ import logging
 from array import array
 from collections import deque
 from operator import itemgetter
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -124,22 +124,51 @@ class EWSJFQueue(WaitingQueue):
                 prefill, queue = counted
                 self._set.retract(prefill)
                 self._admissions.hold(item_key(item), queue)   # counted when admitted, withdrawn if it leaves
-        prefill = max(1, prompt_tokens - cached_tokens)
-        size = float(prefill)
-        if predicted_output_tokens:
-            size += self._config.output_weight * predicted_output_tokens
+        size, work = self._size_and_work(prompt_tokens, cached_tokens, predicted_output_tokens)
         row = self._set.class_row(int(priority))
         slot = self._set.alloc()
         handle = self._slots.put(slot, item, self._set.capacity)
         self._count += 1
-        # The bound's work: the effective prefill, or under KV pressure its KV memory-time (ewsjf_core.kv_work).
+        self._set.stage(slot, size, work, float(arrival_time), row, front)
+        self._order.limit = 0
+        return handle
+
+    def _size_and_work(self, prompt_tokens: int, cached_tokens: int,
+                       predicted_output_tokens: int | None) -> tuple[float, float]:
+        """A request's job size (routing, scoring) and its work in the starvation bound: the effective prefill, or
+        under KV pressure its KV memory-time (ewsjf_core.kv_work)."""
+        prefill = max(1, prompt_tokens - cached_tokens)
+        size = float(prefill)
+        if predicted_output_tokens:
+            size += self._config.output_weight * predicted_output_tokens
         cfg = self._config
         weight, slot_weight = cfg.kv_work_weight, cfg.slot_work_weight
         work = (self._kv_work.work(prompt_tokens, float(prefill), weight, slot_weight) if weight or slot_weight
                 else float(prefill))
-        self._set.stage(slot, size, work, float(arrival_time), row, front)
-        self._order.limit = 0
-        return handle
+        return size, work
+
+    def resize_all(self, sizes: Callable[[Any], tuple[int, int, int | None]]) -> None:
+        """Size every waiting request anew: sizes(item) -> its (prompt_tokens, cached_tokens,
+        predicted_output_tokens) now (item: the request id, or the item pushed). For an engine whose prefix cache
+        was reset: the cache hits its requests were sized by are gone. Each keeps its arrival, priority, starvation
+        deadline and due point, and its place in its resume lane; a queued one moves to the queue its new size
+        routes to (ewsjf_core.waiting.WaitingSet.resize). All sizes are checked first (ValueError naming the
+        request and the field; nothing changes). Requests popped in this step stay popped."""
+        self.settle()
+        self._sync()
+        self._set.flush()
+        items = self._items
+        slots = [slot for slot, item in enumerate(items) if item is not None]
+        if not slots:
+            return
+        arrival = self._set.arrival
+        new = []
+        for slot in slots:
+            prompt_tokens, cached_tokens, predicted = sizes(items[slot])
+            check_request(items[slot], prompt_tokens, float(arrival[slot]), 0, cached_tokens, predicted, keyed=False)
+            new.append(self._size_and_work(prompt_tokens, cached_tokens, predicted))
+        size, work = np.array(new).T
+        self._set.resize(np.array(slots, np.int32), size, work)
 
     def remove(self, request_ids: Iterable[RequestId]) -> None:
         """Remove waiting requests (aborts). All ids are checked before any is removed; a str (or any

@@ -38,6 +38,7 @@ from ewsjf_core.links import link_in_order, list_members, unlink
 from ewsjf_core.progress_bound import OutputEstimate, commit_due_work
 from ewsjf_core.queue_layout import QueueLayout
 from ewsjf_core.reroute import PartitionJob
+from ewsjf_core.routing import route_lengths
 from ewsjf_core.selection import policy_order
 from ewsjf_core.step_kernel import age_bubbles, begin_step_kernel
 
@@ -142,6 +143,35 @@ class WaitingSet(QueueLayout):
         b[B_LAST_DUE], b[B_LAST_DUE_N] = last
         unlink(members, self.cls, self.qid, self.prefill, self.nxt, self.prv, self.head, self.tail, self.depth,
                self.work)
+        link_in_order(members, self.deadline, self.arrival, self.cls, self.qid, self.prefill, self.nxt, self.prv,
+                      self.head, self.tail, self.depth, self.work)
+
+    def resize(self, slots: np.ndarray, size: np.ndarray, prefill: np.ndarray) -> None:
+        """New job sizes and work (`prefill`) for linked slots: the sizes they were queued with no longer hold (an
+        engine's prefix cache was reset). Each keeps its arrival, deadline, due point and class; one in a lane keeps
+        its place there, one in a queue is routed again by its new size, and the queues are relinked in
+        (deadline, arrival, insertion) order, as commits would have linked them."""
+        self.flush()
+        self._cancel_replay()   # the queues' members change beyond the log's reach
+        nq = self.n_queues
+        in_lane = self.qid[slots] == nq
+        lane = slots[in_lane]
+        np.add.at(self.work, (self.cls[lane], nq), prefill[in_lane] - self.prefill[lane])
+        self.size[lane], self.prefill[lane] = size[in_lane], prefill[in_lane]
+        queued = slots[~in_lane]
+        if not queued.shape[0]:
+            return
+        members = list_members(self.head, self.nxt, 0, nq, self.n_linked)
+        unlink(members, self.cls, self.qid, self.prefill, self.nxt, self.prv, self.head, self.tail, self.depth,
+               self.work)
+        self.size[queued], self.prefill[queued] = size[~in_lane], prefill[~in_lane]
+        self.qid[queued] = route_lengths(self.size[queued], self.q_lo, self.q_hi, self.n_main, self.band_up,
+                                         self.band_down, self.b_center, self.b_active, self.b_idle,
+                                         self.bubble_width, self.max_queues)
+        mq = self.max_queues   # bubbles routing opened are queues from now on (as commit_flush has it)
+        self.q_active[mq:], self.q_pos[mq:], self.q_mean[mq:] = self.b_active, self.b_center, self.b_center
+        self._bubbles_open = self._bubbles_open or bool(self.b_active.any())
+        members = members[np.lexsort((self.seq[members], self.arrival[members], self.deadline[members]))]
         link_in_order(members, self.deadline, self.arrival, self.cls, self.qid, self.prefill, self.nxt, self.prv,
                       self.head, self.tail, self.depth, self.work)
 

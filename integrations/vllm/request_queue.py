@@ -7,7 +7,8 @@ the handle it gets back (request id -> (Request, handle)), and the queue pops th
   cached_tokens = tokens vLLM will not recompute: request.num_computed_tokens if non-zero, else
                   request.num_cached_tokens where the vLLM version records it, else the prefix-cache hit
                   found by `cached_tokens_fn` (a read-only lookup), capped at num_tokens - 1 (vLLM always
-                  recomputes the last token).
+                  recomputes the last token). When vLLM resets its prefix cache, refresh_sizes() sizes every
+                  waiting request again.
 
 Semantics, matched to vLLM 0.32's FCFSRequestQueue where vLLM relies on them:
   - add_request: a new request (vLLM's Scheduler.add_request / _enqueue_waiting_request). The same request
@@ -122,6 +123,19 @@ class EWSJFRequestQueue(RequestQueue):
         cached = max(0, min(cached, num_tokens - 1))
         predicted = self.predict_output(request) if self.predict_output is not None else None
         return num_tokens, cached, predicted
+
+    def refresh_sizes(self) -> None:
+        """Size every waiting request again, in place (none lost or added): vLLM reset its prefix cache, and the
+        hits they were sized by are gone. A policy that cannot re-size (a baseline without resize_all) keeps the
+        sizes it has."""
+        resize_all = getattr(self.queue, "resize_all", None)
+        if resize_all is None or not self._waiting:
+            return
+        if self._by_id:
+            waiting = self._waiting
+            resize_all(lambda rid: self._sizes(waiting[rid][0]))
+        else:
+            resize_all(self._sizes)
 
     def _priority(self, request: Request) -> int:
         return request.priority if self.priority_classes else 0

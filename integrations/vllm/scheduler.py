@@ -149,6 +149,14 @@ class EWSJFSchedulerMixin:
             self.waiting.cached_tokens_fn = None
             return 0
 
+    def reset_prefix_cache(self, *args: Any, **kwargs: Any) -> bool:
+        """vLLM's reset: the waiting requests were sized by prefix-cache hits that are now gone; size them again
+        (in place: each keeps its place in the starvation bound), or EWSJF would go on ordering them as short."""
+        reset = super().reset_prefix_cache(*args, **kwargs)  # type: ignore[misc]
+        if reset:
+            self.waiting.refresh_sizes()
+        return reset
+
     # --- the hot path ---
     def schedule(self, *args: Any, **kwargs: Any):
         now = self._ewsjf_clock()

@@ -395,3 +395,34 @@ def test_cost_coefficients_is_a_pure_read_the_tuners_thread_may_make():
     fitted = q.cost_coefficients
     model = q.stats()["cost_model"]
     assert fitted != prior and fitted == (model["c0"], model["c1"], model["c2"], model["decode"])
+
+
+@pytest.mark.parametrize("by_handle", [False, True])
+def test_resize_all_routes_queued_requests_anew_keeps_lanes_and_checks_first(by_handle):
+    """A request queued with a prefix-cache hit (10 of 1000 tokens to compute) goes first among short ones; sized
+    anew without the hit it moves to its long queue, behind them. The preempted one keeps its lane, nothing is lost
+    or duplicated, and a bad size raises naming the request before anything changes."""
+    q = EWSJFQueue(clock=Clock(0.0))
+    add = (lambda rid, *a, **k: q.push(rid, *a, **k)) if by_handle else q.add
+    add("p", 20, 0.0)
+    q.begin_step(0.5)
+    assert q.pop() == "p"
+    add("a", 1000, 1.0, cached_tokens=990)
+    add("b", 100, 2.0)
+    add("c", 50, 3.0)
+    q.begin_step(4.0)
+    if by_handle:
+        q.push("p", 20, 0.0, front=True)   # preempted: back on its lane
+    else:
+        q.prepend("p", 20, 0.0)
+    assert list(q) == ["p", "a", "b", "c"]
+    sizes = {"a": (1000, 0, None), "b": (100, 0, None), "c": (50, 0, None), "p": (20, 0, None)}
+    with pytest.raises(ValueError, match="request 'b'.*cached_tokens"):
+        q.resize_all(lambda rid: (100, 200, None) if rid == "b" else sizes[rid])
+    assert list(q) == ["p", "a", "b", "c"]
+    q.resize_all(lambda rid: sizes[rid])
+    assert list(q) == ["p", "b", "c", "a"] and len(q) == 4
+    stats = q.stats()
+    assert stats["resume_lane_depth"] == 1 and [d["depth"] for d in stats["queues"]][:2] == [2, 1]
+    q.begin_step(5.0)
+    assert drain(q) == ["p", "b", "c", "a"]

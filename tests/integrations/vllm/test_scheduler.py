@@ -489,3 +489,22 @@ def test_calls_in_unusual_orders_raise_clearly_and_change_nothing():
     waiting.add_request(twin)
     assert [r.request_id for r in waiting][0] == "stranger" and len(waiting) == len(queue) == 3
 
+
+
+@both
+def test_a_prefix_cache_reset_sizes_the_waiting_requests_again(asy):
+    """"x" shares 992 of its 1000 prompt tokens with a finished request: queued as 8 tokens, it goes before "y" (100).
+    vLLM's reset_prefix_cache drops those blocks: "x" now costs its 1000 tokens and must go after "y". It kept its
+    stale size and went first."""
+    v = VirtualVLLM("ewsjf", max_num_seqs=8, max_num_batched_tokens=2048, async_scheduling=asy)
+    v.add_request("seed", prompt_tokens=1000, output_tokens=2, prefix_group=1, prefix_tokens=992)
+    while v.has_unfinished():
+        v.step()
+    v.add_request("x", prompt_tokens=1000, output_tokens=2, prefix_group=1, prefix_tokens=992)
+    v.add_request("y", prompt_tokens=100, output_tokens=2)
+    assert [r.request_id for r in v.scheduler.waiting] == ["x", "y"]
+    assert v.scheduler.reset_prefix_cache()
+    assert [r.request_id for r in v.scheduler.waiting] == ["y", "x"]
+    while v.has_unfinished():
+        v.step()
+    assert v.admission_order[1:] == ["y", "x"] and set(v.finish_time) == {"seed", "x", "y"}
