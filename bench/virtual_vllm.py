@@ -23,7 +23,8 @@ Trace replay: add each request when `now` reaches its arrival (advance_to(t) ski
 anything is unfinished. `run(arrivals)` does exactly that for a list of Arrival.
 
 Any other SchedulerConfig field (max_num_active_seqs, long_prefill_token_threshold_adaptive, ...) goes in
-`scheduler_config={...}`; vLLM's own validation checks it, as `vllm serve` does.
+`scheduler_config={...}`; vLLM's own validation checks it, as `vllm serve` does. max_loras > 0 turns LoRA on
+(vLLM's LoRAConfig; give requests a LoRARequest: the scheduler never loads it, so its path need not exist).
 
 Async mode (async_scheduling=True): vLLM's AsyncScheduler protocol with two steps in flight, as vLLM's
 engine runs it: each step() schedules one step and then processes the output of the oldest in-flight step
@@ -56,7 +57,7 @@ def _vllm() -> SimpleNamespace:
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
     import torch
-    from vllm.config import CacheConfig, ModelConfig, SchedulerConfig, VllmConfig
+    from vllm.config import CacheConfig, LoRAConfig, ModelConfig, SchedulerConfig, VllmConfig
     from vllm.sampling_params import SamplingParams
     from vllm.utils.hashing import get_hash_fn_by_name
     from vllm.v1.core.kv_cache_utils import get_request_block_hasher, init_none_hash
@@ -70,7 +71,8 @@ def _vllm() -> SimpleNamespace:
     from ewsjf.integrations.vllm.compat import held_waiting  # (vLLM 0.29/0.30: skipped_waiting)
 
     return SimpleNamespace(
-        torch=torch, CacheConfig=CacheConfig, ModelConfig=ModelConfig, SchedulerConfig=SchedulerConfig,
+        torch=torch, CacheConfig=CacheConfig, LoRAConfig=LoRAConfig, ModelConfig=ModelConfig,
+        SchedulerConfig=SchedulerConfig,
         VllmConfig=VllmConfig, SamplingParams=SamplingParams, get_hash_fn_by_name=get_hash_fn_by_name,
         get_request_block_hasher=get_request_block_hasher, init_none_hash=init_none_hash,
         AsyncScheduler=AsyncScheduler, Scheduler=Scheduler, FullAttentionSpec=FullAttentionSpec,
@@ -167,7 +169,8 @@ class VirtualVLLM:
                  watermark: float = 0.0, async_scheduling: bool = False, policy: str | None = None,
                  start_time: float = 0.0, step_time: Callable[[StepInfo], float] | None = None,
                  scheduler_kwargs: dict[str, Any] | None = None, log_stats: bool = False,
-                 model_dir: str | None = None, scheduler_config: dict[str, Any] | None = None) -> None:
+                 model_dir: str | None = None, scheduler_config: dict[str, Any] | None = None,
+                 max_loras: int = 0) -> None:
         v = _vllm()
         self.now = float(start_time)
         self.async_scheduling = bool(async_scheduling)
@@ -183,8 +186,9 @@ class VirtualVLLM:
             is_encoder_decoder=False, enable_chunked_prefill=enable_chunked_prefill, policy=policy,
             long_prefill_token_threshold=long_prefill_token_threshold, async_scheduling=self.async_scheduling,
             scheduler_reserve_full_isl=scheduler_reserve_full_isl, watermark=watermark, **(scheduler_config or {}))
+        lora_config = v.LoRAConfig(max_loras=max_loras) if max_loras > 0 else None
         vllm_config = v.VllmConfig(model_config=model_config, cache_config=cache_config,
-                                 scheduler_config=scheduler_config)
+                                 scheduler_config=scheduler_config, lora_config=lora_config)
         # The platform hook may rewrite some fields; pin what the harness promises.
         vllm_config.scheduler_config.async_scheduling = self.async_scheduling
         vllm_config.cache_config.block_size = block_size

@@ -12,7 +12,8 @@ when that is less than the head's tokens, which it caps too), when some running 
 and the request at the head of the waiting order needs at most `share` of the token budget, fits the KV blocks
 the running requests leave free in this step (less vLLM's watermark) and a running slot (a streaming session
 waiting for input holds one), and vLLM would admit it this step at all (not while the engine is paused, nor while
-the head waits for its grammar or, preempted, for its in-flight output). The running prefills
+the head waits for its grammar or, preempted, for its in-flight output, nor while the running requests' LoRAs fill
+max_loras and the head's is another). The running prefills
 then leave the room the head uses (and less than a token each more), so the batch stays full. A cap the user
 set stays in force (the smaller one wins). ewsjf_core.sim's StepBuilder does the same (EngineConfig.waiting_head_share).
 """
@@ -41,7 +42,7 @@ def head_cap(scheduler: Any, share: float, cached_tokens) -> int:
     if not admits_new(scheduler):
         return 0
     head = waiting.peek_request()
-    if not _admissible(head):
+    if not _admissible(head) or _lora_slots_full(scheduler, head):
         return 0
     total = scheduler.max_num_scheduled_tokens
     limit = share * total
@@ -87,6 +88,18 @@ def _admissible(request: Any) -> bool:
         grammar = structured.grammar if structured is not None else None
         return grammar is not None and not isinstance(grammar, Exception)
     return False
+
+
+def _lora_slots_full(scheduler: Any, request: Any) -> bool:
+    """Whether vLLM's max_loras keeps `request` out this step: the running requests' LoRAs (which vLLM schedules
+    first) take every slot, and its own is not among them; vLLM skips it then."""
+    lora_config = getattr(scheduler, "lora_config", None)
+    lora = request.lora_request
+    if not lora_config or not lora:
+        return False
+    in_use = {r.lora_request.lora_int_id for r in scheduler.running
+              if r.lora_request and r.lora_request.lora_int_id > 0}
+    return len(in_use) >= lora_config.max_loras and lora.lora_int_id not in in_use
 
 
 def _running_blocks(running, cap: int, budget: int, block: int) -> int:

@@ -161,3 +161,33 @@ def test_a_head_whose_grammar_is_compiled_gets_its_room():
     request.structured_output_request.grammar = object()   # compiled (never used: the test only schedules)
     v.scheduler.add_request(request)
     assert v.scheduler.schedule().num_scheduled_tokens == {"long": 462, "short": 50}
+
+
+def _lora_request(v: VirtualVLLM, request_id: str, prompt_tokens: int, lora_id: int):
+    """A request for LoRA adapter `lora_id` (the scheduler never loads it: no weights needed)."""
+    from vllm.lora.request import LoRARequest
+    from vllm.sampling_params import SamplingParams
+    from vllm.v1.request import Request
+
+    params = SamplingParams(max_tokens=2, ignore_eos=True, detokenize=False)
+    return Request(request_id, [7] * prompt_tokens, params, None, arrival_time=v.now,
+                   lora_request=LoRARequest(f"adapter-{lora_id}", lora_id, "/unused"))
+
+
+@pytest.mark.parametrize("head_lora,admitted", [(2, False), (1, True)])
+def test_no_room_is_kept_for_a_head_whose_lora_finds_max_loras_full(head_lora, admitted):
+    """max_loras=1 and the long prefill runs with LoRA 1: vLLM skips a head with LoRA 2 this step, so the prefill must
+    keep the whole budget, as with the share off (it was cut by the head's 50 tokens every step, which nobody took).
+    A head with LoRA 1 gets its room as any other."""
+    scheduled = {}
+    for share in (0.0, 0.25):
+        v = VirtualVLLM("ewsjf", max_num_seqs=8, max_num_batched_tokens=512, enable_prefix_caching=False, max_loras=1,
+                        scheduler_kwargs={"ewsjf_options": {"waiting_head_share": share}})
+        v.scheduler.add_request(_lora_request(v, "long", 4000, 1))
+        v.step()
+        v.scheduler.add_request(_lora_request(v, "short", 50, head_lora))
+        scheduled[share] = v.step().scheduled
+    if admitted:
+        assert scheduled[0.25] == {"long": 462, "short": 50} and scheduled[0.0] == {"long": 512}
+    else:
+        assert scheduled[0.25] == scheduled[0.0] == {"long": 512}
