@@ -24,7 +24,7 @@ from collections import Counter
 
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.sim import EngineConfig, rejection_reasons
-from ewsjf_core.sim.config import DEFAULT_PREEMPTION_GUARD, DEFAULT_WAITING_HEAD_SHARE
+from ewsjf_core.sim.config import DEFAULT_PREEMPTION_GUARD, DEFAULT_WAITING_HEAD_SHARE, MIN_KV_BLOCKS
 from ewsjf_core.sim.step_time import GPU_PRESETS, MODEL_PRESETS
 from ewsjf_core.sim.workload import PREFIX_BLOCK_TOKENS
 
@@ -83,7 +83,7 @@ def _engine_arguments(g) -> None:
     g.add_argument("--gpu", default="a100-80gb", help=f"GPU preset ({', '.join(GPU_PRESETS)}; default a100-80gb)")
     g.add_argument("--token-budget", type=T.int_in(1), default=8192, help="max_num_batched_tokens (default 8192)")
     g.add_argument("--max-running", type=T.int_in(1), default=256, help="max_num_seqs (default 256)")
-    g.add_argument("--kv-blocks", type=T.int_in(1), default=None,
+    g.add_argument("--kv-blocks", type=T.int_in(MIN_KV_BLOCKS), default=None,
                    help="KV-cache blocks (default: from GPU memory, weights and --gpu-memory-utilization)")
     g.add_argument("--block-size", type=T.divisor_of(PREFIX_BLOCK_TOKENS), default=16,
                    help=f"KV block size in tokens, a divisor of {PREFIX_BLOCK_TOKENS} (default %(default)s)")

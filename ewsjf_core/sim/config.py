@@ -23,6 +23,12 @@ EWSJF's replays (--ewsjf-preemption-guard): on the suite, seeds 0-2, 257 checks 
 (bench/SUITE_PASSES.md, fourteenth pass). Baselines run on the engine as vLLM ships it (off)."""
 
 
+MIN_KV_BLOCKS = 2
+"""The fewest KV blocks an engine can serve with: block 0 is vLLM's null block (the simulator's too), so with one
+block no request can ever be allocated and every one is rejected; with two, any request that fits one block runs
+(a longer one is rejected as too long for the cache: ewsjf_core.sim.engine.rejection_reasons)."""
+
+
 class VirtualClock:
     """The simulation's clock: call it (or read `.now`) for the current virtual time in seconds.
 
@@ -48,8 +54,8 @@ class EngineConfig:
     max_running: int = 256
     """max_num_seqs: running requests at most."""
     kv_blocks: int | None = None
-    """KV-cache blocks; None: derived from GPU memory by the step-time model (its kv_blocks()), or
-    unlimited if the model has none."""
+    """KV-cache blocks, at least MIN_KV_BLOCKS; None: derived from GPU memory by the step-time model (its
+    kv_blocks()), or unlimited if the model has none."""
     block_size: int = 16
     chunked_prefill: bool = True
     prefix_caching: bool = True
@@ -113,8 +119,9 @@ class EngineConfig:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"EngineConfig.{name} must be an integer >= 1, got {v!r}")
         if self.kv_blocks is not None and (isinstance(self.kv_blocks, bool) or not isinstance(self.kv_blocks, int)
-                                           or self.kv_blocks < 1):
-            raise ValueError(f"EngineConfig.kv_blocks must be an integer >= 1 or None, got {self.kv_blocks!r}")
+                                           or self.kv_blocks < MIN_KV_BLOCKS):
+            raise ValueError(f"EngineConfig.kv_blocks must be an integer >= {MIN_KV_BLOCKS} (one is vLLM's null "
+                             f"block, which holds no request) or None, got {self.kv_blocks!r}")
         if self.token_budget < self.max_running:
             raise ValueError(f"EngineConfig.token_budget ({self.token_budget}) must be >= max_running "
                              f"({self.max_running}): every running request decodes each step")

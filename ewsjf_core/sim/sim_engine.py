@@ -112,7 +112,7 @@ class SimEngine:
     @property
     def kv_usage(self) -> float:
         """Fraction of the KV blocks in use (including the prefix cache's evictable blocks); 1.0 when the cache
-        has no block to allocate (kv_blocks=1: vLLM's null block alone)."""
+        has no block to allocate."""
         total = self.blocks.total
         return self.blocks.used / total if total else 1.0
 

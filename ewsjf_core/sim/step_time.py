@@ -24,6 +24,7 @@ import math
 from dataclasses import replace
 from typing import Protocol
 
+from .config import MIN_KV_BLOCKS
 from .gpu_presets import GPU_PRESETS
 from .gpu_spec import GPUSpec, get_gpu
 from .model_spec import MODEL_PRESETS, ModelSpec, get_model
@@ -222,13 +223,15 @@ class RooflineStepTime:
     # ------------------------------------------------------------------------------------- memory
     def kv_blocks(self, block_size: int = 16, gpu_memory_utilization: float = 0.9,
                   reserve_bytes: float = 2 * 1024 ** 3) -> int:
-        """KV-cache blocks that fit beside the weights (vLLM-style: utilization * memory - weights - reserve)."""
+        """KV-cache blocks that fit beside the weights (vLLM-style: utilization * memory - weights - reserve); at
+        least MIN_KV_BLOCKS (the null block and one to allocate), or ValueError."""
         block_bytes = block_size * self.model.kv_bytes_per_token
         free = self.gpu.memory_bytes * gpu_memory_utilization - self.model.weight_bytes - reserve_bytes
         blocks = int(free // block_bytes)
-        if blocks < 1:
-            # The least utilization that leaves one block, rounded up to what a user types.
-            least = math.ceil((self.model.weight_bytes + reserve_bytes + block_bytes) / self.gpu.memory_bytes * 1000)
+        if blocks < MIN_KV_BLOCKS:
+            # The least utilization that leaves enough blocks, rounded up to what a user types.
+            least = math.ceil((self.model.weight_bytes + reserve_bytes + MIN_KV_BLOCKS * block_bytes)
+                              / self.gpu.memory_bytes * 1000)
             fix = (f"it needs gpu_memory_utilization >= {least / 1000:g}" if least <= 1000
                    else "not even at gpu_memory_utilization 1: it needs a smaller model or a GPU with more memory")
             raise ValueError(f"{self.model.name} does not fit on {self.gpu.name} at gpu_memory_utilization "

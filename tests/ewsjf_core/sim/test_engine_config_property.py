@@ -2,7 +2,7 @@
 ValueError naming the field.
 
 test_engine.py's invariants draw a few engine settings from small menus; here every field is drawn over its
-whole domain (bounds included: one KV block, a context length beyond int64, every block size), under fcfs
+whole domain (bounds included: two KV blocks, a context length beyond int64, every block size), under fcfs
 and ewsjf, on a workload with long prompts and shared prefixes.
 """
 
@@ -20,7 +20,6 @@ from ewsjf.bindings import EWSJFQueue
 from ewsjf.bindings.baselines import FCFSQueue
 from ewsjf_core.sim import (GPU_PRESETS, MODEL_PRESETS, EngineConfig, RooflineStepTime, VirtualClock, Workload,
                             rejection_reasons, simulate)
-from ewsjf_core.sim.sim_engine import SimEngine
 from ewsjf_core.sim.workload import PREFIX_BLOCK_TOKENS
 
 MAX_STEPS = 200_000
@@ -60,7 +59,7 @@ def engine_configs(draw) -> EngineConfig:
     budget = draw(_edges(1, 20_000))
     return EngineConfig(
         token_budget=budget, max_running=draw(_edges(1, min(300, budget))),
-        kv_blocks=draw(st.one_of(st.none(), _edges(1, 3000), st.just(2 ** 70))),
+        kv_blocks=draw(st.one_of(st.none(), _edges(2, 3000), st.just(2 ** 70))),
         block_size=draw(st.sampled_from(BLOCK_SIZES)), chunked_prefill=draw(st.booleans()),
         prefix_caching=draw(st.booleans()), reserve_full_sequence=draw(st.booleans()),
         long_prefill_token_threshold=draw(st.one_of(st.just(0), _edges(1, 20_000), st.just(2 ** 70))),
@@ -95,15 +94,14 @@ def generated_tokens(w: Workload, cfg: EngineConfig) -> np.ndarray:
     return np.maximum(np.minimum(w.output_tokens, cfg.max_model_len - w.prompt_tokens.astype(object)), 1)
 
 
-def test_an_engine_with_only_the_null_block_reports_its_cache_full():
-    """kv_blocks=1 is accepted: the one block is vLLM's null block, so every request is rejected, and the live
-    state reads a full cache (no block can be allocated), not a division by zero."""
-    w = mixed_workload(0, n=3)
-    clock = VirtualClock()
-    engine = SimEngine(w, FCFSQueue(clock=clock), LinearStep(), EngineConfig(kv_blocks=1), clock=clock)
-    assert engine.kv_usage == 1.0
-    res = simulate(w, FCFSQueue(clock=VirtualClock()), LinearStep(), EngineConfig(kv_blocks=1))
-    assert res.rejected.all()
+def test_an_engine_with_only_the_null_block_is_refused_and_one_more_block_serves():
+    """kv_blocks=1 was accepted: the one block is vLLM's null block, so the engine rejected every request. It is
+    refused now, naming the field; with two blocks a request that fits one block is served."""
+    with pytest.raises(ValueError, match="kv_blocks must be an integer >= 2"):
+        EngineConfig(kv_blocks=1)
+    w = Workload(np.array([0.0, 0.1]), np.array([10, 100]), np.array([2, 2]))
+    res = simulate(w, FCFSQueue(clock=VirtualClock()), LinearStep(), EngineConfig(kv_blocks=2, block_size=16))
+    assert res.completed.tolist() == [True, False] and res.rejected.tolist() == [False, True]
 
 
 @settings(max_examples=60, deadline=None)
@@ -136,7 +134,7 @@ _NOT_A_NUMBER = [None, "0.5", [0.5], True]
 REFUSED = {
     "token_budget": [0, -1, 1.5, "8", None, True, float("nan")],
     "max_running": [0, -1, 2.0, "4", True],
-    "kv_blocks": [0, -3, 10.0, "100", False],
+    "kv_blocks": [0, 1, -3, 10.0, "100", False],
     "block_size": [0, 3, 1024, 16.0, "16", True],
     "max_model_len": [0, 1, 2.5, "8192", True],
     "long_prefill_token_threshold": [-1, 1.5, "0", None, True],
