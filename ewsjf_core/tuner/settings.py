@@ -20,11 +20,15 @@ _INT_BOUNDS = {
     "history_limit": (1, 10_000_000),
 }
 _SECONDS = FloatBounds(0.0, 1e9, low_inclusive=False)
+MIN_TRIAL_TIMEOUT_S = 1e-3
+"""The shortest trial timeout: the process executor waits for its worker in whole milliseconds (selectors round a
+shorter wait up to 1 ms, the thread executor's Event.wait does not), so below it a timeout would not mean what it
+says, and a denormal one (5e-324) times every trial out at once in a thread."""
 _FLOAT_BOUNDS = {
     "improve_margin": FloatBounds(0.0, 1e9), "window_s": _SECONDS, "min_window_depth": FloatBounds(0.0, 1e9),
     "replay_budget": FloatBounds(0.0, 1e9, low_inclusive=False), "live_trial_s": _SECONDS,
     "trial_interval_s": FloatBounds(0.0, 1e9), "retune_every_s": FloatBounds(0.0, 1e9),
-    "duty_cycle": FloatBounds(0.0, 1.0, low_inclusive=False), "trial_timeout_s": _SECONDS,
+    "duty_cycle": FloatBounds(0.0, 1.0, low_inclusive=False), "trial_timeout_s": FloatBounds(MIN_TRIAL_TIMEOUT_S, 1e9),
     "rollback_threshold": FloatBounds(0.0, 1e9), "guard_s": _SECONDS,
 }
 
@@ -78,7 +82,8 @@ class TunerSettings:
     """At most this fraction of wall time is spent in trials: after a trial of t seconds the tuner
     sleeps t * (1 - duty_cycle) / duty_cycle (live trials, which mostly wait, are exempt)."""
     trial_timeout_s: float = 120.0
-    """A trial running longer is abandoned (thread) or killed (process): the last good parameters stay."""
+    """A trial running longer is abandoned (thread) or killed (process): the last good parameters stay. At least
+    MIN_TRIAL_TIMEOUT_S (1 ms)."""
     executor: str = "auto"
     """auto: a worker process for replay, a thread for live and synthetic objectives. process is refused with
     mode live (its trials act on the serving queue)."""

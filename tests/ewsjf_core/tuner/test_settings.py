@@ -39,6 +39,8 @@ def test_a_valid_engine_is_kept_as_given():
     ({"rollback_min_samples": 0}, "rollback_min_samples"),
     ({"min_window_depth": -1}, "min_window_depth"),
     ({"guard_s": 10 ** 400}, "guard_s"),
+    ({"trial_timeout_s": 5e-324}, "trial_timeout_s"),   # a denormal: every trial timed out at once
+    ({"trial_timeout_s": 0.0009}, "trial_timeout_s"),
     ({"mode": None}, "mode"),
     ({"weights": 3}, "weights"),
     ({"weights": {"l4": -1}}, "RewardWeights.l4"),
