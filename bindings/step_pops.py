@@ -5,9 +5,9 @@ admitted from its queue (the admission log). An engine may put a request back in
 (vLLM does when the step's budget turns out too small): that request was never admitted, so prepend retracts
 its count. Logging a pop is two list appends; the popped slots' prefill and queue are read in numpy calls when
 the round releases the slots (before they are reused), and turned into item -> (prefill, queue) only when a
-prepend asks. Items are matched by equality where they
-are hashable (request ids: an equal id is the same request), by identity where not (an engine's own request
-objects, a dict say, come back as the object that was popped).
+prepend asks. Items are matched by equality where they are hashable (request ids: an equal id is the same
+request), by identity where not (an engine's own request objects, a dict say, come back as the object that was
+popped).
 """
 
 from __future__ import annotations

@@ -13,9 +13,9 @@ and the request at the head of the waiting order needs at most `share` of the to
 the running requests leave free in this step (less vLLM's watermark) and a running slot (a streaming session
 waiting for input holds one), and vLLM would admit it this step at all (not while the engine is paused, nor while
 the head waits for its grammar or, preempted, for its in-flight output, nor while the running requests' LoRAs fill
-max_loras and the head's is another). The running prefills
-then leave the room the head uses (and less than a token each more), so the batch stays full. A cap the user
-set stays in force (the smaller one wins). ewsjf_core.sim's StepBuilder does the same (EngineConfig.waiting_head_share).
+max_loras and the head's is another). The running prefills then leave the room the head uses (and less than a
+token each more), so the batch stays full. A cap the user set stays in force (the smaller one wins).
+ewsjf_core.sim's StepBuilder does the same (EngineConfig.waiting_head_share).
 """
 
 from __future__ import annotations
