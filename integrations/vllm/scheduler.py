@@ -193,11 +193,11 @@ class EWSJFSchedulerMixin:
         return active_requests(self) >= running_cap(self) and num_waiting(self) > streaming_sessions_idle(self)
 
     def _ewsjf_left_waiting(self) -> bool:
-        """Whether requests still wait for admission after this step's admissions (observe_step's waiting), as of
-        now: the feedback reaches the queue steps later, when others may have arrived. Not while vLLM is paused
+        """Whether requests still wait in the EWSJF queue after this step's admissions (observe_step's waiting), as
+        of now: the feedback reaches the queue steps later, when others may have arrived. Not while vLLM is paused
         for new requests (PAUSED_NEW: the running ones go on): the pause holds them, not KV memory or the cap, and
         a long pause would read as KV pressure afterwards."""
-        return admits_new(self) and num_waiting(self) > streaming_sessions_idle(self)
+        return bool(self.waiting) and admits_new(self)
 
     def _ewsjf_export(self, now: float, force: bool = False) -> None:
         try:
