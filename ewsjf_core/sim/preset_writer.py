@@ -18,7 +18,8 @@ def _num(v: float) -> str:
 def preset_source(key: str, g: GPUSpec) -> str:
     args = [repr(g.name), f"{g.peak_flops:.4g}", f"{g.hbm_bandwidth:.4g}", f"{g.memory_bytes:.4g}"]
     args += [f"{f}={_num(getattr(g, f))}" for f in _PRESET_FIELDS]
-    args += [f"torch_elementwise={tuple((o, float(f'{a:.4g}'), float(f'{b:.4g}')) for o, a, b in g.torch_elementwise)!r}",
+    elementwise = tuple((o, float(f"{a:.4g}"), float(f"{b:.4g}")) for o, a, b in g.torch_elementwise)
+    args += [f"torch_elementwise={elementwise!r}",
              f"calibrated={g.calibrated}", f"calibration={g.calibration!r}", f"residuals={g.residuals!r}"]
     return f"    {key!r}: GPUSpec(\n        " + ",\n        ".join(args) + "),\n"
 

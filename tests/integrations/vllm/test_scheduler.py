@@ -512,8 +512,9 @@ def test_a_prefix_cache_reset_sizes_the_waiting_requests_again(asy):
 
 @both
 def test_requests_a_prefix_cache_reset_preempts_are_sized_without_the_dropped_cache(asy):
-    """reset_prefix_cache(reset_running_requests=True) preempts "a" (its blocks go to the prefix cache) and then empties
-    the cache: "a" recomputes all its tokens, and is counted so (it was queued as a 5-token job: the hit it had then)."""
+    """reset_prefix_cache(reset_running_requests=True) preempts "a" (its blocks go to the prefix cache) and then
+    empties the cache: "a" recomputes all its tokens, and is counted so (it was queued as a 5-token job: the hit it
+    had then)."""
     v = VirtualVLLM("ewsjf", max_num_seqs=8, max_num_batched_tokens=2048, async_scheduling=asy)
     v.add_request("a", prompt_tokens=100, output_tokens=40)
     v.step()
