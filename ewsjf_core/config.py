@@ -98,9 +98,10 @@ class EWSJFConfig:
     before. Under a running cap a bound counted in prefill tokens comes due late in seconds, and the long class
     waits up to 1.3-1.4x FCFS's p99 (H200, sharegpt @ 1 s); 1 makes it exact there and gives up most of the
     short-request gain; 0.1-0.25 halves the suite's fairness failures on the H200 and Qwen2.5-7B for a few
-    dominance checks, and changes nothing on the H100 (bench/SUITE_PASSES.md, thirteenth pass). For an engine
-    whose admissions the cap holds (vllm:ewsjf_admissions_held_share{by="running_cap"} near 1) where the bound
-    must hold in seconds."""
+    dominance checks, and changes nothing on the H100 (bench/SUITE_PASSES.md, thirteenth pass); but on the Azure
+    trace driven into overload, where the cap holds, it counts every request alike and gives up the short-request
+    gain (9.9-14.7x -> 5.2-6.5x at 0.25, fifteenth pass). For an engine whose admissions the cap holds
+    (vllm:ewsjf_admissions_held_share{by="running_cap"} near 1) where the bound must hold in seconds."""
     own_size_slack: float = 1.0
     """A request falls due this many times its own effective prefill later than its due point (compared at
     selection, ewsjf_core.selection): an overtaking window proportional to the request's own size, as SJF with
