@@ -7,7 +7,8 @@ folded into the counters when stats() asks, or when the log grows long.
 A request the engine pops and puts back in the same step (vLLM skips one it cannot schedule yet) was not
 admitted. Its count stays with the queue it was first popped from while it waits (`held`), as the count of its
 admission whenever that comes (from the resume lane, which has no per-queue count of its own), and is withdrawn
-if it leaves the queue unadmitted (an abort): each request is counted once, and only once admitted.
+if it leaves the queue unadmitted (an abort): each request is counted once, and only once admitted. So is its
+starvation promotion, if that first pop promoted it (a resume lane's pops never do).
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ class AdmissionLog:
         self.admitted = np.zeros(n_queues + 1, np.int64)
         """Requests admitted from each queue column (the last column: the resume lanes)."""
         self.last_source_queue = -1
-        self.held: dict[Any, int] = {}
-        """Key of a request popped and put back unadmitted -> the queue column its count stands in."""
+        self.held: dict[Any, tuple[int, bool]] = {}
+        """Key of a request popped and put back unadmitted -> (the queue column its count stands in, -1 if that
+        count was restarted with its partition; whether its pop counted as a starvation promotion)."""
 
     def record(self, reasons: np.ndarray, sources: np.ndarray, n: int) -> None:
         """The popped prefix (first n) of an order: its reasons and source queues (arrays nobody writes)."""
@@ -53,13 +55,14 @@ class AdmissionLog:
         self.admitted += np.bincount(sources, minlength=n)[:n]
         self.last_source_queue = int(sources[-1])
 
-    def hold(self, key: Any, queue: int) -> None:
-        """The request `key`, popped from queue column `queue` this step, was put back unadmitted: its count stands,
-        held until it is admitted (admitted_for_real) or leaves (withdraw). Popped from the resume lane (no count
-        of its own), a count held from its first pop stays held."""
+    def hold(self, key: Any, queue: int, starved: bool) -> None:
+        """The request `key`, popped from queue column `queue` this step (starved: as a starvation promotion), was
+        put back unadmitted: its counts stand, held until it is admitted (admitted_for_real) or leaves (withdraw).
+        Popped from the resume lane (no count of its own, never starved), counts held from its first pop stay
+        held."""
         if queue < self.admitted.shape[0] - 1:
             held = self.held
-            held[key] = queue
+            held[key] = (queue, starved)
             if len(held) > MAX_HELD:
                 self.held = dict(list(held.items())[len(held) // 2:])
 
@@ -73,13 +76,15 @@ class AdmissionLog:
         """These requests left the queue unadmitted: the counts held for them are withdrawn."""
         held = self.held
         for key in keys:
-            queue = held.pop(key, None)
-            if queue is not None:
+            queue, starved = held.pop(key, (-1, False))
+            if queue >= 0:
                 self.admitted[queue] -= 1
+            self.starvation_promotions -= starved
 
     def resize(self, n_queues: int) -> None:
-        """A new partition with n_queues queues: per-queue counts restart (queue ids changed meaning)."""
+        """A new partition with n_queues queues: per-queue counts restart (queue ids changed meaning); held
+        promotions stay held (the count of promotions goes on)."""
         if self.admitted.shape[0] != n_queues + 1:
             self.fold()
             self.admitted = np.zeros(n_queues + 1, np.int64)
-            self.held = {}
+            self.held = {key: (-1, True) for key, (_, starved) in self.held.items() if starved}

@@ -119,11 +119,12 @@ class EWSJFQueue(WaitingQueue):
             self._run_begin(False)
         if front and self._popped:
             self._fold_feedback()   # the retraction below and the feedback's decay happen in order
-            counted = self._popped.retract(item, self._set.prefill, self._set.qid)
+            order = self._order
+            counted = self._popped.retract(item, self._set.prefill, self._set.qid, order.reasons[:order.pos])
             if counted is not None:
-                prefill, queue = counted
+                prefill, queue, starved = counted
                 self._set.retract(prefill)
-                self._admissions.hold(item_key(item), queue)   # counted when admitted, withdrawn if it leaves
+                self._admissions.hold(item_key(item), queue, starved)   # counted when admitted, withdrawn if it leaves
         size, work = self._size_and_work(prompt_tokens, cached_tokens, predicted_output_tokens)
         row = self._set.class_row(int(priority))
         slot = self._set.alloc()
@@ -483,7 +484,7 @@ class EWSJFQueue(WaitingQueue):
             if not keep_order:
                 order.drop()
             return
-        self._popped.read(self._set.prefill, self._set.qid)  # before the slots are reused or unlinked
+        self._popped.read(self._set.prefill, self._set.qid, order.reasons[:order.pos])  # before the slots are reused
         self._admissions.record(order.reasons, order.sources, order.pos)
         order.release_popped(keep_order)
 

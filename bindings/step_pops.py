@@ -1,13 +1,13 @@
 """StepPops: the requests EWSJFQueue popped since the engine's step began, and the prefill each was counted.
 
 A pop counts its request's effective prefill as admitted (the starvation bound's progress), and the request as
-admitted from its queue (the admission log). An engine may put a request back in the same step it popped it
-(vLLM does when the step's budget turns out too small): that request was never admitted, so prepend retracts
-its count. Logging a pop is two list appends; the popped slots' prefill and queue are read in numpy calls when
-the round releases the slots (before they are reused), and turned into item -> (prefill, queue) only when a
-prepend asks. Items are matched by equality where they are hashable (request ids: an equal id is the same
-request), by identity where not (an engine's own request objects, a dict say, come back as the object that was
-popped).
+admitted from its queue, and as a starvation promotion if it was popped as starved (the admission log). An engine
+may put a request back in the same step it popped it (vLLM does when the step's budget turns out too small): that
+request was never admitted, so prepend retracts its count. Logging a pop is two list appends; the popped slots'
+prefill, queue and reason are read in numpy calls when the round releases the slots (before they are reused), and
+turned into item -> (prefill, queue, starved) only when a prepend asks. Items are matched by equality where they
+are hashable (request ids: an equal id is the same request), by identity where not (an engine's own request
+objects, a dict say, come back as the object that was popped).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from ewsjf_core.selection import REASON_STARVED
 
 
 MAX_POPS = 1 << 16
@@ -55,8 +57,9 @@ class StepPops:
         self.slots: list[int] = []   # the last len(slots) of items: their prefill not yet read
         self._prefill: list[float] = []   # the prefill of items[:len(_prefill)]
         self._queue: list[int] = []       # the queue column each of items[:len(_queue)] was popped from
-        # item key -> (prefill, queue), for pops before the last retract()
-        self._counted: dict[Any, tuple[float, int]] = {}
+        self._starved: list[bool] = []    # whether each of items[:len(_starved)] was popped as starved
+        # item key -> (prefill, queue, starved), for pops before the last retract()
+        self._counted: dict[Any, tuple[float, int, bool]] = {}
 
     def __bool__(self) -> bool:
         return bool(self.items or self._counted)
@@ -68,35 +71,42 @@ class StepPops:
             self.slots.clear()
             self._prefill.clear()
             self._queue.clear()
+            self._starved.clear()
             self._counted = {}
 
     def kept(self) -> list[Any]:
         """The keys (item_key) of the items popped this step and not retracted."""
         return [*self._counted, *map(item_key, self.items)]
 
-    def read(self, prefill: np.ndarray, queue: np.ndarray) -> None:
+    def read(self, prefill: np.ndarray, queue: np.ndarray, reasons: np.ndarray) -> None:
         """Read the prefill and queue column (prefill[slot], queue[slot]) of the slots popped since the last read,
-        before the slots are reused or leave their queue."""
+        before the slots are reused or leave their queue, and whether each was popped as starved. `reasons`: the
+        reasons (ewsjf_core.selection) of the current order's popped prefix, whose last len(slots) are those pops
+        (a read releases the prefix, or comes from a retract, which leaves it in place)."""
         if self.slots:
             slots = np.array(self.slots, np.int64)
             self._prefill += prefill[slots].tolist()
             self._queue += queue[slots].tolist()
+            self._starved += (reasons[reasons.shape[0] - slots.shape[0]:] == REASON_STARVED).tolist()
             self.slots.clear()
             if len(self._prefill) > MAX_POPS:
                 half = len(self._prefill) // 2
                 del self.items[:half]
                 del self._prefill[:half]
                 del self._queue[:half]
+                del self._starved[:half]
 
-    def retract(self, item: Any, prefill: np.ndarray, queue: np.ndarray) -> tuple[float, int] | None:
-        """(prefill, queue column) counted for `item` if it was popped this step (then no longer counted), else
-        None."""
-        self.read(prefill, queue)
+    def retract(self, item: Any, prefill: np.ndarray, queue: np.ndarray,
+                reasons: np.ndarray) -> tuple[float, int, bool] | None:
+        """(prefill, queue column, starved) counted for `item` if it was popped this step (then no longer counted),
+        else None. prefill, queue, reasons: as read() takes them."""
+        self.read(prefill, queue, reasons)
         if self.items:
-            self._counted.update(zip(map(item_key, self.items), zip(self._prefill, self._queue)))
+            self._counted.update(zip(map(item_key, self.items), zip(self._prefill, self._queue, self._starved)))
             self.items.clear()
             self._prefill.clear()
             self._queue.clear()
+            self._starved.clear()
             if len(self._counted) > MAX_POPS:
                 self._counted = dict(list(self._counted.items())[len(self._counted) // 2:])
         return self._counted.pop(item_key(item), None)
