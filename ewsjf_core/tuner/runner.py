@@ -39,7 +39,7 @@ from ewsjf_core.tuner.guard import RollbackGuard
 from ewsjf_core.tuner.objective import Objective
 from ewsjf_core.tuner.optimizer import propose
 from ewsjf_core.tuner.recorder import WindowRecorder
-from ewsjf_core.tuner.settings import TunerSettings
+from ewsjf_core.tuner.settings import MIN_GUARD_S, TunerSettings
 from ewsjf_core.tuner.space import ParamSpace
 from ewsjf_core.tuner.state import TrialRecord, TunerState
 
@@ -428,7 +428,7 @@ class Tuner:
 
     def _loop(self) -> None:
         s = self.settings
-        idle = max(min(1.0, s.guard_s / 4), 0.01)
+        idle = max(min(1.0, s.guard_s / 4), MIN_GUARD_S)
         while not self._stop.is_set():
             try:
                 self.check_guard()

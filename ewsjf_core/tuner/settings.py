@@ -24,12 +24,20 @@ MIN_TRIAL_TIMEOUT_S = 1e-3
 """The shortest trial timeout: the process executor waits for its worker in whole milliseconds (selectors round a
 shorter wait up to 1 ms, the thread executor's Event.wait does not), so below it a timeout would not mean what it
 says, and a denormal one (5e-324) times every trial out at once in a thread."""
+MIN_LIVE_TRIAL_S = 1e-3
+"""The shortest live trial: it is scored on the requests that arrived after its swap and had a first token before it
+ended, which takes an engine step (milliseconds at least), and it runs under the trial timeout, whose floor is the
+same; a denormal one (5e-324) ends at once, so every live trial saw no request, failed, and the tuner stopped."""
+MIN_GUARD_S = 1e-2
+"""The shortest guard: the background loop looks at a pending swap every max(min(1 s, guard_s / 4), MIN_GUARD_S),
+so it cannot judge one sooner, and a denormal guard_s (5e-324) left the baseline window before a swap empty: the
+guard never armed, and every swap went unwatched."""
 _FLOAT_BOUNDS = {
     "improve_margin": FloatBounds(0.0, 1e9), "window_s": _SECONDS, "min_window_depth": FloatBounds(0.0, 1e9),
-    "replay_budget": FloatBounds(0.0, 1e9, low_inclusive=False), "live_trial_s": _SECONDS,
+    "replay_budget": FloatBounds(0.0, 1e9, low_inclusive=False), "live_trial_s": FloatBounds(MIN_LIVE_TRIAL_S, 1e9),
     "trial_interval_s": FloatBounds(0.0, 1e9), "retune_every_s": FloatBounds(0.0, 1e9),
     "duty_cycle": FloatBounds(0.0, 1.0, low_inclusive=False), "trial_timeout_s": FloatBounds(MIN_TRIAL_TIMEOUT_S, 1e9),
-    "rollback_threshold": FloatBounds(0.0, 1e9), "guard_s": _SECONDS,
+    "rollback_threshold": FloatBounds(0.0, 1e9), "guard_s": FloatBounds(MIN_GUARD_S, 1e9),
 }
 
 
@@ -72,7 +80,7 @@ class TunerSettings:
     tuner started. None: no bound (serving, where duty_cycle bounds the tuner's wall time; the bench, in
     virtual time, sets it)."""
     live_trial_s: float = 120.0
-    """live: how long each candidate serves before it is scored."""
+    """live: how long each candidate serves before it is scored. At least MIN_LIVE_TRIAL_S (1 ms)."""
     trial_interval_s: float = 0.0
     """Minimum pause between two trials."""
     retune_every_s: float = 300.0
@@ -94,7 +102,8 @@ class TunerSettings:
     requests (a paired geometric mean, which cancels changes of traffic: guard.calibration). Live mode compares
     the raw live figure only."""
     guard_s: float = 60.0
-    """How long the rollback guard watches after a swap (host clock)."""
+    """How long the rollback guard watches after a swap (host clock), and the window before it that the baseline is
+    measured over. At least MIN_GUARD_S (10 ms)."""
     rollback_min_samples: int = 30
     """Requests with a first token the guard needs on each side before it judges."""
     max_consecutive_failures: int = 5

@@ -4,7 +4,7 @@ import pytest
 
 from ewsjf.bindings.tuned_queue import TunedEWSJFQueue
 from ewsjf_core.tuner import TunerSettings
-from ewsjf_core.tuner.settings import EXECUTORS, MODES
+from ewsjf_core.tuner.settings import EXECUTORS, MIN_GUARD_S, MIN_LIVE_TRIAL_S, MODES
 
 
 @pytest.mark.parametrize("engine, message", [
@@ -41,6 +41,10 @@ def test_a_valid_engine_is_kept_as_given():
     ({"guard_s": 10 ** 400}, "guard_s"),
     ({"trial_timeout_s": 5e-324}, "trial_timeout_s"),   # a denormal: every trial timed out at once
     ({"trial_timeout_s": 0.0009}, "trial_timeout_s"),
+    ({"live_trial_s": 5e-324}, "live_trial_s"),   # every live trial ended at once, saw no request, and failed
+    ({"live_trial_s": 0.0009}, "live_trial_s"),
+    ({"guard_s": 5e-324}, "guard_s"),   # an empty baseline window: the guard never armed
+    ({"guard_s": 0.009}, "guard_s"),
     ({"mode": None}, "mode"),
     ({"weights": 3}, "weights"),
     ({"weights": {"l4": -1}}, "RewardWeights.l4"),
@@ -51,6 +55,11 @@ def test_a_valid_engine_is_kept_as_given():
 def test_every_setting_is_typed_and_bounded_naming_it(values, field):
     with pytest.raises(ValueError, match=field):
         TunerSettings.from_mapping(values)
+
+
+def test_the_shortest_live_trial_and_guard_are_accepted():
+    s = TunerSettings(mode="live", live_trial_s=MIN_LIVE_TRIAL_S, guard_s=MIN_GUARD_S)
+    assert (s.live_trial_s, s.guard_s) == (1e-3, 1e-2)
 
 
 def test_settings_from_a_file_take_ints_for_floats_and_none_for_no_budget():
