@@ -2,7 +2,8 @@
 
 The queue itself is unchanged on the hot path except for cheap additions:
 - add() records the arrival (id, time, prompt and cached tokens, priority, queue depth) in the tuner's
-  recorder (one dict insert and one array extend);
+  recorder (one dict insert and one array extend); resize_all() (the engine's prefix cache was reset) gives
+  the recorded requests still waiting their new cached tokens;
 - begin_step() is overridden only in live mode, to sample stats()["queues"] every `stats_every` steps for
   the partition terms of live trials (on the engine thread, which owns the queue), or in the bench when
   no on_step hook drives the tuner; otherwise it is EWSJFQueue's own.
@@ -91,6 +92,20 @@ class TunedEWSJFQueue(EWSJFQueue):
             self._on_arrival(request_id, arrival_time, prompt_tokens, cached_tokens, priority, depth)
         except Exception:  # noqa: BLE001
             _log.exception("tuner recorder: arrival of request %r not recorded", request_id)
+
+    def resize_all(self, sizes: Callable[[Any], tuple[int, int, int | None]]) -> None:
+        """EWSJFQueue.resize_all (the engine's prefix cache was reset), and the recorder's rows of the requests
+        still waiting take their new cached tokens (WindowRecorder.on_resize): a replay of the window would
+        replay cache hits that are gone. Nothing is recorded if a size is refused (nothing changes)."""
+        cached: dict[Any, int] = {}
+
+        def sized(request_id: Any) -> tuple[int, int, int | None]:
+            new = sizes(request_id)
+            cached[request_id] = new[1]
+            return new
+
+        super().resize_all(sized)
+        self.recorder.on_resize(cached)
 
     @property
     def sim_trial_every_s(self) -> float | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 from array import array
 from dataclasses import dataclass
-from typing import Hashable
+from typing import Hashable, Mapping
 
 import numpy as np
 
@@ -180,6 +180,18 @@ class WindowRecorder:
                 data[i + 6] = t
                 if data[i + 4] != data[i + 4] and output_tokens == 1:
                     data[i + 4] = t
+
+    def on_resize(self, cached_tokens: Mapping[Hashable, int]) -> None:
+        """The host sized its waiting requests anew (its prefix cache was reset): request id -> its cached tokens
+        now. A request still waiting for its first token takes them: replayed, it must not hit a cache that is gone
+        (nor be judged against the cost of one). One with a first token (preempted since) keeps the hit it had."""
+        pos, base, data = self._pos, self._base, self._data
+        for request_id, cached in cached_tokens.items():
+            p = pos.get(request_id)
+            if p is not None:
+                i = (p - base) * self._FIELDS
+                if data[i + 4] != data[i + 4]:   # NaN: no first token yet
+                    data[i + 2] = cached
 
     def snapshot(self, since: float | None = None, until: float | None = None,
                  active_at_start: bool = False) -> WindowSnapshot:

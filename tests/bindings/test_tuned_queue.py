@@ -156,3 +156,14 @@ def test_a_window_larger_than_the_recorder_keeps_is_refused_naming_the_setting()
     q = TunedEWSJFQueue(poor_config(), clock=VirtualClock(), settings=settings,
                         recorder=WindowRecorder(max_requests=20_001))
     assert q.tuner.settings.min_window_requests == q.recorder.max_requests
+
+
+def test_a_refused_resize_leaves_the_recorded_sizes_as_they_were():
+    q = TunedEWSJFQueue(clock=lambda: 0.0, settings=TunerSettings(executor="thread"), executor=ThreadExecutor())
+    q.add("a", 1000, cached_tokens=992)
+    q.add("b", 100)
+    with pytest.raises(ValueError, match="'b'"):
+        q.resize_all(lambda rid: (1000, 0, None) if rid == "a" else (100, 200, None))   # b: more cached than prompt
+    assert q.recorder.snapshot().cached_tokens.tolist() == [992, 0]
+    q.resize_all(lambda rid: (1000, 0, None) if rid == "a" else (100, 0, None))
+    assert q.recorder.snapshot().cached_tokens.tolist() == [0, 0]

@@ -142,3 +142,16 @@ def test_eviction_with_reused_ids_keeps_every_id_on_its_latest_row():
     assert len(s) == 8 and s.arrival_s.tolist() == [float(i) for i in range(492, 500)]
     assert np.array_equal(s.first_token_s, s.arrival_s + 0.5) and np.array_equal(s.finish_s, s.arrival_s + 0.75)
     assert s.prompt_tokens.tolist() == [10 + i for i in range(492, 500)]
+
+
+def test_a_resize_gives_the_requests_without_a_first_token_their_new_cached_tokens():
+    """After the host's prefix-cache reset, the rows of requests still waiting take their new cached tokens; one that
+    had its first token keeps the hit it was served with; ids evicted or never recorded are ignored (no row added)."""
+    r = WindowRecorder(max_requests=4)
+    for i in range(7):   # "r0".."r1" evicted (in a batch, past max_requests + slack)
+        r.on_arrival(f"r{i}", float(i), 1000, cached_tokens=992)
+    r.on_first_token("r5", 5.5)
+    r.on_resize({"r0": 0, "r4": 0, "r5": 0, "r6": 16, "zz": 0})
+    s = r.snapshot()
+    assert s.arrival_s.tolist() == [3, 4, 5, 6] and s.cached_tokens.tolist() == [992, 0, 992, 16]
+    assert len(r) == 4 and r.arrivals == 7

@@ -152,3 +152,22 @@ def test_a_request_that_errors_after_output_keeps_its_tokens_in_the_tuners_windo
     assert window.output_tokens.tolist() == [produced + 1, 6]
     assert window.finish_s[0] == v.finish_time["doomed"] and np.isfinite(window.first_token_s).all()
     v.scheduler.shutdown()
+
+
+def test_a_prefix_cache_reset_gives_the_tuners_window_the_waiting_requests_new_sizes(monkeypatch):
+    """"x" shares 992 of its 1000 prompt tokens with a finished request and is recorded so. vLLM's reset_prefix_cache
+    drops those blocks: the queue sizes "x" anew, and the tuner's window must too, or a replay of it would serve "x"
+    as an 8-token job the live engine no longer had."""
+    monkeypatch.delenv("EWSJF_CONFIG", raising=False)
+    tuner = {"executor": "thread", "retune_every_s": 1e9, "min_window_requests": 10_000}
+    v = VirtualVLLM(scheduler="ewsjf", max_num_seqs=8, max_num_batched_tokens=2048,
+                    scheduler_kwargs={"ewsjf_config": {"tuner": tuner}})
+    v.add_request("seed", prompt_tokens=1000, output_tokens=2, prefix_group=1, prefix_tokens=992)
+    while v.has_unfinished():
+        v.step()
+    v.add_request("x", prompt_tokens=1000, output_tokens=2, prefix_group=1, prefix_tokens=992)
+    recorder = v.scheduler.ewsjf_queue.recorder
+    assert recorder.snapshot().cached_tokens.tolist() == [0, 992]
+    assert v.scheduler.reset_prefix_cache()
+    assert recorder.snapshot().cached_tokens.tolist() == [0, 0]
+    v.scheduler.shutdown()
