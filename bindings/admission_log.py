@@ -33,6 +33,8 @@ class AdmissionLog:
         self.admitted = np.zeros(n_queues + 1, np.int64)
         """Requests admitted from each queue column (the last column: the resume lanes)."""
         self.last_source_queue = -1
+        """The queue column the last request admitted by an ended step was popped from (EWSJFQueue.end_pops sets it:
+        a pop put back in its step is not one)."""
         self.held: dict[Any, tuple[int, bool]] = {}
         """Key of a request popped and put back unadmitted -> (the queue column its count stands in, -1 if that
         count was restarted with its partition; whether its pop counted as a starvation promotion)."""
@@ -53,7 +55,6 @@ class AdmissionLog:
         self.starvation_promotions += int(np.count_nonzero(reasons == REASON_STARVED))
         n = self.admitted.shape[0]
         self.admitted += np.bincount(sources, minlength=n)[:n]
-        self.last_source_queue = int(sources[-1])
 
     def hold(self, key: Any, queue: int, starved: bool) -> None:
         """The request `key`, popped from queue column `queue` this step (starved: as a starvation promotion), was

@@ -280,9 +280,14 @@ class EWSJFQueue(WaitingQueue):
         """The engine's step is over: requests popped so far stay admitted even if prepended later (a
         preempted request's recompute is admitted work again when it resumes). begin_step calls it; an
         engine that skips begin_step in some steps (vLLM's lazy adapter) calls it at every step start."""
-        if self._admissions.held and self._popped:
-            self._admissions.admitted_for_real(self._popped.kept())
-        self._popped.end_step()
+        popped = self._popped
+        if popped:
+            last = popped.last_kept_queue(self._set.qid)
+            if last is not None:
+                self._admissions.last_source_queue = last
+            if self._admissions.held:
+                self._admissions.admitted_for_real(popped.kept())
+        popped.end_step()
 
     def begin_step(self, now: float | None = None) -> None:
         """A step starts at `now`. Its work (admitting last step's pops, committing arrivals, bubble aging,
@@ -525,6 +530,12 @@ class EWSJFQueue(WaitingQueue):
             self._fold_feedback()
         return feedback.params(self._config, self._set.out_work)
 
+    def _last_source_queue(self) -> int:
+        """The queue column the last request admitted was popped from: this step's last pop not put back, else the
+        last of an earlier step (-1: none yet)."""
+        last = self._popped.last_kept_queue(self._set.qid)
+        return last if last is not None else self._admissions.last_source_queue
+
     def stats(self) -> dict[str, Any]:
         """Per-queue depth, bounds, spread, density, last score and admissions; counters; parameters.
 
@@ -542,7 +553,7 @@ class EWSJFQueue(WaitingQueue):
         return {
             "policy": "ewsjf", "waiting": len(self), **ws.describe_queues(self._order.scores, admissions.admitted),
             "starvation_promotions": admissions.starvation_promotions,
-            "last_source_queue": admissions.last_source_queue,
+            "last_source_queue": self._last_source_queue(),
             "admitted_work": ws.admitted_work,
             "cost_model": {"c0": c0, "c1": c1, "c2": c2, "decode": cd, "steps": model.steps,
                            "skipped_steps": model.skipped, "resets": model.resets,

@@ -78,6 +78,16 @@ class StepPops:
         """The keys (item_key) of the items popped this step and not retracted."""
         return [*self._counted, *map(item_key, self.items)]
 
+    def last_kept_queue(self, queue: np.ndarray) -> int | None:
+        """The queue column of the last item popped this step and not retracted (queue: as read() takes it), or None
+        if there is none. O(1): items popped since the last retract are all kept, and the last of them is read or
+        its slot unread (not reused yet)."""
+        if self.items:
+            return int(queue[self.slots[-1]]) if self.slots else self._queue[-1]
+        if self._counted:
+            return next(reversed(self._counted.values()))[1]
+        return None
+
     def read(self, prefill: np.ndarray, queue: np.ndarray, reasons: np.ndarray) -> None:
         """Read the prefill and queue column (prefill[slot], queue[slot]) of the slots popped since the last read,
         before the slots are reused or leave their queue, and whether each was popped as starved. `reasons`: the

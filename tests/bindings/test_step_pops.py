@@ -68,3 +68,22 @@ def test_an_engine_that_never_ends_a_step_has_its_oldest_pops_forgotten():
     assert len(p.items) <= MAX_POPS // 2 + 10          # bounded: the oldest half forgotten (still admitted)
     assert p.retract(f"r{n - 1}", prefill, queue, reasons[:0]) == (n - 1, 0, False)   # recent pops still retract
     assert p.retract("r0", prefill, queue, reasons[:0]) is None
+
+
+def test_the_last_kept_pop_is_the_last_one_not_retracted_read_or_not():
+    queue, reasons = np.array([0, 1, 2, 3], np.int32), np.full(4, REASON_SCORED, np.int8)
+    prefill = np.zeros(4)
+    p = StepPops()
+    assert p.last_kept_queue(queue) is None
+    _pop(p, "a", 1)
+    assert p.last_kept_queue(queue) == 1           # unread: its slot's queue
+    p.read(prefill, queue, reasons[:1])
+    queue[1] = 9                                   # the slot reused
+    assert p.last_kept_queue(queue) == 1           # read before
+    _pop(p, "b", 2)
+    _pop(p, "c", 3)
+    p.retract("c", prefill, queue, reasons[:2])
+    assert p.last_kept_queue(queue) == 2           # "c" put back: "b"
+    p.retract("b", prefill, queue, reasons[:2])
+    p.retract("a", prefill, queue, reasons[:2])
+    assert p.last_kept_queue(queue) is None        # every pop of the step put back

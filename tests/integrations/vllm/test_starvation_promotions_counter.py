@@ -49,3 +49,16 @@ def test_a_skipped_starved_request_is_counted_once_when_admitted():
     assert v.scheduler.schedule().num_scheduled_tokens == {"held": 50}
     v.scheduler.schedule()   # the next step: its admission stands
     assert _promotions(v) == 1
+
+
+def test_the_last_chosen_queue_is_the_queue_of_the_last_request_admitted_not_of_one_put_back():
+    v = VirtualVLLM("ewsjf", max_num_seqs=8, max_num_batched_tokens=512, enable_prefix_caching=False)
+    v.scheduler.add_request(_grammar_request(v, "held", 50))
+    v.add_request("a", prompt_tokens=40, output_tokens=20)
+    v.step()   # "a" admitted from its queue, "held" skipped (put back into the resume lane)
+    stats = v.scheduler.ewsjf_stats()
+    admitted_from = [q["id"] for q in stats["queues"] if q["admitted"]]
+    assert admitted_from == [stats["last_source_queue"]]
+    for _ in range(3):
+        v.step()   # "held" popped from the resume lane and put back each time; nothing else admitted
+        assert v.scheduler.ewsjf_stats()["last_source_queue"] == admitted_from[0]
