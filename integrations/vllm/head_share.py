@@ -4,9 +4,9 @@
 vLLM schedules the running requests first: a long prompt in chunked prefill takes the whole remaining token
 budget every step until its prefill is done, and a short request that arrived meanwhile waits those steps
 although the next one in the admission order needs only a few hundred tokens. In the workload suite that
-is most of the short class's TTFT where long prefills are common (mooncake: 53-68%; bench/SUITE_PASSES.md, fourth pass). vLLM has
-the mechanism, `long_prefill_token_threshold` (a per-request chunk cap, applied when more than one request is
-eligible); the scheduler sets it for one step, to the budget left after the decodes less the head's uncached
+is most of the short class's TTFT where long prefills are common (mooncake: 53-68%; bench/SUITE_PASSES.md, fourth
+pass). vLLM has the mechanism, `long_prefill_token_threshold` (a per-request chunk cap, applied when more than one
+request is eligible); the scheduler sets it for one step, to the budget left after the decodes less the head's uncached
 tokens (shared out when several prefills run: all their capped chunks must leave the head its tokens; no cap
 when that is less than the head's tokens, which it caps too), when some running request is still in prefill
 and the request at the head of the waiting order needs at most `share` of the token budget, fits the KV blocks
