@@ -144,7 +144,7 @@ class EWSJFQueue(WaitingQueue):
             size += self._config.output_weight * predicted_output_tokens
         cfg = self._config
         weight, slot_weight = cfg.kv_work_weight, cfg.slot_work_weight
-        work = (self._kv_work.work(prompt_tokens, float(prefill), weight, slot_weight) if weight or slot_weight
+        work = (self._kv_work.work(prompt_tokens, float(prefill), weight, slot_weight, self._count) if weight or slot_weight
                 else float(prefill))
         return size, work
 

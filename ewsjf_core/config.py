@@ -90,18 +90,19 @@ class EWSJFConfig:
     pass, with own_size_slack=1): it holds the published setting's fairness on most draws (@ 10 s: long p99
     1.53x -> 1.25x FCFS's). 0 counts prefill alone (the earlier default). An engine that never reports
     completions gets prefill alone either way (bench/SUITE_PASSES.md, eighth and ninth passes)."""
-    slot_work_weight: float = 0.0
+    slot_work_weight: float = 0.25
     """Where vLLM's running cap (max_num_seqs) holds admissions (steps the engine reports with at_running_cap),
     the starvation bound counts a request's work toward its slot-time (its class's mean output plus its prefill
-    steps: a request holds a running slot for its whole decode, whatever its prompt), in proportion to the
-    share of such steps, times this weight (ewsjf_core.kv_work). 0, the default: prefill (and memory-time) as
-    before. Under a running cap a bound counted in prefill tokens comes due late in seconds, and the long class
-    waits up to 1.3-1.4x FCFS's p99 (H200, sharegpt @ 1 s); 1 makes it exact there and gives up most of the
-    short-request gain; 0.1-0.25 halves the suite's fairness failures on the H200 and Qwen2.5-7B for a few
-    dominance checks, and changes nothing on the H100 (bench/SUITE_PASSES.md, thirteenth pass); but on the Azure
-    trace driven into overload, where the cap holds, it counts every request alike and gives up the short-request
-    gain (9.9-14.7x -> 5.2-6.5x at 0.25, fifteenth pass). For an engine whose admissions the cap holds
-    (vllm:ewsjf_admissions_held_share{by="running_cap"} near 1) where the bound must hold in seconds."""
+    steps: a request holds a running slot for its whole decode, whatever its prompt), in proportion to the share
+    of such steps, times this weight, times L / (L + W) (ewsjf_core.kv_work: L a request's slot-steps, W the
+    backlog's wait in steps, the requests waiting over the completions per step). Under a running cap a bound
+    counted in prefill tokens comes due late in seconds, and the long class waited up to 1.3-1.5x FCFS's p99 (H200,
+    Qwen2.5-7B: sharegpt, bwb and the published setting at the 1-10 s loads); where the backlog is many lifetimes
+    deep (an overload) overtaking costs a waiting request little of its wait, and the prefill currency's
+    short-request gain is kept. 0.25, the default since the fifteenth pass: over seeds 0-2 the suite's fairness
+    failures fall 15 -> 5 on the H200 and 19 -> 10 with Qwen2.5-7B, nothing moves on the H100, and on the A100 one
+    cell is lost (azure @ 10 s, short mean 1.51 -> 1.65 s against HRRN's 1.59); the claims replay keeps 8.3-13.9x
+    (bench/SUITE_PASSES.md, thirteenth and fifteenth passes). 0 counts prefill (and memory-time) alone."""
     own_size_slack: float = 1.0
     """A request falls due this many times its own effective prefill later than its due point (compared at
     selection, ewsjf_core.selection): an overtaking window proportional to the request's own size, as SJF with

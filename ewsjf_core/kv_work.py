@@ -36,6 +36,12 @@ EWSJFConfig.slot_work_weight > 0 the work moves, by mc = slot_weight * phi_cap, 
 
 (o decode steps plus its prefill steps at the token budget as seen; c_slot: prompt tokens per slot-step of the
 recent completions, so a unit stays about one prefill token).
+The slot share is scaled by the regime, r = L / (L + W): L a request's slot-steps (the completions' mean), W
+FCFS's wait in steps where the cap holds (the requests waiting as the request is queued, over the completions per
+step: a cap-held engine admits as fast as it completes). Near the cap's edge (W within a lifetime or two) a few
+overtakers, each holding a slot for a lifetime, are most of a request's wait, and the bound must count them so;
+with a backlog many lifetimes deep they are a small part of it, and counting every request alike would serve the
+backlog nearly in FCFS order and give up the short requests' gain (bench/SUITE_PASSES.md, fifteenth pass).
 
 Each request's work is fixed when it is queued (the backlog ahead of it and the admission progress then sum
 the same numbers, so FCFS's admission point stays exact however phi and o drift).
@@ -82,6 +88,8 @@ class KVWork:
         self._capped = 0.0                # ...and of steps the running cap held
         self._slot = 0.0                  # forgotten sum of the completions' slot-steps (output + prefill steps)
         self._budget = 0                  # the most tokens a step carried: the engine's token budget, as seen
+        self._finished = 0                # completions since the last step fed
+        self._rate = 0.0                  # completions per step (exponential average over STEP_MEMORY steps)
         self.phi = 0.0
         self.phi_cap = 0.0
         # Derived at feedback, so that work() (once per add, on the hot path) reads them ready:
@@ -94,6 +102,7 @@ class KVWork:
     def observe_finished(self, prompt_tokens: int, output_tokens: int) -> None:
         """A request finished with `output_tokens` (validated by the caller)."""
         c = length_class(prompt_tokens)
+        self._finished += 1
         keep = _KEEP_DONE
         # A class forgets at its own completions (its last ~COMPLETION_MEMORY), the overall sums at every one.
         self._n[c] = keep * self._n[c] + 1.0
@@ -113,6 +122,8 @@ class KVWork:
         """A finished step's tokens, whether requests were still waiting at its end, and whether the running
         set was then at the engine's cap."""
         tokens = prefill_tokens + decode_tokens
+        self._rate = _KEEP_STEP * self._rate + (1.0 - _KEEP_STEP) * self._finished
+        self._finished = 0
         if self._budget < tokens <= MAX_STEP_TOKENS:
             # The budget is the most any step carried and never forgets: one implausible report (the cost model
             # skips it too) would leave every later step "held" below it (phi -> 1) and zero slot-time's prefill.
@@ -140,13 +151,17 @@ class KVWork:
         """s of the module docstring: the outputs' share of the recent completions' memory-time (0 before any)."""
         return self._kv_out / self._kv if self._kv > 0.0 else 0.0
 
-    def work(self, prompt_tokens: int, prefill: float, weight: float = 1.0, slot_weight: float = 0.0) -> float:
+    def work(self, prompt_tokens: int, prefill: float, weight: float = 1.0, slot_weight: float = 0.0,
+             waiting: int = 0) -> float:
         """The request's work in the starvation bound (module docstring, m scaled by `weight`, mc by
         `slot_weight`): `prefill` when nothing holds admissions but prefill compute, or before any completion.
         Once per add: it reads what feedback derived, and inlines mean_output and kv_time (a call each costs
         what the rest does)."""
         m = weight * self._pressure
         mc = slot_weight * self.phi_cap
+        if mc > 0.0 and waiting and self._rate > 0.0 and self._all_n > 0.0:
+            life = self._slot / self._all_n             # a request's slot-steps
+            mc *= life / (life + waiting / self._rate)  # against FCFS's wait in steps: the backlog / completion rate
         if m <= 0.0 and mc <= 0.0:
             return prefill
         c = min(int(prompt_tokens).bit_length() - 1, N_CLASSES - 1)   # length_class

@@ -184,3 +184,25 @@ def test_work_is_finite_and_positive_for_every_weight_and_any_feedback(seed):
             for prompt in (1, 2, 100, 2 ** 53):
                 work = kv.work(prompt, float(prompt), weight, slot_weight)
                 assert 0.0 < work < math.inf, (weight, slot_weight, prompt, work)
+
+
+def test_the_slot_share_shrinks_as_the_backlog_grows_against_a_requests_lifetime():
+    """The slot share mc is scaled by L / (L + W): L a request's slot-steps, W FCFS's wait in steps where the cap
+    holds (the requests waiting over the completions per step). A backlog many lifetimes deep counts prefill."""
+    kv = KVWork()
+    kv.observe_step(1000, 0, waiting=True)                  # the budget as seen: 1000 tokens
+    for _ in range(2000):                                   # one completion every 5 cap-held steps
+        kv.observe_finished(100, 300)
+        kv.observe_finished(3000, 300)
+        for _ in range(10):
+            kv.observe_step(0, 50, waiting=True, at_cap=True)
+    assert kv.phi_cap > 0.99
+    life = (300 + 0.1 + 300 + 3.0) / 2                      # mean slot-steps of the completions
+    full = kv.work(100, 100.0, 0.0, 1.0)                    # no backlog: the whole slot share
+    assert full > 1000                                      # slot-time counts a short prompt as about the mean
+    assert kv.work(100, 100.0, 0.0, 1.0, waiting=0) == full
+    for waiting in (1, 30, 300, 3000):
+        r = life / (life + waiting / 0.2)
+        expected = 100 + r * (full - 100)
+        assert kv.work(100, 100.0, 0.0, 1.0, waiting=waiting) == pytest.approx(expected, rel=2e-2)
+    assert kv.work(100, 100.0, 0.0, 1.0, waiting=30000) < 110     # 50 lifetimes deep: about its prefill
