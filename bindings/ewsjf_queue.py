@@ -144,9 +144,10 @@ class EWSJFQueue(WaitingQueue):
             size += self._config.output_weight * predicted_output_tokens
         cfg = self._config
         weight, slot_weight = cfg.kv_work_weight, cfg.slot_work_weight
-        work = (self._kv_work.work(prompt_tokens, float(prefill), weight, slot_weight, self._count) if weight or slot_weight
-                else float(prefill))
-        return size, work
+        if not (weight or slot_weight):
+            return size, float(prefill)
+        # self._count: the requests waiting ahead of it (the slot share's regime, ewsjf_core.kv_work).
+        return size, self._kv_work.work(prompt_tokens, float(prefill), weight, slot_weight, self._count)
 
     def resize_all(self, sizes: Callable[[Any], tuple[int, int, int | None]]) -> None:
         """Size every waiting request anew: sizes(item) -> its (prompt_tokens, cached_tokens,
