@@ -146,7 +146,7 @@ class EWSJFQueue(WaitingQueue):
         weight, slot_weight = cfg.kv_work_weight, cfg.slot_work_weight
         if not (weight or slot_weight):
             return size, float(prefill)
-        # self._count: the requests waiting ahead of it (the slot share's regime, ewsjf_core.kv_work).
+        # self._count: the requests waiting as it is sized (the slot share's regime, ewsjf_core.kv_work).
         return size, self._kv_work.work(prompt_tokens, float(prefill), weight, slot_weight, self._count)
 
     def resize_all(self, sizes: Callable[[Any], tuple[int, int, int | None]]) -> None:

@@ -154,7 +154,8 @@ class KVWork:
     def work(self, prompt_tokens: int, prefill: float, weight: float = 1.0, slot_weight: float = 0.0,
              waiting: int = 0) -> float:
         """The request's work in the starvation bound (module docstring, m scaled by `weight`, mc by
-        `slot_weight`): `prefill` when nothing holds admissions but prefill compute, or before any completion.
+        `slot_weight` and by the regime, `waiting` the requests waiting as it is queued; 0: not scaled): `prefill`
+        when nothing holds admissions but prefill compute, or before any completion.
         Once per add: it reads what feedback derived, and inlines mean_output and kv_time (a call each costs
         what the rest does)."""
         m = weight * self._pressure

@@ -189,9 +189,6 @@ class QueueLayout:
             r.nxt[lane_slots], r.prv[lane_slots], r.qid[lane_slots] = self.nxt[lane_slots], self.prv[lane_slots], nq
             for new, old in ((r.head, self.head), (r.tail, self.tail), (r.depth, self.depth), (r.work, self.work)):
                 new[:, nq] = old[:, lane]
-        q.active[q.max_queues:] = r.b_active   # bubbles routing opened are queues from now on
-        q_pos[q.max_queues:] = r.b_center
-        q.mean[q.max_queues:] = r.b_center
         self.head, self.tail, self.depth, self.work = r.head, r.tail, r.depth, r.work
         self.nxt, self.prv, self.qid = r.nxt, r.prv, r.qid
         self.q_lo, self.q_hi, self.q_mean, self.q_spread, self.q_density = q.lo, q.hi, q.mean, q.spread, q.density
@@ -200,6 +197,13 @@ class QueueLayout:
         self._bubbles_open = True
         self.max_queues, self.n_main = config.max_queues, q.n_main
         self.band_up, self.band_down, self.bubble_width = config.band_up, config.band_down, config.bubble_width
+        self._bubbles_as_queues()
+
+    def _bubbles_as_queues(self) -> None:
+        """Bubbles that routing opened are queues from now on: their columns take the bubbles' state (as
+        ewsjf_core.commit.commit_flush does inside its kernel)."""
+        mq = self.max_queues
+        self.q_active[mq:], self.q_pos[mq:], self.q_mean[mq:] = self.b_active, self.b_center, self.b_center
 
 
 _worker: ThreadPoolExecutor | None = None

@@ -168,8 +168,7 @@ class WaitingSet(QueueLayout):
         self.qid[queued] = route_lengths(self.size[queued], self.q_lo, self.q_hi, self.n_main, self.band_up,
                                          self.band_down, self.b_center, self.b_active, self.b_idle,
                                          self.bubble_width, self.max_queues)
-        mq = self.max_queues   # bubbles routing opened are queues from now on (as commit_flush has it)
-        self.q_active[mq:], self.q_pos[mq:], self.q_mean[mq:] = self.b_active, self.b_center, self.b_center
+        self._bubbles_as_queues()
         self._bubbles_open = self._bubbles_open or bool(self.b_active.any())
         members = members[np.lexsort((self.seq[members], self.arrival[members], self.deadline[members]))]
         link_in_order(members, self.deadline, self.arrival, self.cls, self.qid, self.prefill, self.nxt, self.prv,
