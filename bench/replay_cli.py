@@ -146,7 +146,7 @@ def run(args) -> int:
         # Every mode's outputs (the suite's --out, the fidelity matrix's --json, ...) fail now, not after its run.
         made = inputs.output_paths(args.out, args.json, args.markdown, args.plots,
                                    reads=[args.workload, args.ewsjf_config, args.model])
-        rc = fidelity.main(args) if args.fidelity else suite.run_suite(args) if args.suite else _run(args)
+        rc = fidelity.main(args) if args.fidelity else _run_suite(args) if args.suite else _run(args)
         made = []   # the run went through: its folders stay
         return rc
     except (ValueError, TypeError, RuntimeError, OSError, OverflowError) as e:   # TraceError is a ValueError
@@ -173,26 +173,45 @@ _MODE_OPTIONS = {"--suite": ("suite_workloads", "suite_requests", "suite_cache",
                  "--instances": ("routers", "stats_period")}
 """Options that only their mode reads: given without it, they were silently ignored."""
 
-_REPLAY_OPTIONS = ("workload", "format", "arrival_rate", "cv", "num_requests", "window", "max_requests", "rate_scale",
+_SUITE_TRACE_OPTIONS = ("workload", "format", "cv")
+"""Replay options the suite reads: `--suite --workload FILE` runs the suite on a user's trace (bench/suite_trace.py)."""
+_REPLAY_OPTIONS = (*_SUITE_TRACE_OPTIONS, "arrival_rate", "num_requests", "window", "max_requests", "rate_scale",
                    "sweep", "engine", "policies", "class_edges", "slo_ttft", "slo_tpot")
-_NOT_READ_BY = {"--suite": (*_REPLAY_OPTIONS, "model", "gpu", "max_model_len"),
+_NOT_READ_BY = {"--suite": (*_REPLAY_OPTIONS[len(_SUITE_TRACE_OPTIONS):], "model", "gpu", "max_model_len"),
                 "--fidelity": (*_REPLAY_OPTIONS, "seed", "no_prefix_caching", "ewsjf_config", "ewsjf_set",
                                "ewsjf_head_share", "ewsjf_preemption_guard")}
 """Options a mode does not read (the suite's workloads bring their traces, loads and models, the fidelity
 matrix's cases theirs, prefix caching included): given to it, they were silently ignored."""
 
 
-def _check_mode_options(args) -> None:
-    """Refuse an option that the run would ignore: one of a mode not asked for, or one the mode asked for does not
-    read. Given means on the command line (`args.given_options`, set by `ewsjf`'s main), its default value typed
+def _set_by_user(args) -> set[str]:
+    """The options given on the command line (`args.given_options`, set by `ewsjf`'s main), a default value typed
     out included; args parsed elsewhere carry no such set, and there an option counts as given when its value
     differs from its default."""
-    set_by_user = getattr(args, "given_options", None)
-    if set_by_user is None:
-        parser = argparse.ArgumentParser()
-        add_arguments(parser)
-        defaults = vars(parser.parse_args([]))
-        set_by_user = {n for n, default in defaults.items() if getattr(args, n) != default}
+    given = getattr(args, "given_options", None)
+    if given is not None:
+        return set(given)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    defaults = vars(parser.parse_args([]))
+    return {n for n, default in defaults.items() if getattr(args, n) != default}
+
+
+def _run_suite(args) -> int:
+    """The suite; with --workload FILE, on that trace (alone, unless --suite-workloads names others too)."""
+    given = _set_by_user(args)
+    if "workload" not in given:
+        for name in ("format", "cv"):
+            if name in given:
+                raise ValueError(f"--{name}: with --suite it describes a trace given by --workload FILE; give both")
+        return suite.run_suite(args)
+    return suite.run_suite(args, trace=args.workload, names=args.suite_workloads if "suite_workloads" in given else "")
+
+
+def _check_mode_options(args) -> None:
+    """Refuse an option that the run would ignore: one of a mode not asked for, or one the mode asked for does not
+    read (see _set_by_user for what counts as given)."""
+    set_by_user = _set_by_user(args)
 
     def given(names) -> list[str]:
         return ["--" + n.replace("_", "-") for n in names if n in set_by_user]

@@ -31,12 +31,13 @@ from ewsjf_core.sim.gpu_spec import get_gpu, gpu_key
 from ewsjf_core.sim.config import DEFAULT_PREEMPTION_GUARD, DEFAULT_WAITING_HEAD_SHARE
 
 from . import arg_types as T
-from . import inputs, suite_goals, suite_report
+from . import inputs, suite_goals, suite_report, suite_trace
 from .metrics import class_edges, summarize
 from .suite_loads import DEFAULT_CACHE, operating_points
 from .suite_policies import run_policy
 from .suite_workloads import BY_NAME, SUITE, SuiteWorkload
 
+DEFAULT_WORKLOADS = ",".join(w.name for w in SUITE)
 CELL_POLICIES = ("fcfs", "oracle-sjf", "hrrn", "ewsjf")
 TARGETS_S = (1.0, 3.0, 10.0)
 OVERLOAD = 1.5
@@ -51,11 +52,12 @@ PARETO_AGING = tuple(f"sjf-aging:{x:g}" for x in (0.0, 0.003, 0.01, 0.03, 0.1, 1
 def add_arguments(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--suite", action="store_true",
                    help="run the workload suite at FCFS-defined operating points and print the goals table "
-                        "(each workload sets its own trace, loads, model and GPU: the replay options --workload, "
-                        "--window, --policies, --model, --gpu, ... are refused; --suite-gpu and --suite-model apply, "
-                        "and so do engine options and --ewsjf-set/--ewsjf-config; see bench/suite.py)")
-    g.add_argument("--suite-workloads", default=",".join(w.name for w in SUITE),
-                   help="comma list of suite workloads (default: all)")
+                        "(each workload sets its own trace, loads, model and GPU: the replay options --window, "
+                        "--policies, --model, --gpu, ... are refused; --suite-gpu and --suite-model apply, and so do "
+                        "engine options and --ewsjf-set/--ewsjf-config; --workload FILE [--format, --cv] runs it on "
+                        "your own trace; see bench/suite.py)")
+    g.add_argument("--suite-workloads", default=DEFAULT_WORKLOADS,
+                   help="comma list of suite workloads (default: all; with --workload FILE: none, the trace alone)")
     g.add_argument("--suite-requests", type=T.int_in(50, 1_000_000), default=SUITE_REQUESTS,
                    help=f"requests per workload (default {SUITE_REQUESTS}; the first {WARMUP_SHARE:g} of them are "
                         "not measured)")
@@ -121,6 +123,8 @@ def workload_points(sw, w, engine: EngineConfig, seed: int = 0, cache: str | Non
 
     key = {"workload": sw.name, "requests": len(w), "measured_from": first, "seed": seed, "model": sw.model,
            "gpu": sw.gpu, "engine": _engine_key(engine)}
+    if getattr(sw, "digest", ""):   # a user's trace (bench/suite_trace.py): its content, not only its name
+        key["trace"] = sw.digest
     points = operating_points(key, fcfs_mean, TARGETS_S, cache or None)
     return points + [{"target_s": None, "scale": OVERLOAD * points[-1]["scale"], "fcfs_mean_ttft_s": None,
                       "reached": True}]
@@ -186,13 +190,27 @@ def run_workload(sw, n: int, engine: EngineConfig, ecfg: EWSJFConfig | None, cac
             "wall_s": time.perf_counter() - t0}
 
 
-def run_suite(args) -> int:
+def selected_workloads(names: str, trace: str | None = None, fmt: str = "auto", cv: float = 1.0) -> list:
+    """The suite workloads named in `names` (comma list), then a user's trace (`--workload FILE`) if given."""
+    chosen = []
+    for name in (x.strip() for x in names.split(",")):
+        if name and name not in BY_NAME:
+            raise ValueError(f"unknown suite workload {name!r}: use {', '.join(BY_NAME)} (a trace file: --workload)")
+        if name:
+            chosen.append(BY_NAME[name])
+    if trace is not None:
+        chosen.append(suite_trace.from_trace(trace, fmt, cv))
+    if not chosen:
+        raise ValueError("--suite-workloads: no workload named")
+    return chosen
+
+
+def run_suite(args, trace: str | None = None, names: str | None = None) -> int:
+    """The suite over `names` (default --suite-workloads), then `trace` (`--workload FILE`) if given."""
     t0 = time.perf_counter()
-    names = [x.strip() for x in args.suite_workloads.split(",") if x.strip()]
-    for name in names:
-        if name not in BY_NAME:
-            raise ValueError(f"unknown suite workload {name!r}: use {', '.join(BY_NAME)}")
-    workloads = [on_hardware(BY_NAME[name], args.suite_gpu, args.suite_model) for name in names]
+    names = args.suite_workloads if names is None else names
+    workloads = [on_hardware(sw, args.suite_gpu, args.suite_model)
+                 for sw in selected_workloads(names, trace, args.format, args.cv)]
     ecfg = inputs.ewsjf_config(args.ewsjf_config, args.ewsjf_set)
     engine = inputs.engine_config(args, with_context_length=False)   # each workload's model sets it
     results = []

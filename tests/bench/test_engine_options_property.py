@@ -92,12 +92,14 @@ def test_an_option_of_a_mode_not_asked_for_is_refused(capsys, trace, args):
                                   ["--suite", "--policies", "fcfs"], ["--suite", "--max-model-len", "4096"],
                                   ["--fidelity", "--ewsjf-set", "max_wait=5"], ["--fidelity", "--no-prefix-caching"],
                                   ["--fidelity", "--seed", "3"], ["--fidelity", "--sweep", "0.5,1"],
-                                  ["--suite", "--model", "llama-3-8b"], ["--suite", "--workload", "azure"],
+                                  ["--suite", "--model", "llama-3-8b"], ["--suite", "--arrival-rate", "3"],
+                                  ["--suite", "--num-requests", "90"],
                                   ["--fidelity", "--seed", "0"]])
 def test_an_option_the_mode_does_not_read_is_refused(capsys, monkeypatch, args):
     """--suite's workloads bring their own traces, loads and models, --fidelity's cases theirs: a replay option
     given to either was silently ignored. So was one typed out at its default value: `--suite --model llama-3-8b`
-    still replayed the published setting on Llama-2-13B, and `--suite --workload azure` all eight workloads."""
+    still replayed the published setting on Llama-2-13B. (--workload, --format and --cv the suite reads: a user's
+    trace, tests/bench/test_suite_trace.py.)"""
     from ewsjf.bench import fidelity, suite
 
     def ran(*_, **__):
