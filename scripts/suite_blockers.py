@@ -23,7 +23,7 @@ from ewsjf.bench import engines
 from ewsjf.bench.metrics import class_edges
 from ewsjf.bench.suite import cell_scale, suite_build, workload_points
 from ewsjf.bench.suite_policies import AgingSJFQueue
-from ewsjf.bench.suite_workloads import BY_NAME
+from ewsjf.bench.suite_trace import from_trace
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.sim import EngineConfig, RooflineStepTime, VirtualClock
 from ewsjf_core.sim.config import DEFAULT_WAITING_HEAD_SHARE
@@ -108,7 +108,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--aging", type=float, default=0.03)
     args = ap.parse_args()
-    sw = BY_NAME[args.workload]
+    sw = from_trace(args.workload)
     engine = EngineConfig()
     w = suite_build(sw, seed=args.seed)
     st = RooflineStepTime(sw.model, sw.gpu)

@@ -29,7 +29,8 @@ from ewsjf.bench.metrics import class_edges, summarize
 from ewsjf.bench.suite import CELL_LOADS, cell_scale, measured_from, on_hardware, suite_build, workload_points
 from ewsjf.bench.suite_loads import cache_key
 from ewsjf.bench.suite_policies import run_policy
-from ewsjf.bench.suite_workloads import BY_NAME, SUITE
+from ewsjf.bench.suite_trace import from_trace
+from ewsjf.bench.suite_workloads import SUITE
 from ewsjf.bindings import baselines
 from ewsjf_core.sim import EngineConfig, RooflineStepTime
 from ewsjf_core.sim.config import DEFAULT_PREEMPTION_GUARD, DEFAULT_WAITING_HEAD_SHARE
@@ -44,7 +45,8 @@ ALL_CELLS = [f"{w.name}:{load}" for w in SUITE for load in CELL_LOADS]
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("cells", help="comma list of workload:load (load one of 1, 3, 10, ovl), or 'all'")
+    ap.add_argument("cells", help="comma list of workload:load (load one of 1, 3, 10, ovl; workload a suite name or a "
+                                  "trace file), or 'all'")
     ap.add_argument("--seed", default="0", help="a seed, or a comma list of seeds (each its own draw)")
     ap.add_argument("--set", default="", help="EWSJF config overrides, k=v,...")
     ap.add_argument("--watermark", type=float, default=0.0,
@@ -103,9 +105,9 @@ def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str,
                 args: argparse.Namespace) -> dict[str, dict]:
     """The goal checks of one cell (bench/suite_goals.py), EWSJF run as `spec`, the baselines cached; args: the
     engine and hardware options."""
-    name, load = cell.split(":")
+    name, load = cell.rsplit(":", 1)
     watermark, gpu, model = args.watermark, args.gpu, args.model
-    sw = on_hardware(BY_NAME[name], gpu, model)
+    sw = on_hardware(from_trace(name), gpu, model)
     engine = EngineConfig(kv_watermark=watermark)
     w = suite_build(sw, seed=seed)
     st = RooflineStepTime(sw.model, sw.gpu)
@@ -114,7 +116,8 @@ def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str,
     edges, first = class_edges(w.prompt_tokens), measured_from(w)
     metrics = {}
     for pol in BASELINES:
-        k = cache_key({"cell": cell, "requests": len(w), "measured_from": first, "seed": seed, "policy": pol,
+        trace = {"trace": sw.digest} if getattr(sw, "digest", "") else {}   # a trace file: its content
+        k = cache_key({"cell": cell, **trace, "requests": len(w), "measured_from": first, "seed": seed, "policy": pol,
                        "code": _BASELINE_CODE, **({"watermark": watermark} if watermark else {}),
                        **({"gpu": sw.gpu} if gpu else {}), **({"model": sw.model} if model else {})})
         if k not in cache:

@@ -18,13 +18,13 @@ import numpy as np
 from ewsjf.bench.metrics import class_edges
 from ewsjf.bench.suite import CELL_LOADS, cell_scale, measured_from, on_hardware, suite_build, workload_points
 from ewsjf.bench.suite_policies import run_policy
-from ewsjf.bench.suite_workloads import BY_NAME
+from ewsjf.bench.suite_trace import from_trace
 from ewsjf_core.sim import EngineConfig, RooflineStepTime
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("workload", choices=sorted(BY_NAME))
+    ap.add_argument("workload", help="a suite workload's name or a trace file (bench/suite_trace.py)")
     ap.add_argument("load", choices=CELL_LOADS)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--policies", default="fcfs,hrrn,ewsjf", help="suite policy specs, comma-separated")
@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--gpu", default=None, help="another GPU preset (bench --suite-gpu)")
     ap.add_argument("--model", default=None, help="another model preset (bench --suite-model)")
     args = ap.parse_args()
-    sw = on_hardware(BY_NAME[args.workload], args.gpu, args.model)
+    sw = on_hardware(from_trace(args.workload), args.gpu, args.model)
     w = suite_build(sw, seed=args.seed)
     engine = EngineConfig()
     wl = w.scale_rate(cell_scale(workload_points(sw, w, engine, args.seed), args.load))

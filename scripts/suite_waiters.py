@@ -24,7 +24,7 @@ from ewsjf.bench import engines
 from ewsjf.bench.metrics import class_edges
 from ewsjf.bench.suite import cell_scale, on_hardware, suite_build, workload_points
 from ewsjf.bench.suite_policies import parse
-from ewsjf.bench.suite_workloads import BY_NAME
+from ewsjf.bench.suite_trace import from_trace
 from ewsjf.bindings import EWSJFQueue
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.sim import EngineConfig, RooflineStepTime, VirtualClock
@@ -76,7 +76,7 @@ def replay(wl, st, engine, queue):
 
 def main(name: str, load: str, seed: int = 0, overrides: str = "", gpu: str | None = None,
          model: str | None = None, guard: bool = DEFAULT_PREEMPTION_GUARD) -> None:
-    sw = on_hardware(BY_NAME[name], gpu, model)
+    sw = on_hardware(from_trace(name), gpu, model)
     w = suite_build(sw, seed=seed)
     st = RooflineStepTime(sw.model, sw.gpu)
     engine = EngineConfig()
