@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import re
+from collections import Counter
 from typing import Any
 
 from ewsjf_core.config import EWSJFConfig, read_mapping_file
@@ -152,6 +153,25 @@ def _sizes_at_full_memory(engine: EngineConfig, step_model) -> bool:
     except ValueError:
         return False
     return True
+
+
+def check_servable(why: list[str], engine: EngineConfig, kv_blocks: int, model_context: bool,
+                   what: str = "the workload") -> None:
+    """An engine that would reject every request of the workload (`why`, its rejection_reasons: the context
+    length, the KV cache, the token budget without chunked prefill) is refused before any replay, by the options
+    to change. model_context: max_model_len is the model's (no --max-model-len); what: the workload, named."""
+    reasons = Counter(why)
+    if reasons[""]:
+        return
+    said = {"context": ("--max-model-len", f"{reasons['context']} reach the context length of "
+                        f"{engine.max_model_len} tokens" + (" (the model's)" if model_context else "")),
+            "kv": ("--kv-blocks", f"{reasons['kv']} need more than the KV cache's {kv_blocks} blocks of "
+                   f"{engine.block_size} tokens, one kept aside (vLLM's null block)"),
+            "budget": ("--token-budget", f"{reasons['budget']} exceed the token budget ({engine.token_budget}) "
+                       f"without chunked prefill")}
+    options, why = zip(*(said[r] for r in said if reasons[r]))
+    raise ValueError(f"{', '.join(options)}: the engine would reject every request of {what}: "
+                     f"{'; '.join(why)}")
 
 
 def output_paths(out: str | None, json_path: str | None, md_path: str | None, plots: str | None,

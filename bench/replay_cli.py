@@ -20,7 +20,6 @@ import os
 import shlex
 import sys
 import time
-from collections import Counter
 
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.sim import EngineConfig, rejection_reasons
@@ -259,7 +258,7 @@ def _run(args) -> int:
     engine = inputs.engine_config(args)
     kv_blocks = inputs.sized_engine(engine, step_model).kv_blocks
     reasons = rejection_reasons(base, engine, kv_blocks)
-    _check_servable(reasons, engine, kv_blocks, args.max_model_len is None)
+    inputs.check_servable(reasons, engine, kv_blocks, args.max_model_len is None)
     if "vllm" in engine_names:
         _check_vllm_engine(base, engine, kv_blocks)
     edges = args.class_edges or default_edges(base.prompt_tokens)
@@ -313,24 +312,6 @@ def _run(args) -> int:
 VLLM_MAX_KV_BLOCKS = 2 ** 24
 """Most KV blocks for the vllm engine: vLLM's block pool makes a Python object per block (~140 bytes: 2.3 GB
 here); a real GPU's cache is well under a million blocks."""
-
-
-def _check_servable(why: list[str], engine: EngineConfig, kv_blocks: int, model_context: bool) -> None:
-    """An engine that would reject every request of the workload (`why`, its rejection_reasons: the context
-    length, the KV cache, the token budget without chunked prefill) is refused before any replay, by the options
-    to change. model_context: max_model_len is the model's (no --max-model-len)."""
-    reasons = Counter(why)
-    if reasons[""]:
-        return
-    said = {"context": ("--max-model-len", f"{reasons['context']} reach the context length of "
-                        f"{engine.max_model_len} tokens" + (" (the model's)" if model_context else "")),
-            "kv": ("--kv-blocks", f"{reasons['kv']} need more than the KV cache's {kv_blocks} blocks of "
-                   f"{engine.block_size} tokens, one kept aside (vLLM's null block)"),
-            "budget": ("--token-budget", f"{reasons['budget']} exceed the token budget ({engine.token_budget}) "
-                       f"without chunked prefill")}
-    options, why = zip(*(said[r] for r in said if reasons[r]))
-    raise ValueError(f"{', '.join(options)}: the engine would reject every request of the workload: "
-                     f"{'; '.join(why)}")
 
 
 def _check_vllm_engine(w, engine: EngineConfig, kv_blocks: int) -> None:

@@ -22,11 +22,12 @@ import argparse
 import dataclasses
 import sys
 import time
+from collections import Counter
 
 import numpy as np
 
 from ewsjf_core.config import EWSJFConfig
-from ewsjf_core.sim import MODEL_PRESETS, EngineConfig, RooflineStepTime
+from ewsjf_core.sim import MODEL_PRESETS, EngineConfig, RooflineStepTime, rejection_reasons
 from ewsjf_core.sim.gpu_spec import get_gpu, gpu_key
 from ewsjf_core.sim.config import DEFAULT_PREEMPTION_GUARD, DEFAULT_WAITING_HEAD_SHARE
 
@@ -141,6 +142,20 @@ def cell_scale(points: list[dict], load: str) -> float:
     return points[TARGETS_S.index(float(load))]["scale"]
 
 
+def _check_served(sw, w, engine: EngineConfig, step_model) -> None:
+    """A workload the engine rejects whole (a trace of prompts larger than the KV cache) is refused by name before
+    its loads are searched; one it rejects in part is said on stderr, as a plain replay says it (every policy
+    skips the same requests, and the figures count the others)."""
+    kv_blocks = inputs.sized_engine(engine, step_model).kv_blocks
+    why = rejection_reasons(w, engine, kv_blocks)
+    inputs.check_servable(why, engine, kv_blocks, False, what=f"suite workload {sw.name} on {sw.model}, {sw.gpu}")
+    rejected = Counter(r for r in why if r)
+    if rejected:
+        print(f"  warning: suite workload {sw.name}: {sum(rejected.values())} of {len(w)} requests rejected by the "
+              f"engine ({', '.join(f'{k}: {v}' for k, v in rejected.items())}); the figures count the others",
+              file=sys.stderr)
+
+
 def _steady(ttft: np.ndarray, first: int) -> bool:
     """Whether FCFS's mean TTFT stays level over the measured arrivals (see STEADY_GROWTH)."""
     x = ttft[first:]
@@ -154,6 +169,7 @@ def run_workload(sw, n: int, engine: EngineConfig, ecfg: EWSJFConfig | None, cac
     t0 = time.perf_counter()
     w = suite_build(sw, n, seed)
     st = RooflineStepTime(sw.model, sw.gpu)
+    _check_served(sw, w, engine, st)
     edges, first = class_edges(w.prompt_tokens), measured_from(w)
     cells = []
     points = workload_points(sw, w, engine, seed, cache)

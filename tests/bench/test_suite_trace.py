@@ -91,3 +91,19 @@ def test_suite_trace_options_are_refused_alone_or_bad(capsys, monkeypatch, argv,
     monkeypatch.setattr(suite, "run_workload", ran)
     assert cli.main(["bench", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_trace_the_engine_rejects_is_refused_by_name_or_said_in_part(tmp_path, capsys):
+    huge = tmp_path / "huge.csv"
+    huge.write_text("arrival_s,prompt_tokens,output_tokens\n" + "".join(f"{i},5000000,10\n" for i in range(60)))
+    assert cli.main(["bench", "--suite", "--workload", str(huge), "--suite-requests", "60", "--no-pareto",
+                     "--suite-cache", ""]) == 2
+    err = capsys.readouterr().err
+    assert "--kv-blocks: the engine would reject every request of suite workload huge" in err
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("arrival_s,prompt_tokens,output_tokens\n" + "".join(
+        f"{0.2 * i},{5000000 if i % 10 == 0 else 200 + 30 * i},{20}\n" for i in range(100)))
+    out = tmp_path / "m"
+    assert cli.main(["bench", "--suite", "--workload", str(mixed), "--suite-requests", "100", "--no-pareto",
+                     "--no-plots", "--suite-cache", "", "--out", str(out)]) == 0
+    assert "suite workload mixed: 10 of 100 requests rejected by the engine (kv: 10)" in capsys.readouterr().err
