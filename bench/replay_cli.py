@@ -174,9 +174,10 @@ _MODE_OPTIONS = {"--suite": ("suite_workloads", "suite_requests", "suite_cache",
 
 _SUITE_TRACE_OPTIONS = ("workload", "format", "cv")
 """Replay options the suite reads: `--suite --workload FILE` runs the suite on a user's trace (bench/suite_trace.py)."""
-_REPLAY_OPTIONS = (*_SUITE_TRACE_OPTIONS, "arrival_rate", "num_requests", "window", "max_requests", "rate_scale",
-                   "sweep", "engine", "policies", "class_edges", "slo_ttft", "slo_tpot")
-_NOT_READ_BY = {"--suite": (*_REPLAY_OPTIONS[len(_SUITE_TRACE_OPTIONS):], "model", "gpu", "max_model_len"),
+_REPLAY_ONLY_OPTIONS = ("arrival_rate", "num_requests", "window", "max_requests", "rate_scale", "sweep", "engine",
+                        "policies", "class_edges", "slo_ttft", "slo_tpot")
+_REPLAY_OPTIONS = (*_SUITE_TRACE_OPTIONS, *_REPLAY_ONLY_OPTIONS)
+_NOT_READ_BY = {"--suite": (*_REPLAY_ONLY_OPTIONS, "model", "gpu", "max_model_len"),
                 "--fidelity": (*_REPLAY_OPTIONS, "seed", "no_prefix_caching", "ewsjf_config", "ewsjf_set",
                                "ewsjf_head_share", "ewsjf_preemption_guard")}
 """Options a mode does not read (the suite's workloads bring their traces, loads and models, the fidelity
