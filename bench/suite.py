@@ -185,6 +185,9 @@ def run_workload(sw, n: int, engine: EngineConfig, ecfg: EWSJFConfig | None, cac
             metrics[pol] = summarize(res, edges, measured_from=first)
             deciles[pol] = _deciles(wl, ttfts[pol], first)
         pt = {**pt, "steady": _steady(ttfts["fcfs"], first)}
+        is_long = wl.prompt_tokens[first:] > edges[1]
+        later = {pol: suite_goals.later_than_fcfs(t[first:], ttfts["fcfs"][first:], is_long)
+                 for pol, t in ttfts.items() if pol != "fcfs"}
         # The sweep: the Pareto plot at the highest target's point, and the frontier wherever it may decide a goal
         # (suite_goals.sweep_decides).
         front = {}
@@ -198,7 +201,7 @@ def run_workload(sw, n: int, engine: EngineConfig, ecfg: EWSJFConfig | None, cac
         if pt["target_s"] and not pt["steady"]:
             label += ", not steady"
         cells.append({"label": label, "point": pt, "metrics": metrics, "deciles": deciles, "front": front,
-                      "goals": suite_goals.check_cell(metrics, front=front)})
+                      "later_than_fcfs": later, "goals": suite_goals.check_cell(metrics, front=front)})
     top_cell = next(c for c in cells if c["point"]["scale"] == top)
     front = {**top_cell["front"], **top_cell["metrics"]} if top_cell["front"] else {}
     return {"workload": sw.name, "what": sw.what, "model": sw.model, "gpu": sw.gpu, "describe": w.describe(),

@@ -19,12 +19,25 @@ Each check returns its verdict and the figures behind it, so a failing cell show
 
 from __future__ import annotations
 
+import numpy as np
+
 LONG_P99_MAX = 1.25
 LONGEST_WAIT_MAX = 1.5
 NEAR_LIMIT_MIN = 0.8
 NEAR_LIMIT_FCFS_MEAN_S = 3.0
 THROUGHPUT_TOLERANCE = 0.005
 GOALS = ("hrrn", "fair", "near", "tput")
+
+
+def later_than_fcfs(ttft: np.ndarray, fcfs_ttft: np.ndarray, long_mask: np.ndarray) -> list[float]:
+    """Per request, not per class: the shares of the measured requests (all, then the long class) whose TTFT is over
+    LONGEST_WAIT_MAX x the one FCFS gave that same request. The goals judge the class's p99 and the longest wait;
+    this says how many requests a policy makes wait much longer than FCFS would (a scheduler that lowers the long
+    class's p99 by delaying its largest requests shows it here). Requests no policy served are left out."""
+    served = np.isfinite(ttft) & np.isfinite(fcfs_ttft)
+    later = served & (ttft > LONGEST_WAIT_MAX * fcfs_ttft)
+    return [float(later.sum() / max(served.sum(), 1)),
+            float((later & long_mask).sum() / max((served & long_mask).sum(), 1))]
 
 
 def _short_mean(m: dict) -> float:

@@ -10,7 +10,7 @@ from . import report, suite_goals
 SUMMARY_HEADER = ["workload", "FCFS mean", "scale", "dominates HRRN (short, long p99: ewsjf/hrrn)",
                   "fair (long p99, max wait vs FCFS)", "near oracle (short gain)", "tput vs FCFS"]
 DETAIL_HEADER = ["policy", "mean TTFT", "short mean", "medium mean", "long mean", "long p99", "max wait",
-                 "out tok/s (arrivals)"]
+                 "out tok/s (arrivals)", "over 1.5x own FCFS TTFT: all / long"]
 
 
 def _goal(g: dict) -> str:
@@ -90,8 +90,10 @@ def detail_rows(cell: dict) -> list[list[str]]:
     for pol, m in cell["metrics"].items():
         c = m["ttft_by_class_s"]
         f = report.fmt
+        later = cell.get("later_than_fcfs", {}).get(pol)
         rows.append([pol, f(m["ttft_s"]["mean"]), f(c["short"]["mean"]), f(c["medium"]["mean"]), f(c["long"]["mean"]),
-                     f(c["long"]["p99"]), f(m["longest_wait_s"]), f(suite_goals.tps(m), 0)])
+                     f(c["long"]["p99"]), f(m["longest_wait_s"]), f(suite_goals.tps(m), 0),
+                     f"{100 * later[0]:.1f}% / {100 * later[1]:.1f}%" if later else "-"])
     return rows
 
 

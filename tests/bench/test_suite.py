@@ -128,6 +128,8 @@ def test_suite_end_to_end_small(tmp_path, capsys):
     assert set(cells[0]["goals"]) == set(suite_goals.GOALS)
     assert (out / "pareto_azure-code.png").stat().st_size > 1000
     assert "| azure-code @ 1 s |" in (out / "suite.md").read_text()
+    assert "over 1.5x own FCFS TTFT: all / long" in (out / "suite.md").read_text()
+    assert set(cells[0]["later_than_fcfs"]) == {"oracle-sjf", "hrrn", "ewsjf"}
     assert cli.main(["bench", "--suite", "--suite-workloads", "nope"]) == 2
     assert math.isfinite(cells[1]["point"]["scale"])
     # The first quarter of the arrivals warms the engine up: not measured, by any policy.
@@ -176,3 +178,11 @@ def test_suite_model_replays_every_workload_with_another_model(tmp_path, capsys)
     assert cli.main(["bench", "--suite", "--suite-workloads", "azure-code", "--suite-model", "llama-3-70b",
                      "--suite-cache", ""]) == 2
     assert "does not fit on A100-80GB" in capsys.readouterr().err
+
+
+def test_later_than_fcfs_counts_requests_over_one_and_a_half_times_their_own_fcfs_ttft():
+    fcfs = np.array([1.0, 2.0, 4.0, 10.0, np.nan])
+    ttft = np.array([1.4, 3.1, 4.0, 16.0, 5.0])   # the second and the fourth are over 1.5x; the last was not served
+    is_long = np.array([False, False, True, True, True])
+    assert suite_goals.later_than_fcfs(ttft, fcfs, is_long) == [0.5, 0.5]
+    assert suite_goals.later_than_fcfs(fcfs, fcfs, is_long) == [0.0, 0.0]
