@@ -123,9 +123,7 @@ def workload_points(sw, w, engine: EngineConfig, seed: int = 0, cache: str | Non
         return summarize(res, edges, measured_from=first)["ttft_s"]["mean"]
 
     key = {"workload": sw.name, "requests": len(w), "measured_from": first, "seed": seed, "model": sw.model,
-           "gpu": sw.gpu, "engine": _engine_key(engine)}
-    if getattr(sw, "digest", ""):   # a user's trace (bench/suite_trace.py): its content, not only its name
-        key["trace"] = sw.digest
+           "gpu": sw.gpu, "engine": _engine_key(engine), **suite_trace.content_key(sw)}
     points = operating_points(key, fcfs_mean, TARGETS_S, cache or None)
     return points + [{"target_s": None, "scale": OVERLOAD * points[-1]["scale"], "fcfs_mean_ttft_s": None,
                       "reached": True}]
@@ -212,11 +210,10 @@ def run_workload(sw, n: int, engine: EngineConfig, ecfg: EWSJFConfig | None, cac
 def selected_workloads(names: str, trace: str | None = None, fmt: str = "auto", cv: float = 1.0) -> list:
     """The suite workloads named in `names` (comma list), then a user's trace (`--workload FILE`) if given."""
     chosen = []
-    for name in (x.strip() for x in names.split(",")):
-        if name and name not in BY_NAME:
+    for name in filter(None, (x.strip() for x in names.split(","))):
+        if name not in BY_NAME:
             raise ValueError(f"unknown suite workload {name!r}: use {', '.join(BY_NAME)} (a trace file: --workload)")
-        if name:
-            chosen.append(BY_NAME[name])
+        chosen.append(BY_NAME[name])
     if trace is not None:
         chosen.append(suite_trace.from_trace(trace, fmt, cv))
     if not chosen:

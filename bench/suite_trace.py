@@ -54,6 +54,12 @@ def from_trace(spec: str, fmt: str = "auto", cv: float = 1.0) -> SuiteWorkload:
                          digest=f"{_file_digest(spec)}:{kind}" + (f":cv={cv!r}" if drawn else ""))
 
 
+def content_key(sw: SuiteWorkload) -> dict:
+    """What a cache key adds for `sw`: a trace file's content digest; nothing for the suite's own workloads (their
+    keys stay what they were)."""
+    return {"trace": sw.digest} if isinstance(sw, TraceWorkload) else {}
+
+
 def _file_digest(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -23,6 +23,8 @@ import numpy as np
 
 from ewsjf_core.sim import Workload
 
+from . import arg_types as T
+from .trace_input import MAX_REQUESTS
 from .traces import arrivals, save_csv
 
 _Z99 = 2.3263478740408408   # the standard normal's 0.99-quantile
@@ -67,15 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ewsjf.bench.synthetic_traces", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="folder for the CSV files (arrival_s,prompt_tokens,output_tokens)")
-    ap.add_argument("--requests", type=int, default=4000)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--requests", type=T.int_in(1, MAX_REQUESTS), default=4000)
+    ap.add_argument("--seed", type=T.int_in(0, 2 ** 63 - 1), default=0)
     ap.add_argument("--shapes", default=",".join(SHAPES), help=f"comma list of {', '.join(SHAPES)}")
     args = ap.parse_args(argv)
     names = [s.strip() for s in args.shapes.split(",") if s.strip()]
     unknown = [s for s in names if s not in SHAPES]
-    if unknown or not names or args.requests < 1:
-        ap.error(f"--shapes: unknown {', '.join(unknown)} (use {', '.join(SHAPES)})" if unknown or not names
-                 else "--requests must be >= 1")
+    if unknown or not names:
+        ap.error(f"--shapes: {'unknown ' + ', '.join(unknown) if unknown else 'none named'} "
+                 f"(use {', '.join(SHAPES)})")
     os.makedirs(args.out, exist_ok=True)
     for name in names:
         path = os.path.join(args.out, f"{name}.csv")

@@ -29,7 +29,7 @@ from ewsjf.bench.metrics import class_edges, summarize
 from ewsjf.bench.suite import CELL_LOADS, cell_scale, measured_from, on_hardware, suite_build, workload_points
 from ewsjf.bench.suite_loads import cache_key
 from ewsjf.bench.suite_policies import run_policy
-from ewsjf.bench.suite_trace import from_trace
+from ewsjf.bench.suite_trace import content_key, from_trace
 from ewsjf.bench.suite_workloads import SUITE
 from ewsjf.bindings import baselines
 from ewsjf_core.sim import EngineConfig, RooflineStepTime
@@ -116,9 +116,8 @@ def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str,
     edges, first = class_edges(w.prompt_tokens), measured_from(w)
     metrics = {}
     for pol in BASELINES:
-        trace = {"trace": sw.digest} if getattr(sw, "digest", "") else {}   # a trace file: its content
-        k = cache_key({"cell": cell, **trace, "requests": len(w), "measured_from": first, "seed": seed, "policy": pol,
-                       "code": _BASELINE_CODE, **({"watermark": watermark} if watermark else {}),
+        k = cache_key({"cell": cell, **content_key(sw), "requests": len(w), "measured_from": first, "seed": seed,
+                       "policy": pol, "code": _BASELINE_CODE, **({"watermark": watermark} if watermark else {}),
                        **({"gpu": sw.gpu} if gpu else {}), **({"model": sw.model} if model else {})})
         if k not in cache:
             cache[k] = summarize(run_policy(wl, pol, st, engine), edges, measured_from=first)

@@ -29,6 +29,8 @@ def test_main_writes_traces_the_bench_reads(tmp_path, capsys):
     for name in st.SHAPES:
         w = load_workload(str(tmp_path / f"{name}.csv"))
         assert len(w) == 50
-    with pytest.raises(SystemExit):
-        st.main(["--out", str(tmp_path), "--shapes", "chat"])
-    assert "unknown chat" in capsys.readouterr().err
+    for bad, message in ((["--shapes", "chat"], "unknown chat"), (["--shapes", ","], "--shapes: none named"),
+                         (["--requests", "0"], "--requests"), (["--seed", "-1"], "--seed")):
+        with pytest.raises(SystemExit):
+            st.main(["--out", str(tmp_path), *bad])
+        assert message in capsys.readouterr().err
