@@ -324,12 +324,13 @@ class EWSJFQueue(WaitingQueue):
         n_fit = len(feedback) // 3
         cfg = self._config
         order = self._order
-        last, popped = self._popped_for_round()
+        last, last_reasons, popped = self._popped_for_round()
         cap = min(cfg.order_chunk, self._count) if with_order else 0
         model = self._feedback.model
         out_work = self._set.out_work
         params = self._feedback.params(cfg, out_work, fitting=n_fit > 0)
-        slots, reasons, sources, scores = self._set.begin(last, popped, self._now, min(cap, order.prefix_hint),
+        slots, reasons, sources, scores = self._set.begin(last, last_reasons, popped, self._now,
+                                                          min(cap, order.prefix_hint),
                                                           params, cfg.bubble_empty_rounds, model.state, feedback,
                                                           out_work)
         if n_fit:
@@ -471,17 +472,19 @@ class EWSJFQueue(WaitingQueue):
         call instead (_popped_for_round)."""
         order = self._order
         if order.pos:
-            self._set.admit(order.slots[:order.pos])  # advances the admission progress behind the starvation bound
+            # advances the admission progress behind the starvation bound
+            self._set.admit(order.slots[:order.pos], order.reasons)
         self._release_popped(keep_order)
 
-    def _popped_for_round(self) -> tuple[np.ndarray, list[int] | np.ndarray]:
-        """The last order and its popped prefix (a list: the pops listed the order; none popped, an empty
-        view), for the round's kernel call to admit, and the order dropped (the round computes the next one)."""
+    def _popped_for_round(self) -> tuple[np.ndarray, np.ndarray, list[int] | np.ndarray]:
+        """The last order, its reasons and its popped prefix (a list: the pops listed the order; none popped, an
+        empty view), for the round's kernel call to admit, and the order dropped (the round computes the next
+        one)."""
         order = self._order
-        last, pos = order.slots, order.pos
+        last, reasons, pos = order.slots, order.reasons, order.pos
         popped = order.slot_list[:pos] if order.slot_list is not None else last[:pos]
         self._release_popped(False)
-        return last, popped
+        return last, reasons, popped
 
     def _release_popped(self, keep_order: bool) -> None:
         """The popped prefix leaves the order, recorded in the admission log (keep_order: see _sync)."""

@@ -26,10 +26,12 @@ STAGED_WIDTH = len(STAGED_COLUMNS)
 # committed since the last partition.
 CTR_SEQ, CTR_WINDOW_POS, CTR_WINDOW_COUNT, CTR_ARRIVALS = range(4)
 # Layout of the float64 `bound` array (ewsjf_core.progress_bound): max_wait, fcfs_wait_factor, admitted
-# prefill, W_mean, the last due point (prefill part, request part), admitted requests, and out_work (the output
-# tokens each request's work counts at today's estimate).
+# prefill, W_mean, the last due point (prefill part, request part), admitted requests, out_work (the output
+# tokens each request's work counts at today's estimate), and the progress (prefill, requests) at the last
+# admission of a due request (ewsjf_core.selection's bypass share counts from it).
 B_MAX_WAIT, B_FACTOR, B_ADMITTED, B_BACKLOG_MEAN, B_LAST_DUE, B_LAST_DUE_N, B_ADMITTED_N, B_OUT_WORK = range(8)
-BOUND_SIZE = 8
+B_DUE_ADMITTED, B_DUE_ADMITTED_N = 8, 9
+BOUND_SIZE = 10
 # The per-slot float64 fields, rows of one `slot_f` array (each kernel call pays per array argument: one
 # array for six fields), in this order.
 SLOT_FIELDS = ("size", "prefill", "arrival", "deadline", "due_work", "due_n")

@@ -70,10 +70,12 @@ class EWSJFConfig:
     fcfs_wait_factor: float = 1.2
     """Starvation bound in admission progress (ewsjf_core.progress_bound): a request is served first once
     the work admitted since it arrived exceeds fcfs_wait_factor times the work FCFS would have admitted
-    before it (the backlog ahead of it, floored at the recent mean backlog). 0 disables it. It states the
-    accepted unfairness directly: the default keeps long p99 within 1.25x FCFS's (issue 9's goal) once the
-    bypass share of ewsjf_core.selection (the same slack, fcfs_wait_factor - 1, of the due request's own
-    work) is added on top: 1.25 itself gave 1.28x on the 28k-request Azure trace at 1.0-1.3x its rate.
+    before it (the backlog ahead of it, floored at the recent mean backlog; the excess over that backlog at
+    most that of a request arriving to SLACK_CAP_BACKLOGS mean backlogs, ewsjf_core.progress_bound). 0
+    disables it. It states the accepted unfairness directly: the default keeps long p99 within 1.25x FCFS's
+    (issue 9's goal) once the bypass share of ewsjf_core.selection (the same slack, fcfs_wait_factor - 1, of
+    the due request's own work) is added on top: 1.25 itself gave 1.28x on the 28k-request Azure trace at
+    1.0-1.3x its rate.
     Counted in work, it holds in seconds while the engine admits work at a rate that does not depend on
     the order (prefill- or compute-bound); under KV pressure, see progress_output_weight."""
     progress_output_weight: float = 0.0

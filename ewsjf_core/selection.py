@@ -7,9 +7,12 @@ Priority classes are served strictly in urgency order (lower priority value firs
      heads of shorter queues (shortest first; not starved themselves) may bypass it while their effective
      work (prefill + the output estimate each) sums to at most bypass_share * its own (bypass_share =
      fcfs_wait_factor - 1; none for a request past its max_wait deadline), less the work admitted since it
-     became due (so the share is spent once over all calls, not once per call: per call, a due request
-     waited unboundedly under KV pressure, each step's order granting a fresh share): a long request that
-     has become due then delays short ones by a bounded amount of work instead of blocking them. With
+     became due or since the last admission of a due request, whichever came later (so the share is spent
+     once over all calls, not once per call: per call, a due request waited unboundedly under KV pressure,
+     each step's order granting a fresh share; yet each due request of a run of them grants it afresh: counted
+     from its own due point alone, the share of a request due long since is spent, and short requests waited
+     for the whole run, 30-45 s at mooncake @ overload): a long request that has become due then delays short
+     ones by a bounded amount of work instead of blocking them. With
      own_size_slack k > 0, a request's due point is compared as k times its own prefill later (an overtaking
      window proportional to its size, as SJF with aging grants; k = 1 by default, bench/SUITE_PASSES.md sixth to
      ninth passes);
@@ -58,28 +61,36 @@ def _oldest_due_queue(cur: np.ndarray, now: float, progress: float, progress_n: 
 
 
 @njit(cache=True, nogil=True)
-def _emit(order: np.ndarray, reason: np.ndarray, source: np.ndarray, n: int, slot: int, why: int, q: int) -> int:
+def _emit(order: np.ndarray, reason: np.ndarray, source: np.ndarray, n: int, slot: int, why: int, q: int,
+          acct: np.ndarray, prefill: np.ndarray) -> int:
+    """Append `slot`; acct (progress as if the order so far were admitted, prefill and requests, then the same
+    at its last due request) follows it, so a due request further on sees the progress its turn will bring."""
     order[n] = slot
     reason[n] = why
     source[n] = q
+    acct[0] += prefill[slot]
+    acct[1] += 1.0
+    if why == REASON_STARVED:
+        acct[2], acct[3] = acct[0], acct[1]
     return n + 1
 
 
 @njit(cache=True, nogil=True)
 def _bypasses(order, reason, source, n: int, limit: int, cur: np.ndarray, nxt: np.ndarray, due: int, now: float,
-              progress: float,
-              progress_n: float, prefill: np.ndarray, deadline: np.ndarray, due_work: np.ndarray,
-              due_n: np.ndarray, q_pos: np.ndarray, params: np.ndarray) -> int:
+              progress: float, progress_n: float, acct: np.ndarray, prefill: np.ndarray, deadline: np.ndarray,
+              due_work: np.ndarray, due_n: np.ndarray, q_pos: np.ndarray, params: np.ndarray) -> int:
     """Heads of shorter queues that go before the due request at cur[due] (shortest queue first) while their
     work stays within the bypass share of its own; never past a max_wait deadline. The share is counted
-    from the moment it became due, across calls: the work admitted since (bypasses and everything else) is
-    spent, so bypasses stop once the share is used up. Returns the new count n."""
+    from the moment it became due or the last due request was admitted, whichever came later, across calls:
+    the work admitted since (bypasses and everything else, this order's emitted so far included: acct, see
+    _emit) is spent, so bypasses stop once the share is used up. Returns the new count n."""
     ow, own = params[P_OUT_WORK], params[P_OWN_SLACK]
     d = cur[due]
     budget = 0.0
     if now <= deadline[d]:
-        budget = params[P_BYPASS] * (prefill[d] + ow) - max(
-            overdue(progress, progress_n, _due_work(d, due_work, prefill, own), due_n[d], ow), 0.0)
+        spent = min(overdue(acct[0], acct[1], _due_work(d, due_work, prefill, own), due_n[d], ow),
+                    overdue(acct[0], acct[1], acct[2], acct[3], ow))
+        budget = params[P_BYPASS] * (prefill[d] + ow) - max(spent, 0.0)
     while n < limit:
         by = -1
         for q in range(cur.shape[0]):
@@ -91,21 +102,23 @@ def _bypasses(order, reason, source, n: int, limit: int, cur: np.ndarray, nxt: n
         if by < 0:
             break
         budget -= prefill[cur[by]] + ow
-        n = _emit(order, reason, source, n, cur[by], REASON_SCORED, by)
+        n = _emit(order, reason, source, n, cur[by], REASON_SCORED, by, acct, prefill)
         cur[by] = nxt[cur[by]]
     return n
 
 
 @njit(cache=True, nogil=True)
-def policy_order(now: float, progress: float, progress_n: float, limit: int, class_order: np.ndarray,
-                 head: np.ndarray, nxt: np.ndarray, size: np.ndarray, prefill: np.ndarray, arrival: np.ndarray,
+def policy_order(now: float, progress: float, progress_n: float, mark: float, mark_n: float, limit: int,
+                 class_order: np.ndarray, head: np.ndarray, nxt: np.ndarray, size: np.ndarray, prefill: np.ndarray,
+                 arrival: np.ndarray,
                  deadline: np.ndarray, due_work: np.ndarray, due_n: np.ndarray, q_active: np.ndarray,
                  q_pos: np.ndarray, q_mean: np.ndarray, params: np.ndarray):
     """The first `limit` slots in admission order.
 
     head[c, q] is the first slot of class row c's queue q (-1 if empty); column q == n_queues is the
     class's resume lane. (progress, progress_n) is the admission progress that the due points (due_work,
-    due_n) are compared with (ewsjf_core.progress_bound.past_due). Returns (slots, reasons, source queue
+    due_n) are compared with (ewsjf_core.progress_bound.past_due); (mark, mark_n) the progress at the last
+    admission of a due request (the bypass share counts from it). Returns (slots, reasons, source queue
     ids, scores of the first non-empty class).
     """
     nq = q_active.shape[0]
@@ -116,13 +129,14 @@ def policy_order(now: float, progress: float, progress_n: float, limit: int, cla
     scored_any = False
     n = 0
     cur = np.empty(nq, dtype=np.int32)
+    acct = np.array([progress, progress_n, mark, mark_n])
     ow, own = params[P_OUT_WORK], params[P_OWN_SLACK]
     for c in class_order:
         if n >= limit:
             break
         s = head[c, nq]
         while s >= 0 and n < limit:
-            n = _emit(order, reason, source, n, s, REASON_LANE, nq)
+            n = _emit(order, reason, source, n, s, REASON_LANE, nq, acct, prefill)
             s = nxt[s]
         for q in range(nq):
             cur[q] = head[c, q]
@@ -131,11 +145,11 @@ def policy_order(now: float, progress: float, progress_n: float, limit: int, cla
                                     own)
             if due < 0:
                 break
-            n = _bypasses(order, reason, source, n, limit, cur, nxt, due, now, progress, progress_n, prefill,
+            n = _bypasses(order, reason, source, n, limit, cur, nxt, due, now, progress, progress_n, acct, prefill,
                           deadline, due_work, due_n, q_pos, params)
             if n >= limit:
                 break
-            n = _emit(order, reason, source, n, cur[due], REASON_STARVED, due)
+            n = _emit(order, reason, source, n, cur[due], REASON_STARVED, due, acct, prefill)
             cur[due] = nxt[cur[due]]
         if n >= limit:
             break
@@ -152,7 +166,7 @@ def policy_order(now: float, progress: float, progress_n: float, limit: int, cla
             q = by_score[k]
             s = cur[q]
             while s >= 0 and n < limit:
-                n = _emit(order, reason, source, n, s, REASON_SCORED, q)
+                n = _emit(order, reason, source, n, s, REASON_SCORED, q, acct, prefill)
                 s = nxt[s]
             if n >= limit:
                 break

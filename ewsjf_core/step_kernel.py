@@ -13,11 +13,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ewsjf_core.commit import (B_ADMITTED, B_ADMITTED_N, F_ARRIVAL, F_DEADLINE, F_DUE_N, F_DUE_WORK, F_PREFILL,
-                               F_SIZE, STAGED_WIDTH, commit_flush, pairwise_sum)
+from ewsjf_core.commit import (B_ADMITTED, B_ADMITTED_N, B_DUE_ADMITTED, B_DUE_ADMITTED_N, F_ARRIVAL, F_DEADLINE,
+                               F_DUE_N, F_DUE_WORK, F_PREFILL, F_SIZE, STAGED_WIDTH, commit_flush, pairwise_sum)
 from ewsjf_core.cost_model import fit_steps, read_coefficients
 from ewsjf_core.scoring import P_C0, P_C1, P_C2, P_OUT_WORK
-from ewsjf_core.selection import policy_order
+from ewsjf_core.selection import REASON_STARVED, policy_order
 
 
 @njit(cache=True, nogil=True)
@@ -40,6 +40,19 @@ def age_bubbles(depth: np.ndarray, n_rows: int, base: int, active: np.ndarray, i
 
 
 @njit(cache=True, nogil=True)
+def mark_due_admission(slots: np.ndarray, reasons: np.ndarray, n: int, prefill: np.ndarray, bound: np.ndarray) -> None:
+    """An order's first n slots are admitted: the bound's B_DUE_ADMITTED (prefill, requests) becomes the progress
+    just after the last due one among them, counted as ewsjf_core.selection's _emit counts it (unchanged if none
+    is due). Call before the progress is advanced."""
+    p, k = bound[B_ADMITTED], bound[B_ADMITTED_N]
+    for i in range(n):
+        p += prefill[slots[i]]
+        k += 1.0
+        if reasons[i] == REASON_STARVED:
+            bound[B_DUE_ADMITTED], bound[B_DUE_ADMITTED_N] = p, k
+
+
+@njit(cache=True, nogil=True)
 def buffer_rows(buf, width: int) -> np.ndarray:
     """A flat float64 buffer (array('d'), filled from Python without numpy) as rows of `width`."""
     rows = np.empty((len(buf) // width, width))
@@ -50,7 +63,7 @@ def buffer_rows(buf, width: int) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def begin_step_kernel(order: np.ndarray, n_popped: int, gone: np.ndarray, adds_buf, fronts_buf,
+def begin_step_kernel(order: np.ndarray, order_reasons: np.ndarray, n_popped: int, gone: np.ndarray, adds_buf, fronts_buf,
                       counters: np.ndarray, bound: np.ndarray, slot_f: np.ndarray, seq: np.ndarray, cls: np.ndarray,
                       qid: np.ndarray, nxt: np.ndarray, prv: np.ndarray, head: np.ndarray, tail: np.ndarray,
                       depth: np.ndarray, work: np.ndarray, q_lo: np.ndarray, q_hi: np.ndarray,
@@ -61,12 +74,13 @@ def begin_step_kernel(order: np.ndarray, n_popped: int, gone: np.ndarray, adds_b
                       out_work: float):
     """Fit the cost model to the step feedback not yet fitted (`feedback_buf`, rows of (duration_s,
     prefill_tokens, decode_tokens), into `cost_state`; its coefficients and out_work into `params`), advance
-    the admission progress by the prefill of the first n_popped of the last `order` (popped last step),
-    flush (see commit_flush: `gone`, then those popped, unlinked; the staged rows of `adds_buf` and
-    `fronts_buf` committed), age the bubbles when any is open, then compute the first `limit` slots in
-    admission order. The buffers come flat (buffer_rows): the host hands over what it staged without a
-    numpy call. Returns (change in linked requests, slots, reasons, source queues and scores as
-    policy_order, bubble queues open)."""
+    the admission progress by the prefill of the first n_popped of the last `order` (popped last step) and
+    record it when a due request is among them (`order_reasons`: the order's) (ewsjf_core.selection's bypass share counts from there), flush
+    (see commit_flush: `gone`, then those popped, unlinked; the staged rows of `adds_buf` and `fronts_buf`
+    committed), age the bubbles when any is open, then compute the first `limit` slots in admission order.
+    The buffers come flat (buffer_rows): the host hands over what it staged without a numpy call. Returns
+    (change in linked requests, slots, reasons, source queues and scores as policy_order, bubble queues
+    open)."""
     feedback = buffer_rows(feedback_buf, 3)
     params[P_OUT_WORK] = out_work
     if feedback.shape[0]:
@@ -81,6 +95,7 @@ def begin_step_kernel(order: np.ndarray, n_popped: int, gone: np.ndarray, adds_b
         popped_work = np.empty(admitted.shape[0])
         for i in range(admitted.shape[0]):
             popped_work[i] = prefill[admitted[i]]
+        mark_due_admission(order, order_reasons, n_popped, prefill, bound)
         bound[B_ADMITTED] += pairwise_sum(popped_work)
         bound[B_ADMITTED_N] += admitted.shape[0]
         gone = np.concatenate((gone, admitted)) if gone.shape[0] else admitted
@@ -97,8 +112,9 @@ def begin_step_kernel(order: np.ndarray, n_popped: int, gone: np.ndarray, adds_b
         bubbles = age_bubbles(depth, depth.shape[0], base, b_active, b_idle, max_idle)
         for j in range(b_active.shape[0]):
             q_active[base + j] = b_active[j]
-    slots, reasons, sources, scores = policy_order(now, bound[B_ADMITTED], bound[B_ADMITTED_N], limit, class_order,
-                                                   head, nxt, slot_f[F_SIZE], prefill, slot_f[F_ARRIVAL],
+    slots, reasons, sources, scores = policy_order(now, bound[B_ADMITTED], bound[B_ADMITTED_N], bound[B_DUE_ADMITTED],
+                                                   bound[B_DUE_ADMITTED_N], limit, class_order, head, nxt,
+                                                   slot_f[F_SIZE], prefill, slot_f[F_ARRIVAL],
                                                    slot_f[F_DEADLINE], slot_f[F_DUE_WORK], slot_f[F_DUE_N],
                                                    q_active, q_pos, q_mean, params)
     return delta, slots, reasons, sources, scores, bubbles

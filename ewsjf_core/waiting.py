@@ -31,7 +31,8 @@ from array import array
 import numpy as np
 
 from ewsjf_core.config import EWSJFConfig
-from ewsjf_core.commit import (B_ADMITTED, B_ADMITTED_N, B_BACKLOG_MEAN, B_FACTOR, B_LAST_DUE, B_LAST_DUE_N,
+from ewsjf_core.commit import (B_ADMITTED, B_ADMITTED_N, B_BACKLOG_MEAN, B_DUE_ADMITTED, B_DUE_ADMITTED_N, B_FACTOR,
+                               B_LAST_DUE, B_LAST_DUE_N,
                                B_MAX_WAIT, B_OUT_WORK, BOUND_SIZE, COL_SLOT, F_ARRIVAL, F_DEADLINE, F_DUE_N,
                                F_DUE_WORK, F_PREFILL, F_SIZE, SLOT_FIELDS, STAGED_WIDTH, commit_flush)
 from ewsjf_core.links import link_in_order, list_members, unlink
@@ -40,7 +41,7 @@ from ewsjf_core.queue_layout import QueueLayout
 from ewsjf_core.reroute import PartitionJob
 from ewsjf_core.routing import route_lengths
 from ewsjf_core.selection import policy_order
-from ewsjf_core.step_kernel import age_bubbles, begin_step_kernel
+from ewsjf_core.step_kernel import age_bubbles, begin_step_kernel, mark_due_admission
 
 _NO_SLOTS = np.empty(0, np.int32)
 _NO_ROWS = np.empty((0, STAGED_WIDTH))
@@ -96,6 +97,7 @@ class WaitingSet(QueueLayout):
         self._bubbles_open = False  # False only when no bubble queue can be open
         self._bound = np.zeros(BOUND_SIZE)
         self._bound[:5] = (config.max_wait, config.fcfs_wait_factor, 0.0, 0.0, -np.inf)
+        self._bound[B_DUE_ADMITTED] = -np.inf   # no due request admitted yet
         self.outputs = OutputEstimate()   # output tokens per request, the weight of the request part
         self._progress_output_weight = config.progress_output_weight
         self.repartitions = 0
@@ -287,10 +289,14 @@ class WaitingSet(QueueLayout):
         """Record a request for the next flush: into its queue by size, or (front) onto its lane."""
         (self._staged_fronts if front else self._staged_adds).extend((slot, size, prefill, arrival, row))
 
-    def admit(self, slots: np.ndarray) -> None:
-        """Popped for admission: advance the admission progress, then discard them."""
-        self._bound[B_ADMITTED] += float(self.prefill[slots].sum())
-        self._bound[B_ADMITTED_N] += slots.shape[0]
+    def admit(self, slots: np.ndarray, reasons: np.ndarray) -> None:
+        """Popped for admission (an order's prefix, with its reasons): advance the admission progress, record it
+        just after the last due request among them (ewsjf_core.selection's bypass share counts from there), then
+        discard them."""
+        b = self._bound
+        mark_due_admission(slots, reasons, slots.shape[0], self.prefill, b)
+        b[B_ADMITTED] += float(self.prefill[slots].sum())
+        b[B_ADMITTED_N] += slots.shape[0]
         self.outputs.observe_admitted(slots.shape[0])
         self.discard(slots)
 
@@ -302,8 +308,11 @@ class WaitingSet(QueueLayout):
 
     def retract(self, prefill: float) -> None:
         """Undo the admission progress of a popped request (its prefill) the engine put back unadmitted."""
-        self._bound[B_ADMITTED] -= prefill
-        self._bound[B_ADMITTED_N] -= 1
+        b = self._bound
+        b[B_ADMITTED] -= prefill
+        b[B_ADMITTED_N] -= 1
+        b[B_DUE_ADMITTED] = min(b[B_DUE_ADMITTED], b[B_ADMITTED])
+        b[B_DUE_ADMITTED_N] = min(b[B_DUE_ADMITTED_N], b[B_ADMITTED_N])
         self.outputs.observe_admitted(-1)
 
     def discard(self, slots: np.ndarray | list[int]) -> None:
@@ -330,12 +339,12 @@ class WaitingSet(QueueLayout):
             self._before_commit(_NO_SLOTS, adds)
             self.n_linked += commit_flush(_NO_SLOTS, _staged_rows(adds), _staged_rows(fronts), *self._kernel_state())
 
-    def begin(self, order: np.ndarray, popped: list[int] | np.ndarray, now: float, limit: int, params: np.ndarray,
-              max_idle: int, cost_state: np.ndarray, feedback: array, out_work: float):
+    def begin(self, order: np.ndarray, reasons: np.ndarray, popped: list[int] | np.ndarray, now: float, limit: int,
+              params: np.ndarray, max_idle: int, cost_state: np.ndarray, feedback: array, out_work: float):
         """A step's start in one kernel call (ewsjf_core.step_kernel): fit the cost model's `cost_state` to
         `feedback` (flat rows (duration_s, prefill_tokens, decode_tokens); its coefficients and out_work go
         into `params`), admit `popped` (the slots of the first len(popped) of the last `order`, as a list or
-        an array: still linked, not discarded), flush, age the bubbles, and return the first `limit` slots in
+        an array: still linked, not discarded; `reasons`: the order's, which tell the due ones), flush, age the bubbles, and return the first `limit` slots in
         admission order."""
         n_popped = len(popped)
         if not (limit or n_popped or feedback or self._to_unlink or self._to_unlink_few or self._staged_adds
@@ -348,7 +357,7 @@ class WaitingSet(QueueLayout):
         if self._partition_job is not None:   # rare: its log takes what is unlinked as one array
             self._before_commit(np.concatenate((gone, order[:n_popped])), adds)
         delta, slots, reasons, sources, scores, bubbles = begin_step_kernel(
-            order, n_popped, gone, adds, fronts, *self._kernel_state(), max_idle, now, limit, self.class_order,
+            order, reasons, n_popped, gone, adds, fronts, *self._kernel_state(), max_idle, now, limit, self.class_order,
             params, cost_state, feedback, out_work)
         self._bubbles_open = bubbles > 0
         self.n_linked += delta
@@ -406,9 +415,9 @@ class WaitingSet(QueueLayout):
         """The first `limit` slots in admission order (flushes first)."""
         self.flush()
         b = self._bound
-        return policy_order(now, b[B_ADMITTED], b[B_ADMITTED_N], limit, self.class_order, self.head, self.nxt,
-                            self.size, self.prefill, self.arrival, self.deadline, self.due_work, self.due_n,
-                            self.q_active, self.q_pos, self.q_mean, params)
+        return policy_order(now, b[B_ADMITTED], b[B_ADMITTED_N], b[B_DUE_ADMITTED], b[B_DUE_ADMITTED_N], limit,
+                            self.class_order, self.head, self.nxt, self.size, self.prefill, self.arrival,
+                            self.deadline, self.due_work, self.due_n, self.q_active, self.q_pos, self.q_mean, params)
 
     def age_bubbles(self, max_idle: int) -> None:
         """One step's round of bubble aging (flushes first, so depths are current)."""

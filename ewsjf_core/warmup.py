@@ -35,17 +35,19 @@ def compile_kernels() -> float:
     ws.repartition(cfg, 50.0)                                   # refine_and_prune, members_in_order
     ws.stage(ws.alloc(), 1.0e7, 1.0e7, 7.0, row0, front=False)  # beyond every queue: opens a bubble
     params = pack_params(cfg, *cost.coefficients[:3])
-    slots, *_ = ws.order(10.0, 8, params)
+    slots, reasons, *_ = ws.order(10.0, 8, params)
     ws.discard(slots[:2])
     ws.discard([int(slots[2])])                                 # single removals take the list path
     ws.age_bubbles(1)                                           # flush (unlink) + age_bubbles
     ws.retire_empty_classes()
     ws.stage(ws.alloc(), 2.0e7, 2.0e7, 8.0, row0, front=False)  # a step's start: admit, flush, age, order
     ws.discard([int(slots[5])])
-    ws.begin(slots, slots[3:5].tolist(), 11.0, 4, params, 2, cost.state, array("d", (0.02, 200, 10)), 0.0)
+    ws.begin(slots, reasons, slots[3:5].tolist(), 11.0, 4, params, 2, cost.state, array("d", (0.02, 200, 10)), 0.0)
     ws.start_partition(cfg, 50.0)                               # a periodic one, on the worker thread
     ws.stage(ws.alloc(), 3.0, 3.0, 12.0, row0, front=False)     # changes meanwhile, replayed at its install
     ws.discard(slots[5:6])
     ws.flush()
     ws.finish_partition()
+    slots, reasons, *_ = ws.order(13.0, 2, params)
+    ws.admit(slots, reasons)                                    # an order popped outside a round (EWSJFQueue._sync)
     return time.perf_counter() - start

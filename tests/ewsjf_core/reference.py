@@ -123,7 +123,7 @@ def score(now, b, p, arrival, rank, n_active, q_mean, w_base, a_u, b_u, a_f, b_f
 
 
 def policy_order(now, classes, score_of, progress=0.0, pos=None, bypass=0.0, out_work=0.0, progress_n=0.0,
-                 own_slack=0.0):
+                 own_slack=0.0, due_admitted=(-math.inf, 0.0)):
     """classes: per class (most urgent first) a pair (lane, queues); lane is a list of items in lane order;
     queues maps queue id -> list of items (dicts with 'deadline', 'due_work' and 'arrival') in queue order.
     A head is starved when now > deadline or the progress (prefill `progress`, requests `progress_n`) passes its
@@ -131,8 +131,9 @@ def policy_order(now, classes, score_of, progress=0.0, pos=None, bypass=0.0, out
     heads go oldest arrival first.
     Before each starved head not past its time deadline, heads of queues with a smaller pos[qid] (not due
     themselves) bypass it, smallest pos first, while their work (prefill + out_work each) sums to at most
-    bypass x its own work, less the work admitted since it became due. A due point counts own_slack x the
-    item's 'prefill' later (own_size_slack).
+    bypass x its own work, less the work admitted since it became due or since `due_admitted` (the progress,
+    prefill and requests, at the last admission of a due request), whichever is less. A due point counts
+    own_slack x the item's 'prefill' later (own_size_slack).
     score_of(qid, head) scores a queue by its current head. Returns [(item, reason, qid)]."""
 
     def overdue(item):
@@ -151,7 +152,9 @@ def policy_order(now, classes, score_of, progress=0.0, pos=None, bypass=0.0, out
                 break
             _, q = min(starved)
             head = queues[q][0]
-            budget = bypass * (head["prefill"] + out_work) - max(overdue(head), 0.0) if now <= head["deadline"] else 0.0
+            since_due_admitted = progress - due_admitted[0] + out_work * (progress_n - due_admitted[1])
+            spent = max(min(overdue(head), since_due_admitted), 0.0)
+            budget = bypass * (head["prefill"] + out_work) - spent if now <= head["deadline"] else 0.0
             while True:  # heads of shorter queues, shortest first, within the bypass share of the due one's work
                 fits = [(pos[o], o) for o, items in queues.items() if items and pos[o] < pos[q]
                         and items[0]["prefill"] + out_work <= budget and not is_due(items[0])]

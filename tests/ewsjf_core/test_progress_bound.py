@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from ewsjf_core.progress_bound import OUTPUT_MEMORY_STEPS, OutputEstimate, commit_due_work, overdue, past_due
+from ewsjf_core.progress_bound import (OUTPUT_MEMORY_STEPS, SLACK_CAP_BACKLOGS, OutputEstimate, commit_due_work, overdue,
+                                      past_due)
 
 
 def _commit(prefills, waiting_p, waiting_n, admitted, admitted_n, factor, out_work, backlog_mean=0.0, n_committed=0,
@@ -25,6 +26,19 @@ def test_due_point_is_factor_times_the_work_ahead_in_two_parts():
     # The second is behind the first: its work ahead includes the first's 300 tokens and one request.
     assert due_work[1] == pytest.approx(5000.0 + 1.25 * 1300.0) and due_n[1] == pytest.approx(20.0 + 1.25 * 5)
     assert tuple(last) == (due_work[1], due_n[1])
+
+
+def test_slack_beyond_the_work_ahead_is_capped_at_that_of_a_few_mean_backlogs():
+    # 10,000 tokens in 10 requests ahead, mean backlog ~1,000: the due point is the FCFS point (the 10,000) plus the
+    # slack of a request arriving to SLACK_CAP_BACKLOGS mean backlogs, not 0.25 x 10,000, in both parts.
+    due_work, due_n, _, mean = _commit([10.0], 10_000.0, 10.0, 0.0, 0.0, 1.25, 0.0, backlog_mean=1000.0,
+                                       n_committed=10_000)
+    slack = 0.25 * SLACK_CAP_BACKLOGS * mean
+    assert 1000.0 < mean < 1100.0 and slack < 0.25 * 10_000.0
+    assert due_work[0] == pytest.approx(10_000.0 + slack) and due_n[0] == pytest.approx(10.0 * (1.0 + slack / 10_000.0))
+    # Below the cap (2,000 ahead) it is factor x the work ahead, as before.
+    due_work, _, _, mean = _commit([10.0], 2_000.0, 0.0, 0.0, 0.0, 1.25, 0.0, backlog_mean=1000.0, n_committed=10_000)
+    assert 2_000.0 <= SLACK_CAP_BACKLOGS * mean and due_work[0] == pytest.approx(1.25 * 2_000.0)
 
 
 def test_due_points_never_decrease_in_commit_order_and_factor_zero_disables():

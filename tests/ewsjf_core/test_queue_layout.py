@@ -18,6 +18,7 @@ from ewsjf.bindings import EWSJFConfig
 from ewsjf_core.cost_model import PrefillCostModel
 from ewsjf_core.partition import refine_and_prune
 from ewsjf_core.scoring import pack_params
+from ewsjf_core.selection import REASON_SCORED
 from ewsjf_core.waiting import WaitingSet
 
 B0 = 50.0
@@ -55,14 +56,17 @@ def _apply(twins: list[_Twin], op: str, rng: random.Random, t: float, priorities
             if args is None:
                 k = min(len(tw.live), rng.randint(1, 30))
                 args = rng.sample(range(len(tw.live)), k) if op == "remove" else k
+            reasons = np.full(len(tw.live), REASON_SCORED, np.int8)
             if op == "remove":
                 chosen = [tw.live[i] for i in args]
             else:
-                chosen = ws.order(t, args, tw.params)[0].tolist()
+                slots, reasons = ws.order(t, args, tw.params)[:2]
+                chosen = slots.tolist()
             for s in chosen:
                 tw.live.remove(s)
             if op == "begin":   # the popped are admitted (and unlinked) by the round's kernel call
-                ws.begin(np.array(chosen, np.int32), chosen, t, 8, tw.params, 3, tw.cost.state, array("d"), 0.0)
+                ws.begin(np.array(chosen, np.int32), reasons, chosen, t, 8, tw.params, 3, tw.cost.state, array("d"),
+                         0.0)
             else:
                 ws.discard(chosen)
         elif op == "flush":

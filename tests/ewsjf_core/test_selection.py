@@ -10,6 +10,7 @@ from ewsjf_core.selection import policy_order
 from tests.ewsjf_core import reference as ref
 
 NQ = 4  # queue columns; column NQ is the lane
+NO_DUE_ADMITTED = -np.inf   # the progress at the last admission of a due request: none yet
 
 
 @st.composite
@@ -61,13 +62,15 @@ def _arrays(reqs, n_classes):
     return size, prefill, arrival, deadline, due_work, cls, qid, nxt, head
 
 
-@given(states(), st.floats(0, 200), st.floats(0, 6000), st.integers(0, 8), st.sampled_from([0.0, 150.0, 2000.0]))
-def test_policy_order_matches_reference(state, now, progress, progress_n, out_work):
+@given(states(), st.floats(0, 200), st.floats(0, 6000), st.integers(0, 8), st.sampled_from([0.0, 150.0, 2000.0]),
+       st.one_of(st.just((NO_DUE_ADMITTED, 0)), st.tuples(st.floats(0, 6000), st.integers(0, 8))))
+def test_policy_order_matches_reference(state, now, progress, progress_n, out_work, due_admitted):
     reqs, n_classes, active, pos, mean, cfg, class_order = state
     size, prefill, arrival, deadline, due_work, cls, qid, nxt, head = _arrays(reqs, n_classes)
     params = pack_params(cfg, 2e-3, 1e-4, 1e-9, out_work)
     due_n = np.array([r["due_n"] for r in reqs])
-    slots, reasons, sources, _ = policy_order(now, progress, float(progress_n), len(reqs),
+    slots, reasons, sources, _ = policy_order(now, progress, float(progress_n), due_admitted[0],
+                                              float(due_admitted[1]), len(reqs),
                                               np.array(class_order, np.int32), head, nxt, size, prefill, arrival,
                                               deadline, due_work, due_n, active, pos, mean, params)
     n_active = int(active.sum())
@@ -85,7 +88,7 @@ def test_policy_order_matches_reference(state, now, progress, progress_n, out_wo
                             key=lambda r: (r["deadline"], r["arrival"], r["slot"])) for q in range(NQ)}
         classes.append((lane, queues))
     want = ref.policy_order(now, classes, score_of, progress, pos, max(cfg.fcfs_wait_factor - 1.0, 0.0), out_work,
-                            progress_n, cfg.own_size_slack)
+                            progress_n, cfg.own_size_slack, due_admitted)
     assert slots.tolist() == [r["slot"] for r, _, _ in want]
     assert reasons.tolist() == [reason for _, reason, _ in want]
     assert len(set(slots.tolist())) == len(reqs)
@@ -132,26 +135,34 @@ def test_shorter_queue_bypasses_a_due_request_within_its_share():
     work = np.zeros((1, 3))
     link_in_order(np.arange(n, dtype=np.int32), deadline, arrival, cls, qid, prefill, nxt, prv, head, tail, depth, work)
     due_n = np.zeros(n)
-    slots, reasons, _, _ = policy_order(6.0, 0.5, 0.0, n, np.array([0], np.int32), head, nxt, prefill, prefill, arrival,
-                                        deadline, due_work, due_n, np.array([True, True]), np.array([1.0, 1000.0]),
-                                        np.array([10.0, 1000.0]), params)
+    slots, reasons, _, _ = policy_order(6.0, 0.5, 0.0, NO_DUE_ADMITTED, 0.0, n, np.array([0], np.int32), head, nxt,
+                                        prefill, prefill, arrival, deadline, due_work, due_n, np.array([True, True]),
+                                        np.array([1.0, 1000.0]), np.array([10.0, 1000.0]), params)
     assert slots.tolist()[:5] == [0, 1, 2, 3, 10] and reasons.tolist()[4] == 1
     # The share is spent once, not per call: 30.5 tokens admitted since it became due leave room for one.
-    slots, reasons, _, _ = policy_order(6.0, 30.5, 0.0, n, np.array([0], np.int32), head, nxt, prefill, prefill,
-                                        arrival, deadline, due_work, due_n, np.array([True, True]),
-                                        np.array([1.0, 1000.0]), np.array([10.0, 1000.0]), params)
+    slots, reasons, _, _ = policy_order(6.0, 30.5, 0.0, NO_DUE_ADMITTED, 0.0, n, np.array([0], np.int32), head,
+                                        nxt, prefill, prefill, arrival, deadline, due_work, due_n,
+                                        np.array([True, True]), np.array([1.0, 1000.0]), np.array([10.0, 1000.0]),
+                                        params)
     assert slots.tolist()[:2] == [0, 10] and reasons.tolist()[1] == 1
+    # ...but counted from the last admission of a due request when that came later (at progress 30: 0.5 spent), so
+    # each due request of a run grants it afresh and short ones are not held for the whole run.
+    slots, reasons, _, _ = policy_order(6.0, 30.5, 0.0, 30.0, 0.0, n, np.array([0], np.int32), head, nxt, prefill,
+                                        prefill, arrival, deadline, due_work, due_n, np.array([True, True]),
+                                        np.array([1.0, 1000.0]), np.array([10.0, 1000.0]), params)
+    assert slots.tolist()[:5] == [0, 1, 2, 3, 10] and reasons.tolist()[4] == 1
     # With the output term (ewsjf_core.progress_bound), each request's work counts it: 0.05 * (1000 + 190)
     # = 59.5 tokens of share, each bypass costing 10 + 190: none fits.
-    slots, _, _, _ = policy_order(6.0, 0.5, 0.0, n, np.array([0], np.int32), head, nxt, prefill, prefill, arrival,
-                                  deadline, due_work, due_n, np.array([True, True]), np.array([1.0, 1000.0]),
-                                  np.array([10.0, 1000.0]), pack_params(cfg, 2e-3, 1e-4, 1e-9, 190.0))
+    slots, _, _, _ = policy_order(6.0, 0.5, 0.0, NO_DUE_ADMITTED, 0.0, n, np.array([0], np.int32), head, nxt, prefill,
+                                  prefill, arrival, deadline, due_work, due_n, np.array([True, True]),
+                                  np.array([1.0, 1000.0]), np.array([10.0, 1000.0]),
+                                  pack_params(cfg, 2e-3, 1e-4, 1e-9, 190.0))
     assert slots.tolist()[0] == 10
     # Past a max_wait deadline there is no bypass.
     deadline[10] = 1.0
-    slots, _, _, _ = policy_order(6.0, 0.5, 0.0, n, np.array([0], np.int32), head, nxt, prefill, prefill, arrival,
-                                  deadline, due_work, due_n, np.array([True, True]), np.array([1.0, 1000.0]),
-                                  np.array([10.0, 1000.0]), params)
+    slots, _, _, _ = policy_order(6.0, 0.5, 0.0, NO_DUE_ADMITTED, 0.0, n, np.array([0], np.int32), head, nxt, prefill,
+                                  prefill, arrival, deadline, due_work, due_n, np.array([True, True]),
+                                  np.array([1.0, 1000.0]), np.array([10.0, 1000.0]), params)
     assert slots.tolist()[0] == 10
 
 
@@ -173,8 +184,8 @@ def test_own_size_slack_moves_the_due_point_by_the_requests_own_prefill():
 
     def order(progress, slack):
         params = pack_params(EWSJFConfig(fcfs_wait_factor=1.0, own_size_slack=slack), 2e-3, 1e-4, 1e-9)
-        slots, reasons, _, _ = policy_order(6.0, progress, 0.0, 2, np.array([0], np.int32), head, nxt, prefill,
-                                            prefill, arrival, deadline, due_work, np.zeros(2),
+        slots, reasons, _, _ = policy_order(6.0, progress, 0.0, NO_DUE_ADMITTED, 0.0, 2, np.array([0], np.int32),
+                                            head, nxt, prefill, prefill, arrival, deadline, due_work, np.zeros(2),
                                             np.array([True, True]), np.array([1.0, 1000.0]),
                                             np.array([10.0, 1000.0]), params)
         return slots.tolist(), reasons.tolist()
