@@ -26,10 +26,9 @@ of a request arriving to SLACK_CAP_BACKLOGS mean backlogs:
 The requests that arrive behind the deepest backlogs are the ones whose FCFS waits make the tail; a slack in
 proportion to W0 stretched exactly those by the whole factor, and short requests gain little from overtaking them
 further. Capped (issue 9's seventeenth pass, bench/SUITE_PASSES.md): with the bypass share counted from each due
-admission (ewsjf_core.selection), the suite over seeds 0-2 passes 265 of 347 checks on the A100 against 254
-(fairness failures 5 -> 2), 273 of 346 on the H200 against 264, with no check lost on either. Due points are
-made non-decreasing in commit order, so each FIFO queue stays sorted by them and its starved requests are a
-prefix.
+admission (ewsjf_core.selection), the suite over seeds 0-2 passes 260 of 347 checks on the A100 against 254
+(fairness failures 5 -> 2), 271 of 346 on the H200 against 264 (5 -> 1). Due points are made non-decreasing in
+commit order, so each FIFO queue stays sorted by them and its starved requests are a prefix.
 
 A request's work is its effective prefill, plus, with progress_output_weight > 0, that weight times the
 engine's mean output tokens per admitted request (OutputEstimate: decode tokens per step over admissions per

@@ -63,10 +63,10 @@ def buffer_rows(buf, width: int) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def begin_step_kernel(order: np.ndarray, order_reasons: np.ndarray, n_popped: int, gone: np.ndarray, adds_buf, fronts_buf,
-                      counters: np.ndarray, bound: np.ndarray, slot_f: np.ndarray, seq: np.ndarray, cls: np.ndarray,
-                      qid: np.ndarray, nxt: np.ndarray, prv: np.ndarray, head: np.ndarray, tail: np.ndarray,
-                      depth: np.ndarray, work: np.ndarray, q_lo: np.ndarray, q_hi: np.ndarray,
+def begin_step_kernel(order: np.ndarray, order_reasons: np.ndarray, n_popped: int, gone: np.ndarray, adds_buf,
+                      fronts_buf, counters: np.ndarray, bound: np.ndarray, slot_f: np.ndarray, seq: np.ndarray,
+                      cls: np.ndarray, qid: np.ndarray, nxt: np.ndarray, prv: np.ndarray, head: np.ndarray,
+                      tail: np.ndarray, depth: np.ndarray, work: np.ndarray, q_lo: np.ndarray, q_hi: np.ndarray,
                       n_main: int, band_up: float, band_down: float, b_center: np.ndarray, b_active: np.ndarray,
                       b_idle: np.ndarray, bubble_width: float, q_active: np.ndarray, q_pos: np.ndarray,
                       q_mean: np.ndarray, window: np.ndarray, max_idle: int, now: float, limit: int,
@@ -74,13 +74,13 @@ def begin_step_kernel(order: np.ndarray, order_reasons: np.ndarray, n_popped: in
                       out_work: float):
     """Fit the cost model to the step feedback not yet fitted (`feedback_buf`, rows of (duration_s,
     prefill_tokens, decode_tokens), into `cost_state`; its coefficients and out_work into `params`), advance
-    the admission progress by the prefill of the first n_popped of the last `order` (popped last step) and
-    record it when a due request is among them (`order_reasons`: the order's) (ewsjf_core.selection's bypass share counts from there), flush
-    (see commit_flush: `gone`, then those popped, unlinked; the staged rows of `adds_buf` and `fronts_buf`
-    committed), age the bubbles when any is open, then compute the first `limit` slots in admission order.
-    The buffers come flat (buffer_rows): the host hands over what it staged without a numpy call. Returns
-    (change in linked requests, slots, reasons, source queues and scores as policy_order, bubble queues
-    open)."""
+    the admission progress by the prefill of the first n_popped of the last `order` (popped last step),
+    recording it just after the last due one among them (`order_reasons`, the order's, tell them;
+    ewsjf_core.selection's bypass share counts from there), flush (see commit_flush: `gone`, then those popped,
+    unlinked; the staged rows of `adds_buf` and `fronts_buf` committed), age the bubbles when any is open, then
+    compute the first `limit` slots in admission order. The buffers come flat (buffer_rows): the host hands
+    over what it staged without a numpy call. Returns (change in linked requests, slots, reasons, source queues
+    and scores as policy_order, bubble queues open)."""
     feedback = buffer_rows(feedback_buf, 3)
     params[P_OUT_WORK] = out_work
     if feedback.shape[0]:

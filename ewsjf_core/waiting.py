@@ -344,8 +344,8 @@ class WaitingSet(QueueLayout):
         """A step's start in one kernel call (ewsjf_core.step_kernel): fit the cost model's `cost_state` to
         `feedback` (flat rows (duration_s, prefill_tokens, decode_tokens); its coefficients and out_work go
         into `params`), admit `popped` (the slots of the first len(popped) of the last `order`, as a list or
-        an array: still linked, not discarded; `reasons`: the order's, which tell the due ones), flush, age the bubbles, and return the first `limit` slots in
-        admission order."""
+        an array: still linked, not discarded; `reasons`: the order's, which tell the due ones), flush, age the
+        bubbles, and return the first `limit` slots in admission order."""
         n_popped = len(popped)
         if not (limit or n_popped or feedback or self._to_unlink or self._to_unlink_few or self._staged_adds
                 or self._staged_fronts or self._bubbles_open):

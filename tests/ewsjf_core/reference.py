@@ -131,8 +131,9 @@ def policy_order(now, classes, score_of, progress=0.0, pos=None, bypass=0.0, out
     heads go oldest arrival first.
     Before each starved head not past its time deadline, heads of queues with a smaller pos[qid] (not due
     themselves) bypass it, smallest pos first, while their work (prefill + out_work each) sums to at most
-    bypass x its own work, less the work admitted since it became due or since `due_admitted` (the progress,
-    prefill and requests, at the last admission of a due request), whichever is less. A due point counts
+    bypass x its own work, less the work admitted since it became due or since the last admission of a due
+    request (`due_admitted`: the progress then, prefill and requests), whichever is less; the work admitted counts
+    the order's items before it as admitted, and a due item emitted becomes the last due admission. A due point counts
     own_slack x the item's 'prefill' later (own_size_slack).
     score_of(qid, head) scores a queue by its current head. Returns [(item, reason, qid)]."""
 
@@ -143,8 +144,20 @@ def policy_order(now, classes, score_of, progress=0.0, pos=None, bypass=0.0, out
     def is_due(item):
         return now > item["deadline"] or overdue(item) > 0.0
     out = []
+    # The progress as if the order so far were admitted, and the same just after its last due request.
+    emitted, emitted_n = 0.0, 0
+    mark, mark_n = due_admitted
+
+    def emit(item, reason, q):
+        nonlocal emitted, emitted_n, mark, mark_n
+        out.append((item, reason, q))
+        emitted += item["prefill"]
+        emitted_n += 1
+        if reason == 1:
+            mark, mark_n = progress + emitted, progress_n + emitted_n
     for lane, queues in classes:
-        out += [(it, 0, None) for it in lane]
+        for it in lane:
+            emit(it, 0, None)
         queues = {q: list(items) for q, items in queues.items()}
         while True:
             starved = [(items[0]["arrival"], q) for q, items in queues.items() if items and is_due(items[0])]
@@ -152,8 +165,9 @@ def policy_order(now, classes, score_of, progress=0.0, pos=None, bypass=0.0, out
                 break
             _, q = min(starved)
             head = queues[q][0]
-            since_due_admitted = progress - due_admitted[0] + out_work * (progress_n - due_admitted[1])
-            spent = max(min(overdue(head), since_due_admitted), 0.0)
+            since_due_point = overdue(head) + emitted + out_work * emitted_n
+            since_due_admitted = progress + emitted - mark + out_work * (progress_n + emitted_n - mark_n)
+            spent = max(min(since_due_point, since_due_admitted), 0.0)
             budget = bypass * (head["prefill"] + out_work) - spent if now <= head["deadline"] else 0.0
             while True:  # heads of shorter queues, shortest first, within the bypass share of the due one's work
                 fits = [(pos[o], o) for o, items in queues.items() if items and pos[o] < pos[q]
@@ -162,9 +176,10 @@ def policy_order(now, classes, score_of, progress=0.0, pos=None, bypass=0.0, out
                     break
                 _, o = min(fits)
                 budget -= queues[o][0]["prefill"] + out_work
-                out.append((queues[o].pop(0), 2, o))
-            out.append((queues[q].pop(0), 1, q))
+                emit(queues[o].pop(0), 2, o)
+            emit(queues[q].pop(0), 1, q)
         ranked = sorted((q for q in queues if queues[q]), key=lambda q: (-score_of(q, queues[q][0]), q))
         for q in ranked:
-            out += [(it, 2, q) for it in queues[q]]
+            for it in queues[q]:
+                emit(it, 2, q)
     return out

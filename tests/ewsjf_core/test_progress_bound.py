@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from ewsjf_core.progress_bound import (OUTPUT_MEMORY_STEPS, SLACK_CAP_BACKLOGS, OutputEstimate, commit_due_work, overdue,
-                                      past_due)
+from ewsjf_core.progress_bound import (OUTPUT_MEMORY_STEPS, SLACK_CAP_BACKLOGS, OutputEstimate, commit_due_work,
+                                      overdue, past_due)
 
 
 def _commit(prefills, waiting_p, waiting_n, admitted, admitted_n, factor, out_work, backlog_mean=0.0, n_committed=0,
