@@ -13,11 +13,12 @@ from .helpers import SPACE, hanging, poor_config, quadratic, raising
 
 
 def serve_while(queue, cond, max_s=5.0):
-    """Scheduling on this thread (add, begin_step, pop) while cond() holds: returns requests served."""
+    """Scheduling on this thread (add, begin_step, pop), one round at least (a tuner whose trials fail at once may
+    have stopped before this thread's first look at cond()), then while cond() holds: returns requests served."""
     served = 0
     rid = 0
     t_end = time.monotonic() + max_s
-    while cond() and time.monotonic() < t_end:
+    while served == 0 or (cond() and time.monotonic() < t_end):
         for _ in range(8):
             queue.add(rid, 1 + (rid * 37) % 3000, arrival_time=float(rid))
             rid += 1
