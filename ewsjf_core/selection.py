@@ -110,9 +110,8 @@ def _bypasses(order, reason, source, n: int, limit: int, cur: np.ndarray, nxt: n
 @njit(cache=True, nogil=True)
 def policy_order(now: float, progress: float, progress_n: float, mark: float, mark_n: float, limit: int,
                  class_order: np.ndarray, head: np.ndarray, nxt: np.ndarray, size: np.ndarray, prefill: np.ndarray,
-                 arrival: np.ndarray,
-                 deadline: np.ndarray, due_work: np.ndarray, due_n: np.ndarray, q_active: np.ndarray,
-                 q_pos: np.ndarray, q_mean: np.ndarray, params: np.ndarray):
+                 arrival: np.ndarray, deadline: np.ndarray, due_work: np.ndarray, due_n: np.ndarray,
+                 q_active: np.ndarray, q_pos: np.ndarray, q_mean: np.ndarray, params: np.ndarray):
     """The first `limit` slots in admission order.
 
     head[c, q] is the first slot of class row c's queue q (-1 if empty); column q == n_queues is the

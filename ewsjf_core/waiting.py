@@ -32,9 +32,9 @@ import numpy as np
 
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.commit import (B_ADMITTED, B_ADMITTED_N, B_BACKLOG_MEAN, B_DUE_ADMITTED, B_DUE_ADMITTED_N, B_FACTOR,
-                               B_LAST_DUE, B_LAST_DUE_N,
-                               B_MAX_WAIT, B_OUT_WORK, BOUND_SIZE, COL_SLOT, F_ARRIVAL, F_DEADLINE, F_DUE_N,
-                               F_DUE_WORK, F_PREFILL, F_SIZE, SLOT_FIELDS, STAGED_WIDTH, commit_flush)
+                               B_LAST_DUE, B_LAST_DUE_N, B_MAX_WAIT, B_OUT_WORK, BOUND_SIZE, COL_SLOT, F_ARRIVAL,
+                               F_DEADLINE, F_DUE_N, F_DUE_WORK, F_PREFILL, F_SIZE, SLOT_FIELDS, STAGED_WIDTH,
+                               commit_flush)
 from ewsjf_core.links import link_in_order, list_members, unlink
 from ewsjf_core.progress_bound import OutputEstimate, commit_due_work
 from ewsjf_core.queue_layout import QueueLayout
@@ -339,12 +339,12 @@ class WaitingSet(QueueLayout):
             self._before_commit(_NO_SLOTS, adds)
             self.n_linked += commit_flush(_NO_SLOTS, _staged_rows(adds), _staged_rows(fronts), *self._kernel_state())
 
-    def begin(self, order: np.ndarray, reasons: np.ndarray, popped: list[int] | np.ndarray, now: float, limit: int,
-              params: np.ndarray, max_idle: int, cost_state: np.ndarray, feedback: array, out_work: float):
+    def begin(self, order: np.ndarray, order_reasons: np.ndarray, popped: list[int] | np.ndarray, now: float,
+              limit: int, params: np.ndarray, max_idle: int, cost_state: np.ndarray, feedback: array, out_work: float):
         """A step's start in one kernel call (ewsjf_core.step_kernel): fit the cost model's `cost_state` to
         `feedback` (flat rows (duration_s, prefill_tokens, decode_tokens); its coefficients and out_work go
         into `params`), admit `popped` (the slots of the first len(popped) of the last `order`, as a list or
-        an array: still linked, not discarded; `reasons`: the order's, which tell the due ones), flush, age the
+        an array: still linked, not discarded; `order_reasons`, the order's, tell the due ones), flush, age the
         bubbles, and return the first `limit` slots in admission order."""
         n_popped = len(popped)
         if not (limit or n_popped or feedback or self._to_unlink or self._to_unlink_few or self._staged_adds
@@ -357,8 +357,8 @@ class WaitingSet(QueueLayout):
         if self._partition_job is not None:   # rare: its log takes what is unlinked as one array
             self._before_commit(np.concatenate((gone, order[:n_popped])), adds)
         delta, slots, reasons, sources, scores, bubbles = begin_step_kernel(
-            order, reasons, n_popped, gone, adds, fronts, *self._kernel_state(), max_idle, now, limit, self.class_order,
-            params, cost_state, feedback, out_work)
+            order, order_reasons, n_popped, gone, adds, fronts, *self._kernel_state(), max_idle, now, limit,
+            self.class_order, params, cost_state, feedback, out_work)
         self._bubbles_open = bubbles > 0
         self.n_linked += delta
         self._release(gone)
