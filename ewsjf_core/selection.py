@@ -11,7 +11,7 @@ Priority classes are served strictly in urgency order (lower priority value firs
      once over all calls, not once per call: per call, a due request waited unboundedly under KV pressure,
      each step's order granting a fresh share; yet each due request of a run of them grants it afresh: counted
      from its own due point alone, the share of a request due long since is spent, and short requests waited
-     for the whole run, 30-45 s at mooncake @ overload): a long request that has become due then delays short
+     for the whole run, 26-47 s at mooncake @ overload): a long request that has become due then delays short
      ones by a bounded amount of work instead of blocking them. With
      own_size_slack k > 0, a request's due point is compared as k times its own prefill later (an overtaking
      window proportional to its size, as SJF with aging grants; k = 1 by default, bench/SUITE_PASSES.md sixth to
