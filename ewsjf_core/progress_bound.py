@@ -103,8 +103,6 @@ def past_due(progress: float, progress_n: float, due_work: float, due_n: float, 
 def _slack_scale(ahead: float, backlog_mean: float, factor: float) -> float:
     """The due point's offset over the work ahead W0 (> 0): factor * max(W0, W_mean) / W0, with the part beyond
     W0 at most (factor - 1) * SLACK_CAP_BACKLOGS * W_mean."""
-    if ahead <= 0.0:
-        return factor
     if ahead < backlog_mean:
         return factor * backlog_mean / ahead
     return 1.0 + (factor - 1.0) * min(ahead, SLACK_CAP_BACKLOGS * backlog_mean) / ahead
@@ -131,10 +129,10 @@ def commit_due_work(slots: np.ndarray, prefills: np.ndarray, waiting_prefill: fl
         w = 1.0 / k if k * BACKLOG_MEAN_WEIGHT < 1.0 else BACKLOG_MEAN_WEIGHT
         ahead = ahead_p + out_work * ahead_n
         backlog_mean += w * (ahead - backlog_mean)
-        r = _slack_scale(ahead, backlog_mean, factor)
-        if ahead > 0.0:   # the scale applies to both parts; with nothing ahead the floor counts as prefill
+        if ahead > 0.0:   # the scale applies to both parts
+            r = _slack_scale(ahead, backlog_mean, factor)
             sp, sn = r * ahead_p, r * ahead_n
-        else:
+        else:   # nothing ahead: the floor, counted as prefill
             sp, sn = factor * backlog_mean, 0.0
         dp, dn = admitted + sp, admitted_n + sn
         if dp + out_work * dn < last_due[0] + out_work * last_due[1]:

@@ -61,17 +61,25 @@ def _oldest_due_queue(cur: np.ndarray, now: float, progress: float, progress_n: 
 
 
 @njit(cache=True, nogil=True)
-def _emit(order: np.ndarray, reason: np.ndarray, source: np.ndarray, n: int, slot: int, why: int, q: int,
-          acct: np.ndarray, prefill: np.ndarray) -> int:
-    """Append `slot`; acct (progress as if the order so far were admitted, prefill and requests, then the same
-    at its last due request) follows it, so a due request further on sees the progress its turn will bring."""
-    order[n] = slot
-    reason[n] = why
-    source[n] = q
-    acct[0] += prefill[slot]
+def count_admitted(acct: np.ndarray, work: float, why: int) -> None:
+    """acct (admission progress: prefill, requests; then the same just after the last due request) after one
+    more admission of `work` prefill, popped for `why`. The one rule both an order (_emit) and the admission of its
+    popped prefix (ewsjf_core.step_kernel.mark_due_admission) count by, so they agree."""
+    acct[0] += work
     acct[1] += 1.0
     if why == REASON_STARVED:
         acct[2], acct[3] = acct[0], acct[1]
+
+
+@njit(cache=True, nogil=True)
+def _emit(order: np.ndarray, reason: np.ndarray, source: np.ndarray, n: int, slot: int, why: int, q: int,
+          acct: np.ndarray, prefill: np.ndarray) -> int:
+    """Append `slot`; acct (progress as if the order so far were admitted, see count_admitted) follows it, so a
+    due request further on sees the progress its turn will bring."""
+    order[n] = slot
+    reason[n] = why
+    source[n] = q
+    count_admitted(acct, prefill[slot], why)
     return n + 1
 
 

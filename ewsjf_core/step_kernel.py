@@ -17,7 +17,7 @@ from ewsjf_core.commit import (B_ADMITTED, B_ADMITTED_N, B_DUE_ADMITTED, B_DUE_A
                                F_DUE_N, F_DUE_WORK, F_PREFILL, F_SIZE, STAGED_WIDTH, commit_flush, pairwise_sum)
 from ewsjf_core.cost_model import fit_steps, read_coefficients
 from ewsjf_core.scoring import P_C0, P_C1, P_C2, P_OUT_WORK
-from ewsjf_core.selection import REASON_STARVED, policy_order
+from ewsjf_core.selection import count_admitted, policy_order
 
 
 @njit(cache=True, nogil=True)
@@ -42,14 +42,12 @@ def age_bubbles(depth: np.ndarray, n_rows: int, base: int, active: np.ndarray, i
 @njit(cache=True, nogil=True)
 def mark_due_admission(slots: np.ndarray, reasons: np.ndarray, n: int, prefill: np.ndarray, bound: np.ndarray) -> None:
     """An order's first n slots are admitted: the bound's B_DUE_ADMITTED (prefill, requests) becomes the progress
-    just after the last due one among them, counted as ewsjf_core.selection's _emit counts it (unchanged if none
-    is due). Call before the progress is advanced."""
-    p, k = bound[B_ADMITTED], bound[B_ADMITTED_N]
+    just after the last due one among them, counted as the order counted it (ewsjf_core.selection.count_admitted;
+    unchanged if none is due). Call before the progress is advanced."""
+    acct = np.array([bound[B_ADMITTED], bound[B_ADMITTED_N], bound[B_DUE_ADMITTED], bound[B_DUE_ADMITTED_N]])
     for i in range(n):
-        p += prefill[slots[i]]
-        k += 1.0
-        if reasons[i] == REASON_STARVED:
-            bound[B_DUE_ADMITTED], bound[B_DUE_ADMITTED_N] = p, k
+        count_admitted(acct, prefill[slots[i]], reasons[i])
+    bound[B_DUE_ADMITTED], bound[B_DUE_ADMITTED_N] = acct[2], acct[3]
 
 
 @njit(cache=True, nogil=True)
