@@ -24,11 +24,13 @@ def _step_errors(folder: str) -> list[tuple[object, float]]:
     return [(s, e) for s, _, e, _ in r.steps]
 
 
-@pytest.mark.parametrize("folder, mean, worst", [("h200_llama3_8b", 0.05, 0.11), ("h200_llama2_13b", 0.05, 0.08)])
-def test_steps_of_another_h200(folder, mean, worst):
+@pytest.mark.parametrize("folder, mean, over_8pct, worst", [("h200_llama3_8b", 0.05, 1, 0.11),
+                                                           ("h200_llama2_13b", 0.05, 0, 0.08),
+                                                           ("h200_qwen2_5_7b", 0.06, 9, 0.13)])
+def test_steps_of_another_h200(folder, mean, over_8pct, worst):
     errs = np.abs([e for _, e in _step_errors(folder)])
     assert np.mean(errs) <= mean
-    assert np.sum(errs > 0.08) <= 1 and np.max(errs) <= worst
+    assert np.sum(errs > 0.08) <= over_8pct and np.max(errs) <= worst
 
 
 def test_13b_with_the_flash_kernel_is_low_by_its_kv_read_rate_alone():
