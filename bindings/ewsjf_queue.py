@@ -33,6 +33,9 @@ from ewsjf_core.kv_work import KVWork
 from ewsjf_core.waiting import WaitingSet
 
 _log = logging.getLogger(__name__)
+_RATE_REFRESH_STEPS = 64
+"""The time floor's prefill rate is re-read from the cost model at the first round after this many steps fed (the
+count of steps, not of fits: a queue fitted step by step and one fitted in batches read the same rates)."""
 
 
 class EWSJFQueue(WaitingQueue):
@@ -75,7 +78,9 @@ class EWSJFQueue(WaitingQueue):
         self._step_items, self._step_slots = self._popped.items, self._popped.slots
         self._begin_pending = False  # begin_step's work waits for the step's first pop (see begin_step)
         self._admissions = AdmissionLog(self._set.n_queues)
-        self._kv_work = KVWork()   # a request's work in the bound under KV pressure (observe_finished)
+        self._kv_work = KVWork()
+        self._steps_seen = 0       # steps fed (observe_step)...
+        self._rate_seen = -_RATE_REFRESH_STEPS   # ...when the time floor's prefill rate was last read   # a request's work in the bound under KV pressure (observe_finished)
         self.config_install_errors = 0
 
     # ----- requests in -----
@@ -335,6 +340,8 @@ class EWSJFQueue(WaitingQueue):
                                                           out_work)
         if n_fit:
             model.fitted(n_fit)
+        if self._steps_seen >= self._rate_seen + _RATE_REFRESH_STEPS:
+            self._set_prefill_rate()
         self._set.retire_empty_classes()   # drops empty classes only: the order stays what it is
         installed = self._set.finish_partition()
         if installed:
@@ -353,6 +360,7 @@ class EWSJFQueue(WaitingQueue):
         WaitingQueue.observe_step): whether the step counts as one whose waiting requests something held
         (ewsjf_core.kv_work's phi); an engine that feeds steps later than they end says so, as of their end."""
         check_step_feedback(duration_s, prefill_tokens, decode_tokens, at_running_cap, waiting)
+        self._steps_seen += 1
         self._kv_work.observe_step(prefill_tokens, decode_tokens, self._count > 0 if waiting is None else waiting,
                                    at_running_cap)
         if self._begin_pending:
@@ -366,6 +374,15 @@ class EWSJFQueue(WaitingQueue):
         where KV memory holds admissions (ewsjf_core.kv_work)."""
         check_finished(prompt_tokens, output_tokens)
         self._kv_work.observe_finished(prompt_tokens, output_tokens)
+
+    def _set_prefill_rate(self) -> None:
+        """The engine's fastest prefill rate, tokens per second: its token budget as seen over the fitted cost of
+        a step that prefills it whole (the time floor's lower bound of FCFS's waits, ewsjf_core.progress_bound)."""
+        budget = self._kv_work.token_budget
+        if budget > 0:
+            self._rate_seen = self._steps_seen
+            cost = max(self._feedback.model.cost(budget), self._config.min_prefill_cost)
+            self._set.set_prefill_rate(budget / cost)
 
     def _fold_feedback(self) -> None:
         """Fit the cost model to the steps recorded since the last fit, if any (one kernel call)."""

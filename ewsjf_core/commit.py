@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit
 
 from ewsjf_core.links import link_in_order, push_front, unlink
-from ewsjf_core.progress_bound import commit_due_work
+from ewsjf_core.progress_bound import TAIL_WINDOW, commit_due_work, commit_time_floor
 from ewsjf_core.routing import route_lengths
 
 STAGED_COLUMNS = ("slot", "size", "prefill", "arrival", "row")
@@ -31,11 +31,15 @@ CTR_SEQ, CTR_WINDOW_POS, CTR_WINDOW_COUNT, CTR_ARRIVALS = range(4)
 # admission of a due request (ewsjf_core.selection's bypass share counts from it).
 B_MAX_WAIT, B_FACTOR, B_ADMITTED, B_BACKLOG_MEAN, B_LAST_DUE, B_LAST_DUE_N, B_ADMITTED_N, B_OUT_WORK = range(8)
 B_DUE_ADMITTED, B_DUE_ADMITTED_N = 8, 9
-BOUND_SIZE = 10
+# The time floor (ewsjf_core.progress_bound.commit_time_floor): its quantile (config), the engine's fastest prefill
+# rate (tokens/s, the host sets it from the cost model), its state (tau in work, the last floor, commits seen) and
+# the ring of the last TAIL_WINDOW backlogs.
+B_TAIL_QUANTILE, B_PREFILL_RATE, B_TAIL_STATE, B_TAIL_RING = 10, 11, 12, 15
+BOUND_SIZE = B_TAIL_RING + TAIL_WINDOW
 # The per-slot float64 fields, rows of one `slot_f` array (each kernel call pays per array argument: one
-# array for six fields), in this order.
-SLOT_FIELDS = ("size", "prefill", "arrival", "deadline", "due_work", "due_n")
-F_SIZE, F_PREFILL, F_ARRIVAL, F_DEADLINE, F_DUE_WORK, F_DUE_N = range(6)
+# array for seven fields), in this order.
+SLOT_FIELDS = ("size", "prefill", "arrival", "deadline", "due_work", "due_n", "not_before")
+F_SIZE, F_PREFILL, F_ARRIVAL, F_DEADLINE, F_DUE_WORK, F_DUE_N, F_NOT_BEFORE = range(7)
 
 
 @njit(cache=True, nogil=True)
@@ -102,9 +106,9 @@ def pairwise_sum(a: np.ndarray) -> float:
 @njit(cache=True, nogil=True)
 def _commit_fields(staged: np.ndarray, slots: np.ndarray, size: np.ndarray, prefill: np.ndarray,
                    arrival: np.ndarray, cls: np.ndarray, seq: np.ndarray, deadline: np.ndarray,
-                   due_work: np.ndarray, due_n: np.ndarray, work: np.ndarray, depth: np.ndarray,
-                   counters: np.ndarray, bound: np.ndarray) -> None:
-    """Write a staged batch's fields, time deadlines and due points (ewsjf_core.waiting's docstring)."""
+                   due_work: np.ndarray, due_n: np.ndarray, not_before: np.ndarray, work: np.ndarray,
+                   depth: np.ndarray, counters: np.ndarray, bound: np.ndarray) -> None:
+    """Write a staged batch's fields, time deadlines, due points and time floors (ewsjf_core.waiting's docstring)."""
     first = counters[CTR_SEQ]
     for i in range(slots.shape[0]):
         s = slots[i]
@@ -123,6 +127,9 @@ def _commit_fields(staged: np.ndarray, slots: np.ndarray, size: np.ndarray, pref
         slots, staged[:, COL_PREFILL].copy(), waiting_work, float(waiting_n), bound[B_ADMITTED],
         bound[B_ADMITTED_N], bound[B_FACTOR], bound[B_BACKLOG_MEAN], first, bound[B_LAST_DUE:B_LAST_DUE_N + 1],
         bound[B_OUT_WORK], due_work, due_n)
+    commit_time_floor(slots, staged[:, COL_PREFILL].copy(), staged[:, COL_ARRIVAL].copy(), waiting_work,
+                      bound[B_TAIL_QUANTILE], bound[B_PREFILL_RATE], bound[B_TAIL_STATE:B_TAIL_RING],
+                      bound[B_TAIL_RING:], not_before)
     counters[CTR_SEQ] = first + slots.shape[0]
 
 
@@ -152,13 +159,14 @@ def commit_flush(gone: np.ndarray, adds: np.ndarray, fronts: np.ndarray, counter
     slot_f holds the per-slot fields SLOT_FIELDS. Returns the change in the number of linked requests."""
     size, prefill, arrival = slot_f[F_SIZE], slot_f[F_PREFILL], slot_f[F_ARRIVAL]
     deadline, due_work, due_n = slot_f[F_DEADLINE], slot_f[F_DUE_WORK], slot_f[F_DUE_N]
+    not_before = slot_f[F_NOT_BEFORE]
     unlink(gone, cls, qid, prefill, nxt, prv, head, tail, depth, work)
     lane = head.shape[1] - 1
     max_queues = q_active.shape[0] - b_active.shape[0]
     if adds.shape[0]:
         slots = adds[:, COL_SLOT].astype(np.int32)
-        _commit_fields(adds, slots, size, prefill, arrival, cls, seq, deadline, due_work, due_n, work, depth,
-                       counters, bound)
+        _commit_fields(adds, slots, size, prefill, arrival, cls, seq, deadline, due_work, due_n, not_before,
+                       work, depth, counters, bound)
         sizes = adds[:, COL_SIZE].copy()
         qids = route_lengths(sizes, q_lo, q_hi, n_main, band_up, band_down, b_center, b_active, b_idle,
                              bubble_width, max_queues)
@@ -173,8 +181,8 @@ def commit_flush(gone: np.ndarray, adds: np.ndarray, fronts: np.ndarray, counter
         counters[CTR_ARRIVALS] += slots.shape[0]
     if fronts.shape[0]:
         slots = fronts[:, COL_SLOT].astype(np.int32)
-        _commit_fields(fronts, slots, size, prefill, arrival, cls, seq, deadline, due_work, due_n, work, depth,
-                       counters, bound)
+        _commit_fields(fronts, slots, size, prefill, arrival, cls, seq, deadline, due_work, due_n, not_before,
+                       work, depth, counters, bound)
         for i in range(slots.shape[0]):
             qid[slots[i]] = lane
         push_front(slots, cls, qid, prefill, nxt, prv, head, tail, depth, work)

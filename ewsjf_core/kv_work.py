@@ -147,6 +147,11 @@ class KVWork:
         return (self._out[c] + self._prior_out) / (self._n[c] + PRIOR_COMPLETIONS)
 
     @property
+    def token_budget(self) -> int:
+        """The most tokens any step carried: the engine's token budget as seen (0 before a step)."""
+        return self._budget
+
+    @property
     def output_share(self) -> float:
         """s of the module docstring: the outputs' share of the recent completions' memory-time (0 before any)."""
         return self._kv_out / self._kv if self._kv > 0.0 else 0.0

@@ -40,6 +40,21 @@ request as costly as any other and gives up most of the short-request gain, henc
 (bench/SUITE_PASSES.md). Progress and due points are kept in two parts (prefill tokens, requests) and
 compared at the current estimate (overdue), so the estimate's drift as the history builds up (long outputs
 take long to show up) moves neither ahead of the other.
+
+The time floor (EWSJFConfig.tail_floor_quantile, commit_time_floor). The goal bounds the long class's p99 and the
+longest wait against FCFS's, not every request's own wait: a request whose FCFS wait is far below FCFS's tail can
+wait longer without moving the tail, and the short requests gain what it gives up. Let T_i be a lower bound of
+request i's FCFS wait in seconds: its backlog W0 over the engine's fastest prefill rate (a full token budget of
+prefill per step, from the fitted cost model), which no order and no memory limit can beat. A request is not due
+before arrival + tau, tau the quantile (0.99, the goal's) of T over the last TAIL_WINDOW arrivals. Since every
+T_i <= FCFS's wait of i, tau <= FCFS's p99 wait, so the floor keeps the p99 and the longest wait where FCFS puts
+them; a request's due point in work is not moved, only held until its floor, so the bound above still holds for
+every request whose due point comes later. Counted in time and from a lower bound, the floor needs no currency:
+where KV memory or the running cap holds admissions, FCFS's waits are far longer than T, and the floor seldom
+binds (the published setting: no cell moves). The same floor counted in work (the backlogs' own p99) gained more on
+the A100 and broke the published setting's fairness (1.41-1.69x), as admitted work is not time there (bench/
+SUITE_PASSES.md, eighteenth pass). Floors are made non-decreasing in commit order, like due points, so a queue's
+starved requests stay a prefix of it.
 """
 
 from __future__ import annotations
@@ -53,6 +68,12 @@ BACKLOG_MEAN_WEIGHT = 1.0 / 512.0
 SLACK_CAP_BACKLOGS = 2.0
 """The slack beyond a request's own FCFS wait, (fcfs_wait_factor - 1) * W0, is at most that of a request arriving
 to this many mean backlogs (module docstring)."""
+
+
+TAIL_WINDOW = 1024
+"""Arrivals the time floor's quantile is taken over (512-4096 gave the same suite checks on the cells it moves)."""
+_TAIL_REFRESH = 16
+"""The quantile is recomputed every this many commits (and at each of the first 64)."""
 
 
 OUTPUT_MEMORY_STEPS = 8192.0
@@ -106,6 +127,32 @@ def _slack_scale(ahead: float, backlog_mean: float, factor: float) -> float:
     if ahead < backlog_mean:
         return factor * backlog_mean / ahead
     return 1.0 + (factor - 1.0) * min(ahead, SLACK_CAP_BACKLOGS * backlog_mean) / ahead
+
+
+@njit(cache=True, nogil=True)
+def commit_time_floor(slots: np.ndarray, prefills: np.ndarray, arrivals: np.ndarray, waiting_work: float,
+                      quantile: float, rate: float, state: np.ndarray, ring: np.ndarray,
+                      not_before: np.ndarray) -> None:
+    """Write the time floors (not_before, seconds) of a commit batch (earlier members are ahead of later ones).
+    state: (tau in work, the last floor, commits seen), updated in place; ring: the last len(ring) backlogs.
+    quantile 0 or no rate yet: no floor (-inf)."""
+    tau, last, seen = state[0], state[1], int(state[2])
+    ahead = waiting_work
+    window = ring.shape[0]
+    for i in range(slots.shape[0]):
+        ring[seen % window] = ahead
+        seen += 1
+        if seen % _TAIL_REFRESH == 0 or seen < 64:
+            k = min(seen, window)
+            rank = min(k - 1, int(quantile * k))
+            tau = np.partition(ring[:k], rank)[rank]
+        floor = -np.inf
+        if quantile > 0.0 and rate > 0.0:
+            floor = max(arrivals[i] + tau / rate, last)
+            last = floor
+        not_before[slots[i]] = floor
+        ahead += prefills[i]
+    state[0], state[1], state[2] = tau, last, seen
 
 
 @njit(cache=True, nogil=True)

@@ -2,8 +2,8 @@
 
 Priority classes are served strictly in urgency order (lower priority value first). Within a class:
   1. the resume lane: requests put back with prepend (preempted), most recently prepended first;
-  2. starved requests: any request past its time deadline (arrival + max_wait) or its due point in
-     admission progress (ewsjf_core.progress_bound), oldest arrival first (across queues). Before each,
+  2. starved requests: any request past its time deadline (arrival + max_wait) or past both its due point in
+     admission progress and its time floor (ewsjf_core.progress_bound), oldest arrival first (across queues). Before each,
      heads of shorter queues (shortest first; not starved themselves) may bypass it while their effective
      work (prefill + the output estimate each) sums to at most bypass_share * its own (bypass_share =
      fcfs_wait_factor - 1; none for a request past its max_wait deadline), less the work admitted since it
@@ -42,19 +42,21 @@ def _due_work(h: int, due_work: np.ndarray, prefill: np.ndarray, own: float) -> 
 
 @njit(cache=True, nogil=True)
 def _is_due(h: int, now: float, progress: float, progress_n: float, deadline: np.ndarray, due_work: np.ndarray,
-            due_n: np.ndarray, ow: float, prefill: np.ndarray, own: float) -> bool:
-    return now > deadline[h] or past_due(progress, progress_n, _due_work(h, due_work, prefill, own), due_n[h], ow)
+            due_n: np.ndarray, not_before: np.ndarray, ow: float, prefill: np.ndarray, own: float) -> bool:
+    """Past its max_wait deadline, or past its due point in work and its time floor (ewsjf_core.progress_bound)."""
+    return now > deadline[h] or (now >= not_before[h] and past_due(
+        progress, progress_n, _due_work(h, due_work, prefill, own), due_n[h], ow))
 
 
 @njit(cache=True, nogil=True)
 def _oldest_due_queue(cur: np.ndarray, now: float, progress: float, progress_n: float, arrival: np.ndarray,
-                      deadline: np.ndarray, due_work: np.ndarray, due_n: np.ndarray, ow: float, prefill: np.ndarray,
-                      own: float) -> int:
+                      deadline: np.ndarray, due_work: np.ndarray, due_n: np.ndarray, not_before: np.ndarray, ow: float,
+                      prefill: np.ndarray, own: float) -> int:
     """The queue whose head is the oldest starved request (-1: none is)."""
     due = -1
     for q in range(cur.shape[0]):
         h = cur[q]
-        if h >= 0 and _is_due(h, now, progress, progress_n, deadline, due_work, due_n, ow, prefill, own):
+        if h >= 0 and _is_due(h, now, progress, progress_n, deadline, due_work, due_n, not_before, ow, prefill, own):
             if due < 0 or arrival[h] < arrival[cur[due]]:
                 due = q
     return due
@@ -86,7 +88,8 @@ def _emit(order: np.ndarray, reason: np.ndarray, source: np.ndarray, n: int, slo
 @njit(cache=True, nogil=True)
 def _bypasses(order, reason, source, n: int, limit: int, cur: np.ndarray, nxt: np.ndarray, due: int, now: float,
               progress: float, progress_n: float, acct: np.ndarray, prefill: np.ndarray, deadline: np.ndarray,
-              due_work: np.ndarray, due_n: np.ndarray, q_pos: np.ndarray, params: np.ndarray) -> int:
+              due_work: np.ndarray, due_n: np.ndarray, not_before: np.ndarray, q_pos: np.ndarray,
+              params: np.ndarray) -> int:
     """Heads of shorter queues that go before the due request at cur[due] (shortest queue first) while their
     work stays within the bypass share of its own; never past a max_wait deadline. The share is counted
     from the moment it became due or the last due request was admitted, whichever came later, across calls:
@@ -104,7 +107,7 @@ def _bypasses(order, reason, source, n: int, limit: int, cur: np.ndarray, nxt: n
         for q in range(cur.shape[0]):
             h = cur[q]
             if h >= 0 and q_pos[q] < q_pos[due] and prefill[h] + ow <= budget and not _is_due(
-                    h, now, progress, progress_n, deadline, due_work, due_n, ow, prefill, own):
+                    h, now, progress, progress_n, deadline, due_work, due_n, not_before, ow, prefill, own):
                 if by < 0 or q_pos[q] < q_pos[by]:
                     by = q
         if by < 0:
@@ -119,7 +122,7 @@ def _bypasses(order, reason, source, n: int, limit: int, cur: np.ndarray, nxt: n
 def policy_order(now: float, progress: float, progress_n: float, mark: float, mark_n: float, limit: int,
                  class_order: np.ndarray, head: np.ndarray, nxt: np.ndarray, size: np.ndarray, prefill: np.ndarray,
                  arrival: np.ndarray, deadline: np.ndarray, due_work: np.ndarray, due_n: np.ndarray,
-                 q_active: np.ndarray, q_pos: np.ndarray, q_mean: np.ndarray, params: np.ndarray):
+                 not_before: np.ndarray, q_active: np.ndarray, q_pos: np.ndarray, q_mean: np.ndarray, params: np.ndarray):
     """The first `limit` slots in admission order.
 
     head[c, q] is the first slot of class row c's queue q (-1 if empty); column q == n_queues is the
@@ -148,12 +151,12 @@ def policy_order(now: float, progress: float, progress_n: float, mark: float, ma
         for q in range(nq):
             cur[q] = head[c, q]
         while n < limit:
-            due = _oldest_due_queue(cur, now, progress, progress_n, arrival, deadline, due_work, due_n, ow, prefill,
-                                    own)
+            due = _oldest_due_queue(cur, now, progress, progress_n, arrival, deadline, due_work, due_n, not_before,
+                                    ow, prefill, own)
             if due < 0:
                 break
             n = _bypasses(order, reason, source, n, limit, cur, nxt, due, now, progress, progress_n, acct, prefill,
-                          deadline, due_work, due_n, q_pos, params)
+                          deadline, due_work, due_n, not_before, q_pos, params)
             if n >= limit:
                 break
             n = _emit(order, reason, source, n, cur[due], REASON_STARVED, due, acct, prefill)

@@ -32,9 +32,9 @@ import numpy as np
 
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.commit import (B_ADMITTED, B_ADMITTED_N, B_BACKLOG_MEAN, B_DUE_ADMITTED, B_DUE_ADMITTED_N, B_FACTOR,
-                               B_LAST_DUE, B_LAST_DUE_N, B_MAX_WAIT, B_OUT_WORK, BOUND_SIZE, COL_SLOT, F_ARRIVAL,
-                               F_DEADLINE, F_DUE_N, F_DUE_WORK, F_PREFILL, F_SIZE, SLOT_FIELDS, STAGED_WIDTH,
-                               commit_flush)
+                               B_LAST_DUE, B_LAST_DUE_N, B_MAX_WAIT, B_OUT_WORK, B_PREFILL_RATE, B_TAIL_QUANTILE,
+                               B_TAIL_STATE, BOUND_SIZE, COL_SLOT, F_ARRIVAL, F_DEADLINE, F_DUE_N, F_DUE_WORK,
+                               F_NOT_BEFORE, F_PREFILL, F_SIZE, SLOT_FIELDS, STAGED_WIDTH, commit_flush)
 from ewsjf_core.links import link_in_order, list_members, unlink
 from ewsjf_core.progress_bound import OutputEstimate, commit_due_work
 from ewsjf_core.queue_layout import QueueLayout
@@ -69,6 +69,7 @@ class WaitingSet(QueueLayout):
         self.deadline = self._slot_f[F_DEADLINE]   # past it (seconds), a request is starved (module docstring)
         self.due_work = self._slot_f[F_DUE_WORK]   # past it (admitted work), a request is starved: prefill part...
         self.due_n = self._slot_f[F_DUE_N]         # ...and request part (ewsjf_core.progress_bound.past_due)
+        self.not_before = self._slot_f[F_NOT_BEFORE]   # and not due before this time (its floor, seconds)
         self.seq = np.empty(0, np.int64)   # insertion order: breaks deadline ties in FIFO order
         self.cls = np.empty(0, np.int32)
         self.qid = np.empty(0, np.int32)
@@ -98,6 +99,8 @@ class WaitingSet(QueueLayout):
         self._bound = np.zeros(BOUND_SIZE)
         self._bound[:5] = (config.max_wait, config.fcfs_wait_factor, 0.0, 0.0, -np.inf)
         self._bound[B_DUE_ADMITTED] = -np.inf   # no due request admitted yet
+        self._bound[B_TAIL_QUANTILE] = config.tail_floor_quantile
+        self._bound[B_TAIL_STATE + 1] = -np.inf   # no floor written yet
         self.outputs = OutputEstimate()   # output tokens per request, the weight of the request part
         self._progress_output_weight = config.progress_output_weight
         self.repartitions = 0
@@ -113,6 +116,11 @@ class WaitingSet(QueueLayout):
         step waits for it."""
         self._bound[B_MAX_WAIT] = new.max_wait
         self._bound[B_FACTOR] = new.fcfs_wait_factor
+        self._bound[B_TAIL_QUANTILE] = new.tail_floor_quantile
+        if new.tail_floor_quantile != old.tail_floor_quantile:
+            # Floors are time, kept by a swap; turned off, the queued requests lose theirs (still in order).
+            if not new.tail_floor_quantile:
+                self.not_before[:] = -np.inf
         self._progress_output_weight = new.progress_output_weight
         self._bound[B_OUT_WORK] = self.out_work
         if (new.max_wait, new.fcfs_wait_factor, new.progress_output_weight) != (
@@ -306,6 +314,11 @@ class WaitingSet(QueueLayout):
         if self._progress_output_weight:   # 0 (the default): out_work stays 0, no write per step
             self._bound[B_OUT_WORK] = self.out_work
 
+    def set_prefill_rate(self, tokens_per_s: float) -> None:
+        """The engine's fastest prefill rate (a full token budget of prefill per step), which turns the time
+        floor's backlogs into seconds (ewsjf_core.progress_bound: a lower bound of FCFS's waits)."""
+        self._bound[B_PREFILL_RATE] = tokens_per_s
+
     def retract(self, prefill: float) -> None:
         """Undo the admission progress of a popped request (its prefill) the engine put back unadmitted."""
         b = self._bound
@@ -417,7 +430,8 @@ class WaitingSet(QueueLayout):
         b = self._bound
         return policy_order(now, b[B_ADMITTED], b[B_ADMITTED_N], b[B_DUE_ADMITTED], b[B_DUE_ADMITTED_N], limit,
                             self.class_order, self.head, self.nxt, self.size, self.prefill, self.arrival,
-                            self.deadline, self.due_work, self.due_n, self.q_active, self.q_pos, self.q_mean, params)
+                            self.deadline, self.due_work, self.due_n, self.not_before, self.q_active, self.q_pos,
+                            self.q_mean, params)
 
     def age_bubbles(self, max_idle: int) -> None:
         """One step's round of bubble aging (flushes first, so depths are current)."""

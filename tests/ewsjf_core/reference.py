@@ -126,7 +126,8 @@ def policy_order(now, classes, score_of, progress=0.0, pos=None, bypass=0.0, out
                  own_slack=0.0, due_admitted=(-math.inf, 0.0)):
     """classes: per class (most urgent first) a pair (lane, queues); lane is a list of items in lane order;
     queues maps queue id -> list of items (dicts with 'deadline', 'due_work' and 'arrival') in queue order.
-    A head is starved when now > deadline or the progress (prefill `progress`, requests `progress_n`) passes its
+    A head is starved when now > deadline or (now >= its 'not_before', default -inf, and) the progress (prefill
+    `progress`, requests `progress_n`) passes its
     due point (prefill 'due_work', requests 'due_n', default 0), each request weighing out_work more; starved
     heads go oldest arrival first.
     Before each starved head not past its time deadline, heads of queues with a smaller pos[qid] (not due
@@ -142,7 +143,7 @@ def policy_order(now, classes, score_of, progress=0.0, pos=None, bypass=0.0, out
                 + out_work * (progress_n - item.get("due_n", 0.0)))
 
     def is_due(item):
-        return now > item["deadline"] or overdue(item) > 0.0
+        return now > item["deadline"] or (now >= item.get("not_before", -math.inf) and overdue(item) > 0.0)
     out = []
     # The progress as if the order so far were admitted, and the same just after its last due request.
     emitted, emitted_n = 0.0, 0

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from ewsjf_core.progress_bound import (OUTPUT_MEMORY_STEPS, SLACK_CAP_BACKLOGS, OutputEstimate, commit_due_work,
-                                      overdue, past_due)
+from ewsjf_core.progress_bound import (OUTPUT_MEMORY_STEPS, SLACK_CAP_BACKLOGS, TAIL_WINDOW, OutputEstimate,
+                                      commit_due_work, commit_time_floor, overdue, past_due)
 
 
 def _commit(prefills, waiting_p, waiting_n, admitted, admitted_n, factor, out_work, backlog_mean=0.0, n_committed=0,
@@ -81,3 +81,42 @@ def test_output_estimate_takes_steps_in_batches_as_one_by_one():
     batched.observe_steps(steps)
     assert (batched.decoded, batched.admitted, batched.per_request) == (one.decoded, one.admitted, one.per_request)
     assert batched.per_request > 0.0
+
+
+def _floors(prefills, arrivals, waiting_work, quantile, rate, state=None, ring=None):
+    n = len(prefills)
+    state = np.array([0.0, -np.inf, 0.0]) if state is None else state
+    ring = np.zeros(TAIL_WINDOW) if ring is None else ring
+    not_before = np.zeros(n)
+    commit_time_floor(np.arange(n, dtype=np.int32), np.array(prefills, dtype=np.float64),
+                      np.array(arrivals, dtype=np.float64), waiting_work, quantile, rate, state, ring, not_before)
+    return not_before, state, ring
+
+
+def test_time_floor_is_the_backlogs_quantile_over_the_fastest_prefill_rate():
+    # 96 arrivals 1 s apart, each 10 tokens, behind 0 tokens at first: the i-th has 10 i tokens ahead. The floor of
+    # the last is its arrival + the 0.9-quantile of the backlogs seen (its own included) over 1000 tokens/s (the
+    # quantile is refreshed every 16 commits: 96 is one).
+    n = 96
+    not_before, state, _ = _floors([10.0] * n, np.arange(n, dtype=float), 0.0, 0.9, 1000.0)
+    backlogs = 10.0 * np.arange(n)
+    assert state[0] == np.sort(backlogs)[int(0.9 * n)]
+    assert not_before[-1] == pytest.approx(95.0 + state[0] / 1000.0)
+    assert np.all(np.diff(not_before) >= 0.0)                # never decreasing in commit order
+    assert state[2] == n
+
+
+def test_time_floor_forgets_backlogs_older_than_the_window():
+    # A burst's deep backlogs, then TAIL_WINDOW calm arrivals: the quantile comes back down to the calm level.
+    _, state, ring = _floors([1.0] * 50, np.zeros(50), 1e6, 0.99, 1000.0)
+    assert state[0] > 1e6
+    not_before, state, _ = _floors([0.0] * TAIL_WINDOW, np.arange(TAIL_WINDOW, dtype=float) + 100.0, 5.0, 0.99,
+                                   1000.0, state, ring)
+    assert state[0] == 5.0
+    assert not_before[-1] >= TAIL_WINDOW - 1 + 100.0 + 5.0 / 1000.0
+
+
+def test_time_floor_off_without_a_quantile_or_a_rate():
+    for quantile, rate in ((0.0, 1000.0), (0.99, 0.0)):
+        not_before, _, _ = _floors([10.0, 10.0], [0.0, 1.0], 500.0, quantile, rate)
+        assert np.all(not_before == -np.inf)

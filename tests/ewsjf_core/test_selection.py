@@ -23,6 +23,7 @@ def states(draw):
             "slot": s, "size": float(draw(st.integers(1, 9000))), "prefill": float(draw(st.integers(1, 9000))),
             "arrival": float(draw(st.integers(0, 100))), "deadline": float(draw(st.integers(0, 200))),
             "due_work": float(draw(st.integers(0, 5000))), "due_n": float(draw(st.integers(0, 8))),
+            "not_before": draw(st.sampled_from([-np.inf, 0.0, 50.0, 100.0, 150.0])),
             "cls": draw(st.integers(0, n_classes - 1)),
             "qid": draw(st.integers(0, NQ)),  # NQ: in the lane
         })
@@ -69,10 +70,11 @@ def test_policy_order_matches_reference(state, now, progress, progress_n, out_wo
     size, prefill, arrival, deadline, due_work, cls, qid, nxt, head = _arrays(reqs, n_classes)
     params = pack_params(cfg, 2e-3, 1e-4, 1e-9, out_work)
     due_n = np.array([r["due_n"] for r in reqs])
+    not_before = np.array([r["not_before"] for r in reqs])
     slots, reasons, sources, _ = policy_order(now, progress, float(progress_n), due_admitted[0],
                                               float(due_admitted[1]), len(reqs),
                                               np.array(class_order, np.int32), head, nxt, size, prefill, arrival,
-                                              deadline, due_work, due_n, active, pos, mean, params)
+                                              deadline, due_work, due_n, not_before, active, pos, mean, params)
     n_active = int(active.sum())
     ranks = {q: sum(1 for o in range(NQ) if active[o] and (pos[o] < pos[q] or (pos[o] == pos[q] and o < q)))
              for q in range(NQ)}
@@ -135,33 +137,34 @@ def test_shorter_queue_bypasses_a_due_request_within_its_share():
     work = np.zeros((1, 3))
     link_in_order(np.arange(n, dtype=np.int32), deadline, arrival, cls, qid, prefill, nxt, prv, head, tail, depth, work)
     due_n = np.zeros(n)
+    no_floor = np.full(n, -np.inf)
     slots, reasons, _, _ = policy_order(6.0, 0.5, 0.0, NO_DUE_ADMITTED, 0.0, n, np.array([0], np.int32), head, nxt,
-                                        prefill, prefill, arrival, deadline, due_work, due_n, np.array([True, True]),
+                                        prefill, prefill, arrival, deadline, due_work, due_n, no_floor, np.array([True, True]),
                                         np.array([1.0, 1000.0]), np.array([10.0, 1000.0]), params)
     assert slots.tolist()[:5] == [0, 1, 2, 3, 10] and reasons.tolist()[4] == 1
     # The share is spent once, not per call: 30.5 tokens admitted since it became due leave room for one.
     slots, reasons, _, _ = policy_order(6.0, 30.5, 0.0, NO_DUE_ADMITTED, 0.0, n, np.array([0], np.int32), head,
                                         nxt, prefill, prefill, arrival, deadline, due_work, due_n,
-                                        np.array([True, True]), np.array([1.0, 1000.0]), np.array([10.0, 1000.0]),
+                                        no_floor, np.array([True, True]), np.array([1.0, 1000.0]), np.array([10.0, 1000.0]),
                                         params)
     assert slots.tolist()[:2] == [0, 10] and reasons.tolist()[1] == 1
     # ...but counted from the last admission of a due request when that came later (at progress 30: 0.5 spent), so
     # each due request of a run grants it afresh and short ones are not held for the whole run.
     slots, reasons, _, _ = policy_order(6.0, 30.5, 0.0, 30.0, 0.0, n, np.array([0], np.int32), head, nxt, prefill,
-                                        prefill, arrival, deadline, due_work, due_n, np.array([True, True]),
+                                        prefill, arrival, deadline, due_work, due_n, no_floor, np.array([True, True]),
                                         np.array([1.0, 1000.0]), np.array([10.0, 1000.0]), params)
     assert slots.tolist()[:5] == [0, 1, 2, 3, 10] and reasons.tolist()[4] == 1
     # With the output term (ewsjf_core.progress_bound), each request's work counts it: 0.05 * (1000 + 190)
     # = 59.5 tokens of share, each bypass costing 10 + 190: none fits.
     slots, _, _, _ = policy_order(6.0, 0.5, 0.0, NO_DUE_ADMITTED, 0.0, n, np.array([0], np.int32), head, nxt, prefill,
-                                  prefill, arrival, deadline, due_work, due_n, np.array([True, True]),
+                                  prefill, arrival, deadline, due_work, due_n, no_floor, np.array([True, True]),
                                   np.array([1.0, 1000.0]), np.array([10.0, 1000.0]),
                                   pack_params(cfg, 2e-3, 1e-4, 1e-9, 190.0))
     assert slots.tolist()[0] == 10
     # Past a max_wait deadline there is no bypass.
     deadline[10] = 1.0
     slots, _, _, _ = policy_order(6.0, 0.5, 0.0, NO_DUE_ADMITTED, 0.0, n, np.array([0], np.int32), head, nxt, prefill,
-                                  prefill, arrival, deadline, due_work, due_n, np.array([True, True]),
+                                  prefill, arrival, deadline, due_work, due_n, no_floor, np.array([True, True]),
                                   np.array([1.0, 1000.0]), np.array([10.0, 1000.0]), params)
     assert slots.tolist()[0] == 10
 
@@ -182,10 +185,10 @@ def test_own_size_slack_moves_the_due_point_by_the_requests_own_prefill():
     link_in_order(np.arange(2, dtype=np.int32), deadline, arrival, cls, qid, prefill, nxt, prv, head, tail,
                   np.zeros((1, 3), np.int64), np.zeros((1, 3)))
 
-    def order(progress, slack):
+    def order(progress, slack, floor=np.full(2, -np.inf)):
         params = pack_params(EWSJFConfig(fcfs_wait_factor=1.0, own_size_slack=slack), 2e-3, 1e-4, 1e-9)
         slots, reasons, _, _ = policy_order(6.0, progress, 0.0, NO_DUE_ADMITTED, 0.0, 2, np.array([0], np.int32),
-                                            head, nxt, prefill, prefill, arrival, deadline, due_work, np.zeros(2),
+                                            head, nxt, prefill, prefill, arrival, deadline, due_work, np.zeros(2), floor,
                                             np.array([True, True]), np.array([1.0, 1000.0]),
                                             np.array([10.0, 1000.0]), params)
         return slots.tolist(), reasons.tolist()
@@ -195,3 +198,11 @@ def test_own_size_slack_moves_the_due_point_by_the_requests_own_prefill():
     assert order(1000.5, 1.0) == ([1, 0], [1, 2])    # past it: due again
     with pytest.raises(ValueError, match="own_size_slack"):
         EWSJFConfig(own_size_slack=-1.0)
+    # The time floor (ewsjf_core.progress_bound): past its due point in work, the long request is still not due
+    # before its floor (now = 6.0); from the floor on it is.
+    assert order(500.0, 0.0, np.array([-np.inf, 7.0])) == ([0, 1], [2, 2])
+    assert order(500.0, 0.0, np.array([-np.inf, 6.0])) == ([1, 0], [1, 2])
+    # A max_wait deadline overrides the floor.
+    deadline[1] = 1.0
+    assert order(0.0, 0.0, np.array([-np.inf, 7.0])) == ([1, 0], [1, 2])
+    deadline[1] = np.inf

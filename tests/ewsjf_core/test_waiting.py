@@ -225,3 +225,24 @@ def test_rounds_that_free_without_adding_keep_the_pending_frees_bounded_and_lose
         assert len(ws._freed) <= 65
     again = [ws.alloc() for _ in range(4096)]
     assert sorted(again) == list(range(4096)) and ws.capacity == 4096
+
+
+def test_time_floors_follow_the_backlogs_quantile_and_a_swap_to_zero_clears_them():
+    # 32 requests of 100 tokens, all arriving at 5 s: the i-th has 100 i tokens ahead. At 1,000 tokens/s of prefill
+    # (ewsjf_core.progress_bound's time floor), each is not due before 5 s + the 0.99-quantile of the backlogs so
+    # far / 1,000; floors never decrease in commit order.
+    cfg = EWSJFConfig()
+    ws = WaitingSet(cfg)
+    ws.set_prefill_rate(1000.0)
+    slots = []
+    for _ in range(32):
+        slots.append(ws.alloc())
+        ws.stage(slots[-1], 100.0, 100.0, 5.0, ws.class_row(0), front=False)
+    ws.flush()
+    floors = ws.not_before[slots]
+    assert np.all(np.diff(floors) >= 0.0)
+    assert floors[0] == 5.0 and floors[-1] == pytest.approx(5.0 + 3.1)   # the quantile of 0..3,100 tokens ahead
+    ws.apply_config(cfg, EWSJFConfig(tail_floor_quantile=0.0))
+    assert np.all(ws.not_before[slots] == -np.inf)
+    with pytest.raises(ValueError, match="tail_floor_quantile"):
+        EWSJFConfig(tail_floor_quantile=1.5)
