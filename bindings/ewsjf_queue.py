@@ -78,9 +78,9 @@ class EWSJFQueue(WaitingQueue):
         self._step_items, self._step_slots = self._popped.items, self._popped.slots
         self._begin_pending = False  # begin_step's work waits for the step's first pop (see begin_step)
         self._admissions = AdmissionLog(self._set.n_queues)
-        self._kv_work = KVWork()
+        self._kv_work = KVWork()   # a request's work in the bound under KV pressure (observe_finished)
         self._steps_seen = 0       # steps fed (observe_step)...
-        self._rate_seen = -_RATE_REFRESH_STEPS   # ...when the time floor's prefill rate was last read   # a request's work in the bound under KV pressure (observe_finished)
+        self._rate_seen = -_RATE_REFRESH_STEPS   # ...when the time floor's prefill rate was last read
         self.config_install_errors = 0
 
     # ----- requests in -----

@@ -117,7 +117,7 @@ class EWSJFConfig:
     recent arrivals' lower bounds of FCFS's wait (backlog over the engine's fastest prefill rate). A request whose
     FCFS wait is far below FCFS's tail may then be overtaken until the tail's level, which the goal's p99 and
     longest wait do not see. 0.99, the default (the goal's quantile), since the eighteenth pass: over seeds 0-2 the
-    suite passes 266 of 347 checks on the A100 against 260, 273 / 272 / 259 on the H200 / H100 / Qwen2.5-7B against
+    suite passes 266 of 347 checks on the A100 against 260, 273 / 273 / 258 on the H200 / H100 / Qwen2.5-7B against
     271 / 266 / 254, the published setting unmoved (bench/SUITE_PASSES.md). 0 turns it off."""
     output_weight: float = field(default=1.0, metadata=_PARTITION)
     """Job size = effective prompt length + output_weight * predicted output tokens (when given)."""

@@ -3,8 +3,8 @@
 Priority classes are served strictly in urgency order (lower priority value first). Within a class:
   1. the resume lane: requests put back with prepend (preempted), most recently prepended first;
   2. starved requests: any request past its time deadline (arrival + max_wait) or past both its due point in
-     admission progress and its time floor (ewsjf_core.progress_bound), oldest arrival first (across queues). Before each,
-     heads of shorter queues (shortest first; not starved themselves) may bypass it while their effective
+     admission progress and its time floor (ewsjf_core.progress_bound), oldest arrival first (across queues).
+     Before each, heads of shorter queues (shortest first; not starved themselves) may bypass it while their effective
      work (prefill + the output estimate each) sums to at most bypass_share * its own (bypass_share =
      fcfs_wait_factor - 1; none for a request past its max_wait deadline), less the work admitted since it
      became due or since the last admission of a due request, whichever came later (so the share is spent
@@ -122,7 +122,8 @@ def _bypasses(order, reason, source, n: int, limit: int, cur: np.ndarray, nxt: n
 def policy_order(now: float, progress: float, progress_n: float, mark: float, mark_n: float, limit: int,
                  class_order: np.ndarray, head: np.ndarray, nxt: np.ndarray, size: np.ndarray, prefill: np.ndarray,
                  arrival: np.ndarray, deadline: np.ndarray, due_work: np.ndarray, due_n: np.ndarray,
-                 not_before: np.ndarray, q_active: np.ndarray, q_pos: np.ndarray, q_mean: np.ndarray, params: np.ndarray):
+                 not_before: np.ndarray, q_active: np.ndarray, q_pos: np.ndarray, q_mean: np.ndarray,
+                 params: np.ndarray):
     """The first `limit` slots in admission order.
 
     head[c, q] is the first slot of class row c's queue q (-1 if empty); column q == n_queues is the

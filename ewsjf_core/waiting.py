@@ -5,11 +5,13 @@ Python lists and committed in one batch (route + link, both jitted) at the next 
 to a few list appends. Popped and removed slots are unlinked at the next flush as well, then freed.
 Everything here speaks slots; request ids live one layer up, in ewsjf.bindings.
 
-The starvation bound has two parts, both fixed when a request is committed:
+The starvation bound has three parts, all fixed when a request is committed:
 - deadline = arrival + max_wait (seconds; the plain bound, math.inf by default);
 - due_work, in admitted work (ewsjf_core.progress_bound): with fcfs_wait_factor > 0, the admission progress
-  after which FCFS would already have admitted the request, times the factor (non-decreasing in commit order).
-A request is starved once now > deadline or the admission progress passes its due point (past_due).
+  after which FCFS would already have admitted the request, times the factor (non-decreasing in commit order);
+- not_before, its time floor (seconds; ewsjf_core.progress_bound.commit_time_floor, non-decreasing too).
+A request is starved once now > deadline, or once the admission progress passes its due point (past_due) and now
+is past its floor.
 
 Order inside a queue: by deadline, then arrival time, then insertion (ewsjf_core.links). Arrival time is
 vLLM's own rule within a priority class (its priority queue orders by (priority, arrival_time)), and it

@@ -139,13 +139,15 @@ def test_shorter_queue_bypasses_a_due_request_within_its_share():
     due_n = np.zeros(n)
     no_floor = np.full(n, -np.inf)
     slots, reasons, _, _ = policy_order(6.0, 0.5, 0.0, NO_DUE_ADMITTED, 0.0, n, np.array([0], np.int32), head, nxt,
-                                        prefill, prefill, arrival, deadline, due_work, due_n, no_floor, np.array([True, True]),
+                                        prefill, prefill, arrival, deadline, due_work, due_n, no_floor,
+                                        np.array([True, True]),
                                         np.array([1.0, 1000.0]), np.array([10.0, 1000.0]), params)
     assert slots.tolist()[:5] == [0, 1, 2, 3, 10] and reasons.tolist()[4] == 1
     # The share is spent once, not per call: 30.5 tokens admitted since it became due leave room for one.
     slots, reasons, _, _ = policy_order(6.0, 30.5, 0.0, NO_DUE_ADMITTED, 0.0, n, np.array([0], np.int32), head,
                                         nxt, prefill, prefill, arrival, deadline, due_work, due_n,
-                                        no_floor, np.array([True, True]), np.array([1.0, 1000.0]), np.array([10.0, 1000.0]),
+                                        no_floor, np.array([True, True]), np.array([1.0, 1000.0]),
+                                        np.array([10.0, 1000.0]),
                                         params)
     assert slots.tolist()[:2] == [0, 10] and reasons.tolist()[1] == 1
     # ...but counted from the last admission of a due request when that came later (at progress 30: 0.5 spent), so
@@ -188,7 +190,8 @@ def test_own_size_slack_moves_the_due_point_by_the_requests_own_prefill():
     def order(progress, slack, floor=np.full(2, -np.inf)):
         params = pack_params(EWSJFConfig(fcfs_wait_factor=1.0, own_size_slack=slack), 2e-3, 1e-4, 1e-9)
         slots, reasons, _, _ = policy_order(6.0, progress, 0.0, NO_DUE_ADMITTED, 0.0, 2, np.array([0], np.int32),
-                                            head, nxt, prefill, prefill, arrival, deadline, due_work, np.zeros(2), floor,
+                                            head, nxt, prefill, prefill, arrival, deadline, due_work, np.zeros(2),
+                                            floor,
                                             np.array([True, True]), np.array([1.0, 1000.0]),
                                             np.array([10.0, 1000.0]), params)
         return slots.tolist(), reasons.tolist()
