@@ -377,7 +377,9 @@ class EWSJFQueue(WaitingQueue):
 
     def _set_prefill_rate(self) -> None:
         """The engine's fastest prefill rate, tokens per second: its token budget as seen over the fitted cost of
-        a step that prefills it whole (the time floor's lower bound of FCFS's waits, ewsjf_core.progress_bound)."""
+        a step that prefills it whole (the time floor's lower bound of FCFS's waits, ewsjf_core.progress_bound).
+        Not the cost model's prefill_rate: that is the rate realized over the steps run, decodes and the order's
+        effect included, and a wait estimated from it is no lower bound."""
         budget = self._kv_work.token_budget
         if budget > 0:
             self._rate_seen = self._steps_seen
@@ -585,5 +587,7 @@ class EWSJFQueue(WaitingQueue):
             # What held admissions in the recent steps with requests waiting (ewsjf_core.kv_work): steps that
             # ended below the token budget (KV memory or the running cap), and those at the running cap.
             "admissions_held": {"below_token_budget": self._kv_work.phi, "running_cap": self._kv_work.phi_cap},
+            # The time floor (ewsjf_core.progress_bound): no request is due before it has waited tail_s.
+            "time_floor": dict(zip(("tail_s", "fastest_prefill_tps"), ws.time_floor)),
             "params": self._config.to_dict(),
         }

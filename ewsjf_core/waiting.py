@@ -316,6 +316,12 @@ class WaitingSet(QueueLayout):
         if self._progress_output_weight:   # 0 (the default): out_work stays 0, no write per step
             self._bound[B_OUT_WORK] = self.out_work
 
+    @property
+    def time_floor(self) -> tuple[float, float]:
+        """(tau in seconds, the fastest prefill rate in tokens/s) of the time floor; (0, 0) before a rate is set."""
+        rate = float(self._bound[B_PREFILL_RATE])
+        return (float(self._bound[B_TAIL_STATE]) / rate if rate > 0.0 else 0.0), rate
+
     def set_prefill_rate(self, tokens_per_s: float) -> None:
         """The engine's fastest prefill rate (a full token budget of prefill per step), which turns the time
         floor's backlogs into seconds (ewsjf_core.progress_bound: a lower bound of FCFS's waits)."""

@@ -46,6 +46,9 @@ SERIES: dict[str, Series] = {s.name: s for s in (
     Series("vllm:ewsjf_admissions_held_share", "gauge",
            "Share of the recent steps with requests waiting that ended below the token budget (by=below_token_budget: "
            "KV memory or the running cap held admissions) or at the running cap (by=running_cap).", ("by",)),
+    Series("vllm:ewsjf_time_floor_seconds", "gauge",
+           "The starvation bound's time floor: no request is due before it has waited this long (the tail of a lower "
+           "bound of FCFS's waits, tail_floor_quantile)."),
     Series("vllm:ewsjf_repartitions", "counter", "Refine-and-Prune re-partitions."),
     Series("vllm:ewsjf_preemption_guard_watermark_blocks", "gauge",
            "KV blocks admissions beside running requests leave free this step, learned from preemptions (with "
@@ -84,6 +87,9 @@ def samples(stats: dict[str, Any]) -> Iterator[tuple[str, tuple[str, ...], float
     yield "vllm:ewsjf_starvation_promotions", (), float(stats.get("starvation_promotions", 0))
     for by, share in sorted(stats.get("admissions_held", {}).items()):
         yield "vllm:ewsjf_admissions_held_share", (by,), float(share)
+    floor = stats.get("time_floor")
+    if floor:
+        yield "vllm:ewsjf_time_floor_seconds", (), float(floor["tail_s"])
     yield "vllm:ewsjf_repartitions", (), float(stats.get("repartitions", 0))
     guard = stats.get("preemption_guard")
     if guard:

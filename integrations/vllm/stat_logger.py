@@ -20,6 +20,7 @@ live engine. Series (labels model_name, engine as in vLLM's own, plus queue or n
   vllm:ewsjf_admissions_held_share{by}     share of recent steps with requests waiting that ended below the
                                            token budget (by=below_token_budget) or at the running cap
                                            (by=running_cap): what holds admissions, KV memory or max_num_seqs
+  vllm:ewsjf_time_floor_seconds            the starvation bound's time floor: no request is due before this wait
   vllm:ewsjf_repartitions_total            Refine-and-Prune re-partitions
   vllm:ewsjf_param{name}                   current numeric parameters (theta, w_base, max_wait, ...)
   vllm:ewsjf_prefill_cost_coefficient{term}  fitted C_prefill model (c0, c1, c2, decode)

@@ -426,3 +426,18 @@ def test_resize_all_routes_queued_requests_anew_keeps_lanes_and_checks_first(by_
     assert stats["resume_lane_depth"] == 1 and [d["depth"] for d in stats["queues"]][:2] == [2, 1]
     q.begin_step(5.0)
     assert drain(q) == ["p", "b", "c", "a"]
+
+
+def test_stats_show_the_time_floor_from_the_cost_model_and_the_backlogs():
+    t = [0.0]
+    q = EWSJFQueue(clock=lambda: t[0])
+    assert q.stats()["time_floor"] == {"tail_s": 0.0, "fastest_prefill_tps": 0.0}   # no step seen yet
+    for _ in range(70):
+        q.observe_step(0.1, 2048, 0)
+    for i in range(40):
+        q.add(i, 1000, arrival_time=0.0)
+    q.begin_step(0.0)
+    floor = q.stats()["time_floor"]
+    assert floor["fastest_prefill_tps"] == pytest.approx(2048 / q.prefill_cost(2048))
+    # 40 requests of 1,000 tokens: backlogs 0 to 39,000, whose 0.99-quantile over the rate is the floor's tail.
+    assert floor["tail_s"] == pytest.approx(39_000 / floor["fastest_prefill_tps"])

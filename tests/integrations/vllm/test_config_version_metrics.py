@@ -133,6 +133,8 @@ def test_snapshot_export_and_collector(tmp_path, monkeypatch):
     held = {m.group(1): float(m.group(2)) for m in re.finditer(
         r'^vllm:ewsjf_admissions_held_share\{by="(\w+)".*\} (\S+)$', text, re.M)}
     assert set(held) == {"below_token_budget", "running_cap"} and held["running_cap"] > 0.5, held
+    floor = re.search(r'^vllm:ewsjf_time_floor_seconds(?:\{.*\})? (\S+)$', text, re.M)
+    assert floor and float(floor.group(1)) >= 0.0
     v.scheduler.shutdown()
     assert not list(tmp_path.glob("engine-*.json"))  # removed at shutdown
 
