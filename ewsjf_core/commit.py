@@ -122,14 +122,14 @@ def _commit_fields(staged: np.ndarray, slots: np.ndarray, size: np.ndarray, pref
     waiting_n = 0
     for v in depth.ravel():
         waiting_n += v
+    prefills = staged[:, COL_PREFILL].copy()   # contiguous, as both callees are compiled for
     # bound[B_LAST_DUE:B_LAST_DUE_N + 1] is a view: commit_due_work updates the last due point in place.
     bound[B_BACKLOG_MEAN] = commit_due_work(
-        slots, staged[:, COL_PREFILL].copy(), waiting_work, float(waiting_n), bound[B_ADMITTED],
+        slots, prefills, waiting_work, float(waiting_n), bound[B_ADMITTED],
         bound[B_ADMITTED_N], bound[B_FACTOR], bound[B_BACKLOG_MEAN], first, bound[B_LAST_DUE:B_LAST_DUE_N + 1],
         bound[B_OUT_WORK], due_work, due_n)
-    commit_time_floor(slots, staged[:, COL_PREFILL].copy(), staged[:, COL_ARRIVAL].copy(), waiting_work,
-                      bound[B_TAIL_QUANTILE], bound[B_PREFILL_RATE], bound[B_TAIL_STATE:B_TAIL_RING],
-                      bound[B_TAIL_RING:], not_before)
+    commit_time_floor(slots, prefills, arrival, waiting_work, bound[B_TAIL_QUANTILE], bound[B_PREFILL_RATE],
+                      bound[B_TAIL_STATE:B_TAIL_RING], bound[B_TAIL_RING:], not_before)
     counters[CTR_SEQ] = first + slots.shape[0]
 
 

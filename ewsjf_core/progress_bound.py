@@ -130,10 +130,11 @@ def _slack_scale(ahead: float, backlog_mean: float, factor: float) -> float:
 
 
 @njit(cache=True, nogil=True)
-def commit_time_floor(slots: np.ndarray, prefills: np.ndarray, arrivals: np.ndarray, waiting_work: float,
+def commit_time_floor(slots: np.ndarray, prefills: np.ndarray, arrival: np.ndarray, waiting_work: float,
                       quantile: float, rate: float, state: np.ndarray, ring: np.ndarray,
                       not_before: np.ndarray) -> None:
-    """Write the time floors (not_before, seconds) of a commit batch (earlier members are ahead of later ones).
+    """Write the time floors (not_before, seconds) of a commit batch (earlier members are ahead of later ones;
+    prefills per member, arrival and not_before per slot).
     state: (tau in work, the last floor, commits seen), updated in place; ring: the last len(ring) backlogs.
     quantile 0 or no rate yet: no floor (-inf)."""
     tau, last, seen = state[0], state[1], int(state[2])
@@ -148,7 +149,7 @@ def commit_time_floor(slots: np.ndarray, prefills: np.ndarray, arrivals: np.ndar
             tau = np.partition(ring[:k], rank)[rank]
         floor = -np.inf
         if quantile > 0.0 and rate > 0.0:
-            floor = max(arrivals[i] + tau / rate, last)
+            floor = max(arrival[slots[i]] + tau / rate, last)
             last = floor
         not_before[slots[i]] = floor
         ahead += prefills[i]

@@ -119,10 +119,9 @@ class WaitingSet(QueueLayout):
         self._bound[B_MAX_WAIT] = new.max_wait
         self._bound[B_FACTOR] = new.fcfs_wait_factor
         self._bound[B_TAIL_QUANTILE] = new.tail_floor_quantile
-        if new.tail_floor_quantile != old.tail_floor_quantile:
+        if old.tail_floor_quantile and not new.tail_floor_quantile:
             # Floors are time, kept by a swap; turned off, the queued requests lose theirs (still in order).
-            if not new.tail_floor_quantile:
-                self.not_before[:] = -np.inf
+            self.not_before[:] = -np.inf
         self._progress_output_weight = new.progress_output_weight
         self._bound[B_OUT_WORK] = self.out_work
         if (new.max_wait, new.fcfs_wait_factor, new.progress_output_weight) != (
