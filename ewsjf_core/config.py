@@ -32,11 +32,16 @@ class EWSJFConfig:
     """Refine: split a cluster at its largest gap when that gap exceeds alpha * mean(gap)."""
     min_size: int = field(default=32, metadata=_PARTITION)
     """Refine: a part is split further only if it has at least this many members..."""
-    min_rel_range: float = field(default=0.1, metadata=_PARTITION)
-    """...and its range is at least min_rel_range * its mean (on the log-cost scale of ewsjf_core.partition:
-    0.1 admits parts spanning about a 2x length ratio)."""
-    max_queues: int = field(default=8, metadata=_PARTITION)
-    """Prune: adjacent parts merge until at most this many queues remain."""
+    min_rel_range: float = field(default=0.03, metadata=_PARTITION)
+    """...and its range is at least min_rel_range * its mean, on the log-cost scale v of ewsjf_core.partition. The
+    mean of v grows with the length (about 5 at 100 tokens, 10 at 20k), so one value admits wider parts among long
+    prompts: 0.03 lets a part be split down to a cost spread of about 1.15x at 100 tokens and 1.35-1.4x at 20k-135k.
+    0.1 (the default until the nineteenth pass) stopped refining at 1.65x and 2.7-3.3x: a continuous long tail stayed
+    one FIFO queue (mooncake: 30k-135k tokens; sharegpt 837-1829) where a request waited behind ones up to four times
+    its size (bench/SUITE_PASSES.md, nineteenth pass)."""
+    max_queues: int = field(default=16, metadata=_PARTITION)
+    """Prune: adjacent parts merge until at most this many queues remain. 16 since the nineteenth pass (8 before):
+    the finer refine yields 16 or more parts on every suite workload, which Ward's merges down to 8 would undo."""
     min_partition_samples: int = 64
     """Fewer recorded arrivals than this: keep the current partition."""
     repartition_every: int = 2_000
