@@ -35,13 +35,14 @@ class EWSJFConfig:
     min_rel_range: float = field(default=0.03, metadata=_PARTITION)
     """...and its range is at least min_rel_range * its mean, on the log-cost scale v of ewsjf_core.partition. The
     mean of v grows with the length (about 5 at 100 tokens, 10 at 20k), so one value admits wider parts among long
-    prompts: 0.03 lets a part be split down to a cost spread of about 1.15x at 100 tokens and 1.35-1.4x at 20k-135k.
-    0.1 (the default until the nineteenth pass) stopped refining at 1.65x and 2.7-3.3x: a continuous long tail stayed
-    one FIFO queue (mooncake: 30k-135k tokens; sharegpt 837-1829) where a request waited behind ones up to four times
-    its size (bench/SUITE_PASSES.md, nineteenth pass)."""
+    prompts: 0.03 lets a part be split down to a cost spread of about 1.15x at 100 tokens and 1.35-1.4x at 20k-135k
+    (0.1, the default until the nineteenth pass: 1.65x and 2.7-3.3x)."""
     max_queues: int = field(default=16, metadata=_PARTITION)
-    """Prune: adjacent parts merge until at most this many queues remain. 16 since the nineteenth pass (8 before):
-    the finer refine yields 16 or more parts on every suite workload, which Ward's merges down to 8 would undo."""
+    """Prune: adjacent parts merge until at most this many queues remain. 16 since the nineteenth pass (8 before).
+    Each queue is FIFO, so its width is what a request can wait behind: with both defaults the queue a request sits
+    in spans 1.2-1.6x in prefill cost on the suite's workloads, against 1.7-2.6x with 0.1 and 8 (mooncake's longest
+    queue: 30k-135k tokens), and the short class's mean TTFT falls by 12-19% for 1% on the long class's p99
+    (scripts/queue_spread.py; bench/SUITE_PASSES.md, nineteenth pass)."""
     min_partition_samples: int = 64
     """Fewer recorded arrivals than this: keep the current partition."""
     repartition_every: int = 2_000
