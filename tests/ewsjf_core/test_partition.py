@@ -4,6 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ewsjf_core import partition as kp
+from ewsjf_core.config import EWSJFConfig
 from tests.ewsjf_core import reference as ref
 
 sizes_small = st.lists(st.integers(1, 60), min_size=1, max_size=9)
@@ -72,7 +73,6 @@ def test_default_queues_stay_narrow_on_a_continuous_heavy_tail():
     # Log-normal prompts through p50 7k and p99 85k tokens (issue 9's long-prompt shape): no gap stands out, so
     # only the range test and max_queues bound a queue's width. FIFO inside a queue costs a request the larger
     # ones ahead of it; the defaults keep the queue a request sits in within ~1.5x in cost (the nineteenth pass).
-    from ewsjf_core.config import EWSJFConfig
     rng = np.random.default_rng(0)
     sigma = np.log(85_000 / 7_000) / 2.326
     sizes = np.clip(np.round(7_000 * np.exp(sigma * rng.standard_normal(4_000))), 1, 131_072)
