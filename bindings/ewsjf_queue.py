@@ -383,8 +383,7 @@ class EWSJFQueue(WaitingQueue):
         budget = self._kv_work.token_budget
         if budget > 0:
             self._rate_seen = self._steps_seen
-            cost = max(self._feedback.model.cost(budget), self._config.min_prefill_cost)
-            self._set.set_prefill_rate(budget / cost)
+            self._set.set_prefill_rate(budget / self.prefill_cost(budget))
 
     def _fold_feedback(self) -> None:
         """Fit the cost model to the steps recorded since the last fit, if any (one kernel call)."""
