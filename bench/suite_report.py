@@ -48,7 +48,7 @@ CELLS_LEGEND = ("Each workload's first quarter of arrivals warms the engine up a
                 "the rate at which FCFS's mean TTFT over the measured requests is the target (or 1.5x the 10 s rate). "
                 "'not reached': no load gives the target (the closest is run); 'not steady': FCFS's mean TTFT over "
                 "the last quarter of the measured arrivals is above twice the first quarter's (the load is at the "
-                "engine's capacity).")
+                "engine's capacity). A dominance check that fails gives how far each failing figure is over HRRN's.")
 
 FRONTIER_HEADER = ["cell", "oracle-sjf short gain (long p99, max wait vs FCFS)", "0.8x oracle",
                    "best short gain within the fairness bounds", "by", "ewsjf (default)"]

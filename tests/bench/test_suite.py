@@ -66,6 +66,15 @@ def test_goal_checks_pass_and_fail_on_each_bound():
     assert light["near"]["ok"] is None  # only judged where FCFS's mean TTFT >= 3 s
 
 
+def test_a_dominance_miss_says_by_how_much_each_failing_figure_is_over_hrrns():
+    base = {"fcfs": _m(4.0, 20.0, 30.0, 100.0), "hrrn": _m(1.0, 24.0, 34.0, 100.0)}
+    hair = suite_goals.check_cell({**base, "ewsjf": _m(0.6, 24.03, 33.0, 100.0)})["hrrn"]
+    assert hair["ok"] is False and hair["why"].endswith("(over HRRN's: long p99 +0.1%)")
+    both = suite_goals.check_cell({**base, "ewsjf": _m(1.1, 26.4, 33.0, 100.0)})["hrrn"]
+    assert both["why"].endswith("(over HRRN's: short +10.0%, long p99 +10.0%)")
+    assert "over" not in suite_goals.check_cell({**base, "ewsjf": _m(1.0, 24.0, 33.0, 100.0)})["hrrn"]["why"]
+
+
 def test_dominance_unreachable_only_when_hrrn_breaks_the_bounds_and_nothing_within_them_matches_it():
     base = {"fcfs": _m(4.0, 20.0, 30.0, 100.0), "oracle-sjf": _m(0.5, 40.0, 60.0, 100.0),
             "hrrn": _m(1.0, 30.0, 50.0, 100.0)}            # HRRN: long p99 1.5x, longest wait 1.67x FCFS's
