@@ -118,8 +118,9 @@ def route(x, lo, hi, band_up, band_down, bubbles, max_bubbles, width, base):
 def score(now, b, p, arrival, rank, n_active, q_mean, w_base, a_u, b_u, a_f, b_f, c0, c1, c2, min_cost):
     wait = max(0.0, now - arrival)
     qf = (n_active - rank) / (b + 1.0)
+    uf = max(n_active / 2.0 - rank, 1.0)
     cs = wait / max(c0 + c1 * p + c2 * p * p, min_cost)
-    return qf * (w_base + (a_u * q_mean + b_u) * cs + (a_f * q_mean + b_f) * math.log(b + 1.0))
+    return qf * (w_base + (a_f * q_mean + b_f) * math.log(b + 1.0)) + uf * (a_u * q_mean + b_u) * cs / (b + 1.0)
 
 
 def policy_order(now, classes, score_of, progress=0.0, pos=None, bypass=0.0, out_work=0.0, progress_n=0.0,

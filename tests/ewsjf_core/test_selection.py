@@ -116,6 +116,31 @@ def test_scores_match_reference_and_prefer_short_queues():
     assert s_late[1] > s_late[0]
 
 
+def test_the_larger_half_of_the_queues_age_alike_and_the_smaller_half_keep_a_rank_preference():
+    # Urgency alone (w_base and the fairness weight 0): eight active queues, the same head (size, wait) in each.
+    # Ranks 4-7 (the larger half) score alike; below the median each rank scores more, up to N / 2 = 4x at rank 0.
+    # The published form, N - i on the urgency too, set rank 6 at twice rank 7 whatever the heads' sizes.
+    cfg = EWSJFConfig(w_base=0.0, a_f=0.0, b_f=0.0, a_u=0.0, b_u=1.0)
+    params = pack_params(cfg, 5e-3, 1e-4, 1e-9)
+    n = 8
+    size = np.full(n, 20_000.0)
+    heads = np.arange(n, dtype=np.int32)
+    s = queue_scores(10.0, heads, size, size, np.zeros(n), np.ones(n, bool), np.arange(n, dtype=float),
+                     np.full(n, 20_000.0), params)
+    assert s[4:] == pytest.approx(np.full(4, s[7]))
+    assert s[:4] / s[7] == pytest.approx([4.0, 3.0, 2.0, 1.0])
+    # So between two large heads at the default urgency weights (w_urg ~ a_u b cancels the density) the larger
+    # response ratio wins, whichever queue ranks lower (the published form took the 23k-token head here).
+    params = pack_params(EWSJFConfig(w_base=0.0, a_f=0.0, b_f=0.0), 5e-3, 1e-4, 1e-9)
+    size2 = np.array([23_000.0, 37_000.0])
+    ratio = lambda w, p: w / (5e-3 + 1e-4 * p + 1e-9 * p * p)   # noqa: E731
+    arrival = np.array([10.0 - 2.4, 10.0 - 8.5])
+    assert ratio(8.5, 37_000) > ratio(2.4, 23_000)
+    s2 = queue_scores(10.0, np.array([-1] * 6 + [0, 1], np.int32), size2, size2, arrival, np.ones(n, bool),
+                      np.arange(n, dtype=float), np.array([0.0] * 6 + [23_000.0, 37_000.0]), params)
+    assert s2[7] > s2[6]
+
+
 def test_shorter_queue_bypasses_a_due_request_within_its_share():
     # Queue 0 (short): ten 10-token requests; queue 1 (long): a 1000-token request already due in progress.
     # fcfs_wait_factor 1.05 -> bypass share 0.05 -> 50 tokens, less the 0.5 admitted since it became due: four
