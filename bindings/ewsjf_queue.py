@@ -122,6 +122,7 @@ class EWSJFQueue(WaitingQueue):
         """Stage a validated request; returns its handle."""
         if self._begin_pending:
             self._run_begin(False)
+        counted = None
         if front and self._popped:
             self._fold_feedback()   # the retraction below and the feedback's decay happen in order
             order = self._order
@@ -131,6 +132,8 @@ class EWSJFQueue(WaitingQueue):
                 self._set.retract(prefill)
                 self._admissions.hold(item_key(item), queue, starved)   # counted when admitted, withdrawn if it leaves
         size, work = self._size_and_work(prompt_tokens, cached_tokens, predicted_output_tokens)
+        if front and counted is None:   # a preemption (a put-back of this step's pop was never admitted)
+            self._set.delay_due(float(arrival_time), work)
         row = self._set.class_row(int(priority))
         slot = self._set.alloc()
         handle = self._slots.put(slot, item, self._set.capacity)

@@ -154,7 +154,8 @@ def commit_flush(gone: np.ndarray, adds: np.ndarray, fronts: np.ndarray, counter
                  band_down: float, b_center: np.ndarray, b_active: np.ndarray, b_idle: np.ndarray,
                  bubble_width: float, q_active: np.ndarray, q_pos: np.ndarray, q_mean: np.ndarray,
                  window: np.ndarray) -> int:
-    """Unlink `gone`, then route and link `adds` into their queues, then push `fronts` onto their lanes.
+    """Unlink `gone`, then push `fronts` onto their lanes, then route and link `adds` into their queues (the lanes
+    first: a put-back request is ahead of every arrival staged with it, and their due points count it).
 
     slot_f holds the per-slot fields SLOT_FIELDS. Returns the change in the number of linked requests."""
     size, prefill, arrival = slot_f[F_SIZE], slot_f[F_PREFILL], slot_f[F_ARRIVAL]
@@ -163,6 +164,13 @@ def commit_flush(gone: np.ndarray, adds: np.ndarray, fronts: np.ndarray, counter
     unlink(gone, cls, qid, prefill, nxt, prv, head, tail, depth, work)
     lane = head.shape[1] - 1
     max_queues = q_active.shape[0] - b_active.shape[0]
+    if fronts.shape[0]:
+        slots = fronts[:, COL_SLOT].astype(np.int32)
+        _commit_fields(fronts, slots, size, prefill, arrival, cls, seq, deadline, due_work, due_n, not_before,
+                       work, depth, counters, bound)
+        for i in range(slots.shape[0]):
+            qid[slots[i]] = lane
+        push_front(slots, cls, qid, prefill, nxt, prv, head, tail, depth, work)
     if adds.shape[0]:
         slots = adds[:, COL_SLOT].astype(np.int32)
         _commit_fields(adds, slots, size, prefill, arrival, cls, seq, deadline, due_work, due_n, not_before,
@@ -179,11 +187,4 @@ def commit_flush(gone: np.ndarray, adds: np.ndarray, fronts: np.ndarray, counter
         link_in_order(slots, deadline, arrival, cls, qid, prefill, nxt, prv, head, tail, depth, work)
         _record_window(sizes, window, counters)
         counters[CTR_ARRIVALS] += slots.shape[0]
-    if fronts.shape[0]:
-        slots = fronts[:, COL_SLOT].astype(np.int32)
-        _commit_fields(fronts, slots, size, prefill, arrival, cls, seq, deadline, due_work, due_n, not_before,
-                       work, depth, counters, bound)
-        for i in range(slots.shape[0]):
-            qid[slots[i]] = lane
-        push_front(slots, cls, qid, prefill, nxt, prv, head, tail, depth, work)
     return adds.shape[0] + fronts.shape[0] - gone.shape[0]

@@ -46,11 +46,12 @@ backlog nearly in FCFS order and give up the short requests' gain (bench/SUITE_P
 Each request's work is fixed when it is queued (the backlog ahead of it and the admission progress then sum
 the same numbers, so FCFS's admission point stays exact however phi and o drift).
 
-EWSJFConfig.kv_work_weight scales m and is 1 by default (ninth pass). With phi alone (the fifth pass's form) it
-was 0: on the suite's engine KV memory or the running cap holds admissions in 96-100% of the steps with requests
-waiting, so phi is near 1 wherever queues build, and memory-time made the bound stricter everywhere, giving up
-short-request gains where the prefill bound already kept the goals; s keeps it to where outputs hold the memory
-(bench/SUITE_PASSES.md, fifth, eighth and ninth passes).
+EWSJFConfig.kv_work_weight scales m (up to m = 1, the memory-time alone) and is 2 by default (twenty-first pass, since
+preemptions no longer advance the bound's clock: ewsjf_core.progress_bound; 1 from the ninth pass). With phi alone (the
+fifth pass's form) it was 0: on the suite's engine KV memory or the running cap holds admissions in 96-100% of the steps
+with requests waiting, so phi is near 1 wherever queues build, and memory-time made the bound stricter everywhere,
+giving up short-request gains where the prefill bound already kept the goals; s keeps it to where outputs hold the
+memory (bench/SUITE_PASSES.md, fifth, eighth and ninth passes).
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ class KVWork:
         when nothing holds admissions but prefill compute, or before any completion.
         Once per add: it reads what feedback derived, and inlines mean_output and kv_time (a call each costs
         what the rest does)."""
-        m = weight * self._pressure
+        m = min(weight * self._pressure, 1.0)
         mc = slot_weight * self.phi_cap
         if mc > 0.0 and waiting and self._rate > 0.0 and self._all_n > 0.0:
             life = self._slot / self._all_n             # a request's slot-steps

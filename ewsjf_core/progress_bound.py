@@ -30,6 +30,18 @@ admission (ewsjf_core.selection), the suite over seeds 0-2 passes 260 of 347 che
 (fairness failures 5 -> 2), 271 of 346 on the H200 against 264 (5 -> 1). Due points are made non-decreasing in
 commit order, so each FIFO queue stays sorted by them and its starved requests are a prefix.
 
+Preemptions (WaitingSet.delay_due, delay_later_due). A running request the engine preempts goes back to the queue
+and is admitted again, and A counts both admissions. Counted as progress alone, the re-admission ran the bound's
+clock fast wherever the engine preempts often (KV-bound engines): requests came due before FCFS would have served
+them, and EWSJF served them nearly in FCFS order (the reasoning shape at overload: 79 promotions per 100 requests,
+long p99 0.86x FCFS's, the short class's mean 2x HRRN's). FCFS too would serve the preempted request again before
+every request that arrived after it, so their due points move by its work when it is put back: its re-admission
+brings them no nearer being due. Requests that arrived before it keep theirs: FCFS would not have run it before
+them, its admission overtook them. (Taking its work out of A instead, which moves every waiting request alike, costs
+O(1) but measured 5 fairness failures against 3 over the suite's presets, and 3 against 1 on the trace shapes on the
+A100 and the H200.)
+Issue 9's twenty-first pass (bench/SUITE_PASSES.md), with kv_work_weight 2 (ewsjf_core.kv_work).
+
 A request's work is its effective prefill, plus, with progress_output_weight > 0, that weight times the
 engine's mean output tokens per admitted request (OutputEstimate: decode tokens per step over admissions per
 step, from the step feedback; no oracle). Prefill alone misweighs requests once KV memory is what the engine
@@ -191,3 +203,18 @@ def commit_due_work(slots: np.ndarray, prefills: np.ndarray, waiting_prefill: fl
         ahead_p += prefills[i]
         ahead_n += 1.0
     return backlog_mean
+
+
+@njit(cache=True, nogil=True)
+def delay_later_due(arrival_p: float, work: float, n_queues: int, tail: np.ndarray, prv: np.ndarray,
+                    arrival: np.ndarray, due_work: np.ndarray, due_n: np.ndarray) -> None:
+    """Move by (work, one request) the due points of every queued request that arrived after arrival_p (a preempted
+    request put back: module docstring). Each queue is in arrival order, so its later arrivals are a suffix: walked
+    from its tail, the cost is the requests moved plus one per queue (the lanes, columns n_queues and on, untouched)."""
+    for c in range(tail.shape[0]):
+        for q in range(n_queues):
+            s = tail[c, q]
+            while s >= 0 and arrival[s] > arrival_p:
+                due_work[s] += work
+                due_n[s] += 1.0
+                s = prv[s]

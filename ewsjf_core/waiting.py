@@ -38,7 +38,7 @@ from ewsjf_core.commit import (B_ADMITTED, B_ADMITTED_N, B_BACKLOG_MEAN, B_DUE_A
                                B_TAIL_STATE, BOUND_SIZE, COL_SLOT, F_ARRIVAL, F_DEADLINE, F_DUE_N, F_DUE_WORK,
                                F_NOT_BEFORE, F_PREFILL, F_SIZE, SLOT_FIELDS, STAGED_WIDTH, commit_flush)
 from ewsjf_core.links import link_in_order, list_members, unlink
-from ewsjf_core.progress_bound import OutputEstimate, commit_due_work
+from ewsjf_core.progress_bound import OutputEstimate, commit_due_work, delay_later_due
 from ewsjf_core.queue_layout import QueueLayout
 from ewsjf_core.reroute import PartitionJob
 from ewsjf_core.routing import route_lengths
@@ -325,6 +325,17 @@ class WaitingSet(QueueLayout):
         """The engine's fastest prefill rate (a full token budget of prefill per step), which turns the time
         floor's backlogs into seconds (ewsjf_core.progress_bound: a lower bound of FCFS's waits)."""
         self._bound[B_PREFILL_RATE] = tokens_per_s
+
+    def delay_due(self, arrival: float, work: float) -> None:
+        """A running request that arrived at `arrival` was preempted and goes back with `work`. FCFS would serve it
+        again before every request that arrived after it, so their due points move by its work (one request); its
+        re-admission then counts as progress as before, and a preemption no longer brings them nearer their due points
+        (ewsjf_core.progress_bound). Requests staged but not yet committed count it in their backlog instead (the
+        commit links lanes first). Costs the requests moved, once per preemption."""
+        delay_later_due(arrival, work, self.n_queues, self.tail, self.prv, self.arrival, self.due_work, self.due_n)
+        b = self._bound
+        b[B_LAST_DUE] += work   # later commits stay at or past these: a queue's starved requests remain its prefix
+        b[B_LAST_DUE_N] += 1.0
 
     def retract(self, prefill: float) -> None:
         """Undo the admission progress of a popped request (its prefill) the engine put back unadmitted."""

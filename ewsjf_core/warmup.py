@@ -50,4 +50,5 @@ def compile_kernels() -> float:
     ws.finish_partition()
     slots, reasons, *_ = ws.order(13.0, 2, params)
     ws.admit(slots, reasons)                                    # an order popped outside a round (EWSJFQueue._sync)
+    ws.delay_due(5.0, 100.0)                                    # a preempted request put back (delay_later_due)
     return time.perf_counter() - start

@@ -441,3 +441,24 @@ def test_stats_show_the_time_floor_from_the_cost_model_and_the_backlogs():
     assert floor["fastest_prefill_tps"] == pytest.approx(2048 / q.prefill_cost(2048))
     # 40 requests of 1,000 tokens: backlogs 0 to 39,000, whose 0.99-quantile over the rate is the floor's tail.
     assert floor["tail_s"] == pytest.approx(39_000 / floor["fastest_prefill_tps"])
+
+
+def test_a_preempted_request_moves_the_due_points_of_later_arrivals_and_a_skipped_pop_does_not():
+    # A preemption puts back a request FCFS would serve again before every later arrival: their due points move by
+    # its work and one request, so its re-admission does not bring them nearer being due. A pop the engine puts back
+    # in the same step (it skipped it) was never admitted and moves nothing.
+    def due_of_later(preempted: bool) -> tuple[float, float]:
+        q = EWSJFQueue(EWSJFConfig(kv_work_weight=0.0, slot_work_weight=0.0), clock=Clock(1.0))
+        q.add("p", 300, arrival_time=0.0)
+        q.add("later", 5000, arrival_time=1.0)
+        q.begin_step()
+        assert q.pop() == "p"   # the step's first pop runs the (lazy) begin: both are committed
+        s = q._slot_of["later"]   # white box: its due point
+        before = float(q._set.due_work[s]), float(q._set.due_n[s])
+        if preempted:
+            q.begin_step()   # p admitted
+        q.prepend("p", 300, arrival_time=0.0)
+        q.begin_step()
+        return float(q._set.due_work[s]) - before[0], float(q._set.due_n[s]) - before[1]
+    assert due_of_later(preempted=False) == (0.0, 0.0)
+    assert due_of_later(preempted=True) == pytest.approx((300.0, 1.0))

@@ -71,6 +71,11 @@ def test_work_under_full_pressure_moves_to_kv_time_by_the_outputs_share():
     # The weight scales the mix: 0 is the prefill.
     assert kv.work(100, 100.0, 0.0) == 100.0
     assert kv.work(100, 100.0, 0.5) == pytest.approx(100 + 0.5 * (kv.work(100, 100.0) - 100), rel=1e-9)
+    # Above 1 it scales the mix further, until the work is the memory-time alone (m at most 1).
+    assert kv.work(100, 100.0, 2.0) == pytest.approx(100 + 2 * m * (c * kv_time(100, kv.mean_output(100)) - 100),
+                                                      rel=5e-3)
+    assert kv.work(100, 100.0, 1 / m) == kv.work(100, 100.0, 10 / m) == pytest.approx(
+        c * kv_time(100, kv.mean_output(100)), rel=5e-3)
 
 
 def test_memory_held_by_prompts_keeps_the_prefill():
@@ -168,7 +173,8 @@ def test_an_implausible_step_does_not_become_the_token_budget():
 @pytest.mark.parametrize("seed", range(40))
 def test_work_is_finite_and_positive_for_every_weight_and_any_feedback(seed):
     """Property: whatever feedback came (none, completions only, steps only, budget never seen, outputs of 0,
-    prompts and steps up to 2**53 tokens and beyond), every weight pair in [0, 1] gives a finite work > 0."""
+    prompts and steps up to 2**53 tokens and beyond), every weight pair (the memory weight up to 1e6, the slot
+    weight in [0, 1]) gives a finite work > 0."""
     rng = random.Random(seed)
     kv = KVWork()
     big = (0, 1, 2 ** 53, 10 ** 400)
@@ -179,7 +185,7 @@ def test_work_is_finite_and_positive_for_every_weight_and_any_feedback(seed):
         else:
             kv.observe_step(rng.choice((*big, rng.randint(0, 8192))), rng.choice((0, rng.randint(0, 512))),
                             rng.random() < 0.8, rng.random() < 0.5)
-    for weight in (0.0, 5e-324, 0.5, 1.0, rng.random()):
+    for weight in (0.0, 5e-324, 0.5, 1.0, 2.0, 1e6, rng.random()):
         for slot_weight in (0.0, 5e-324, 0.5, 1.0, rng.random()):
             for prompt in (1, 2, 100, 2 ** 53):
                 work = kv.work(prompt, float(prompt), weight, slot_weight)

@@ -246,3 +246,39 @@ def test_time_floors_follow_the_backlogs_quantile_and_a_swap_to_zero_clears_them
     assert np.all(ws.not_before[slots] == -np.inf)
     with pytest.raises(ValueError, match="tail_floor_quantile"):
         EWSJFConfig(tail_floor_quantile=1.5)
+
+
+def test_a_preemption_delays_the_due_points_of_later_arrivals_only():
+    # FCFS serves a preempted request again before everyone who arrived after it: their due points move by its work
+    # and one request; earlier arrivals and the lanes keep theirs, and later commits stay at or past the moved ones.
+    ws = WaitingSet(EWSJFConfig())
+    slots = []
+    for arrival in (1.0, 2.0, 3.0, 4.0):
+        slots.append(ws.alloc())
+        ws.stage(slots[-1], 100.0, 100.0, arrival, ws.class_row(0), front=False)
+    lane = ws.alloc()
+    ws.stage(lane, 50.0, 50.0, 0.5, ws.class_row(0), front=True)
+    ws.flush()
+    work, n = ws.due_work[slots].copy(), ws.due_n[slots].copy()
+    lane_due = (ws.due_work[lane], ws.due_n[lane])
+    ws.delay_due(2.5, 300.0)
+    assert list(ws.due_work[slots] - work) == [0.0, 0.0, 300.0, 300.0]
+    assert list(ws.due_n[slots] - n) == [0.0, 0.0, 1.0, 1.0]
+    assert (ws.due_work[lane], ws.due_n[lane]) == lane_due
+    last = ws.alloc()
+    ws.stage(last, 100.0, 100.0, 5.0, ws.class_row(0), front=False)
+    ws.flush()
+    assert ws.due_work[last] + ws.due_n[last] >= ws.due_work[slots[-1]] + ws.due_n[slots[-1]]
+
+
+def test_arrivals_staged_with_a_put_back_request_count_it_in_their_backlog():
+    # The commit links the lanes first: a request put back at the front is ahead of the arrivals staged with it.
+    def due_of_arrival(with_front: bool) -> float:
+        ws = WaitingSet(EWSJFConfig())
+        if with_front:
+            ws.stage(ws.alloc(), 400.0, 400.0, 0.0, ws.class_row(0), front=True)
+        s = ws.alloc()
+        ws.stage(s, 100.0, 100.0, 1.0, ws.class_row(0), front=False)
+        ws.flush()
+        return float(ws.due_work[s])
+    assert due_of_arrival(True) == pytest.approx(due_of_arrival(False) + 1.2 * 400.0)
