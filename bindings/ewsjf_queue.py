@@ -379,14 +379,19 @@ class EWSJFQueue(WaitingQueue):
         self._kv_work.observe_finished(prompt_tokens, output_tokens)
 
     def _set_prefill_rate(self) -> None:
-        """The engine's fastest prefill rate, tokens per second: its token budget as seen over the fitted cost of
-        a step that prefills it whole (the time floor's lower bound of FCFS's waits, ewsjf_core.progress_bound).
-        Not the cost model's prefill_rate: that is the rate realized over the steps run, decodes and the order's
-        effect included, and a wait estimated from it is no lower bound."""
+        """The engine's fastest prefill rate, tokens per second: its token budget as seen over the fitted marginal
+        cost of prefilling it whole in one step (the time floor's lower bound of FCFS's waits,
+        ewsjf_core.progress_bound). Marginal: without the per-step c0, which the fit may have grown with the
+        decodes' cost (PrefillCostModel.marginal_cost). With c0, on the H200 (the summarize shape @ 10 s) c0 went
+        5 ms -> 390 ms at the running cap, the rate fell to a third, the floor rose above FCFS's waits and the
+        longest wait reached 1.71x FCFS's. Not the cost model's prefill_rate: that is the rate realized over the
+        steps run, decodes and the order's effect included, and a wait estimated from it is no lower bound."""
         budget = self._kv_work.token_budget
         if budget > 0:
             self._rate_seen = self._steps_seen
-            self._set.set_prefill_rate(budget / self.prefill_cost(budget))
+            self._fold_feedback()
+            cost = max(self._feedback.model.marginal_cost(budget), self._config.min_prefill_cost)
+            self._set.set_prefill_rate(budget / cost)
 
     def _fold_feedback(self) -> None:
         """Fit the cost model to the steps recorded since the last fit, if any (one kernel call)."""

@@ -296,3 +296,10 @@ class PrefillCostModel:
     def cost(self, tokens: float) -> float:
         c0, c1, c2, _ = self.coefficients
         return float(prefill_cost(tokens, c0, c1, c2))
+
+    def marginal_cost(self, tokens: float) -> float:
+        """What `tokens` of prefill add to a step: cost without the per-step c0. Every step pays c0, decodes
+        included, and while the decode batch keeps one size (an engine at its running cap for hundreds of steps)
+        the fit cannot tell the decodes' cost from c0 and moves it there."""
+        _, c1, c2, _ = self.coefficients
+        return float(prefill_cost(tokens, 0.0, c1, c2))

@@ -322,8 +322,8 @@ class WaitingSet(QueueLayout):
         return (float(self._bound[B_TAIL_STATE]) / rate if rate > 0.0 else 0.0), rate
 
     def set_prefill_rate(self, tokens_per_s: float) -> None:
-        """The engine's fastest prefill rate (a full token budget of prefill per step), which turns the time
-        floor's backlogs into seconds (ewsjf_core.progress_bound: a lower bound of FCFS's waits)."""
+        """The engine's fastest prefill rate (a full token budget of prefill per step, at its marginal cost), which
+        turns the time floor's backlogs into seconds (ewsjf_core.progress_bound: a lower bound of FCFS's waits)."""
         self._bound[B_PREFILL_RATE] = tokens_per_s
 
     def delay_due(self, arrival: float, work: float) -> None:

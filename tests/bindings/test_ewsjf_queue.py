@@ -438,9 +438,23 @@ def test_stats_show_the_time_floor_from_the_cost_model_and_the_backlogs():
         q.add(i, 1000, arrival_time=0.0)
     q.begin_step(0.0)
     floor = q.stats()["time_floor"]
-    assert floor["fastest_prefill_tps"] == pytest.approx(2048 / q.prefill_cost(2048))
+    _, c1, c2, _ = q.cost_coefficients
+    assert floor["fastest_prefill_tps"] == pytest.approx(1 / (c1 + c2 * 2048))   # the budget's marginal cost
     # 40 requests of 1,000 tokens: backlogs 0 to 39,000, whose 0.99-quantile over the rate is the floor's tail.
     assert floor["tail_s"] == pytest.approx(39_000 / floor["fastest_prefill_tps"])
+
+
+def test_the_fastest_prefill_rate_leaves_out_the_per_step_cost_the_decodes_share():
+    # At the running cap every step decodes 256 tokens: the fit cannot tell their 0.4 s from c0. The prefill
+    # rate is what prefill adds to a step (25 us a token here), not the budget over a whole step's cost.
+    q = EWSJFQueue(clock=lambda: 0.0)
+    for i in range(2000):   # the fit starts at the prior and clips large residuals: it takes a while to converge
+        p = (512, 1024, 2048, 4096, 8192)[i % 5]
+        q.observe_step(0.4 + 25e-6 * p, p, 256, at_running_cap=True)
+    q.add("a", 1000, arrival_time=0.0)
+    q.begin_step(0.0)
+    assert q.prefill_cost(8192) > 0.5   # c0 holds the decodes' cost
+    assert q.stats()["time_floor"]["fastest_prefill_tps"] == pytest.approx(1 / 25e-6, rel=0.05)
 
 
 def test_a_preempted_request_moves_the_due_points_of_later_arrivals_and_a_skipped_pop_does_not():
