@@ -58,8 +58,8 @@ longest wait against FCFS's, not every request's own wait: a request whose FCFS 
 wait longer without moving the tail, and the short requests gain what it gives up. Let T_i be a lower bound of
 request i's FCFS wait in seconds: its backlog W0 over the engine's fastest prefill rate (a full token budget of
 prefill per step at the fitted cost model's marginal cost, without the per-step c0 the decodes share), which no
-order and no memory limit can beat. A request is not due
-before arrival + tau, tau the quantile (0.99, the goal's) of T over the last TAIL_WINDOW arrivals. Since every
+order and no memory limit can beat. A request is not due before arrival + tau, tau the quantile (0.99, the goal's)
+of T over the last TAIL_WINDOW arrivals. Since every
 T_i <= FCFS's wait of i, tau <= FCFS's p99 wait, so the floor keeps the p99 and the longest wait where FCFS puts
 them; a request's due point in work is not moved, only held until its floor, so the bound above still holds for
 every request whose due point comes later. Counted in time and from a lower bound, the floor needs no currency:
