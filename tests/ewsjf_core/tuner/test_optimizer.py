@@ -27,8 +27,9 @@ def _random_design_best(seed: int, n: int) -> float:
 
 def test_converges_on_known_quadratic():
     # 5 dimensions, 20 evaluations, five seeds. One seed's run is not a stable figure: the GP's fits go through BLAS,
-    # whose kernels differ between CPUs, and a proposal that moves by a rounding moves every later one (seed 0 reached
-    # above -0.06 on one machine and -0.10 on another, same packages). The median over seeds is what the surrogate earns.
+    # whose kernels differ between CPUs, and a proposal that moves by a rounding moves every later one (seed 0
+    # reached above -0.06 on one machine and -0.10 on another, same packages). The median over seeds is what the
+    # surrogate earns.
     # A random design of this size reaches about -0.2 (median over seeds); the GP must get within 0.1 of the optimum's
     # value 0 (every coordinate within about 14% of its range on average) and beat the random design's median.
     runs = [run(seed=seed, n=20) for seed in range(5)]
