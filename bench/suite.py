@@ -140,6 +140,12 @@ def cell_scale(points: list[dict], load: str) -> float:
     return points[TARGETS_S.index(float(load))]["scale"]
 
 
+def cell_workload(sw, w, load: str, seed: int = 0):
+    """`w` (a suite_build of sw) at the rate of the cell named by `load`: the suite's operating point, FCFS's on the
+    engine as vLLM ships it (found anew or read from the cache)."""
+    return w.scale_rate(cell_scale(workload_points(sw, w, EngineConfig(), seed), load))
+
+
 def _check_served(sw, w, engine: EngineConfig, step_model) -> None:
     """A workload the engine rejects whole (a trace of prompts larger than the KV cache) is refused by name before
     its loads are searched; one it rejects in part is said on stderr, as a plain replay says it (every policy

@@ -21,7 +21,7 @@ import argparse
 import numpy as np
 
 from ewsjf.bench.console import table
-from ewsjf.bench.suite import CELL_LOADS, cell_scale, on_hardware, suite_build, workload_points
+from ewsjf.bench.suite import CELL_LOADS, cell_workload, on_hardware, suite_build
 from ewsjf.bench.suite_policies import run_policy
 from ewsjf.bench.suite_trace import from_trace
 from ewsjf_core.config import EWSJFConfig
@@ -95,7 +95,7 @@ def main() -> None:
     args = ap.parse_args()
     sw = on_hardware(from_trace(args.workload), args.gpu, args.model)
     w = suite_build(sw, seed=args.seed)
-    wl = w.scale_rate(cell_scale(workload_points(sw, w, EngineConfig(), args.seed), args.load))
+    wl = cell_workload(sw, w, args.load, args.seed)
     steps = _RecordedSteps(RooflineStepTime(sw.model, sw.gpu))
     run_policy(wl, "ewsjf", steps, EngineConfig())
     header = ["steps to", "prefill share", "d cv", "kv cv", "c0 ms, window (4)", "c0 ms, window (5)",

@@ -21,7 +21,7 @@ from suite_waiters import DueProbe
 
 from ewsjf.bench import engines
 from ewsjf.bench.metrics import class_edges
-from ewsjf.bench.suite import cell_scale, suite_build, workload_points
+from ewsjf.bench.suite import cell_workload, suite_build
 from ewsjf.bench.suite_policies import AgingSJFQueue
 from ewsjf.bench.suite_trace import from_trace
 from ewsjf_core.config import EWSJFConfig
@@ -113,7 +113,7 @@ def main() -> None:
     w = suite_build(sw, seed=args.seed)
     st = RooflineStepTime(sw.model, sw.gpu)
     load = args.load
-    wl = w.scale_rate(cell_scale(workload_points(sw, w, engine, args.seed), load))
+    wl = cell_workload(sw, w, load, args.seed)
     edges = class_edges(w.prompt_tokens)
     p = wl.prompt_tokens
     cls = np.where(p <= edges[0], 0, np.where(p <= edges[1], 1, 2))

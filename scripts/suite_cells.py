@@ -26,7 +26,7 @@ from collections import Counter
 from ewsjf.bench import engines, suite_goals, suite_policies
 from ewsjf.bench import metrics as bench_metrics
 from ewsjf.bench.metrics import class_edges, summarize
-from ewsjf.bench.suite import CELL_LOADS, cell_scale, measured_from, on_hardware, suite_build, workload_points
+from ewsjf.bench.suite import CELL_LOADS, cell_workload, measured_from, on_hardware, suite_build
 from ewsjf.bench.suite_loads import cache_key
 from ewsjf.bench.suite_policies import run_policy
 from ewsjf.bench.suite_trace import content_key, from_trace
@@ -112,7 +112,7 @@ def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str,
     w = suite_build(sw, seed=seed)
     st = RooflineStepTime(sw.model, sw.gpu)
     # The suite's operating points (FCFS's on the engine as vLLM ships it), so a watermark compares the same loads.
-    wl = w.scale_rate(cell_scale(workload_points(sw, w, EngineConfig(), seed), load))
+    wl = cell_workload(sw, w, load, seed)
     edges, first = class_edges(w.prompt_tokens), measured_from(w)
     metrics = {}
     for pol in BASELINES:

@@ -16,7 +16,7 @@ import argparse
 import numpy as np
 
 from ewsjf.bench.metrics import class_edges
-from ewsjf.bench.suite import CELL_LOADS, cell_scale, measured_from, on_hardware, suite_build, workload_points
+from ewsjf.bench.suite import CELL_LOADS, cell_workload, measured_from, on_hardware, suite_build
 from ewsjf.bench.suite_policies import run_policy
 from ewsjf.bench.suite_trace import from_trace
 from ewsjf_core.sim import EngineConfig, RooflineStepTime
@@ -35,7 +35,7 @@ def main() -> None:
     sw = on_hardware(from_trace(args.workload), args.gpu, args.model)
     w = suite_build(sw, seed=args.seed)
     engine = EngineConfig()
-    wl = w.scale_rate(cell_scale(workload_points(sw, w, engine, args.seed), args.load))
+    wl = cell_workload(sw, w, args.load, args.seed)
     step_model = RooflineStepTime(sw.model, sw.gpu)
     prompt = wl.prompt_tokens
     long_edge = class_edges(w.prompt_tokens)[1]
