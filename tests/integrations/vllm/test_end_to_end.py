@@ -31,6 +31,8 @@ LENGTHS = (3, 700, 20, 1500, 64, 9, 300, 1)
 
 
 def test_llm_generates_with_ewsjf_scheduler(tmp_path):
+    # In one process (engine core and worker in the caller's): each vLLM process start re-imports torch and vLLM
+    # (~15 s each here), and `vllm serve` below already runs the scheduler in its own engine-core process.
     model = write_tiny_llama(str(tmp_path), max_position_embeddings=4096)
     script = tmp_path / "gen.py"
     script.write_text(textwrap.dedent(f"""
@@ -40,7 +42,7 @@ def test_llm_generates_with_ewsjf_scheduler(tmp_path):
         def main():
             llm = LLM(model={model!r}, skip_tokenizer_init=True, load_format="dummy", dtype="float32",
                       max_model_len=2048, max_num_seqs=4, max_num_batched_tokens=1024, enforce_eager=True,
-                      scheduler_cls="ewsjf.integrations.vllm.EWSJFScheduler")
+                      distributed_executor_backend="uni", scheduler_cls="ewsjf.integrations.vllm.EWSJFScheduler")
             prompts = [{{"prompt_token_ids": [5 + (i * 7 + n) % 900 for i in range(n)]}} for n in {LENGTHS!r}]
             outs = llm.generate(prompts, SamplingParams(max_tokens=6, ignore_eos=True, detokenize=False))
             print("RESULT " + json.dumps([[o.request_id, len(o.prompt_token_ids), len(o.outputs[0].token_ids),
@@ -49,7 +51,8 @@ def test_llm_generates_with_ewsjf_scheduler(tmp_path):
         if __name__ == "__main__":
             main()
     """))
-    rc, out = run_group([sys.executable, str(script)], timeout=300, env=ENV, cwd=str(tmp_path))
+    rc, out = run_group([sys.executable, str(script)], timeout=300, env=dict(ENV, VLLM_ENABLE_V1_MULTIPROCESSING="0"),
+                        cwd=str(tmp_path))
     assert rc == 0, out[-4000:]
     assert "EWSJF scheduler EWSJFScheduler active" in out
     result = json.loads(re.search(r"^RESULT (.*)$", out, re.M).group(1))
