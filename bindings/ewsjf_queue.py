@@ -34,8 +34,9 @@ from ewsjf_core.waiting import WaitingSet
 
 _log = logging.getLogger(__name__)
 _RATE_REFRESH_STEPS = 64
-"""The time floor's prefill rate is re-read from the cost model at the first round after this many steps fed (the
-count of steps, not of fits: a queue fitted step by step and one fitted in batches read the same rates)."""
+"""The time floor's prefill rate (and its count share) is re-read from the cost model at the first round after this
+many steps fed (the count of steps, not of fits: a queue fitted step by step and one fitted in batches read the same
+rates)."""
 
 
 class EWSJFQueue(WaitingQueue):
@@ -344,7 +345,7 @@ class EWSJFQueue(WaitingQueue):
         if n_fit:
             model.fitted(n_fit)
         if self._steps_seen >= self._rate_seen + _RATE_REFRESH_STEPS:
-            self._set_prefill_rate()
+            self._set_time_floor()
         self._set.retire_empty_classes()   # drops empty classes only: the order stays what it is
         installed = self._set.finish_partition()
         if installed:
@@ -378,20 +379,22 @@ class EWSJFQueue(WaitingQueue):
         check_finished(prompt_tokens, output_tokens)
         self._kv_work.observe_finished(prompt_tokens, output_tokens)
 
-    def _set_prefill_rate(self) -> None:
-        """The engine's fastest prefill rate, tokens per second: its token budget as seen over the fitted marginal
-        cost of prefilling it whole in one step (the time floor's lower bound of FCFS's waits,
-        ewsjf_core.progress_bound). Marginal: without the per-step c0, which the fit may have grown with the
-        decodes' cost (PrefillCostModel.marginal_cost). With c0, on the H200 (the summarize shape @ 10 s) c0 went
-        5 ms -> 390 ms at the running cap, the rate fell to a third, the floor rose above FCFS's waits and the
-        longest wait reached 1.71x FCFS's. Not the cost model's prefill_rate: that is the rate realized over the
-        steps run, decodes and the order's effect included, and a wait estimated from it is no lower bound."""
+    def _set_time_floor(self) -> None:
+        """The time floor's two estimates of FCFS's waits (ewsjf_core.progress_bound), from the step feedback.
+        - The engine's fastest prefill rate, tokens per second: its token budget as seen over the fitted marginal cost
+          of prefilling it whole in one step. Marginal: without the per-step c0, which the fit may have grown with the
+          decodes' cost (PrefillCostModel.marginal_cost). With c0, on the H200 (the summarize shape @ 10 s) c0 went
+          5 ms -> 390 ms at the running cap, the rate fell to a third, the floor rose above FCFS's waits and the
+          longest wait reached 1.71x FCFS's. Not the cost model's prefill_rate: that is the rate realized over the
+          steps run, decodes and the order's effect included, and a wait estimated from it is no lower bound.
+        - The share of the admission-count wait it counts: 1 - the memory-time share of a request's work in the
+          bound (ewsjf_core.admission_wait, ewsjf_core.kv_work)."""
         budget = self._kv_work.token_budget
         if budget > 0:
             self._rate_seen = self._steps_seen
             self._fold_feedback()
             cost = max(self._feedback.model.marginal_cost(budget), self._config.min_prefill_cost)
-            self._set.set_prefill_rate(budget / cost)
+            self._set.set_time_floor(budget / cost, 1.0 - self._kv_work.memory_share(self._config.kv_work_weight))
 
     def _fold_feedback(self) -> None:
         """Fit the cost model to the steps recorded since the last fit, if any (one kernel call)."""
@@ -499,7 +502,8 @@ class EWSJFQueue(WaitingQueue):
         order = self._order
         if order.pos:
             # advances the admission progress behind the starvation bound
-            self._set.admit(order.slots[:order.pos], order.reasons)
+            now = self._now if self._now is not None else float(self.clock())
+            self._set.admit(order.slots[:order.pos], order.reasons, now)
         self._release_popped(keep_order)
 
     def _popped_for_round(self) -> tuple[np.ndarray, np.ndarray, list[int] | np.ndarray]:
@@ -595,6 +599,6 @@ class EWSJFQueue(WaitingQueue):
             # ended below the token budget (KV memory or the running cap), and those at the running cap.
             "admissions_held": {"below_token_budget": self._kv_work.phi, "running_cap": self._kv_work.phi_cap},
             # The time floor (ewsjf_core.progress_bound): no request is due before it has waited tail_s.
-            "time_floor": dict(zip(("tail_s", "fastest_prefill_tps"), ws.time_floor)),
+            "time_floor": ws.time_floor,
             "params": self._config.to_dict(),
         }

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ewsjf_core import admission_wait
+from ewsjf_core.admission_wait import note_arrivals
 from ewsjf_core.links import link_in_order, push_front, unlink
 from ewsjf_core.progress_bound import TAIL_WINDOW, commit_due_work, commit_time_floor
 from ewsjf_core.routing import route_lengths
@@ -33,9 +35,12 @@ B_MAX_WAIT, B_FACTOR, B_ADMITTED, B_BACKLOG_MEAN, B_LAST_DUE, B_LAST_DUE_N, B_AD
 B_DUE_ADMITTED, B_DUE_ADMITTED_N = 8, 9
 # The time floor (ewsjf_core.progress_bound.commit_time_floor): its quantile (config), the engine's fastest prefill
 # rate (tokens/s, the host sets it from the cost model), its state (tau in work, the last floor, commits seen) and
-# the ring of the last TAIL_WINDOW backlogs.
+# the ring of the last TAIL_WINDOW backlogs; then the share of the admission-count wait it counts (the host sets it
+# from ewsjf_core.kv_work) and that wait's own block (ewsjf_core.admission_wait's layout).
 B_TAIL_QUANTILE, B_PREFILL_RATE, B_TAIL_STATE, B_TAIL_RING = 10, 11, 12, 15
-BOUND_SIZE = B_TAIL_RING + TAIL_WINDOW
+B_COUNT_SHARE = B_TAIL_RING + TAIL_WINDOW
+B_COUNTS = B_COUNT_SHARE + 1
+BOUND_SIZE = B_COUNTS + admission_wait.SIZE
 # The per-slot float64 fields, rows of one `slot_f` array (each kernel call pays per array argument: one
 # array for seven fields), in this order.
 SLOT_FIELDS = ("size", "prefill", "arrival", "deadline", "due_work", "due_n", "not_before")
@@ -107,8 +112,9 @@ def pairwise_sum(a: np.ndarray) -> float:
 def _commit_fields(staged: np.ndarray, slots: np.ndarray, size: np.ndarray, prefill: np.ndarray,
                    arrival: np.ndarray, cls: np.ndarray, seq: np.ndarray, deadline: np.ndarray,
                    due_work: np.ndarray, due_n: np.ndarray, not_before: np.ndarray, work: np.ndarray,
-                   depth: np.ndarray, counters: np.ndarray, bound: np.ndarray) -> None:
-    """Write a staged batch's fields, time deadlines, due points and time floors (ewsjf_core.waiting's docstring)."""
+                   depth: np.ndarray, counters: np.ndarray, bound: np.ndarray, arrivals: bool) -> None:
+    """Write a staged batch's fields, time deadlines, due points and time floors (ewsjf_core.waiting's docstring);
+    arrivals (not requests put back): their FCFS admission points join the admission-count wait's."""
     first = counters[CTR_SEQ]
     for i in range(slots.shape[0]):
         s = slots[i]
@@ -128,8 +134,12 @@ def _commit_fields(staged: np.ndarray, slots: np.ndarray, size: np.ndarray, pref
         slots, prefills, waiting_work, float(waiting_n), bound[B_ADMITTED],
         bound[B_ADMITTED_N], bound[B_FACTOR], bound[B_BACKLOG_MEAN], first, bound[B_LAST_DUE:B_LAST_DUE_N + 1],
         bound[B_OUT_WORK], due_work, due_n)
+    counts = bound[B_COUNTS:]
+    if arrivals:
+        note_arrivals(slots, arrival, bound[B_ADMITTED_N], float(waiting_n), counts)
     commit_time_floor(slots, prefills, arrival, waiting_work, bound[B_TAIL_QUANTILE], bound[B_PREFILL_RATE],
-                      bound[B_TAIL_STATE:B_TAIL_RING], bound[B_TAIL_RING:], not_before)
+                      bound[B_COUNT_SHARE] * counts[admission_wait.S_TAU], bound[B_TAIL_STATE:B_TAIL_RING],
+                      bound[B_TAIL_RING:B_COUNT_SHARE], not_before)
     counters[CTR_SEQ] = first + slots.shape[0]
 
 
@@ -167,14 +177,14 @@ def commit_flush(gone: np.ndarray, adds: np.ndarray, fronts: np.ndarray, counter
     if fronts.shape[0]:
         slots = fronts[:, COL_SLOT].astype(np.int32)
         _commit_fields(fronts, slots, size, prefill, arrival, cls, seq, deadline, due_work, due_n, not_before,
-                       work, depth, counters, bound)
+                       work, depth, counters, bound, False)
         for i in range(slots.shape[0]):
             qid[slots[i]] = lane
         push_front(slots, cls, qid, prefill, nxt, prv, head, tail, depth, work)
     if adds.shape[0]:
         slots = adds[:, COL_SLOT].astype(np.int32)
         _commit_fields(adds, slots, size, prefill, arrival, cls, seq, deadline, due_work, due_n, not_before,
-                       work, depth, counters, bound)
+                       work, depth, counters, bound, True)
         sizes = adds[:, COL_SIZE].copy()
         qids = route_lengths(sizes, q_lo, q_hi, n_main, band_up, band_down, b_center, b_active, b_idle,
                              bubble_width, max_queues)

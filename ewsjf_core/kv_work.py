@@ -157,6 +157,10 @@ class KVWork:
         """s of the module docstring: the outputs' share of the recent completions' memory-time (0 before any)."""
         return self._kv_out / self._kv if self._kv > 0.0 else 0.0
 
+    def memory_share(self, weight: float = 1.0) -> float:
+        """m of the module docstring (scaled by `weight`): the share of memory-time in a request's work."""
+        return min(weight * self._pressure, 1.0)
+
     def work(self, prompt_tokens: int, prefill: float, weight: float = 1.0, slot_weight: float = 0.0,
              waiting: int = 0) -> float:
         """The request's work in the starvation bound (module docstring, m scaled by `weight`, mc by

@@ -59,15 +59,19 @@ wait longer without moving the tail, and the short requests gain what it gives u
 request i's FCFS wait in seconds: its backlog W0 over the engine's fastest prefill rate (a full token budget of
 prefill per step at the fitted cost model's marginal cost, without the per-step c0 the decodes share), which no
 order and no memory limit can beat. A request is not due before arrival + tau, tau the quantile (0.99, the goal's)
-of T over the last TAIL_WINDOW arrivals. Since every
-T_i <= FCFS's wait of i, tau <= FCFS's p99 wait, so the floor keeps the p99 and the longest wait where FCFS puts
-them; a request's due point in work is not moved, only held until its floor, so the bound above still holds for
-every request whose due point comes later. Counted in time and from a lower bound, the floor needs no currency:
-where KV memory or the running cap holds admissions, FCFS's waits are far longer than T, and the floor seldom
-binds (the published setting: no cell moves). The same floor counted in work (the backlogs' own p99) gained more on
-the A100 and broke the published setting's fairness (1.41-1.69x), as admitted work is not time there (bench/
-SUITE_PASSES.md, eighteenth pass). Floors are made non-decreasing in commit order, like due points, so a queue's
-starved requests stay a prefix of it.
+of T over the last TAIL_WINDOW arrivals. Since every T_i <= FCFS's wait of i, tau <= FCFS's p99 wait, so the floor
+keeps the p99 and the longest wait where FCFS puts them; a request's due point in work is not moved, only held until
+its floor, so the bound above still holds for every request whose due point comes later. The same floor counted in
+work (the backlogs' own p99) gained more on the A100 and broke the published setting's fairness (1.41-1.69x), as
+admitted work is not time there (bench/SUITE_PASSES.md, eighteenth pass). Floors are made non-decreasing in commit
+order, like due points, so a queue's starved requests stay a prefix of it.
+
+Where KV memory or the running cap holds admissions, FCFS's waits are far longer than T, and that floor holds little
+(sharegpt @ 10 s: tau 7.1 s against FCFS's p99 wait of 22.5 s). The floor is the larger of tau and a measured wait,
+(1 - m) tau_n: tau_n the quantile of the admission-count waits (ewsjf_core.admission_wait: how long each arrival took
+to see as many admissions as there were requests ahead of it, which a short-first order reaches about as soon as FCFS
+or sooner wherever prefill compute or the running cap holds admissions), m the memory-time share of the bound's work
+(ewsjf_core.kv_work), where short prompts with long outputs make that count run slow (issue 9's twenty-fourth pass).
 """
 
 from __future__ import annotations
@@ -143,11 +147,20 @@ def _slack_scale(ahead: float, backlog_mean: float, factor: float) -> float:
 
 
 @njit(cache=True, nogil=True)
+def tail_quantile(ring: np.ndarray, seen: int, quantile: float) -> float:
+    """The quantile of the last min(seen, len(ring)) samples of a ring written at seen % len(ring) (seen > 0)."""
+    k = min(seen, ring.shape[0])
+    rank = min(k - 1, int(quantile * k))
+    return np.partition(ring[:k], rank)[rank]
+
+
+@njit(cache=True, nogil=True)
 def commit_time_floor(slots: np.ndarray, prefills: np.ndarray, arrival: np.ndarray, waiting_work: float,
-                      quantile: float, rate: float, state: np.ndarray, ring: np.ndarray,
+                      quantile: float, rate: float, count_hold: float, state: np.ndarray, ring: np.ndarray,
                       not_before: np.ndarray) -> None:
     """Write the time floors (not_before, seconds) of a commit batch (earlier members are ahead of later ones;
-    prefills per member, arrival and not_before per slot).
+    prefills per member, arrival and not_before per slot): arrival + max(tau / rate, count_hold), count_hold the
+    admission-count wait's part (ewsjf_core.admission_wait), in seconds.
     state: (tau in work, the last floor, commits seen), updated in place; ring: the last len(ring) backlogs.
     quantile 0 or no rate yet: no floor (-inf)."""
     tau, last, seen = state[0], state[1], int(state[2])
@@ -157,12 +170,10 @@ def commit_time_floor(slots: np.ndarray, prefills: np.ndarray, arrival: np.ndarr
         ring[seen % window] = ahead
         seen += 1
         if seen % _TAIL_REFRESH == 0 or seen < 64:
-            k = min(seen, window)
-            rank = min(k - 1, int(quantile * k))
-            tau = np.partition(ring[:k], rank)[rank]
+            tau = tail_quantile(ring, seen, quantile)
         floor = -np.inf
         if quantile > 0.0 and rate > 0.0:
-            floor = max(arrival[slots[i]] + tau / rate, last)
+            floor = max(arrival[slots[i]] + max(tau / rate, count_hold), last)
             last = floor
         not_before[slots[i]] = floor
         ahead += prefills[i]

@@ -13,9 +13,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ewsjf_core.commit import (B_ADMITTED, B_ADMITTED_N, B_DUE_ADMITTED, B_DUE_ADMITTED_N, F_ARRIVAL, F_DEADLINE,
-                               F_DUE_N, F_DUE_WORK, F_NOT_BEFORE, F_PREFILL, F_SIZE, STAGED_WIDTH, commit_flush,
-                               pairwise_sum)
+from ewsjf_core.admission_wait import observe_admissions
+from ewsjf_core.commit import (B_ADMITTED, B_ADMITTED_N, B_COUNTS, B_DUE_ADMITTED, B_DUE_ADMITTED_N,
+                               F_ARRIVAL, F_DEADLINE, F_DUE_N, F_DUE_WORK, F_NOT_BEFORE, F_PREFILL, F_SIZE,
+                               STAGED_WIDTH, commit_flush, pairwise_sum)
 from ewsjf_core.cost_model import fit_steps, read_coefficients
 from ewsjf_core.scoring import P_C0, P_C1, P_C2, P_OUT_WORK
 from ewsjf_core.selection import count_admitted, policy_order
@@ -73,7 +74,8 @@ def begin_step_kernel(order: np.ndarray, order_reasons: np.ndarray, n_popped: in
                       out_work: float):
     """Fit the cost model to the step feedback not yet fitted (`feedback_buf`, rows of (duration_s,
     prefill_tokens, decode_tokens), into `cost_state`; its coefficients and out_work into `params`), advance
-    the admission progress by the prefill of the first n_popped of the last `order` (popped last step),
+    the admission progress by the prefill of the first n_popped of the last `order` (popped last step; the
+    admission-count waits they complete are observed at `now`: ewsjf_core.admission_wait),
     recording it just after the last due one among them (`order_reasons`, the order's, tell them;
     ewsjf_core.selection's bypass share counts from there), flush (see commit_flush: `gone`, then those popped,
     unlinked; the staged rows of `adds_buf` and `fronts_buf` committed), age the bubbles when any is open, then
@@ -97,6 +99,7 @@ def begin_step_kernel(order: np.ndarray, order_reasons: np.ndarray, n_popped: in
         mark_due_admission(order, order_reasons, n_popped, prefill, bound)
         bound[B_ADMITTED] += pairwise_sum(popped_work)
         bound[B_ADMITTED_N] += admitted.shape[0]
+        observe_admissions(bound[B_ADMITTED_N], now, bound[B_COUNTS:])
         gone = np.concatenate((gone, admitted)) if gone.shape[0] else admitted
     adds = buffer_rows(adds_buf, STAGED_WIDTH)
     fronts = buffer_rows(fronts_buf, STAGED_WIDTH)

@@ -32,11 +32,13 @@ from array import array
 
 import numpy as np
 
+from ewsjf_core.admission_wait import S_TAU, count_wait_quantile, observe_admissions
 from ewsjf_core.config import EWSJFConfig
-from ewsjf_core.commit import (B_ADMITTED, B_ADMITTED_N, B_BACKLOG_MEAN, B_DUE_ADMITTED, B_DUE_ADMITTED_N, B_FACTOR,
-                               B_LAST_DUE, B_LAST_DUE_N, B_MAX_WAIT, B_OUT_WORK, B_PREFILL_RATE, B_TAIL_QUANTILE,
-                               B_TAIL_STATE, BOUND_SIZE, COL_SLOT, F_ARRIVAL, F_DEADLINE, F_DUE_N, F_DUE_WORK,
-                               F_NOT_BEFORE, F_PREFILL, F_SIZE, SLOT_FIELDS, STAGED_WIDTH, commit_flush)
+from ewsjf_core.commit import (B_ADMITTED, B_ADMITTED_N, B_BACKLOG_MEAN, B_COUNT_SHARE, B_COUNTS, B_DUE_ADMITTED,
+                               B_DUE_ADMITTED_N, B_FACTOR, B_LAST_DUE, B_LAST_DUE_N, B_MAX_WAIT, B_OUT_WORK,
+                               B_PREFILL_RATE, B_TAIL_QUANTILE, B_TAIL_STATE, BOUND_SIZE, COL_SLOT, F_ARRIVAL,
+                               F_DEADLINE, F_DUE_N, F_DUE_WORK, F_NOT_BEFORE, F_PREFILL, F_SIZE, SLOT_FIELDS,
+                               STAGED_WIDTH, commit_flush)
 from ewsjf_core.links import link_in_order, list_members, unlink
 from ewsjf_core.progress_bound import OutputEstimate, commit_due_work, delay_later_due
 from ewsjf_core.queue_layout import QueueLayout
@@ -103,6 +105,7 @@ class WaitingSet(QueueLayout):
         self._bound[B_DUE_ADMITTED] = -np.inf   # no due request admitted yet
         self._bound[B_TAIL_QUANTILE] = config.tail_floor_quantile
         self._bound[B_TAIL_STATE + 1] = -np.inf   # no floor written yet
+        self._bound[B_COUNT_SHARE] = 1.0   # the admission-count wait counted whole until KV memory says otherwise
         self.outputs = OutputEstimate()   # output tokens per request, the weight of the request part
         self._progress_output_weight = config.progress_output_weight
         self.repartitions = 0
@@ -298,14 +301,15 @@ class WaitingSet(QueueLayout):
         """Record a request for the next flush: into its queue by size, or (front) onto its lane."""
         (self._staged_fronts if front else self._staged_adds).extend((slot, size, prefill, arrival, row))
 
-    def admit(self, slots: np.ndarray, reasons: np.ndarray) -> None:
-        """Popped for admission (an order's prefix, with its reasons): advance the admission progress, record it
-        just after the last due request among them (ewsjf_core.selection's bypass share counts from there), then
-        discard them."""
+    def admit(self, slots: np.ndarray, reasons: np.ndarray, now: float) -> None:
+        """Popped for admission at `now` (an order's prefix, with its reasons): advance the admission progress, record
+        it just after the last due request among them (ewsjf_core.selection's bypass share counts from there), observe
+        the admission-count waits it completes, then discard them."""
         b = self._bound
         mark_due_admission(slots, reasons, slots.shape[0], self.prefill, b)
         b[B_ADMITTED] += float(self.prefill[slots].sum())
         b[B_ADMITTED_N] += slots.shape[0]
+        observe_admissions(b[B_ADMITTED_N], now, b[B_COUNTS:])
         self.outputs.observe_admitted(slots.shape[0])
         self.discard(slots)
 
@@ -316,15 +320,27 @@ class WaitingSet(QueueLayout):
             self._bound[B_OUT_WORK] = self.out_work
 
     @property
-    def time_floor(self) -> tuple[float, float]:
-        """(tau in seconds, the fastest prefill rate in tokens/s) of the time floor; (0, 0) before a rate is set."""
-        rate = float(self._bound[B_PREFILL_RATE])
-        return (float(self._bound[B_TAIL_STATE]) / rate if rate > 0.0 else 0.0), rate
+    def time_floor(self) -> dict[str, float]:
+        """The time floor (ewsjf_core.progress_bound): how long no request is due (tail_s, as of the next commit), the
+        larger of the backlogs' lower bound (backlog_s: their quantile over fastest_prefill_tps) and the admission-count
+        wait (count_wait_s, times count_share: ewsjf_core.admission_wait). Seconds 0 before a rate is set."""
+        b = self._bound
+        rate = float(b[B_PREFILL_RATE])
+        count_wait, share = float(b[B_COUNTS + S_TAU]), float(b[B_COUNT_SHARE])
+        backlog = float(b[B_TAIL_STATE]) / rate if rate > 0.0 else 0.0
+        tail = max(backlog, share * count_wait) if rate > 0.0 else 0.0
+        return {"tail_s": tail, "backlog_s": backlog, "fastest_prefill_tps": rate, "count_wait_s": count_wait,
+                "count_share": share}
 
-    def set_prefill_rate(self, tokens_per_s: float) -> None:
+    def set_time_floor(self, tokens_per_s: float, count_share: float) -> None:
         """The engine's fastest prefill rate (a full token budget of prefill per step, at its marginal cost), which
-        turns the time floor's backlogs into seconds (ewsjf_core.progress_bound: a lower bound of FCFS's waits)."""
-        self._bound[B_PREFILL_RATE] = tokens_per_s
+        turns the time floor's backlogs into seconds (ewsjf_core.progress_bound: a lower bound of FCFS's waits), and
+        the share of the admission-count wait the floor counts (ewsjf_core.admission_wait: 1 - the memory-time share
+        of a request's work), taking the admission-count waits' quantile anew."""
+        b = self._bound
+        b[B_PREFILL_RATE] = tokens_per_s
+        b[B_COUNT_SHARE] = count_share
+        count_wait_quantile(b[B_TAIL_QUANTILE], b[B_COUNTS:])
 
     def delay_due(self, arrival: float, work: float) -> None:
         """A running request that arrived at `arrival` was preempted and goes back with `work`. FCFS would serve it

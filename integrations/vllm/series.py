@@ -47,8 +47,8 @@ SERIES: dict[str, Series] = {s.name: s for s in (
            "Share of the recent steps with requests waiting that ended below the token budget (by=below_token_budget: "
            "KV memory or the running cap held admissions) or at the running cap (by=running_cap).", ("by",)),
     Series("vllm:ewsjf_time_floor_seconds", "gauge",
-           "The starvation bound's time floor: no request is due before it has waited this long (the tail of a lower "
-           "bound of FCFS's waits, tail_floor_quantile)."),
+           "The starvation bound's time floor: no request is due before it has waited this long (the tail, "
+           "tail_floor_quantile, of a lower bound of FCFS's waits or of the measured admission-count waits)."),
     Series("vllm:ewsjf_repartitions", "counter", "Refine-and-Prune re-partitions."),
     Series("vllm:ewsjf_preemption_guard_watermark_blocks", "gauge",
            "KV blocks admissions beside running requests leave free this step, learned from preemptions (with "

@@ -431,7 +431,8 @@ def test_resize_all_routes_queued_requests_anew_keeps_lanes_and_checks_first(by_
 def test_stats_show_the_time_floor_from_the_cost_model_and_the_backlogs():
     t = [0.0]
     q = EWSJFQueue(clock=lambda: t[0])
-    assert q.stats()["time_floor"] == {"tail_s": 0.0, "fastest_prefill_tps": 0.0}   # no step seen yet
+    assert q.stats()["time_floor"] == {"tail_s": 0.0, "backlog_s": 0.0, "fastest_prefill_tps": 0.0,
+                                       "count_wait_s": 0.0, "count_share": 1.0}   # no step seen yet
     for _ in range(70):
         q.observe_step(0.1, 2048, 0)
     for i in range(40):
@@ -441,7 +442,45 @@ def test_stats_show_the_time_floor_from_the_cost_model_and_the_backlogs():
     _, c1, c2, _ = q.cost_coefficients
     assert floor["fastest_prefill_tps"] == pytest.approx(1 / (c1 + c2 * 2048))   # the budget's marginal cost
     # 40 requests of 1,000 tokens: backlogs 0 to 39,000, whose 0.99-quantile over the rate is the floor's tail.
-    assert floor["tail_s"] == pytest.approx(39_000 / floor["fastest_prefill_tps"])
+    assert floor["tail_s"] == floor["backlog_s"] == pytest.approx(39_000 / floor["fastest_prefill_tps"])
+    assert floor["count_wait_s"] == 0.0   # nothing admitted yet
+
+
+def test_the_time_floor_counts_the_admission_count_wait_and_less_of_it_where_outputs_hold_kv_memory():
+    # A cap-held engine: 100 requests of 100 tokens arrive at 0 s and one is admitted per 1 s step, the i-th behind
+    # i others: FCFS admits it at the engine's i-th admission, passed at i s. Prefill is fast (2,048 tokens in 10
+    # ms), so the backlogs' lower bound is a fraction of a second: the floor is the admission-count wait's quantile.
+    t = [0.0]
+    q = EWSJFQueue(clock=lambda: t[0])
+    for _ in range(70):
+        q.observe_step(0.01, 2048, 0)
+    for i in range(100):
+        q.add(i, 100, arrival_time=0.0)
+    for k in range(100):
+        t[0] = float(k)
+        q.begin_step()
+        assert q.pop() == k
+        q.observe_step(0.01, 100, 0, at_running_cap=True)
+    for _ in range(64):   # the floor is re-read every 64 steps: then the quantile of the waits, 0..99 s
+        q.observe_step(0.01, 100, 0, at_running_cap=True)
+    q.begin_step()
+    floor = q.stats()["time_floor"]
+    assert floor["count_share"] == 1.0 and floor["count_wait_s"] == 99.0
+    assert floor["tail_s"] == floor["count_wait_s"]
+    # Completions whose outputs hold most of their memory-time (100-token prompts, 2,000-token outputs), and steps
+    # held below the token budget with requests waiting: KV memory holds admissions and the outputs hold it, where a
+    # short-first order need not admit as many requests as FCFS. The floor leans back on the backlogs' bound.
+    for i in range(100, 300):
+        q.add(i, 100, arrival_time=t[0])
+    for _ in range(50):
+        q.observe_finished(100, 2000)
+    for _ in range(70):
+        q.observe_step(0.01, 100, 0)
+    q.begin_step()
+    floor = q.stats()["time_floor"]
+    assert floor["count_share"] == 0.0 and floor["count_wait_s"] > 90.0
+    assert floor["tail_s"] == floor["backlog_s"]
+    assert 0.0 < floor["backlog_s"] * floor["fastest_prefill_tps"] <= 19_900   # a backlog: at most 199 x 100 tokens
 
 
 def test_the_fastest_prefill_rate_leaves_out_the_per_step_cost_the_decodes_share():

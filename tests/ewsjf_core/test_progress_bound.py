@@ -83,13 +83,14 @@ def test_output_estimate_takes_steps_in_batches_as_one_by_one():
     assert batched.per_request > 0.0
 
 
-def _floors(prefills, arrivals, waiting_work, quantile, rate, state=None, ring=None):
+def _floors(prefills, arrivals, waiting_work, quantile, rate, state=None, ring=None, count_hold=0.0):
     n = len(prefills)
     state = np.array([0.0, -np.inf, 0.0]) if state is None else state
     ring = np.zeros(TAIL_WINDOW) if ring is None else ring
     not_before = np.zeros(n)
     commit_time_floor(np.arange(n, dtype=np.int32), np.array(prefills, dtype=np.float64),
-                      np.array(arrivals, dtype=np.float64), waiting_work, quantile, rate, state, ring, not_before)
+                      np.array(arrivals, dtype=np.float64), waiting_work, quantile, rate, count_hold, state, ring,
+                      not_before)
     return not_before, state, ring
 
 
@@ -118,5 +119,13 @@ def test_time_floor_forgets_backlogs_older_than_the_window():
 
 def test_time_floor_off_without_a_quantile_or_a_rate():
     for quantile, rate in ((0.0, 1000.0), (0.99, 0.0)):
-        not_before, _, _ = _floors([10.0, 10.0], [0.0, 1.0], 500.0, quantile, rate)
+        not_before, _, _ = _floors([10.0, 10.0], [0.0, 1.0], 500.0, quantile, rate, count_hold=30.0)
         assert np.all(not_before == -np.inf)
+
+
+def test_time_floor_holds_for_the_larger_of_the_backlogs_bound_and_the_count_hold():
+    # Backlogs of 2,000 tokens at 1,000 tokens/s: 2 s. A count hold of 5 s (ewsjf_core.admission_wait) raises the
+    # floors to arrival + 5 s; one of 1 s leaves them at the backlogs' bound.
+    for count_hold, hold in ((5.0, 5.0), (1.0, 2.0)):
+        not_before, _, _ = _floors([0.0, 0.0], [10.0, 11.0], 2000.0, 0.99, 1000.0, count_hold=count_hold)
+        assert not_before.tolist() == [10.0 + hold, 11.0 + hold]

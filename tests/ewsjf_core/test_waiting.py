@@ -233,7 +233,7 @@ def test_time_floors_follow_the_backlogs_quantile_and_a_swap_to_zero_clears_them
     # far / 1,000; floors never decrease in commit order.
     cfg = EWSJFConfig()
     ws = WaitingSet(cfg)
-    ws.set_prefill_rate(1000.0)
+    ws.set_time_floor(1000.0, 1.0)
     slots = []
     for _ in range(32):
         slots.append(ws.alloc())
