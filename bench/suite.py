@@ -146,6 +146,22 @@ def cell_workload(sw, w, load: str, seed: int = 0):
     return w.scale_rate(cell_scale(workload_points(sw, w, EngineConfig(), seed), load))
 
 
+def add_cell_arguments(ap: argparse.ArgumentParser) -> None:
+    """The arguments that name one cell, for the diagnostics in scripts/ (cell_from_args reads them)."""
+    ap.add_argument("workload", help="a suite workload's name or a trace file (bench/suite_trace.py)")
+    ap.add_argument("load", choices=CELL_LOADS)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--gpu", default=None, help="another GPU preset (bench --suite-gpu)")
+    ap.add_argument("--model", default=None, help="another model preset (bench --suite-model)")
+
+
+def cell_from_args(args: argparse.Namespace) -> tuple:
+    """(the suite workload on its hardware, its suite_build, the cell's replay) of the cell add_cell_arguments named."""
+    sw = on_hardware(suite_trace.from_trace(args.workload), args.gpu, args.model)
+    w = suite_build(sw, seed=args.seed)
+    return sw, w, cell_workload(sw, w, args.load, args.seed)
+
+
 def _check_served(sw, w, engine: EngineConfig, step_model) -> None:
     """A workload the engine rejects whole (a trace of prompts larger than the KV cache) is refused by name before
     its loads are searched; one it rejects in part is said on stderr, as a plain replay says it (every policy

@@ -21,9 +21,8 @@ import argparse
 import numpy as np
 
 from ewsjf.bench.console import table
-from ewsjf.bench.suite import CELL_LOADS, cell_workload, on_hardware, suite_build
+from ewsjf.bench.suite import add_cell_arguments, cell_from_args
 from ewsjf.bench.suite_policies import run_policy
-from ewsjf.bench.suite_trace import from_trace
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.cost_model import regularised_update
 from ewsjf_core.sim import EngineConfig, RooflineStepTime
@@ -86,16 +85,10 @@ def window_fits(rows: np.ndarray, window: int) -> list[list[str]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("workload", help="a suite workload's name or a trace file (bench/suite_trace.py)")
-    ap.add_argument("load", choices=CELL_LOADS)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--gpu", default=None, help="another GPU preset (bench --suite-gpu)")
-    ap.add_argument("--model", default=None, help="another model preset (bench --suite-model)")
+    add_cell_arguments(ap)
     ap.add_argument("--window", type=int, default=500, help="steps per fit")
     args = ap.parse_args()
-    sw = on_hardware(from_trace(args.workload), args.gpu, args.model)
-    w = suite_build(sw, seed=args.seed)
-    wl = cell_workload(sw, w, args.load, args.seed)
+    sw, _, wl = cell_from_args(args)
     steps = _RecordedSteps(RooflineStepTime(sw.model, sw.gpu))
     run_policy(wl, "ewsjf", steps, EngineConfig())
     header = ["steps to", "prefill share", "d cv", "kv cv", "c0 ms, window (4)", "c0 ms, window (5)",

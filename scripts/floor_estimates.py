@@ -18,9 +18,8 @@ import numpy as np
 
 from ewsjf.bench import engines
 from ewsjf.bench.metrics import class_edges
-from ewsjf.bench.suite import CELL_LOADS, cell_workload, measured_from, on_hardware, suite_build
+from ewsjf.bench.suite import add_cell_arguments, cell_from_args, measured_from
 from ewsjf.bench.suite_policies import parse, run_policy
-from ewsjf.bench.suite_trace import from_trace
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.sim import EngineConfig, RooflineStepTime, VirtualClock, simulate
 from ewsjf_core.sim.config import DEFAULT_PREEMPTION_GUARD, DEFAULT_WAITING_HEAD_SHARE
@@ -50,16 +49,10 @@ def replay_sampling_floor(wl, step_model, engine: EngineConfig, cfg: EWSJFConfig
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("workload", help="a suite workload's name or a trace file (bench/suite_trace.py)")
-    ap.add_argument("load", choices=CELL_LOADS)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--gpu", default=None, help="another GPU preset (bench --suite-gpu)")
-    ap.add_argument("--model", default=None, help="another model preset (bench --suite-model)")
+    add_cell_arguments(ap)
     ap.add_argument("--set", default="", help="EWSJFConfig fields, k=v,...")
     args = ap.parse_args()
-    sw = on_hardware(from_trace(args.workload), args.gpu, args.model)
-    w = suite_build(sw, seed=args.seed)
-    wl = cell_workload(sw, w, args.load, args.seed)
+    sw, w, wl = cell_from_args(args)
     step_model, engine = RooflineStepTime(sw.model, sw.gpu), EngineConfig()
     first = measured_from(w)
     longs = np.flatnonzero((wl.prompt_tokens > class_edges(w.prompt_tokens)[1]) & (np.arange(len(wl)) >= first))

@@ -16,26 +16,19 @@ import argparse
 import numpy as np
 
 from ewsjf.bench.metrics import class_edges
-from ewsjf.bench.suite import CELL_LOADS, cell_workload, measured_from, on_hardware, suite_build
+from ewsjf.bench.suite import add_cell_arguments, cell_from_args, measured_from
 from ewsjf.bench.suite_policies import run_policy
-from ewsjf.bench.suite_trace import from_trace
 from ewsjf_core.sim import EngineConfig, RooflineStepTime
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("workload", help="a suite workload's name or a trace file (bench/suite_trace.py)")
-    ap.add_argument("load", choices=CELL_LOADS)
-    ap.add_argument("--seed", type=int, default=0)
+    add_cell_arguments(ap)
     ap.add_argument("--policies", default="fcfs,hrrn,ewsjf", help="suite policy specs, comma-separated")
     ap.add_argument("--top", type=int, default=8)
-    ap.add_argument("--gpu", default=None, help="another GPU preset (bench --suite-gpu)")
-    ap.add_argument("--model", default=None, help="another model preset (bench --suite-model)")
     args = ap.parse_args()
-    sw = on_hardware(from_trace(args.workload), args.gpu, args.model)
-    w = suite_build(sw, seed=args.seed)
+    sw, w, wl = cell_from_args(args)
     engine = EngineConfig()
-    wl = cell_workload(sw, w, args.load, args.seed)
     step_model = RooflineStepTime(sw.model, sw.gpu)
     prompt = wl.prompt_tokens
     long_edge = class_edges(w.prompt_tokens)[1]
