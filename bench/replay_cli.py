@@ -168,7 +168,7 @@ rather than silently left unwritten."""
 
 
 _MODE_OPTIONS = {"--suite": ("suite_workloads", "suite_requests", "suite_cache", "no_pareto", "suite_gpu",
-                              "suite_model"),
+                              "suite_model", "suite_tuner"),
                  "--instances": ("routers", "stats_period")}
 """Options that only their mode reads: given without it, they were silently ignored."""
 

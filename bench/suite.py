@@ -7,12 +7,12 @@ workload's arrivals is replayed but not measured: the loads are found, and every
 after it. Without that, a finite replay's mean TTFT is reached above the engine's capacity too (a queue that
 grows for as long as requests arrive, seen over its first minutes); a cell whose FCFS mean TTFT still grows
 over the measured arrivals (last quarter above STEADY_GROWTH x the first) is labelled "not steady". Each cell
-runs fcfs, oracle-sjf, hrrn and ewsjf on the sim engine and checks the goals of bench/suite_goals.py; classes
-are the workload's prompt-length terciles, with per-decile views in the markdown report. Per workload, a
-Pareto plot (bench/suite_report.py) sweeps EWSJF's fairness knob (fcfs_wait_factor) and SJF with aging at the
-10 s point; the same sweep runs in every cell where the near-limit goal applies, and where EWSJF misses dominating
-an HRRN that breaks the fairness bounds, to tell an unreachable goal (no swept scheduler gets there within the
-fairness bounds) from a failure of EWSJF's. Request counts are bounded
+runs fcfs, oracle-sjf, hrrn and ewsjf (with --suite-tuner: ewsjf-tuned, EWSJF with its Bayesian tuner) on the sim
+engine and checks the goals of bench/suite_goals.py; classes are the workload's prompt-length terciles, with
+per-decile views in the markdown report. Per workload, a Pareto plot (bench/suite_report.py) sweeps EWSJF's fairness
+knob (fcfs_wait_factor) and SJF with aging at the 10 s point; the same sweep runs in every cell where the near-limit
+goal applies, and where EWSJF misses dominating an HRRN that breaks the fairness bounds, to tell an unreachable goal
+(no swept scheduler gets there within the fairness bounds) from a failure of EWSJF's. Request counts are bounded
 (--suite-requests) so the whole suite runs in minutes on two cores.
 """
 
@@ -64,6 +64,10 @@ def add_arguments(g: argparse._ArgumentGroup) -> None:
                         "not measured)")
     g.add_argument("--suite-cache", default=DEFAULT_CACHE, help="operating-point cache file ('' disables)")
     g.add_argument("--no-pareto", action="store_true", help="skip the Pareto sweeps")
+    g.add_argument("--suite-tuner", action="store_true",
+                   help="EWSJF runs with its Bayesian tuner on (the ewsjf-tuned policy: trials replay the recorded "
+                        "window on the cell's engine, as a `tuner:` section runs them in vLLM); the baselines and "
+                        "the Pareto sweep are unchanged")
     g.add_argument("--suite-gpu", default=None,
                    help="replay every workload on this GPU preset instead of its own (a100-80gb; h100-80gb, h200: "
                         "the default configuration checked on hardware it was not measured on)")
@@ -185,7 +189,8 @@ def _steady(ttft: np.ndarray, first: int) -> bool:
 
 def run_workload(sw, n: int, engine: EngineConfig, ecfg: EWSJFConfig | None, cache: str | None,
                  pareto: bool, seed: int = 0, head_share: float = DEFAULT_WAITING_HEAD_SHARE,
-                 preemption_guard: bool = DEFAULT_PREEMPTION_GUARD) -> dict:
+                 preemption_guard: bool = DEFAULT_PREEMPTION_GUARD, tuner: bool = False) -> dict:
+    """Every cell of `sw`; with `tuner`, the policy in EWSJF's column is ewsjf-tuned (its figures under "ewsjf")."""
     t0 = time.perf_counter()
     w = suite_build(sw, n, seed)
     st = RooflineStepTime(sw.model, sw.gpu)
@@ -200,7 +205,8 @@ def run_workload(sw, n: int, engine: EngineConfig, ecfg: EWSJFConfig | None, cac
         wl = w.scale_rate(pt["scale"])
         metrics, deciles, ttfts = {}, {}, {}
         for pol in CELL_POLICIES:
-            res = run_policy(wl, pol, st, engine, ecfg, head_share, preemption_guard)
+            spec = "ewsjf-tuned" if tuner and pol == "ewsjf" else pol
+            res = run_policy(wl, spec, st, engine, ecfg, head_share, preemption_guard)
             ttfts[pol] = res.first_token_s - wl.arrival_s
             metrics[pol] = summarize(res, edges, measured_from=first)
             deciles[pol] = _deciles(wl, ttfts[pol], first)
@@ -254,13 +260,13 @@ def run_suite(args, trace: str | None = None, names: str | None = None) -> int:
     results = []
     for sw in workloads:
         r = run_workload(sw, args.suite_requests, engine, ecfg, args.suite_cache, not args.no_pareto,
-                         args.seed, args.ewsjf_head_share, args.ewsjf_preemption_guard)
+                         args.seed, args.ewsjf_head_share, args.ewsjf_preemption_guard, args.suite_tuner)
         results.append(r)
         print(f"  {sw.name}: {len(r['cells'])} loads in {r['wall_s']:.1f} s", file=sys.stderr)
     doc = {"command": "ewsjf bench --suite " + " ".join(a for a in sys.argv[2:] if a != "--suite"),
            "ewsjf_config": (ecfg or EWSJFConfig()).to_dict(), "engine": _engine_key(engine),
            "ewsjf_head_share": args.ewsjf_head_share, "ewsjf_preemption_guard": args.ewsjf_preemption_guard,
-           "workloads": results, "wall_s": time.perf_counter() - t0}
+           "ewsjf_tuner": args.suite_tuner, "workloads": results, "wall_s": time.perf_counter() - t0}
     print(suite_report.summary_text(results))
     hardware = sorted({f"{r['model']} on {r['gpu']}" for r in results})
     print(f"hardware: {', '.join(hardware)}" + (" (--suite-gpu / --suite-model)" if args.suite_gpu or args.suite_model

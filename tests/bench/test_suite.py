@@ -147,6 +147,31 @@ def test_suite_end_to_end_small(tmp_path, capsys):
     assert all(isinstance(c["point"]["steady"], bool) for c in cells)
 
 
+def test_suite_tuner_runs_ewsjf_with_its_tuner_in_ewsjfs_column(tmp_path, capsys, monkeypatch):
+    """--suite-tuner: the EWSJF column is the ewsjf-tuned policy (the baselines and the sweep are unchanged), and
+    the report says so."""
+    ran = []
+    real = suite.run_policy
+
+    def recording(wl, spec, *a, **k):
+        ran.append(spec)
+        return real(wl, spec, *a, **k)
+
+    monkeypatch.setattr(suite, "run_policy", recording)
+    out = tmp_path / "tuned"
+    rc = cli.main(["bench", "--suite", "--suite-workloads", "azure-code", "--suite-requests", "80", "--no-pareto",
+                   "--no-plots", "--suite-tuner", "--suite-cache", str(tmp_path / "c.json"), "--out", str(out)])
+    assert rc == 0
+    doc = json.loads((out / "suite.json").read_text())
+    cells = doc["workloads"][0]["cells"]
+    assert doc["ewsjf_tuner"] is True and set(cells[0]["metrics"]) == {"fcfs", "oracle-sjf", "hrrn", "ewsjf"}
+    assert ran.count("ewsjf-tuned") == len(cells) and "ewsjf" not in ran
+    assert "Bayesian tuner on" in (out / "suite.md").read_text()
+    capsys.readouterr()
+    assert cli.main(["bench", "--workload", "x.csv", "--suite-tuner"]) == 2   # a suite option without --suite
+    assert "--suite-tuner" in capsys.readouterr().err
+
+
 def test_a_load_is_steady_unless_fcfs_waits_grow_over_the_measured_arrivals():
     level = np.r_[np.full(25, 50.0), np.full(100, 1.0) + np.sin(np.arange(100))]   # a warm-up, then level
     growing = np.r_[np.zeros(25), np.linspace(1.0, 30.0, 100)]
