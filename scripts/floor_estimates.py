@@ -5,8 +5,10 @@
 Replays the cell under FCFS (its waits over the measured requests: p50, p99, longest) and under EWSJF, reading the
 time floor from EWSJFQueue.stats() every 256 steps: the backlogs' lower bound (backlog_s), the admission-count wait
 (count_wait_s) and the share of it counted (count_share), and the floor they make (tail_s), as medians and p90 over
-the second half of the run; then EWSJF's long-class p99 TTFT and longest wait against FCFS's. Operating points and
-request counts are the suite's (its cache, or found anew).
+the second half of the run; then EWSJF's long-class p99 TTFT and longest wait against FCFS's; then the queue's
+fitted prefill cost C_prefill(p) at the run's end (the cost model behind the floor's rate and the scores' urgency)
+against the simulator's own time to prefill p tokens alone, in chunks of the token budget (--prompts). Operating
+points and request counts are the suite's (its cache, or found anew).
 """
 
 from __future__ import annotations
@@ -44,13 +46,25 @@ def replay_sampling_floor(wl, step_model, engine: EngineConfig, cfg: EWSJFConfig
 
     queue.begin_step = sampled_begin
     res = simulate(wl, queue, step_model, engine, clock=clock)
-    return res, np.array(samples)
+    return res, np.array(samples), queue
+
+
+def prefill_alone_s(step_model, prompt: int, budget: int) -> float:
+    """Seconds the step model takes to prefill `prompt` tokens with nothing else running, in chunks of `budget`."""
+    total, done = 0.0, 0
+    while done < prompt:
+        c = min(budget, prompt - done)
+        total += step_model.step_time(c, c * (done + (c + 1) / 2), 0, done, 1)
+        done += c
+    return total
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     add_cell_arguments(ap)
     ap.add_argument("--set", default="", help="EWSJFConfig fields, k=v,...")
+    ap.add_argument("--prompts", default="1000,4096,8192,16000,32000,72000",
+                    help="prompt lengths whose fitted prefill cost is printed against the simulator's")
     args = ap.parse_args()
     sw, w, wl = cell_from_args(args)
     step_model, engine = RooflineStepTime(sw.model, sw.gpu), EngineConfig()
@@ -58,7 +72,7 @@ def main() -> None:
     longs = np.flatnonzero((wl.prompt_tokens > class_edges(w.prompt_tokens)[1]) & (np.arange(len(wl)) >= first))
     fcfs = run_policy(wl, "fcfs", step_model, engine)
     cfg = dataclasses.replace(EWSJFConfig(), **parse("ewsjf:" + args.set)[1])
-    ewsjf, floor = replay_sampling_floor(wl, step_model, engine, cfg)
+    ewsjf, floor, queue = replay_sampling_floor(wl, step_model, engine, cfg)
     print(f"{args.workload} @ {args.load}, seed {args.seed}")
     for name, res in (("fcfs", fcfs), ("ewsjf", ewsjf)):
         wait, ttft = res.first_scheduled_s - wl.arrival_s, res.first_token_s - wl.arrival_s
@@ -69,6 +83,9 @@ def main() -> None:
     for j, name in enumerate(FIELDS):
         column = half[:, j]
         print(f"  floor {name:13s} median {np.median(column):8.2f}, p90 {np.percentile(column, 90):8.2f}")
+    for p in (int(x) for x in args.prompts.split(",")):
+        print(f"  prefill of {p:6d} tokens: fitted {queue.prefill_cost(p):7.2f} s, simulator alone "
+              f"{prefill_alone_s(step_model, p, engine.token_budget):7.2f} s")
 
 
 if __name__ == "__main__":
