@@ -14,6 +14,15 @@ the last TAIL_WINDOW of them, taken when the host re-reads the floor's rate (eve
 the whole ring, ~30 us with cold caches, where the waits' writes are sequential). It is measured, not estimated from a
 rate, so it sees whatever holds admissions.
 
+When a wait ends: N grows when the queue's next round folds the last step's pops into the bound (the step kernel, or
+WaitingSet.admit), at that round's time, not at the pops'. Under an engine that consults the queue only while requests
+wait (vLLM's lazy begin_step, the simulator's), at sparse traffic the next round is the next arrival's: the waits then
+include the gaps between arrivals (mooncake @ 1 s: tau_n 78 s against FCFS's longest wait of 14 s;
+scripts/floor_estimates.py mooncake 1). Timed at the pops instead, tau_n there is 2.4 s, and the twenty-fourth pass's
+held-out fairness gains go (A100: five fairness misses against none; presumably the inflated floor after quiet
+periods left a burst's long requests to the scores' aging rather than the due order, not yet measured apart;
+bench/SUITE_PASSES.md, twenty-fifth pass). Kept as measured until that effect has a mechanism of its own.
+
 Why not above FCFS's waits (an estimate, not a bound): wherever prefill compute or the running cap holds admissions, a
 policy that admits the short requests first admits about as many requests per second as FCFS or more (a short
 request costs less compute and holds one running slot like any other), and fewer requests wait ahead of an arrival
