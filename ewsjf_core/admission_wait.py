@@ -19,9 +19,9 @@ WaitingSet.admit), at that round's time, not at the pops'. Under an engine that 
 wait (vLLM's lazy begin_step, the simulator's), at sparse traffic the next round is the next arrival's: the waits then
 include the gaps between arrivals (mooncake @ 1 s: tau_n 78 s against FCFS's longest wait of 14 s;
 scripts/floor_estimates.py mooncake 1). Timed at the pops instead, tau_n there is 2.4 s, and the twenty-fourth pass's
-held-out fairness gains go (A100: five fairness misses against none; presumably the inflated floor after quiet
-periods left a burst's long requests to the scores' aging rather than the due order, not yet measured apart;
-bench/SUITE_PASSES.md, twenty-fifth pass). Kept as measured until that effect has a mechanism of its own.
+held-out fairness gains go (A100: five fairness misses against none, at 1.25-1.33x, near the bound; not through
+fewer requests promoted as due: 577 against 575 at chat_bursty seed 2 @ 1 s, scripts/suite_blockers.py;
+bench/SUITE_PASSES.md, twenty-fifth pass). Kept as measured until what the inflation does there is understood.
 
 Why not above FCFS's waits (an estimate, not a bound): wherever prefill compute or the running cap holds admissions, a
 policy that admits the short requests first admits about as many requests per second as FCFS or more (a short
