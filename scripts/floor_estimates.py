@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 
 from ewsjf.bench import engines
-from ewsjf.bench.metrics import class_edges
+from ewsjf.bench.metrics import class_edges, isolated_latency
 from ewsjf.bench.suite import add_cell_arguments, cell_from_args, measured_from
 from ewsjf.bench.suite_policies import parse, run_policy
 from ewsjf_core.config import EWSJFConfig
@@ -49,15 +49,6 @@ def replay_sampling_floor(wl, step_model, engine: EngineConfig, cfg: EWSJFConfig
     return res, np.array(samples), queue
 
 
-def prefill_alone_s(step_model, prompt: int, budget: int) -> float:
-    """Seconds the step model takes to prefill `prompt` tokens with nothing else running, in chunks of `budget`."""
-    total, done = 0.0, 0
-    while done < prompt:
-        c = min(budget, prompt - done)
-        total += step_model.step_time(c, c * (done + (c + 1) / 2), 0, done, 1)
-        done += c
-    return total
-
 
 def main() -> None:
     ap = argparse.ArgumentParser()
@@ -83,9 +74,11 @@ def main() -> None:
     for j, name in enumerate(FIELDS):
         column = half[:, j]
         print(f"  floor {name:13s} median {np.median(column):8.2f}, p90 {np.percentile(column, 90):8.2f}")
-    for p in (int(x) for x in args.prompts.split(",")):
-        print(f"  prefill of {p:6d} tokens: fitted {queue.prefill_cost(p):7.2f} s, simulator alone "
-              f"{prefill_alone_s(step_model, p, engine.token_budget):7.2f} s")
+    prompts = np.array([int(x) for x in args.prompts.split(",")])
+    # one output token: the latency of the prefill alone, on an idle engine, in chunks of the token budget
+    alone = isolated_latency(prompts, np.ones_like(prompts), step_model, engine.token_budget)
+    for p, t in zip(prompts.tolist(), alone.tolist()):
+        print(f"  prefill of {p:6d} tokens: fitted {queue.prefill_cost(p):7.2f} s, simulator alone {t:7.2f} s")
 
 
 if __name__ == "__main__":

@@ -448,7 +448,8 @@ def test_stats_show_the_time_floor_from_the_cost_model_and_the_backlogs():
 
 def test_the_time_floor_counts_the_admission_count_wait_and_less_of_it_where_outputs_hold_kv_memory():
     # A cap-held engine: 100 requests of 100 tokens arrive at 0 s and one is admitted per 1 s step, the i-th behind
-    # i others: FCFS admits it at the engine's i-th admission, passed at i s. Prefill is fast (2,048 tokens in 10
+    # i others: FCFS admits it at the engine's i-th admission, popped at i s and counted at the next round, i + 1 s
+    # (ewsjf_core.admission_wait: a wait ends when the round folds the pops in). Prefill is fast (2,048 tokens in 10
     # ms), so the backlogs' lower bound is a fraction of a second: the floor is the admission-count wait's quantile.
     t = [0.0]
     q = EWSJFQueue(clock=lambda: t[0])
@@ -461,7 +462,7 @@ def test_the_time_floor_counts_the_admission_count_wait_and_less_of_it_where_out
         q.begin_step()
         assert q.pop() == k
         q.observe_step(0.01, 100, 0, at_running_cap=True)
-    for _ in range(64):   # the floor is re-read every 64 steps: then the quantile of the waits, 0..99 s
+    for _ in range(64):   # the floor is re-read every 64 steps: then the quantile of the waits, 1..100 s
         q.observe_step(0.01, 100, 0, at_running_cap=True)
     q.begin_step()
     floor = q.stats()["time_floor"]
