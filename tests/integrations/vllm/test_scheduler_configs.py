@@ -138,6 +138,10 @@ def _drive(name: str, engine: dict, options: dict, jobs: list[Job], aborts: dict
         assert step < bound, f"{name}: no end after {step} steps; waiting {v.waiting_ids()}, running {v.running_ids()}"
         while arriving and arriving[0].step <= step:
             j = arriving.pop(0)
+            # A microsecond apart, as requests reach a server: vLLM's priority policy preempts the running request
+            # with the largest (priority, arrival_time), the first of equals, so two equal keys could preempt each
+            # other forever where a KV cache holds only one of them.
+            v.advance_to(v.now + 1e-6)
             v.add_request(j.rid, prompt_tokens=j.prompt, output_tokens=j.max_tokens, priority=j.priority,
                           prefix_group=j.prefix_group, prefix_tokens=40)
         if step in aborts:
