@@ -40,11 +40,11 @@ def later_than_fcfs(ttft: np.ndarray, fcfs_ttft: np.ndarray, long_mask: np.ndarr
             float((later & long_mask).sum() / max((served & long_mask).sum(), 1))]
 
 
-def _short_mean(m: dict) -> float:
+def short_mean(m: dict) -> float:
     return m["ttft_by_class_s"]["short"]["mean"]
 
 
-def _long_p99(m: dict) -> float:
+def long_p99(m: dict) -> float:
     return m["ttft_by_class_s"]["long"]["p99"]
 
 
@@ -53,16 +53,16 @@ def tps(m: dict) -> float:
 
 
 def short_gain(m: dict, fcfs: dict) -> float:
-    return _short_mean(fcfs) / max(_short_mean(m), 1e-9)
+    return short_mean(fcfs) / max(short_mean(m), 1e-9)
 
 
 def dominates(m: dict, hrrn: dict) -> bool:
     """Short-class mean TTFT and long-class p99 TTFT both at most HRRN's."""
-    return _short_mean(m) <= _short_mean(hrrn) and _long_p99(m) <= _long_p99(hrrn)
+    return short_mean(m) <= short_mean(hrrn) and long_p99(m) <= long_p99(hrrn)
 
 
 def within_bounds(m: dict, fcfs: dict) -> bool:
-    return (_long_p99(m) <= LONG_P99_MAX * _long_p99(fcfs)
+    return (long_p99(m) <= LONG_P99_MAX * long_p99(fcfs)
             and (m["longest_wait_s"] or 0.0) <= LONGEST_WAIT_MAX * (fcfs["longest_wait_s"] or 0.0))
 
 
@@ -95,18 +95,18 @@ def check_cell(metrics: dict[str, dict], candidate: str = "ewsjf", front: dict[s
     h = metrics.get("hrrn")
     if h is not None:
         ok = dominates(e, h)
-        why = f"short {_short_mean(e):.2f}/{_short_mean(h):.2f} long p99 {_long_p99(e):.1f}/{_long_p99(h):.1f}"
+        why = f"short {short_mean(e):.2f}/{short_mean(h):.2f} long p99 {long_p99(e):.1f}/{long_p99(h):.1f}"
         out["hrrn"] = {"ok": ok, "why": why if ok else why + _excess(e, h)}
         if not out["hrrn"]["ok"] and front:
             out["hrrn"] = _dominance_reachable(out["hrrn"], {**front, **metrics}, h, f)
-    p99_ratio = _long_p99(e) / max(_long_p99(f), 1e-9)
+    p99_ratio = long_p99(e) / max(long_p99(f), 1e-9)
     wait_ratio = (e["longest_wait_s"] or 0.0) / max(f["longest_wait_s"] or 0.0, 1e-9)
     out["fair"] = {"ok": p99_ratio <= LONG_P99_MAX and wait_ratio <= LONGEST_WAIT_MAX,
                    "why": f"p99 {p99_ratio:.2f}x wait {wait_ratio:.2f}x"}
     o = metrics.get("oracle-sjf")
     if o is not None and f["ttft_s"]["mean"] >= NEAR_LIMIT_FCFS_MEAN_S:
-        g_e = _short_mean(f) / max(_short_mean(e), 1e-9)
-        g_o = _short_mean(f) / max(_short_mean(o), 1e-9)
+        g_e = short_mean(f) / max(short_mean(e), 1e-9)
+        g_o = short_mean(f) / max(short_mean(o), 1e-9)
         out["near"] = {"ok": g_e >= NEAR_LIMIT_MIN * g_o, "why": f"gain {g_e:.2f}x vs oracle {g_o:.2f}x"}
         if not out["near"]["ok"] and front:
             best, by = frontier({**front, **metrics})
@@ -124,8 +124,8 @@ def _excess(m: dict, hrrn: dict) -> str:
     """By how much each figure that fails dominance is above HRRN's: the table rounds them, and a miss by 0.1%
     (two figures that print alike) reads differently from one by 10%."""
     over = [f"{name} +{100 * (mine / theirs - 1):.1f}%"
-            for name, mine, theirs in (("short", _short_mean(m), _short_mean(hrrn)),
-                                       ("long p99", _long_p99(m), _long_p99(hrrn)))
+            for name, mine, theirs in (("short", short_mean(m), short_mean(hrrn)),
+                                       ("long p99", long_p99(m), long_p99(hrrn)))
             if mine > theirs and theirs > 0]
     return f" (over HRRN's: {', '.join(over)})" if over else ""
 
@@ -135,7 +135,7 @@ def _dominance_reachable(verdict: dict, runs: dict[str, dict], h: dict, f: dict)
     included) matches HRRN on both short mean and long p99."""
     if any(within_bounds(m, f) and dominates(m, h) for m in runs.values()):
         return verdict
-    hp = _long_p99(h) / max(_long_p99(f), 1e-9)
+    hp = long_p99(h) / max(long_p99(f), 1e-9)
     hw = (h["longest_wait_s"] or 0.0) / max(f["longest_wait_s"] or 0.0, 1e-9)
     return {"ok": None, "unreachable": True,
             "why": f"{verdict['why']}; HRRN's long p99 {hp:.2f}x, longest wait {hw:.2f}x FCFS's, and no swept "

@@ -5,12 +5,17 @@ candidate on the cells it targets before the full suite (issue 9).
     .venv/bin/python scripts/suite_cells.py all --seed 0,1,2 --set own_size_slack=0   # every cell, three draws
     .venv/bin/python scripts/suite_cells.py all --seed 0 --policy sjf-aging:0.03      # another scheduler scored alike
     .venv/bin/python scripts/suite_cells.py all --seed 0,1,2 --gpu h100-80gb          # on another GPU
+    .venv/bin/python scripts/suite_cells.py all --seed 0,1,2 --save /tmp/default.json   # keep a run's figures
+    .venv/bin/python scripts/suite_cells.py all --seed 0,1,2 --set b_u=3 --against /tmp/default.json
 
 Prints per cell EWSJF's short-class mean and long-class p99 against HRRN's and FCFS's, the fairness ratios and
 the checks of bench/suite_goals.py (the near-limit goal without the frontier sweep), on the requests the suite
 measures, then per seed the checks passing and the failing ones by goal (near-limit misses count as failures
 here). Operating points and request counts are the suite's (its cache, or found anew). Baselines are cached
 in $EWSJF_CELLS_CACHE (default /tmp/ewsjf_suite_cells.json), keyed by the simulator's and the baselines' source.
+`--save FILE` writes each cell's checks and figures as JSON; `--against FILE` (a saved run) then prints every check
+that changed from it, both runs' totals over the cells run in both, and the geometric means of the candidate's short
+mean and long p99 against the saved run's (a candidate that moves figures without flipping checks shows there).
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ import hashlib
 import inspect
 import json
 import os
+import sys
 from collections import Counter
+from statistics import geometric_mean
 
 from ewsjf.bench import engines, suite_goals, suite_policies
 from ewsjf.bench import metrics as bench_metrics
@@ -63,16 +70,21 @@ def main() -> None:
                     help="EWSJF's share of the chunk budget for the next waiting request (bench --ewsjf-head-share)")
     ap.add_argument("--policy", default="ewsjf",
                     help="the candidate in EWSJF's place, a suite spec (bench/suite_policies.py): sjf-aging:0.03, hrrn")
+    ap.add_argument("--save", default=None, help="write each cell's checks and figures to this JSON file")
+    ap.add_argument("--against", default=None, help="a file --save wrote: print what changed from it")
     args = ap.parse_args()
+    saved = _read_run(args.against) if args.against else None
     cache_path = os.environ.get("EWSJF_CELLS_CACHE", "/tmp/ewsjf_suite_cells.json")
     cache = _read_cache(cache_path)
     cells = ALL_CELLS if args.cells == "all" else args.cells.split(",")
     spec = args.policy + (":" + args.set if args.set else "")
     total = Counter()
+    run: dict[str, dict] = {}
     for seed in [int(s) for s in args.seed.split(",")]:
         tally = Counter()
         for cell in cells:
-            goals = _cell_goals(cell, seed, spec, cache, cache_path, args)
+            goals, figures = _cell_goals(cell, seed, spec, cache, cache_path, args)
+            run[f"{seed}/{cell}"] = {"ok": {g: v["ok"] for g, v in goals.items()}, **figures}
             marks = " | ".join(f"{g} {suite_goals.mark(v['ok'])} {v['why']}" for g, v in goals.items())
             tally["checks"] += sum(v["ok"] is not None for v in goals.values())
             tally["pass"] += sum(bool(v["ok"]) for v in goals.values())
@@ -82,6 +94,11 @@ def main() -> None:
         total.update(tally)
     if "," in args.seed:
         print(f"all seeds: {_summary(total)}")
+    if args.save:
+        with open(args.save, "w") as f:
+            json.dump({"command": " ".join(sys.argv), "cells": run}, f, indent=1)
+    if saved is not None:
+        _compare(saved, run)
 
 
 def _read_cache(path: str) -> dict:
@@ -96,15 +113,42 @@ def _read_cache(path: str) -> dict:
         return {}
 
 
+def _read_run(path: str) -> dict[str, dict]:
+    """A run --save wrote: {"SEED/CELL": {"ok": {goal: bool | None}, "short_mean_s": x, "long_p99_s": y}}."""
+    with open(path) as f:
+        return json.load(f)["cells"]
+
+
+def _compare(saved: dict[str, dict], run: dict[str, dict]) -> None:
+    """Print the checks that flipped from `saved` to `run`, both totals and the figures' geometric-mean ratios,
+    over the cells in both."""
+    both = [k for k in run if k in saved]
+    if not both:
+        print("against: no cell of this run is in the saved one")
+        return
+    for k in both:
+        for goal, ok in run[k]["ok"].items():
+            was = saved[k]["ok"].get(goal)
+            if was is not None and ok is not None and was != ok:
+                print(f"{'GAIN' if ok else 'LOST'} {k} {goal}")
+    for name, cells in (("saved", saved), ("this run", run)):
+        checks = [ok for k in both for ok in cells[k]["ok"].values() if ok is not None]
+        print(f"{name}: {sum(checks)}/{len(checks)} checks pass on the {len(both)} cells run in both")
+    for fig in ("short_mean_s", "long_p99_s"):
+        ratios = [run[k][fig] / saved[k][fig] for k in both if run[k][fig] > 0 and saved[k][fig] > 0]
+        if ratios:
+            print(f"{fig} against the saved run: geometric mean x{geometric_mean(ratios):.4f}")
+
+
 def _summary(tally: Counter) -> str:
     fails = ", ".join(f"{g} {tally[g]}" for g in suite_goals.GOALS)
     return f"{tally['pass']}/{tally['checks']} checks pass; failing checks by goal: {fails}"
 
 
 def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str,
-                args: argparse.Namespace) -> dict[str, dict]:
-    """The goal checks of one cell (bench/suite_goals.py), EWSJF run as `spec`, the baselines cached; args: the
-    engine and hardware options."""
+                args: argparse.Namespace) -> tuple[dict[str, dict], dict[str, float]]:
+    """The goal checks of one cell (bench/suite_goals.py), EWSJF run as `spec`, the baselines cached, and EWSJF's
+    short mean and long p99; args: the engine and hardware options."""
     name, load = cell.rsplit(":", 1)
     watermark, gpu, model = args.watermark, args.gpu, args.model
     sw = on_hardware(from_trace(name), gpu, model)
@@ -130,7 +174,9 @@ def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str,
     metrics["ewsjf"] = summarize(run_policy(wl, spec, st, dataclasses.replace(engine, preemption_guard=guard),
                                             ewsjf_head_share=args.head_share, ewsjf_preemption_guard=guard), edges,
                                  measured_from=first)
-    return suite_goals.check_cell(metrics)
+    ours = metrics["ewsjf"]
+    figures = {"short_mean_s": suite_goals.short_mean(ours), "long_p99_s": suite_goals.long_p99(ours)}
+    return suite_goals.check_cell(metrics), figures
 
 
 if __name__ == "__main__":
