@@ -116,7 +116,10 @@ def _read_cache(path: str) -> dict:
 def _read_run(path: str) -> dict[str, dict]:
     """A run --save wrote: {"SEED/CELL": {"ok": {goal: bool | None}, "short_mean_s": x, "long_p99_s": y}}."""
     with open(path) as f:
-        return json.load(f)["cells"]
+        saved = json.load(f)
+    if not isinstance(saved, dict) or not isinstance(saved.get("cells"), dict):
+        raise SystemExit(f"--against {path}: not a run that --save wrote (no 'cells')")
+    return saved["cells"]
 
 
 def _compare(saved: dict[str, dict], run: dict[str, dict]) -> None:
