@@ -7,6 +7,7 @@ candidate on the cells it targets before the full suite (issue 9).
     .venv/bin/python scripts/suite_cells.py all --seed 0,1,2 --gpu h100-80gb          # on another GPU
     .venv/bin/python scripts/suite_cells.py all --seed 0,1,2 --save /tmp/default.json   # keep a run's figures
     .venv/bin/python scripts/suite_cells.py all --seed 0,1,2 --set b_u=3 --against /tmp/default.json
+    .venv/bin/python scripts/suite_cells.py all --seed 0 --jitter 2                   # each cell 3 replays
 
 Prints per cell EWSJF's short-class mean and long-class p99 against HRRN's and FCFS's, the fairness ratios and
 the checks of bench/suite_goals.py (the near-limit goal without the frontier sweep), on the requests the suite
@@ -16,6 +17,9 @@ in $EWSJF_CELLS_CACHE (default /tmp/ewsjf_suite_cells.json), keyed by the simula
 `--save FILE` writes each cell's checks and figures as JSON; `--against FILE` (a saved run) then prints every check
 that changed from it, both runs' totals over the cells run in both, and the geometric means of the candidate's short
 mean and long p99 against the saved run's (a candidate that moves figures without flipping checks shows there).
+`--jitter K` replays each cell K more times with every arrival moved by up to a microsecond and counts each check by
+its share of passing replays (totals in hundredths): at a goal's edge the replays are chaotic, and a candidate's
+difference counts where it holds over them.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ import sys
 from collections import Counter
 from statistics import geometric_mean
 
+import numpy as np
+
 from ewsjf.bench import engines, suite_goals, suite_policies
 from ewsjf.bench import metrics as bench_metrics
 from ewsjf.bench.metrics import class_edges, summarize
@@ -39,7 +45,7 @@ from ewsjf.bench.suite_policies import run_policy
 from ewsjf.bench.suite_trace import content_key, from_trace
 from ewsjf.bench.suite_workloads import SUITE
 from ewsjf.bindings import baselines
-from ewsjf_core.sim import EngineConfig, RooflineStepTime
+from ewsjf_core.sim import EngineConfig, RooflineStepTime, Workload
 from ewsjf_core.sim.config import DEFAULT_PREEMPTION_GUARD, DEFAULT_WAITING_HEAD_SHARE
 
 BASELINES = ("fcfs", "oracle-sjf", "hrrn")
@@ -48,6 +54,8 @@ _BASELINE_CODE = hashlib.sha256("".join(inspect.getsource(m) for m in (baselines
 """With the simulator's source (suite_loads.cache_key), what a cached baseline figure depends on: a change to any
 of them makes new keys, so no stale figure is read."""
 ALL_CELLS = [f"{w.name}:{load}" for w in SUITE for load in CELL_LOADS]
+JITTER_S = 1e-6
+"""--jitter moves each arrival later by up to this (seconds)."""
 
 
 def main() -> None:
@@ -70,6 +78,9 @@ def main() -> None:
                     help="EWSJF's share of the chunk budget for the next waiting request (bench --ewsjf-head-share)")
     ap.add_argument("--policy", default="ewsjf",
                     help="the candidate in EWSJF's place, a suite spec (bench/suite_policies.py): sjf-aging:0.03, hrrn")
+    ap.add_argument("--jitter", type=int, default=0,
+                    help="also replay each cell this many times with every arrival moved by up to a microsecond, and "
+                         "count each check's share of passing replays")
     ap.add_argument("--save", default=None, help="write each cell's checks and figures to this JSON file")
     ap.add_argument("--against", default=None, help="a file --save wrote: print what changed from it")
     args = ap.parse_args()
@@ -83,12 +94,17 @@ def main() -> None:
     for seed in [int(s) for s in args.seed.split(",")]:
         tally = Counter()
         for cell in cells:
-            goals, figures = _cell_goals(cell, seed, spec, cache, cache_path, args)
-            run[f"{seed}/{cell}"] = {"ok": {g: v["ok"] for g, v in goals.items()}, **figures}
-            marks = " | ".join(f"{g} {suite_goals.mark(v['ok'])} {v['why']}" for g, v in goals.items())
-            tally["checks"] += sum(v["ok"] is not None for v in goals.values())
-            tally["pass"] += sum(bool(v["ok"]) for v in goals.values())
-            tally.update(g for g, v in goals.items() if v["ok"] is False)
+            replays = _cell_goals(cell, seed, spec, cache, cache_path, args)
+            goals = replays[0][0]
+            share = {g: _pass_share([r[0][g]["ok"] for r in replays]) for g in goals}
+            run[f"{seed}/{cell}"] = {"pass": share, **{k: float(np.mean([r[1][k] for r in replays]))
+                                                       for k in replays[0][1]}}
+            marks = " | ".join(f"{g} {_mark(v['ok'], share[g], len(replays))} {v['why']}" for g, v in goals.items())
+            for g, x in share.items():
+                if x is not None:
+                    tally["checks"] += 1
+                    tally["pass"] += x
+                    tally[g] += 1.0 - x
             print(f"{cell:>18}: {marks}", flush=True)
         print(f"seed {seed}: {_summary(tally)}", flush=True)
         total.update(tally)
@@ -114,7 +130,8 @@ def _read_cache(path: str) -> dict:
 
 
 def _read_run(path: str) -> dict[str, dict]:
-    """A run --save wrote: {"SEED/CELL": {"ok": {goal: bool | None}, "short_mean_s": x, "long_p99_s": y}}."""
+    """A run --save wrote: {"SEED/CELL": {"pass": {goal: share of replays passing, or None}, "short_mean_s": x,
+    "long_p99_s": y}}."""
     with open(path) as f:
         saved = json.load(f)
     if not isinstance(saved, dict) or not isinstance(saved.get("cells"), dict):
@@ -123,35 +140,52 @@ def _read_run(path: str) -> dict[str, dict]:
 
 
 def _compare(saved: dict[str, dict], run: dict[str, dict]) -> None:
-    """Print the checks that flipped from `saved` to `run`, both totals and the figures' geometric-mean ratios,
-    over the cells in both."""
+    """Print the checks whose pass share changed from `saved` to `run`, both totals and the figures'
+    geometric-mean ratios, over the cells in both."""
     both = [k for k in run if k in saved]
     if not both:
         print("against: no cell of this run is in the saved one")
         return
     for k in both:
-        for goal, ok in run[k]["ok"].items():
-            was = saved[k]["ok"].get(goal)
-            if was is not None and ok is not None and was != ok:
-                print(f"{'GAIN' if ok else 'LOST'} {k} {goal}")
+        for goal, now in run[k]["pass"].items():
+            was = saved[k]["pass"].get(goal)
+            if was is not None and now is not None and was != now:
+                print(f"{'GAIN' if now > was else 'LOST'} {k} {goal}: {_count(was)} -> {_count(now)}")
     for name, cells in (("saved", saved), ("this run", run)):
-        checks = [ok for k in both for ok in cells[k]["ok"].values() if ok is not None]
-        print(f"{name}: {sum(checks)}/{len(checks)} checks pass on the {len(both)} cells run in both")
+        shares = [x for k in both for x in cells[k]["pass"].values() if x is not None]
+        print(f"{name}: {_count(sum(shares))}/{len(shares)} checks pass on the {len(both)} cells run in both")
     for fig in ("short_mean_s", "long_p99_s"):
         ratios = [run[k][fig] / saved[k][fig] for k in both if run[k][fig] > 0 and saved[k][fig] > 0]
         if ratios:
             print(f"{fig} against the saved run: geometric mean x{geometric_mean(ratios):.4f}")
 
 
+def _pass_share(oks: list[bool | None]) -> float | None:
+    """The share of a cell's replays that pass a goal (None where it does not apply)."""
+    return None if oks[0] is None else sum(map(bool, oks)) / len(oks)
+
+
+def _mark(ok: bool | None, share: float | None, replays: int) -> str:
+    """The trace's own verdict, and with --jitter the count of replays passing."""
+    mark = suite_goals.mark(ok)
+    return mark if replays == 1 or share is None else f"{mark} ({round(share * replays)}/{replays})"
+
+
+def _count(x: float) -> str:
+    """A count of checks passing: whole, or in hundredths where replays disagree (--jitter)."""
+    return f"{x:.0f}" if abs(x - round(x)) < 1e-9 else f"{x:.2f}"
+
+
 def _summary(tally: Counter) -> str:
-    fails = ", ".join(f"{g} {tally[g]}" for g in suite_goals.GOALS)
-    return f"{tally['pass']}/{tally['checks']} checks pass; failing checks by goal: {fails}"
+    fails = ", ".join(f"{g} {_count(tally[g])}" for g in suite_goals.GOALS)
+    return f"{_count(tally['pass'])}/{tally['checks']} checks pass; failing checks by goal: {fails}"
 
 
 def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str,
-                args: argparse.Namespace) -> tuple[dict[str, dict], dict[str, float]]:
-    """The goal checks of one cell (bench/suite_goals.py), EWSJF run as `spec`, the baselines cached, and EWSJF's
-    short mean and long p99; args: the engine and hardware options."""
+                args: argparse.Namespace) -> list[tuple[dict[str, dict], dict[str, float]]]:
+    """Per replay of the cell by EWSJF run as `spec` (the trace, then args.jitter copies of it, _jittered), its goal
+    checks (bench/suite_goals.py; the baselines cached, on the trace) and its short mean and long p99; args: the
+    engine and hardware options."""
     name, load = cell.rsplit(":", 1)
     watermark, gpu, model = args.watermark, args.gpu, args.model
     sw = on_hardware(from_trace(name), gpu, model)
@@ -174,12 +208,26 @@ def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str,
             os.replace(tmp, cache_path)
         metrics[pol] = cache[k]
     guard = args.preemption_guard
-    metrics["ewsjf"] = summarize(run_policy(wl, spec, st, dataclasses.replace(engine, preemption_guard=guard),
-                                            ewsjf_head_share=args.head_share, ewsjf_preemption_guard=guard), edges,
-                                 measured_from=first)
-    ours = metrics["ewsjf"]
-    figures = {"short_mean_s": suite_goals.short_mean(ours), "long_p99_s": suite_goals.long_p99(ours)}
-    return suite_goals.check_cell(metrics), figures
+    replays = []
+    for j in range(args.jitter + 1):
+        replay = run_policy(_jittered(wl, seed, j), spec, st, dataclasses.replace(engine, preemption_guard=guard),
+                            ewsjf_head_share=args.head_share, ewsjf_preemption_guard=guard)
+        ours = summarize(replay, edges, measured_from=first)
+        figures = {"short_mean_s": suite_goals.short_mean(ours), "long_p99_s": suite_goals.long_p99(ours)}
+        replays.append((suite_goals.check_cell({**metrics, "ewsjf": ours}), figures))
+    return replays
+
+
+def _jittered(wl: Workload, seed: int, j: int) -> Workload:
+    """Replay j of a cell: the trace itself (0), or its arrivals each moved later by up to JITTER_S (order kept), a
+    change no schedule should feel. At the edge of a goal the replays are chaotic (bench/SUITE_PASSES.md,
+    twenty-sixth pass: `fcfs_wait_factor` 1.2 -> 1.2001 flipped two held-out fairness checks), so a candidate's
+    difference counts where it holds over the jittered replays, not on one."""
+    if j == 0:
+        return wl
+    rng = np.random.default_rng([seed, j])
+    moved = wl.arrival_s + rng.uniform(0.0, JITTER_S, len(wl))
+    return dataclasses.replace(wl, arrival_s=np.maximum.accumulate(moved))
 
 
 if __name__ == "__main__":
