@@ -49,7 +49,6 @@ def replay_sampling_floor(wl, step_model, engine: EngineConfig, cfg: EWSJFConfig
     return res, np.array(samples), queue
 
 
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     add_cell_arguments(ap)

@@ -208,10 +208,11 @@ def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str,
             os.replace(tmp, cache_path)
         metrics[pol] = cache[k]
     guard = args.preemption_guard
+    ours_engine = dataclasses.replace(engine, preemption_guard=guard)
     replays = []
     for j in range(args.jitter + 1):
-        replay = run_policy(_jittered(wl, seed, j), spec, st, dataclasses.replace(engine, preemption_guard=guard),
-                            ewsjf_head_share=args.head_share, ewsjf_preemption_guard=guard)
+        replay = run_policy(_jittered(wl, seed, j), spec, st, ours_engine, ewsjf_head_share=args.head_share,
+                            ewsjf_preemption_guard=guard)
         ours = summarize(replay, edges, measured_from=first)
         figures = {"short_mean_s": suite_goals.short_mean(ours), "long_p99_s": suite_goals.long_p99(ours)}
         replays.append((suite_goals.check_cell({**metrics, "ewsjf": ours}), figures))
