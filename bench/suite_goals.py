@@ -105,8 +105,7 @@ def check_cell(metrics: dict[str, dict], candidate: str = "ewsjf", front: dict[s
                    "why": f"p99 {p99_ratio:.2f}x wait {wait_ratio:.2f}x"}
     o = metrics.get("oracle-sjf")
     if o is not None and f["ttft_s"]["mean"] >= NEAR_LIMIT_FCFS_MEAN_S:
-        g_e = short_mean(f) / max(short_mean(e), 1e-9)
-        g_o = short_mean(f) / max(short_mean(o), 1e-9)
+        g_e, g_o = short_gain(e, f), short_gain(o, f)
         out["near"] = {"ok": g_e >= NEAR_LIMIT_MIN * g_o, "why": f"gain {g_e:.2f}x vs oracle {g_o:.2f}x"}
         if not out["near"]["ok"] and front:
             best, by = frontier({**front, **metrics})
