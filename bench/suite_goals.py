@@ -61,9 +61,16 @@ def dominates(m: dict, hrrn: dict) -> bool:
     return short_mean(m) <= short_mean(hrrn) and long_p99(m) <= long_p99(hrrn)
 
 
+def fcfs_ratios(m: dict, fcfs: dict) -> tuple[float, float]:
+    """(long-class p99, longest wait), each over FCFS's: the two fairness figures."""
+    p99 = long_p99(m) / max(long_p99(fcfs), 1e-9)
+    wait = (m["longest_wait_s"] or 0.0) / max(fcfs["longest_wait_s"] or 0.0, 1e-9)
+    return p99, wait
+
+
 def within_bounds(m: dict, fcfs: dict) -> bool:
-    return (long_p99(m) <= LONG_P99_MAX * long_p99(fcfs)
-            and (m["longest_wait_s"] or 0.0) <= LONGEST_WAIT_MAX * (fcfs["longest_wait_s"] or 0.0))
+    p99, wait = fcfs_ratios(m, fcfs)
+    return p99 <= LONG_P99_MAX and wait <= LONGEST_WAIT_MAX
 
 
 def frontier(runs: dict[str, dict]) -> tuple[float, str]:
@@ -99,8 +106,7 @@ def check_cell(metrics: dict[str, dict], candidate: str = "ewsjf", front: dict[s
         out["hrrn"] = {"ok": ok, "why": why if ok else why + _excess(e, h)}
         if not out["hrrn"]["ok"] and front:
             out["hrrn"] = _dominance_reachable(out["hrrn"], {**front, **metrics}, h, f)
-    p99_ratio = long_p99(e) / max(long_p99(f), 1e-9)
-    wait_ratio = (e["longest_wait_s"] or 0.0) / max(f["longest_wait_s"] or 0.0, 1e-9)
+    p99_ratio, wait_ratio = fcfs_ratios(e, f)
     out["fair"] = {"ok": p99_ratio <= LONG_P99_MAX and wait_ratio <= LONGEST_WAIT_MAX,
                    "why": f"p99 {p99_ratio:.2f}x wait {wait_ratio:.2f}x"}
     o = metrics.get("oracle-sjf")
@@ -134,8 +140,7 @@ def _dominance_reachable(verdict: dict, runs: dict[str, dict], h: dict, f: dict)
     included) matches HRRN on both short mean and long p99."""
     if any(within_bounds(m, f) and dominates(m, h) for m in runs.values()):
         return verdict
-    hp = long_p99(h) / max(long_p99(f), 1e-9)
-    hw = (h["longest_wait_s"] or 0.0) / max(f["longest_wait_s"] or 0.0, 1e-9)
+    hp, hw = fcfs_ratios(h, f)
     return {"ok": None, "unreachable": True,
             "why": f"{verdict['why']}; HRRN's long p99 {hp:.2f}x, longest wait {hw:.2f}x FCFS's, and no swept "
                    f"scheduler within the bounds matches it"}
