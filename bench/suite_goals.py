@@ -107,7 +107,7 @@ def check_cell(metrics: dict[str, dict], candidate: str = "ewsjf", front: dict[s
         if not out["hrrn"]["ok"] and front:
             out["hrrn"] = _dominance_reachable(out["hrrn"], {**front, **metrics}, h, f)
     p99_ratio, wait_ratio = fcfs_ratios(e, f)
-    out["fair"] = {"ok": p99_ratio <= LONG_P99_MAX and wait_ratio <= LONGEST_WAIT_MAX,
+    out["fair"] = {"ok": within_bounds(e, f),
                    "why": f"p99 {p99_ratio:.2f}x wait {wait_ratio:.2f}x"}
     o = metrics.get("oracle-sjf")
     if o is not None and f["ttft_s"]["mean"] >= NEAR_LIMIT_FCFS_MEAN_S:
