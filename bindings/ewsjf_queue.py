@@ -337,7 +337,7 @@ class EWSJFQueue(WaitingQueue):
         cap = min(cfg.order_chunk, self._count) if with_order else 0
         model = self._feedback.model
         out_work = self._set.out_work
-        params = self._feedback.params(cfg, out_work, fitting=n_fit > 0)
+        params = self._feedback.params(cfg, out_work, fitting=n_fit > 0, cap_share=self._kv_work.phi_cap)
         slots, reasons, sources, scores = self._set.begin(last, last_reasons, popped, self._now,
                                                           min(cap, order.prefix_hint),
                                                           params, cfg.bubble_empty_rounds, model.state, feedback,
@@ -562,7 +562,7 @@ class EWSJFQueue(WaitingQueue):
         feedback = self._feedback
         if not feedback.params_current:
             self._fold_feedback()
-        return feedback.params(self._config, self._set.out_work)
+        return feedback.params(self._config, self._set.out_work, cap_share=self._kv_work.phi_cap)
 
     def _last_source_queue(self) -> int:
         """The queue column the last request admitted was popped from: this step's last pop not put back, else the

@@ -16,7 +16,7 @@ import numpy as np
 
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.cost_model import PrefillCostModel, plausible_step
-from ewsjf_core.scoring import P_C0, P_C1, P_C2, P_OUT_WORK, pack_params
+from ewsjf_core.scoring import P_C0, P_C1, P_C2, P_LATE_BYPASS, P_OUT_WORK, late_bypass, pack_params
 
 _NO_STEPS = array("d")
 MAX_PENDING_STEPS = 4096
@@ -72,19 +72,22 @@ class StepFeedback:
         """take()'s steps as rows (duration_s, prefill_tokens, decode_tokens)."""
         return np.frombuffer(flat).reshape(-1, 3)
 
-    def params(self, config: EWSJFConfig, out_work: float, fitting: bool = False) -> np.ndarray:
+    def params(self, config: EWSJFConfig, out_work: float, fitting: bool = False,
+               cap_share: float = 0.0) -> np.ndarray:
         """The parameter vector for `config` (call with nothing pending: take() and fit first). fitting: the
         caller's kernel (the step kernel) fits the model to the rows just taken and writes the coefficients
-        and out_work itself."""
+        and out_work itself. cap_share: the share of recent steps the running cap held admissions (the late
+        bypass share follows it at every call)."""
         params = self._params
         if params is None:
-            params = self._params = pack_params(config, *self.model.coefficients[:3], out_work)
+            params = self._params = pack_params(config, *self.model.coefficients[:3], out_work, cap_share)
         elif self._stale and not fitting:
             c0, c1, c2, _ = self.model.coefficients
             params[P_C0] = c0
             params[P_C1] = c1
             params[P_C2] = c2
             params[P_OUT_WORK] = out_work
+        params[P_LATE_BYPASS] = late_bypass(config, cap_share)
         self._stale = False
         return params
 

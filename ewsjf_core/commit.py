@@ -42,9 +42,9 @@ B_COUNT_SHARE = B_TAIL_RING + TAIL_WINDOW
 B_COUNTS = B_COUNT_SHARE + 1
 BOUND_SIZE = B_COUNTS + admission_wait.SIZE
 # The per-slot float64 fields, rows of one `slot_f` array (each kernel call pays per array argument: one
-# array for seven fields), in this order.
-SLOT_FIELDS = ("size", "prefill", "arrival", "deadline", "due_work", "due_n", "not_before")
-F_SIZE, F_PREFILL, F_ARRIVAL, F_DEADLINE, F_DUE_WORK, F_DUE_N, F_NOT_BEFORE = range(7)
+# array for eight fields), in this order.
+SLOT_FIELDS = ("size", "prefill", "arrival", "deadline", "due_work", "due_n", "not_before", "backlogs")
+F_SIZE, F_PREFILL, F_ARRIVAL, F_DEADLINE, F_DUE_WORK, F_DUE_N, F_NOT_BEFORE, F_BACKLOGS = range(8)
 
 
 @njit(cache=True, nogil=True)
@@ -111,8 +111,9 @@ def pairwise_sum(a: np.ndarray) -> float:
 @njit(cache=True, nogil=True)
 def _commit_fields(staged: np.ndarray, slots: np.ndarray, size: np.ndarray, prefill: np.ndarray,
                    arrival: np.ndarray, cls: np.ndarray, seq: np.ndarray, deadline: np.ndarray,
-                   due_work: np.ndarray, due_n: np.ndarray, not_before: np.ndarray, work: np.ndarray,
-                   depth: np.ndarray, counters: np.ndarray, bound: np.ndarray, arrivals: bool) -> None:
+                   due_work: np.ndarray, due_n: np.ndarray, not_before: np.ndarray, backlogs: np.ndarray,
+                   work: np.ndarray, depth: np.ndarray, counters: np.ndarray, bound: np.ndarray,
+                   arrivals: bool) -> None:
     """Write a staged batch's fields, time deadlines, due points and time floors (ewsjf_core.waiting's docstring);
     arrivals (not requests put back): their FCFS admission points join the admission-count wait's."""
     first = counters[CTR_SEQ]
@@ -133,7 +134,7 @@ def _commit_fields(staged: np.ndarray, slots: np.ndarray, size: np.ndarray, pref
     bound[B_BACKLOG_MEAN] = commit_due_work(
         slots, prefills, waiting_work, float(waiting_n), bound[B_ADMITTED],
         bound[B_ADMITTED_N], bound[B_FACTOR], bound[B_BACKLOG_MEAN], first, bound[B_LAST_DUE:B_LAST_DUE_N + 1],
-        bound[B_OUT_WORK], due_work, due_n)
+        bound[B_OUT_WORK], due_work, due_n, backlogs)
     counts = bound[B_COUNTS:]
     if arrivals:
         note_arrivals(slots, arrival, bound[B_ADMITTED_N], float(waiting_n), counts)
@@ -170,21 +171,21 @@ def commit_flush(gone: np.ndarray, adds: np.ndarray, fronts: np.ndarray, counter
     slot_f holds the per-slot fields SLOT_FIELDS. Returns the change in the number of linked requests."""
     size, prefill, arrival = slot_f[F_SIZE], slot_f[F_PREFILL], slot_f[F_ARRIVAL]
     deadline, due_work, due_n = slot_f[F_DEADLINE], slot_f[F_DUE_WORK], slot_f[F_DUE_N]
-    not_before = slot_f[F_NOT_BEFORE]
+    not_before, backlogs = slot_f[F_NOT_BEFORE], slot_f[F_BACKLOGS]
     unlink(gone, cls, qid, prefill, nxt, prv, head, tail, depth, work)
     lane = head.shape[1] - 1
     max_queues = q_active.shape[0] - b_active.shape[0]
     if fronts.shape[0]:
         slots = fronts[:, COL_SLOT].astype(np.int32)
         _commit_fields(fronts, slots, size, prefill, arrival, cls, seq, deadline, due_work, due_n, not_before,
-                       work, depth, counters, bound, False)
+                       backlogs, work, depth, counters, bound, False)
         for i in range(slots.shape[0]):
             qid[slots[i]] = lane
         push_front(slots, cls, qid, prefill, nxt, prv, head, tail, depth, work)
     if adds.shape[0]:
         slots = adds[:, COL_SLOT].astype(np.int32)
         _commit_fields(adds, slots, size, prefill, arrival, cls, seq, deadline, due_work, due_n, not_before,
-                       work, depth, counters, bound, True)
+                       backlogs, work, depth, counters, bound, True)
         sizes = adds[:, COL_SIZE].copy()
         qids = route_lengths(sizes, q_lo, q_hi, n_main, band_up, band_down, b_center, b_active, b_idle,
                              bubble_width, max_queues)

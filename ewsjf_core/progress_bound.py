@@ -183,9 +183,12 @@ def commit_time_floor(slots: np.ndarray, prefills: np.ndarray, arrival: np.ndarr
 @njit(cache=True, nogil=True)
 def commit_due_work(slots: np.ndarray, prefills: np.ndarray, waiting_prefill: float, waiting_n: float,
                     admitted: float, admitted_n: float, factor: float, backlog_mean: float, n_committed: int,
-                    last_due: np.ndarray, out_work: float, due_work: np.ndarray, due_n: np.ndarray) -> float:
+                    last_due: np.ndarray, out_work: float, due_work: np.ndarray, due_n: np.ndarray,
+                    backlogs: np.ndarray) -> float:
     """Write due points (due_work: prefill part, due_n: request part) for a commit batch (earlier members are
-    ahead of later ones); factor 0 disables (inf). last_due (prefill part, request part) is updated in place.
+    ahead of later ones); factor 0 disables (inf). last_due (prefill part, request part) is updated in place;
+    backlogs: each one's work ahead W0 in mean backlogs W_mean (inf before any; ewsjf_core.selection's late bypass
+    share is granted only to requests behind at most SLACK_CAP_BACKLOGS).
 
     Returns the updated W_mean (in work at out_work per request). The mean starts as a plain average (its
     first commits), then becomes an exponential one.
@@ -201,6 +204,7 @@ def commit_due_work(slots: np.ndarray, prefills: np.ndarray, waiting_prefill: fl
         w = 1.0 / k if k * BACKLOG_MEAN_WEIGHT < 1.0 else BACKLOG_MEAN_WEIGHT
         ahead = ahead_p + out_work * ahead_n
         backlog_mean += w * (ahead - backlog_mean)
+        backlogs[s] = ahead / backlog_mean if backlog_mean > 0.0 else np.inf
         if ahead > 0.0:   # the scale applies to both parts
             r = _slack_scale(ahead, backlog_mean, factor)
             sp, sn = r * ahead_p, r * ahead_n

@@ -27,17 +27,26 @@ from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.cost_model import prefill_cost_kernel
 
 # Layout of the packed parameter vector the kernels read (one array: swapped whole, never mutated live).
-P_W_BASE, P_A_U, P_B_U, P_A_F, P_B_F, P_C0, P_C1, P_C2, P_MIN_COST, P_BYPASS, P_OUT_WORK, P_OWN_SLACK = range(12)
+(P_W_BASE, P_A_U, P_B_U, P_A_F, P_B_F, P_C0, P_C1, P_C2, P_MIN_COST, P_BYPASS, P_OUT_WORK, P_OWN_SLACK,
+ P_LATE_BYPASS) = range(13)
 
 
-def pack_params(config: EWSJFConfig, c0: float, c1: float, c2: float, out_work: float = 0.0) -> np.ndarray:
-    """The scoring parameters of `config` and the current cost-model coefficients, as the kernels read them."""
+def pack_params(config: EWSJFConfig, c0: float, c1: float, c2: float, out_work: float = 0.0,
+                cap_share: float = 0.0) -> np.ndarray:
+    """The scoring parameters of `config` and the current cost-model coefficients, as the kernels read them;
+    cap_share: the share of recent steps the engine's running cap held admissions (ewsjf_core.kv_work)."""
     # P_BYPASS: the bypass share of ewsjf_core.selection, the same slack the progress bound grants.
     # P_OUT_WORK: the output term of a request's work in the progress bound (ewsjf_core.progress_bound).
     # P_OWN_SLACK: a request falls due that many times its own prefill past its due point (ewsjf_core.selection).
+    # P_LATE_BYPASS: the late bypass share of ewsjf_core.selection, where the running cap did not hold admissions.
     return np.array([config.w_base, config.a_u, config.b_u, config.a_f, config.b_f,
                      c0, c1, c2, config.min_prefill_cost, max(config.fcfs_wait_factor - 1.0, 0.0), out_work,
-                     config.own_size_slack], dtype=np.float64)
+                     config.own_size_slack, late_bypass(config, cap_share)], dtype=np.float64)
+
+
+def late_bypass(config: EWSJFConfig, cap_share: float) -> float:
+    """EWSJFConfig.late_bypass_share in the share of steps the running cap did not hold admissions."""
+    return config.late_bypass_share * min(max(1.0 - cap_share, 0.0), 1.0)
 
 
 @njit(cache=True, nogil=True)

@@ -12,9 +12,14 @@ Priority classes are served strictly in urgency order (lower priority value firs
      each step's order granting a fresh share; yet each due request of a run of them grants it afresh: counted
      from its own due point alone, the share of a request due long since is spent, and short requests waited
      for the whole run, 26-47 s at mooncake @ overload): a long request that has become due then delays short
-     ones by a bounded amount of work instead of blocking them. With
+     ones by a bounded amount of work instead of blocking them. Where that share would stop them, the late
+     share (EWSJFConfig.late_bypass_share, scaled by the steps the running cap did not hold) still lets them pass
+     while the due request's own lateness, the work admitted past its own due point, stays below that share of its
+     work: spent by the first due requests of a run, it does not stretch the run, and it is granted only to a
+     request that arrived behind at most SLACK_CAP_BACKLOGS mean backlogs (the deep backlogs set FCFS's tail; issue
+     9's thirtieth pass, bench/SUITE_PASSES.md). With
      own_size_slack k > 0, a request's due point is compared as k times its own prefill later (an overtaking
-     window proportional to its size, as SJF with aging grants; k = 1 by default, bench/SUITE_PASSES.md sixth to
+     window proportional to its size, as SJF with aging grants; k = 0.5 by default, bench/SUITE_PASSES.md sixth to
      ninth passes);
   3. the queues by descending score: all of the best queue in FIFO (arrival) order, then backfill from
      the next-best queue, and so on.
@@ -28,8 +33,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ewsjf_core.progress_bound import overdue, past_due
-from ewsjf_core.scoring import P_BYPASS, P_OUT_WORK, P_OWN_SLACK, queue_scores
+from ewsjf_core.progress_bound import SLACK_CAP_BACKLOGS, overdue, past_due
+from ewsjf_core.scoring import P_BYPASS, P_LATE_BYPASS, P_OUT_WORK, P_OWN_SLACK, queue_scores
 
 REASON_LANE, REASON_STARVED, REASON_SCORED = 0, 1, 2
 
@@ -88,20 +93,23 @@ def _emit(order: np.ndarray, reason: np.ndarray, source: np.ndarray, n: int, slo
 @njit(cache=True, nogil=True)
 def _bypasses(order, reason, source, n: int, limit: int, cur: np.ndarray, nxt: np.ndarray, due: int, now: float,
               progress: float, progress_n: float, acct: np.ndarray, prefill: np.ndarray, deadline: np.ndarray,
-              due_work: np.ndarray, due_n: np.ndarray, not_before: np.ndarray, q_pos: np.ndarray,
-              params: np.ndarray) -> int:
+              due_work: np.ndarray, due_n: np.ndarray, not_before: np.ndarray, backlogs: np.ndarray,
+              q_pos: np.ndarray, params: np.ndarray) -> int:
     """Heads of shorter queues that go before the due request at cur[due] (shortest queue first) while their
-    work stays within the bypass share of its own; never past a max_wait deadline. The share is counted
-    from the moment it became due or the last due request was admitted, whichever came later, across calls:
-    the work admitted since (bypasses and everything else, this order's emitted so far included: acct, see
-    _emit) is spent, so bypasses stop once the share is used up. Returns the new count n."""
+    work stays within the larger of two budgets; never past a max_wait deadline. The bypass share of its own work
+    is counted from the moment it became due or the last due request was admitted, whichever came later, across
+    calls: the work admitted since (bypasses and everything else, this order's emitted so far included: acct, see
+    _emit) is spent, so bypasses stop once the share is used up. The late share is counted from its own due point
+    alone (granted only to a request behind at most SLACK_CAP_BACKLOGS mean backlogs). Returns the new count n."""
     ow, own = params[P_OUT_WORK], params[P_OWN_SLACK]
     d = cur[due]
     budget = 0.0
     if now <= deadline[d]:
-        spent = min(overdue(acct[0], acct[1], _due_work(d, due_work, prefill, own), due_n[d], ow),
-                    overdue(acct[0], acct[1], acct[2], acct[3], ow))
+        late = overdue(acct[0], acct[1], _due_work(d, due_work, prefill, own), due_n[d], ow)
+        spent = min(late, overdue(acct[0], acct[1], acct[2], acct[3], ow))
         budget = params[P_BYPASS] * (prefill[d] + ow) - max(spent, 0.0)
+        if backlogs[d] <= SLACK_CAP_BACKLOGS:
+            budget = max(budget, params[P_LATE_BYPASS] * (prefill[d] + ow) - max(late, 0.0))
     while n < limit:
         by = -1
         for q in range(cur.shape[0]):
@@ -122,14 +130,15 @@ def _bypasses(order, reason, source, n: int, limit: int, cur: np.ndarray, nxt: n
 def policy_order(now: float, progress: float, progress_n: float, mark: float, mark_n: float, limit: int,
                  class_order: np.ndarray, head: np.ndarray, nxt: np.ndarray, size: np.ndarray, prefill: np.ndarray,
                  arrival: np.ndarray, deadline: np.ndarray, due_work: np.ndarray, due_n: np.ndarray,
-                 not_before: np.ndarray, q_active: np.ndarray, q_pos: np.ndarray, q_mean: np.ndarray,
-                 params: np.ndarray):
+                 not_before: np.ndarray, backlogs: np.ndarray, q_active: np.ndarray, q_pos: np.ndarray,
+                 q_mean: np.ndarray, params: np.ndarray):
     """The first `limit` slots in admission order.
 
     head[c, q] is the first slot of class row c's queue q (-1 if empty); column q == n_queues is the
     class's resume lane. (progress, progress_n) is the admission progress that the due points (due_work,
     due_n) are compared with (ewsjf_core.progress_bound.past_due); (mark, mark_n) the progress at the last
-    admission of a due request (the bypass share counts from it). Returns (slots, reasons, source queue
+    admission of a due request (the bypass share counts from it); backlogs[s] the work ahead of s at its commit in
+    mean backlogs (ewsjf_core.progress_bound.commit_due_work). Returns (slots, reasons, source queue
     ids, scores of the first non-empty class).
     """
     nq = q_active.shape[0]
@@ -157,7 +166,7 @@ def policy_order(now: float, progress: float, progress_n: float, mark: float, ma
             if due < 0:
                 break
             n = _bypasses(order, reason, source, n, limit, cur, nxt, due, now, progress, progress_n, acct, prefill,
-                          deadline, due_work, due_n, not_before, q_pos, params)
+                          deadline, due_work, due_n, not_before, backlogs, q_pos, params)
             if n >= limit:
                 break
             n = _emit(order, reason, source, n, cur[due], REASON_STARVED, due, acct, prefill)

@@ -15,7 +15,7 @@ from numba import njit
 
 from ewsjf_core.admission_wait import observe_admissions
 from ewsjf_core.commit import (B_ADMITTED, B_ADMITTED_N, B_COUNTS, B_DUE_ADMITTED, B_DUE_ADMITTED_N,
-                               F_ARRIVAL, F_DEADLINE, F_DUE_N, F_DUE_WORK, F_NOT_BEFORE, F_PREFILL, F_SIZE,
+                               F_ARRIVAL, F_BACKLOGS, F_DEADLINE, F_DUE_N, F_DUE_WORK, F_NOT_BEFORE, F_PREFILL, F_SIZE,
                                STAGED_WIDTH, commit_flush, pairwise_sum)
 from ewsjf_core.cost_model import fit_steps, read_coefficients
 from ewsjf_core.scoring import P_C0, P_C1, P_C2, P_OUT_WORK
@@ -118,5 +118,6 @@ def begin_step_kernel(order: np.ndarray, order_reasons: np.ndarray, n_popped: in
                                                    bound[B_DUE_ADMITTED_N], limit, class_order, head, nxt,
                                                    slot_f[F_SIZE], prefill, slot_f[F_ARRIVAL],
                                                    slot_f[F_DEADLINE], slot_f[F_DUE_WORK], slot_f[F_DUE_N],
-                                                   slot_f[F_NOT_BEFORE], q_active, q_pos, q_mean, params)
+                                                   slot_f[F_NOT_BEFORE], slot_f[F_BACKLOGS], q_active, q_pos,
+                                                   q_mean, params)
     return delta, slots, reasons, sources, scores, bubbles

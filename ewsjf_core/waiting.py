@@ -37,8 +37,8 @@ from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.commit import (B_ADMITTED, B_ADMITTED_N, B_BACKLOG_MEAN, B_COUNT_SHARE, B_COUNTS, B_DUE_ADMITTED,
                                B_DUE_ADMITTED_N, B_FACTOR, B_LAST_DUE, B_LAST_DUE_N, B_MAX_WAIT, B_OUT_WORK,
                                B_PREFILL_RATE, B_TAIL_QUANTILE, B_TAIL_STATE, BOUND_SIZE, COL_SLOT, F_ARRIVAL,
-                               F_DEADLINE, F_DUE_N, F_DUE_WORK, F_NOT_BEFORE, F_PREFILL, F_SIZE, SLOT_FIELDS,
-                               STAGED_WIDTH, commit_flush)
+                               F_BACKLOGS, F_DEADLINE, F_DUE_N, F_DUE_WORK, F_NOT_BEFORE, F_PREFILL, F_SIZE,
+                               SLOT_FIELDS, STAGED_WIDTH, commit_flush)
 from ewsjf_core.links import link_in_order, list_members, unlink
 from ewsjf_core.progress_bound import OutputEstimate, commit_due_work, delay_later_due
 from ewsjf_core.queue_layout import QueueLayout
@@ -74,6 +74,7 @@ class WaitingSet(QueueLayout):
         self.due_work = self._slot_f[F_DUE_WORK]   # past it (admitted work), a request is starved: prefill part...
         self.due_n = self._slot_f[F_DUE_N]         # ...and request part (ewsjf_core.progress_bound.past_due)
         self.not_before = self._slot_f[F_NOT_BEFORE]   # and not due before this time (its floor, seconds)
+        self.backlogs = self._slot_f[F_BACKLOGS]       # its work ahead at commit, in mean backlogs
         self.seq = np.empty(0, np.int64)   # insertion order: breaks deadline ties in FIFO order
         self.cls = np.empty(0, np.int32)
         self.qid = np.empty(0, np.int32)
@@ -153,7 +154,8 @@ class WaitingSet(QueueLayout):
         # backlog is a scratch copy: these are not arrivals.
         commit_due_work(members, self.prefill[members], float(self.work[:, nq].sum()),
                         float(self.depth[:, nq].sum()), b[B_ADMITTED], b[B_ADMITTED_N], b[B_FACTOR],
-                        b[B_BACKLOG_MEAN], 1 << 40, last, b[B_OUT_WORK], self.due_work, self.due_n)
+                        b[B_BACKLOG_MEAN], 1 << 40, last, b[B_OUT_WORK], self.due_work, self.due_n,
+                        self.backlogs)
         b[B_LAST_DUE], b[B_LAST_DUE_N] = last
         unlink(members, self.cls, self.qid, self.prefill, self.nxt, self.prv, self.head, self.tail, self.depth,
                self.work)
@@ -464,8 +466,8 @@ class WaitingSet(QueueLayout):
         b = self._bound
         return policy_order(now, b[B_ADMITTED], b[B_ADMITTED_N], b[B_DUE_ADMITTED], b[B_DUE_ADMITTED_N], limit,
                             self.class_order, self.head, self.nxt, self.size, self.prefill, self.arrival,
-                            self.deadline, self.due_work, self.due_n, self.not_before, self.q_active, self.q_pos,
-                            self.q_mean, params)
+                            self.deadline, self.due_work, self.due_n, self.not_before, self.backlogs, self.q_active,
+                            self.q_pos, self.q_mean, params)
 
     def age_bubbles(self, max_idle: int) -> None:
         """One step's round of bubble aging (flushes first, so depths are current)."""

@@ -286,9 +286,10 @@ def test_progress_bound_serves_what_fcfs_would_have_admitted(factor):
     # 20 requests of 1000 tokens wait, then a 6000-token one (20000 tokens ahead of it), then 30 short ones.
     # The bound counts admitted work, whatever the engine's speed: once the work admitted since a request
     # arrived exceeds factor x the work ahead of it, the request is due (oldest first).
-    # own_size_slack=0: the bound itself (with the default 1, each request falls due its own prefill later).
+    # own_size_slack=0 and late_bypass_share=0: the bound itself (with the defaults each request falls due half its
+    # own prefill later, and short heads may pass a just-due one for up to half its work).
     clock = Clock(0.0)
-    q = EWSJFQueue(EWSJFConfig(fcfs_wait_factor=factor, own_size_slack=0.0), clock=clock)
+    q = EWSJFQueue(EWSJFConfig(fcfs_wait_factor=factor, own_size_slack=0.0, late_bypass_share=0.0), clock=clock)
     for i in range(20):
         q.add(f"backlog{i}", 1000, arrival_time=0.0)
     q.begin_step(0.0)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from ewsjf.bindings import EWSJFConfig, EWSJFQueue
-from ewsjf_core.progress_bound import past_due
+from ewsjf_core.progress_bound import SLACK_CAP_BACKLOGS, past_due
 
 CONFIGS = [
     EWSJFConfig(max_wait=3.0, order_chunk=3, repartition_every=7, min_partition_samples=5, min_size=4,
@@ -145,6 +145,8 @@ class QueueMachine(RuleBasedStateMachine):
             # its work within bypass_share of the due request's own, never past a max_wait deadline.
             due = min(starved, key=lambda k: (same[k][1], same[k][2]))
             share = max(self.q.config.fcfs_wait_factor - 1.0, 0.0)
+            if ws.backlogs[slot_of[due]] <= SLACK_CAP_BACKLOGS:   # the late share, at most the config's
+                share = max(share, self.q.config.late_bypass_share)
             assert now <= deadline[due], "a request past max_wait is never bypassed"
             assert ws.q_pos[qid] < ws.q_pos[ws.qid[slot_of[due]]], "only a shorter queue bypasses"
             assert ws.prefill[slot_of[rid]] + ow <= share * (ws.prefill[slot_of[due]] + ow), \

@@ -1,9 +1,10 @@
 import numpy as np
+import pytest
 
 from ewsjf.bindings.step_feedback import MAX_PENDING_STEPS, StepFeedback
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.cost_model import PrefillCostModel
-from ewsjf_core.scoring import P_C0, P_C1, P_C2, P_OUT_WORK
+from ewsjf_core.scoring import P_C0, P_C1, P_C2, P_LATE_BYPASS, P_OUT_WORK
 
 
 def test_take_hands_over_the_plausible_steps_and_every_steps_decode_tokens():
@@ -43,6 +44,9 @@ def test_params_follow_the_fitted_model_and_the_config():
     assert params is first   # rewritten in place
     assert params[[P_C0, P_C1, P_C2]].tolist() == list(ref.coefficients[:3])
     assert params[P_OUT_WORK] == 12.5
+    # The late bypass share follows the running cap's share of the steps at every call, fit or not.
+    assert params[P_LATE_BYPASS] == cfg.late_bypass_share
+    assert fb.params(cfg, 12.5, cap_share=0.75)[P_LATE_BYPASS] == pytest.approx(0.25 * cfg.late_bypass_share)
     fb.config_changed()
     rebuilt = fb.params(EWSJFConfig(a_u=2.0), 12.5)
     assert rebuilt is not first and np.array_equal(rebuilt[[P_C0, P_C1, P_C2]], params[[P_C0, P_C1, P_C2]])

@@ -124,7 +124,7 @@ def score(now, b, p, arrival, rank, n_active, q_mean, w_base, a_u, b_u, a_f, b_f
 
 
 def policy_order(now, classes, score_of, progress=0.0, pos=None, bypass=0.0, out_work=0.0, progress_n=0.0,
-                 own_slack=0.0, due_admitted=(-math.inf, 0.0)):
+                 own_slack=0.0, due_admitted=(-math.inf, 0.0), late=0.0):
     """classes: per class (most urgent first) a pair (lane, queues); lane is a list of items in lane order;
     queues maps queue id -> list of items (dicts with 'deadline', 'due_work' and 'arrival') in queue order.
     A head is starved when now > deadline or (now >= its 'not_before', default -inf, and) the progress (prefill
@@ -136,7 +136,8 @@ def policy_order(now, classes, score_of, progress=0.0, pos=None, bypass=0.0, out
     bypass x its own work, less the work admitted since it became due or since the last admission of a due
     request (`due_admitted`: the progress then, prefill and requests), whichever is less; the work admitted counts
     the order's items before it as admitted, and a due item emitted becomes the last due admission. A due point counts
-    own_slack x the item's 'prefill' later (own_size_slack).
+    own_slack x the item's 'prefill' later (own_size_slack). The budget is at least late x its own work less
+    the work admitted past its own due point, for a head whose 'backlogs' (default 0) is at most 2 (the late share).
     score_of(qid, head) scores a queue by its current head. Returns [(item, reason, qid)]."""
 
     def overdue(item):
@@ -171,6 +172,8 @@ def policy_order(now, classes, score_of, progress=0.0, pos=None, bypass=0.0, out
             since_due_admitted = progress + emitted - mark + out_work * (progress_n + emitted_n - mark_n)
             spent = max(min(since_due_point, since_due_admitted), 0.0)
             budget = bypass * (head["prefill"] + out_work) - spent if now <= head["deadline"] else 0.0
+            if now <= head["deadline"] and head.get("backlogs", 0.0) <= 2.0:
+                budget = max(budget, late * (head["prefill"] + out_work) - max(since_due_point, 0.0))
             while True:  # heads of shorter queues, shortest first, within the bypass share of the due one's work
                 fits = [(pos[o], o) for o, items in queues.items() if items and pos[o] < pos[q]
                         and items[0]["prefill"] + out_work <= budget and not is_due(items[0])]

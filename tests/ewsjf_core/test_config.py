@@ -9,6 +9,7 @@ from ewsjf_core.config import EWSJFConfig
     ("alpha", float("nan")), ("alpha", 0.5), ("max_queues", 0), ("max_queues", 2.5), ("window", True),
     ("band_up", 0.9), ("band_down", 1.5), ("max_wait", -1.0), ("max_wait", float("nan")),
     ("cost_forgetting", 0.0), ("a_u", -1.0), ("b_f", math.inf), ("min_prefill_cost", 0.0),
+    ("late_bypass_share", -0.5), ("late_bypass_share", float("nan")),
 ])
 def test_invalid_values_name_the_field(field, value):
     with pytest.raises(ValueError, match=field):

@@ -8,13 +8,14 @@ from ewsjf_core.progress_bound import (OUTPUT_MEMORY_STEPS, SLACK_CAP_BACKLOGS, 
 
 
 def _commit(prefills, waiting_p, waiting_n, admitted, admitted_n, factor, out_work, backlog_mean=0.0, n_committed=0,
-            last=(-np.inf, 0.0)):
+            last=(-np.inf, 0.0), backlogs=None):
     n = len(prefills)
+    backlogs = np.zeros(n) if backlogs is None else backlogs
     due_work, due_n = np.zeros(n), np.zeros(n)
     last_due = np.array(last, dtype=np.float64)
     mean = commit_due_work(np.arange(n, dtype=np.int32), np.array(prefills, dtype=np.float64), waiting_p,
                            waiting_n, admitted, admitted_n, factor, backlog_mean, n_committed, last_due, out_work,
-                           due_work, due_n)
+                           due_work, due_n, backlogs)
     return due_work, due_n, last_due, mean
 
 
@@ -39,6 +40,20 @@ def test_slack_beyond_the_work_ahead_is_capped_at_that_of_a_few_mean_backlogs():
     # Below the cap (2,000 ahead) it is factor x the work ahead, as before.
     due_work, _, _, mean = _commit([10.0], 2_000.0, 0.0, 0.0, 0.0, 1.25, 0.0, backlog_mean=1000.0, n_committed=10_000)
     assert 2_000.0 <= SLACK_CAP_BACKLOGS * mean and due_work[0] == pytest.approx(1.25 * 2_000.0)
+
+
+def test_each_commit_records_its_work_ahead_in_mean_backlogs():
+    # The late bypass share (ewsjf_core.selection) reads it: W0 over W_mean as the mean stands with W0 counted.
+    backlogs = np.zeros(2)
+    _, _, _, mean = _commit([500.0, 10.0], 3_000.0, 3.0, 0.0, 0.0, 1.2, 0.0, backlog_mean=1000.0,
+                            n_committed=10_000, backlogs=backlogs)
+    first_mean = 1000.0 + (3_000.0 - 1000.0) / 512.0
+    assert backlogs[0] == pytest.approx(3_000.0 / first_mean)
+    assert backlogs[1] == pytest.approx(3_500.0 / mean) and backlogs[1] > SLACK_CAP_BACKLOGS
+    # Before any backlog was seen (the mean is 0) nothing counts as shallow.
+    backlogs = np.zeros(1)
+    _commit([10.0], 0.0, 0.0, 0.0, 0.0, 1.2, 0.0, backlogs=backlogs)
+    assert backlogs[0] == np.inf
 
 
 def test_due_points_never_decrease_in_commit_order_and_factor_zero_disables():
