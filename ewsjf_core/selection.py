@@ -94,13 +94,14 @@ def _emit(order: np.ndarray, reason: np.ndarray, source: np.ndarray, n: int, slo
 def _bypasses(order, reason, source, n: int, limit: int, cur: np.ndarray, nxt: np.ndarray, due: int, now: float,
               progress: float, progress_n: float, acct: np.ndarray, prefill: np.ndarray, deadline: np.ndarray,
               due_work: np.ndarray, due_n: np.ndarray, not_before: np.ndarray, backlogs: np.ndarray,
-              q_pos: np.ndarray, params: np.ndarray) -> int:
+              q_pos: np.ndarray, by_pos: np.ndarray, params: np.ndarray) -> int:
     """Heads of shorter queues that go before the due request at cur[due] (shortest queue first) while their
     work stays within the larger of two budgets; never past a max_wait deadline. The bypass share of its own work
     is counted from the moment it became due or the last due request was admitted, whichever came later, across
     calls: the work admitted since (bypasses and everything else, this order's emitted so far included: acct, see
     _emit) is spent, so bypasses stop once the share is used up. The late share is counted from its own due point
-    alone (granted only to a request behind at most SLACK_CAP_BACKLOGS mean backlogs). Returns the new count n."""
+    alone (granted only to a request behind at most SLACK_CAP_BACKLOGS mean backlogs). by_pos: the queues by position,
+    ties by id. Returns the new count n."""
     ow, own = params[P_OUT_WORK], params[P_OWN_SLACK]
     d = cur[due]
     budget = 0.0
@@ -110,19 +111,20 @@ def _bypasses(order, reason, source, n: int, limit: int, cur: np.ndarray, nxt: n
         budget = params[P_BYPASS] * (prefill[d] + ow) - max(spent, 0.0)
         if backlogs[d] <= SLACK_CAP_BACKLOGS:
             budget = max(budget, params[P_LATE_BYPASS] * (prefill[d] + ow) - max(late, 0.0))
-    while n < limit:
-        by = -1
-        for q in range(cur.shape[0]):
-            h = cur[q]
-            if h >= 0 and q_pos[q] < q_pos[due] and prefill[h] + ow <= budget and not _is_due(
-                    h, now, progress, progress_n, deadline, due_work, due_n, not_before, ow, prefill, own):
-                if by < 0 or q_pos[q] < q_pos[by]:
-                    by = q
-        if by < 0:
+    # The shortest queue whose head fits and is not due goes first. Only its head changes and the budget only
+    # shrinks (due-ness is fixed within the call), so a queue passed over never fits again: one walk in position
+    # order, each queue drained while its head fits, is that order at O(queues + bypasses) per due request.
+    for k in range(by_pos.shape[0]):
+        q = by_pos[k]
+        if q_pos[q] >= q_pos[due]:
             break
-        budget -= prefill[cur[by]] + ow
-        n = _emit(order, reason, source, n, cur[by], REASON_SCORED, by, acct, prefill)
-        cur[by] = nxt[cur[by]]
+        h = cur[q]
+        while n < limit and h >= 0 and prefill[h] + ow <= budget and not _is_due(
+                h, now, progress, progress_n, deadline, due_work, due_n, not_before, ow, prefill, own):
+            budget -= prefill[h] + ow
+            n = _emit(order, reason, source, n, h, REASON_SCORED, q, acct, prefill)
+            h = nxt[h]
+        cur[q] = h
     return n
 
 
@@ -149,6 +151,7 @@ def policy_order(now: float, progress: float, progress_n: float, mark: float, ma
     scored_any = False
     n = 0
     cur = np.empty(nq, dtype=np.int32)
+    by_pos = np.argsort(q_pos, kind="mergesort")
     acct = np.array([progress, progress_n, mark, mark_n])
     ow, own = params[P_OUT_WORK], params[P_OWN_SLACK]
     for c in class_order:
@@ -166,7 +169,7 @@ def policy_order(now: float, progress: float, progress_n: float, mark: float, ma
             if due < 0:
                 break
             n = _bypasses(order, reason, source, n, limit, cur, nxt, due, now, progress, progress_n, acct, prefill,
-                          deadline, due_work, due_n, not_before, backlogs, q_pos, params)
+                          deadline, due_work, due_n, not_before, backlogs, q_pos, by_pos, params)
             if n >= limit:
                 break
             n = _emit(order, reason, source, n, cur[due], REASON_STARVED, due, acct, prefill)
