@@ -8,6 +8,12 @@ candidate on the cells it targets before the full suite (issue 9).
     .venv/bin/python scripts/suite_cells.py all --seed 0,1,2 --save /tmp/default.json   # keep a run's figures
     .venv/bin/python scripts/suite_cells.py all --seed 0,1,2 --set b_u=3 --against /tmp/default.json
     .venv/bin/python scripts/suite_cells.py all --seed 0 --jitter 2                   # each cell 3 replays
+    .venv/bin/python scripts/suite_cells.py held-out-3,held-out-4 --seed 0            # fresh draws of the held-out shapes
+
+A cell token `held-out-N` stands for the 20 cells of draw N of the five held-out shapes (bench/synthetic_traces.py
+HELD_OUT, HELD_OUT_REQUESTS requests each, as `python -m ewsjf.bench.synthetic_traces --seed N` writes them), each at
+every load; the CSV files are written to $EWSJF_HELD_OUT_DIR (default ~/.cache/ewsjf/held_out/sN) and replayed as
+trace files.
 
 Prints per cell EWSJF's short-class mean and long-class p99 against HRRN's and FCFS's, the fairness ratios and
 the checks of bench/suite_goals.py (the near-limit goal without the frontier sweep), on the requests the suite
@@ -44,6 +50,8 @@ from ewsjf.bench.suite_loads import cache_key
 from ewsjf.bench.suite_policies import run_policy
 from ewsjf.bench.suite_trace import content_key, from_trace
 from ewsjf.bench.suite_workloads import SUITE
+from ewsjf.bench.synthetic_traces import HELD_OUT, draw
+from ewsjf.bench.traces import save_csv
 from ewsjf.bindings import baselines
 from ewsjf_core.sim import EngineConfig, RooflineStepTime, Workload
 from ewsjf_core.sim.config import DEFAULT_PREEMPTION_GUARD, DEFAULT_WAITING_HEAD_SHARE
@@ -56,12 +64,15 @@ of them makes new keys, so no stale figure is read."""
 ALL_CELLS = [f"{w.name}:{load}" for w in SUITE for load in CELL_LOADS]
 JITTER_S = 1e-6
 """--jitter moves each arrival later by up to this (seconds)."""
+HELD_OUT_TOKEN = "held-out-"
+HELD_OUT_REQUESTS = 4000
+"""Requests per held-out file: synthetic_traces' default, so draw N is the file `--seed N` writes."""
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("cells", help="comma list of workload:load (load one of 1, 3, 10, ovl; workload a suite name or a "
-                                  "trace file), or 'all'")
+                                  "trace file), 'all' (every suite cell) or held-out-N (draw N of the held-out shapes)")
     ap.add_argument("--seed", default="0", help="a seed, or a comma list of seeds (each its own draw)")
     ap.add_argument("--set", default="", help="EWSJF config overrides, k=v,...")
     ap.add_argument("--watermark", type=float, default=0.0,
@@ -87,7 +98,7 @@ def main() -> None:
     saved = _read_run(args.against) if args.against else None
     cache_path = os.environ.get("EWSJF_CELLS_CACHE", "/tmp/ewsjf_suite_cells.json")
     cache = _read_cache(cache_path)
-    cells = ALL_CELLS if args.cells == "all" else args.cells.split(",")
+    cells = expand_cells(args.cells)
     spec = args.policy + (":" + args.set if args.set else "")
     total = Counter()
     run: dict[str, dict] = {}
@@ -115,6 +126,44 @@ def main() -> None:
             json.dump({"command": " ".join(sys.argv), "cells": run}, f, indent=1)
     if saved is not None:
         _compare(saved, run)
+
+
+def expand_cells(spec: str) -> list[str]:
+    """The cells a comma list names: `all` (every suite cell), `held-out-N` (draw N of the held-out shapes, written
+    as CSV files first), or a workload:load cell as it is."""
+    cells: list[str] = []
+    for token in (t.strip() for t in spec.split(",") if t.strip()):
+        if token == "all":
+            cells += ALL_CELLS
+        elif token.startswith(HELD_OUT_TOKEN):
+            cells += [f"{path}:{load}" for path in held_out_files(_draw_seed(token)) for load in CELL_LOADS]
+        else:
+            cells.append(token)
+    return cells
+
+
+def _draw_seed(token: str) -> int:
+    text = token[len(HELD_OUT_TOKEN):]
+    if not text.isdigit():
+        raise SystemExit(f"cells: {token!r}: a held-out draw is {HELD_OUT_TOKEN}N, N a seed (a whole number >= 0)")
+    return int(text)
+
+
+def held_out_files(seed: int, folder: str | None = None) -> list[str]:
+    """Draw `seed` of every held-out shape as a CSV file in folder/s<seed> (rewritten whole each time: a draw is
+    cheap and the same for a seed, so no stale or half-written file is ever replayed)."""
+    root = folder or os.environ.get("EWSJF_HELD_OUT_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "ewsjf", "held_out")
+    out = os.path.join(root, f"s{seed}")
+    os.makedirs(out, exist_ok=True)
+    paths = []
+    for name, shape in HELD_OUT.items():
+        path = os.path.join(out, f"{name}.csv")
+        tmp = f"{path}.{os.getpid()}.tmp"
+        save_csv(draw(shape, HELD_OUT_REQUESTS, seed), tmp)
+        os.replace(tmp, path)
+        paths.append(path)
+    return paths
 
 
 def _read_cache(path: str) -> dict:

@@ -93,3 +93,32 @@ def test_an_unreadable_cache_is_an_empty_one(tmp_path, capsys):
     broken.write_text("{not json")
     assert suite_cells._read_cache(str(broken)) == {}
     assert "unreadable" in capsys.readouterr().out
+
+
+def test_held_out_draw_is_the_file_synthetic_traces_writes(tmp_path):
+    from ewsjf.bench import synthetic_traces
+    mine = suite_cells.held_out_files(3, str(tmp_path / "cells"))
+    synthetic_traces.main(["--out", str(tmp_path / "cli"), "--seed", "3",
+                           "--shapes", ",".join(synthetic_traces.HELD_OUT)])
+    assert [Path(p).name for p in mine] == [f"{name}.csv" for name in synthetic_traces.HELD_OUT]
+    for p in mine:
+        assert Path(p).parent.name == "s3"
+        assert Path(p).read_bytes() == (tmp_path / "cli" / Path(p).name).read_bytes()
+    assert not list((tmp_path / "cells" / "s3").glob("*.tmp"))
+
+
+def test_cell_tokens_expand_to_suite_cells_held_out_draws_and_plain_cells(tmp_path, monkeypatch):
+    monkeypatch.setenv("EWSJF_HELD_OUT_DIR", str(tmp_path))
+    cells = suite_cells.expand_cells("azure:1, held-out-0,all")
+    held = [c for c in cells if c.startswith(str(tmp_path))]
+    assert cells[0] == "azure:1"
+    assert len(held) == 4 * len(suite_cells.HELD_OUT)   # every shape at every load
+    assert {c.rsplit(":", 1)[1] for c in held} == set(suite_cells.CELL_LOADS)
+    assert all(Path(c.rsplit(":", 1)[0]).exists() for c in held)
+    assert cells[1 + len(held):] == suite_cells.ALL_CELLS
+
+
+@pytest.mark.parametrize("token", ["held-out-", "held-out-x", "held-out--1"])
+def test_a_held_out_token_without_a_seed_is_refused_by_name(token):
+    with pytest.raises(SystemExit, match=token):
+        suite_cells.expand_cells(f"azure:1,{token}")
