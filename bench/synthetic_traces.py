@@ -74,6 +74,8 @@ HELD_OUT = {
                                  output_sigma=0.8, output_max=4096, prompt_max=131072, cv=1.0)),
 }
 ALL_SHAPES = {**SHAPES, **HELD_OUT}
+DEFAULT_REQUESTS = 4000
+"""Requests per file unless --requests says otherwise."""
 
 
 def draw(shape: Shape, n: int, seed: int = 0) -> Workload:
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ewsjf.bench.synthetic_traces", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="folder for the CSV files (arrival_s,prompt_tokens,output_tokens)")
-    ap.add_argument("--requests", type=T.int_in(1, MAX_REQUESTS), default=4000)
+    ap.add_argument("--requests", type=T.int_in(1, MAX_REQUESTS), default=DEFAULT_REQUESTS)
     ap.add_argument("--seed", type=T.int_in(0, 2 ** 63 - 1), default=0)
     ap.add_argument("--shapes", default=",".join(ALL_SHAPES), help=f"comma list of {', '.join(ALL_SHAPES)} "
                     "(default: all; the last five are held out, bench/SUITE.md)")

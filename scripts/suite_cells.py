@@ -8,10 +8,10 @@ candidate on the cells it targets before the full suite (issue 9).
     .venv/bin/python scripts/suite_cells.py all --seed 0,1,2 --save /tmp/default.json   # keep a run's figures
     .venv/bin/python scripts/suite_cells.py all --seed 0,1,2 --set b_u=3 --against /tmp/default.json
     .venv/bin/python scripts/suite_cells.py all --seed 0 --jitter 2                   # each cell 3 replays
-    .venv/bin/python scripts/suite_cells.py held-out-3,held-out-4 --seed 0            # fresh draws of the held-out shapes
+    .venv/bin/python scripts/suite_cells.py held-out-3,held-out-4 --seed 0            # fresh held-out draws
 
 A cell token `held-out-N` stands for the 20 cells of draw N of the five held-out shapes (bench/synthetic_traces.py
-HELD_OUT, HELD_OUT_REQUESTS requests each, as `python -m ewsjf.bench.synthetic_traces --seed N` writes them), each at
+HELD_OUT, DEFAULT_REQUESTS requests each, as `python -m ewsjf.bench.synthetic_traces --seed N` writes them), each at
 every load; the CSV files are written to $EWSJF_HELD_OUT_DIR (default ~/.cache/ewsjf/held_out/sN) and replayed as
 trace files.
 
@@ -50,7 +50,7 @@ from ewsjf.bench.suite_loads import cache_key
 from ewsjf.bench.suite_policies import run_policy
 from ewsjf.bench.suite_trace import content_key, from_trace
 from ewsjf.bench.suite_workloads import SUITE
-from ewsjf.bench.synthetic_traces import HELD_OUT, draw
+from ewsjf.bench.synthetic_traces import DEFAULT_REQUESTS, HELD_OUT, draw
 from ewsjf.bench.traces import save_csv
 from ewsjf.bindings import baselines
 from ewsjf_core.sim import EngineConfig, RooflineStepTime, Workload
@@ -65,8 +65,6 @@ ALL_CELLS = [f"{w.name}:{load}" for w in SUITE for load in CELL_LOADS]
 JITTER_S = 1e-6
 """--jitter moves each arrival later by up to this (seconds)."""
 HELD_OUT_TOKEN = "held-out-"
-HELD_OUT_REQUESTS = 4000
-"""Requests per held-out file: synthetic_traces' default, so draw N is the file `--seed N` writes."""
 
 
 def main() -> None:
@@ -160,7 +158,7 @@ def held_out_files(seed: int, folder: str | None = None) -> list[str]:
     for name, shape in HELD_OUT.items():
         path = os.path.join(out, f"{name}.csv")
         tmp = f"{path}.{os.getpid()}.tmp"
-        save_csv(draw(shape, HELD_OUT_REQUESTS, seed), tmp)
+        save_csv(draw(shape, DEFAULT_REQUESTS, seed), tmp)
         os.replace(tmp, path)
         paths.append(path)
     return paths
