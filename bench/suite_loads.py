@@ -21,8 +21,9 @@ import ewsjf_core.sim
 
 from . import suite_workloads
 
-DEFAULT_CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "ewsjf",
-                             "suite_loads.json")
+CACHE_ROOT = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "ewsjf")
+"""Where the bench keeps what it can recompute (operating points, generated traces)."""
+DEFAULT_CACHE = os.path.join(CACHE_ROOT, "suite_loads.json")
 
 
 def cache_key(parts: dict) -> str:

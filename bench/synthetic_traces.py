@@ -117,12 +117,23 @@ def main(argv: list[str] | None = None) -> int:
     if unknown or not names:
         ap.error(f"--shapes: {'unknown ' + ', '.join(unknown) if unknown else 'none named'} "
                  f"(use {', '.join(ALL_SHAPES)})")
-    os.makedirs(args.out, exist_ok=True)
-    for name in names:
-        path = os.path.join(args.out, f"{name}.csv")
-        save_csv(draw(ALL_SHAPES[name], args.requests, args.seed), path)
+    for path in write_draws(names, args.out, args.requests, args.seed):
         print(path)
     return 0
+
+
+def write_draws(names: list[str], out: str, requests: int = DEFAULT_REQUESTS, seed: int = 0) -> list[str]:
+    """Draw `seed` of each named shape as out/<name>.csv; each file written whole (a temporary file, then renamed),
+    so a reader never sees half of one. Returns the paths."""
+    os.makedirs(out, exist_ok=True)
+    paths = []
+    for name in names:
+        path = os.path.join(out, f"{name}.csv")
+        tmp = f"{path}.{os.getpid()}.tmp"
+        save_csv(draw(ALL_SHAPES[name], requests, seed), tmp)
+        os.replace(tmp, path)
+        paths.append(path)
+    return paths
 
 
 if __name__ == "__main__":

@@ -11,9 +11,8 @@ candidate on the cells it targets before the full suite (issue 9).
     .venv/bin/python scripts/suite_cells.py held-out-3,held-out-4 --seed 0            # fresh held-out draws
 
 A cell token `held-out-N` stands for the 20 cells of draw N of the five held-out shapes (bench/synthetic_traces.py
-HELD_OUT, DEFAULT_REQUESTS requests each, as `python -m ewsjf.bench.synthetic_traces --seed N` writes them), each at
-every load; the CSV files are written to $EWSJF_HELD_OUT_DIR (default ~/.cache/ewsjf/held_out/sN) and replayed as
-trace files.
+HELD_OUT, written as `python -m ewsjf.bench.synthetic_traces --seed N` writes them), each at every load; the CSV
+files go to $EWSJF_HELD_OUT_DIR (default ~/.cache/ewsjf/held_out/sN) and are replayed as trace files.
 
 Prints per cell EWSJF's short-class mean and long-class p99 against HRRN's and FCFS's, the fairness ratios and
 the checks of bench/suite_goals.py (the near-limit goal without the frontier sweep), on the requests the suite
@@ -46,12 +45,11 @@ from ewsjf.bench import engines, suite_goals, suite_policies
 from ewsjf.bench import metrics as bench_metrics
 from ewsjf.bench.metrics import class_edges, summarize
 from ewsjf.bench.suite import CELL_LOADS, cell_workload, measured_from, on_hardware, suite_build
-from ewsjf.bench.suite_loads import cache_key
+from ewsjf.bench.suite_loads import CACHE_ROOT, cache_key
 from ewsjf.bench.suite_policies import run_policy
 from ewsjf.bench.suite_trace import content_key, from_trace
 from ewsjf.bench.suite_workloads import SUITE
-from ewsjf.bench.synthetic_traces import DEFAULT_REQUESTS, HELD_OUT, draw
-from ewsjf.bench.traces import save_csv
+from ewsjf.bench.synthetic_traces import HELD_OUT, write_draws
 from ewsjf.bindings import baselines
 from ewsjf_core.sim import EngineConfig, RooflineStepTime, Workload
 from ewsjf_core.sim.config import DEFAULT_PREEMPTION_GUARD, DEFAULT_WAITING_HEAD_SHARE
@@ -148,20 +146,10 @@ def _draw_seed(token: str) -> int:
 
 
 def held_out_files(seed: int, folder: str | None = None) -> list[str]:
-    """Draw `seed` of every held-out shape as a CSV file in folder/s<seed> (rewritten whole each time: a draw is
-    cheap and the same for a seed, so no stale or half-written file is ever replayed)."""
-    root = folder or os.environ.get("EWSJF_HELD_OUT_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "ewsjf", "held_out")
-    out = os.path.join(root, f"s{seed}")
-    os.makedirs(out, exist_ok=True)
-    paths = []
-    for name, shape in HELD_OUT.items():
-        path = os.path.join(out, f"{name}.csv")
-        tmp = f"{path}.{os.getpid()}.tmp"
-        save_csv(draw(shape, DEFAULT_REQUESTS, seed), tmp)
-        os.replace(tmp, path)
-        paths.append(path)
-    return paths
+    """Draw `seed` of every held-out shape as a CSV file in folder/s<seed> (rewritten each time: a draw is cheap and
+    the same for a seed, so no stale file is ever replayed)."""
+    root = folder or os.environ.get("EWSJF_HELD_OUT_DIR") or os.path.join(CACHE_ROOT, "held_out")
+    return write_draws(list(HELD_OUT), os.path.join(root, f"s{seed}"), seed=seed)
 
 
 def _read_cache(path: str) -> dict:
