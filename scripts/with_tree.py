@@ -36,7 +36,7 @@ def import_from(tree: Path) -> None:
     for name, folder in package_dirs(tree).items():
         for k in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
             del sys.modules[k]   # nothing imported from the installed checkout survives
-        parent = name.rpartition(".")[0]
+        parent, _, leaf = name.rpartition(".")
         if parent and parent not in sys.modules:
             namespace = types.ModuleType(parent)
             namespace.__path__ = []
@@ -47,7 +47,7 @@ def import_from(tree: Path) -> None:
         sys.modules[name] = module
         spec.loader.exec_module(module)
         if parent:
-            setattr(sys.modules[parent], name.rpartition(".")[2], module)
+            setattr(sys.modules[parent], leaf, module)
 
 
 def main() -> None:
