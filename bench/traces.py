@@ -9,6 +9,9 @@ Formats
   with the given coefficient of variation (cv > 1: burstier), seeded.
 - Mooncake JSON lines (`timestamp` in ms, `input_length`, `output_length`, `hash_ids`): `load_mooncake`.
   Each hash id stands for one 512-token prompt block; equal ids are equal blocks (prefix reuse).
+- BurstGPT (`Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type`, seconds since the trace's start;
+  columns found by name, in any order): `load_burstgpt`. A response of 0 tokens is a failed request (the dataset's
+  README), which never ran on the engine: such rows are left out, not raised to 1.
 - Generic CSV `arrival_s,prompt_tokens,output_tokens[,priority]` (header optional): `load_csv`.
 
 Lengths of 0 in a trace are raised to 1 (an engine always processes at least one token); every other
@@ -31,7 +34,7 @@ from ewsjf_core.sim.workload import PREFIX_BLOCK_TOKENS, Workload, concat
 from .trace_input import (MAX_ARRIVAL_S, MAX_PRIORITY, MAX_REQUESTS, TraceError, arrival_field, check_int, int_field,
                           text_lines)
 
-__all__ = ["TraceError", "arrivals", "load_azure", "load_csv", "load_lengths", "load_mooncake", "save_csv"]
+__all__ = ["TraceError", "arrivals", "load_azure", "load_burstgpt", "load_csv", "load_lengths", "load_mooncake", "save_csv"]
 
 
 def _open_rows(path) -> Iterable[tuple[int, list[str]]]:
@@ -223,6 +226,54 @@ def load_mooncake(path, name: str | None = None) -> Workload:
     if not t:
         raise TraceError(f"{path}: no requests")
     w = Workload.from_unsorted(t, p, o, None, blocks, name or os.path.splitext(os.path.basename(str(path)))[0])
+    return w.rebase()
+
+
+# ------------------------------------------------------------------------------------------- BurstGPT
+BURSTGPT_COLUMNS = ("Timestamp", "Request tokens", "Response tokens")
+"""The columns load_burstgpt reads (the others, Model, Total tokens and Log Type, are not needed to replay)."""
+
+
+def is_burstgpt_header(cells: Sequence[str]) -> bool:
+    return all(c in cells for c in BURSTGPT_COLUMNS)
+
+
+def load_burstgpt(path, name: str | None = None) -> Workload:
+    """A BurstGPT CSV: arrivals from Timestamp (seconds, re-based to the first request), prompts from Request
+    tokens, outputs from Response tokens; failed requests (0 response tokens) left out."""
+    t: list[float] = []
+    p: list[int] = []
+    o: list[int] = []
+    cols, width = None, 0
+    for line, row in _open_rows(path):
+        cells = [c.strip() for c in row]
+        if cols is None:
+            if not is_burstgpt_header(cells):
+                raise TraceError(f"{path}:{line}: expected a BurstGPT header naming {', '.join(BURSTGPT_COLUMNS)}, "
+                                 f"got {','.join(row)[:200]!r}")
+            cols = [cells.index(c) for c in BURSTGPT_COLUMNS]
+            width = len(cells)
+            continue
+        if len(cells) != width:
+            raise TraceError(f"{path}:{line}: expected {width} fields as the header names, got {len(cells)}")
+        stamp, prompt, output = (cells[i] for i in cols)
+        try:
+            a = float(stamp)
+        except ValueError:
+            raise TraceError(f"{path}:{line}: Timestamp must be a number of seconds, got {stamp!r}") from None
+        a = arrival_field(path, line, "Timestamp", a)
+        prompt_tokens = int_field(path, line, "Request tokens", prompt)
+        output_tokens = int_field(path, line, "Response tokens", output)
+        if output_tokens == 0:
+            continue
+        t.append(a)
+        p.append(max(1, prompt_tokens))
+        o.append(output_tokens)
+    if cols is None:
+        raise TraceError(f"{path}: empty file")
+    if not t:
+        raise TraceError(f"{path}: no requests (every row failed: 0 Response tokens)")
+    w = Workload.from_unsorted(t, p, o, None, None, name or os.path.splitext(os.path.basename(str(path)))[0])
     return w.rebase()
 
 

@@ -7,7 +7,7 @@ import os
 from ewsjf_core.sim import Workload
 
 from .trace_input import MAX_ARRIVAL_S, TraceError, check_regular_file, first_line
-from .traces import load_azure, load_csv, load_lengths, load_mooncake
+from .traces import is_burstgpt_header, load_azure, load_burstgpt, load_csv, load_lengths, load_mooncake
 
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 AZURE_DIR = os.path.join(DATA_DIR, "azure_llm_2023")
@@ -19,17 +19,19 @@ BUILTIN = {
     "azure-code": ([AZURE_CODE], "Azure LLM inference trace 2023, code completion service"),
     "azure-conv": ([AZURE_CONV], "Azure LLM inference trace 2023, conversation service"),
 }
-FORMATS = ("auto", "azure", "lengths", "mooncake", "csv")
+FORMATS = ("auto", "azure", "burstgpt", "lengths", "mooncake", "csv")
 
 
 def detect_format(path: str) -> str:
-    """mooncake for .jsonl/.json; otherwise from the CSV header (azure, lengths, or generic csv)."""
+    """mooncake for .jsonl/.json; otherwise from the CSV header (azure, burstgpt, lengths, or generic csv)."""
     if path.endswith((".jsonl", ".json")):
         return "mooncake"
     first = first_line(path)
     cells = [c.strip() for c in first.split(",")]
     if cells[:1] == ["TIMESTAMP"]:
         return "azure"
+    if is_burstgpt_header(cells):
+        return "burstgpt"
     if "num_prefill_tokens" in cells:
         return "lengths"
     return "csv"
@@ -59,6 +61,8 @@ def load_workload(spec: str = "azure", fmt: str = "auto", *, rate: float | None 
         return load_azure(spec)
     if fmt == "mooncake":
         return load_mooncake(spec)
+    if fmt == "burstgpt":
+        return load_burstgpt(spec)
     if fmt == "lengths":
         if rate is None:
             raise ValueError(f"{spec}: a length-only trace needs an arrival rate (--arrival-rate REQ_PER_S)")

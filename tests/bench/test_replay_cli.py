@@ -80,6 +80,14 @@ def test_other_workload_formats(tmp_path, capsys):
     assert detect_format(str(gen)) == "csv"
     assert bench("--workload", str(gen), "--policies", "fcfs", "--no-progress", "--gpu", "h100-80gb",
                  "--model", "qwen2.5-7b") == 0
+    burst = tmp_path / "BurstGPT_1.csv"
+    burst.write_text("Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
+                     + "".join(f"{5 + 0.2 * i},ChatGPT,{100 + 40 * i},{0 if i % 7 == 3 else 30},0,Conversation log\n"
+                               for i in range(40)))
+    assert detect_format(str(burst)) == "burstgpt"
+    out = tmp_path / "b.json"
+    assert bench("--workload", str(burst), "--policies", "fcfs,ewsjf", "--no-progress", "--json", str(out)) == 0
+    assert {r["metrics"]["requests"] for r in json.loads(out.read_text())["runs"]} == {40 - 6}   # failed rows left out
     capsys.readouterr()
 
 

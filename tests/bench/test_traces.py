@@ -8,7 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from ewsjf.bench.traces import TraceError, arrivals, load_azure, load_csv, load_lengths, load_mooncake, save_csv
+from ewsjf.bench.traces import (TraceError, arrivals, load_azure, load_burstgpt, load_csv, load_lengths, load_mooncake,
+                                save_csv)
 
 AZURE_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "data", "azure_llm_2023")
 
@@ -88,6 +89,21 @@ def test_mooncake(tmp_path):
     assert [b.tolist() for b in w.head(1).prefix_blocks] == [[1]]
 
 
+def test_burstgpt(tmp_path):
+    p = tmp_path / "BurstGPT_1.csv"
+    p.write_text("Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
+                 "7.5,ChatGPT,472,18,490,Conversation log\n"
+                 "5.0,GPT-4,1021,0,1021,API log\n"          # failed: never ran
+                 "6.0,ChatGPT,0,250,250,Conversation log\n")
+    w = load_burstgpt(str(p))
+    assert w.arrival_s.tolist() == [0.0, 1.5]   # re-based to the first request that ran
+    assert w.prompt_tokens.tolist() == [1, 472] and w.output_tokens.tolist() == [250, 18]
+    assert w.name == "BurstGPT_1"
+    q = tmp_path / "reordered.csv"   # the Hugging Face export puts the columns in another order
+    q.write_text("Log Type,Timestamp,Request tokens,Response tokens,Total tokens,Model\nAPI log,3,10,2,12,GPT-4\n")
+    assert load_burstgpt(str(q)).prompt_tokens.tolist() == [10]
+
+
 def test_generic_csv(tmp_path):
     p = tmp_path / "g.csv"
     p.write_text("arrival_s,prompt_tokens,output_tokens,priority\n1.5,10,2,1\n0.5,20,3,0\n")
@@ -113,6 +129,14 @@ def test_generic_csv(tmp_path):
     (load_csv, "g.csv", "0.0,10,2.5\n", r"g.csv:1: output_tokens"),
     (load_csv, "g.csv", "arrival_s,prompt,output_tokens\n", r"g.csv:1: header"),
     (load_csv, "g.csv", "", "no requests"),
+    (load_burstgpt, "b.csv", "Timestamp,Model,Request tokens,Total tokens\n", r"b.csv:1: expected a BurstGPT header"),
+    (load_burstgpt, "b.csv", "Timestamp,Request tokens,Response tokens\n1,10,2\nlater,10,2\n",
+     r"b.csv:3: Timestamp must be a number"),
+    (load_burstgpt, "b.csv", "Timestamp,Request tokens,Response tokens\n-1,10,2\n", r"b.csv:2: Timestamp must be"),
+    (load_burstgpt, "b.csv", "Timestamp,Request tokens,Response tokens\n1,10.5,2\n", r"b.csv:2: Request tokens"),
+    (load_burstgpt, "b.csv", "Timestamp,Request tokens,Response tokens\n1,10,2,9\n", r"b.csv:2: expected 3 fields"),
+    (load_burstgpt, "b.csv", "Timestamp,Request tokens,Response tokens\n1,10,0\n", "every row failed"),
+    (load_burstgpt, "b.csv", "", "empty file"),
 ])
 def test_malformed_trace_names_file_line_and_field(tmp_path, loader, name, text, match):
     p = tmp_path / name
