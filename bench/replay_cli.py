@@ -79,7 +79,9 @@ def _engine_arguments(g) -> None:
                    help=f"comma list of {', '.join(engines.POLICY_NAMES)} (default: %(default)s)")
     g.add_argument("--model", default="llama-3-8b",
                    help=f"model preset ({', '.join(MODEL_PRESETS)}) or an HF config.json path (default llama-3-8b)")
-    g.add_argument("--gpu", default="a100-80gb", help=f"GPU preset ({', '.join(GPU_PRESETS)}; default a100-80gb)")
+    g.add_argument("--gpu", default="a100-80gb",
+                   help=f"GPU preset ({', '.join(GPU_PRESETS)}; default a100-80gb) or a folder of GPU measurements "
+                        f"(gpu_calib.py's layout: *_mlp.csv, attention.csv, meta.json), fitted when first used")
     g.add_argument("--token-budget", type=T.int_in(1), default=8192, help="max_num_batched_tokens (default 8192)")
     g.add_argument("--max-running", type=T.int_in(1), default=256, help="max_num_seqs (default 256)")
     g.add_argument("--kv-blocks", type=T.int_in(MIN_KV_BLOCKS), default=None,

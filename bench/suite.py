@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import time
 from collections import Counter
@@ -29,6 +30,7 @@ import numpy as np
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.sim import MODEL_PRESETS, EngineConfig, RooflineStepTime, rejection_reasons
 from ewsjf_core.sim.gpu_spec import get_gpu, gpu_key
+from ewsjf_core.sim.measured_gpu import gpu_identity, is_measurement_folder
 from ewsjf_core.sim.config import DEFAULT_PREEMPTION_GUARD, DEFAULT_WAITING_HEAD_SHARE
 
 from . import arg_types as T
@@ -70,7 +72,8 @@ def add_arguments(g: argparse._ArgumentGroup) -> None:
                         "the Pareto sweep are unchanged")
     g.add_argument("--suite-gpu", default=None,
                    help="replay every workload on this GPU preset instead of its own (a100-80gb; h100-80gb, h200: "
-                        "the default configuration checked on hardware it was not measured on)")
+                        "the default configuration checked on hardware it was not measured on), or on a folder of "
+                        "GPU measurements (gpu_calib.py's layout, fitted when first used)")
     g.add_argument("--suite-model", default=None,
                    help="replay every workload with this model preset instead of its own (qwen2.5-7b, llama-2-7b, "
                         "...)")
@@ -88,8 +91,8 @@ def on_hardware(sw: SuiteWorkload, gpu: str | None = None, model: str | None = N
     """`sw` replayed on another GPU preset and/or model preset (their step times and KV cache), or as it is: a
     check of the default on hardware it was not measured on (`ewsjf bench --suite --suite-gpu h100-80gb`)."""
     if gpu:
-        gpu = gpu_key(gpu)
-        get_gpu(gpu)   # an unknown name fails here, naming the presets
+        gpu = os.path.realpath(gpu) if is_measurement_folder(gpu) else gpu_key(gpu)
+        get_gpu(gpu)   # an unknown name fails here, naming the presets; a folder is fitted (or refused) here
         sw = dataclasses.replace(sw, gpu=gpu)
     if model:
         model = str(model).lower()
@@ -127,7 +130,7 @@ def workload_points(sw, w, engine: EngineConfig, seed: int = 0, cache: str | Non
         return summarize(res, edges, measured_from=first)["ttft_s"]["mean"]
 
     key = {"workload": sw.name, "requests": len(w), "measured_from": first, "seed": seed, "model": sw.model,
-           "gpu": sw.gpu, "engine": _engine_key(engine), **suite_trace.content_key(sw)}
+           "gpu": gpu_identity(sw.gpu), "engine": _engine_key(engine), **suite_trace.content_key(sw)}
     points = operating_points(key, fcfs_mean, TARGETS_S, cache or None)
     return points + [{"target_s": None, "scale": OVERLOAD * points[-1]["scale"], "fcfs_mean_ttft_s": None,
                       "reached": True}]

@@ -116,10 +116,13 @@ def gpu_key(name: str) -> str:
 
 def get_gpu(name: str | GPUSpec) -> GPUSpec:
     from .gpu_presets import GPU_PRESETS
+    from .measured_gpu import is_measurement_folder, measured_gpu
 
     if isinstance(name, GPUSpec):
         return name
+    if is_measurement_folder(name):
+        return measured_gpu(name)
     key = gpu_key(name)
     if key not in GPU_PRESETS:
-        raise ValueError(f"unknown GPU {name!r}: use one of {', '.join(GPU_PRESETS)}")
+        raise ValueError(f"unknown GPU {name!r}: use one of {', '.join(GPU_PRESETS)}, or a folder of measurements")
     return GPU_PRESETS[key]

@@ -91,6 +91,16 @@ def test_other_workload_formats(tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_gpu_as_a_folder_of_measurements(tmp_path, capsys):
+    folder = os.path.join(os.path.dirname(__file__), "..", "ewsjf_core", "sim", "data", "gpu_profiles", "h200")
+    assert bench("--workload", "azure", "--max-requests", "60", "--policies", "fcfs", "--no-progress",
+                 "--gpu", folder) == 0
+    assert "H200 (measured: " in capsys.readouterr().out
+    (tmp_path / "nothing").mkdir()
+    assert bench("--workload", "azure", "--max-requests", "60", "--no-progress", "--gpu", str(tmp_path / "nothing")) == 2
+    assert "nothing: no per-layer measurements" in capsys.readouterr().err
+
+
 def test_errors_are_reported(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("arrival_s,prompt_tokens,output_tokens\n0,100,5\n0.1,x,2\n")
