@@ -49,7 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _workload_arguments(g) -> None:
     g.add_argument("--workload", default="azure",
                    help=f"built-in ({', '.join(BUILTIN)}) or a trace file: Azure CSV, BurstGPT CSV, ShareGPT/BWB "
-                        f"length CSV, Mooncake JSONL, or CSV arrival_s,prompt_tokens,output_tokens[,priority] (default: azure)")
+                        f"length CSV, Mooncake JSONL, or CSV arrival_s,prompt_tokens,output_tokens[,priority] "
+                        f"(default: azure)")
     g.add_argument("--format", default="auto", choices=FORMATS, help="trace file format (default: detect)")
     g.add_argument("--arrival-rate", type=T.positive_float(), default=None,
                    help="requests/s for length-only traces (ShareGPT/BWB)")

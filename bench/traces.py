@@ -34,7 +34,8 @@ from ewsjf_core.sim.workload import PREFIX_BLOCK_TOKENS, Workload, concat
 from .trace_input import (MAX_ARRIVAL_S, MAX_PRIORITY, MAX_REQUESTS, TraceError, arrival_field, check_int, int_field,
                           text_lines)
 
-__all__ = ["TraceError", "arrivals", "load_azure", "load_burstgpt", "load_csv", "load_lengths", "load_mooncake", "save_csv"]
+__all__ = ["TraceError", "arrivals", "load_azure", "load_burstgpt", "load_csv", "load_lengths", "load_mooncake",
+           "save_csv"]
 
 
 def _open_rows(path) -> Iterable[tuple[int, list[str]]]:

@@ -97,7 +97,8 @@ def test_gpu_as_a_folder_of_measurements(tmp_path, capsys):
                  "--gpu", folder) == 0
     assert "H200 (measured: " in capsys.readouterr().out
     (tmp_path / "nothing").mkdir()
-    assert bench("--workload", "azure", "--max-requests", "60", "--no-progress", "--gpu", str(tmp_path / "nothing")) == 2
+    assert bench("--workload", "azure", "--max-requests", "60", "--no-progress",
+                 "--gpu", str(tmp_path / "nothing")) == 2
     assert "nothing: no per-layer measurements" in capsys.readouterr().err
 
 

@@ -1,4 +1,5 @@
-"""A GPU given as a folder of measurements: fitted as `ewsjf calibrate` fits the presets, refused with the folder named."""
+"""A GPU given as a folder of measurements: fitted as `ewsjf calibrate` fits the presets; refused with the folder
+named."""
 
 from __future__ import annotations
 
