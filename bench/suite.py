@@ -30,6 +30,7 @@ import numpy as np
 from ewsjf_core.config import EWSJFConfig
 from ewsjf_core.sim import MODEL_PRESETS, EngineConfig, RooflineStepTime, rejection_reasons
 from ewsjf_core.sim.gpu_spec import get_gpu, gpu_key
+from ewsjf_core.sim.model_spec import get_model, model_identity
 from ewsjf_core.sim.measured_gpu import gpu_identity, is_measurement_folder
 from ewsjf_core.sim.config import DEFAULT_PREEMPTION_GUARD, DEFAULT_WAITING_HEAD_SHARE
 
@@ -76,7 +77,7 @@ def add_arguments(g: argparse._ArgumentGroup) -> None:
                         "GPU measurements (gpu_calib.py's layout, fitted when first used)")
     g.add_argument("--suite-model", default=None,
                    help="replay every workload with this model preset instead of its own (qwen2.5-7b, llama-2-7b, "
-                        "...)")
+                        "...), or with the model an HF config.json describes (the file or its folder)")
 
 
 def _engine_key(e: EngineConfig) -> dict:
@@ -95,9 +96,9 @@ def on_hardware(sw: SuiteWorkload, gpu: str | None = None, model: str | None = N
         get_gpu(gpu)   # an unknown name fails here, naming the presets; a folder is fitted (or refused) here
         sw = dataclasses.replace(sw, gpu=gpu)
     if model:
-        model = str(model).lower()
-        if model not in MODEL_PRESETS:
-            raise ValueError(f"unknown model {model!r}: use a preset ({', '.join(MODEL_PRESETS)})")
+        key = str(model).lower()
+        model = os.path.realpath(model) if key not in MODEL_PRESETS and os.path.exists(model) else key
+        get_model(model)   # an unknown name fails here, naming the presets; an HF config.json is read here
         sw = dataclasses.replace(sw, model=model)
     return sw
 
@@ -129,7 +130,7 @@ def workload_points(sw, w, engine: EngineConfig, seed: int = 0, cache: str | Non
         res = run_policy(w.scale_rate(scale), "fcfs", st, engine)
         return summarize(res, edges, measured_from=first)["ttft_s"]["mean"]
 
-    key = {"workload": sw.name, "requests": len(w), "measured_from": first, "seed": seed, "model": sw.model,
+    key = {"workload": sw.name, "requests": len(w), "measured_from": first, "seed": seed, "model": model_identity(sw.model),
            "gpu": gpu_identity(sw.gpu), "engine": _engine_key(engine), **suite_trace.content_key(sw)}
     points = operating_points(key, fcfs_mean, TARGETS_S, cache or None)
     return points + [{"target_s": None, "scale": OVERLOAD * points[-1]["scale"], "fcfs_mean_ttft_s": None,

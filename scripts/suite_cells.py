@@ -54,6 +54,7 @@ from ewsjf.bindings import baselines
 from ewsjf_core.sim import EngineConfig, RooflineStepTime, Workload
 from ewsjf_core.sim.config import DEFAULT_PREEMPTION_GUARD, DEFAULT_WAITING_HEAD_SHARE
 from ewsjf_core.sim.measured_gpu import gpu_identity
+from ewsjf_core.sim.model_spec import model_identity
 
 BASELINES = ("fcfs", "oracle-sjf", "hrrn")
 _BASELINE_CODE = hashlib.sha256("".join(inspect.getsource(m) for m in (baselines, engines, bench_metrics,
@@ -235,7 +236,7 @@ def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str,
     for pol in BASELINES:
         k = cache_key({"cell": cell, **content_key(sw), "requests": len(w), "measured_from": first, "seed": seed,
                        "policy": pol, "code": _BASELINE_CODE, **({"watermark": watermark} if watermark else {}),
-                       **({"gpu": gpu_identity(sw.gpu)} if gpu else {}), **({"model": sw.model} if model else {})})
+                       **({"gpu": gpu_identity(sw.gpu)} if gpu else {}), **({"model": model_identity(sw.model)} if model else {})})
         if k not in cache:
             cache[k] = summarize(run_policy(wl, pol, st, engine), edges, measured_from=first)
             tmp = f"{cache_path}.{os.getpid()}.tmp"   # whole or not at all: another run may be reading it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -132,6 +133,15 @@ MODEL_PRESETS: dict[str, ModelSpec] = {
 }
 """The four shapes measured on the H100/H200 (tests/ewsjf_core/sim/data/gpu_profiles) are llama-3-8b, llama-2-7b,
 llama-3-70b (one layer at tensor parallel 1; the whole model needs more than one 80 GB GPU) and qwen2.5-7b."""
+
+def model_identity(name_or_path: str) -> str:
+    """What a cache key records for a model: a preset's name, or a config's path and a digest of its bytes."""
+    if str(name_or_path).lower() in MODEL_PRESETS or not os.path.exists(name_or_path):
+        return str(name_or_path)
+    path = os.path.join(name_or_path, "config.json") if os.path.isdir(name_or_path) else name_or_path
+    with open(path, "rb") as f:
+        return f"{os.path.realpath(path)}@{hashlib.sha256(f.read()).hexdigest()[:16]}"
+
 
 def get_model(name_or_path: str | ModelSpec) -> ModelSpec:
     """A preset name (case-insensitive: llama-3-8b, llama-2-13b, llama-2-7b, qwen2.5-7b, llama-3-70b) or an HF

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -212,6 +213,25 @@ def test_suite_model_replays_every_workload_with_another_model(tmp_path, capsys)
     assert cli.main(["bench", "--suite", "--suite-workloads", "azure-code", "--suite-model", "llama-3-70b",
                      "--suite-cache", ""]) == 2
     assert "does not fit on A100-80GB" in capsys.readouterr().err
+
+
+def test_suite_model_from_an_hf_config(tmp_path, capsys):
+    """--suite-model also takes an HF config.json; its cached loads key on the file's content, not its path alone."""
+    config = tmp_path / "my-8b" / "config.json"
+    config.parent.mkdir()
+    shape = {"num_attention_heads": 32, "num_key_value_heads": 8, "hidden_size": 4096, "num_hidden_layers": 32,
+             "intermediate_size": 14336, "vocab_size": 128256}
+    config.write_text(json.dumps(shape))
+    args = ["bench", "--suite", "--suite-workloads", "published", "--suite-requests", "60", "--no-pareto",
+            "--no-plots", "--suite-model", str(config.parent), "--suite-cache", str(tmp_path / "c.json")]
+    assert cli.main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert json.loads((tmp_path / "a" / "suite.json").read_text())["workloads"][0]["model"] == os.path.realpath(
+        config.parent)
+    keys = set(json.loads((tmp_path / "c.json").read_text()))
+    config.write_text(json.dumps({**shape, "num_hidden_layers": 40}))   # another model at the same path
+    assert cli.main([*args, "--out", str(tmp_path / "b")]) == 0
+    assert len(set(json.loads((tmp_path / "c.json").read_text())) - keys) == 1   # its loads bisected anew
+    capsys.readouterr()
 
 
 def test_later_than_fcfs_counts_requests_over_one_and_a_half_times_their_own_fcfs_ttft():
