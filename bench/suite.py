@@ -159,8 +159,8 @@ def add_cell_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("workload", help="a suite workload's name or a trace file (bench/suite_trace.py)")
     ap.add_argument("load", choices=CELL_LOADS)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--gpu", default=None, help="another GPU preset (bench --suite-gpu)")
-    ap.add_argument("--model", default=None, help="another model preset (bench --suite-model)")
+    ap.add_argument("--gpu", default=None, help="another GPU preset or measurements folder (bench --suite-gpu)")
+    ap.add_argument("--model", default=None, help="another model preset or HF config.json (bench --suite-model)")
 
 
 def cell_from_args(args: argparse.Namespace) -> tuple:

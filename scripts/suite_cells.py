@@ -77,8 +77,10 @@ def main() -> None:
                     help="vLLM's --watermark for every policy (bench --watermark): a fraction of the KV blocks kept "
                          "free by admissions")
     ap.add_argument("--gpu", default=None,
-                    help="replay every cell on this GPU preset instead of its workload's own (bench --suite-gpu)")
-    ap.add_argument("--model", default=None, help="replay every cell with this model preset (bench --suite-model)")
+                    help="replay every cell on this GPU preset, or folder of GPU measurements, instead of its "
+                         "workload's own (bench --suite-gpu)")
+    ap.add_argument("--model", default=None,
+                    help="replay every cell with this model preset, or HF config.json (bench --suite-model)")
     ap.add_argument("--preemption-guard", action=argparse.BooleanOptionalAction, default=DEFAULT_PREEMPTION_GUARD,
                     help="the watermark learned from preemptions (bench --ewsjf-preemption-guard) for the policy "
                          "scored in EWSJF's place, whichever it is (--policy); the baselines never have it "
