@@ -130,8 +130,9 @@ def workload_points(sw, w, engine: EngineConfig, seed: int = 0, cache: str | Non
         res = run_policy(w.scale_rate(scale), "fcfs", st, engine)
         return summarize(res, edges, measured_from=first)["ttft_s"]["mean"]
 
-    key = {"workload": sw.name, "requests": len(w), "measured_from": first, "seed": seed, "model": model_identity(sw.model),
-           "gpu": gpu_identity(sw.gpu), "engine": _engine_key(engine), **suite_trace.content_key(sw)}
+    key = {"workload": sw.name, "requests": len(w), "measured_from": first, "seed": seed,
+           "model": model_identity(sw.model), "gpu": gpu_identity(sw.gpu), "engine": _engine_key(engine),
+           **suite_trace.content_key(sw)}
     points = operating_points(key, fcfs_mean, TARGETS_S, cache or None)
     return points + [{"target_s": None, "scale": OVERLOAD * points[-1]["scale"], "fcfs_mean_ttft_s": None,
                       "reached": True}]

@@ -238,7 +238,8 @@ def _cell_goals(cell: str, seed: int, spec: str, cache: dict, cache_path: str,
     for pol in BASELINES:
         k = cache_key({"cell": cell, **content_key(sw), "requests": len(w), "measured_from": first, "seed": seed,
                        "policy": pol, "code": _BASELINE_CODE, **({"watermark": watermark} if watermark else {}),
-                       **({"gpu": gpu_identity(sw.gpu)} if gpu else {}), **({"model": model_identity(sw.model)} if model else {})})
+                       **({"gpu": gpu_identity(sw.gpu)} if gpu else {}),
+                       **({"model": model_identity(sw.model)} if model else {})})
         if k not in cache:
             cache[k] = summarize(run_policy(wl, pol, st, engine), edges, measured_from=first)
             tmp = f"{cache_path}.{os.getpid()}.tmp"   # whole or not at all: another run may be reading it
