@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import math
 import os
 
 from .gpu_spec import GPUSpec, gpu_key
@@ -76,9 +77,9 @@ def _datasheet_from_meta(folder: str, meta: dict) -> GPUSpec:
     values = []
     for section, field in META_FIELDS:
         v = meta.get(section, {}).get(field) if isinstance(meta.get(section), dict) else None
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
             raise ValueError(f"--gpu {folder}: no GPU preset is named {os.path.basename(folder)!r} (a100, h100, "
-                             f"h200, ...) and meta.json has no {section}.{field} (> 0) to take its datasheet "
+                             f"h200, ...) and meta.json has no {section}.{field} (finite, > 0) to take its datasheet "
                              f"figures from; measure the GPU with gpu_calib.py or name the folder after a preset")
         values.append(float(v))
     memory, tflops, copy_gb_s = values

@@ -45,6 +45,10 @@ def test_an_unknown_gpu_takes_its_datasheet_from_meta_json(h200_copy):
 
 
 def test_refused_folders_are_named(tmp_path, h200_copy):
+    meta = json.loads((h200_copy / "meta.json").read_text())
+    (h200_copy / "meta.json").write_text(json.dumps({**meta, "bandwidth": {"copy_gb_s": float("inf")}}))
+    with pytest.raises(ValueError, match=r"meta.json has no bandwidth.copy_gb_s \(finite, > 0\)"):
+        get_gpu(str(h200_copy))
     (h200_copy / "meta.json").unlink()
     with pytest.raises(ValueError, match=r"--gpu .*mygpu: no GPU preset .* meta.json has no device.total_memory"):
         get_gpu(str(h200_copy))
