@@ -224,6 +224,9 @@ def run(args: argparse.Namespace) -> int:
         path = os.path.join(os.path.dirname(__file__), "gpu_presets.py")
         write_presets(specs, path, f"python -m ewsjf_core.sim.calibrate {args.folder} --write")
         print(f"wrote {path}")
+    elif not args.check:   # the fit is used by naming the folder (ewsjf_core.sim.measured_gpu)
+        print("replay on a fit without rewriting the presets: ewsjf bench --gpu FOLDER (or --suite-gpu FOLDER), "
+              f"FOLDER one of {', '.join(p.folder for p in profiles.values())}")
     return 0
 
 

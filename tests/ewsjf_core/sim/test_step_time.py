@@ -88,6 +88,9 @@ def test_calibrate_command(tmp_path, capsys):
     assert main([DATA, "--check"]) == 0
     out = capsys.readouterr().out
     assert "linear max |err|" in out and "h200" in out
+    assert main([os.path.join(DATA, "h200")]) == 0
+    assert f"ewsjf bench --gpu FOLDER (or --suite-gpu FOLDER), FOLDER one of {os.path.join(DATA, 'h200')}" in \
+        capsys.readouterr().out
     with pytest.raises(SystemExit, match="no measurement CSV files"):
         main([str(tmp_path)])
 
