@@ -13,6 +13,7 @@ from typing import Any
 from ewsjf_core.config import EWSJFConfig, read_mapping_file
 from ewsjf_core.sim import EngineConfig, ModelSpec, RooflineStepTime
 from ewsjf_core.sim.context_length import context_length
+from ewsjf_core.sim.model_spec import hf_config_path
 from ewsjf_core.sim.step_time import MODEL_PRESETS
 
 from .trace_input import TraceError, check_regular_file
@@ -88,7 +89,7 @@ def step_model(model: str, gpu: str) -> RooflineStepTime:
     """A model preset, or an HF config.json (the file or its folder) read with a bounded read."""
     if model.lower() in MODEL_PRESETS or not os.path.exists(model):
         return RooflineStepTime(model, gpu)
-    path = os.path.join(model, "config.json") if os.path.isdir(model) else model
+    path = hf_config_path(model)
     _small_file("--model", path, "model config file")
     try:
         with open(path, encoding="utf-8") as f:

@@ -106,6 +106,15 @@ def arrival_field(path, line: int, name: str, v: float) -> float:
     return v
 
 
+def seconds_field(path, line: int, name: str, text: str) -> float:
+    """An arrival time cell: a number of seconds, as arrival_field bounds it."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise TraceError(f"{path}:{line}: {name} must be a number of seconds, got {text!r}") from None
+    return arrival_field(path, line, name, v)
+
+
 def _short(v) -> str:
     s = repr(v)
     return s if len(s) <= 40 else s[:20] + "..." + s[-8:] + f" ({len(s)} digits)"

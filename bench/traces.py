@@ -32,7 +32,7 @@ import numpy as np
 from ewsjf_core.sim.workload import PREFIX_BLOCK_TOKENS, Workload, concat
 
 from .trace_input import (MAX_ARRIVAL_S, MAX_PRIORITY, MAX_REQUESTS, TraceError, arrival_field, check_int, int_field,
-                          text_lines)
+                          seconds_field, text_lines)
 
 __all__ = ["TraceError", "arrivals", "load_azure", "load_burstgpt", "load_csv", "load_lengths", "load_mooncake",
            "save_csv"]
@@ -258,11 +258,7 @@ def load_burstgpt(path, name: str | None = None) -> Workload:
         if len(cells) != width:
             raise TraceError(f"{path}:{line}: expected {width} fields as the header names, got {len(cells)}")
         stamp, prompt, output = (cells[i] for i in cols)
-        try:
-            a = float(stamp)
-        except ValueError:
-            raise TraceError(f"{path}:{line}: Timestamp must be a number of seconds, got {stamp!r}") from None
-        a = arrival_field(path, line, "Timestamp", a)
+        a = seconds_field(path, line, "Timestamp", stamp)
         prompt_tokens = int_field(path, line, "Request tokens", prompt)
         output_tokens = int_field(path, line, "Response tokens", output)
         if output_tokens == 0:
@@ -305,11 +301,7 @@ def load_csv(path, name: str | None = None) -> Workload:
         if len(cells) != cols or cols not in (3, 4):
             raise TraceError(f"{path}:{line}: expected {cols if cols in (3, 4) else '3 or 4'} fields "
                              f"(arrival_s,prompt_tokens,output_tokens[,priority]), got {len(cells)}")
-        try:
-            a = float(cells[0])
-        except ValueError:
-            raise TraceError(f"{path}:{line}: arrival_s must be a number of seconds, got {cells[0]!r}") from None
-        t.append(arrival_field(path, line, "arrival_s", a))
+        t.append(seconds_field(path, line, "arrival_s", cells[0]))
         p.append(max(1, int_field(path, line, "prompt_tokens", cells[1])))
         o.append(max(1, int_field(path, line, "output_tokens", cells[2])))
         pr.append(int_field(path, line, "priority", cells[3], -MAX_PRIORITY, MAX_PRIORITY) if cols == 4 else 0)

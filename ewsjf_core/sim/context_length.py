@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 
+from .model_spec import hf_config_path
+
 # Context lengths of the model presets (max_position_embeddings in each model's config.json).
 PRESET_CONTEXT = {"llama-3-8b": 8192, "llama-3-70b": 8192, "llama-2-7b": 4096, "llama-2-13b": 4096,
                   "qwen2.5-7b": 32768}
@@ -16,9 +18,7 @@ def context_length(model: str) -> int | None:
     key = str(model).lower().replace("_", "-")
     if key in PRESET_CONTEXT:
         return PRESET_CONTEXT[key]
-    path = os.fspath(model)
-    if os.path.isdir(path):
-        path = os.path.join(path, "config.json")
+    path = hf_config_path(model)
     if not os.path.isfile(path):
         return None
     try:

@@ -71,9 +71,7 @@ class ModelSpec:
         """From a Hugging Face config.json (a path to the file or its folder, or the parsed mapping)."""
         where = "config"
         if not isinstance(config, Mapping):
-            path = os.fspath(config)
-            if os.path.isdir(path):
-                path = os.path.join(path, "config.json")
+            path = hf_config_path(config)
             where = path
             try:
                 with open(path, encoding="utf-8") as f:
@@ -134,11 +132,17 @@ MODEL_PRESETS: dict[str, ModelSpec] = {
 """The four shapes measured on the H100/H200 (tests/ewsjf_core/sim/data/gpu_profiles) are llama-3-8b, llama-2-7b,
 llama-3-70b (one layer at tensor parallel 1; the whole model needs more than one 80 GB GPU) and qwen2.5-7b."""
 
+def hf_config_path(path: str | os.PathLike) -> str:
+    """An HF config.json given as the file or as its model folder: the file's path."""
+    path = os.fspath(path)
+    return os.path.join(path, "config.json") if os.path.isdir(path) else path
+
+
 def model_identity(name_or_path: str) -> str:
     """What a cache key records for a model: a preset's name, or a config's path and a digest of its bytes."""
     if str(name_or_path).lower() in MODEL_PRESETS or not os.path.exists(name_or_path):
         return str(name_or_path)
-    path = os.path.join(name_or_path, "config.json") if os.path.isdir(name_or_path) else name_or_path
+    path = hf_config_path(name_or_path)
     with open(path, "rb") as f:
         return f"{os.path.realpath(path)}@{hashlib.sha256(f.read()).hexdigest()[:16]}"
 
