@@ -103,22 +103,19 @@ def main() -> None:
     total = Counter()
     run: dict[str, dict] = {}
     for seed in [int(s) for s in args.seed.split(",")]:
-        tally = Counter()
+        seed_run: dict[str, dict] = {}
         for cell in cells:
             replays = _cell_goals(cell, seed, spec, cache, cache_path, args)
             goals = replays[0][0]
             share = {g: _pass_share([r[0][g]["ok"] for r in replays]) for g in goals}
-            run[f"{seed}/{cell}"] = {"pass": share, **{k: float(np.mean([r[1][k] for r in replays]))
-                                                       for k in replays[0][1]}}
+            seed_run[f"{seed}/{cell}"] = {"pass": share, **{k: float(np.mean([r[1][k] for r in replays]))
+                                                            for k in replays[0][1]}}
             marks = " | ".join(f"{g} {_mark(v['ok'], share[g], len(replays))} {v['why']}" for g, v in goals.items())
-            for g, x in share.items():
-                if x is not None:
-                    tally["checks"] += 1
-                    tally["pass"] += x
-                    tally[g] += 1.0 - x
             print(f"{cell:>18}: {marks}", flush=True)
+        tally = tally_checks(seed_run)
         print(f"seed {seed}: {_summary(tally)}", flush=True)
         total.update(tally)
+        run.update(seed_run)
     if "," in args.seed:
         print(f"all seeds: {_summary(total)}")
     if args.save:
@@ -197,6 +194,19 @@ def _compare(saved: dict[str, dict], run: dict[str, dict]) -> None:
         ratios = [run[k][fig] / saved[k][fig] for k in both if run[k][fig] > 0 and saved[k][fig] > 0]
         if ratios:
             print(f"{fig} against the saved run: geometric mean x{geometric_mean(ratios):.4f}")
+
+
+def tally_checks(cells: dict[str, dict]) -> Counter:
+    """Over cells as --save writes them: the checks that apply ("checks"), the pass shares summed ("pass") and, per
+    goal, the shares failing."""
+    tally = Counter()
+    for cell in cells.values():
+        for goal, share in cell["pass"].items():
+            if share is not None:
+                tally["checks"] += 1
+                tally["pass"] += share
+                tally[goal] += 1.0 - share
+    return tally
 
 
 def _pass_share(oks: list[bool | None]) -> float | None:
