@@ -10,7 +10,9 @@ appended to LOG as a JSON line, and a run started again reads LOG first and goes
     .venv/bin/python scripts/joint_search.py all --seed 0 --log /tmp/joint.jsonl --best 5   # the best so far
 
 Keep draws out of the search to validate its best point on (`suite_cells.py all --seed 1,2 --set ...`,
-`held-out-0,...`): a point fitted to one draw is what issue 9 warns against.
+`held-out-0,...`): a point fitted to one draw is what issue 9 warns against. `--start EARLIER_LOG` evaluates an
+earlier search's best points first (after the default); a log resumes only the cells and seeds it was written for.
+Issue 9's thirty-fourth pass (bench/SUITE_PASSES.md) is two such searches: on the suite alone, and with held-out draws.
 """
 
 from __future__ import annotations
