@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from skopt import Optimizer
 from skopt.space import Real
 
-from suite_cells import tally_checks   # this script's folder is on sys.path, as for any script run by path
+from suite_cells import cells_cache_path, tally_checks   # scripts/ is on sys.path when run by path
 
 from ewsjf.bench.suite_goals import GOALS
 from ewsjf_core.config import EWSJFConfig
@@ -66,7 +66,7 @@ def main() -> None:
     run = {"cells": args.cells, "seed": args.seed}
     done = _read_log(args.log)
     if args.best:
-        for row in sorted(done, key=lambda r: -r["score"])[:args.best]:
+        for row in _by_score(done)[:args.best]:
             print(json.dumps(row))
         return
     _check_resumable(args.log, done, run)
@@ -95,7 +95,7 @@ def _evaluate(config: dict[str, float], run: dict[str, str]) -> dict:
     each other's additions), as a LOG row."""
     with tempfile.TemporaryDirectory() as tmp:
         cache = os.path.join(tmp, "cells.json")
-        shared = os.environ.get("EWSJF_CELLS_CACHE", "/tmp/ewsjf_suite_cells.json")
+        shared = cells_cache_path()
         if os.path.exists(shared):
             shutil.copy(shared, cache)
         saved = os.path.join(tmp, "run.json")
@@ -132,10 +132,14 @@ def _check_resumable(path: str, done: list[dict], run: dict[str, str]) -> None:
 def _first_points(start: str | None, k: int) -> list[list[float]]:
     """The default, then the best k points of an earlier search's LOG that lie in SPACE."""
     points = [_point({d.name: getattr(EWSJFConfig(), d.name) for d in SPACE})]
-    for row in sorted(_read_log(start) if start else [], key=lambda r: -r["score"]):
+    for row in _by_score(_read_log(start) if start else []):
         if len(points) <= k and _in_space(row["config"]) and _point(row["config"]) not in points:
             points.append(_point(row["config"]))
     return points
+
+
+def _by_score(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=lambda r: -r["score"])
 
 
 def _in_space(config: dict[str, float]) -> bool:

@@ -96,7 +96,7 @@ def main() -> None:
     ap.add_argument("--against", default=None, help="a file --save wrote: print what changed from it")
     args = ap.parse_args()
     saved = _read_run(args.against) if args.against else None
-    cache_path = os.environ.get("EWSJF_CELLS_CACHE", "/tmp/ewsjf_suite_cells.json")
+    cache_path = cells_cache_path()
     cache = _read_cache(cache_path)
     cells = expand_cells(args.cells)
     spec = args.policy + (":" + args.set if args.set else "")
@@ -123,6 +123,11 @@ def main() -> None:
             json.dump({"command": " ".join(sys.argv), "cells": run}, f, indent=1)
     if saved is not None:
         _compare(saved, run)
+
+
+def cells_cache_path() -> str:
+    """Where the baselines' figures are cached: $EWSJF_CELLS_CACHE, or a file in /tmp."""
+    return os.environ.get("EWSJF_CELLS_CACHE", "/tmp/ewsjf_suite_cells.json")
 
 
 def expand_cells(spec: str) -> list[str]:

@@ -132,6 +132,7 @@ MODEL_PRESETS: dict[str, ModelSpec] = {
 """The four shapes measured on the H100/H200 (tests/ewsjf_core/sim/data/gpu_profiles) are llama-3-8b, llama-2-7b,
 llama-3-70b (one layer at tensor parallel 1; the whole model needs more than one 80 GB GPU) and qwen2.5-7b."""
 
+
 def hf_config_path(path: str | os.PathLike) -> str:
     """An HF config.json given as the file or as its model folder: the file's path."""
     path = os.fspath(path)
